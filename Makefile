@@ -1,0 +1,71 @@
+# Makefile for the tenancy extension (PGXS)
+#
+# Quick start:  make demo   (end to end on a throwaway cluster)
+#               make test   (every suite; installs what is missing)
+
+# The default goal; PGXS (included at the end) says what it builds.
+all:
+
+EXTENSION = tenancy
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = tenancy
+OBJS = \
+	src/guc.o \
+	src/tenancy.o
+
+# The install script is assembled from one file per concern in sql/install/,
+# in file-name order, so that SQL stays as modular as the C sources.
+# Upgrade scripts (sql/tenancy--A--B.sql) are written by hand, one per release.
+INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+
+# pg_regress suites, in order; run by test/run-tests.sh (make test) on a
+# temporary instance with tenancy and pg_cron preloaded.
+REGRESS = \
+	catalog
+REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
+ISOLATION =
+ISOLATION_OPTS = --temp-config=test/regress.conf
+
+PG_CONFIG ?= pg_config
+PKG_CONFIG ?= pkg-config
+EXTERNAL_LIBS = libcurl jansson yaml-0.1
+
+# The server headers are system headers to us: -Wextra stays meaningful for
+# our own code without tripping over unused parameters in inline functions.
+PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc \
+	-isystem $(includedir_server) -isystem $(includedir_internal) \
+	$(shell $(PKG_CONFIG) --cflags $(EXTERNAL_LIBS) 2>/dev/null) \
+	-DTENANCY_VERSION='"$(EXTVERSION)"'
+SHLIB_LINK_INTERNAL = $(libpq)
+SHLIB_LINK = $(shell $(PKG_CONFIG) --libs $(EXTERNAL_LIBS) 2>/dev/null)
+EXTRA_CLEAN = $(DATA_built) test/fuzz/fuzz_spec_yaml
+
+$(DATA_built): $(INSTALL_PARTS) $(EXTENSION).control
+	cat $(INSTALL_PARTS) > $@
+
+# Targets that must work on a fresh machine, before the server headers that
+# PGXS needs are installed: the scripts install what is missing first.
+.PHONY: test demo bench fuzz print-tests
+test:
+	test/run-tests.sh
+demo:
+	test/demo.sh
+bench:
+	test/bench/run.sh
+fuzz:
+	test/fuzz/run.sh $(FUZZ_SECONDS)
+print-tests:
+	@echo "REGRESS=$(REGRESS)"
+	@echo "ISOLATION=$(ISOLATION)"
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all install installcheck:
+	@echo "PostgreSQL server headers are missing: run 'make test' or 'make demo', or install postgresql-server-dev-15" >&2
+	@exit 1
+endif

@@ -1,0 +1,159 @@
+-- tenancy install script, assembled from the files of sql/install in name order
+
+\echo Use "CREATE EXTENSION tenancy" to load this file. \quit
+
+/*
+ * 00_catalog.sql: the catalog that is the source of truth.
+ *
+ * Tenants hold the desired (normalized) spec and a generation that every
+ * change bumps; operations are the provision/apply/deprovision/rotate/audit
+ * runs against a tenant; steps are the units of an operation the worker
+ * carries out after COMMIT, each in its own short transaction.
+ */
+
+-- The only non-superuser role that may call the administrative functions.
+-- Roles are cluster-wide: it survives DROP EXTENSION (see README).
+DO $do$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tenancy_admin') THEN
+		CREATE ROLE tenancy_admin NOLOGIN;
+	END IF;
+END
+$do$;
+
+CREATE SCHEMA tenancy;
+COMMENT ON SCHEMA tenancy IS 'Catalog and functions of the tenancy extension';
+REVOKE ALL ON SCHEMA tenancy FROM PUBLIC;
+GRANT USAGE ON SCHEMA tenancy TO tenancy_admin;
+
+CREATE TABLE tenancy.tenants (
+	tenant_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name		text NOT NULL UNIQUE
+				CHECK (name ~ '^[a-z]([-a-z0-9]*[a-z0-9])?$' AND length(name) <= 40),
+	slug		text NOT NULL UNIQUE
+				CHECK (slug ~ '^[a-z][_a-z0-9]*$'),
+	spec		jsonb NOT NULL CHECK (jsonb_typeof(spec) = 'object'),
+	generation	bigint NOT NULL DEFAULT 1 CHECK (generation > 0),
+	state		text NOT NULL DEFAULT 'provisioning'
+				CHECK (state IN ('provisioning', 'ready', 'updating', 'failed',
+								 'deprovisioning', 'deprovisioned')),
+	server		text,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE tenancy.tenants IS
+	'One row per tenant: the desired spec (normalized) and its lifecycle state';
+COMMENT ON COLUMN tenancy.tenants.name IS
+	'DNS-1123 label naming the tenant (namespace airflow-<name>)';
+COMMENT ON COLUMN tenancy.tenants.slug IS
+	'The name as used in SQL identifiers (acme-corp becomes acme_corp)';
+COMMENT ON COLUMN tenancy.tenants.spec IS
+	'Desired state: the normalized tenant spec last provisioned or applied';
+COMMENT ON COLUMN tenancy.tenants.generation IS
+	'Bumped by every provision or apply that changes the spec';
+COMMENT ON COLUMN tenancy.tenants.state IS
+	'provisioning, ready, updating, failed, deprovisioning or deprovisioned';
+COMMENT ON COLUMN tenancy.tenants.server IS
+	'Registered warehouse server holding the tenant, NULL for the platform database';
+
+CREATE TABLE tenancy.operations (
+	operation_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	tenant_id	bigint NOT NULL REFERENCES tenancy.tenants (tenant_id),
+	kind		text NOT NULL
+				CHECK (kind IN ('provision', 'apply', 'deprovision', 'rotate',
+								'audit', 'usage')),
+	generation	bigint NOT NULL CHECK (generation > 0),
+	state		text NOT NULL DEFAULT 'pending'
+				CHECK (state IN ('pending', 'running', 'succeeded', 'failed',
+								 'compensating', 'compensated', 'cancelled')),
+	requested_by name NOT NULL DEFAULT session_user,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	started_at	timestamptz,
+	finished_at timestamptz,
+	error		text,
+	CHECK (finished_at IS NULL OR finished_at >= created_at),
+	CHECK ((state IN ('succeeded', 'failed', 'compensated', 'cancelled')) =
+		   (finished_at IS NOT NULL))
+);
+
+CREATE INDEX operations_tenant_idx ON tenancy.operations (tenant_id, operation_id);
+CREATE INDEX operations_active_idx ON tenancy.operations (operation_id)
+	WHERE state IN ('pending', 'running', 'compensating');
+
+COMMENT ON TABLE tenancy.operations IS
+	'Provision, apply, deprovision, rotate and audit runs, one row each';
+COMMENT ON COLUMN tenancy.operations.generation IS
+	'The tenant generation this operation converges to';
+COMMENT ON COLUMN tenancy.operations.requested_by IS
+	'Session user that asked for the operation';
+COMMENT ON COLUMN tenancy.operations.error IS
+	'Why the operation failed or was cancelled';
+
+CREATE TABLE tenancy.steps (
+	step_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	operation_id bigint NOT NULL REFERENCES tenancy.operations (operation_id)
+				ON DELETE CASCADE,
+	ordinal		integer NOT NULL CHECK (ordinal > 0),
+	target		text NOT NULL
+				CHECK (target IN ('database', 'remote_database', 'kubernetes',
+								  'vault', 'grafana', 'helm', 'airflow')),
+	action		text NOT NULL,
+	object		text NOT NULL,
+	request		jsonb NOT NULL DEFAULT '{}'
+				CHECK (jsonb_typeof(request) = 'object'),
+	compensation jsonb CHECK (compensation IS NULL OR jsonb_typeof(compensation) = 'object'),
+	depends_on	integer[] NOT NULL DEFAULT '{}',
+	state		text NOT NULL DEFAULT 'pending'
+				CHECK (state IN ('pending', 'running', 'succeeded', 'failed',
+								 'skipped', 'cancelled', 'compensating',
+								 'compensated')),
+	attempts	integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	lease_until timestamptz,
+	http_status integer CHECK (http_status BETWEEN 100 AND 599),
+	last_error	text,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	started_at	timestamptz,
+	finished_at timestamptz,
+	UNIQUE (operation_id, ordinal),
+	CHECK (NOT (ordinal = ANY (depends_on))),
+	CHECK ((state = 'running') = (lease_until IS NOT NULL))
+);
+
+-- What the worker's claim query scans: due pending steps, expired leases.
+CREATE INDEX steps_due_idx ON tenancy.steps (next_attempt_at)
+	WHERE state = 'pending';
+CREATE INDEX steps_lease_idx ON tenancy.steps (lease_until)
+	WHERE state = 'running';
+
+COMMENT ON TABLE tenancy.steps IS
+	'Units of work of an operation, run by the background worker after COMMIT';
+COMMENT ON COLUMN tenancy.steps.ordinal IS
+	'Position of the step in its operation, as planned';
+COMMENT ON COLUMN tenancy.steps.target IS
+	'Where the step acts: database, remote_database, kubernetes, vault, grafana, helm or airflow';
+COMMENT ON COLUMN tenancy.steps.request IS
+	'What the step sends (method, path, body); never holds a secret';
+COMMENT ON COLUMN tenancy.steps.compensation IS
+	'The request that undoes the step when its operation fails, if any';
+COMMENT ON COLUMN tenancy.steps.depends_on IS
+	'Ordinals of the steps of the same operation that must succeed first';
+COMMENT ON COLUMN tenancy.steps.next_attempt_at IS
+	'When a pending step becomes due (backoff after a failed attempt)';
+COMMENT ON COLUMN tenancy.steps.lease_until IS
+	'While running: when the claim expires and the step may run again';
+COMMENT ON COLUMN tenancy.steps.http_status IS
+	'HTTP status of the last attempt, if the step made a request';
+COMMENT ON COLUMN tenancy.steps.last_error IS
+	'Error of the last failed attempt';
+
+-- Keep the catalog in pg_dump output (extension tables are skipped otherwise).
+SELECT pg_catalog.pg_extension_config_dump('tenancy.tenants', '');
+SELECT pg_catalog.pg_extension_config_dump('tenancy.operations', '');
+SELECT pg_catalog.pg_extension_config_dump('tenancy.steps', '');
+SELECT pg_catalog.pg_extension_config_dump('tenancy.tenants_tenant_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tenancy.operations_operation_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tenancy.steps_step_id_seq', '');
+
+GRANT SELECT ON tenancy.tenants, tenancy.operations, tenancy.steps TO tenancy_admin;

@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenancy.c
+ *	  Module entry point of the tenancy extension.
+ *
+ * Settings are defined here (through guc.c) whether or not the library is
+ * preloaded, so that SET and SHOW work in any session.  The background
+ * worker is registered only when the library is in
+ * shared_preload_libraries, since a worker cannot be registered later.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "tenancy.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(tenancy_version);
+
+/*
+ * _PG_init
+ *		Define settings; register the worker when preloaded.
+ */
+void
+_PG_init(void)
+{
+	/* pg_upgrade loads libraries only to check them: do nothing then */
+	if (IsBinaryUpgrade)
+		return;
+
+	DefineTenancySettings();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	/* the background worker registers itself here (worker.c) */
+}
+
+/*
+ * tenancy_version
+ *		SQL: tenancy.version() returns the version of the loaded library.
+ */
+Datum
+tenancy_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(TENANCY_VERSION));
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# test/run-tests.sh: what 'make test' runs.
+#
+# Installs what is missing, builds with -Wall -Wextra -Werror, installs the
+# extension, then runs every suite on throwaway instances:
+#   regress     pg_regress: sql/*.sql against expected/*.out
+#   isolation   pg_isolation_regress: test/isolation/specs/*.spec
+#   tap         prove: test/t/*.pl (PostgreSQL::Test::Cluster)
+#   platform    the platform simulator's own tests (test/platform)
+#
+# Usage: test/run-tests.sh [suite ...]     (default: all of them)
+# Environment: REGRESS="a b", ISOLATION="x", TAP="test/t/001_x.pl" narrow a
+# suite; KEEP=1 keeps the work directory.
+#
+# initdb refuses to run as root, and CI runs as root: the servers then run as
+# the unprivileged 'postgres' user, on a copy of the test inputs in a work
+# directory it owns (the checkout itself is left untouched).
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap platform)
+
+"$top/test/install-deps.sh" || { echo "could not install dependencies"; exit 1; }
+
+make -s PG_CFLAGS='-Wall -Wextra -Werror' >/dev/null || { echo "build failed"; exit 1; }
+if [ "$(id -u)" -eq 0 ]; then
+	make -s install >/dev/null || { echo "install failed"; exit 1; }
+else
+	sudo make -s install >/dev/null || { echo "install failed (needs root)"; exit 1; }
+fi
+
+bindir=$(pg_config --bindir)
+pgxs_dir=$(dirname "$(pg_config --pgxs)")/..
+passed=0
+failed=0
+failures=()
+
+work=$(mktemp -d /tmp/tenancy-test.XXXXXX)
+mkdir -p "$work/src"
+cp -r sql expected test tenancy.control "$work/src/"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R postgres: "$work"
+	as_pg=(runuser -u postgres --)
+fi
+cleanup() {
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "work directory kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+# count_results FILE OKPATTERN FAILPATTERN SUITE: tally one runner's output
+count_results() {
+	local ok bad
+	ok=$(grep -cE "$2" "$1" || true)
+	bad=$(grep -cE "$3" "$1" || true)
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	[ "$bad" -eq 0 ] || failures+=("$4")
+}
+
+# show_failure DIR: what a developer needs to see when a pg_regress run fails
+show_failure() {
+	[ -f "$1/regression.diffs" ] && head -c 20000 "$1/regression.diffs"
+	for log in "$1"/log/postmaster.log "$1"/tmp_check/log/postmaster.log; do
+		[ -f "$log" ] && { echo "--- tail of $log"; tail -n 40 "$log"; }
+	done
+}
+
+regress_list=${REGRESS:-$(make -s print-tests | sed -n 's/^REGRESS=//p')}
+isolation_list=${ISOLATION:-$(make -s print-tests | sed -n 's/^ISOLATION=//p')}
+
+for suite in "${suites[@]}"; do
+	case "$suite" in
+	regress)
+		[ -n "$regress_list" ] || continue
+		echo "== pg_regress: $regress_list"
+		out="$work/regress"
+		"${as_pg[@]}" mkdir -p "$out"
+		# shellcheck disable=SC2086
+		"${as_pg[@]}" "$pgxs_dir/test/regress/pg_regress" \
+			--inputdir="$work/src" --outputdir="$out" --bindir="$bindir" \
+			--temp-instance="$out/tmp_check" \
+			--temp-config="$work/src/test/regress.conf" \
+			--dbname=contrib_regression $regress_list 2>&1 | tee "$out/run.log"
+		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED|^not ok|failed \(ignored\)' regress
+		grep -qE '\.\.\. FAILED' "$out/run.log" && show_failure "$out"
+		;;
+	isolation)
+		[ -n "$isolation_list" ] || continue
+		echo "== isolation: $isolation_list"
+		out="$work/isolation"
+		"${as_pg[@]}" mkdir -p "$out"
+		# shellcheck disable=SC2086
+		"${as_pg[@]}" "$pgxs_dir/test/isolation/pg_isolation_regress" \
+			--inputdir="$work/src/test/isolation" --outputdir="$out" \
+			--bindir="$bindir" --temp-instance="$out/tmp_check" \
+			--temp-config="$work/src/test/regress.conf" \
+			--dbname=isolation_regression $isolation_list 2>&1 | tee "$out/run.log"
+		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED' isolation
+		grep -qE '\.\.\. FAILED' "$out/run.log" && show_failure "$out"
+		;;
+	tap)
+		tap_list=${TAP:-$(cd "$work/src" && ls test/t/*.pl 2>/dev/null)}
+		[ -n "$tap_list" ] || continue
+		echo "== TAP: $tap_list"
+		out="$work/tap"
+		"${as_pg[@]}" mkdir -p "$out"
+		# shellcheck disable=SC2086
+		(cd "$work/src" && "${as_pg[@]}" env PATH="$bindir:$PATH" \
+			PERL5LIB="$pgxs_dir/test/perl:$work/src/test/perl" \
+			TESTDIR="$out" PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
+			TENANCY_SRC="$work/src" \
+			prove -v --timer $tap_list) 2>&1 | tee "$out/run.log"
+		count_results "$out/run.log" '^test/t/.*\.pl \.+ ok' '^test/t/.*\.pl \.+ (Dubious|Failed|not ok)|^test/t/.*\.pl \.+ *$' tap
+		if grep -qE 'Result: FAIL' "$out/run.log"; then
+			for log in "$out"/tmp_check/log/*; do
+				[ -f "$log" ] && { echo "--- tail of $log"; tail -n 30 "$log"; }
+			done
+		fi
+		;;
+	platform)
+		[ -x test/platform/run-tests.sh ] || continue
+		echo "== platform simulator"
+		out="$work/platform.log"
+		test/platform/run-tests.sh >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		ok=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+		bad=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+		passed=$((passed + ok))
+		failed=$((failed + bad))
+		[ "$bad" -eq 0 ] || failures+=(platform)
+		;;
+	*)
+		echo "unknown suite: $suite"
+		failed=$((failed + 1))
+		;;
+	esac
+done
+
+[ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

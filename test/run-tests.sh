@@ -25,12 +25,15 @@ suites=("$@")
 
 "$top/test/install-deps.sh" || { echo "could not install dependencies"; exit 1; }
 
-make -s PG_CFLAGS='-Wall -Wextra -Werror' >/dev/null || { echo "build failed"; exit 1; }
-if [ "$(id -u)" -eq 0 ]; then
-	make -s install >/dev/null || { echo "install failed"; exit 1; }
-else
-	sudo make -s install >/dev/null || { echo "install failed (needs root)"; exit 1; }
-fi
+# Several runs may share one checkout (developers in parallel): build and
+# install under a lock so that no run links or installs a half-written file.
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+(
+	flock 9
+	make -s PG_CFLAGS='-Wall -Wextra -Werror' >/dev/null || { echo "build failed"; exit 1; }
+	$sudo make -s install >/dev/null || { echo "install failed"; exit 1; }
+) 9>/tmp/tenancy-build.lock || exit 1
 
 bindir=$(pg_config --bindir)
 pgxs_dir=$(dirname "$(pg_config --pgxs)")/..

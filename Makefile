@@ -12,7 +12,8 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = tenancy
 OBJS = \
 	src/guc.o \
-	src/tenancy.o
+	src/tenancy.o \
+	src/worker_wake.o
 
 # The install script is assembled from one file per concern in sql/install/,
 # in file-name order, so that SQL stays as modular as the C sources.

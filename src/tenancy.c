@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 
 #include "tenancy.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -41,6 +42,7 @@ _PG_init(void)
 		return;
 
 	/* the background worker registers itself here (worker.c) */
+	WorkerRequestSharedMemory();
 }
 
 /*

@@ -23,6 +23,186 @@ int			tenancy_max_attempts = 8;
 int			tenancy_max_catalog_relations = 200000;
 int			tenancy_credential_max_age_days = 90;
 
+char	   *tenancy_kubernetes_url = NULL;
+char	   *tenancy_kubernetes_ca_file = NULL;
+char	   *tenancy_kubernetes_token_file = NULL;
+char	   *tenancy_kubernetes_client_cert = NULL;
+char	   *tenancy_kubernetes_client_key = NULL;
+char	   *tenancy_vault_url = NULL;
+char	   *tenancy_vault_ca_file = NULL;
+char	   *tenancy_vault_token_file = NULL;
+char	   *tenancy_vault_kv_mount = NULL;
+char	   *tenancy_vault_auth_role = NULL;
+char	   *tenancy_grafana_url = NULL;
+char	   *tenancy_grafana_token_file = NULL;
+int			tenancy_max_concurrent_requests = 32;
+int			tenancy_max_requests_per_host = 16;
+int			tenancy_connect_timeout_ms = 5000;
+int			tenancy_request_timeout_ms = 30000;
+int			tenancy_lease_duration_s = 300;
+int			tenancy_retry_base_delay_ms = 1000;
+int			tenancy_retry_max_delay_ms = 300000;
+
+static void define_endpoint_setting(const char *name, const char *short_desc,
+									const char *long_desc, char **variable,
+									const char *boot_value);
+static void define_worker_http_settings(void);
+
+/*
+ * define_endpoint_setting
+ *		One superuser-only, reloadable string setting naming an endpoint, a
+ *		file or a credential source of the worker.
+ */
+static void
+define_endpoint_setting(const char *name, const char *short_desc,
+						const char *long_desc, char **variable,
+						const char *boot_value)
+{
+	DefineCustomStringVariable(name,
+							   short_desc,
+							   long_desc,
+							   variable,
+							   boot_value,
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+}
+
+/*
+ * define_worker_http_settings
+ *		Endpoints, credentials and limits of the worker's HTTP layer
+ *		(endpoint.c, http.c) and of its journal (journal.c).
+ */
+static void
+define_worker_http_settings(void)
+{
+	define_endpoint_setting("tenancy.kubernetes_url",
+							"Base URL of the Kubernetes API server.",
+							"Empty: the in-cluster address from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT when set, otherwise Kubernetes steps are skipped.",
+							&tenancy_kubernetes_url, "");
+	define_endpoint_setting("tenancy.kubernetes_ca_file",
+							"CA certificate file that signs the Kubernetes API server's certificate.",
+							"Empty: the service account's ca.crt when present, otherwise the system CAs.",
+							&tenancy_kubernetes_ca_file, "");
+	define_endpoint_setting("tenancy.kubernetes_token_file",
+							"File holding the bearer token for the Kubernetes API.",
+							"Re-read when it changes (Kubernetes rotates projected tokens). Empty: the service account token when present.",
+							&tenancy_kubernetes_token_file, "");
+	define_endpoint_setting("tenancy.kubernetes_client_cert",
+							"Client certificate file (PEM) for the Kubernetes API.",
+							NULL,
+							&tenancy_kubernetes_client_cert, "");
+	define_endpoint_setting("tenancy.kubernetes_client_key",
+							"Private key file (PEM) of the Kubernetes client certificate.",
+							NULL,
+							&tenancy_kubernetes_client_key, "");
+	define_endpoint_setting("tenancy.vault_url",
+							"Base URL of Vault.",
+							"Empty: Vault steps are skipped.",
+							&tenancy_vault_url, "");
+	define_endpoint_setting("tenancy.vault_ca_file",
+							"CA certificate file that signs Vault's certificate.",
+							NULL,
+							&tenancy_vault_ca_file, "");
+	define_endpoint_setting("tenancy.vault_token_file",
+							"File holding the Vault token.",
+							"Re-read when it changes.",
+							&tenancy_vault_token_file, "");
+	define_endpoint_setting("tenancy.vault_kv_mount",
+							"Mount path of the KV version 2 secrets engine in Vault.",
+							NULL,
+							&tenancy_vault_kv_mount, "secret");
+	define_endpoint_setting("tenancy.vault_auth_role",
+							"Vault role for Kubernetes authentication.",
+							"When set and no token file is configured, the worker logs in to Vault with its service account token.",
+							&tenancy_vault_auth_role, "");
+	define_endpoint_setting("tenancy.grafana_url",
+							"Base URL of Grafana.",
+							"Empty: Grafana steps are skipped.",
+							&tenancy_grafana_url, "");
+	define_endpoint_setting("tenancy.grafana_token_file",
+							"File holding the Grafana service account token.",
+							"Re-read when it changes.",
+							&tenancy_grafana_token_file, "");
+
+	DefineCustomIntVariable("tenancy.max_concurrent_requests",
+							"Requests the worker keeps in flight at once.",
+							NULL,
+							&tenancy_max_concurrent_requests,
+							32,
+							1,
+							1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.max_requests_per_host",
+							"Connections the worker opens to one host at once.",
+							"With HTTP/2 several requests share one connection.",
+							&tenancy_max_requests_per_host,
+							16,
+							1,
+							1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.connect_timeout",
+							"Time allowed to connect to an endpoint (TCP and TLS).",
+							NULL,
+							&tenancy_connect_timeout_ms,
+							5000,
+							1,
+							3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.request_timeout",
+							"Time allowed for a whole request, connection included.",
+							NULL,
+							&tenancy_request_timeout_ms,
+							30000,
+							1,
+							3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.lease_duration",
+							"How long a claimed step stays with the worker before it may run again.",
+							"A step whose lease expired (the worker was killed) is run again: steps are idempotent.",
+							&tenancy_lease_duration_s,
+							300,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.retry_base_delay",
+							"Delay before the first retry of a failed step; doubles at each attempt, with jitter.",
+							NULL,
+							&tenancy_retry_base_delay_ms,
+							1000,
+							1,
+							3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.retry_max_delay",
+							"Longest delay between two attempts of a step.",
+							"Also caps the Retry-After a server asks for.",
+							&tenancy_retry_max_delay_ms,
+							300000,
+							1,
+							24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
 /*
  * DefineTenancySettings
  *		Register the tenancy.* settings; called once from _PG_init.
@@ -82,6 +262,8 @@ DefineTenancySettings(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	define_worker_http_settings();
 
 	MarkGUCPrefixReserved("tenancy");
 }

@@ -25,6 +25,27 @@ extern int	tenancy_max_attempts;
 extern int	tenancy_max_catalog_relations;
 extern int	tenancy_credential_max_age_days;
 
+/* guc.c: endpoints, credentials and limits of the worker's HTTP layer */
+extern char *tenancy_kubernetes_url;
+extern char *tenancy_kubernetes_ca_file;
+extern char *tenancy_kubernetes_token_file;
+extern char *tenancy_kubernetes_client_cert;
+extern char *tenancy_kubernetes_client_key;
+extern char *tenancy_vault_url;
+extern char *tenancy_vault_ca_file;
+extern char *tenancy_vault_token_file;
+extern char *tenancy_vault_kv_mount;
+extern char *tenancy_vault_auth_role;
+extern char *tenancy_grafana_url;
+extern char *tenancy_grafana_token_file;
+extern int	tenancy_max_concurrent_requests;
+extern int	tenancy_max_requests_per_host;
+extern int	tenancy_connect_timeout_ms;
+extern int	tenancy_request_timeout_ms;
+extern int	tenancy_lease_duration_s;
+extern int	tenancy_retry_base_delay_ms;
+extern int	tenancy_retry_max_delay_ms;
+
 extern void DefineTenancySettings(void);
 
 #endif							/* TENANCY_H */

@@ -4,9 +4,11 @@
 // type is one entry here; nothing else is type-specific unless the real
 // API server treats that type specially (namespaces, secrets, services...).
 
-const K8S = 'kubernetes-models/_schemas/';
-const FLUX = '@kubernetes-models/flux-cd/_schemas/';
-const PROM = '@kubernetes-models/prometheus-operator/_schemas/';
+// The packages' "exports" hide _schemas/, so locate it from the package root.
+const schemasOf = (pkg) => new URL('./_schemas/', import.meta.resolve(pkg)).href;
+const K8S = schemasOf('kubernetes-models');
+const FLUX = schemasOf('@kubernetes-models/flux-cd');
+const PROM = schemasOf('@kubernetes-models/prometheus-operator');
 
 // group '' is the core group ("/api/v1"); everything else is under "/apis".
 // generation: the server maintains metadata.generation (bumped on spec changes).
@@ -49,7 +51,7 @@ export async function loadValidators()
 {
 	await Promise.all(RESOURCES.map(async (r) =>
 	{
-		const mod = await import(r.schema);
+		const mod = await import(r.schema + '.js');
 		r.validate = mod.validate;
 	}));
 }

@@ -1,0 +1,602 @@
+// patch.js — JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic
+// merge patch and server-side apply with managedFields.
+//
+// Simplifications (documented in README.md): list merge keys come from a
+// table keyed by field name rather than from each type's OpenAPI
+// extensions; server-side apply tracks field ownership per leaf and treats
+// lists without a known merge key as atomic, as the real server does for
+// lists marked atomic.
+
+import { badRequest, ApiError } from './status.js';
+import { timestamp } from './store.js';
+
+// Field name -> merge key(s) for associative lists (core types).
+const MERGE_KEYS = {
+	containers: ['name'],
+	initContainers: ['name'],
+	ephemeralContainers: ['name'],
+	env: ['name'],
+	volumes: ['name'],
+	volumeMounts: ['mountPath'],
+	imagePullSecrets: ['name'],
+	secrets: ['name'],
+	conditions: ['type'],
+	ownerReferences: ['uid'],
+	hostAliases: ['ip'],
+	topologySpreadConstraints: ['topologyKey', 'whenUnsatisfiable'],
+};
+// Lists of scalars merged as sets.
+const SET_LISTS = new Set(['finalizers']);
+
+function isMap(v)
+{
+	return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function mergeKeysFor(field, list)
+{
+	if (field === 'ports')
+	{
+		if (list.every((i) => isMap(i) && 'containerPort' in i))
+			return ['containerPort'];
+		if (list.every((i) => isMap(i) && 'port' in i))
+			return ['port'];
+		return null;
+	}
+	const keys = MERGE_KEYS[field];
+	if (keys && list.every((i) => isMap(i) && keys.every((k) => k in i || k === keys[1])))
+		return keys;
+	return null;
+}
+
+function itemKey(item, keys)
+{
+	const k = {};
+	for (const key of keys)
+		if (item[key] !== undefined)
+			k[key] = item[key];
+	return JSON.stringify(k);
+}
+
+// ---------------------------------------------------------------- merge patch
+
+export function mergePatch(target, patch)
+{
+	if (!isMap(patch))
+		return structuredClone(patch);
+	const out = isMap(target) ? structuredClone(target) : {};
+	for (const [k, v] of Object.entries(patch))
+	{
+		if (v === null)
+			delete out[k];
+		else
+			out[k] = mergePatch(out[k], v);
+	}
+	return out;
+}
+
+// ----------------------------------------------------------------- JSON patch
+
+function pointer(path)
+{
+	if (path === '')
+		return [];
+	if (!path.startsWith('/'))
+		throw badRequest(`the server rejected our request due to an error in our request: invalid JSON pointer "${path}"`);
+	return path.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+export function jsonPatch(target, ops)
+{
+	if (!Array.isArray(ops))
+		throw badRequest('the server rejected our request due to an error in our request');
+	let doc = structuredClone(target);
+	for (const op of ops)
+	{
+		const parts = pointer(op.path ?? '');
+		const parentOf = (d, ps) =>
+		{
+			let cur = d;
+			for (const p of ps.slice(0, -1))
+			{
+				if (cur == null || typeof cur !== 'object' || !(p in cur))
+					throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: doc is missing path: "${op.path}": missing value`);
+				cur = cur[p];
+			}
+			return cur;
+		};
+		const get = (d, ps) =>
+		{
+			let cur = d;
+			for (const p of ps)
+			{
+				if (cur == null || typeof cur !== 'object' || !(p in cur))
+					return undefined;
+				cur = cur[p];
+			}
+			return cur;
+		};
+		const last = parts[parts.length - 1];
+		switch (op.op)
+		{
+			case 'add':
+			case 'replace':
+				{
+					if (parts.length === 0)
+					{
+						doc = structuredClone(op.value);
+						break;
+					}
+					const parent = parentOf(doc, parts);
+					if (op.op === 'replace' && (parent == null || !(last in parent)))
+						throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}: missing value`);
+					if (Array.isArray(parent))
+					{
+						const idx = last === '-' ? parent.length : Number(last);
+						if (op.op === 'add')
+							parent.splice(idx, 0, structuredClone(op.value));
+						else
+							parent[idx] = structuredClone(op.value);
+					}
+					else
+						parent[last] = structuredClone(op.value);
+					break;
+				}
+			case 'remove':
+				{
+					const parent = parentOf(doc, parts);
+					if (parent == null || !(last in parent))
+						throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${op.path}": missing value`);
+					if (Array.isArray(parent))
+						parent.splice(Number(last), 1);
+					else
+						delete parent[last];
+					break;
+				}
+			case 'test':
+				if (JSON.stringify(get(doc, parts)) !== JSON.stringify(op.value))
+					throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${op.path} failed: test failed`);
+				break;
+			case 'move':
+			case 'copy':
+				{
+					const from = pointer(op.from ?? '');
+					const v = get(doc, from);
+					if (op.op === 'move')
+						doc = jsonPatch(doc, [{ op: 'remove', path: op.from }]);
+					doc = jsonPatch(doc, [{ op: 'add', path: op.path, value: v }]);
+					break;
+				}
+			default:
+				throw badRequest(`the server rejected our request due to an error in our request: Unexpected kind: ${op.op}`);
+		}
+	}
+	return doc;
+}
+
+// ------------------------------------------------------ strategic merge patch
+
+export function strategicMergePatch(target, patch, field)
+{
+	if (!isMap(patch))
+		return structuredClone(patch);
+	if (patch.$patch === 'replace')
+	{
+		const p = structuredClone(patch);
+		delete p.$patch;
+		return p;
+	}
+	const out = isMap(target) ? structuredClone(target) : {};
+	const retain = Array.isArray(patch.$retainKeys) ? patch.$retainKeys : null;
+	for (const [k, v] of Object.entries(patch))
+	{
+		if (k === '$retainKeys' || k === '$patch' || k.startsWith('$setElementOrder/'))
+			continue;
+		if (k.startsWith('$deleteFromPrimitiveList/'))
+		{
+			const f = k.slice('$deleteFromPrimitiveList/'.length);
+			if (Array.isArray(out[f]))
+				out[f] = out[f].filter((x) => !v.includes(x));
+			continue;
+		}
+		if (v === null)
+		{
+			delete out[k];
+			continue;
+		}
+		if (isMap(v) && v.$patch === 'delete')
+		{
+			delete out[k];
+			continue;
+		}
+		if (Array.isArray(v))
+		{
+			out[k] = mergeList(out[k], v, k);
+			continue;
+		}
+		out[k] = strategicMergePatch(out[k], v, k);
+	}
+	if (retain)
+		for (const k of Object.keys(out))
+			if (!retain.includes(k))
+				delete out[k];
+	return out;
+}
+
+function mergeList(cur, patch, field)
+{
+	if (SET_LISTS.has(field) && Array.isArray(cur))
+	{
+		const out = cur.slice();
+		for (const v of patch)
+			if (!out.includes(v))
+				out.push(v);
+		return out;
+	}
+	const keys = mergeKeysFor(field, patch.filter((i) => !(isMap(i) && i.$patch === 'replace')));
+	if (!keys || !Array.isArray(cur))
+		return patch.filter((i) => !(isMap(i) && i.$patch)).map((i) => structuredClone(i));
+	if (patch.some((i) => isMap(i) && i.$patch === 'replace'))
+		return patch.filter((i) => !(isMap(i) && i.$patch)).map((i) => structuredClone(i));
+	const out = cur.map((i) => structuredClone(i));
+	for (const item of patch)
+	{
+		const key = itemKey(item, keys);
+		const idx = out.findIndex((i) => itemKey(i, keys) === key);
+		if (item.$patch === 'delete')
+		{
+			if (idx >= 0)
+				out.splice(idx, 1);
+			continue;
+		}
+		if (idx >= 0)
+			out[idx] = strategicMergePatch(out[idx], item, field);
+		else
+			out.push(structuredClone(item));
+	}
+	return out;
+}
+
+// ------------------------------------------------------- server-side apply
+
+// Fields the server owns; never tracked in managedFields.
+const IGNORED = new Set(['apiVersion', 'kind']);
+const IGNORED_METADATA = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink']);
+
+// Leaf paths of an object. A path is an array of 'f:name', 'k:{...}' or
+// 'v:value' elements, as in the FieldsV1 format.
+export function fieldPaths(obj, withStatus)
+{
+	const out = [];
+	const walk = (v, path, field) =>
+	{
+		if (isMap(v))
+		{
+			const entries = Object.entries(v);
+			if (entries.length === 0)
+			{
+				out.push(path);
+				return;
+			}
+			for (const [k, child] of entries)
+			{
+				if (path.length === 0 && (IGNORED.has(k) || (k === 'status' && !withStatus)))
+					continue;
+				if (path.length === 1 && path[0] === 'f:metadata' && IGNORED_METADATA.has(k))
+					continue;
+				walk(child, path.concat('f:' + k), k);
+			}
+			return;
+		}
+		if (Array.isArray(v))
+		{
+			if (SET_LISTS.has(field) && v.every((x) => !isMap(x)))
+			{
+				for (const x of v)
+					out.push(path.concat('v:' + JSON.stringify(x)));
+				return;
+			}
+			const keys = v.length ? mergeKeysFor(field, v) : null;
+			if (keys)
+			{
+				for (const item of v)
+				{
+					const p = path.concat('k:' + itemKey(item, keys));
+					out.push(p.concat('.'));
+					walk(item, p, undefined);
+				}
+				return;
+			}
+		}
+		out.push(path);
+	};
+	walk(obj, [], undefined);
+	return out.filter((p) => p.length > 0);
+}
+
+function childOf(container, el)
+{
+	if (container == null)
+		return undefined;
+	if (el.startsWith('f:'))
+		return isMap(container) ? container[el.slice(2)] : undefined;
+	if (el.startsWith('k:') && Array.isArray(container))
+	{
+		const want = JSON.parse(el.slice(2));
+		return container.find((i) => isMap(i) && Object.entries(want).every(([k, v]) => i[k] === v));
+	}
+	if (el.startsWith('v:') && Array.isArray(container))
+	{
+		const want = JSON.parse(el.slice(2));
+		return container.includes(want) ? want : undefined;
+	}
+	return undefined;
+}
+
+export function valueAtPath(obj, path)
+{
+	let cur = obj;
+	for (const el of path)
+	{
+		if (el === '.')
+			return cur;
+		cur = childOf(cur, el);
+		if (cur === undefined)
+			return undefined;
+	}
+	return cur;
+}
+
+function deleteAtPath(obj, path)
+{
+	const elems = path[path.length - 1] === '.' ? path.slice(0, -1) : path;
+	const parent = valueAtPath(obj, elems.slice(0, -1));
+	const last = elems[elems.length - 1];
+	if (parent == null)
+		return;
+	if (last.startsWith('f:') && isMap(parent))
+		delete parent[last.slice(2)];
+	else if (Array.isArray(parent))
+	{
+		const item = childOf(parent, last);
+		const idx = parent.indexOf(item);
+		if (idx >= 0)
+			parent.splice(idx, 1);
+	}
+	// Drop maps that became empty because of the removal (but not the root).
+	if (elems.length > 1 && isMap(parent) && Object.keys(parent).length === 0)
+		deleteAtPath(obj, elems.slice(0, -1));
+}
+
+// Deep-merge an applied configuration into the live object.
+function applyMerge(live, applied, field)
+{
+	if (isMap(applied))
+	{
+		const out = isMap(live) ? structuredClone(live) : {};
+		for (const [k, v] of Object.entries(applied))
+		{
+			if (v === null)
+				delete out[k];
+			else
+				out[k] = applyMerge(out[k], v, k);
+		}
+		return out;
+	}
+	if (Array.isArray(applied) && Array.isArray(live))
+	{
+		if (SET_LISTS.has(field))
+			return live.concat(applied.filter((x) => !live.includes(x)));
+		const keys = applied.length ? mergeKeysFor(field, applied) : null;
+		if (keys && mergeKeysFor(field, live))
+		{
+			const out = live.map((i) => structuredClone(i));
+			for (const item of applied)
+			{
+				const idx = out.findIndex((i) => itemKey(i, keys) === itemKey(item, keys));
+				if (idx >= 0)
+					out[idx] = applyMerge(out[idx], item, field);
+				else
+					out.push(structuredClone(item));
+			}
+			return out;
+		}
+	}
+	return structuredClone(applied);
+}
+
+const pathKey = (p) => JSON.stringify(p);
+
+function fieldsToPaths(fieldsV1)
+{
+	const out = [];
+	const walk = (node, path) =>
+	{
+		const keys = Object.keys(node || {});
+		if (keys.length === 0)
+		{
+			if (path.length)
+				out.push(path);
+			return;
+		}
+		for (const k of keys)
+		{
+			if (k === '.')
+				out.push(path.concat('.'));
+			else
+				walk(node[k], path.concat(k));
+		}
+	};
+	walk(fieldsV1, []);
+	return out;
+}
+
+function pathsToFields(paths)
+{
+	const root = {};
+	for (const p of paths)
+	{
+		let cur = root;
+		for (const el of p)
+			cur = cur[el] = cur[el] || {};
+	}
+	return root;
+}
+
+function displayPath(path)
+{
+	return path.filter((e) => e !== '.').map((e) =>
+	{
+		if (e.startsWith('f:'))
+			return '.' + e.slice(2);
+		if (e.startsWith('k:'))
+			return '[' + Object.entries(JSON.parse(e.slice(2))).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',') + ']';
+		return '[' + e.slice(2) + ']';
+	}).join('');
+}
+
+function readManaged(obj)
+{
+	return (obj?.metadata?.managedFields || []).map((m) => ({
+		manager: m.manager,
+		operation: m.operation,
+		apiVersion: m.apiVersion,
+		subresource: m.subresource,
+		time: m.time,
+		paths: new Map(fieldsToPaths(m.fieldsV1).map((p) => [pathKey(p), p])),
+	}));
+}
+
+function writeManaged(obj, entries)
+{
+	const out = [];
+	for (const e of entries)
+	{
+		if (e.paths.size === 0)
+			continue;
+		const m = {
+			manager: e.manager,
+			operation: e.operation,
+			apiVersion: e.apiVersion,
+			time: e.time,
+			fieldsType: 'FieldsV1',
+			fieldsV1: pathsToFields([...e.paths.values()]),
+		};
+		if (e.subresource)
+			m.subresource = e.subresource;
+		out.push(m);
+	}
+	if (out.length)
+		obj.metadata.managedFields = out;
+	else
+		delete obj.metadata.managedFields;
+}
+
+// Record an Update operation by `manager` that turned `oldObj` into `newObj`.
+// Changed fields move to the manager; fields gone from the object are
+// dropped from every manager.
+export function trackUpdate(res, oldObj, newObj, manager, subresource)
+{
+	const entries = readManaged(oldObj);
+	const withStatus = subresource === 'status' || !res.status;
+	const newPaths = fieldPaths(newObj, withStatus);
+	const present = new Set(newPaths.map(pathKey));
+	const changed = newPaths.filter((p) => JSON.stringify(valueAtPath(oldObj || {}, p)) !== JSON.stringify(valueAtPath(newObj, p)));
+	for (const e of entries)
+	{
+		for (const k of [...e.paths.keys()])
+			if (!present.has(k) && !(subresource !== 'status' && k.startsWith('["f:status"')))
+				e.paths.delete(k);
+		for (const p of changed)
+			e.paths.delete(pathKey(p));
+	}
+	let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && (e.subresource || '') === (subresource || ''));
+	if (!mine && changed.length)
+	{
+		mine = { manager, operation: 'Update', apiVersion: res.apiVersion, subresource, paths: new Map() };
+		entries.push(mine);
+	}
+	if (mine && changed.length)
+	{
+		for (const p of changed)
+			mine.paths.set(pathKey(p), p);
+		mine.time = timestamp();
+	}
+	writeManaged(newObj, entries);
+}
+
+// Server-side apply of `applied` over `live` (undefined when creating).
+// Returns the new object, or throws an ApiError listing conflicts.
+export function serverSideApply(res, live, applied, manager, force, conflictError, subresource)
+{
+	const withStatus = subresource === 'status';
+	const entries = readManaged(live);
+	const appliedPaths = fieldPaths(applied, withStatus || !res.status);
+	const appliedKeys = new Set(appliedPaths.map(pathKey));
+	const base = live ? structuredClone(live) : { metadata: {} };
+
+	// Conflicts: another manager owns a field we set to a different value.
+	const conflicts = [];
+	for (const e of entries)
+	{
+		if (e.manager === manager && e.operation === 'Apply')
+			continue;
+		for (const p of appliedPaths)
+		{
+			if (!e.paths.has(pathKey(p)) || p[p.length - 1] === '.')
+				continue;
+			if (JSON.stringify(valueAtPath(base, p)) !== JSON.stringify(valueAtPath(applied, p)))
+				conflicts.push({ manager: e.manager, field: displayPath(p), entry: e, key: pathKey(p) });
+		}
+	}
+	if (conflicts.length && !force)
+		throw conflictError(conflicts);
+	for (const c of conflicts)
+		c.entry.paths.delete(c.key);
+
+	// Fields this manager applied before but no longer does: remove them
+	// from the object unless someone else still owns them.
+	let mine = entries.find((e) => e.manager === manager && e.operation === 'Apply' && (e.subresource || '') === (subresource || ''));
+	let obj = base;
+	if (mine)
+	{
+		for (const [k, p] of mine.paths)
+		{
+			if (appliedKeys.has(k))
+				continue;
+			if (entries.some((e) => e !== mine && e.paths.has(k)))
+				continue;
+			deleteAtPath(obj, p);
+		}
+	}
+	const toMerge = structuredClone(applied);
+	if (!withStatus && res.status)
+		delete toMerge.status;
+	if (withStatus)
+	{
+		obj.status = applyMerge(obj.status, applied.status ?? {}, 'status');
+	}
+	else
+	{
+		delete toMerge.metadata?.managedFields;
+		obj = applyMerge(obj, toMerge, undefined);
+	}
+	if (!mine)
+	{
+		mine = { manager, operation: 'Apply', apiVersion: res.apiVersion, subresource, paths: new Map() };
+		entries.push(mine);
+	}
+	mine.paths = new Map(appliedPaths.map((p) => [pathKey(p), p]));
+	mine.time = timestamp();
+	writeManaged(obj, entries);
+	return obj;
+}
+
+// The default field manager for a non-apply write, as the apiserver derives
+// it from the User-Agent ("kubectl/v1.32 (linux/amd64)" -> "kubectl").
+export function defaultManager(userAgent)
+{
+	if (!userAgent)
+		return 'unknown';
+	return userAgent.split('/')[0].slice(0, 128);
+}

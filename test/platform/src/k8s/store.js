@@ -1,0 +1,141 @@
+// store.js — the simulated etcd: objects, resourceVersions and watch events.
+//
+// One global resourceVersion counter (as etcd's revision), every write
+// bumps it. A bounded history of events lets a watch resume from a
+// resourceVersion; older ones get 410 Gone like a compacted etcd.
+
+import { randomUUID } from 'node:crypto';
+
+const HISTORY = 10000;
+
+function clone(o)
+{
+	return o === undefined ? undefined : structuredClone(o);
+}
+
+export function timestamp(d = new Date())
+{
+	return d.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+export class Store
+{
+	constructor()
+	{
+		this.objects = new Map();	/* key -> object */
+		this.rv = 1000;
+		this.history = [];			/* {rv, type, res, object} */
+		this.watchers = new Set();
+	}
+
+	static key(res, ns, name)
+	{
+		return `${res.plural}.${res.group}/${ns || ''}/${name}`;
+	}
+
+	nextRV()
+	{
+		this.rv += 1;
+		return String(this.rv);
+	}
+
+	get(res, ns, name)
+	{
+		return clone(this.objects.get(Store.key(res, ns, name)));
+	}
+
+	has(res, ns, name)
+	{
+		return this.objects.has(Store.key(res, ns, name));
+	}
+
+	// All objects of a type, in one namespace or all, sorted by namespace/name
+	// (etcd returns keys in order).
+	list(res, ns)
+	{
+		const prefix = `${res.plural}.${res.group}/${ns === undefined ? '' : ns + '/'}`;
+		const out = [];
+		for (const [k, v] of this.objects)
+			if (k.startsWith(prefix))
+				out.push([k, v]);
+		out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+		return out.map(([, v]) => clone(v));
+	}
+
+	// Stamp server-set metadata and store a new object.
+	create(res, obj)
+	{
+		const md = obj.metadata;
+		md.uid = randomUUID();
+		md.creationTimestamp = timestamp();
+		md.resourceVersion = this.nextRV();
+		if (res.generation)
+			md.generation = 1;
+		this.objects.set(Store.key(res, md.namespace, md.name), clone(obj));
+		this.emit('ADDED', res, obj);
+		return clone(obj);
+	}
+
+	// Replace an existing object (the caller checked preconditions).
+	update(res, obj)
+	{
+		const md = obj.metadata;
+		md.resourceVersion = this.nextRV();
+		this.objects.set(Store.key(res, md.namespace, md.name), clone(obj));
+		this.emit('MODIFIED', res, obj);
+		return clone(obj);
+	}
+
+	remove(res, ns, name)
+	{
+		const key = Store.key(res, ns, name);
+		const obj = this.objects.get(key);
+		if (!obj)
+			return undefined;
+		this.objects.delete(key);
+		obj.metadata.resourceVersion = this.nextRV();
+		this.emit('DELETED', res, obj);
+		return clone(obj);
+	}
+
+	emit(type, res, obj)
+	{
+		const ev = { rv: Number(obj.metadata.resourceVersion), type, res, object: clone(obj) };
+		this.history.push(ev);
+		if (this.history.length > HISTORY)
+			this.history.splice(0, this.history.length - HISTORY);
+		for (const w of this.watchers)
+			w(ev);
+	}
+
+	// Events after resourceVersion rv, or null if compacted away.
+	since(rv)
+	{
+		if (this.history.length && this.history[0].rv > rv + 1 && rv < this.history[0].rv - 1)
+		{
+			if (rv < this.history[0].rv - 1 && this.history.length >= HISTORY)
+				return null;
+		}
+		return this.history.filter((e) => e.rv > rv);
+	}
+
+	subscribe(fn)
+	{
+		this.watchers.add(fn);
+		return () => this.watchers.delete(fn);
+	}
+
+	dump()
+	{
+		const out = {};
+		for (const [k, v] of this.objects)
+			out[k] = clone(v);
+		return out;
+	}
+
+	clear()
+	{
+		this.objects.clear();
+		this.history = [];
+	}
+}

@@ -12,6 +12,8 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = tenancy
 OBJS = \
 	src/guc.o \
+	src/spec_parse.o \
+	src/spec_yaml.o \
 	src/tenancy.o \
 	src/worker_wake.o
 
@@ -25,7 +27,8 @@ DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
 # pg_regress suites, in order; run by test/run-tests.sh (make test) on a
 # temporary instance with tenancy and pg_cron preloaded.
 REGRESS = \
-	catalog
+	catalog \
+	spec_parse
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION =
 ISOLATION_OPTS = --temp-config=test/regress.conf

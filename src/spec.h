@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * spec.h
+ *	  The tenant spec: parse (YAML or JSON text to jsonb), validate (every
+ *	  problem at once, by JSON path) and normalize (defaults filled in).
+ *
+ * spec_parse.c, spec_validate.c (with spec_quantity.c and spec_cron.c) and
+ * spec_normalize.c implement these; the planner and provision/apply call
+ * them.  The YAML converter itself is spec_yaml.h (no server dependency).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SPEC_H
+#define SPEC_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* One problem found by SpecValidate. */
+typedef struct SpecProblem
+{
+	char	   *path;			/* JSON path, e.g. $.tenant.tier */
+	char	   *message;		/* lower-case, no trailing period */
+} SpecProblem;
+
+/* YAML or JSON text to jsonb; ereport(ERROR, 22P02) naming line and column */
+extern Jsonb *SpecParseText(const char *text, int len);
+
+/* List of SpecProblem *, empty when valid; never throws for a bad spec */
+extern List *SpecValidate(Jsonb *spec);
+
+/*
+ * ereport(ERROR, 22023, "invalid tenant spec") with every "path: message"
+ * line in DETAIL when SpecValidate finds problems
+ */
+extern void SpecCheck(Jsonb *spec);
+
+/* defaults filled in; the input must be valid */
+extern Jsonb *SpecNormalize(Jsonb *spec);
+
+/* Limits of derived names (DESIGN.md section 3). */
+#define SPEC_TENANT_NAME_MAX 40
+#define SPEC_IDENTIFIER_MAX 63	/* NAMEDATALEN - 1 */
+
+/* spec_quantity.c: Kubernetes resource quantities */
+extern bool SpecParseQuantity(const char *text, double *value);
+
+/* spec_cron.c: 5-field cron schedules; NULL when valid, else why not */
+extern const char *SpecCronProblem(const char *schedule);
+
+#endif							/* SPEC_H */

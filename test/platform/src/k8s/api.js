@@ -10,8 +10,9 @@ import { validateObject } from './validation.js';
 import { applyDefaults, typeChecks } from './defaults.js';
 import { parseLabelSelector, matchLabels, parseFieldSelector, matchFields } from './selectors.js';
 import { mergePatch, jsonPatch, strategicMergePatch, serverSideApply, trackUpdate, defaultManager } from './patch.js';
-import { discovery, wantsTable, toTable } from './discovery.js';
+import { discovery, openapi, wantsTable, toTable } from './discovery.js';
 import { maskValues, MASK } from '../journal.js';
+import { decodeProtobuf } from './protobuf.js';
 
 const PATCH_TYPES = {
 	'application/json-patch+json': 'json',
@@ -70,8 +71,17 @@ function verbFor(method, r, query)
 	}
 }
 
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+
 function parseBody(ctx)
 {
+	if ((ctx.headers['content-type'] || '').split(';')[0].trim() === PROTOBUF)
+	{
+		const obj = decodeProtobuf(ctx.body);
+		if (obj === null)
+			throw S.unsupportedMediaType(PROTOBUF, ['application/json', 'application/yaml']);
+		return obj;
+	}
 	const text = ctx.body.toString('utf8');
 	if (text.trim() === '')
 		return undefined;
@@ -181,6 +191,7 @@ export class KubernetesApi
 		catch (e)
 		{
 			body = ctx.body.length ? '<unparseable>' : undefined;
+			ctx.bodyError = e;
 		}
 		ctx.parsedBody = body;
 		ctx.info.body = r?.res?.plural === 'secrets' ? maskSecretBody(body) : body;
@@ -252,8 +263,10 @@ export class KubernetesApi
 	async dispatch(ctx)
 	{
 		const bodyType = (ctx.headers['content-type'] || '').split(';')[0].trim();
-		if (ctx.body.length && ['POST', 'PUT'].includes(ctx.method) && bodyType && !['application/json', 'application/yaml', '*/*'].includes(bodyType))
+		if (ctx.body.length && ['POST', 'PUT'].includes(ctx.method) && bodyType && !['application/json', 'application/yaml', PROTOBUF, '*/*'].includes(bodyType))
 			throw S.unsupportedMediaType(bodyType, ['application/json', 'application/yaml']);
+		if (ctx.bodyError instanceof S.ApiError)
+			throw ctx.bodyError;
 		if (OPEN_PATHS.has(ctx.path))
 		{
 			if (ctx.path.startsWith('/version'))
@@ -268,7 +281,7 @@ export class KubernetesApi
 		{
 			if (ctx.method === 'GET')
 			{
-				const d = discovery(ctx.path, ctx.req.headers.host || '127.0.0.1');
+				const d = discovery(ctx.path, ctx.req.headers.host || ctx.headers[':authority'] || '127.0.0.1') || openapi(ctx.path);
 				if (d)
 					return { status: 200, body: d };
 			}
@@ -390,7 +403,8 @@ export class KubernetesApi
 			status: 200,
 			stream: (res) =>
 			{
-				res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': ctx.req.httpVersionMajor === 2 ? undefined : 'chunked' });
+				res.writeHead(200, { 'content-type': 'application/json' });
+				res.flushHeaders?.();
 				const send = (type, obj) => res.write(JSON.stringify({ type, object: withType(r.res, obj) }) + '\n');
 				for (const e of initial)
 					send(e.type, e.object);

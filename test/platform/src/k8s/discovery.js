@@ -122,3 +122,46 @@ export function toTable(res, objects, includeObject, resourceVersion)
 		})),
 	};
 }
+
+// ----------------------------------------------------------------- openapi
+
+// Enough of /openapi/v3 for kubectl to see that the server validates fields
+// itself (a PATCH operation per kind declaring the fieldValidation query
+// parameter); no schemas are published.
+export function openapi(path)
+{
+	const groupVersions = [];
+	for (const r of RESOURCES)
+	{
+		const gv = r.group ? `apis/${r.group}/${r.version}` : 'api/v1';
+		if (!groupVersions.includes(gv))
+			groupVersions.push(gv);
+	}
+	if (path === '/openapi/v3' || path === '/openapi/v3/')
+	{
+		const paths = {};
+		for (const gv of groupVersions)
+			paths[gv] = { serverRelativeURL: `/openapi/v3/${gv}?hash=${VERSION.gitVersion}` };
+		return { paths };
+	}
+	const m = path.match(/^\/openapi\/v3\/(.+?)\/?$/);
+	if (!m || !groupVersions.includes(m[1]))
+		return null;
+	const paths = {};
+	const param = (name) => ({ name, in: 'query', schema: { type: 'string', uniqueItems: true } });
+	for (const r of RESOURCES)
+	{
+		const gv = r.group ? `apis/${r.group}/${r.version}` : 'api/v1';
+		if (gv !== m[1])
+			continue;
+		const gvk = { 'x-kubernetes-group-version-kind': { group: r.group, version: r.version, kind: r.kind } };
+		const p = r.namespaced ? `/${gv}/namespaces/{namespace}/${r.plural}/{name}` : `/${gv}/${r.plural}/{name}`;
+		paths[p] = {
+			get: { operationId: `read${r.kind}`, 'x-kubernetes-action': 'get', ...gvk, responses: {} },
+			put: { operationId: `replace${r.kind}`, 'x-kubernetes-action': 'put', ...gvk, parameters: [param('dryRun'), param('fieldManager'), param('fieldValidation')], responses: {} },
+			patch: { operationId: `patch${r.kind}`, 'x-kubernetes-action': 'patch', ...gvk, parameters: [param('dryRun'), param('fieldManager'), param('fieldValidation'), param('force')], responses: {} },
+			delete: { operationId: `delete${r.kind}`, 'x-kubernetes-action': 'delete', ...gvk, responses: {} },
+		};
+	}
+	return { openapi: '3.0.0', info: { title: 'Kubernetes', version: VERSION.gitVersion }, paths, components: { schemas: {} } };
+}

@@ -12,7 +12,13 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = tenancy
 OBJS = \
 	src/guc.o \
+	src/plan.o \
+	src/plan_platform.o \
+	src/plan_sql.o \
+	src/provision.o \
+	src/rls.o \
 	src/spec_parse.o \
+	src/sql_exec.o \
 	src/spec_yaml.o \
 	src/tenancy.o \
 	src/worker_wake.o

@@ -8,3 +8,7 @@
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tenancy FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tenancy TO tenancy_admin;
+
+-- Row-level security policies of shared tables call it as the tenant's
+-- roles (they still have no USAGE on schema tenancy: nothing else is reachable).
+GRANT EXECUTE ON FUNCTION tenancy.current_tenant() TO PUBLIC;

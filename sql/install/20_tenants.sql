@@ -1,0 +1,132 @@
+
+/*
+ * 20_tenants.sql: the database side of a tenant.  plan/provision/apply/
+ * deprovision run in the caller's transaction (src/provision.c); shared
+ * tables under row-level security (src/rls.c); views for DBAs.
+ */
+
+CREATE FUNCTION tenancy.plan(name text, spec jsonb)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text)
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_plan';
+
+COMMENT ON FUNCTION tenancy.plan(text, jsonb) IS
+	'What provision (new tenant) or apply (existing tenant) would do, in order; nothing is executed';
+
+CREATE FUNCTION tenancy.provision(name text, spec jsonb)
+RETURNS bigint
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_provision';
+
+COMMENT ON FUNCTION tenancy.provision(text, jsonb) IS
+	'Create a tenant in the caller''s transaction and enqueue its platform steps; returns the operation id';
+
+CREATE FUNCTION tenancy.provision(name text, spec text)
+RETURNS bigint
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_provision_text';
+
+COMMENT ON FUNCTION tenancy.provision(text, text) IS
+	'provision() with the spec as YAML or JSON text';
+
+CREATE FUNCTION tenancy.apply(name text, spec jsonb)
+RETURNS bigint
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_apply';
+
+COMMENT ON FUNCTION tenancy.apply(text, jsonb) IS
+	'Create a tenant or converge it to a changed spec, touching only what changed; NULL when nothing changed';
+
+CREATE FUNCTION tenancy.apply(name text, spec text)
+RETURNS bigint
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_apply_text';
+
+COMMENT ON FUNCTION tenancy.apply(text, text) IS
+	'apply() with the spec as YAML or JSON text';
+
+CREATE FUNCTION tenancy.deprovision(name text, drop_data boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_deprovision';
+
+COMMENT ON FUNCTION tenancy.deprovision(text, boolean) IS
+	'Disable the tenant''s logins and remove its roles; schemas and data kept unless drop_data; platform deletions enqueued';
+
+CREATE FUNCTION tenancy.current_tenant()
+RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'tenancy_current_tenant';
+
+COMMENT ON FUNCTION tenancy.current_tenant() IS
+	'Tenant of the current role, from membership in the tenant''s group roles; NULL when none (never from a setting)';
+
+CREATE FUNCTION tenancy.share_table(tbl regclass, tenant_column name)
+RETURNS void
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_share_table';
+
+COMMENT ON FUNCTION tenancy.share_table(regclass, name) IS
+	'Share a table between tenants: FORCE row-level security, one policy on the tenant column, an index on it';
+
+CREATE FUNCTION tenancy.unshare_table(tbl regclass)
+RETURNS void
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_unshare_table';
+
+COMMENT ON FUNCTION tenancy.unshare_table(regclass) IS
+	'Undo share_table: drop its policy and index, and row-level security when no other policy remains';
+
+CREATE VIEW tenancy.tenant_summary AS
+SELECT t.name,
+	   t.state,
+	   t.generation,
+	   COALESCE(t.spec #>> '{tenant,tier}', 'standard') AS tier,
+	   COALESCE(t.spec #>> '{tenant,environment}', 'production') AS environment,
+	   COALESCE(t.spec #>> '{warehouse,database,schema_prefix}', t.slug || '_') AS schema_prefix,
+	   CASE WHEN COALESCE(t.spec #>> '{warehouse,database,host}', '') = ''
+				 AND COALESCE(t.spec #>> '{warehouse,database,name}',
+							  pg_catalog.current_database()) = pg_catalog.current_database()
+			THEN 'local'
+			ELSE 'remote' END AS placement,
+	   (SELECT o.operation_id FROM tenancy.operations o
+		 WHERE o.tenant_id = t.tenant_id
+		 ORDER BY o.operation_id DESC LIMIT 1) AS last_operation,
+	   t.created_at,
+	   t.updated_at
+  FROM tenancy.tenants t;
+
+COMMENT ON VIEW tenancy.tenant_summary IS
+	'Tenants with their state and a summary of their spec (tier, environment, schema prefix, placement)';
+
+CREATE VIEW tenancy.operation_steps AS
+SELECT o.operation_id,
+	   t.name AS tenant,
+	   o.kind,
+	   o.state AS operation_state,
+	   s.ordinal,
+	   s.target,
+	   s.action,
+	   s.object,
+	   s.state,
+	   s.attempts,
+	   s.http_status,
+	   s.last_error,
+	   s.depends_on,
+	   s.finished_at
+  FROM tenancy.operations o
+  JOIN tenancy.tenants t USING (tenant_id)
+  JOIN tenancy.steps s USING (operation_id);
+
+COMMENT ON VIEW tenancy.operation_steps IS
+	'Operations and their steps, one row per step, with the tenant name';
+
+GRANT SELECT ON tenancy.tenant_summary, tenancy.operation_steps TO tenancy_admin;

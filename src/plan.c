@@ -1,0 +1,670 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  The tenant planner: builds the tenant model (derived names, per-tier
+ *	  settings, placement) from a name and a normalized spec, reads what
+ *	  exists of the tenant now, and orders the actions that plan_sql.c and
+ *	  plan_platform.c describe.
+ *
+ * The planner converges: it compares the model with the current state and
+ * plans only what differs, so a provision creates everything, an apply of
+ * a changed spec touches only what changed and an apply of the same spec
+ * plans nothing.  For a tenant in this database the current state comes
+ * from the catalogs (and a role or schema that exists but is not the
+ * tenant's is refused); for a tenant on another server, which the planner
+ * cannot see, it is inferred from the spec last applied.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_db_role_setting.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/json.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "plan.h"
+#include "tenancy.h"
+
+const char *const TenantSchemaSuffixes[TENANT_SCHEMA_COUNT] = {
+	"bronze", "silver", "gold_mart", "gold_reporting", "staging", "audit"
+};
+
+/* Longest tenant name: every derived name must fit (see DESIGN.md §3) */
+#define TENANT_NAME_MAX 40
+
+/*
+ * Per-tier settings of the login roles.  Documented in README.md ("Roles
+ * and per-tier settings"); keep both in step.
+ */
+typedef struct TierSettings
+{
+	const char *tier;
+	const char *values[TENANT_TIER_SETTING_COUNT];
+} TierSettings;
+
+static const char *const tier_setting_names[TENANT_TIER_SETTING_COUNT] = {
+	"statement_timeout", "work_mem", "temp_file_limit",
+	"idle_in_transaction_session_timeout"
+};
+
+static const TierSettings tier_settings[] = {
+	{"basic", {"5min", "16MB", "1GB", "5min"}},
+	{"standard", {"15min", "64MB", "10GB", "10min"}},
+	{"enterprise", {"1h", "256MB", "100GB", "30min"}},
+};
+
+static const char *const environments[] = {"dev", "staging", "production"};
+
+/*
+ * invalid_spec
+ *		Report a spec value the planner cannot use (22023), naming its path.
+ */
+static void
+invalid_spec(const char *path, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid tenant spec"),
+			 errdetail("The value at %s %s.", path, problem),
+			 errhint("Run tenancy.validate() on the spec to see every problem at once.")));
+}
+
+/*
+ * TenantCheckName
+ *		Refuse a tenant name that is not a DNS-1123 label of at most 40
+ *		characters starting with a letter (22023).
+ *
+ * Every derived name (roles, schemas, namespace) is built from the name, so
+ * this check is what keeps hostile input out of identifiers in the first
+ * place; quote_identifier is applied regardless.
+ */
+void
+TenantCheckName(const char *name)
+{
+	size_t		len = strlen(name);
+	bool		ok = len > 0 && len <= TENANT_NAME_MAX;
+
+	for (size_t i = 0; ok && i < len; i++)
+	{
+		char		c = name[i];
+
+		if (c >= 'a' && c <= 'z')
+			continue;
+		if ((c >= '0' && c <= '9') || c == '-')
+			ok = i > 0 && (c != '-' || i < len - 1);
+		else
+			ok = false;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant name \"%s\"", name),
+				 errdetail("A tenant name is 1 to %d characters: lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen.",
+						   TENANT_NAME_MAX)));
+}
+
+/*
+ * check_schema_prefix
+ *		Refuse a schema prefix that would not give plain, fitting schema names.
+ */
+static void
+check_schema_prefix(const char *prefix)
+{
+	const char *path = "warehouse.database.schema_prefix";
+	size_t		len = strlen(prefix);
+	size_t		room = NAMEDATALEN - 1 - strlen("gold_reporting");
+
+	if (len == 0 || len > room)
+		invalid_spec(path, psprintf("must be 1 to %zu bytes long", room));
+	if (!(prefix[0] >= 'a' && prefix[0] <= 'z'))
+		invalid_spec(path, "must start with a lower-case letter");
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = prefix[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			invalid_spec(path, "may contain only lower-case letters, digits and underscores");
+	}
+	if (strncmp(prefix, "pg_", 3) == 0)
+		invalid_spec(path, "must not start with \"pg_\", which is reserved for system schemas");
+}
+
+/*
+ * spec_lookup
+ *		Find the value at a dotted path ("tenant.tier") of the spec; false if
+ *		absent or JSON null.  A non-object on the way is an invalid spec.
+ */
+static bool
+spec_lookup(Jsonb *spec, const char *path, JsonbValue *out)
+{
+	JsonbContainer *container = &spec->root;
+	char	   *copy = pstrdup(path);
+	char	   *key = copy;
+
+	for (;;)
+	{
+		char	   *dot = strchr(key, '.');
+
+		if (dot)
+			*dot = '\0';
+		if (!JsonContainerIsObject(container) ||
+			getKeyJsonValueFromContainer(container, key, strlen(key), out) == NULL)
+			return false;
+		if (dot == NULL)
+			return out->type != jbvNull;
+		if (out->type == jbvNull)
+			return false;
+		if (out->type != jbvBinary || !JsonContainerIsObject(out->val.binary.data))
+		{
+			*dot = '\0';
+			invalid_spec(pnstrdup(path, dot - copy), "must be an object");
+		}
+		container = out->val.binary.data;
+		key = dot + 1;
+	}
+}
+
+/*
+ * spec_string
+ *		The string at path, or dflt when absent.
+ */
+static char *
+spec_string(Jsonb *spec, const char *path, const char *dflt)
+{
+	JsonbValue	v;
+
+	if (!spec_lookup(spec, path, &v))
+		return dflt ? pstrdup(dflt) : NULL;
+	if (v.type != jbvString)
+		invalid_spec(path, "must be a string");
+	if (memchr(v.val.string.val, '\0', v.val.string.len) != NULL)
+		invalid_spec(path, "must not contain a NUL character");
+	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/*
+ * spec_int
+ *		The integer at path within [min, max], or dflt when absent.
+ */
+static int
+spec_int(Jsonb *spec, const char *path, int dflt, int min, int max)
+{
+	JsonbValue	v;
+	char	   *text;
+	char	   *end;
+	long		value;
+
+	if (!spec_lookup(spec, path, &v))
+		return dflt;
+	if (v.type != jbvNumeric)
+		invalid_spec(path, "must be a number");
+	text = DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(v.val.numeric)));
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (*end != '\0' || errno != 0)
+		invalid_spec(path, "must be a whole number");
+	if (value < min || value > max)
+		invalid_spec(path, psprintf("must be between %d and %d", min, max));
+	return (int) value;
+}
+
+/*
+ * spec_bool
+ *		The boolean at path, or dflt when absent.
+ */
+static bool
+spec_bool(Jsonb *spec, const char *path, bool dflt)
+{
+	JsonbValue	v;
+
+	if (!spec_lookup(spec, path, &v))
+		return dflt;
+	if (v.type != jbvBool)
+		invalid_spec(path, "must be true or false");
+	return v.val.boolean;
+}
+
+/*
+ * TenantModelFromSpec
+ *		Derive the tenant model from its name and normalized spec.
+ *
+ * Defaults are those of the normalized spec (tier standard, environment
+ * production, schema prefix <slug>_, features off, 10 connections), so that
+ * a spec that omits a field plans as its normalized form does.
+ */
+TenantModel *
+TenantModelFromSpec(const char *name, Jsonb *spec)
+{
+	TenantModel *m = palloc0(sizeof(TenantModel));
+	const TierSettings *tier = NULL;
+	char	   *spec_name;
+	char	   *host;
+	char	   *database;
+	bool		known = false;
+
+	TenantCheckName(name);
+	if (!JB_ROOT_IS_OBJECT(spec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant spec"),
+				 errdetail("A tenant spec is a JSON object.")));
+
+	m->name = pstrdup(name);
+	m->slug = pstrdup(name);
+	for (char *c = m->slug; *c; c++)
+		if (*c == '-')
+			*c = '_';
+
+	spec_name = spec_string(spec, "tenant.name", name);
+	if (strcmp(spec_name, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant name \"%s\" does not match the spec's tenant.name \"%s\"",
+						name, spec_name)));
+
+	m->tier = spec_string(spec, "tenant.tier", "standard");
+	for (size_t i = 0; i < lengthof(tier_settings); i++)
+		if (strcmp(m->tier, tier_settings[i].tier) == 0)
+			tier = &tier_settings[i];
+	if (tier == NULL)
+		invalid_spec("tenant.tier", "must be basic, standard or enterprise");
+	for (int i = 0; i < TENANT_TIER_SETTING_COUNT; i++)
+	{
+		m->setting_names[i] = tier_setting_names[i];
+		m->setting_values[i] = tier->values[i];
+	}
+
+	m->environment = spec_string(spec, "tenant.environment", "production");
+	for (size_t i = 0; i < lengthof(environments); i++)
+		known |= strcmp(m->environment, environments[i]) == 0;
+	if (!known)
+		invalid_spec("tenant.environment", "must be dev, staging or production");
+
+	m->display_name = spec_string(spec, "tenant.display_name", name);
+	if (strlen(m->display_name) > 256)
+		invalid_spec("tenant.display_name", "must be at most 256 bytes long");
+
+	m->schema_prefix = spec_string(spec, "warehouse.database.schema_prefix",
+								   psprintf("%s_", m->slug));
+	check_schema_prefix(m->schema_prefix);
+
+	m->connection_limit = spec_int(spec, "resources.database.connections.max",
+								   10, 1, 10000);
+	m->audit_logging = spec_bool(spec, "features.audit_logging", false);
+
+	/* placement: here unless the spec names another server or database */
+	host = spec_string(spec, "warehouse.database.host", "");
+	database = spec_string(spec, "warehouse.database.name", NULL);
+	m->local = host[0] == '\0' &&
+		(database == NULL || strcmp(database, get_database_name(MyDatabaseId)) == 0);
+	if (!m->local)
+	{
+		m->remote_host = host;
+		m->remote_port = spec_int(spec, "warehouse.database.port", 5432, 1, 65535);
+		m->remote_database = database ? database : get_database_name(MyDatabaseId);
+	}
+
+	m->owner_role = psprintf("tenant_%s_owner", m->slug);
+	m->writer_role = psprintf("tenant_%s_writer", m->slug);
+	m->reader_role = psprintf("tenant_%s_reader", m->slug);
+	m->login_roles[0] = psprintf("etl_%s", m->slug);
+	m->login_roles[1] = psprintf("airflow_%s", m->slug);
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		m->schemas[i] = psprintf("%s%s", m->schema_prefix, TenantSchemaSuffixes[i]);
+	m->namespace = psprintf("airflow-%s", m->name);
+
+	return m;
+}
+
+/*
+ * read_role_settings
+ *		The "name=value" settings of ALTER ROLE ... SET (in every database).
+ */
+static List *
+read_role_settings(Oid roleid)
+{
+	List	   *settings = NIL;
+	Relation	rel;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(InvalidOid));
+	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(roleid));
+	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true,
+							  NULL, 2, keys);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
+										  RelationGetDescr(rel), &isnull);
+		Datum	   *elems;
+		int			nelems;
+
+		if (isnull)
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(config), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, NULL, &nelems);
+		for (int i = 0; i < nelems; i++)
+			settings = lappend(settings, TextDatumGetCString(elems[i]));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return settings;
+}
+
+/*
+ * read_role
+ *		What exists of the role named rolename.  When the tenant is not
+ *		registered, an existing role is someone else's: refuse (42710).
+ */
+static void
+read_role(RoleState *state, const char *rolename, Oid writer,
+		  const TenantModel *model, bool tenant_registered)
+{
+	Oid			roleid = get_role_oid(rolename, true);
+	HeapTuple	tuple;
+	Form_pg_authid role;
+
+	memset(state, 0, sizeof(RoleState));
+	if (!OidIsValid(roleid))
+		return;
+	if (!tenant_registered)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("role \"%s\" already exists", rolename),
+				 errdetail("Tenant \"%s\" needs this role name, and the role was not created by tenancy for it.",
+						   model->name),
+				 errhint("Drop or rename the role, or choose another tenant name.")));
+
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for role %u", roleid);
+	role = (Form_pg_authid) GETSTRUCT(tuple);
+	state->exists = true;
+	state->can_login = role->rolcanlogin;
+	state->privileged = role->rolsuper || role->rolcreatedb ||
+		role->rolcreaterole || role->rolreplication || role->rolbypassrls;
+	state->connection_limit = role->rolconnlimit;
+	ReleaseSysCache(tuple);
+
+	state->is_member = OidIsValid(writer) &&
+		SearchSysCacheExists2(AUTHMEMROLEMEM, ObjectIdGetDatum(writer),
+							  ObjectIdGetDatum(roleid));
+	state->settings = read_role_settings(roleid);
+}
+
+/*
+ * pgaudit_is_loaded
+ *		Whether pgaudit is loaded here, i.e. pgaudit.log is a real setting
+ *		rather than a placeholder that anyone could create with SET.
+ */
+static bool
+pgaudit_is_loaded(void)
+{
+	int			flags = GetConfigOptionFlags("pgaudit.log", true);
+
+	return flags != 0 && (flags & GUC_CUSTOM_PLACEHOLDER) == 0;
+}
+
+/*
+ * TenantStateFromCatalogs
+ *		Read what exists of a tenant placed in this database.
+ *
+ * tenant_registered says whether tenancy.tenants holds the tenant (then its
+ * roles are its own); otherwise any existing derived role is a conflict.  A
+ * derived schema is the tenant's only if its owner role owns it.
+ */
+TenantState *
+TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
+{
+	TenantState *state = palloc0(sizeof(TenantState));
+	Oid			owner;
+	Oid			writer;
+
+	read_role(&state->owner, model->owner_role, InvalidOid, model, tenant_registered);
+	read_role(&state->writer, model->writer_role, InvalidOid, model, tenant_registered);
+	read_role(&state->reader, model->reader_role, InvalidOid, model, tenant_registered);
+	writer = get_role_oid(model->writer_role, true);
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		read_role(&state->logins[i], model->login_roles[i], writer, model,
+				  tenant_registered);
+
+	owner = get_role_oid(model->owner_role, true);
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+	{
+		Oid			nsp = get_namespace_oid(model->schemas[i], true);
+
+		if (!OidIsValid(nsp))
+			continue;
+		if (!OidIsValid(owner) || !pg_namespace_ownercheck(nsp, owner) ||
+			superuser_arg(owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_SCHEMA),
+					 errmsg("schema \"%s\" already exists", model->schemas[i]),
+					 errdetail("Tenant \"%s\" needs this schema name, and the schema is not owned by its role \"%s\".",
+							   model->name, model->owner_role),
+					 errhint("Choose another warehouse.database.schema_prefix, or drop or rename the schema.")));
+		state->schema_exists[i] = true;
+		if (i == TENANT_AUDIT_SCHEMA_INDEX)
+			state->audit_table_exists =
+				OidIsValid(get_relname_relid("pipeline_runs", nsp));
+	}
+	state->pgaudit_loaded = pgaudit_is_loaded();
+	return state;
+}
+
+/*
+ * model_role_state
+ *		The state a role would be in had the previous model been applied.
+ */
+static void
+model_role_state(RoleState *state, const TenantModel *previous, bool login)
+{
+	memset(state, 0, sizeof(RoleState));
+	state->exists = true;
+	state->can_login = login;
+	state->connection_limit = login ? previous->connection_limit : -1;
+	state->is_member = login;
+	if (login)
+	{
+		for (int i = 0; i < TENANT_TIER_SETTING_COUNT; i++)
+			state->settings = lappend(state->settings,
+									  psprintf("%s=%s", previous->setting_names[i],
+											   previous->setting_values[i]));
+		if (previous->audit_logging)
+			state->settings = lappend(state->settings,
+									  pstrdup("pgaudit.log=" TENANT_PGAUDIT_LOG));
+	}
+}
+
+/*
+ * TenantStateFromModel
+ *		The state of a tenant on another server, inferred from the model of
+ *		the spec last applied there (NULL: nothing was applied).
+ *
+ * The planner cannot see another server; the worker's statements are
+ * idempotent enough that a drift there shows up as a failed step.
+ */
+TenantState *
+TenantStateFromModel(const TenantModel *previous)
+{
+	TenantState *state = palloc0(sizeof(TenantState));
+
+	state->pgaudit_loaded = true;	/* assume it on the warehouse server */
+	if (previous == NULL)
+		return state;
+
+	model_role_state(&state->owner, previous, false);
+	model_role_state(&state->writer, previous, false);
+	model_role_state(&state->reader, previous, false);
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		model_role_state(&state->logins[i], previous, true);
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		state->schema_exists[i] = true;
+	state->audit_table_exists = true;
+	return state;
+}
+
+/*
+ * PlanJsonbFromText
+ *		Parse JSON built by the planner (with escape_json) into jsonb.
+ */
+Jsonb *
+PlanJsonbFromText(const char *json)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+/*
+ * plan_append
+ *		Number a new action and append it to the plan.
+ */
+static PlanAction *
+plan_append(PlanContext *ctx, const char *target, const char *action,
+			const char *object)
+{
+	PlanAction *a = palloc0(sizeof(PlanAction));
+
+	a->ordinal = list_length(ctx->actions) + 1;
+	a->target = target;
+	a->action = action;
+	a->object = pstrdup(object);
+	ctx->actions = lappend(ctx->actions, a);
+	return a;
+}
+
+/*
+ * PlanAddSql
+ *		Append a SQL action.  Here it runs in the caller's transaction; on
+ *		another server the worker runs it through libpq, after the SQL
+ *		action before it, so the statements keep their order.
+ */
+PlanAction *
+PlanAddSql(PlanContext *ctx, const char *action, const char *object, char *sql)
+{
+	const TenantModel *m = ctx->model;
+	StringInfoData json;
+	PlanAction *a;
+
+	initStringInfo(&json);
+	if (m->local)
+	{
+		a = plan_append(ctx, PLAN_TARGET_DATABASE, action, object);
+		a->detail = sql;
+		appendStringInfoString(&json, "{\"sql\": ");
+	}
+	else
+	{
+		ListCell   *lc;
+		int			previous = 0;
+
+		a = plan_append(ctx, PLAN_TARGET_REMOTE_DATABASE, action, object);
+		a->detail = psprintf("on %s:%d/%s through the worker: %s",
+							 m->remote_host[0] ? m->remote_host : "(local socket)",
+							 m->remote_port, m->remote_database, sql);
+		foreach(lc, ctx->actions)
+		{
+			PlanAction *other = lfirst(lc);
+
+			if (other != a && strcmp(other->target, PLAN_TARGET_REMOTE_DATABASE) == 0)
+				previous = other->ordinal;
+		}
+		if (previous > 0)
+			a->depends_on = list_make1_int(previous);
+		appendStringInfoString(&json, "{\"server\": ");
+		escape_json(&json, psprintf("%s:%d", m->remote_host, m->remote_port));
+		appendStringInfoString(&json, ", \"database\": ");
+		escape_json(&json, m->remote_database);
+		appendStringInfoString(&json, ", \"sql\": ");
+	}
+	escape_json(&json, sql);
+	appendStringInfoChar(&json, '}');
+	a->sql = sql;
+	a->request = PlanJsonbFromText(json.data);
+	return a;
+}
+
+/*
+ * PlanAddExternal
+ *		Append an action the worker carries out after COMMIT.
+ */
+PlanAction *
+PlanAddExternal(PlanContext *ctx, const char *target, const char *action,
+				const char *object, char *detail, Jsonb *request,
+				Jsonb *compensation)
+{
+	PlanAction *a = plan_append(ctx, target, action, object);
+
+	a->detail = detail;
+	a->request = request;
+	a->compensation = compensation;
+	return a;
+}
+
+/*
+ * PlanCountExternal
+ *		How many actions of a plan are left to the worker.
+ */
+int
+PlanCountExternal(List *actions)
+{
+	ListCell   *lc;
+	int			count = 0;
+
+	foreach(lc, actions)
+	{
+		PlanAction *a = lfirst(lc);
+
+		if (strcmp(a->target, PLAN_TARGET_DATABASE) != 0)
+			count++;
+	}
+	return count;
+}
+
+/*
+ * PlanTenant
+ *		The ordered actions that take the tenant from state to the model
+ *		(PLAN_PROVISION) or remove it (PLAN_DEPROVISION*): SQL first, since
+ *		it runs at once, then the external actions.
+ */
+List *
+PlanTenant(const TenantModel *model, const TenantState *state, PlanKind kind)
+{
+	PlanContext ctx;
+
+	ctx.model = model;
+	ctx.state = state;
+	ctx.actions = NIL;
+	if (kind == PLAN_PROVISION)
+	{
+		PlanSqlProvision(&ctx);
+		PlanPlatformProvision(&ctx);
+	}
+	else
+	{
+		PlanSqlDeprovision(&ctx, kind == PLAN_DEPROVISION_DROP_DATA);
+		PlanPlatformDeprovision(&ctx);
+	}
+	return ctx.actions;
+}

@@ -1,0 +1,175 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.h
+ *	  The one planner: (tenant, normalized spec, current state) to an ordered
+ *	  list of actions.  tenancy.plan() shows the list, provision/apply/
+ *	  deprovision execute its SQL part in the caller's transaction and record
+ *	  the rest as steps for the worker.  No action is described twice.
+ *
+ *	  plan.c         the tenant model (names, settings, placement) built from
+ *	                 a spec, the current state read from the catalogs, and
+ *	                 the order of the actions
+ *	  plan_sql.c     SQL actions: roles, schemas, grants, default
+ *	                 privileges, the audit table, per-tier settings
+ *	  plan_platform.c external actions enqueued for the worker
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TENANCY_PLAN_H
+#define TENANCY_PLAN_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* Step targets, exactly as tenancy.steps.target spells them */
+#define PLAN_TARGET_DATABASE		"database"
+#define PLAN_TARGET_REMOTE_DATABASE "remote_database"
+#define PLAN_TARGET_KUBERNETES		"kubernetes"
+
+/* The six schemas of a tenant, as suffixes of its schema prefix */
+#define TENANT_SCHEMA_COUNT 6
+extern const char *const TenantSchemaSuffixes[TENANT_SCHEMA_COUNT];
+#define TENANT_AUDIT_SCHEMA_INDEX 5
+
+/* Login roles of a tenant: etl_<slug> and airflow_<slug> */
+#define TENANT_LOGIN_ROLE_COUNT 2
+
+/* Per-tier role settings (statement_timeout, work_mem, ...) */
+#define TENANT_TIER_SETTING_COUNT 4
+
+/* pgaudit.log of the login roles of tenants with features.audit_logging */
+#define TENANT_PGAUDIT_LOG "write,ddl,role"
+
+/* Relations one tenant adds to pg_class (the audit table and its parts) */
+#define TENANT_RELATIONS_PER_TENANT 5
+
+/*
+ * TenantModel: everything the planner derives from a tenant's name and
+ * normalized spec.  Every name here is already validated: it is a plain
+ * lower-case identifier that fits NAMEDATALEN, but it is still quoted with
+ * quote_identifier wherever it is put into SQL.
+ */
+typedef struct TenantModel
+{
+	char	   *name;			/* DNS-1123 label, e.g. acme-corp */
+	char	   *slug;			/* name with - as _, e.g. acme_corp */
+	char	   *tier;			/* basic, standard or enterprise */
+	char	   *environment;	/* dev, staging or production */
+	char	   *display_name;	/* for the namespace annotation */
+	char	   *schema_prefix;	/* e.g. acme_ */
+	int			connection_limit;	/* per login role */
+	bool		audit_logging;	/* features.audit_logging */
+
+	/* where the SQL actions run */
+	bool		local;			/* in this database, in the caller's txn */
+	char	   *remote_host;	/* else: warehouse.database.host (or "") */
+	int			remote_port;
+	char	   *remote_database;	/* and warehouse.database.name */
+
+	/* derived names */
+	char	   *owner_role;		/* tenant_<slug>_owner, owns the schemas */
+	char	   *writer_role;	/* tenant_<slug>_writer */
+	char	   *reader_role;	/* tenant_<slug>_reader */
+	char	   *login_roles[TENANT_LOGIN_ROLE_COUNT];	/* etl_, airflow_ */
+	char	   *schemas[TENANT_SCHEMA_COUNT];
+	char	   *namespace;		/* Kubernetes namespace airflow-<name> */
+
+	/* per-tier settings of the login roles */
+	const char *setting_names[TENANT_TIER_SETTING_COUNT];
+	const char *setting_values[TENANT_TIER_SETTING_COUNT];
+} TenantModel;
+
+/* What exists of one role, as far as the planner cares */
+typedef struct RoleState
+{
+	bool		exists;
+	bool		can_login;
+	bool		privileged;		/* SUPERUSER, CREATEDB, CREATEROLE,
+								 * REPLICATION or BYPASSRLS */
+	int			connection_limit;
+	bool		is_member;		/* login roles: member of the writer role */
+	List	   *settings;		/* "name=value" strings of ALTER ROLE SET */
+} RoleState;
+
+/*
+ * TenantState: what exists now, read from the catalogs (local tenants) or
+ * inferred from the last applied spec (remote tenants, whose server the
+ * planner cannot see).
+ */
+typedef struct TenantState
+{
+	RoleState	owner;
+	RoleState	writer;
+	RoleState	reader;
+	RoleState	logins[TENANT_LOGIN_ROLE_COUNT];
+	bool		schema_exists[TENANT_SCHEMA_COUNT];
+	bool		audit_table_exists;
+	bool		pgaudit_loaded;
+	/* the platform side as last planned, NULL if there is none */
+	TenantModel *platform;
+} TenantState;
+
+/*
+ * PlanAction: one planned action.  SQL actions carry the statement; external
+ * actions carry the request (never a secret) and its compensation.
+ */
+typedef struct PlanAction
+{
+	int			ordinal;		/* 1-based position in the plan */
+	const char *target;			/* PLAN_TARGET_* or another steps.target */
+	const char *action;			/* e.g. "create role", "apply" */
+	char	   *object;			/* what it acts on, e.g. a role name */
+	char	   *detail;			/* statement, or method and path */
+	char	   *sql;			/* SQL actions: the statement */
+	Jsonb	   *request;		/* the step's request */
+	Jsonb	   *compensation;	/* the step's compensation, or NULL */
+	List	   *depends_on;		/* ordinals (int list) */
+} PlanAction;
+
+/* Which operation is being planned */
+typedef enum PlanKind
+{
+	PLAN_PROVISION,				/* create or converge (provision, apply) */
+	PLAN_DEPROVISION,			/* keep the data */
+	PLAN_DEPROVISION_DROP_DATA	/* and drop it */
+} PlanKind;
+
+/* The plan being built, passed to the plan_*.c builders */
+typedef struct PlanContext
+{
+	const TenantModel *model;
+	const TenantState *state;
+	List	   *actions;		/* of PlanAction */
+} PlanContext;
+
+/* plan.c */
+extern void TenantCheckName(const char *name);
+extern TenantModel *TenantModelFromSpec(const char *name, Jsonb *spec);
+extern TenantState *TenantStateFromCatalogs(const TenantModel *model,
+											bool tenant_registered);
+extern TenantState *TenantStateFromModel(const TenantModel *previous);
+extern List *PlanTenant(const TenantModel *model, const TenantState *state,
+						PlanKind kind);
+extern PlanAction *PlanAddSql(PlanContext *ctx, const char *action,
+							  const char *object, char *sql);
+extern PlanAction *PlanAddExternal(PlanContext *ctx, const char *target,
+								   const char *action, const char *object,
+								   char *detail, Jsonb *request,
+								   Jsonb *compensation);
+extern Jsonb *PlanJsonbFromText(const char *json);
+extern int	PlanCountExternal(List *actions);
+
+/* plan_sql.c */
+extern void PlanSqlProvision(PlanContext *ctx);
+extern void PlanSqlDeprovision(PlanContext *ctx, bool drop_data);
+
+/* plan_platform.c */
+extern void PlanPlatformProvision(PlanContext *ctx);
+extern void PlanPlatformDeprovision(PlanContext *ctx);
+
+/* sql_exec.c */
+extern void ExecutePlanSql(List *actions);
+
+#endif							/* TENANCY_PLAN_H */

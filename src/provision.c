@@ -1,0 +1,648 @@
+/*-------------------------------------------------------------------------
+ *
+ * provision.c
+ *	  SQL entry points tenancy.plan, provision, apply and deprovision: lock
+ *	  the tenant, plan, run the local SQL in the caller's transaction and
+ *	  record the tenant, the operation and its steps.
+ *
+ * Everything happens in the caller's transaction: ROLLBACK leaves no trace
+ * (no role, schema, catalog row or step), and the worker only sees the
+ * steps after COMMIT, when it is woken.  Two sessions working on the same
+ * tenant serialize on a transaction-level advisory lock keyed by the tenant
+ * name; the second then sees what the first committed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/rel.h"
+
+#include "plan.h"
+#include "spec.h"
+#include "tenancy.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(tenancy_plan);
+PG_FUNCTION_INFO_V1(tenancy_provision);
+PG_FUNCTION_INFO_V1(tenancy_provision_text);
+PG_FUNCTION_INFO_V1(tenancy_apply);
+PG_FUNCTION_INFO_V1(tenancy_apply_text);
+PG_FUNCTION_INFO_V1(tenancy_deprovision);
+
+/* First key of the advisory lock that serializes work on one tenant */
+#define TENANT_LOCK_KEY 0x74656e61	/* "tena" */
+
+/* The tenant's row in tenancy.tenants, if any */
+typedef struct TenantRow
+{
+	bool		found;
+	int64		tenant_id;
+	char	   *state;
+	int64		generation;
+	Jsonb	   *spec;
+} TenantRow;
+
+/* A converge (provision or apply) being prepared */
+typedef struct Converge
+{
+	TenantRow	row;
+	TenantModel *model;
+	TenantState *state;
+	List	   *actions;
+	bool		creating;		/* no live tenant yet: provision */
+} Converge;
+
+/*
+ * lock_tenant
+ *		Serialize provision/apply/deprovision of one tenant until the end of
+ *		the transaction.
+ */
+static void
+lock_tenant(const char *name)
+{
+	LOCKTAG		tag;
+	uint32		key = DatumGetUInt32(hash_any((const unsigned char *) name,
+											  strlen(name)));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, TENANT_LOCK_KEY, key, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * spi_exec
+ *		Run a parameterised catalog statement; the caller is connected.
+ */
+static void
+spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+		 const char *nulls, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls,
+										   false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "tenancy catalog statement failed: %s",
+			 SPI_result_code_string(rc));
+}
+
+/*
+ * spi_int64
+ *		The first column of the first row the last statement returned.
+ */
+static int64
+spi_int64(void)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  1, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * read_tenant
+ *		The tenant's catalog row (locked FOR UPDATE), copied into the
+ *		caller's memory context.
+ */
+static TenantRow
+read_tenant(const char *name)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	TenantRow	row = {0};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	SPI_connect();
+	spi_exec("SELECT tenant_id, state, generation, spec FROM tenancy.tenants "
+			 "WHERE name = $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		row.found = true;
+		row.tenant_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		row.state = SPI_getvalue(tuple, desc, 2);
+		row.generation = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		row.spec = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 4, &isnull));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return row;
+}
+
+/*
+ * row_is_live
+ *		Whether the catalog holds a tenant that is not (being) removed.
+ */
+static bool
+row_is_live(const TenantRow *row)
+{
+	return row->found && strcmp(row->state, "deprovisioned") != 0;
+}
+
+/*
+ * check_relation_budget
+ *		Refuse a new tenant that would push pg_class past
+ *		tenancy.max_catalog_relations (0: no limit).
+ *
+ * The row count is estimated the way the planner estimates any table
+ * (tuples per page from the last VACUUM/ANALYZE times the current number
+ * of pages), so the check costs the same with 10 tenants or 10,000.
+ */
+static void
+check_relation_budget(void)
+{
+	Relation	rel;
+	BlockNumber pages;
+	double		density;
+	double		estimate;
+
+	if (tenancy_max_catalog_relations <= 0)
+		return;
+	rel = table_open(RelationRelationId, AccessShareLock);
+	pages = RelationGetNumberOfBlocks(rel);
+	if (rel->rd_rel->relpages > 0 && rel->rd_rel->reltuples > 0)
+		density = rel->rd_rel->reltuples / rel->rd_rel->relpages;
+	else
+		density = BLCKSZ / 256.0;	/* a pg_class row is about 256 bytes */
+	table_close(rel, AccessShareLock);
+
+	estimate = density * pages;
+	if (estimate + TENANT_RELATIONS_PER_TENANT > tenancy_max_catalog_relations)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("provisioning another tenant would exceed tenancy.max_catalog_relations"),
+				 errdetail("pg_class holds about %.0f relations and a tenant adds %d; the limit is %d.",
+						   estimate, TENANT_RELATIONS_PER_TENANT,
+						   tenancy_max_catalog_relations),
+				 errhint("Place new tenants on another server (warehouse.database.host), or raise the limit after reading the README section on tenancy.max_catalog_relations.")));
+}
+
+/*
+ * check_changes_supported
+ *		Refuse spec changes that apply cannot converge to (0A000).
+ */
+static void
+check_changes_supported(const TenantModel *old, const TenantModel *new)
+{
+	if (old == NULL)
+		return;
+	if (strcmp(old->schema_prefix, new->schema_prefix) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the schema prefix of tenant \"%s\"", new->name),
+				 errdetail("Its schemas use the prefix \"%s\"; the spec asks for \"%s\".",
+						   old->schema_prefix, new->schema_prefix),
+				 errhint("Rename the schemas by hand first, or keep warehouse.database.schema_prefix.")));
+	if (old->local != new->local ||
+		(!old->local && (strcmp(old->remote_host, new->remote_host) != 0 ||
+						 old->remote_port != new->remote_port ||
+						 strcmp(old->remote_database, new->remote_database) != 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot move tenant \"%s\" to another database", new->name),
+				 errdetail("warehouse.database names a different server or database than the spec last applied.")));
+}
+
+/*
+ * prepare_converge
+ *		Model, current state and plan of a provision or apply.  Shared by
+ *		tenancy.plan, so that what it shows is what provision/apply do.
+ */
+static Converge
+prepare_converge(const char *name, Jsonb *spec, TenantRow row)
+{
+	Converge	c;
+	TenantModel *previous = NULL;
+
+	c.row = row;
+	c.creating = !row_is_live(&row);
+	c.model = TenantModelFromSpec(name, spec);
+	if (row.found)
+		previous = TenantModelFromSpec(name, row.spec);
+	if (!c.creating)
+		check_changes_supported(previous, c.model);
+
+	if (c.model->local)
+		c.state = TenantStateFromCatalogs(c.model, row.found);
+	else
+		c.state = TenantStateFromModel(c.creating ? NULL : previous);
+	c.state->platform = c.creating ? NULL : previous;
+	c.actions = PlanTenant(c.model, c.state, PLAN_PROVISION);
+	return c;
+}
+
+/*
+ * int_list_array
+ *		An int4[] of an integer List.
+ */
+static Datum
+int_list_array(List *ints)
+{
+	int			n = list_length(ints);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, ints)
+		elems[i++] = Int32GetDatum(lfirst_int(lc));
+	return PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32),
+										   true, TYPALIGN_INT));
+}
+
+/*
+ * record_operation
+ *		Insert the operation and one step per action.  SQL that already ran
+ *		here is recorded as succeeded; everything else is pending for the
+ *		worker.  Without pending steps the operation is done at once.
+ */
+static int64
+record_operation(int64 tenant_id, const char *kind, int64 generation,
+				 List *actions)
+{
+	bool		done = PlanCountExternal(actions) == 0;
+	Oid			optypes[4] = {INT8OID, TEXTOID, INT8OID, BOOLOID};
+	Datum		opvalues[4];
+	Oid			steptypes[9] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	JSONBOID, JSONBOID, INT4ARRAYOID, BOOLOID};
+	SPIPlanPtr	insert_step;
+	int64		operation_id;
+	ListCell   *lc;
+
+	opvalues[0] = Int64GetDatum(tenant_id);
+	opvalues[1] = CStringGetTextDatum(kind);
+	opvalues[2] = Int64GetDatum(generation);
+	opvalues[3] = BoolGetDatum(done);
+	spi_exec("INSERT INTO tenancy.operations "
+			 "(tenant_id, kind, generation, state, started_at, finished_at) "
+			 "VALUES ($1, $2, $3, "
+			 "CASE WHEN $4 THEN 'succeeded' ELSE 'pending' END, "
+			 "pg_catalog.now(), CASE WHEN $4 THEN pg_catalog.now() END) "
+			 "RETURNING operation_id",
+			 4, optypes, opvalues, NULL, SPI_OK_INSERT_RETURNING);
+	operation_id = spi_int64();
+
+	insert_step = SPI_prepare("INSERT INTO tenancy.steps "
+							  "(operation_id, ordinal, target, action, object, "
+							  "request, compensation, depends_on, state, "
+							  "started_at, finished_at) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+							  "CASE WHEN $9 THEN 'succeeded' ELSE 'pending' END, "
+							  "CASE WHEN $9 THEN pg_catalog.now() END, "
+							  "CASE WHEN $9 THEN pg_catalog.now() END)",
+							  9, steptypes);
+	if (insert_step == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+
+	foreach(lc, actions)
+	{
+		PlanAction *a = lfirst(lc);
+		Datum		values[9];
+		char		nulls[9];
+		int			rc;
+
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = Int64GetDatum(operation_id);
+		values[1] = Int32GetDatum(a->ordinal);
+		values[2] = CStringGetTextDatum(a->target);
+		values[3] = CStringGetTextDatum(a->action);
+		values[4] = CStringGetTextDatum(a->object);
+		values[5] = JsonbPGetDatum(a->request);
+		values[6] = a->compensation ? JsonbPGetDatum(a->compensation) : (Datum) 0;
+		nulls[6] = a->compensation ? ' ' : 'n';
+		values[7] = int_list_array(a->depends_on);
+		values[8] = BoolGetDatum(strcmp(a->target, PLAN_TARGET_DATABASE) == 0);
+		rc = SPI_execute_plan(insert_step, values, nulls, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "tenancy step insert failed: %s", SPI_result_code_string(rc));
+	}
+	if (!done)
+		WorkerWakeAtCommit();
+	return operation_id;
+}
+
+/*
+ * run_converge
+ *		Execute a prepared provision or apply: the local SQL, the tenant
+ *		row, the operation and its steps.  NULL operation when an apply
+ *		finds nothing to do.
+ */
+static bool
+run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
+{
+	const TenantModel *m = c->model;
+	bool		spec_changed;
+	bool		pending = PlanCountExternal(c->actions) > 0;
+	int64		tenant_id = c->row.tenant_id;
+	int64		generation;
+	const char *state;
+	Oid			types[5] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
+	Datum		values[5];
+
+	spec_changed = !c->row.found ||
+		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(spec),
+										  JsonbPGetDatum(c->row.spec)));
+	if (!c->creating && c->actions == NIL && !spec_changed)
+	{
+		ereport(NOTICE,
+				(errmsg("tenant \"%s\" is up to date", m->name),
+				 errdetail("The spec is the one last applied and the database matches it; nothing was changed.")));
+		return false;
+	}
+
+	if (m->local && !c->state->audit_table_exists)
+		check_relation_budget();
+	ExecutePlanSql(c->actions);
+
+	if (c->creating)
+		state = pending ? "provisioning" : "ready";
+	else
+		state = pending ? "updating" : "ready";
+
+	SPI_connect();
+	values[0] = CStringGetTextDatum(m->name);
+	values[1] = CStringGetTextDatum(m->slug);
+	values[2] = JsonbPGetDatum(spec);
+	values[3] = CStringGetTextDatum(state);
+	if (!c->row.found)
+	{
+		spi_exec("INSERT INTO tenancy.tenants (name, slug, spec, state) "
+				 "VALUES ($1, $2, $3, $4) RETURNING tenant_id",
+				 4, types, values, NULL, SPI_OK_INSERT_RETURNING);
+		tenant_id = spi_int64();
+		generation = 1;
+	}
+	else
+	{
+		values[4] = Int64GetDatum(tenant_id);
+		spi_exec("UPDATE tenancy.tenants SET spec = $3, state = $4, "
+				 "generation = generation + 1, updated_at = pg_catalog.now() "
+				 "WHERE tenant_id = $5 AND name = $1 AND slug = $2 "
+				 "RETURNING generation",
+				 5, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		generation = spi_int64();
+	}
+	*operation_id = record_operation(tenant_id, c->creating ? "provision" : "apply",
+									 generation, c->actions);
+	SPI_finish();
+	return true;
+}
+
+/*
+ * provision
+ *		Create a tenant; 42710 if it exists (unless it was deprovisioned).
+ */
+static int64
+provision(const char *name, Jsonb *spec)
+{
+	TenantRow	row;
+	Converge	c;
+	int64		operation_id = 0;
+
+	TenantCheckName(name);
+	lock_tenant(name);
+	row = read_tenant(name);
+	if (row_is_live(&row))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("tenant \"%s\" already exists", name),
+				 errdetail("Its state is %s.", row.state),
+				 errhint("Use tenancy.apply() to change the spec of an existing tenant.")));
+	c = prepare_converge(name, spec, row);
+	(void) run_converge(&c, spec, &operation_id);
+	return operation_id;
+}
+
+/*
+ * apply
+ *		Create the tenant or converge it to the spec, touching only what
+ *		changed; false (with a NOTICE) when nothing changed.
+ */
+static bool
+apply(const char *name, Jsonb *spec, int64 *operation_id)
+{
+	TenantRow	row;
+	Converge	c;
+
+	TenantCheckName(name);
+	lock_tenant(name);
+	row = read_tenant(name);
+	if (row.found && strcmp(row.state, "deprovisioning") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant \"%s\" is being deprovisioned", name),
+				 errhint("Wait until its deprovision operation has finished (tenancy.operation_steps).")));
+	c = prepare_converge(name, spec, row);
+	return run_converge(&c, spec, operation_id);
+}
+
+/*
+ * spec_from_text
+ *		A spec given as YAML or JSON text.
+ */
+static Jsonb *
+spec_from_text(text *t)
+{
+	return SpecParseText(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/*
+ * tenancy_provision
+ *		SQL: tenancy.provision(name text, spec jsonb) returns bigint.
+ */
+Datum
+tenancy_provision(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(provision(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							  PG_GETARG_JSONB_P(1)));
+}
+
+/*
+ * tenancy_provision_text
+ *		SQL: tenancy.provision(name text, spec text) returns bigint; the
+ *		spec as YAML or JSON text.
+ */
+Datum
+tenancy_provision_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(provision(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							  spec_from_text(PG_GETARG_TEXT_PP(1))));
+}
+
+/*
+ * tenancy_apply
+ *		SQL: tenancy.apply(name text, spec jsonb) returns bigint, NULL when
+ *		nothing changed.
+ */
+Datum
+tenancy_apply(PG_FUNCTION_ARGS)
+{
+	int64		operation_id;
+
+	if (!apply(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_JSONB_P(1),
+			   &operation_id))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(operation_id);
+}
+
+/*
+ * tenancy_apply_text
+ *		SQL: tenancy.apply(name text, spec text): the spec as YAML or JSON.
+ */
+Datum
+tenancy_apply_text(PG_FUNCTION_ARGS)
+{
+	int64		operation_id;
+
+	if (!apply(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+			   spec_from_text(PG_GETARG_TEXT_PP(1)), &operation_id))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(operation_id);
+}
+
+/*
+ * tenancy_deprovision
+ *		SQL: tenancy.deprovision(name text, drop_data boolean) returns
+ *		bigint.  Disable login at once and remove the roles; the schemas
+ *		and data are kept unless drop_data; the platform side is deleted by
+ *		the worker.  Pending steps of earlier operations are cancelled.
+ */
+Datum
+tenancy_deprovision(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		drop_data = PG_GETARG_BOOL(1);
+	TenantRow	row;
+	TenantModel *model;
+	TenantState *state;
+	List	   *actions;
+	bool		pending;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	int64		operation_id;
+
+	TenantCheckName(name);
+	lock_tenant(name);
+	row = read_tenant(name);
+	if (!row.found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", name)));
+	if (strcmp(row.state, "deprovisioned") == 0 && !drop_data)
+	{
+		ereport(NOTICE,
+				(errmsg("tenant \"%s\" is already deprovisioned", name),
+				 errhint("Pass drop_data => true to drop its schemas and data too.")));
+		PG_RETURN_NULL();
+	}
+
+	model = TenantModelFromSpec(name, row.spec);
+	if (model->local)
+		state = TenantStateFromCatalogs(model, true);
+	else
+	{
+		state = TenantStateFromModel(model);
+		if (strcmp(row.state, "deprovisioned") == 0)
+		{
+			/* only the owner role and the data were kept */
+			state->writer.exists = state->reader.exists = false;
+			for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+				state->logins[i].exists = false;
+		}
+	}
+	actions = PlanTenant(model, state, drop_data ? PLAN_DEPROVISION_DROP_DATA :
+						 PLAN_DEPROVISION);
+	ExecutePlanSql(actions);
+	pending = PlanCountExternal(actions) > 0;
+
+	SPI_connect();
+	values[0] = Int64GetDatum(row.tenant_id);
+	values[1] = CStringGetTextDatum(pending ? "deprovisioning" : "deprovisioned");
+	spi_exec("UPDATE tenancy.steps SET state = 'cancelled', finished_at = pg_catalog.now() "
+			 "WHERE state = 'pending' AND operation_id IN "
+			 "(SELECT operation_id FROM tenancy.operations WHERE tenant_id = $1)",
+			 1, types, values, NULL, SPI_OK_UPDATE);
+	spi_exec("UPDATE tenancy.operations SET state = 'cancelled', "
+			 "finished_at = pg_catalog.now(), error = 'superseded by deprovision' "
+			 "WHERE tenant_id = $1 AND state = 'pending'",
+			 1, types, values, NULL, SPI_OK_UPDATE);
+	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
+			 "WHERE tenant_id = $1",
+			 2, types, values, NULL, SPI_OK_UPDATE);
+	operation_id = record_operation(row.tenant_id, "deprovision", row.generation,
+									actions);
+	SPI_finish();
+	PG_RETURN_INT64(operation_id);
+}
+
+/*
+ * tenancy_plan
+ *		SQL: tenancy.plan(name text, spec jsonb) returns table(ordinal,
+ *		target, action, object, detail): what provision (new tenant) or
+ *		apply (existing tenant) would do, in order; nothing is executed.
+ */
+Datum
+tenancy_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
+	TenantRow	row = {0};
+	Converge	c;
+	ListCell   *lc;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+
+	InitMaterializedSRF(fcinfo, 0);
+	TenantCheckName(name);
+
+	/* the plan reads the row without locking it: nothing is changed */
+	SPI_connect();
+	args[0] = CStringGetTextDatum(name);
+	spi_exec("SELECT state, spec FROM tenancy.tenants WHERE name = $1",
+			 1, types, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+
+		row.found = true;
+		row.state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		row.spec = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 2, &isnull));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+
+	c = prepare_converge(name, spec, row);
+	foreach(lc, c.actions)
+	{
+		PlanAction *a = lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int32GetDatum(a->ordinal);
+		values[1] = CStringGetTextDatum(a->target);
+		values[2] = CStringGetTextDatum(a->action);
+		values[3] = CStringGetTextDatum(a->object);
+		values[4] = CStringGetTextDatum(a->detail);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}

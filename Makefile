@@ -34,6 +34,7 @@ DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
 # temporary instance with tenancy and pg_cron preloaded.
 REGRESS = \
 	catalog \
+	tenant_provision \
 	spec_parse
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION =

@@ -1,0 +1,151 @@
+--
+-- tenant_provision: what a DBA gets from tenancy.provision('acme-corp', spec)
+-- with the reference spec: roles with their attributes and settings,
+-- memberships, schemas with their owner and ACLs, default privileges, the
+-- audit table, the catalog rows and steps, all in the caller's transaction.
+--
+CREATE EXTENSION tenancy;
+
+-- the reference spec, placed in this database (its host names another server)
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set seed_file :abs_srcdir '/test/fixtures/acme-corp.yaml'
+SELECT pg_read_file(:'seed_file') AS seed_yaml \gset
+CREATE TEMP TABLE seed AS
+SELECT tenancy.parse_spec(:'seed_yaml') AS remote,
+       tenancy.parse_spec(:'seed_yaml') #- '{warehouse,database,host}'
+                                        #- '{warehouse,database,name}' AS spec;
+
+-- as written, the spec names warehouse-db.internal: the same statements
+-- become remote_database steps for the worker, chained in order
+SELECT target, count(*) AS actions FROM seed, tenancy.plan('acme-corp', remote)
+ GROUP BY target ORDER BY target;
+SELECT ordinal, target, detail FROM seed, tenancy.plan('acme-corp', remote)
+ WHERE ordinal IN (1, 2, 50) ORDER BY ordinal;
+
+-- placed here: every action in order, SQL with its exact statement
+CREATE TEMP TABLE planned AS SELECT p.* FROM seed, tenancy.plan('acme-corp', spec) p;
+SELECT * FROM planned ORDER BY ordinal;
+-- planning executed nothing
+SELECT count(*) AS roles FROM pg_roles WHERE rolname LIKE '%acme_corp%';
+SELECT count(*) AS schemas FROM pg_namespace WHERE nspname LIKE 'acme\_%';
+
+-- ROLLBACK leaves no trace
+BEGIN;
+SELECT tenancy.provision('acme-corp', spec) > 0 AS provisioned FROM seed;
+SELECT count(*) AS roles_inside FROM pg_roles WHERE rolname LIKE '%acme_corp%';
+ROLLBACK;
+SELECT count(*) AS roles FROM pg_roles WHERE rolname LIKE '%acme_corp%';
+SELECT count(*) AS schemas FROM pg_namespace WHERE nspname LIKE 'acme\_%';
+SELECT count(*) AS tenants FROM tenancy.tenants;
+SELECT count(*) AS operations FROM tenancy.operations;
+
+-- the spec may also be given as YAML text; as written it is placed on
+-- warehouse-db.internal, so nothing runs here: every step waits for the worker
+BEGIN;
+SELECT tenancy.provision('acme-corp', :'seed_yaml') > 0 AS provisioned;
+SELECT target, state, count(*) FROM tenancy.steps GROUP BY 1, 2 ORDER BY 1;
+SELECT count(*) AS roles_here FROM pg_roles WHERE rolname LIKE '%acme_corp%';
+ROLLBACK;
+
+-- provision, and look at what the transaction holds before COMMIT
+BEGIN;
+SELECT tenancy.provision('acme-corp', spec) AS op FROM seed \gset
+SELECT name, slug, state, generation, spec = (SELECT spec FROM seed) AS spec_stored
+  FROM tenancy.tenants;
+SELECT kind, state, generation, requested_by = session_user AS by_me
+  FROM tenancy.operations WHERE operation_id = :op;
+-- every planned action is a step: SQL already ran (succeeded, statement in
+-- request.sql), the namespace waits for the worker
+SELECT target, state, count(*) FROM tenancy.steps WHERE operation_id = :op
+ GROUP BY target, state ORDER BY target;
+SELECT count(*) AS steps_differing_from_plan
+  FROM tenancy.steps s JOIN planned p USING (ordinal)
+ WHERE s.operation_id = :op
+   AND (s.target, s.action, s.object) IS DISTINCT FROM (p.target, p.action, p.object)
+    OR (s.target = 'database' AND s.request ->> 'sql' IS DISTINCT FROM p.detail);
+SELECT ordinal, action, object, depends_on, state
+  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+SELECT jsonb_pretty(request) AS request
+  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+SELECT compensation
+  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+-- the DBA views
+SELECT name, state, generation, tier, environment, schema_prefix, placement,
+       last_operation = :op AS last_is_provision
+  FROM tenancy.tenant_summary;
+SELECT tenant, kind, ordinal, target, action, object
+  FROM tenancy.operation_steps
+ WHERE operation_id = :op AND ordinal IN (1, 28, 46, 50) ORDER BY ordinal;
+COMMIT;
+
+-- roles: three NOLOGIN groups, two login roles; none privileged
+SELECT rolname, rolcanlogin AS login, rolsuper, rolcreatedb, rolcreaterole,
+       rolreplication, rolbypassrls, rolinherit, rolconnlimit
+  FROM pg_roles WHERE rolname LIKE '%acme_corp%' ORDER BY rolname;
+-- no password: password authentication fails until the worker sets one
+SELECT rolname, rolpassword IS NULL AS no_password
+  FROM pg_authid WHERE rolname LIKE '%acme_corp%' ORDER BY rolname;
+-- per-tier settings (enterprise) on the login roles only
+SELECT rolname, unnest(rolconfig) AS setting
+  FROM pg_roles WHERE rolname LIKE '%acme_corp%' ORDER BY 1, 2;
+SELECT r.rolname AS role, m.rolname AS member, a.admin_option
+  FROM pg_auth_members a
+  JOIN pg_roles r ON r.oid = a.roleid
+  JOIN pg_roles m ON m.oid = a.member
+ WHERE r.rolname LIKE '%acme_corp%' OR m.rolname LIKE '%acme_corp%'
+ ORDER BY 1, 2;
+
+-- schemas owned by the owner role; writers may create (not in audit)
+SELECT nspname, pg_get_userbyid(nspowner) AS owner, nspacl
+  FROM pg_namespace WHERE nspname LIKE 'acme\_%' ORDER BY nspname;
+
+-- default privileges: what owner, etl and airflow create later follows
+SELECT pg_get_userbyid(defaclrole) AS creator, defaclnamespace = 0 AS any_schema,
+       defaclobjtype, defaclacl
+  FROM pg_default_acl
+ WHERE pg_get_userbyid(defaclrole) LIKE '%acme_corp%'
+ ORDER BY 1, 3;
+
+-- the audit table of the source document, owned by the owner role
+SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, attidentity
+  FROM pg_attribute
+ WHERE attrelid = 'acme_audit.pipeline_runs'::regclass AND attnum > 0
+ ORDER BY attnum;
+SELECT relname, pg_get_userbyid(relowner) AS owner, relacl
+  FROM pg_class WHERE oid = 'acme_audit.pipeline_runs'::regclass;
+
+-- the tenant works: a table etl creates in bronze is readable and writable
+-- by airflow and readable by a reporting role in the reader group
+CREATE ROLE regress_bi IN ROLE tenant_acme_corp_reader;
+SET ROLE etl_acme_corp;
+CREATE TABLE acme_bronze.customers (id int PRIMARY KEY, name text);
+INSERT INTO acme_bronze.customers VALUES (1, 'Wile E. Coyote');
+INSERT INTO acme_audit.pipeline_runs (dag_id, task_id, status) VALUES ('bronze', 'customers', 'success');
+DELETE FROM acme_audit.pipeline_runs;
+CREATE TABLE acme_audit.sneaky (i int);
+RESET ROLE;
+SET ROLE airflow_acme_corp;
+UPDATE acme_bronze.customers SET name = 'Road Runner' WHERE id = 1;
+SELECT run_id, dag_id, status FROM acme_audit.pipeline_runs;
+RESET ROLE;
+SET ROLE regress_bi;
+SELECT * FROM acme_bronze.customers;
+INSERT INTO acme_bronze.customers VALUES (2, 'nope');
+RESET ROLE;
+
+-- provisioning again is refused; planning an unchanged tenant plans nothing
+\set VERBOSITY terse
+SELECT tenancy.provision('acme-corp', spec) FROM seed;
+\set VERBOSITY default
+SELECT count(*) AS actions FROM seed, tenancy.plan('acme-corp', spec);
+SELECT tenancy.apply('acme-corp', spec) IS NULL AS nothing_to_do FROM seed;
+SELECT generation FROM tenancy.tenants;
+
+-- deprovision with drop_data removes every role and schema
+DROP ROLE regress_bi;
+SELECT tenancy.deprovision('acme-corp', drop_data => true) > 0 AS deprovisioned;
+SELECT count(*) AS roles FROM pg_roles WHERE rolname LIKE '%acme_corp%';
+SELECT count(*) AS schemas FROM pg_namespace WHERE nspname LIKE 'acme\_%';
+SELECT count(*) AS default_acls FROM pg_default_acl;
+
+DROP EXTENSION tenancy;

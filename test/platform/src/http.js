@@ -7,6 +7,8 @@
 
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
 import { faultRecord } from './faults.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -71,7 +73,56 @@ export function sendResult(res, result)
 	res.end(body);
 }
 
-// service: {name, classify(ctx), handle(ctx), faultResult(rule)}
+// Node's HTTP/1 parser rejects methods it does not know, and Vault's
+// clients send "LIST". For such listeners, connections go through a shim
+// that rewrites "LIST <path>" request lines to GET plus a header carrying
+// the real method. (Over HTTP/2 the method is a header and passes as is.)
+const EXTRA_METHODS = /(^|\n)(LIST) (\S+) HTTP\/1\.1\r\n/g;
+
+function methodShim(socket)
+{
+	const shim = new Duplex({
+		read()
+		{
+			socket.resume();
+		},
+		write(chunk, enc, cb)
+		{
+			socket.write(chunk, cb);
+		},
+		final(cb)
+		{
+			socket.end(cb);
+		},
+		destroy(err, cb)
+		{
+			socket.destroy();
+			cb(err);
+		},
+	});
+	socket.on('data', (chunk) =>
+	{
+		let text = chunk.toString('latin1');
+		if (text.includes('LIST '))
+		{
+			text = text.replace(EXTRA_METHODS, (m, pre, method, target) => `${pre}GET ${target} HTTP/1.1\r\nx-sim-method: ${method}\r\n`);
+			chunk = Buffer.from(text, 'latin1');
+		}
+		if (!shim.push(chunk))
+			socket.pause();
+	});
+	socket.on('end', () => shim.push(null));
+	socket.on('close', () => shim.destroy());
+	socket.on('error', (e) => shim.destroy(e));
+	shim.resetAndDestroy = () => socket.resetAndDestroy();
+	shim.remoteAddress = socket.remoteAddress;
+	shim.setTimeout = (...a) => socket.setTimeout(...a);
+	shim.setNoDelay = (...a) => socket.setNoDelay(...a);
+	shim.setKeepAlive = (...a) => socket.setKeepAlive(...a);
+	return shim;
+}
+
+// service: {name, classify(ctx), handle(ctx), faultResult(rule), extraMethods?}
 export class Listener
 {
 	constructor(sim, service, tlsOptions)
@@ -101,16 +152,26 @@ export class Listener
 			s.on('close', () => this.sockets.delete(s));
 		});
 		this.tls = !!tlsOptions;
+		if (!tlsOptions && service.extraMethods)
+		{
+			this.front = net.createServer((socket) =>
+			{
+				this.sockets.add(socket);
+				socket.on('close', () => this.sockets.delete(socket));
+				this.server.emit('connection', methodShim(socket));
+			});
+		}
 	}
 
 	listen()
 	{
 		return new Promise((resolve, reject) =>
 		{
-			this.server.once('error', reject);
-			this.server.listen(0, '127.0.0.1', () =>
+			const srv = this.front || this.server;
+			srv.once('error', reject);
+			srv.listen(0, '127.0.0.1', () =>
 			{
-				this.port = this.server.address().port;
+				this.port = srv.address().port;
 				this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
 				resolve(this.url);
 			});
@@ -124,7 +185,8 @@ export class Listener
 		this.hanging.clear();
 		for (const s of this.sockets)
 			s.destroy();
-		return new Promise((resolve) => this.server.close(() => resolve()));
+		const srv = this.front || this.server;
+		return new Promise((resolve) => srv.close(() => resolve()));
 	}
 
 	async onRequest(req, res)
@@ -134,7 +196,7 @@ export class Listener
 		const body = await readBody(req);
 		const ctx = {
 			service: this.service.name,
-			method: req.method,
+			method: (this.front && req.headers['x-sim-method']) || req.method,
 			path: decodeURIComponent(url.pathname),
 			rawPath: url.pathname,
 			query: url.searchParams,
@@ -154,7 +216,7 @@ export class Listener
 			const entry = {
 				time: new Date().toISOString(),
 				service: this.service.name,
-				method: req.method,
+				method: ctx.method,
 				path: ctx.path,
 				query,
 				status,
@@ -164,11 +226,12 @@ export class Listener
 				...ctx.info.fields,
 				...extra,
 			};
-			this.sim.journal.add(entry);
+			if (this.service.name !== 'control')
+				this.sim.journal.add(entry);
 		};
 
 		// Faults decided before the handler: the request never reaches it.
-		const before = this.sim.faults.decide(this.service.name, req.method, ctx.path, 'before');
+		const before = this.sim.faults.decide(this.service.name, ctx.method, ctx.path, 'before');
 		if (before.latencyMs)
 			await sleep(before.latencyMs);
 		if (before.fault)
@@ -177,7 +240,7 @@ export class Listener
 		const result = await this.service.handle(ctx);
 
 		// Faults after the handler: the change happened, the answer is lost.
-		const after = this.sim.faults.decide(this.service.name, req.method, ctx.path, 'after');
+		const after = this.sim.faults.decide(this.service.name, ctx.method, ctx.path, 'after');
 		if (after.fault && !result.stream)
 			return this.injectFault(req, res, after.fault, before.latencyMs, 'after', journal);
 

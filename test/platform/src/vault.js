@@ -70,6 +70,7 @@ export class Vault
 	{
 		this.sim = sim;
 		this.name = 'vault';
+		this.extraMethods = true;		/* LIST */
 		this.mount = options.mount || 'secret';
 		this.tokens = new Map();		/* token -> {policies: [{path, capabilities}] | null (root), expires, meta} */
 		this.roles = new Map();			/* role -> {jwt, policies, ttl} */

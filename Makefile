@@ -21,6 +21,11 @@ OBJS = \
 	src/sql_exec.o \
 	src/spec_yaml.o \
 	src/tenancy.o \
+	src/endpoint.o \
+	src/http.o \
+	src/journal.o \
+	src/step_exec.o \
+	src/worker.o \
 	src/worker_wake.o
 
 # The install script is assembled from one file per concern in sql/install/,
@@ -35,6 +40,7 @@ DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
 REGRESS = \
 	catalog \
 	tenant_provision \
+	tenant_hostile \
 	spec_parse
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION =

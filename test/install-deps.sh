@@ -10,6 +10,7 @@ packages=(
 	libipc-run-perl
 	python3 python3-kubernetes python3-hvac
 	openssl unzip nodejs npm
+	shellcheck
 )
 
 missing=()

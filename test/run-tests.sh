@@ -7,6 +7,8 @@
 #   isolation   pg_isolation_regress: test/isolation/specs/*.spec
 #   tap         prove: test/t/*.pl (PostgreSQL::Test::Cluster)
 #   platform    the platform simulator's own tests (test/platform)
+#   deploy      deploy/: Helm chart, image, exact RBAC and Vault policy
+#               (test/deploy; after tap, whose simulator journals it reads)
 #
 # Usage: test/run-tests.sh [suite ...]     (default: all of them)
 # Environment: REGRESS="a b", ISOLATION="x", TAP="test/t/001_x.pl" narrow a
@@ -21,7 +23,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap platform)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap platform deploy)
 
 "$top/test/install-deps.sh" || { echo "could not install dependencies"; exit 1; }
 
@@ -141,6 +143,20 @@ for suite in "${suites[@]}"; do
 		passed=$((passed + ok))
 		failed=$((failed + bad))
 		[ "$bad" -eq 0 ] || failures+=(platform)
+		;;
+	deploy)
+		[ -x test/deploy/run-tests.sh ] || continue
+		echo "== deploy (chart, image, permissions against the TAP journals)"
+		out="$work/deploy.log"
+		JOURNAL_DIR="$work/tap/journals" test/deploy/run-tests.sh >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		ok=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+		bad=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+		passed=$((passed + ok))
+		failed=$((failed + bad))
+		[ "$bad" -eq 0 ] || failures+=(deploy)
 		;;
 	*)
 		echo "unknown suite: $suite"

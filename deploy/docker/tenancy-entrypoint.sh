@@ -23,15 +23,21 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 		--locale=C.UTF-8 --data-checksums \
 		--auth-local=peer --auth-host=scram-sha-256
 
+	# The platform database first, without the preloaded workers: they
+	# would try to connect to it before it exists.
 	pg_ctl --pgdata="$PGDATA" --wait --timeout=120 \
-		-o "-c config_file=$config_file -c listen_addresses=''" start
-	# psql's :"name" quotes the name as an identifier.
+		-o "-c config_file=$config_file -c listen_addresses='' -c shared_preload_libraries=''" start
 	psql -X -v ON_ERROR_STOP=1 --username=postgres --dbname=postgres \
 		-v db="$TENANCY_DATABASE" <<-'SQL'
 		SELECT pg_catalog.format('CREATE DATABASE %I', :'db')
 		WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = :'db')
 		\gexec
 	SQL
+	pg_ctl --pgdata="$PGDATA" --wait --mode=fast stop
+
+	# Then the extensions, with the libraries preloaded as pg_cron requires.
+	pg_ctl --pgdata="$PGDATA" --wait --timeout=120 \
+		-o "-c config_file=$config_file -c listen_addresses=''" start
 	psql -X -v ON_ERROR_STOP=1 --username=postgres --dbname="$TENANCY_DATABASE" <<-'SQL'
 		CREATE EXTENSION IF NOT EXISTS pg_cron;
 		CREATE EXTENSION IF NOT EXISTS tenancy;

@@ -43,6 +43,7 @@ _PG_init(void)
 
 	/* the background worker registers itself here (worker.c) */
 	WorkerRequestSharedMemory();
+	RegisterTenancyWorker();
 }
 
 /*

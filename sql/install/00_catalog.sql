@@ -116,6 +116,8 @@ CREATE TABLE tenancy.steps (
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	started_at	timestamptz,
 	finished_at timestamptz,
+	phase		text NOT NULL DEFAULT 'forward'
+				CHECK (phase IN ('forward', 'compensation')),
 	UNIQUE (operation_id, ordinal),
 	CHECK (NOT (ordinal = ANY (depends_on))),
 	CHECK ((state = 'running') = (lease_until IS NOT NULL))
@@ -126,6 +128,8 @@ CREATE INDEX steps_due_idx ON tenancy.steps (next_attempt_at)
 	WHERE state = 'pending';
 CREATE INDEX steps_lease_idx ON tenancy.steps (lease_until)
 	WHERE state = 'running';
+CREATE INDEX steps_compensating_idx ON tenancy.steps (operation_id)
+	WHERE state = 'compensating';
 
 COMMENT ON TABLE tenancy.steps IS
 	'Units of work of an operation, run by the background worker after COMMIT';
@@ -147,6 +151,8 @@ COMMENT ON COLUMN tenancy.steps.http_status IS
 	'HTTP status of the last attempt, if the step made a request';
 COMMENT ON COLUMN tenancy.steps.last_error IS
 	'Error of the last failed attempt';
+COMMENT ON COLUMN tenancy.steps.phase IS
+	'forward while the step runs its request; compensation once its operation failed and the step is being undone';
 
 -- Keep the catalog in pg_dump output (extension tables are skipped otherwise).
 SELECT pg_catalog.pg_extension_config_dump('tenancy.tenants', '');

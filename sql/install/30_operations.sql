@@ -1,0 +1,249 @@
+
+/*
+ * 30_operations.sql: watching and steering the operations the worker runs.
+ *
+ * tenancy.status and tenancy.wait show a tenant's latest operation step by
+ * step; tenancy.retry and tenancy.cancel are the operator's controls; the
+ * views list what is running and what failed.
+ */
+
+CREATE FUNCTION tenancy.wake_worker()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'tenancy_wake_worker';
+
+COMMENT ON FUNCTION tenancy.wake_worker() IS
+	'Wake the background worker when the current transaction commits';
+
+CREATE FUNCTION tenancy.status(name text)
+RETURNS TABLE (operation_id bigint, kind text, operation_state text,
+			   ordinal integer, target text, action text, object text,
+			   state text, phase text, attempts integer, http_status integer,
+			   last_error text, started_at timestamptz, finished_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+BEGIN
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t WHERE t.name = status.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(status.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN QUERY
+	SELECT o.operation_id, o.kind, o.state, s.ordinal, s.target, s.action,
+		   s.object, s.state, s.phase, s.attempts, s.http_status, s.last_error,
+		   s.started_at, s.finished_at
+	  FROM tenancy.operations o
+	  LEFT JOIN tenancy.steps s ON s.operation_id = o.operation_id
+	 WHERE o.operation_id = (SELECT max(l.operation_id) FROM tenancy.operations l
+							  WHERE l.tenant_id = v_tenant)
+	 ORDER BY s.ordinal;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.status(text) IS
+	'Steps of the tenant''s latest operation, with their state, attempts and last error';
+
+CREATE FUNCTION tenancy.wait(name text, timeout interval DEFAULT '5 min')
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+	v_op bigint;
+	v_op_state text;
+	v_mine boolean;
+	v_deadline timestamptz;
+	v_seen jsonb := '{}';
+	v_step record;
+	v_now text;
+BEGIN
+	IF timeout IS NULL OR timeout < interval '0' THEN
+		RAISE EXCEPTION 'timeout must be a non-negative interval'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'tenancy.wait needs a READ COMMITTED transaction'
+			USING ERRCODE = 'active_sql_transaction',
+				  DETAIL = 'In a REPEATABLE READ or SERIALIZABLE transaction the worker''s progress is invisible.';
+	END IF;
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t WHERE t.name = wait.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(wait.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	v_deadline := clock_timestamp() + timeout;
+
+	LOOP
+		SELECT o.operation_id, o.state,
+			   o.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id_if_assigned())
+		  INTO v_op, v_op_state, v_mine
+		  FROM tenancy.operations o
+		 WHERE o.tenant_id = v_tenant
+		 ORDER BY o.operation_id DESC LIMIT 1;
+		IF v_op IS NULL THEN
+			RAISE EXCEPTION 'tenant "%" has no operation', wait.name
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		IF v_mine AND v_op_state NOT IN ('succeeded', 'failed', 'compensated', 'cancelled') THEN
+			RAISE EXCEPTION 'operation % of tenant "%" is not committed yet', v_op, wait.name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'The worker starts an operation only after the transaction that requested it commits.',
+					  HINT = 'COMMIT, then call tenancy.wait.';
+		END IF;
+
+		FOR v_step IN
+			SELECT s.ordinal, s.target, s.action, s.object, s.state, s.phase,
+				   s.attempts, s.last_error
+			  FROM tenancy.steps s WHERE s.operation_id = v_op ORDER BY s.ordinal
+		LOOP
+			v_now := v_step.state || '/' || v_step.phase || '/' || v_step.attempts;
+			IF v_seen ->> v_step.ordinal::text IS DISTINCT FROM v_now THEN
+				RAISE NOTICE '%', format('step %s %s %s %s: %s%s%s',
+					v_step.ordinal, v_step.target, v_step.action, v_step.object,
+					CASE WHEN v_step.phase = 'compensation' AND v_step.state = 'running'
+						 THEN 'compensating' ELSE v_step.state END,
+					CASE WHEN v_step.attempts > 1 THEN format(' (attempt %s)', v_step.attempts) ELSE '' END,
+					CASE WHEN v_step.last_error IS NOT NULL AND v_step.state <> 'cancelled'
+						 THEN ': ' || v_step.last_error ELSE '' END);
+				v_seen := v_seen || jsonb_build_object(v_step.ordinal::text, v_now);
+			END IF;
+		END LOOP;
+
+		IF v_op_state IN ('succeeded', 'failed', 'compensated', 'cancelled') THEN
+			RETURN v_op_state;
+		END IF;
+		IF clock_timestamp() >= v_deadline THEN
+			RAISE EXCEPTION 'timed out waiting for operation % of tenant "%"', v_op, wait.name
+				USING ERRCODE = 'query_canceled',
+					  DETAIL = format('The operation is still %s after %s.', v_op_state, timeout),
+					  HINT = 'Call tenancy.status to see which step it waits for.';
+		END IF;
+		PERFORM pg_catalog.pg_sleep(0.05);
+	END LOOP;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.wait(text, interval) IS
+	'Block until the tenant''s latest operation ends, with a NOTICE per step state change; returns the final state';
+
+CREATE FUNCTION tenancy.retry(operation bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_op record;
+BEGIN
+	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
+	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'operation % does not exist', retry.operation
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_op.state NOT IN ('failed', 'compensated', 'cancelled') THEN
+		RAISE EXCEPTION 'operation % is %', v_op.operation_id, v_op.state
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only failed, compensated or cancelled operations can be retried.';
+	END IF;
+	IF EXISTS (SELECT FROM tenancy.operations n
+				WHERE n.tenant_id = v_op.tenant_id AND n.operation_id > v_op.operation_id) THEN
+		RAISE EXCEPTION 'operation % is not the tenant''s latest', v_op.operation_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'A later operation of the same tenant exists; retrying this one would undo it.';
+	END IF;
+
+	UPDATE tenancy.steps s
+	   SET state = 'pending', phase = 'forward', attempts = 0,
+		   next_attempt_at = pg_catalog.now(), lease_until = NULL,
+		   http_status = NULL, last_error = NULL, finished_at = NULL
+	 WHERE s.operation_id = v_op.operation_id
+	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped'));
+	UPDATE tenancy.operations o
+	   SET state = 'pending', error = NULL, started_at = NULL, finished_at = NULL
+	 WHERE o.operation_id = v_op.operation_id;
+	UPDATE tenancy.tenants t
+	   SET state = CASE v_op.kind WHEN 'provision' THEN 'provisioning'
+								  WHEN 'apply' THEN 'updating'
+								  ELSE 'deprovisioning' END,
+		   updated_at = pg_catalog.now()
+	 WHERE t.tenant_id = v_op.tenant_id
+	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
+	PERFORM tenancy.wake_worker();
+	RETURN v_op.operation_id;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.retry(bigint) IS
+	'Run a failed, compensated or cancelled operation again: its unfinished steps start over with fresh attempts';
+
+CREATE FUNCTION tenancy.cancel(operation bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_op record;
+BEGIN
+	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
+	  FROM tenancy.operations o WHERE o.operation_id = cancel.operation FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'operation % does not exist', cancel.operation
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_op.state NOT IN ('pending', 'running', 'compensating') THEN
+		RAISE EXCEPTION 'operation % is already %', v_op.operation_id, v_op.state
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+
+	UPDATE tenancy.steps s
+	   SET state = 'cancelled', finished_at = pg_catalog.now(),
+		   last_error = 'cancelled by ' || session_user
+	 WHERE s.operation_id = v_op.operation_id
+	   AND s.state IN ('pending', 'compensating');
+	UPDATE tenancy.operations o
+	   SET state = 'cancelled', finished_at = pg_catalog.now(),
+		   error = coalesce(o.error || '; ', '') || 'cancelled by ' || session_user
+	 WHERE o.operation_id = v_op.operation_id;
+	UPDATE tenancy.tenants t
+	   SET state = 'failed', updated_at = pg_catalog.now()
+	 WHERE t.tenant_id = v_op.tenant_id
+	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
+	RETURN v_op.operation_id;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.cancel(bigint) IS
+	'Stop an operation: steps not yet started are cancelled, requests in flight finish; nothing is undone';
+
+CREATE VIEW tenancy.running_operations AS
+SELECT o.operation_id, t.name AS tenant, o.kind, o.state, o.requested_by,
+	   o.created_at, o.started_at,
+	   count(s.step_id) FILTER (WHERE s.state IN ('succeeded', 'skipped', 'compensated')) AS steps_done,
+	   count(s.step_id) AS steps_total,
+	   count(s.step_id) FILTER (WHERE s.attempts > 1 AND s.state IN ('pending', 'running', 'compensating')) AS steps_retrying
+  FROM tenancy.operations o
+  JOIN tenancy.tenants t ON t.tenant_id = o.tenant_id
+  LEFT JOIN tenancy.steps s ON s.operation_id = o.operation_id
+ WHERE o.state IN ('pending', 'running', 'compensating')
+ GROUP BY o.operation_id, t.name;
+
+COMMENT ON VIEW tenancy.running_operations IS
+	'Operations not finished yet, with how many of their steps are done';
+
+CREATE VIEW tenancy.failed_steps AS
+SELECT t.name AS tenant, o.operation_id, o.kind, o.state AS operation_state,
+	   s.ordinal, s.target, s.action, s.object, s.phase, s.attempts,
+	   s.http_status, s.last_error, s.finished_at
+  FROM tenancy.steps s
+  JOIN tenancy.operations o ON o.operation_id = s.operation_id
+  JOIN tenancy.tenants t ON t.tenant_id = o.tenant_id
+ WHERE s.state = 'failed';
+
+COMMENT ON VIEW tenancy.failed_steps IS
+	'Steps that failed for good (forward or compensation), with their last error';
+
+GRANT SELECT ON tenancy.running_operations, tenancy.failed_steps TO tenancy_admin;

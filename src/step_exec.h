@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ *
+ * step_exec.h
+ *	  Turn a claimed step into work: an HTTP request, a handler call, or
+ *	  local SQL; and turn the result into a StepOutcome.
+ *
+ * Handlers are how steps that are not one plain request get done (generate
+ * a password and write it to Vault, set a SCRAM verifier, run helm, wait
+ * until Ready).  A step names one with {"handler": "name", ...arguments};
+ * the worker calls the function registered under that name with no
+ * transaction open.  A handler:
+ *	 - reads its arguments from context->request (a jansson object; never
+ *	   holds a secret);
+ *	 - may make HTTP requests with StepHttpCall (synchronous, interruptible),
+ *	   and may open short transactions of its own (never across a request);
+ *	 - must be idempotent: it may run again after a crash, with the same
+ *	   context->idempotency_key;
+ *	 - sets *outcome (SUCCEEDED, SKIPPED, RETRY with a message, FAILED);
+ *	   an ERROR it raises fails the step for good, and only that step.
+ * Register handlers from RegisterBuiltinStepHandlers (step_exec.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TENANCY_STEP_EXEC_H
+#define TENANCY_STEP_EXEC_H
+
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "http.h"
+#include "journal.h"
+
+typedef struct StepContext
+{
+	const ClaimedStep *step;
+	json_t	   *request;		/* the step's request object (borrowed) */
+	const char *idempotency_key;	/* stable across attempts of the step */
+} StepContext;
+
+typedef void (*StepHandlerFunction) (const StepContext *context,
+									 StepOutcome *outcome);
+
+/* Register a handler under a name (at worker start). */
+extern void RegisterStepHandler(const char *name, StepHandlerFunction function);
+
+/* Register every handler this build has; called once by the worker. */
+extern void RegisterBuiltinStepHandlers(void);
+
+/* A claimed step being run; allocate in its own memory context. */
+typedef struct RunningStep
+{
+	ClaimedStep *step;
+	MemoryContext cxt;			/* everything of this step; deleted at the end */
+	HttpRequest request;		/* when the step is one HTTP request */
+	int		   *ok_status;		/* statuses that count as success, too */
+	int			n_ok_status;
+} RunningStep;
+
+/*
+ * Start a step.  Returns true when an HTTP request was started on client
+ * (finish it with StepFinishHttp once it completes); false when the step
+ * is already done, with *outcome set.
+ */
+extern bool StepStart(HttpClient *client, RunningStep *running,
+					  StepOutcome *outcome);
+
+/* The outcome of a step's completed HTTP request. */
+extern void StepFinishHttp(RunningStep *running, StepOutcome *outcome);
+
+/*
+ * For handlers: one request to a target's endpoint (path relative to its
+ * base URL), run to completion; *outcome says how it went (SKIPPED when
+ * the target has no endpoint).  The response is in request->response.
+ */
+extern void StepHttpCall(const StepContext *context, const char *target,
+						 const char *method, const char *path,
+						 json_t *body, const char *content_type,
+						 HttpRequest *request, StepOutcome *outcome);
+
+/* Classify a completed request (2xx and ok_status succeed). */
+extern void StepOutcomeFromResponse(const HttpRequest *request,
+									const int *ok_status, int n_ok_status,
+									StepOutcome *outcome);
+
+#endif							/* TENANCY_STEP_EXEC_H */

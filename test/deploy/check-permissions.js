@@ -42,9 +42,12 @@ if (entries.length === 0)
 }
 
 const objects = parseManifests(readFileSync(manifestsFile, 'utf8'));
+// The worker runs as the database pod's service account; without the
+// StatefulSet (database.enabled=false), as the one the chart binds.
 const sts = objects.find((o) => o.kind === 'StatefulSet');
-const sa = sts?.spec?.template?.spec?.serviceAccountName;
-const ns = sts?.metadata?.namespace ?? objects.find((o) => o.kind === 'ClusterRoleBinding')?.subjects?.[0]?.namespace;
+const subject = objects.find((o) => o.kind === 'ClusterRoleBinding')?.subjects?.[0];
+const sa = sts?.spec?.template?.spec?.serviceAccountName ?? subject?.name;
+const ns = subject?.namespace;
 const roles = boundClusterRoles(objects, ns, sa);
 if (roles.length === 0)
 {

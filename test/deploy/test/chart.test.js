@@ -193,6 +193,18 @@ test('admission policy confines the worker by user name and namespace prefix', {
 	assert.equal(find(render({ rbac: { admissionPolicy: { enabled: false } } }), 'ValidatingAdmissionPolicy'), undefined);
 });
 
+test('operator mode: only the worker identity and permissions, for an existing service account', { skip }, async () =>
+{
+	const objs = render({ database: { enabled: false }, serviceAccount: { create: false, name: 'platform-db' } });
+	assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
+		['ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+	assert.deepEqual(find(objs, 'ClusterRoleBinding').subjects, [{ kind: 'ServiceAccount', name: 'platform-db', namespace: 'platform' }]);
+	const { results } = await validateManifests(objs);
+	for (const r of results)
+		assert.deepEqual(r.causes, [], r.id);
+	assert.match(refusal({ serviceAccount: { create: false } }), /serviceAccount\.name: required/);
+});
+
 test('hostile and malformed values are refused with the offending path', { skip }, () =>
 {
 	assert.match(refusal({ tenancy: { settings: { poll_interval: "1s\nshared_preload_libraries = ''" } } }), /tenancy\.settings\.poll_interval/);

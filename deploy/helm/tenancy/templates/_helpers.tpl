@@ -21,6 +21,9 @@ labels stop at 63.
 {{- end -}}
 
 {{- define "tenancy.serviceAccountName" -}}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
+{{- fail "serviceAccount.name: required when serviceAccount.create is false" -}}
+{{- end -}}
 {{- default (include "tenancy.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 

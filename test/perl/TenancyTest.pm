@@ -1,0 +1,248 @@
+# test/perl/TenancyTest.pm: shared helpers of the worker's TAP tests.
+#
+#   my $sim  = TenancyTest::start_simulator("$tmp/sim");
+#   my $node = TenancyTest::new_node('main', $sim, 'tenancy.max_attempts = 20');
+#   my $op   = TenancyTest::enqueue_operation($node, 'acme',
+#                  TenancyTest::namespace_steps('acme'));
+#   is(TenancyTest::wait_operation($node, $op), 'succeeded');
+#   my @entries = @{ TenancyTest::journal($sim) };
+#
+# The simulator (test/platform/simctl) runs under the test's tmp_check, so
+# the user running the tests (postgres under test/run-tests.sh) owns it.
+package TenancyTest;
+
+use strict;
+use warnings;
+
+use Carp;
+use File::Path qw(make_path);
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $json = JSON::PP->new->canonical;
+
+# source tree: TENANCY_SRC (set by test/run-tests.sh), else the checkout
+sub src_dir
+{
+	return $ENV{TENANCY_SRC} if $ENV{TENANCY_SRC};
+	my $here = __FILE__;
+	$here =~ s{/test/perl/TenancyTest\.pm$}{};
+	return $here;
+}
+
+# start_simulator(DIR, ARGS...): start test/platform/simctl in DIR; returns a
+# hash: endpoints (kubernetes, vault, grafana, control) and token files.
+sub start_simulator
+{
+	my ($dir, @args) = @_;
+	make_path($dir);
+	my $simctl = src_dir() . '/test/platform/simctl';
+	my $out = `$simctl start $dir @args 2>&1`;
+	croak "simulator did not start: $out" if $? != 0;
+	open my $fh, '<', "$dir/endpoints.json" or croak "no endpoints.json: $!";
+	local $/;
+	my $endpoints = $json->decode(<$fh>);
+	close $fh;
+	return {
+		dir => $dir,
+		%$endpoints,
+		k8s_token_file => "$dir/k8s-token",
+		vault_token_file => "$dir/vault-token",
+		grafana_token_file => "$dir/grafana-token",
+	};
+}
+
+sub stop_simulator
+{
+	my ($sim) = @_;
+	my $simctl = src_dir() . '/test/platform/simctl';
+	system("$simctl stop $sim->{dir} >/dev/null 2>&1");
+}
+
+# control(SIM, METHOD, PATH, BODY): call the simulator's control API
+sub control
+{
+	my ($sim, $method, $path, $body) = @_;
+	my $res = HTTP::Tiny->new(timeout => 30)->request(
+		$method,
+		$sim->{control} . $path,
+		defined $body
+		? {
+			content => $json->encode($body),
+			headers => { 'Content-Type' => 'application/json' }
+		  }
+		: {});
+	croak "simulator control $method $path: $res->{status} $res->{content}"
+	  unless $res->{success};
+	return length($res->{content}) ? $json->decode($res->{content}) : undef;
+}
+
+sub journal { return control($_[0], 'GET', '/__sim/journal'); }
+sub clear_journal { control($_[0], 'DELETE', '/__sim/journal'); }
+sub set_faults { control($_[0], 'POST', '/__sim/faults', $_[1]); }
+sub clear_faults { control($_[0], 'DELETE', '/__sim/faults'); }
+sub sim_state { return control($_[0], 'GET', '/__sim/state'); }
+
+# new_node(NAME, SIM, EXTRA_CONF...): a started cluster with tenancy
+# preloaded, its endpoints pointing at the simulator, the extension created
+# in database postgres.  Retries are fast, so that fault tests finish.
+sub new_node
+{
+	my ($name, $sim, @extra) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my @conf = (
+		"shared_preload_libraries = 'tenancy'",
+		"tenancy.database = 'postgres'",
+		"tenancy.poll_interval = '1s'",
+		"tenancy.retry_base_delay = '20ms'",
+		"tenancy.retry_max_delay = '500ms'",
+		"tenancy.request_timeout = '2s'",
+		"tenancy.connect_timeout = '1s'",
+		"tenancy.lease_duration = '30s'",
+		"max_worker_processes = 16");
+	if ($sim)
+	{
+		push @conf,
+		  "tenancy.kubernetes_url = '$sim->{kubernetes}'",
+		  "tenancy.kubernetes_token_file = '$sim->{k8s_token_file}'",
+		  "tenancy.vault_url = '$sim->{vault}'",
+		  "tenancy.vault_token_file = '$sim->{vault_token_file}'",
+		  "tenancy.grafana_url = '$sim->{grafana}'",
+		  "tenancy.grafana_token_file = '$sim->{grafana_token_file}'";
+	}
+	$node->append_conf('postgresql.conf', join("\n", @conf, @extra) . "\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION tenancy');
+	return $node;
+}
+
+sub sql_literal
+{
+	my ($s) = @_;
+	return 'NULL' unless defined $s;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+# enqueue_operation(NODE, TENANT, STEPS [, KIND]): insert a tenant (if new),
+# an operation and its steps in one transaction, and wake the worker at
+# commit: what provision does, without the planner.  STEPS: array of hashes
+# {target, action, object, request, compensation, depends_on}.  Returns the
+# operation id.
+sub enqueue_operation
+{
+	my ($node, $tenant, $steps, $kind) = @_;
+	$kind //= 'provision';
+	(my $slug = $tenant) =~ s/-/_/g;
+	my @sql = (
+		"BEGIN;",
+		"INSERT INTO tenancy.tenants (name, slug, spec) VALUES ("
+		  . sql_literal($tenant) . ", " . sql_literal($slug)
+		  . ", '{}') ON CONFLICT (name) DO NOTHING;",
+		"INSERT INTO tenancy.operations (tenant_id, kind, generation)"
+		  . " SELECT tenant_id, " . sql_literal($kind) . ", 1 FROM tenancy.tenants WHERE name = "
+		  . sql_literal($tenant) . ";");
+	my $ordinal = 0;
+	for my $s (@$steps)
+	{
+		$ordinal++;
+		my $request = ref $s->{request} ? $json->encode($s->{request}) : $s->{request};
+		my $comp = defined $s->{compensation} ? sql_literal($json->encode($s->{compensation})) . '::jsonb' : 'NULL';
+		my $deps = '{' . join(',', @{ $s->{depends_on} // [] }) . '}';
+		push @sql,
+		  "INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, compensation, depends_on)"
+		  . " SELECT max(operation_id), $ordinal, " . sql_literal($s->{target} // 'kubernetes')
+		  . ", " . sql_literal($s->{action} // 'apply') . ", " . sql_literal($s->{object} // "step$ordinal")
+		  . ", " . sql_literal($request) . "::jsonb, $comp, '$deps'"
+		  . " FROM tenancy.operations;";
+	}
+	push @sql, "SELECT tenancy.wake_worker();",
+	  "SELECT max(operation_id) FROM tenancy.operations;", "COMMIT;";
+	my $out = $node->safe_psql('postgres', join("\n", @sql));
+	my @lines = grep { /^\d+$/ } split /\n/, $out;
+	return $lines[-1];
+}
+
+# namespace_steps(TENANT [, N_CONFIGMAPS]): a namespace (create, 409 = there
+# already), then configmaps in it by server-side apply, each with a
+# compensation that deletes it (404 = gone already).
+sub namespace_steps
+{
+	my ($tenant, $n) = @_;
+	$n //= 2;
+	my $ns = "airflow-$tenant";
+	my @steps = ({
+		target => 'kubernetes',
+		action => 'create',
+		object => "namespace/$ns",
+		request => {
+			method => 'POST',
+			path => '/api/v1/namespaces',
+			body => {
+				apiVersion => 'v1',
+				kind => 'Namespace',
+				metadata => { name => $ns, labels => { 'tenancy.io/tenant' => $tenant } }
+			},
+			ok_status => [409]
+		},
+		compensation => { method => 'DELETE', path => "/api/v1/namespaces/$ns", ok_status => [404] },
+	});
+	for my $i (1 .. $n)
+	{
+		push @steps, {
+			target => 'kubernetes',
+			action => 'apply',
+			object => "configmap/$ns/cm$i",
+			request => {
+				method => 'PATCH',
+				path => "/api/v1/namespaces/$ns/configmaps/cm$i",
+				query => { fieldManager => 'tenancy', force => 'true' },
+				content_type => 'application/apply-patch+yaml',
+				body => {
+					apiVersion => 'v1',
+					kind => 'ConfigMap',
+					metadata => { name => "cm$i", namespace => $ns },
+					data => { tenant => $tenant, index => "$i" }
+				}
+			},
+			compensation => {
+				method => 'DELETE',
+				path => "/api/v1/namespaces/$ns/configmaps/cm$i",
+				ok_status => [404]
+			},
+			depends_on => [1],
+		};
+	}
+	return \@steps;
+}
+
+# wait_operation(NODE, OP [, SECONDS]): the operation's final state
+sub wait_operation
+{
+	my ($node, $op, $seconds) = @_;
+	$seconds //= 60;
+	my $state;
+	for (1 .. $seconds * 10)
+	{
+		$state = $node->safe_psql('postgres',
+			"SELECT state FROM tenancy.operations WHERE operation_id = $op");
+		return $state
+		  if $state =~ /^(succeeded|failed|compensated|cancelled)$/;
+		select(undef, undef, undef, 0.1);
+	}
+	return "timeout ($state)";
+}
+
+# worker_pid(NODE): pid of the tenancy worker, or '' when none runs
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy worker'");
+}
+
+1;

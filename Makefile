@@ -41,9 +41,12 @@ REGRESS = \
 	catalog \
 	tenant_provision \
 	tenant_hostile \
+	tenant_isolation \
+	tenant_apply \
 	spec_parse
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
-ISOLATION =
+ISOLATION = \
+	tenant_concurrency
 ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config

@@ -122,14 +122,16 @@ plan_login_role(PlanContext *ctx, const RoleState *state, const char *role)
 /*
  * plan_default_privileges
  *		Tables and sequences that role creates later are reachable by the
- *		writer and reader groups.  Planned when the role is created.
+ *		writer and reader groups.  Planned when the role or a group role is
+ *		(re)created: dropping a group role drops it from default privileges.
  */
 static void
 plan_default_privileges(PlanContext *ctx, const RoleState *state, const char *role)
 {
 	const TenantModel *m = ctx->model;
+	const TenantState *s = ctx->state;
 
-	if (state->exists)
+	if (state->exists && s->writer.exists && s->reader.exists)
 		return;
 	PlanAddSql(ctx, "alter default privileges", role,
 			   psprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT " WRITER_TABLE_PRIVILEGES " ON TABLES TO %s",

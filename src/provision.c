@@ -370,10 +370,16 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 		check_relation_budget();
 	ExecutePlanSql(c->actions);
 
+	/* a change with nothing for the worker leaves earlier work pending */
 	if (c->creating)
 		state = pending ? "provisioning" : "ready";
+	else if (pending)
+		state = "updating";
+	else if (strcmp(c->row.state, "provisioning") == 0 ||
+			 strcmp(c->row.state, "updating") == 0)
+		state = c->row.state;
 	else
-		state = pending ? "updating" : "ready";
+		state = "ready";
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(m->name);

@@ -229,7 +229,7 @@ spi_count(const char *sql, Oid relid, int16 attnum)
 	Oid			types[2] = {OIDOID, INT2OID};
 	Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
 
-	if (SPI_execute_with_args(sql, attnum ? 2 : 1, types, values, NULL, true, 0)
+	if (SPI_execute_with_args(sql, attnum ? 2 : 1, types, values, NULL, false, 0)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "tenancy catalog query failed");
 	return SPI_processed;

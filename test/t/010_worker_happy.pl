@@ -107,10 +107,11 @@ like($stderr, qr/operation \d+ is succeeded/, 'a succeeded operation cannot be r
 like($stderr, qr/operation 999999 does not exist/, 'retry of an unknown operation');
 
 # a rotated token (file replaced by rename, as the kubelet does) is re-read:
-# a token allowed to read namespaces only makes the configmap step fail 403
+# a token allowed to manage namespaces only makes the configmap step fail
+# 403; the compensation then deletes the namespace
 TenancyTest::control($sim, 'POST', '/__sim/tokens', {
 	token => 'readonly-token-0123456789',
-	rules => [ { verbs => ['get', 'list', 'create'], resources => ['namespaces'] } ] });
+	rules => [ { verbs => ['get', 'list', 'create', 'delete'], resources => ['namespaces'] } ] });
 my $tmp = "$sim->{k8s_token_file}.new";
 my $orig = slurp_file($sim->{k8s_token_file});
 open my $fh, '>', $tmp or die; print $fh "readonly-token-0123456789\n"; close $fh;
@@ -120,6 +121,16 @@ is(TenancyTest::wait_operation($node, $denied), 'compensated', 'rotated token us
 like($node->safe_psql('postgres', "SELECT error FROM tenancy.operations WHERE operation_id = $denied"),
 	qr/step 2 \(apply configmap\/airflow-epsilon\/cm1\) failed: PATCH \/api\/v1\/namespaces\/airflow-epsilon\/configmaps\/cm1\?.* returned HTTP 403/,
 	'the error names the step, the request and the status');
+is($node->safe_psql('postgres',
+	"SELECT string_agg(ordinal || ':' || phase || ':' || state, ' ' ORDER BY ordinal) FROM tenancy.steps WHERE operation_id = $denied"),
+	'1:compensation:compensated 2:forward:failed', 'the namespace step was compensated');
+is($node->safe_psql('postgres', "SELECT state FROM tenancy.tenants WHERE name = 'epsilon'"),
+	'failed', 'tenant failed');
+is($node->safe_psql('postgres', "SELECT count(*) FROM tenancy.failed_steps WHERE tenant = 'epsilon'"),
+	'1', 'failed_steps shows the step');
+my @deletes = grep { $_->{method} eq 'DELETE' && $_->{path} eq '/api/v1/namespaces/airflow-epsilon' }
+  @{ TenancyTest::journal($sim) };
+ok(@deletes && $deletes[-1]{status} =~ /^20/, 'the namespace was deleted');
 open $fh, '>', $tmp or die; print $fh $orig; close $fh;
 rename $tmp, $sim->{k8s_token_file} or die;
 

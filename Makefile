@@ -17,7 +17,13 @@ OBJS = \
 	src/plan_sql.o \
 	src/provision.o \
 	src/rls.o \
+	src/spec_cron.o \
+	src/spec_normalize.o \
 	src/spec_parse.o \
+	src/spec_quantity.o \
+	src/spec_resources.o \
+	src/spec_validate.o \
+	src/spec_warehouse.o \
 	src/sql_exec.o \
 	src/spec_yaml.o \
 	src/tenancy.o \
@@ -43,7 +49,8 @@ REGRESS = \
 	tenant_hostile \
 	tenant_isolation \
 	tenant_apply \
-	spec_parse
+	spec_parse \
+	spec_validate
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

@@ -124,6 +124,18 @@ while IFS= read -r line; do
 	check "$name" "$known" "as in the file"
 done < <(grep -E "^tenancy\.[a-z_]+ = '" "$work/postgresql.conf")
 
+# The example specs are valid for this build of the extension (when it has
+# tenancy.validate; the spec issue adds it).
+if [ "$(psql_pg -d "$db" -c "SELECT to_regprocedure('tenancy.validate(jsonb)') IS NOT NULL AND to_regprocedure('tenancy.parse_spec(text)') IS NOT NULL")" = t ]; then
+	for spec in "$top"/deploy/examples/*.yaml; do
+		# (psql interpolates :'spec' only in input, not in -c)
+		problems=$(psql_pg -d "$db" -v spec="$(cat "$spec")" 2>&1 <<<"SELECT path || ': ' || message FROM tenancy.validate(tenancy.parse_spec(:'spec'))")
+		check "$(basename "$spec") passes tenancy.validate" "$problems" ""
+	done
+else
+	echo "#   skip: tenancy.validate is not in this build: example specs not validated"
+fi
+
 # Not problems: pg_isready's probes while the server starts, and the
 # workers' exit when the entrypoint stops its temporary server.
 problems=$(grep -E '(WARNING|ERROR|FATAL|PANIC):' "$work/server.log" |

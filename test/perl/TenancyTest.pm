@@ -80,6 +80,21 @@ sub control
 	return length($res->{content}) ? $json->decode($res->{content}) : undef;
 }
 
+# k8s_get(SIM, PATH): GET from the simulated Kubernetes API with the admin
+# token; returns (status, decoded body or undef)
+sub k8s_get
+{
+	my ($sim, $path) = @_;
+	open my $fh, '<', $sim->{k8s_token_file} or croak "token: $!";
+	my $token = <$fh>;
+	close $fh;
+	chomp $token;
+	my $res = HTTP::Tiny->new(timeout => 30)->get($sim->{kubernetes} . $path,
+		{ headers => { Authorization => "Bearer $token" } });
+	my $body = eval { $json->decode($res->{content}) };
+	return ($res->{status}, $body);
+}
+
 sub journal { return control($_[0], 'GET', '/__sim/journal'); }
 sub clear_journal { control($_[0], 'DELETE', '/__sim/journal'); }
 sub set_faults { control($_[0], 'POST', '/__sim/faults', $_[1]); }

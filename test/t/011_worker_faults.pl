@@ -1,0 +1,77 @@
+# 011_worker_faults.pl: with injected faults (20% 5xx, 5% 429 with
+# Retry-After, 5% hung requests, connection resets, answers lost after the
+# change was made) every operation still completes, and every object ends
+# with the content asked for.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TenancyTest;
+
+my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim011");
+my $node = TenancyTest::new_node('faults', $sim,
+	"tenancy.max_attempts = 40",
+	"tenancy.request_timeout = '1s'");
+
+TenancyTest::set_faults($sim, {
+	seed => 11,
+	rules => [
+		{ service => 'kubernetes', kind => 'status', status => 503, rate => 0.2 },
+		{ service => 'kubernetes', kind => 'retry-after', status => 429, retryAfter => 1, rate => 0.05 },
+		{ service => 'kubernetes', kind => 'hang', rate => 0.05 },
+		{ service => 'kubernetes', kind => 'reset', rate => 0.05 },
+		{ service => 'kubernetes', kind => 'reset', when => 'after', rate => 0.05 },
+	] });
+
+my @tenants = map { "fault$_" } 1 .. 10;
+my %op;
+$op{$_} = TenancyTest::enqueue_operation($node, $_, TenancyTest::namespace_steps($_, 3))
+  for @tenants;
+
+my @states = map { TenancyTest::wait_operation($node, $op{$_}, 180) } @tenants;
+is_deeply(\@states, [ ('succeeded') x @tenants ], 'every operation completed despite the faults');
+
+my $journal = TenancyTest::journal($sim);
+my %faults;
+$faults{ $_->{fault} // 'none' }++ for @$journal;
+note explain \%faults;
+ok(keys(%faults) >= 4, 'several kinds of faults were injected');
+cmp_ok($node->safe_psql('postgres', 'SELECT max(attempts) FROM tenancy.steps'), '>', 1,
+	'some steps needed more than one attempt');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM tenancy.steps WHERE state <> 'succeeded' OR lease_until IS NOT NULL"),
+	'0', 'no step left behind');
+
+# the retry after a 429 waited at least the Retry-After second
+my @r429 = grep { ($_->{status} // 0) == 429 } @$journal;
+SKIP:
+{
+	skip 'no 429 drawn', 1 unless @r429;
+	my $f = $r429[0];
+	my ($next) = grep { $_->{seq} > $f->{seq} && $_->{method} eq $f->{method} && $_->{path} eq $f->{path} } @$journal;
+	ok($next && iso_ms($next->{time}) - iso_ms($f->{time}) >= 950, 'Retry-After honoured');
+}
+
+# every object exists once, with the content asked for
+my $bad = 0;
+for my $t (@tenants)
+{
+	for my $i (1 .. 3)
+	{
+		my ($status, $cm) = TenancyTest::k8s_get($sim, "/api/v1/namespaces/airflow-$t/configmaps/cm$i");
+		$bad++ unless $status == 200 && $cm->{data}{tenant} eq $t && $cm->{data}{index} eq "$i";
+	}
+}
+is($bad, 0, 'every configmap exists with its content');
+
+sub iso_ms
+{
+	my ($t) = @_;
+	my ($h, $m, $s) = $t =~ /T(\d+):(\d+):([\d.]+)Z/;
+	return (($h * 60 + $m) * 60 + $s) * 1000;
+}
+
+$node->stop;
+TenancyTest::stop_simulator($sim);
+done_testing();

@@ -11,6 +11,7 @@ packages=(
 	python3 python3-kubernetes python3-hvac
 	openssl unzip nodejs npm
 	shellcheck
+	clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/fuzz/run.sh SECONDS: build the libFuzzer harness of the tenant spec
 # converter (src/spec_yaml.c, with AddressSanitizer and UBSan) and run it
-# for SECONDS (default 60) on both cores' worth of jobs minus one.
+# for SECONDS (default 60), one process.
 #
 # Seeds come from test/fuzz/corpus (small, committed); what the fuzzer
 # discovers goes to a scratch corpus ($FUZZ_WORK, default /tmp/tenancy-fuzz)
@@ -14,13 +14,16 @@ seconds=${1:-60}
 work=${FUZZ_WORK:-/tmp/tenancy-fuzz}
 cc=${FUZZ_CC:-clang}
 
+"$top/test/install-deps.sh"
 command -v "$cc" >/dev/null || { echo "clang is needed: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
 mkdir -p "$work/corpus"
 
+read -ra cflags <<<"$(pkg-config --cflags yaml-0.1 jansson)"
+read -ra libs <<<"$(pkg-config --libs yaml-0.1 jansson)"
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I"$top/src" $(pkg-config --cflags yaml-0.1 jansson) \
+	-I"$top/src" "${cflags[@]}" \
 	"$here/fuzz_spec_yaml.c" "$top/src/spec_yaml.c" \
-	$(pkg-config --libs yaml-0.1 jansson) -o "$here/fuzz_spec_yaml"
+	"${libs[@]}" -o "$here/fuzz_spec_yaml"
 
 cd "$here"
 # -rss_limit_mb: the converter's own bounds must keep it far below this

@@ -135,6 +135,9 @@ sub new_node
 	return $node;
 }
 
+# canonical_json(DATA): a stable text form, to compare request bodies
+sub canonical_json { return $json->encode($_[0] // {}); }
+
 sub sql_literal
 {
 	my ($s) = @_;

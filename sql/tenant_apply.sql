@@ -5,14 +5,29 @@
 -- drop_data.
 --
 CREATE EXTENSION tenancy;
-SELECT tenancy.apply('acme', '{}') AS op \gset
+-- spec(name, patch): the smallest valid spec of a tenant, with patch merged in
+CREATE FUNCTION pg_temp.merge(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_object_agg(k, CASE
+			WHEN jsonb_typeof(a -> k) = 'object' AND jsonb_typeof(b -> k) = 'object'
+			THEN pg_temp.merge(a -> k, b -> k)
+			ELSE coalesce(b -> k, a -> k) END), '{}')
+	  FROM (SELECT jsonb_object_keys(a) UNION SELECT jsonb_object_keys(b)) AS keys(k)
+$$;
+CREATE FUNCTION pg_temp.spec(name text, patch jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT pg_temp.merge(jsonb_build_object('tenant', jsonb_build_object('name', name, 'tier', 'standard'),
+	                                        'warehouse', '{}'::jsonb, 'resources', '{}'::jsonb), patch)
+$$;
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{}')) AS op \gset
 SELECT kind, generation FROM tenancy.operations WHERE operation_id = :op;
 SELECT rolname, rolconnlimit, rolconfig FROM pg_roles WHERE rolname LIKE '%\_acme' ORDER BY 1;
 
--- a changed tier: only the login roles' settings and the namespace labels
+-- a changed tier: only the login roles' settings, their connection limit
+-- (the tier's default) and the namespace labels
 SELECT ordinal, target, action, object, detail
-  FROM tenancy.plan('acme', '{"tenant": {"tier": "enterprise"}}');
-SELECT tenancy.apply('acme', '{"tenant": {"tier": "enterprise"}}') AS op \gset
+  FROM tenancy.plan('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"}}'));
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"}}')) AS op \gset
 SELECT kind, generation FROM tenancy.operations WHERE operation_id = :op;
 SELECT target, count(*) FROM tenancy.steps WHERE operation_id = :op GROUP BY 1 ORDER BY 1;
 SELECT compensation IS NULL AS existing_namespace_not_deleted_on_failure
@@ -20,27 +35,27 @@ SELECT compensation IS NULL AS existing_namespace_not_deleted_on_failure
 SELECT rolname, rolconfig FROM pg_roles WHERE rolname LIKE '%\_acme' ORDER BY 1;
 
 -- a changed connection limit: two ALTER ROLE, nothing else
-SELECT tenancy.apply('acme', '{"tenant": {"tier": "enterprise"},
-    "resources": {"database": {"connections": {"max": 25}}}}') AS op \gset
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"},
+    "resources": {"database": {"connections": {"max": 25}}}}')) AS op \gset
 SELECT ordinal, target, object, request ->> 'sql' AS sql
   FROM tenancy.steps WHERE operation_id = :op ORDER BY ordinal;
 
 -- the same spec again: nothing to do, nothing recorded
 SELECT count(*) AS operations_before FROM tenancy.operations \gset
-SELECT tenancy.apply('acme', '{"tenant": {"tier": "enterprise"},
-    "resources": {"database": {"connections": {"max": 25}}}}') IS NULL AS no_op;
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"},
+    "resources": {"database": {"connections": {"max": 25}}}}')) IS NULL AS no_op;
 SELECT count(*) - :operations_before AS new_operations, max(generation) AS generation
   FROM tenancy.operations;
 
 -- a change that touches nothing here (pgaudit is not loaded in this
 -- instance, so audit_logging sets nothing): recorded, no step
-SELECT tenancy.apply('acme', '{"tenant": {"tier": "enterprise"},
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"},
     "resources": {"database": {"connections": {"max": 25}}},
-    "features": {"audit_logging": true}}') AS op \gset
+    "features": {"audit_logging": true}}')) AS op \gset
 SELECT kind, state, generation, (SELECT count(*) FROM tenancy.steps s
                                   WHERE s.operation_id = o.operation_id) AS steps
   FROM tenancy.operations o WHERE operation_id = :op;
-SELECT spec FROM tenancy.tenants WHERE name = 'acme';
+SELECT spec #> '{features,audit_logging}' AS audit_logging FROM tenancy.tenants WHERE name = 'acme';
 
 -- drift is repaired by applying the same spec
 DROP SCHEMA acme_staging;
@@ -53,9 +68,9 @@ SELECT count(*) AS actions_left FROM tenancy.plan('acme', (SELECT spec FROM tena
 SELECT rolname, rolsuper, rolconnlimit FROM pg_roles WHERE rolname = 'etl_acme';
 
 -- what apply cannot converge to: refused, nothing changed
-SELECT tenancy.apply('acme', '{"warehouse": {"database": {"schema_prefix": "other_"}}}');
-SELECT tenancy.apply('acme', '{"warehouse": {"database": {"host": "elsewhere.internal"}}}');
-SELECT tenancy.apply('acme', '{"tenant": {"tier": "nope"}}');
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"warehouse": {"database": {"schema_prefix": "other_"}}}'));
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"warehouse": {"database": {"host": "elsewhere.internal", "name": "elsewhere"}}}'));
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "nope"}}'));
 SELECT generation FROM tenancy.tenants WHERE name = 'acme';
 
 -- deprovision, keeping the data: logins gone at once, roles removed, schemas
@@ -77,13 +92,13 @@ SELECT pg_get_userbyid(relowner) AS made_by_etl_owner FROM pg_class
 SELECT dag_id FROM acme_audit.pipeline_runs;
 -- while the platform side is being removed, apply waits its turn
 SAVEPOINT s;
-SELECT tenancy.apply('acme', '{}');
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{}'));
 ROLLBACK TO s;
 -- once the worker has finished (simulated here, in the same transaction):
 -- deprovision again is a no-op, apply brings the tenant back on its data
 UPDATE tenancy.tenants SET state = 'deprovisioned' WHERE name = 'acme';
 SELECT tenancy.deprovision('acme') IS NULL AS already_deprovisioned;
-SELECT tenancy.apply('acme', '{}') AS op \gset
+SELECT tenancy.apply('acme', pg_temp.spec('acme', '{}')) AS op \gset
 SELECT kind FROM tenancy.operations WHERE operation_id = :op;
 SELECT action, count(*) FROM tenancy.steps WHERE operation_id = :op GROUP BY 1 ORDER BY 1;
 SELECT dag_id FROM acme_audit.pipeline_runs;

@@ -4,6 +4,20 @@
 -- that belong to someone else are refused too; the relation guardrail.
 --
 CREATE EXTENSION tenancy;
+-- spec(name, patch): the smallest valid spec of a tenant, with patch merged in
+CREATE FUNCTION pg_temp.merge(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(jsonb_object_agg(k, CASE
+			WHEN jsonb_typeof(a -> k) = 'object' AND jsonb_typeof(b -> k) = 'object'
+			THEN pg_temp.merge(a -> k, b -> k)
+			ELSE coalesce(b -> k, a -> k) END), '{}')
+	  FROM (SELECT jsonb_object_keys(a) UNION SELECT jsonb_object_keys(b)) AS keys(k)
+$$;
+CREATE FUNCTION pg_temp.spec(name text, patch jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT pg_temp.merge(jsonb_build_object('tenant', jsonb_build_object('name', name, 'tier', 'standard'),
+	                                        'warehouse', '{}'::jsonb, 'resources', '{}'::jsonb), patch)
+$$;
 
 -- try(name, spec): what provision says, as "SQLSTATE: message"
 CREATE FUNCTION pg_temp.try(name text, spec jsonb) RETURNS text
@@ -26,7 +40,7 @@ SELECT (SELECT count(*) FROM pg_roles WHERE rolname ~ '^(tenant_|etl_|airflow_)'
        (SELECT count(*) FROM tenancy.steps) AS steps;
 
 -- hostile tenant names: 22023, whatever the spec
-SELECT name, split_part(pg_temp.try(name, '{}'), ' (', 1) AS result
+SELECT name, split_part(pg_temp.try(name, pg_temp.spec('x')), ' (', 1) AS result
   FROM unnest(ARRAY[
 	'Acme',							-- upper case
 	'acme"; DROP ROLE postgres; --',	-- quote and injection
@@ -40,26 +54,28 @@ SELECT name, split_part(pg_temp.try(name, '{}'), ' (', 1) AS result
 	repeat('é', 40)
   ]) AS name;
 -- the same, with the full message
-SELECT tenancy.provision('Robert''); DROP TABLE students;--', '{}');
-SELECT tenancy.plan(repeat('x', 64), '{}');
+SELECT tenancy.provision('Robert''); DROP TABLE students;--', pg_temp.spec('robert'));
+SELECT tenancy.plan(repeat('x', 64), pg_temp.spec('x'));
 SELECT tenancy.deprovision('Acme');
 
 -- the spec's tenant.name must be the tenant
-SELECT pg_temp.try('acme', '{"tenant": {"name": "evil"}}');
+SELECT pg_temp.try('acme', pg_temp.spec('evil'));
 
 -- hostile schema prefixes: 22023 naming the path
-SELECT prefix, pg_temp.try('acme', jsonb_build_object('warehouse',
-	jsonb_build_object('database', jsonb_build_object('schema_prefix', prefix)))) AS result
+SELECT prefix, pg_temp.try('acme', pg_temp.spec('acme', jsonb_build_object('warehouse',
+	jsonb_build_object('database', jsonb_build_object('schema_prefix', prefix))))) AS result
   FROM unnest(ARRAY[
 	'Acme_', 'acme"; DROP SCHEMA public; --', 'ácme_', 'acme-', 'acme ',
 	'1acme_', '_acme', 'pg_acme_', '', repeat('a', 50)
   ]) AS prefix;
-SELECT tenancy.provision('acme', '{"warehouse": {"database": {"schema_prefix": "a\"b"}}}');
+SELECT tenancy.provision('acme', pg_temp.spec('acme', '{"warehouse": {"database": {"schema_prefix": "a\"b"}}}'));
 
+-- not an object at all
+SELECT pg_temp.try('acme', '[]'), pg_temp.try('acme', '"acme"');
 -- malformed specs: wrong types and values, 22023 naming the path
-SELECT spec, pg_temp.try('acme', spec::jsonb) AS result
+SELECT spec, pg_temp.try('acme', pg_temp.merge(pg_temp.spec('acme'), spec::jsonb)) AS result
   FROM unnest(ARRAY[
-	'[]', '"acme"', '{"tenant": []}', '{"tenant": {"tier": 5}}',
+	 '{"tenant": []}', '{"tenant": {"tier": 5}}',
 	'{"tenant": {"tier": "platinum"}}',
 	'{"tenant": {"environment": "moon"}}',
 	'{"tenant": {"display_name": 42}}',
@@ -74,31 +90,31 @@ SELECT spec, pg_temp.try('acme', spec::jsonb) AS result
 SELECT * FROM footprint;
 
 -- reserved words and other odd but valid names are quoted where needed
-SELECT pg_temp.try('user', '{}') AS "user",
-       pg_temp.try('select', '{"warehouse": {"database": {"schema_prefix": "table_"}}}') AS "select";
+SELECT pg_temp.try('user', pg_temp.spec('user')) AS "user",
+       pg_temp.try('select', pg_temp.spec('select', '{"warehouse": {"database": {"schema_prefix": "table_"}}}')) AS "select";
 SELECT nspname FROM pg_namespace WHERE nspname ~ '^(user|table)_' ORDER BY 1;
-SELECT detail FROM tenancy.plan('user', '{"tenant": {"tier": "basic"}}') WHERE ordinal <= 2;
+SELECT detail FROM tenancy.plan('user', pg_temp.spec('user', '{"tenant": {"tier": "basic"}}')) WHERE ordinal <= 2;
 SELECT tenancy.deprovision(name, true) > 0 FROM tenancy.tenants ORDER BY name;
 
 -- a derived role or schema that is not the tenant's: refused, nothing created
 CREATE ROLE etl_beta;
-SELECT tenancy.provision('beta', '{}');
+SELECT tenancy.provision('beta', pg_temp.spec('beta'));
 SELECT * FROM footprint;
 DROP ROLE etl_beta;
 CREATE SCHEMA gamma_staging;
-SELECT tenancy.provision('gamma', '{}');
+SELECT tenancy.provision('gamma', pg_temp.spec('gamma'));
 SELECT * FROM footprint;
 DROP SCHEMA gamma_staging;
 -- names colliding after slugging: tenant a-b's schemas are a_b_*; tenant
 -- "a" asking for prefix a_b_ is refused
-SELECT tenancy.provision('a-b', '{}') > 0 AS provisioned;
-SELECT tenancy.provision('a', '{"warehouse": {"database": {"schema_prefix": "a_b_"}}}');
+SELECT tenancy.provision('a-b', pg_temp.spec('a-b')) > 0 AS provisioned;
+SELECT tenancy.provision('a', pg_temp.spec('a', '{"warehouse": {"database": {"schema_prefix": "a_b_"}}}'));
 SELECT tenancy.deprovision('a-b', true) > 0 AS deprovisioned;
 
 -- the guardrail: pg_class may not grow past tenancy.max_catalog_relations
 SET tenancy.max_catalog_relations = 100;
 \set VERBOSITY terse
-SELECT tenancy.provision('big', '{}');
+SELECT tenancy.provision('big', pg_temp.spec('big'));
 \set VERBOSITY default
 RESET tenancy.max_catalog_relations;
 SELECT * FROM footprint;
@@ -107,10 +123,10 @@ SELECT * FROM footprint;
 CREATE ROLE regress_nobody;
 CREATE ROLE regress_operator IN ROLE tenancy_admin;
 SET ROLE regress_nobody;
-SELECT tenancy.provision('acme', '{}');
+SELECT tenancy.provision('acme', pg_temp.spec('acme'));
 RESET ROLE;
 SET ROLE regress_operator;
-SELECT tenancy.provision('acme', '{}') > 0 AS operator_provisions;
+SELECT tenancy.provision('acme', pg_temp.spec('acme')) > 0 AS operator_provisions;
 SELECT tenancy.deprovision('acme', true) > 0 AS operator_deprovisions;
 RESET ROLE;
 SELECT roles, schemas FROM footprint;

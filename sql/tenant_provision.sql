@@ -50,7 +50,7 @@ ROLLBACK;
 -- provision, and look at what the transaction holds before COMMIT
 BEGIN;
 SELECT tenancy.provision('acme-corp', spec) AS op FROM seed \gset
-SELECT name, slug, state, generation, spec = (SELECT spec FROM seed) AS spec_stored
+SELECT name, slug, state, generation, spec = (SELECT tenancy.normalize_spec(spec) FROM seed) AS spec_stored_normalized
   FROM tenancy.tenants;
 SELECT kind, state, generation, requested_by = session_user AS by_me
   FROM tenancy.operations WHERE operation_id = :op;

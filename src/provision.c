@@ -28,6 +28,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "plan.h"
@@ -221,6 +222,20 @@ check_changes_supported(const TenantModel *old, const TenantModel *new)
 }
 
 /*
+ * checked_spec
+ *		The normalized form of a spec that tenancy.validate accepts; 22023
+ *		with every problem (by JSON path) otherwise.  The tenant name is
+ *		checked first, so that a hostile name is reported as such.
+ */
+static Jsonb *
+checked_spec(const char *name, Jsonb *spec)
+{
+	TenantCheckName(name);
+	SpecCheck(spec);
+	return SpecNormalize(spec);
+}
+
+/*
  * prepare_converge
  *		Model, current state and plan of a provision or apply.  Shared by
  *		tenancy.plan, so that what it shows is what provision/apply do.
@@ -249,28 +264,48 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row)
 }
 
 /*
- * int_list_array
- *		An int4[] of an integer List.
+ * depends_on_literal
+ *		The int4[] literal of an integer List, e.g. {3}.
  */
 static Datum
-int_list_array(List *ints)
+depends_on_literal(List *ints)
 {
-	int			n = list_length(ints);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	StringInfoData buf;
 	ListCell   *lc;
-	int			i = 0;
 
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
 	foreach(lc, ints)
-		elems[i++] = Int32GetDatum(lfirst_int(lc));
-	return PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32),
-										   true, TYPALIGN_INT));
+		appendStringInfo(&buf, "%s%d", foreach_current_index(lc) > 0 ? "," : "",
+						 lfirst_int(lc));
+	appendStringInfoChar(&buf, '}');
+	return CStringGetTextDatum(buf.data);
+}
+
+/*
+ * column_array
+ *		A one-dimensional array of a column of the steps to insert.
+ */
+static Datum
+column_array(Datum *values, bool *nulls, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
 }
 
 /*
  * record_operation
- *		Insert the operation and one step per action.  SQL that already ran
- *		here is recorded as succeeded; everything else is pending for the
- *		worker.  Without pending steps the operation is done at once.
+ *		Insert the operation and one step per action (in one statement).
+ *		SQL that already ran here is recorded as succeeded; everything else
+ *		is pending for the worker.  Without pending steps the operation is
+ *		done at once.
  */
 static int64
 record_operation(int64 tenant_id, const char *kind, int64 generation,
@@ -279,9 +314,18 @@ record_operation(int64 tenant_id, const char *kind, int64 generation,
 	bool		done = PlanCountExternal(actions) == 0;
 	Oid			optypes[4] = {INT8OID, TEXTOID, INT8OID, BOOLOID};
 	Datum		opvalues[4];
-	Oid			steptypes[9] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-	JSONBOID, JSONBOID, INT4ARRAYOID, BOOLOID};
-	SPIPlanPtr	insert_step;
+	int			n = list_length(actions);
+	Oid			steptypes[8] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
+	Datum		stepvalues[8];
+	Datum	   *ordinals = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *targets = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *verbs = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *objects = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *depends = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *requests = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *compensations = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *no_compensation = palloc(sizeof(bool) * Max(n, 1));
 	int64		operation_id;
 	ListCell   *lc;
 
@@ -297,41 +341,45 @@ record_operation(int64 tenant_id, const char *kind, int64 generation,
 			 "RETURNING operation_id",
 			 4, optypes, opvalues, NULL, SPI_OK_INSERT_RETURNING);
 	operation_id = spi_int64();
-
-	insert_step = SPI_prepare("INSERT INTO tenancy.steps "
-							  "(operation_id, ordinal, target, action, object, "
-							  "request, compensation, depends_on, state, "
-							  "started_at, finished_at) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-							  "CASE WHEN $9 THEN 'succeeded' ELSE 'pending' END, "
-							  "CASE WHEN $9 THEN pg_catalog.now() END, "
-							  "CASE WHEN $9 THEN pg_catalog.now() END)",
-							  9, steptypes);
-	if (insert_step == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (n == 0)
+		return operation_id;
 
 	foreach(lc, actions)
 	{
 		PlanAction *a = lfirst(lc);
-		Datum		values[9];
-		char		nulls[9];
-		int			rc;
+		int			i = foreach_current_index(lc);
 
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = Int64GetDatum(operation_id);
-		values[1] = Int32GetDatum(a->ordinal);
-		values[2] = CStringGetTextDatum(a->target);
-		values[3] = CStringGetTextDatum(a->action);
-		values[4] = CStringGetTextDatum(a->object);
-		values[5] = JsonbPGetDatum(a->request);
-		values[6] = a->compensation ? JsonbPGetDatum(a->compensation) : (Datum) 0;
-		nulls[6] = a->compensation ? ' ' : 'n';
-		values[7] = int_list_array(a->depends_on);
-		values[8] = BoolGetDatum(strcmp(a->target, PLAN_TARGET_DATABASE) == 0);
-		rc = SPI_execute_plan(insert_step, values, nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "tenancy step insert failed: %s", SPI_result_code_string(rc));
+		ordinals[i] = Int32GetDatum(a->ordinal);
+		targets[i] = CStringGetTextDatum(a->target);
+		verbs[i] = CStringGetTextDatum(a->action);
+		objects[i] = CStringGetTextDatum(a->object);
+		depends[i] = depends_on_literal(a->depends_on);
+		requests[i] = JsonbPGetDatum(a->request);
+		compensations[i] = a->compensation ? JsonbPGetDatum(a->compensation) : (Datum) 0;
+		no_compensation[i] = a->compensation == NULL;
 	}
+	stepvalues[0] = Int64GetDatum(operation_id);
+	stepvalues[1] = column_array(ordinals, NULL, n, INT4OID);
+	stepvalues[2] = column_array(targets, NULL, n, TEXTOID);
+	stepvalues[3] = column_array(verbs, NULL, n, TEXTOID);
+	stepvalues[4] = column_array(objects, NULL, n, TEXTOID);
+	stepvalues[5] = column_array(depends, NULL, n, TEXTOID);	/* ragged: literals */
+	stepvalues[6] = column_array(requests, NULL, n, JSONBOID);
+	stepvalues[7] = column_array(compensations, no_compensation, n, JSONBOID);
+
+	spi_exec("INSERT INTO tenancy.steps "
+			 "(operation_id, ordinal, target, action, object, request, "
+			 "compensation, depends_on, state, started_at, finished_at) "
+			 "SELECT $1, s.ordinal, s.target, s.action, s.object, s.request, "
+			 "s.compensation, s.depends_on::pg_catalog.int4[], "
+			 "CASE WHEN s.target = 'database' THEN 'succeeded' ELSE 'pending' END, "
+			 "CASE WHEN s.target = 'database' THEN pg_catalog.now() END, "
+			 "CASE WHEN s.target = 'database' THEN pg_catalog.now() END "
+			 "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+			 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
+			 "pg_catalog.unnest($7), pg_catalog.unnest($8)) "
+			 "AS s(ordinal, target, action, object, depends_on, request, compensation)",
+			 8, steptypes, stepvalues, NULL, SPI_OK_INSERT);
 	if (!done)
 		WorkerWakeAtCommit();
 	return operation_id;
@@ -421,7 +469,7 @@ provision(const char *name, Jsonb *spec)
 	Converge	c;
 	int64		operation_id = 0;
 
-	TenantCheckName(name);
+	spec = checked_spec(name, spec);
 	lock_tenant(name);
 	row = read_tenant(name);
 	if (row_is_live(&row))
@@ -446,7 +494,7 @@ apply(const char *name, Jsonb *spec, int64 *operation_id)
 	TenantRow	row;
 	Converge	c;
 
-	TenantCheckName(name);
+	spec = checked_spec(name, spec);
 	lock_tenant(name);
 	row = read_tenant(name);
 	if (row.found && strcmp(row.state, "deprovisioning") == 0)
@@ -616,7 +664,7 @@ tenancy_plan(PG_FUNCTION_ARGS)
 	Datum		args[1];
 
 	InitMaterializedSRF(fcinfo, 0);
-	TenantCheckName(name);
+	spec = checked_spec(name, spec);
 
 	/* the plan reads the row without locking it: nothing is changed */
 	SPI_connect();

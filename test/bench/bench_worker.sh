@@ -43,7 +43,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # enqueue TENANT_PREFIX N_TENANTS N_CONFIGMAPS: one transaction, one
 # operation per tenant: a namespace, then configmaps applied in it
 enqueue() {
-	cluster_psql -q -v p="$1" -v n="$2" -v m="$3" <<'SQL'
+	cluster_psql -q -o /dev/null -v p="$1" -v n="$2" -v m="$3" <<'SQL'
 BEGIN;
 INSERT INTO tenancy.tenants (name, slug, spec)
 	SELECT :'p' || i, replace(:'p', '-', '_') || i, '{}' FROM generate_series(1, :n) i;

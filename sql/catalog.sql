@@ -50,8 +50,9 @@ INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, http_s
 	SELECT operation_id, 1, 'kubernetes', 'create', 'x', 700 FROM tenancy.operations;
 INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, attempts)
 	SELECT operation_id, 1, 'kubernetes', 'create', 'x', -1 FROM tenancy.operations;
-INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object)
-	SELECT operation_id, 1, 'kubernetes', 'create', 'namespace' FROM tenancy.operations;
+-- not due before the end of the test, so the worker leaves it alone
+INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, next_attempt_at)
+	SELECT operation_id, 1, 'kubernetes', 'create', 'namespace', 'infinity' FROM tenancy.operations;
 INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object)
 	SELECT operation_id, 1, 'kubernetes', 'create', 'again' FROM tenancy.operations;
 SELECT state, attempts, lease_until IS NULL AS no_lease FROM tenancy.steps;

@@ -60,11 +60,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# count_results FILE OKPATTERN FAILPATTERN SUITE: tally one runner's output
+# count_results FILE OKPATTERN FAILPATTERN SUITE RC: tally one runner's
+# output; a runner that failed without naming a failed test (its server did
+# not start, say) counts as one failure
 count_results() {
 	local ok bad
 	ok=$(grep -cE "$2" "$1" || true)
 	bad=$(grep -cE "$3" "$1" || true)
+	[ "$5" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
 	passed=$((passed + ok))
 	failed=$((failed + bad))
 	[ "$bad" -eq 0 ] || failures+=("$4")
@@ -93,9 +96,11 @@ for suite in "${suites[@]}"; do
 			--inputdir="$work/src" --outputdir="$out" --bindir="$bindir" \
 			--temp-instance="$out/tmp_check" \
 			--temp-config="$work/src/test/regress.conf" \
-			--dbname=contrib_regression $regress_list 2>&1 | tee "$out/run.log"
-		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED|^not ok|failed \(ignored\)' regress
-		grep -qE '\.\.\. FAILED' "$out/run.log" && show_failure "$out"
+			--dbname=contrib_regression $regress_list >"$out/run.log" 2>&1
+		rc=$?
+		cat "$out/run.log"
+		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED|^not ok|failed \(ignored\)' regress "$rc"
+		[ "$rc" -eq 0 ] || show_failure "$out"
 		;;
 	isolation)
 		[ -n "$isolation_list" ] || continue
@@ -107,9 +112,11 @@ for suite in "${suites[@]}"; do
 			--inputdir="$work/src/test/isolation" --outputdir="$out" \
 			--bindir="$bindir" --temp-instance="$out/tmp_check" \
 			--temp-config="$work/src/test/regress.conf" \
-			--dbname=isolation_regression $isolation_list 2>&1 | tee "$out/run.log"
-		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED' isolation
-		grep -qE '\.\.\. FAILED' "$out/run.log" && show_failure "$out"
+			--dbname=isolation_regression $isolation_list >"$out/run.log" 2>&1
+		rc=$?
+		cat "$out/run.log"
+		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED' isolation "$rc"
+		[ "$rc" -eq 0 ] || show_failure "$out"
 		;;
 	tap)
 		tap_list=${TAP:-$(cd "$work/src" && ls test/t/*.pl 2>/dev/null)}

@@ -14,6 +14,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . test/lib/cluster.sh
+# PG_BINDIR: another installation (e.g. a private one made with DESTDIR)
+cluster_bindir=${PG_BINDIR:-$cluster_bindir}
 
 tenants=${BENCH_TENANTS:-100}
 scale=${BENCH_SCALE:-2000}

@@ -16,6 +16,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . test/lib/cluster.sh
+# PG_BINDIR: another installation (e.g. a private one made with DESTDIR)
+cluster_bindir=${PG_BINDIR:-$cluster_bindir}
 
 seconds=${BENCH_SECONDS:-10}
 rows_per_tenant=200

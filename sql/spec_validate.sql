@@ -223,6 +223,10 @@ SELECT * FROM tenancy.validate(jsonb_build_object(
   'warehouse', jsonb_build_object('database', jsonb_build_object('name', 'a' || chr(1) || 'b')),
   'resources', '{}'::jsonb));
 
+SELECT * FROM tenancy.validate(jsonb_build_object(
+  'tenant', jsonb_build_object('name', 'a', 'tier', 'basic', 'tïer', 1, repeat('é', 100), 2),
+  'warehouse', '{}'::jsonb, 'resources', '{}'::jsonb));
+
 -- many problems cost little: 20000 duplicate bronze jobs
 SELECT count(*) AS duplicate_jobs FROM tenancy.validate(jsonb_build_object(
   'tenant', '{"name": "a", "tier": "basic"}'::jsonb,

@@ -50,30 +50,34 @@ int
 SpecPathPushKey(SpecValidator *v, const char *key)
 {
 	int			mark = v->path.len;
-	const char *c;
+	int			len = strlen(key);
 	bool		plain = (isalpha((unsigned char) key[0]) || key[0] == '_') &&
-		strlen(key) <= SPEC_QUOTE_MAX;
+		len <= SPEC_QUOTE_MAX;
+	int			i;
 
-	for (c = key; *c && plain; c++)
-		plain = isalnum((unsigned char) *c) || *c == '_';
+	for (i = 0; i < len && plain; i++)
+		plain = isalnum((unsigned char) key[i]) || key[i] == '_';
 
 	if (plain)
 		appendStringInfo(&v->path, ".%s", key);
 	else
 	{
-		int			n = 0;
+		int			shown = len <= SPEC_QUOTE_MAX ? len :
+			pg_mbcliplen(key, len, SPEC_QUOTE_MAX);
 
 		appendStringInfoString(&v->path, ".\"");
-		for (c = key; *c && n < SPEC_QUOTE_MAX; c++, n++)
+		for (i = 0; i < shown; i++)
 		{
-			if (*c == '"' || *c == '\\')
+			unsigned char c = (unsigned char) key[i];
+
+			if (c == '"' || c == '\\')
 				appendStringInfoChar(&v->path, '\\');
-			if ((unsigned char) *c < 0x20)
-				appendStringInfo(&v->path, "\\u%04x", (unsigned char) *c);
+			if (c < 0x20)
+				appendStringInfo(&v->path, "\\u%04x", c);
 			else
-				appendStringInfoChar(&v->path, *c);
+				appendStringInfoChar(&v->path, (char) c);
 		}
-		if (*c)
+		if (shown < len)
 			appendStringInfoString(&v->path, "...");
 		appendStringInfoChar(&v->path, '"');
 	}

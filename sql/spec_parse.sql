@@ -188,3 +188,14 @@ $$;
 SELECT tenancy.parse_spec(NULL) IS NULL AS strict;
 
 DROP EXTENSION tenancy;
+
+-- a database in another encoding: libyaml reads UTF-8, the wrapper converts
+CREATE DATABASE spec_latin1 ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
+\c spec_latin1
+SET client_encoding = 'UTF8';
+CREATE EXTENSION tenancy;
+SELECT tenancy.parse_spec(E'name: "caf\u00e9"\ncity: Zürich') AS latin1;
+SELECT tenancy.parse_spec(E'a: [1,\nb: é');
+DROP EXTENSION tenancy;
+\c contrib_regression
+DROP DATABASE spec_latin1;

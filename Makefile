@@ -14,6 +14,16 @@ OBJS = \
 	src/guc.o \
 	src/plan.o \
 	src/plan_platform.o \
+	src/platform_json.o \
+	src/k8s_objects.o \
+	src/airflow_release.o \
+	src/dag_render.o \
+	src/monitoring.o \
+	src/role_password.o \
+	src/handler_http.o \
+	src/handler_credentials.o \
+	src/handler_helm.o \
+	src/handler_validate.o \
 	src/plan_sql.o \
 	src/provision.o \
 	src/rls.o \
@@ -22,6 +32,7 @@ OBJS = \
 	src/spec_parse.o \
 	src/spec_quantity.o \
 	src/spec_resources.o \
+	src/spec_tenant.o \
 	src/spec_validate.o \
 	src/spec_warehouse.o \
 	src/sql_exec.o \
@@ -32,7 +43,10 @@ OBJS = \
 	src/journal.o \
 	src/step_exec.o \
 	src/worker.o \
-	src/worker_wake.o
+	src/worker_wake.o \
+	src/audit.o \
+	src/audit_acl.o \
+	src/metering.o
 
 # The install script is assembled from one file per concern in sql/install/,
 # in file-name order, so that SQL stays as modular as the C sources.
@@ -50,7 +64,8 @@ REGRESS = \
 	tenant_isolation \
 	tenant_apply \
 	spec_parse \
-	spec_validate
+	spec_validate \
+	maint_audit
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

@@ -5,8 +5,9 @@
  *	  built, the problems found so far, and checks of one field each that
  *	  report at that field's path and never throw.
  *
- * spec_validate.c holds the toolkit and the tenant, features, sla and
- * billing sections; spec_warehouse.c and spec_resources.c the other two.
+ * spec_validate.c holds the toolkit and the entry points; spec_tenant.c
+ * (tenant, features, sla, billing), spec_warehouse.c and spec_resources.c
+ * the sections.
  *
  *-------------------------------------------------------------------------
  */
@@ -90,6 +91,10 @@ extern void SpecCheckSchedule(SpecValidator *v, JsonbContainer *obj, const char 
 							  bool required);
 
 /* sections */
+extern void SpecValidateTenant(SpecValidator *v, JsonbContainer *tenant);
+extern void SpecValidateFeatures(SpecValidator *v, JsonbContainer *features);
+extern void SpecValidateSla(SpecValidator *v, JsonbContainer *sla);
+extern void SpecValidateBilling(SpecValidator *v, JsonbContainer *billing);
 extern void SpecValidateWarehouse(SpecValidator *v, JsonbContainer *warehouse);
 extern void SpecValidateResources(SpecValidator *v, JsonbContainer *resources);
 

@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * spec_tenant.c
+ *	  Validation of a tenant spec's tenant section (name, tier, contacts,
+ *	  authentication and its Vault references) and of the features, sla
+ *	  and billing sections.
+ *
+ * The tenant name is the root of every derived name (namespace, Helm
+ * release, schemas, roles), hence its strict format and length.  Secrets
+ * never appear in a spec: credentials must be {{ vault.get('path') }}
+ * references, resolved by the worker at run time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <math.h>
+
+#include "spec.h"
+#include "spec_validate.h"
+
+/*
+ * is_vault_path
+ *		Segments of [A-Za-z0-9_.-] separated by '/', none "." or "..", not
+ *		starting with '/'.
+ */
+static bool
+is_vault_path(const char *s, size_t len)
+{
+	size_t		start = 0;
+	size_t		i;
+
+	if (len == 0 || len > 512)
+		return false;
+	for (i = 0; i <= len; i++)
+	{
+		if (i == len || s[i] == '/')
+		{
+			size_t		n = i - start;
+
+			if (n == 0 || (n == 1 && s[start] == '.') ||
+				(n == 2 && s[start] == '.' && s[start + 1] == '.'))
+				return false;
+			start = i + 1;
+		}
+		else if (!isalnum((unsigned char) s[i]) && strchr("_.-", s[i]) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * vault_reference
+ *		Whether s is exactly {{ vault.get('path') }} (quotes single or
+ *		double, spaces optional), the form secrets take in a spec.
+ */
+static bool
+vault_reference(const char *s)
+{
+	const char *p = s;
+	const char *path;
+	char		quote;
+
+	if (strncmp(p, "{{", 2) != 0)
+		return false;
+	p += 2;
+	while (*p == ' ')
+		p++;
+	if (strncmp(p, "vault.get(", 10) != 0)
+		return false;
+	p += 10;
+	quote = *p++;
+	if (quote != '\'' && quote != '"')
+		return false;
+	path = p;
+	while (*p && *p != quote)
+		p++;
+	if (*p != quote || !is_vault_path(path, p - path))
+		return false;
+	p++;
+	if (*p++ != ')')
+		return false;
+	while (*p == ' ')
+		p++;
+	return strcmp(p, "}}") == 0;
+}
+
+/*
+ * looks_secret
+ *		Config keys whose values are credentials.
+ */
+static bool
+looks_secret(const char *key)
+{
+	return strstr(key, "secret") || strstr(key, "password") ||
+		strstr(key, "token") || strstr(key, "private_key") ||
+		strstr(key, "api_key");
+}
+
+/*
+ * check_auth_setting
+ *		One authentication.config entry: a flat value; a value that
+ *		references Vault must use the exact syntax; credentials must
+ *		reference Vault.
+ */
+static void
+check_auth_setting(SpecValidator *v, const char *key, JsonbValue *value)
+{
+	char	   *text = SpecValueText(value);
+
+	if (!SpecIsIdentifier(key))
+		SpecReport(v, "config keys must be lower-case identifiers");
+	else if (value->type == jbvBinary || value->type == jbvNull)
+		SpecReport(v, "must be a string, number or boolean");
+	else if (text && (strstr(text, "{{") || strstr(text, "}}") ||
+					  strstr(text, "vault.")) && !vault_reference(text))
+		SpecReport(v, "malformed vault reference; expected {{ vault.get('path/to/secret') }}");
+	else if (looks_secret(key) && (text == NULL || !vault_reference(text)))
+		SpecReport(v, "must be a vault reference ({{ vault.get('path') }}): secrets are not stored in the spec");
+	else if (strcmp(key, "redirect_uri") == 0 && text && !vault_reference(text) &&
+			 !SpecIsHttpsUrl(text))
+		SpecReport(v, "%s is not an https URL", SpecQuote(text));
+}
+
+/*
+ * check_auth_config
+ *		authentication.config: provider settings, checked one by one.
+ */
+static void
+check_auth_config(SpecValidator *v, JsonbContainer *config)
+{
+	SpecVisitEntries(v, config, check_auth_setting);
+}
+
+static const char *const auth_types[] = {"basic", "oauth2", "saml", NULL};
+
+/*
+ * check_authentication
+ *		tenant.authentication: type, provider (oauth2 and saml), config
+ *		(oauth2 needs a client id and secret).
+ */
+static void
+check_authentication(SpecValidator *v, JsonbContainer *auth)
+{
+	static const char *const known[] = {"type", "provider", "config", NULL};
+	int			type;
+	char	   *provider;
+	JsonbValue	config;
+
+	SpecCheckKeys(v, auth, known);
+	type = SpecEnum(v, auth, "type", true, auth_types);
+	provider = SpecString(v, auth, "provider", type == 1 || type == 2, 63);
+	if (provider && !SpecIsDnsLabel(provider, 63) && !SpecIsIdentifier(provider))
+		SpecReportAt(v, "provider", "%s is not a valid provider name (lower-case letters, digits, \"-\" and \"_\")",
+					 SpecQuote(provider));
+	SpecVisitObject(v, auth, "config", type == 1, check_auth_config);
+
+	if (type == 1 && SpecGet(auth, "config", &config) && SpecValueObject(&config))
+	{
+		int			mark = SpecPathPushKey(v, "config");
+		JsonbValue	ignored;
+
+		if (!SpecGet(SpecValueObject(&config), "client_id", &ignored))
+			SpecReportAt(v, "client_id", "is required for oauth2");
+		if (!SpecGet(SpecValueObject(&config), "client_secret", &ignored))
+			SpecReportAt(v, "client_secret", "is required for oauth2");
+		SpecPathPop(v, mark);
+	}
+}
+
+/*
+ * check_contact
+ *		One contact: name, e-mail, role.
+ */
+static void
+check_contact(SpecValidator *v, JsonbValue *element, int index)
+{
+	static const char *const known[] = {"name", "email", "role", NULL};
+	JsonbContainer *contact = SpecElementObject(v, element);
+	char	   *email;
+
+	(void) index;
+	if (contact == NULL)
+		return;
+	SpecCheckKeys(v, contact, known);
+	SpecString(v, contact, "name", true, 200);
+	SpecString(v, contact, "role", false, 200);
+	email = SpecString(v, contact, "email", true, 254);
+	if (email && !SpecIsEmail(email))
+		SpecReportAt(v, "email", "%s is not a valid e-mail address", SpecQuote(email));
+}
+
+/*
+ * check_contacts
+ *		tenant.contacts: lists of technical and business contacts.
+ */
+static void
+check_contacts(SpecValidator *v, JsonbContainer *contacts)
+{
+	static const char *const known[] = {"technical", "business", NULL};
+
+	SpecCheckKeys(v, contacts, known);
+	SpecVisitArray(v, contacts, "technical", false, check_contact);
+	SpecVisitArray(v, contacts, "business", false, check_contact);
+}
+
+/*
+ * SpecValidateTenant
+ *		The tenant section: a name every derived name can carry, tier,
+ *		environment, contacts, authentication.
+ */
+void
+SpecValidateTenant(SpecValidator *v, JsonbContainer *tenant)
+{
+	static const char *const known[] = {"name", "display_name", "tier",
+	"environment", "contacts", "authentication", NULL};
+	static const char *const tiers[] = {"basic", "standard", "enterprise", NULL};
+	static const char *const environments[] = {"dev", "staging", "production", NULL};
+	char	   *name;
+
+	SpecCheckKeys(v, tenant, known);
+	name = SpecString(v, tenant, "name", true, SPEC_MAX_STRING);
+	if (name && strlen(name) > SPEC_TENANT_NAME_MAX)
+		SpecReportAt(v, "name",
+					 "must be at most %d characters, so that derived names (namespace \"airflow-<name>\", roles \"tenant_<slug>_writer\") fit in 63",
+					 SPEC_TENANT_NAME_MAX);
+	else if (name && (!SpecIsDnsLabel(name, SPEC_TENANT_NAME_MAX) ||
+					  !(name[0] >= 'a' && name[0] <= 'z')))
+		SpecReportAt(v, "name",
+					 "%s is not a DNS-1123 label: use lower-case letters, digits and \"-\", starting with a letter and ending with a letter or digit",
+					 SpecQuote(name));
+	SpecString(v, tenant, "display_name", false, 200);
+	SpecEnum(v, tenant, "tier", true, tiers);
+	SpecEnum(v, tenant, "environment", false, environments);
+	SpecVisitObject(v, tenant, "contacts", false, check_contacts);
+	SpecVisitObject(v, tenant, "authentication", false, check_authentication);
+}
+
+/*
+ * SpecValidateFeatures
+ *		features: known flags, each a boolean.
+ */
+void
+SpecValidateFeatures(SpecValidator *v, JsonbContainer *features)
+{
+	static const char *const known[] = {"advanced_monitoring", "custom_plugins",
+		"external_task_sensors", "cross_tenant_dependencies", "data_lineage",
+	"audit_logging", NULL};
+	const char *const *k;
+
+	SpecCheckKeys(v, features, known);
+	for (k = known; *k; k++)
+		SpecBool(v, features, *k, false);
+}
+
+/*
+ * is_duration
+ *		"1 hour", "30 minutes", "3 business days".
+ */
+static bool
+is_duration(const char *s)
+{
+	static const char *const units[] = {"minute", "hour", "day", "week", NULL};
+	const char *p = s;
+	const char *const *u;
+
+	if (!isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+		p++;
+	if (*p++ != ' ')
+		return false;
+	if (strncmp(p, "business ", 9) == 0)
+		p += 9;
+	for (u = units; *u; u++)
+	{
+		size_t		n = strlen(*u);
+
+		if (strncmp(p, *u, n) == 0 && (p[n] == '\0' || strcmp(p + n, "s") == 0))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * check_response_time
+ *		sla.response_time: a duration per priority.
+ */
+static void
+check_response_time(SpecValidator *v, JsonbContainer *response_time)
+{
+	static const char *const known[] = {"critical", "high", "medium", "low", NULL};
+	const char *const *k;
+
+	SpecCheckKeys(v, response_time, known);
+	for (k = known; *k; k++)
+	{
+		char	   *duration = SpecString(v, response_time, *k, false, 64);
+
+		if (duration && !is_duration(duration))
+			SpecReportAt(v, *k, "%s is not a duration such as \"4 hours\" or \"1 business day\"",
+						 SpecQuote(duration));
+	}
+}
+
+/*
+ * SpecValidateSla
+ *		sla: uptime percentage, support tier, response times.
+ */
+void
+SpecValidateSla(SpecValidator *v, JsonbContainer *sla)
+{
+	static const char *const known[] = {"uptime_percent", "support_tier",
+	"response_time", NULL};
+	static const SpecRange percent = {false, 0, false, 100};
+
+	SpecCheckKeys(v, sla, known);
+	SpecNumber(v, sla, "uptime_percent", false, &percent, NULL);
+	SpecString(v, sla, "support_tier", false, 64);
+	SpecVisitObject(v, sla, "response_time", false, check_response_time);
+}
+
+static const char *const metric_types[] = {"task_runs", "storage_gb", "compute_hours", NULL};
+
+/*
+ * check_metric
+ *		One billing metric: a known type and a rate of at least 0.
+ */
+static void
+check_metric(SpecValidator *v, JsonbValue *element, int index)
+{
+	static const char *const known[] = {"type", "rate", NULL};
+	static const SpecRange rate = {false, 0, false, HUGE_VAL};
+	JsonbContainer *metric = SpecElementObject(v, element);
+
+	(void) index;
+	if (metric == NULL)
+		return;
+	SpecCheckKeys(v, metric, known);
+	SpecEnum(v, metric, "type", true, metric_types);
+	SpecNumber(v, metric, "rate", true, &rate, NULL);
+}
+
+/*
+ * SpecValidateBilling
+ *		billing: model, metrics (each type once; usage-based models need
+ *		one at least), contact, cost center.
+ */
+void
+SpecValidateBilling(SpecValidator *v, JsonbContainer *billing)
+{
+	static const char *const known[] = {"model", "metrics", "billing_contact",
+	"cost_center", NULL};
+	static const char *const models[] = {"fixed", "usage_based", "hybrid", NULL};
+	int			model;
+	char	   *contact;
+	JsonbValue	metrics;
+	JsonbContainer *list = NULL;
+
+	SpecCheckKeys(v, billing, known);
+	model = SpecEnum(v, billing, "model", true, models);
+	SpecVisitArray(v, billing, "metrics", false, check_metric);
+	if (SpecGet(billing, "metrics", &metrics))
+		list = SpecValueArray(&metrics);
+
+	if (model > 0 && (list == NULL || JsonContainerSize(list) == 0) &&
+		(!SpecGet(billing, "metrics", &metrics) || list != NULL))
+		SpecReportAt(v, "metrics", "%s billing needs at least one metric",
+					 models[model]);
+	if (list)
+	{
+		int			seen[lengthof(metric_types)] = {0};
+		int			mark = SpecPathPushKey(v, "metrics");
+		int			i;
+
+		for (i = 0; i < (int) JsonContainerSize(list); i++)
+		{
+			JsonbValue *element = getIthJsonbValueFromContainer(list, i);
+			JsonbValue	type;
+			char	   *text;
+			int			t;
+
+			if (!SpecValueObject(element) ||
+				!SpecGet(SpecValueObject(element), "type", &type) ||
+				(text = SpecValueText(&type)) == NULL)
+				continue;
+			for (t = 0; metric_types[t]; t++)
+			{
+				if (strcmp(metric_types[t], text) != 0)
+					continue;
+				if (seen[t]++)
+				{
+					int			element_mark = SpecPathPushIndex(v, i);
+
+					SpecReportAt(v, "type", "metric \"%s\" is listed more than once", text);
+					SpecPathPop(v, element_mark);
+				}
+			}
+		}
+		SpecPathPop(v, mark);
+	}
+
+	contact = SpecString(v, billing, "billing_contact", false, 254);
+	if (contact && !SpecIsEmail(contact))
+		SpecReportAt(v, "billing_contact", "%s is not a valid e-mail address",
+					 SpecQuote(contact));
+	SpecString(v, billing, "cost_center", false, 64);
+}

@@ -8,6 +8,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { faultRecord } from './faults.js';
 
@@ -137,28 +138,38 @@ export class Listener
 			if (!res.headersSent)
 				sendResult(res, { status: 500, body: { message: String(err.message) } });
 		});
-		if (tlsOptions)
-			this.server = http2.createSecureServer({ ...tlsOptions, allowHTTP1: true }, handler);
-		else
-			this.server = http.createServer(handler);
-		this.server.on('connection', (s) =>
-		{
-			this.sockets.add(s);
-			s.on('close', () => this.sockets.delete(s));
-		});
-		this.server.on('secureConnection', (s) =>
-		{
-			this.sockets.add(s);
-			s.on('close', () => this.sockets.delete(s));
-		});
+		// One front server accepts connections: plain TCP, or TLS offering
+		// h2 and http/1.1 by ALPN. h2 connections go to an HTTP/2 server,
+		// the others to an HTTP/1.1 server (through the LIST shim when the
+		// service needs it).
 		this.tls = !!tlsOptions;
-		if (!tlsOptions && service.extraMethods)
+		this.server = http.createServer(handler);
+		this.server.keepAliveTimeout = 30000;
+		this.h2 = tlsOptions ? http2.createServer(handler) : null;
+		const track = (sock) =>
 		{
-			this.front = net.createServer((socket) =>
+			this.sockets.add(sock);
+			sock.on('close', () => this.sockets.delete(sock));
+		};
+		const toHttp1 = (sock) => this.server.emit('connection', service.extraMethods ? methodShim(sock) : sock);
+		if (tlsOptions)
+		{
+			this.front = tls.createServer({ ...tlsOptions, ALPNProtocols: ['h2', 'http/1.1'] }, (sock) =>
 			{
-				this.sockets.add(socket);
-				socket.on('close', () => this.sockets.delete(socket));
-				this.server.emit('connection', methodShim(socket));
+				track(sock);
+				if (sock.alpnProtocol === 'h2')
+					this.h2.emit('connection', sock);
+				else
+					toHttp1(sock);
+			});
+			this.front.on('tlsClientError', () => {});
+		}
+		else
+		{
+			this.front = net.createServer((sock) =>
+			{
+				track(sock);
+				toHttp1(sock);
 			});
 		}
 	}
@@ -167,7 +178,7 @@ export class Listener
 	{
 		return new Promise((resolve, reject) =>
 		{
-			const srv = this.front || this.server;
+			const srv = this.front;
 			srv.once('error', reject);
 			srv.listen(0, '127.0.0.1', () =>
 			{
@@ -185,7 +196,7 @@ export class Listener
 		this.hanging.clear();
 		for (const s of this.sockets)
 			s.destroy();
-		const srv = this.front || this.server;
+		const srv = this.front;
 		return new Promise((resolve) => srv.close(() => resolve()));
 	}
 
@@ -196,7 +207,7 @@ export class Listener
 		const body = await readBody(req);
 		const ctx = {
 			service: this.service.name,
-			method: (this.front && req.headers['x-sim-method']) || req.method,
+			method: (this.service.extraMethods && req.headers['x-sim-method']) || req.method,
 			path: decodeURIComponent(url.pathname),
 			rawPath: url.pathname,
 			query: url.searchParams,

@@ -163,7 +163,7 @@ export class Simulator
 		const objects = {};
 		for (const [key, obj] of Object.entries(this.k8s.store.dump()))
 		{
-			if (key.startsWith('secrets./') && obj.data)
+			if (key.startsWith('secrets/') && obj.data)
 				obj.data = Object.fromEntries(Object.keys(obj.data).map((k) => [k, '***']));
 			objects[key] = obj;
 		}

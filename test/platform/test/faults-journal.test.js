@@ -155,7 +155,7 @@ test('journal: fields, since, masking, reset; state dump masks secrets', async (
 	const since = (await s.control('GET', `/__sim/journal?since=${j[4].seq}`)).body;
 	assert.deepEqual(since.map((e) => e.seq), [j[5].seq, j[6].seq]);
 	const state = (await s.control('GET', '/__sim/state')).body;
-	assert.ok(state.kubernetes.objects['namespaces./t-journal']);
+	assert.ok(state.kubernetes.objects['namespaces/t-journal']);
 	assert.ok(!JSON.stringify(state).includes(Buffer.from('hunter2').toString('base64')));
 	assert.ok('vault' in state && 'grafana' in state);
 	assert.equal((await s.control('GET', '/__sim/nope')).status, 404);

@@ -28,9 +28,15 @@ export class Store
 		this.watchers = new Set();
 	}
 
+	// "configmaps/ns/name", "namespaces/name", "helmreleases.helm.toolkit.fluxcd.io/ns/name"
+	static prefix(res)
+	{
+		return `${res.plural}${res.group ? '.' + res.group : ''}/`;
+	}
+
 	static key(res, ns, name)
 	{
-		return `${res.plural}.${res.group}/${ns || ''}/${name}`;
+		return `${Store.prefix(res)}${ns ? ns + '/' : ''}${name}`;
 	}
 
 	nextRV()
@@ -53,7 +59,7 @@ export class Store
 	// (etcd returns keys in order).
 	list(res, ns)
 	{
-		const prefix = `${res.plural}.${res.group}/${ns === undefined ? '' : ns + '/'}`;
+		const prefix = `${Store.prefix(res)}${ns === undefined ? '' : ns + '/'}`;
 		const out = [];
 		for (const [k, v] of this.objects)
 			if (k.startsWith(prefix))

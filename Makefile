@@ -14,16 +14,6 @@ OBJS = \
 	src/guc.o \
 	src/plan.o \
 	src/plan_platform.o \
-	src/platform_json.o \
-	src/k8s_objects.o \
-	src/airflow_release.o \
-	src/dag_render.o \
-	src/monitoring.o \
-	src/role_password.o \
-	src/handler_http.o \
-	src/handler_credentials.o \
-	src/handler_helm.o \
-	src/handler_validate.o \
 	src/plan_sql.o \
 	src/provision.o \
 	src/rls.o \
@@ -43,10 +33,7 @@ OBJS = \
 	src/journal.o \
 	src/step_exec.o \
 	src/worker.o \
-	src/worker_wake.o \
-	src/audit.o \
-	src/audit_acl.o \
-	src/metering.o
+	src/worker_wake.o
 
 # The install script is assembled from one file per concern in sql/install/,
 # in file-name order, so that SQL stays as modular as the C sources.
@@ -64,8 +51,7 @@ REGRESS = \
 	tenant_isolation \
 	tenant_apply \
 	spec_parse \
-	spec_validate \
-	maint_audit
+	spec_validate
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

@@ -33,7 +33,10 @@ OBJS = \
 	src/journal.o \
 	src/step_exec.o \
 	src/worker.o \
-	src/worker_wake.o
+	src/worker_wake.o \
+	src/audit.o \
+	src/audit_acl.o \
+	src/metering.o
 
 # The install script is assembled from one file per concern in sql/install/,
 # in file-name order, so that SQL stays as modular as the C sources.
@@ -51,7 +54,8 @@ REGRESS = \
 	tenant_isolation \
 	tenant_apply \
 	spec_parse \
-	spec_validate
+	spec_validate \
+	maint_audit
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

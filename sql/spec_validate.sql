@@ -195,6 +195,20 @@ SELECT id, path, message FROM bad_results
 -- what validate says, case by case
 SELECT id, path, message FROM bad_results ORDER BY id, path;
 
+-- Kubernetes quantities compare by value, as Kubernetes reads them
+SELECT q.request, q.limit_,
+       (SELECT string_agg(v.path || ': ' || v.message, '; ')
+          FROM tenancy.validate(jsonb_build_object(
+                 'tenant', '{"name": "a", "tier": "basic"}'::jsonb,
+                 'warehouse', '{}'::jsonb,
+                 'resources', jsonb_build_object('kubernetes', jsonb_build_object('quotas',
+                    jsonb_build_object('requests', jsonb_build_object('memory', q.request),
+                                       'limits', jsonb_build_object('memory', q.limit_)))))) v) AS problems
+  FROM (VALUES ('1Ki', '1024'), ('1.5Gi', '1536Mi'), ('0.5', '500m'), ('.5', '499m'),
+               ('1e3', '999'), ('1k', '1e3'), ('1E', '1P'), ('2', '2.'), ('+1', '1'),
+               ('1M', '1Mi'), ('1Mi', '1M'), ('1e', '1'), ('1m5', '2'), ('', '1'),
+               ('1KiB', '2'), ('1e1000', '1')) AS q(request, limit_);
+
 -- several problems at once, in one call
 SELECT * FROM tenancy.validate(tenancy.parse_spec($$
 tenant:

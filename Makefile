@@ -14,6 +14,16 @@ OBJS = \
 	src/guc.o \
 	src/plan.o \
 	src/plan_platform.o \
+	src/platform_json.o \
+	src/k8s_objects.o \
+	src/airflow_release.o \
+	src/dag_render.o \
+	src/monitoring.o \
+	src/role_password.o \
+	src/handler_http.o \
+	src/handler_credentials.o \
+	src/handler_helm.o \
+	src/handler_validate.o \
 	src/plan_sql.o \
 	src/provision.o \
 	src/rls.o \

@@ -43,10 +43,28 @@ int			tenancy_lease_duration_s = 300;
 int			tenancy_retry_base_delay_ms = 1000;
 int			tenancy_retry_max_delay_ms = 300000;
 
+int			tenancy_helm_mode = 0;	/* HELM_MODE_FLUX */
+char	   *tenancy_helm_binary = NULL;
+char	   *tenancy_airflow_url_template = NULL;
+char	   *tenancy_airflow_chart_repository = NULL;
+char	   *tenancy_airflow_chart_version = NULL;
+char	   *tenancy_ingress_class = NULL;
+char	   *tenancy_ingress_namespace = NULL;
+char	   *tenancy_warehouse_cidr = NULL;
+char	   *tenancy_image_registry = NULL;
+int			tenancy_release_ready_timeout_s = 600;
+
+static const struct config_enum_entry helm_mode_options[] = {
+	{"flux", 0, false},
+	{"cli", 1, false},
+	{NULL, 0, false}
+};
+
 static void define_endpoint_setting(const char *name, const char *short_desc,
 									const char *long_desc, char **variable,
 									const char *boot_value);
 static void define_worker_http_settings(void);
+static void define_platform_settings(void);
 
 /*
  * define_endpoint_setting
@@ -204,6 +222,95 @@ define_worker_http_settings(void)
 }
 
 /*
+ * define_platform_string
+ *		One reloadable string setting of the platform steps.
+ */
+static void
+define_platform_string(const char *name, const char *short_desc,
+					   const char *long_desc, char **variable,
+					   const char *boot_value)
+{
+	DefineCustomStringVariable(name,
+							   short_desc,
+							   long_desc,
+							   variable,
+							   boot_value,
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+}
+
+/*
+ * define_platform_settings
+ *		Settings of the platform steps (plan_platform.c and the handlers):
+ *		how the Airflow release is installed, where it is reached, and the
+ *		network the tenant's pods may talk to.
+ */
+static void
+define_platform_settings(void)
+{
+	DefineCustomEnumVariable("tenancy.helm_mode",
+							 "How the Airflow release of a tenant is installed.",
+							 "flux: a Flux HelmRelease (and its HelmRepository) in the tenant's namespace; cli: the worker runs helm upgrade --install.",
+							 &tenancy_helm_mode,
+							 0,
+							 helm_mode_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tenancy.helm_binary",
+							   "The helm executable the worker runs when tenancy.helm_mode is cli.",
+							   NULL,
+							   &tenancy_helm_binary,
+							   "helm",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	define_platform_string("tenancy.airflow_url_template",
+						   "URL of a tenant's Airflow; {tenant} stands for the tenant name.",
+						   "Gives the ingress host of the release and the URL the validation step checks (/health). Empty: no ingress and no health check.",
+						   &tenancy_airflow_url_template, "");
+	define_platform_string("tenancy.airflow_chart_repository",
+						   "Helm repository of the Airflow chart.",
+						   NULL,
+						   &tenancy_airflow_chart_repository,
+						   "https://airflow.apache.org");
+	define_platform_string("tenancy.airflow_chart_version",
+						   "Version of the Airflow chart.",
+						   NULL,
+						   &tenancy_airflow_chart_version, "1.15.0");
+	define_platform_string("tenancy.ingress_class",
+						   "Ingress class of the tenants' Airflow web ingress.",
+						   NULL,
+						   &tenancy_ingress_class, "nginx");
+	define_platform_string("tenancy.ingress_namespace",
+						   "Namespace of the ingress controller, allowed in by the tenants' network policy.",
+						   NULL,
+						   &tenancy_ingress_namespace, "ingress-nginx");
+	define_platform_string("tenancy.warehouse_cidr",
+						   "Network (CIDR) of the warehouse servers that tenant pods may reach on port 5432.",
+						   "Used when warehouse.database.host is a name rather than an IP address.",
+						   &tenancy_warehouse_cidr, "10.0.0.0/8");
+	define_platform_string("tenancy.image_registry",
+						   "Registry of the images the generated DAGs run (etl runners, dbt).",
+						   NULL,
+						   &tenancy_image_registry, "registry.localhost");
+
+	DefineCustomIntVariable("tenancy.release_ready_timeout",
+							"How long the validation step waits for a tenant's Airflow release to become Ready.",
+							NULL,
+							&tenancy_release_ready_timeout_s,
+							600,
+							1,
+							24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
+/*
  * DefineTenancySettings
  *		Register the tenancy.* settings; called once from _PG_init.
  */
@@ -264,6 +371,7 @@ DefineTenancySettings(void)
 							NULL, NULL, NULL);
 
 	define_worker_http_settings();
+	define_platform_settings();
 
 	MarkGUCPrefixReserved("tenancy");
 }

@@ -329,6 +329,7 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		m->schemas[i] = psprintf("%s%s", m->schema_prefix, TenantSchemaSuffixes[i]);
 	m->namespace = psprintf("airflow-%s", m->name);
+	m->spec = spec;
 
 	return m;
 }

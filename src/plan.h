@@ -75,6 +75,7 @@ typedef struct TenantModel
 	char	   *login_roles[TENANT_LOGIN_ROLE_COUNT];	/* etl_, airflow_ */
 	char	   *schemas[TENANT_SCHEMA_COUNT];
 	char	   *namespace;		/* Kubernetes namespace airflow-<name> */
+	Jsonb	   *spec;			/* the spec it was built from */
 
 	/* per-tier settings of the login roles */
 	const char *setting_names[TENANT_TIER_SETTING_COUNT];

@@ -2,141 +2,753 @@
  *
  * plan_platform.c
  *	  External actions of a tenant, enqueued as steps for the worker to
- *	  carry out after COMMIT: Kubernetes, Vault, Grafana, Airflow.
+ *	  carry out after COMMIT: Kubernetes, Vault, Helm, Grafana, validation.
  *
  * Each action is a request in the step contract's shape (method, path,
  * query, content_type, body, ok_status) or a named handler; bodies never
  * hold a secret.  Kubernetes objects have deterministic names and are
- * written with server-side apply, so running a step again is harmless.
- * Here: the tenant's namespace.  RBAC, quotas, network policies, secrets,
- * the Airflow release and monitoring extend this file.
+ * written with server-side apply, so running a step again is harmless, and
+ * an apply of a changed spec patches only the objects whose body changed
+ * (the body built from the previous spec is compared with the new one).
+ *
+ * Order (depends_on): namespace; then service account, role, binding,
+ * quota, limit range, network policies, secrets, DAGs and ServiceMonitor;
+ * then the Airflow release; the dashboard on its own; validation last.
+ *
+ * Compensation (a failed provision) deletes what the operation created, in
+ * reverse order: a new namespace (with everything in it) and a new
+ * dashboard.  It keeps the warehouse schemas (SQL steps are not undone) and
+ * the generated credentials in Vault, which the login roles still use and
+ * which a later apply reuses.  Deprovision deletes the release, the
+ * namespace (waiting until it is gone), the credentials in Vault and the
+ * dashboard.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "lib/stringinfo.h"
-#include "utils/json.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/guc.h"
 
-#include "plan.h"
+#include "platform.h"
+#include "tenancy.h"
 
-/* Field manager of every server-side apply */
-#define FIELD_MANAGER "tenancy"
+#define TARGET_VAULT "vault"
+#define TARGET_GRAFANA "grafana"
+#define TARGET_HELM "helm"
+
+/* The platform plan being built */
+typedef struct PlatformPlan
+{
+	PlanContext *ctx;
+	const TenantModel *m;
+	const TenantModel *prev;	/* spec last applied, or NULL */
+	List	   *planned;		/* ordinals of the platform steps planned */
+	int			after_sql;		/* last remote SQL step, or 0 */
+} PlatformPlan;
 
 /*
- * append_json_pair
- *		Append "key": "value" (both escaped), with a leading comma unless
- *		first.
+ * deps
+ *		An int list of the non-zero ordinals given (terminated by -1).
+ */
+static List *
+deps(int first,...)
+{
+	List	   *result = NIL;
+	va_list		args;
+	int			o = first;
+
+	va_start(args, first);
+	while (o >= 0)
+	{
+		if (o > 0)
+			result = lappend_int(result, o);
+		o = va_arg(args, int);
+	}
+	va_end(args);
+	return result;
+}
+
+/*
+ * add_step
+ *		Append an external action with its dependencies; returns its ordinal.
+ */
+static int
+add_step(PlatformPlan *pp, const char *target, const char *action,
+		 char *object, char *detail, char *request, char *compensation,
+		 List *depends_on)
+{
+	PlanAction *a;
+
+	if (pp->after_sql > 0)
+		depends_on = lappend_int(depends_on, pp->after_sql);
+	a = PlanAddExternal(pp->ctx, target, action, object, detail,
+						PlanJsonbFromText(request),
+						compensation ? PlanJsonbFromText(compensation) : NULL);
+	a->depends_on = depends_on;
+	pp->planned = lappend_int(pp->planned, a->ordinal);
+	return a->ordinal;
+}
+
+/*
+ * delete_request
+ *		DELETE of path; 404 means it is gone already.
+ */
+static char *
+delete_request(const char *path)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "method", "DELETE");
+	JwString(&w, "path", path);
+	JwArrayStart(&w, "ok_status");
+	JwInt(&w, NULL, 404);
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * apply_request
+ *		Server-side apply of body at path.
+ */
+static char *
+apply_request(const char *path, const char *body)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "method", "PATCH");
+	JwString(&w, "path", path);
+	JwObjectStart(&w, "query");
+	JwString(&w, "fieldManager", PLATFORM_FIELD_MANAGER);
+	JwString(&w, "force", "true");
+	JwObjectEnd(&w);
+	JwString(&w, "content_type", "application/apply-patch+yaml");
+	JwRaw(&w, "body", body);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * namespaced_path
+ *		The API path of an object in the tenant's namespace.  api is
+ *		"/api/v1" or "/apis/<group>/<version>".
+ */
+static char *
+namespaced_path(const TenantModel *m, const char *api, const char *plural,
+				const char *name)
+{
+	return psprintf("%s/namespaces/%s/%s/%s", api, m->namespace, plural, name);
+}
+
+/*
+ * apply_object
+ *		Plan the server-side apply of an object unless its body is the one
+ *		the previous spec gave (prev_body).  A namespaced object that is new
+ *		in an existing namespace is deleted by compensation; in a new
+ *		namespace, deleting the namespace does that.  Returns the ordinal,
+ *		or 0 when nothing is planned.
+ */
+static int
+apply_object(PlatformPlan *pp, const char *kind, const char *path,
+			 const char *name, char *body, char *prev_body, List *depends_on)
+{
+	bool		compensate = pp->prev != NULL && prev_body == NULL;
+
+	if (prev_body != NULL && strcmp(prev_body, body) == 0)
+		return 0;
+	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+					psprintf("%s %s/%s", kind, pp->m->namespace, name),
+					psprintf("PATCH %s (server-side apply)", path),
+					apply_request(path, body),
+					compensate ? delete_request(path) : NULL, depends_on);
+}
+
+/* A builder of one object from a model */
+typedef char *(*ObjectBuilder) (const TenantModel *m);
+
+/*
+ * apply_built
+ *		apply_object of what builder makes of the model and of the
+ *		previous model.
+ */
+static int
+apply_built(PlatformPlan *pp, const char *kind, const char *api,
+			const char *plural, const char *name, ObjectBuilder builder,
+			List *depends_on)
+{
+	return apply_object(pp, kind, namespaced_path(pp->m, api, plural, name), name,
+						builder(pp->m), pp->prev ? builder(pp->prev) : NULL,
+						depends_on);
+}
+
+/*
+ * plan_namespace
+ *		The namespace; deleted by compensation when it is new.
+ */
+static int
+plan_namespace(PlatformPlan *pp)
+{
+	const TenantModel *m = pp->m;
+	char	   *path = psprintf("/api/v1/namespaces/%s", m->namespace);
+	char	   *body = K8sNamespace(m);
+
+	if (pp->prev != NULL && strcmp(K8sNamespace(pp->prev), body) == 0)
+		return 0;
+	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+					psprintf("namespace %s", m->namespace),
+					psprintf("PATCH %s (server-side apply)", path),
+					apply_request(path, body),
+					pp->prev == NULL ? delete_request(path) : NULL, NIL);
+}
+
+/*
+ * vault_reference
+ *		The Vault path of a "{{ vault.get('path') }}" reference, or NULL
+ *		when value is not one.  A reference to a path that is not a plain
+ *		relative path, or into tenants/ (the generated credentials of every
+ *		tenant), is refused.
+ */
+static char *
+vault_reference(const char *value, const char *spec_path)
+{
+	const char *p = value;
+	const char *start;
+	char	   *path;
+
+	while (*p == ' ')
+		p++;
+	if (strncmp(p, "{{", 2) != 0)
+		return NULL;
+	p += 2;
+	while (*p == ' ')
+		p++;
+	if (strncmp(p, "vault.get('", 11) != 0)
+		goto bad;
+	p += 11;
+	start = p;
+	while (*p && *p != '\'')
+		p++;
+	if (*p != '\'')
+		goto bad;
+	path = pnstrdup(start, p - start);
+	p++;
+	if (strncmp(p, ")", 1) != 0)
+		goto bad;
+	p++;
+	while (*p == ' ')
+		p++;
+	if (strcmp(p, "}}") != 0)
+		goto bad;
+
+	if (path[0] == '\0' || path[0] == '/' || strlen(path) > 200 ||
+		strstr(path, "..") != NULL || strstr(path, "//") != NULL ||
+		strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./") != strlen(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Vault reference in the tenant spec"),
+				 errdetail("The value at %s names the Vault path \"%s\", which is not a relative path of letters, digits, \"_\", \"-\", \".\" and \"/\".",
+						   spec_path, path)));
+	if (strncmp(path, "tenants/", 8) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a tenant spec cannot reference Vault path \"%s\"", path),
+				 errdetail("The value at %s points into tenants/, where tenancy keeps every tenant's generated credentials.",
+						   spec_path)));
+	return path;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid Vault reference in the tenant spec"),
+			 errdetail("The value at %s starts with \"{{\" but is not of the form {{ vault.get('path') }}.",
+					   spec_path)));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * looks_secret
+ *		Whether a config key names a credential, which must come from Vault.
+ */
+static bool
+looks_secret(const char *key)
+{
+	return strstr(key, "secret") != NULL || strstr(key, "password") != NULL ||
+		strstr(key, "token") != NULL || strstr(key, "key") != NULL;
+}
+
+/*
+ * env_key
+ *		A Secret data key from a config key: PREFIX_KEY in upper case, every
+ *		character outside [A-Z0-9_] as "_".
+ */
+static char *
+env_key(const char *prefix, const char *key)
+{
+	char	   *result = psprintf("%s%s", prefix, key);
+
+	for (char *c = result; *c; c++)
+	{
+		*c = pg_ascii_toupper((unsigned char) *c);
+		if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+			*c = '_';
+	}
+	return result;
+}
+
+/*
+ * vault_secret_request
+ *		The vault_secret handler's request: a Kubernetes Secret whose keys
+ *		come from Vault references ({"vault": path}) or plain values.
+ *		NULL when the secret has no key.
+ */
+static char *
+oauth_secret_request(const TenantModel *m)
+{
+	Jsonb	   *spec = PlatformSpec(m);
+	ListCell   *lc;
+	JsonWriter	w;
+	int			keys = 0;
+
+	if (strcmp(SpecText(spec, "tenant.authentication.type", "basic"), "oauth2") != 0)
+		return NULL;
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "vault_secret");
+	JwString(&w, "namespace", m->namespace);
+	JwString(&w, "secret", PLATFORM_OAUTH_SECRET);
+	JwObjectStart(&w, "data");
+	foreach(lc, SpecObjectKeys(spec, "tenant.authentication.config"))
+	{
+		char	   *key = lfirst(lc);
+		char	   *spec_path = psprintf("tenant.authentication.config.%s", key);
+		char	   *value = SpecText(spec, spec_path, NULL);
+		char	   *ref;
+
+		if (value == NULL)
+			continue;
+		ref = vault_reference(value, spec_path);
+		if (ref == NULL && looks_secret(key))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("credential in the tenant spec"),
+					 errdetail("The value at %s looks like a credential and is given in clear.", spec_path),
+					 errhint("Store it in Vault and write {{ vault.get('path') }} instead.")));
+		JwObjectStart(&w, env_key("OAUTH_", key));
+		JwString(&w, ref ? "vault" : "value", ref ? ref : value);
+		JwObjectEnd(&w);
+		keys++;
+	}
+	if (strcmp(SpecText(spec, "tenant.authentication.provider", ""), "") != 0)
+	{
+		JwObjectStart(&w, "OAUTH_PROVIDER");
+		JwString(&w, "value", SpecText(spec, "tenant.authentication.provider", ""));
+		JwObjectEnd(&w);
+		keys++;
+	}
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return keys > 0 ? JwFinish(&w) : NULL;
+}
+
+/*
+ * api_sources
+ *		The distinct api_* sources of the bronze jobs, in order.
+ */
+static List *
+api_sources(const TenantModel *m)
+{
+	List	   *sources = NIL;
+	ListCell   *lc;
+
+	foreach(lc, SpecArray(PlatformSpec(m), "warehouse.bronze_jobs"))
+	{
+		char	   *source = SpecText(lfirst(lc), "source", "");
+
+		if (strncmp(source, "api_", 4) == 0 && !list_member(sources, makeString(source)))
+			sources = lappend(sources, makeString(source));
+	}
+	return sources;
+}
+
+/*
+ * api_secret_name
+ *		api-<source>, with "_" as "-" (a Secret name is a DNS subdomain).
+ */
+static char *
+api_secret_name(const char *source)
+{
+	char	   *name = psprintf("api-%s", source);
+
+	for (char *c = name; *c; c++)
+		if (*c == '_')
+			*c = '-';
+	return name;
+}
+
+/*
+ * api_secret_request
+ *		The vault_secret request of one API source: API_KEY and API_SECRET
+ *		from apis/<source>/key and apis/<source>/secret.
+ */
+static char *
+api_secret_request(const TenantModel *m, const char *source)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "vault_secret");
+	JwString(&w, "namespace", m->namespace);
+	JwString(&w, "secret", api_secret_name(source));
+	JwObjectStart(&w, "data");
+	JwObjectStart(&w, "API_KEY");
+	JwString(&w, "vault", psprintf("apis/%s/key", source));
+	JwObjectEnd(&w);
+	JwObjectStart(&w, "API_SECRET");
+	JwString(&w, "vault", psprintf("apis/%s/secret", source));
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * credentials_request
+ *		The database_credentials handler's request: where the credentials
+ *		live in Vault, which login roles get them, how pods reach the
+ *		warehouse.  No password: the worker generates it.
+ */
+static char *
+credentials_request(const TenantModel *m)
+{
+	Jsonb	   *spec = PlatformSpec(m);
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "database_credentials");
+	JwString(&w, "tenant", m->name);
+	JwString(&w, "namespace", m->namespace);
+	JwString(&w, "vault_path", psprintf("tenants/%s/database", m->name));
+	JwArrayStart(&w, "roles");
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		JwString(&w, NULL, m->login_roles[i]);
+	JwArrayEnd(&w);
+	JwBool(&w, "local", m->local);
+	if (m->local)
+	{
+		JwString(&w, "host", SpecText(spec, "warehouse.database.host", "") [0]
+				 ? SpecText(spec, "warehouse.database.host", "") : "localhost");
+		JwInt(&w, "port", PostPortNumber);
+		JwString(&w, "database", get_database_name(MyDatabaseId));
+	}
+	else
+	{
+		JwString(&w, "host", m->remote_host[0] ? m->remote_host : "localhost");
+		JwInt(&w, "port", m->remote_port);
+		JwString(&w, "database", m->remote_database);
+	}
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * handler_step
+ *		Plan a handler step unless its request equals the previous one.
+ */
+static int
+handler_step(PlatformPlan *pp, const char *target, const char *action,
+			 char *object, char *request, char *prev_request, char *compensation,
+			 List *depends_on)
+{
+	if (request == NULL)
+		return 0;
+	if (prev_request != NULL && strcmp(prev_request, request) == 0)
+		return 0;
+	return add_step(pp, target, action, object,
+					psprintf("%s (worker handler)", action), request,
+					pp->prev != NULL && prev_request == NULL ? compensation : NULL,
+					depends_on);
+}
+
+/*
+ * plan_secrets
+ *		database-credentials and airflow-metadata, oauth-credentials,
+ *		api-<source>.  Returns the ordinal of the database credentials.
+ */
+static int
+plan_secrets(PlatformPlan *pp, int ns)
+{
+	const TenantModel *m = pp->m;
+	const TenantModel *prev = pp->prev;
+	int			creds;
+	ListCell   *lc;
+
+	creds = handler_step(pp, TARGET_VAULT, "database credentials",
+						 psprintf("secret %s/%s", m->namespace, PLATFORM_DB_SECRET),
+						 credentials_request(m), prev ? credentials_request(prev) : NULL,
+						 NULL, deps(ns, -1));
+	handler_step(pp, TARGET_VAULT, "secret from vault",
+				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
+				 oauth_secret_request(m), prev ? oauth_secret_request(prev) : NULL,
+				 delete_request(namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET)),
+				 deps(ns, -1));
+	foreach(lc, api_sources(m))
+	{
+		char	   *source = strVal(lfirst(lc));
+		bool		existed = prev && list_member(api_sources(prev), lfirst(lc));
+
+		handler_step(pp, TARGET_VAULT, "secret from vault",
+					 psprintf("secret %s/%s", m->namespace, api_secret_name(source)),
+					 api_secret_request(m, source),
+					 existed ? api_secret_request(prev, source) : NULL,
+					 delete_request(namespaced_path(m, "/api/v1", "secrets",
+													api_secret_name(source))),
+					 deps(ns, -1));
+	}
+	return creds;
+}
+
+/*
+ * helm_cli_request
+ *		The helm_release handler's request (tenancy.helm_mode = 'cli').
+ */
+static char *
+helm_cli_request(const TenantModel *m)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "helm_release");
+	JwString(&w, "release", AirflowReleaseName(m));
+	JwString(&w, "namespace", m->namespace);
+	JwString(&w, "chart", "airflow");
+	JwString(&w, "repository", tenancy_airflow_chart_repository);
+	JwString(&w, "version", tenancy_airflow_chart_version);
+	JwRaw(&w, "values", AirflowValues(m));
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * plan_release
+ *		The Airflow release: HelmRepository and HelmRelease (flux), or the
+ *		helm CLI.  Returns the ordinal of the release step, or 0.
+ */
+static int
+plan_release(PlatformPlan *pp, List *depends_on)
+{
+	const TenantModel *m = pp->m;
+	int			repo;
+
+	if (tenancy_helm_mode == HELM_MODE_CLI)
+		return handler_step(pp, TARGET_HELM, "helm upgrade --install",
+							psprintf("helm release %s/%s", m->namespace, AirflowReleaseName(m)),
+							helm_cli_request(m), pp->prev ? helm_cli_request(pp->prev) : NULL,
+							NULL, depends_on);
+	repo = apply_built(pp, "helmrepository", "/apis/source.toolkit.fluxcd.io/v1",
+					   "helmrepositories", PLATFORM_HELM_REPOSITORY,
+					   AirflowHelmRepository, list_copy(depends_on));
+	if (repo > 0)
+		depends_on = lappend_int(depends_on, repo);
+	return apply_built(pp, "helmrelease", "/apis/helm.toolkit.fluxcd.io/v2",
+					   "helmreleases", PLATFORM_HELM_RELEASE, AirflowHelmRelease,
+					   depends_on);
+}
+
+/*
+ * plan_dashboard
+ *		Upload the dashboard (POST with overwrite: idempotent).
  */
 static void
-append_json_pair(StringInfo buf, const char *key, const char *value, bool first)
+plan_dashboard(PlatformPlan *pp)
 {
-	if (!first)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-	escape_json(buf, value);
+	const TenantModel *m = pp->m;
+	char	   *body = MonitoringDashboard(m);
+	char	   *uid_path = psprintf("/api/dashboards/uid/%s", MonitoringDashboardUid(m));
+	JsonWriter	w;
+
+	if (pp->prev != NULL && strcmp(MonitoringDashboard(pp->prev), body) == 0)
+		return;
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "method", "POST");
+	JwString(&w, "path", "/api/dashboards/db");
+	JwRaw(&w, "body", body);
+	JwObjectEnd(&w);
+	add_step(pp, TARGET_GRAFANA, "upload",
+			 psprintf("dashboard %s", MonitoringDashboardUid(m)),
+			 "POST /api/dashboards/db (overwrite)", JwFinish(&w),
+			 pp->prev == NULL ? delete_request(uid_path) : NULL, NIL);
 }
 
 /*
- * namespace_body
- *		The Namespace object of the tenant as JSON: labels for selection and
- *		Pod Security admission, the display name as an annotation.
+ * plan_validation
+ *		Check the result once everything else is done.
  */
-static char *
-namespace_body(const TenantModel *m)
+static void
+plan_validation(PlatformPlan *pp)
 {
-	StringInfoData buf;
+	const TenantModel *m = pp->m;
+	char	   *url = AirflowUrl(m);
+	JsonWriter	w;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", "
-						   "\"metadata\": {");
-	append_json_pair(&buf, "name", m->namespace, true);
-	appendStringInfoString(&buf, ", \"labels\": {");
-	append_json_pair(&buf, "app.kubernetes.io/managed-by", "tenancy", true);
-	append_json_pair(&buf, "tenancy.io/tenant", m->name, false);
-	append_json_pair(&buf, "tenancy.io/tier", m->tier, false);
-	append_json_pair(&buf, "tenancy.io/environment", m->environment, false);
-	append_json_pair(&buf, "pod-security.kubernetes.io/enforce", "restricted", false);
-	appendStringInfoString(&buf, "}, \"annotations\": {");
-	append_json_pair(&buf, "tenancy.io/display-name", m->display_name, true);
-	appendStringInfoString(&buf, "}}}");
-	return buf.data;
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "validate");
+	JwString(&w, "namespace", m->namespace);
+	if (tenancy_helm_mode == HELM_MODE_FLUX)
+		JwString(&w, "helmrelease", PLATFORM_HELM_RELEASE);
+	JwArrayStart(&w, "schemas");
+	if (m->local)
+		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+			JwString(&w, NULL, m->schemas[i]);
+	JwArrayEnd(&w);
+	if (url != NULL)
+		JwString(&w, "airflow_url", url);
+	JwObjectEnd(&w);
+	add_step(pp, PLAN_TARGET_KUBERNETES, "validate",
+			 psprintf("tenant %s", m->name),
+			 "namespace Active, release Ready, pods Running, schemas present",
+			 JwFinish(&w), NULL, list_copy(pp->planned));
 }
 
 /*
- * namespace_path
- *		The API path of the tenant's namespace.
+ * last_remote_sql
+ *		The ordinal of the last remote SQL action planned, or 0: the
+ *		platform steps wait for it (the login roles must exist).
  */
-static char *
-namespace_path(const TenantModel *m)
+static int
+last_remote_sql(PlanContext *ctx)
 {
-	return psprintf("/api/v1/namespaces/%s", m->namespace);
-}
+	ListCell   *lc;
+	int			last = 0;
 
-/*
- * delete_namespace_request
- *		DELETE of the namespace; 404 means it is already gone.
- */
-static Jsonb *
-delete_namespace_request(const TenantModel *m)
-{
-	StringInfoData buf;
+	foreach(lc, ctx->actions)
+	{
+		PlanAction *a = lfirst(lc);
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	append_json_pair(&buf, "method", "DELETE", true);
-	append_json_pair(&buf, "path", namespace_path(m), false);
-	appendStringInfoString(&buf, ", \"ok_status\": [404]}");
-	return PlanJsonbFromText(buf.data);
+		if (strcmp(a->target, PLAN_TARGET_REMOTE_DATABASE) == 0)
+			last = a->ordinal;
+	}
+	return last;
 }
 
 /*
  * PlanPlatformProvision
- *		Server-side apply of the namespace, when it is new or its body
- *		changed since the spec last applied.  A new namespace is deleted by
- *		compensation if the operation fails; an existing one is not.
+ *		The platform side of a new tenant, or what changed of it.
  */
 void
 PlanPlatformProvision(PlanContext *ctx)
 {
-	const TenantModel *m = ctx->model;
-	const TenantModel *previous = ctx->state->platform;
-	char	   *body = namespace_body(m);
-	StringInfoData buf;
+	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform, NIL, 0};
+	const char *v1 = "/api/v1";
+	const char *rbac = "/apis/rbac.authorization.k8s.io/v1";
+	const char *netpol = "/apis/networking.k8s.io/v1";
+	int			ns,
+				sa,
+				role,
+				binding,
+				quota,
+				limits,
+				deny,
+				allow,
+				creds,
+				dags;
 
-	if (previous != NULL && strcmp(namespace_body(previous), body) == 0)
-		return;
+	pp.after_sql = last_remote_sql(ctx);
+	ns = plan_namespace(&pp);
+	sa = apply_built(&pp, "serviceaccount", v1, "serviceaccounts",
+					 PLATFORM_SERVICE_ACCOUNT, K8sServiceAccount, deps(ns, -1));
+	role = apply_built(&pp, "role", rbac, "roles", PLATFORM_ROLE, K8sRole, deps(ns, -1));
+	binding = apply_built(&pp, "rolebinding", rbac, "rolebindings",
+						  PLATFORM_ROLE_BINDING, K8sRoleBinding, deps(ns, sa, role, -1));
+	quota = apply_built(&pp, "resourcequota", v1, "resourcequotas", PLATFORM_QUOTA,
+						K8sResourceQuota, deps(ns, -1));
+	limits = apply_built(&pp, "limitrange", v1, "limitranges", PLATFORM_LIMIT_RANGE,
+						 K8sLimitRange, deps(ns, -1));
+	deny = apply_built(&pp, "networkpolicy", netpol, "networkpolicies",
+					   PLATFORM_POLICY_DENY, K8sDefaultDenyPolicy, deps(ns, -1));
+	allow = apply_built(&pp, "networkpolicy", netpol, "networkpolicies",
+						PLATFORM_POLICY_ALLOW, K8sIsolationPolicy, deps(ns, -1));
+	creds = plan_secrets(&pp, ns);
+	dags = apply_built(&pp, "configmap", v1, "configmaps", PLATFORM_DAG_CONFIGMAP,
+					   DagConfigMap, deps(ns, -1));
+	plan_release(&pp, deps(ns, binding, quota, limits, deny, allow, creds, dags, -1));
+	apply_object(&pp, "servicemonitor",
+				 namespaced_path(pp.m, "/apis/monitoring.coreos.com/v1", "servicemonitors",
+								 psprintf("airflow-%s", pp.m->name)),
+				 psprintf("airflow-%s", pp.m->name),
+				 MonitoringServiceMonitor(pp.m),
+				 pp.prev ? MonitoringServiceMonitor(pp.prev) : NULL, deps(ns, -1));
+	plan_dashboard(&pp);
+	if (pp.planned != NIL)
+		plan_validation(&pp);
+}
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	append_json_pair(&buf, "method", "PATCH", true);
-	append_json_pair(&buf, "path", namespace_path(m), false);
-	appendStringInfoString(&buf, ", \"query\": {");
-	append_json_pair(&buf, "fieldManager", FIELD_MANAGER, true);
-	append_json_pair(&buf, "force", "true", false);
-	appendStringInfoChar(&buf, '}');
-	append_json_pair(&buf, "content_type", "application/apply-patch+yaml", false);
-	appendStringInfo(&buf, ", \"body\": %s}", body);
+/*
+ * wait_absent_request
+ *		The wait_absent handler's request: succeed once GET path is 404.
+ */
+static char *
+wait_absent_request(const char *path)
+{
+	JsonWriter	w;
 
-	PlanAddExternal(ctx, PLAN_TARGET_KUBERNETES, "apply",
-					psprintf("namespace %s", m->namespace),
-					psprintf("PATCH %s (server-side apply)", namespace_path(m)),
-					PlanJsonbFromText(buf.data),
-					previous == NULL ? delete_namespace_request(m) : NULL);
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "wait_absent");
+	JwString(&w, "path", path);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
 }
 
 /*
  * PlanPlatformDeprovision
- *		Delete the namespace (Kubernetes deletes what it holds).
+ *		Delete the release (so Flux uninstalls it while the namespace still
+ *		exists), the namespace (Kubernetes deletes what it holds) and wait
+ *		until it is gone; delete the credentials in Vault (every version and
+ *		the metadata: the login roles are dropped) and the dashboard.
  */
 void
 PlanPlatformDeprovision(PlanContext *ctx)
 {
+	PlatformPlan pp = {ctx, ctx->model, NULL, NIL, 0};
 	const TenantModel *m = ctx->model;
+	char	   *ns_path = psprintf("/api/v1/namespaces/%s", m->namespace);
+	char	   *release = namespaced_path(m, "/apis/helm.toolkit.fluxcd.io/v2",
+										  "helmreleases", PLATFORM_HELM_RELEASE);
+	char	   *vault = psprintf("/v1/%s/metadata/tenants/%s/database",
+								 tenancy_vault_kv_mount ? tenancy_vault_kv_mount : "secret",
+								 m->name);
+	char	   *uid_path = psprintf("/api/dashboards/uid/%s", MonitoringDashboardUid(m));
+	int			hr,
+				ns;
 
-	PlanAddExternal(ctx, PLAN_TARGET_KUBERNETES, "delete",
-					psprintf("namespace %s", m->namespace),
-					psprintf("DELETE %s", namespace_path(m)),
-					delete_namespace_request(m), NULL);
+	pp.after_sql = last_remote_sql(ctx);
+	hr = add_step(&pp, PLAN_TARGET_KUBERNETES, "delete",
+				  psprintf("helmrelease %s/%s", m->namespace, PLATFORM_HELM_RELEASE),
+				  psprintf("DELETE %s", release), delete_request(release), NULL, NIL);
+	ns = add_step(&pp, PLAN_TARGET_KUBERNETES, "delete",
+				  psprintf("namespace %s", m->namespace),
+				  psprintf("DELETE %s", ns_path), delete_request(ns_path), NULL,
+				  deps(hr, -1));
+	add_step(&pp, PLAN_TARGET_KUBERNETES, "wait until gone",
+			 psprintf("namespace %s", m->namespace),
+			 psprintf("GET %s until 404", ns_path), wait_absent_request(ns_path),
+			 NULL, deps(ns, -1));
+	add_step(&pp, TARGET_VAULT, "delete",
+			 psprintf("vault tenants/%s/database", m->name),
+			 psprintf("DELETE %s", vault), delete_request(vault), NULL, NIL);
+	add_step(&pp, TARGET_GRAFANA, "delete",
+			 psprintf("dashboard %s", MonitoringDashboardUid(m)),
+			 psprintf("DELETE %s", uid_path), delete_request(uid_path), NULL, NIL);
 }

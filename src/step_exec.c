@@ -81,6 +81,7 @@ RegisterStepHandler(const char *name, StepHandlerFunction function)
 void
 RegisterBuiltinStepHandlers(void)
 {
+	RegisterPlatformStepHandlers();
 }
 
 /*

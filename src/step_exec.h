@@ -47,6 +47,9 @@ extern void RegisterStepHandler(const char *name, StepHandlerFunction function);
 /* Register every handler this build has; called once by the worker. */
 extern void RegisterBuiltinStepHandlers(void);
 
+/* The platform steps' handlers (handler_http.c). */
+extern void RegisterPlatformStepHandlers(void);
+
 /* A claimed step being run; allocate in its own memory context. */
 typedef struct RunningStep
 {

@@ -46,6 +46,18 @@ extern int	tenancy_lease_duration_s;
 extern int	tenancy_retry_base_delay_ms;
 extern int	tenancy_retry_max_delay_ms;
 
+/* guc.c: the platform steps (platform.h) */
+extern int	tenancy_helm_mode;
+extern char *tenancy_helm_binary;
+extern char *tenancy_airflow_url_template;
+extern char *tenancy_airflow_chart_repository;
+extern char *tenancy_airflow_chart_version;
+extern char *tenancy_ingress_class;
+extern char *tenancy_ingress_namespace;
+extern char *tenancy_warehouse_cidr;
+extern char *tenancy_image_registry;
+extern int	tenancy_release_ready_timeout_s;
+
 extern void DefineTenancySettings(void);
 
 #endif							/* TENANCY_H */

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * handler.h
+ *	  What the platform steps' handlers share: HTTP calls with a query
+ *	  string, reading handler arguments, Vault KV v2 reads and writes, and
+ *	  server-side apply of a Kubernetes Secret.
+ *
+ * Handlers run in the worker with no transaction open (step_exec.h).  The
+ * secrets they handle live only in local variables and jansson objects that
+ * are wiped before they are freed; never in an outcome message.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TENANCY_HANDLER_H
+#define TENANCY_HANDLER_H
+
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "step_exec.h"
+
+/* handler_http.c */
+extern void HandlerHttp(const StepContext *context, const char *target,
+						const char *method, const char *path,
+						const char *query, json_t *body,
+						const char *content_type, HttpRequest *request,
+						StepOutcome *outcome);
+extern void HandlerSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
+							  const char *fmt,...) pg_attribute_printf(3, 4);
+extern const char *HandlerArgString(const StepContext *context, const char *key);
+extern bool HandlerValidName(const char *name);
+extern json_t *HandlerResponseJson(const HttpRequest *request);
+extern char *HandlerVaultDataPath(const char *path);
+extern json_t *HandlerVaultRead(const StepContext *context, const char *path,
+								int *version, StepOutcome *outcome);
+extern void HandlerApplySecret(const StepContext *context, const char *ns,
+							   const char *name, json_t *string_data,
+							   StepOutcome *outcome);
+extern void HandlerWipeJson(json_t *value);
+extern int64 HandlerStepAgeMs(const StepContext *context);
+extern int64 HandlerPollDelayMs(const StepContext *context, int64 remaining_ms);
+
+/* handler_credentials.c, handler_helm.c, handler_validate.c */
+extern void HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome);
+extern void HandleVaultSecret(const StepContext *context, StepOutcome *outcome);
+extern void HandleHelmRelease(const StepContext *context, StepOutcome *outcome);
+extern void HandleValidate(const StepContext *context, StepOutcome *outcome);
+extern void HandleWaitAbsent(const StepContext *context, StepOutcome *outcome);
+
+#endif							/* TENANCY_HANDLER_H */

@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * handler_helm.c
+ *	  tenancy.helm_mode = 'cli': install or upgrade a tenant's Airflow with
+ *	  `helm upgrade --install`, without blocking the worker.
+ *
+ * The first attempt of a step writes the values (JSON, which helm reads as
+ * YAML) and a kubeconfig to a private temporary directory (mode 0700), and
+ * starts helm with fork/exec, its output going to a file there; it returns
+ * RETRY.  Later attempts poll the child with waitpid(WNOHANG): still
+ * running is RETRY, exit 0 is success, anything else fails the step with
+ * the end of helm's output.  The kubeconfig names the token *file*
+ * (tenancy.kubernetes_token_file), so no credential is written or passed
+ * on a command line.  A worker restart forgets its children; the next
+ * attempt simply runs helm again (upgrade --install is idempotent).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+#include "handler.h"
+#include "platform.h"
+#include "tenancy.h"
+
+#define MAX_HELM_RUNS 16
+#define OUTPUT_TAIL 300
+
+/* A helm child of this worker */
+typedef struct HelmRun
+{
+	char		key[64];		/* the step's idempotency key */
+	pid_t		pid;
+	char		dir[MAXPGPATH];
+} HelmRun;
+
+static HelmRun runs[MAX_HELM_RUNS];
+
+/*
+ * find_run
+ *		The child started for this step, or NULL.
+ */
+static HelmRun *
+find_run(const char *key)
+{
+	for (int i = 0; i < MAX_HELM_RUNS; i++)
+		if (runs[i].pid > 0 && strcmp(runs[i].key, key) == 0)
+			return &runs[i];
+	return NULL;
+}
+
+/*
+ * write_json_file
+ *		Write a JSON document to path (mode 0600).
+ */
+static void
+write_json_file(const char *path, json_t *doc)
+{
+	int			fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+	if (fd < 0 || json_dumpfd(doc, fd, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+	{
+		if (fd >= 0)
+			close(fd);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write \"%s\": %m", path)));
+	}
+	close(fd);
+}
+
+/*
+ * write_kubeconfig
+ *		A kubeconfig for the Kubernetes endpoint: server, CA file, token
+ *		file.  False when no endpoint is configured.
+ */
+static bool
+write_kubeconfig(const char *path)
+{
+	Endpoint   *e = EndpointFor("kubernetes");
+	json_t	   *cluster;
+	json_t	   *user;
+	json_t	   *doc;
+
+	if (e == NULL || e->base_url == NULL)
+		return false;
+	cluster = json_pack("{s:s}", "server", e->base_url);
+	if (e->ca_file)
+		json_object_set_new(cluster, "certificate-authority", json_string(e->ca_file));
+	user = json_pack("{}");	/* not json_object(): the server exports a function of that name */
+	if (e->token_file)
+		json_object_set_new(user, "tokenFile", json_string(e->token_file));
+	if (e->client_cert)
+		json_object_set_new(user, "client-certificate", json_string(e->client_cert));
+	if (e->client_key)
+		json_object_set_new(user, "client-key", json_string(e->client_key));
+	doc = json_pack("{s:s, s:s, s:[{s:s, s:o}], s:[{s:s, s:o}], s:[{s:s, s:{s:s, s:s}}], s:s}",
+					"apiVersion", "v1", "kind", "Config",
+					"clusters", "name", "tenancy", "cluster", cluster,
+					"users", "name", "tenancy", "user", user,
+					"contexts", "name", "tenancy", "context", "cluster", "tenancy", "user", "tenancy",
+					"current-context", "tenancy");
+	if (doc == NULL)
+		elog(ERROR, "out of memory building a kubeconfig");
+	PG_TRY();
+	{
+		write_json_file(path, doc);
+	}
+	PG_FINALLY();
+	{
+		json_decref(doc);
+	}
+	PG_END_TRY();
+	return true;
+}
+
+/*
+ * remove_dir
+ *		Remove the run's directory and the files in it.
+ */
+static void
+remove_dir(const char *dir)
+{
+	static const char *const files[] = {"values.json", "kubeconfig", "output.log"};
+
+	for (int i = 0; i < (int) lengthof(files); i++)
+		(void) unlink(psprintf("%s/%s", dir, files[i]));
+	(void) rmdir(dir);
+}
+
+/*
+ * output_tail
+ *		The last bytes of helm's output, printable ASCII only.
+ */
+static char *
+output_tail(const char *dir)
+{
+	char		buf[OUTPUT_TAIL + 1];
+	int			fd = open(psprintf("%s/output.log", dir), O_RDONLY);
+	off_t		size;
+	ssize_t		n = 0;
+
+	if (fd < 0)
+		return pstrdup("(no output)");
+	size = lseek(fd, 0, SEEK_END);
+	if (size > OUTPUT_TAIL)
+		(void) lseek(fd, size - OUTPUT_TAIL, SEEK_SET);
+	else
+		(void) lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, OUTPUT_TAIL);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char) buf[i] < 0x20 || (unsigned char) buf[i] > 0x7e)
+			buf[i] = ' ';
+	return pstrdup(buf);
+}
+
+/*
+ * start_helm
+ *		Write the files and fork/exec helm; returns the child's pid.
+ */
+static pid_t
+start_helm(const StepContext *context, HelmRun *run)
+{
+	const char *release = HandlerArgString(context, "release");
+	const char *ns = HandlerArgString(context, "namespace");
+	const char *chart = HandlerArgString(context, "chart");
+	const char *repository = HandlerArgString(context, "repository");
+	const char *version = HandlerArgString(context, "version");
+	json_t	   *values = json_object_get(context->request, "values");
+	char	   *values_path;
+	char	   *kubeconfig;
+	char	   *output;
+	pid_t		pid;
+
+	if (!HandlerValidName(release) || !HandlerValidName(ns) || !HandlerValidName(chart) ||
+		!HandlerValidName(version) || !json_is_object(values) ||
+		strncmp(repository, "http", 4) != 0 || strpbrk(repository, " \t\r\n") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: invalid helm release arguments")));
+
+	strlcpy(run->dir, "/tmp/tenancy-helm-XXXXXX", sizeof(run->dir));
+	if (mkdtemp(run->dir) == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create a temporary directory for helm: %m")));
+	values_path = psprintf("%s/values.json", run->dir);
+	kubeconfig = psprintf("%s/kubeconfig", run->dir);
+	output = psprintf("%s/output.log", run->dir);
+	write_json_file(values_path, values);
+	if (!write_kubeconfig(kubeconfig))
+		kubeconfig = NULL;
+
+	pid = fork();
+	if (pid < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not fork helm: %m")));
+	if (pid == 0)
+	{
+		char	   *argv[20];
+		int			n = 0;
+		int			fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int			null = open("/dev/null", O_RDONLY);
+
+		if (fd >= 0)
+		{
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		argv[n++] = tenancy_helm_binary;
+		argv[n++] = "upgrade";
+		argv[n++] = "--install";
+		argv[n++] = (char *) release;
+		argv[n++] = (char *) chart;
+		argv[n++] = "--repo";
+		argv[n++] = (char *) repository;
+		argv[n++] = "--version";
+		argv[n++] = (char *) version;
+		argv[n++] = "--namespace";
+		argv[n++] = (char *) ns;
+		argv[n++] = "--values";
+		argv[n++] = values_path;
+		if (kubeconfig)
+		{
+			argv[n++] = "--kubeconfig";
+			argv[n++] = kubeconfig;
+		}
+		argv[n] = NULL;
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * HandleHelmRelease
+ *		The helm_release handler (see the file header).
+ */
+void
+HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
+{
+	HelmRun    *volatile run = find_run(context->idempotency_key);
+	int64		timeout_ms = (int64) tenancy_release_ready_timeout_s * 1000;
+	int			status;
+	pid_t		done;
+
+	memset(outcome, 0, sizeof(StepOutcome));
+	if (run == NULL)
+	{
+		for (int i = 0; i < MAX_HELM_RUNS && run == NULL; i++)
+			if (runs[i].pid == 0)
+				run = &runs[i];
+		if (run == NULL)
+		{
+			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
+							  "%d helm runs in progress already", MAX_HELM_RUNS);
+			return;
+		}
+		memset(run, 0, sizeof(HelmRun));
+		PG_TRY();
+		{
+			run->pid = start_helm(context, run);
+		}
+		PG_CATCH();
+		{
+			if (run->dir[0])
+				remove_dir(run->dir);
+			memset(run, 0, sizeof(HelmRun));
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		strlcpy(run->key, context->idempotency_key, sizeof(run->key));
+		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
+						  (int) run->pid);
+		outcome->retry_after_ms = 500;
+		return;
+	}
+
+	done = waitpid(run->pid, &status, WNOHANG);
+	if (done == 0)
+	{
+		int64		age = HandlerStepAgeMs(context);
+
+		if (age < timeout_ms)
+		{
+			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
+							  (int) run->pid);
+			outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age);
+			return;
+		}
+		(void) kill(run->pid, SIGTERM);
+		(void) waitpid(run->pid, &status, 0);
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "helm did not finish within tenancy.release_ready_timeout: %s",
+						  output_tail(run->dir));
+	}
+	else if (done == run->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		outcome->kind = STEP_OUTCOME_SUCCEEDED;
+	else if (done == run->pid && WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "could not run \"%s\" (tenancy.helm_binary): %s",
+						  tenancy_helm_binary, output_tail(run->dir));
+	else
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "helm failed (%s %d): %s",
+						  done == run->pid && WIFEXITED(status) ? "exit status" : "signal",
+						  done == run->pid && WIFEXITED(status) ? WEXITSTATUS(status)
+						  : (done == run->pid ? WTERMSIG(status) : -1),
+						  output_tail(run->dir));
+	remove_dir(run->dir);
+	memset(run, 0, sizeof(HelmRun));
+}

@@ -1,0 +1,353 @@
+/*-------------------------------------------------------------------------
+ *
+ * handler_http.c
+ *	  Shared helpers of the platform steps' handlers: HTTP calls with a
+ *	  query string, handler arguments, Vault KV v2, Kubernetes Secrets,
+ *	  polling delays; and the registration of the handlers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
+
+#include "endpoint.h"
+#include "handler.h"
+#include "platform.h"
+#include "tenancy.h"
+
+/* Shortest and longest wait between two polls of a handler */
+#define POLL_MIN_MS 200
+#define POLL_MAX_MS 60000
+
+/*
+ * RegisterPlatformStepHandlers
+ *		The handlers of the platform steps (called from
+ *		RegisterBuiltinStepHandlers).
+ */
+void
+RegisterPlatformStepHandlers(void)
+{
+	RegisterStepHandler("database_credentials", HandleDatabaseCredentials);
+	RegisterStepHandler("vault_secret", HandleVaultSecret);
+	RegisterStepHandler("helm_release", HandleHelmRelease);
+	RegisterStepHandler("validate", HandleValidate);
+	RegisterStepHandler("wait_absent", HandleWaitAbsent);
+}
+
+/*
+ * HandlerSetOutcome
+ *		Fill an outcome with a kind and a formatted message (never a secret).
+ */
+void
+HandlerSetOutcome(StepOutcome *outcome, StepOutcomeKind kind, const char *fmt,...)
+{
+	StringInfoData buf;
+
+	outcome->kind = kind;
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	outcome->message = buf.data;
+}
+
+/*
+ * HandlerArgString
+ *		A required string argument of the step's request; an ERROR (which
+ *		fails the step) when it is missing.
+ */
+const char *
+HandlerArgString(const StepContext *context, const char *key)
+{
+	json_t	   *value = json_object_get(context->request, key);
+
+	if (!json_is_string(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: \"%s\" must be a string", key)));
+	return json_string_value(value);
+}
+
+/*
+ * HandlerValidName
+ *		A Kubernetes name or Vault path segment list: letters, digits, "-",
+ *		"_", "." and "/", no dot segments.  Keeps handler arguments out of
+ *		URL syntax.
+ */
+bool
+HandlerValidName(const char *name)
+{
+	size_t		len = strlen(name);
+
+	return len > 0 && len <= 253 &&
+		strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") == len &&
+		strstr(name, "..") == NULL && name[0] != '/';
+}
+
+/*
+ * HandlerHttp
+ *		One request to a target's endpoint, run to completion: path relative
+ *		to the base URL, query already encoded (or NULL).  *outcome as for
+ *		StepHttpCall; the response is in request->response.
+ */
+void
+HandlerHttp(const StepContext *context, const char *target, const char *method,
+			const char *path, const char *query, json_t *body,
+			const char *content_type, HttpRequest *request, StepOutcome *outcome)
+{
+	Endpoint   *endpoint = EndpointFor(target);
+
+	memset(request, 0, sizeof(HttpRequest));
+	memset(outcome, 0, sizeof(StepOutcome));
+	if (endpoint == NULL || endpoint->not_configured != NULL)
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
+						  endpoint ? endpoint->not_configured : "no endpoint configured");
+		return;
+	}
+	if (endpoint->token_file != NULL && endpoint->token == NULL)
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
+						  endpoint->token_error ? endpoint->token_error : "no token");
+		return;
+	}
+	request->endpoint = endpoint;
+	request->method = method;
+	request->url = psprintf("%s%s%s%s", endpoint->base_url, path,
+							query ? "?" : "", query ? query : "");
+	request->idempotency_key = context->idempotency_key;
+	if (body != NULL)
+	{
+		char	   *dumped = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+
+		if (dumped == NULL)
+			elog(ERROR, "could not serialize a request body");
+		request->body_len = strlen(dumped);
+		request->body = palloc(request->body_len + 1);
+		memcpy(request->body, dumped, request->body_len + 1);
+		explicit_bzero(dumped, request->body_len);
+		free(dumped);
+		request->content_type = content_type ? content_type : "application/json";
+	}
+	PG_TRY();
+	{
+		HttpPerform(request);
+	}
+	PG_FINALLY();
+	{
+		if (request->body != NULL)
+			explicit_bzero(request->body, request->body_len);
+	}
+	PG_END_TRY();
+	StepOutcomeFromResponse(request, NULL, 0, outcome);
+}
+
+/*
+ * HandlerResponseJson
+ *		The response body as JSON (a new reference; NULL if not JSON).
+ */
+json_t *
+HandlerResponseJson(const HttpRequest *request)
+{
+	json_error_t jerr;
+
+	if (request->response == NULL || request->response_len == 0)
+		return NULL;
+	return json_loadb(request->response, request->response_len, 0, &jerr);
+}
+
+/*
+ * HandlerWipeJson
+ *		Overwrite every string in value (secrets read from Vault or
+ *		generated) before it is freed.
+ */
+void
+HandlerWipeJson(json_t *value)
+{
+	const char *key;
+	json_t	   *item;
+	size_t		i;
+
+	if (json_is_string(value))
+		explicit_bzero((char *) json_string_value(value), json_string_length(value));
+	else if (json_is_object(value))
+	{
+		json_object_foreach(value, key, item)
+			HandlerWipeJson(item);
+	}
+	else if (json_is_array(value))
+	{
+		json_array_foreach(value, i, item)
+			HandlerWipeJson(item);
+	}
+}
+
+/*
+ * HandlerVaultDataPath
+ *		The API path of a KV v2 secret under tenancy.vault_kv_mount.
+ */
+char *
+HandlerVaultDataPath(const char *path)
+{
+	return psprintf("/v1/%s/data/%s",
+					tenancy_vault_kv_mount ? tenancy_vault_kv_mount : "secret", path);
+}
+
+/*
+ * HandlerVaultRead
+ *		The data of a KV v2 secret (a new reference the caller wipes and
+ *		frees), and its version.  NULL with outcome SUCCEEDED when there is
+ *		no such secret (404); NULL with another outcome when the read
+ *		failed.
+ */
+json_t *
+HandlerVaultRead(const StepContext *context, const char *path, int *version,
+				 StepOutcome *outcome)
+{
+	HttpRequest request;
+	json_t	   *root;
+	json_t	   *data;
+
+	if (!HandlerValidName(path))
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "invalid Vault path \"%.100s\"", path);
+		return NULL;
+	}
+	HandlerHttp(context, "vault", "GET", HandlerVaultDataPath(path), NULL, NULL,
+				NULL, &request, outcome);
+	if (request.status == 404)
+	{
+		memset(outcome, 0, sizeof(StepOutcome));
+		outcome->kind = STEP_OUTCOME_SUCCEEDED;
+		return NULL;
+	}
+	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
+		return NULL;
+
+	root = HandlerResponseJson(&request);
+	if (request.response)
+		explicit_bzero(request.response, request.response_len);
+	data = json_object_get(json_object_get(root, "data"), "data");
+	if (!json_is_object(data))
+	{
+		HandlerWipeJson(root);
+		json_decref(root);
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "Vault returned no KV v2 data for \"%.100s\"", path);
+		return NULL;
+	}
+	if (version)
+		*version = (int) json_integer_value(json_object_get(json_object_get(json_object_get(root, "data"),
+																			 "metadata"),
+															 "version"));
+	json_incref(data);
+	json_decref(root);
+	return data;
+}
+
+/*
+ * HandlerApplySecret
+ *		Server-side apply of an Opaque Secret with string_data (borrowed).
+ */
+void
+HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
+				   json_t *string_data, StepOutcome *outcome)
+{
+	HttpRequest request;
+	json_t	   *secret;
+
+	if (!HandlerValidName(ns) || !HandlerValidName(name) || strchr(ns, '/') || strchr(name, '/'))
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "invalid secret name \"%.100s/%.100s\"", ns, name);
+		return;
+	}
+	secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:O}",
+					   "apiVersion", "v1", "kind", "Secret",
+					   "metadata", "name", name, "namespace", ns,
+					   "labels", "app.kubernetes.io/managed-by", "tenancy",
+					   "type", "Opaque", "stringData", string_data);
+	if (secret == NULL)
+		elog(ERROR, "out of memory building a Secret");
+	PG_TRY();
+	{
+		HandlerHttp(context, "kubernetes", "PATCH",
+					psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
+					"fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", secret,
+					"application/apply-patch+yaml", &request, outcome);
+	}
+	PG_FINALLY();
+	{
+		json_decref(secret);
+	}
+	PG_END_TRY();
+	if (request.response)
+		explicit_bzero(request.response, request.response_len);
+}
+
+/*
+ * HandlerStepAgeMs
+ *		How long ago the step first started (its started_at), in ms.
+ */
+int64
+HandlerStepAgeMs(const StepContext *context)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(context->step->step_id)};
+	int64		age = 0;
+	bool		isnull = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute_with_args("SELECT (EXTRACT(epoch FROM "
+							  "pg_catalog.clock_timestamp() - started_at) * 1000)::bigint "
+							  "FROM tenancy.steps WHERE step_id = $1",
+							  1, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			age = DatumGetInt64(d);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return age;
+}
+
+/*
+ * HandlerPollDelayMs
+ *		When to poll again, so that the attempts left (tenancy.max_attempts)
+ *		still reach the deadline: doubling waits that add up to what
+ *		remains (remaining / (2^left - 1)), at least 200 ms.
+ */
+int64
+HandlerPollDelayMs(const StepContext *context, int64 remaining_ms)
+{
+	int			left = tenancy_max_attempts - context->step->attempt;
+	double		parts;
+
+	if (left <= 1)
+		return Max(remaining_ms, POLL_MIN_MS);
+	parts = pow(2.0, Min(left, 30)) - 1;
+	return Min(Max((int64) (remaining_ms / parts), POLL_MIN_MS), POLL_MAX_MS);
+}

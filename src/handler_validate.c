@@ -1,0 +1,340 @@
+/*-------------------------------------------------------------------------
+ *
+ * handler_validate.c
+ *	  The last step of a provision or apply, and the wait of a deprovision:
+ *	  look at what the other steps made, without blocking the worker.
+ *
+ * validate checks, and reports each by name in the step's last_error
+ * (tenancy.status): the namespace is Active; the HelmRelease is Ready for
+ * its current generation (Ready=False there fails at once); the pods in
+ * the namespace are Running; the warehouse schemas exist (tenants in this
+ * database); Airflow answers /health when tenancy.airflow_url_template is
+ * set.  While something is not there yet the step returns RETRY, polled
+ * at growing intervals that fit the attempts left into
+ * tenancy.release_ready_timeout, and fails once that has passed.
+ *
+ * wait_absent succeeds once GET of its path returns 404 (a namespace being
+ * deleted), under the same timeout.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
+
+#include "endpoint.h"
+#include "handler.h"
+#include "platform.h"
+#include "tenancy.h"
+
+/* How one check ended */
+typedef enum CheckResult
+{
+	CHECK_OK,
+	CHECK_PENDING,				/* not yet: poll again */
+	CHECK_FAILED				/* cannot get better: fail the step */
+} CheckResult;
+
+/* The checks of one attempt */
+typedef struct Checks
+{
+	StringInfoData report;
+	bool		pending;
+	bool		failed;
+	bool		skipped;		/* no Kubernetes endpoint */
+} Checks;
+
+/*
+ * record
+ *		Add a check's result to the report.
+ */
+static void
+record(Checks *c, const char *name, CheckResult result, const char *detail)
+{
+	if (c->report.len > 0)
+		appendStringInfoString(&c->report, "; ");
+	appendStringInfo(&c->report, "%s: %s", name,
+					 result == CHECK_OK ? "ok" : detail);
+	c->pending |= result == CHECK_PENDING;
+	c->failed |= result == CHECK_FAILED;
+}
+
+/*
+ * get_json
+ *		GET a Kubernetes path; the response as JSON (new reference), NULL
+ *		with *status set otherwise.
+ */
+static json_t *
+get_json(const StepContext *context, const char *path, int *status, Checks *c)
+{
+	HttpRequest request;
+	StepOutcome outcome;
+
+	HandlerHttp(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, &outcome);
+	*status = request.status;
+	if (outcome.kind == STEP_OUTCOME_SKIPPED)
+		c->skipped = true;
+	if (outcome.kind != STEP_OUTCOME_SUCCEEDED)
+		return NULL;
+	return HandlerResponseJson(&request);
+}
+
+/*
+ * check_namespace
+ *		The namespace exists and is Active.
+ */
+static void
+check_namespace(const StepContext *context, const char *ns, Checks *c)
+{
+	int			status;
+	json_t	   *obj = get_json(context, psprintf("/api/v1/namespaces/%s", ns), &status, c);
+	const char *phase = json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
+
+	if (phase != NULL && strcmp(phase, "Active") == 0)
+		record(c, "namespace Active", CHECK_OK, NULL);
+	else
+		record(c, "namespace Active", CHECK_PENDING,
+			   phase ? psprintf("phase %.40s", phase) : psprintf("not found (HTTP %d)", status));
+	json_decref(obj);
+}
+
+/*
+ * check_release
+ *		The HelmRelease is Ready for its current generation.
+ */
+static void
+check_release(const StepContext *context, const char *ns, const char *name, Checks *c)
+{
+	int			status;
+	json_t	   *obj = get_json(context,
+							   psprintf("/apis/helm.toolkit.fluxcd.io/v2/namespaces/%s/helmreleases/%s",
+										ns, name), &status, c);
+	json_int_t	generation = json_integer_value(json_object_get(json_object_get(obj, "metadata"),
+																"generation"));
+	json_t	   *conditions = json_object_get(json_object_get(obj, "status"), "conditions");
+	json_t	   *cond;
+	size_t		i;
+	CheckResult result = CHECK_PENDING;
+	char	   *detail = obj ? "reconciling" : psprintf("not found (HTTP %d)", status);
+
+	json_array_foreach(conditions, i, cond)
+	{
+		const char *type = json_string_value(json_object_get(cond, "type"));
+		const char *cstatus = json_string_value(json_object_get(cond, "status"));
+		const char *message = json_string_value(json_object_get(cond, "message"));
+		json_int_t	observed = json_integer_value(json_object_get(cond, "observedGeneration"));
+
+		if (type == NULL || strcmp(type, "Ready") != 0 || cstatus == NULL ||
+			observed != generation)
+			continue;
+		if (strcmp(cstatus, "True") == 0)
+			result = CHECK_OK;
+		else if (strcmp(cstatus, "False") == 0)
+		{
+			result = CHECK_FAILED;
+			detail = psprintf("Ready=False: %.200s", message ? message : "no message");
+		}
+	}
+	record(c, "release Ready", result, detail);
+	json_decref(obj);
+}
+
+/*
+ * check_pods
+ *		Every pod of the namespace that has not completed is Running, and
+ *		there is at least one.
+ */
+static void
+check_pods(const StepContext *context, const char *ns, Checks *c)
+{
+	int			status;
+	json_t	   *list = get_json(context, psprintf("/api/v1/namespaces/%s/pods", ns), &status, c);
+	json_t	   *pod;
+	size_t		i;
+	int			total = 0;
+	int			running = 0;
+
+	json_array_foreach(json_object_get(list, "items"), i, pod)
+	{
+		const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+
+		if (phase != NULL && strcmp(phase, "Succeeded") == 0)
+			continue;
+		total++;
+		running += phase != NULL && strcmp(phase, "Running") == 0;
+	}
+	if (total > 0 && running == total)
+		record(c, "pods Running", CHECK_OK, NULL);
+	else
+		record(c, "pods Running", CHECK_PENDING,
+			   psprintf("%d of %d running", running, total));
+	json_decref(list);
+}
+
+/*
+ * check_schemas
+ *		The warehouse schemas exist here.  Their names come from the planner
+ *		and are plain identifiers; anything else is refused.
+ */
+static void
+check_schemas(json_t *schemas, Checks *c)
+{
+	StringInfoData sql;
+	json_t	   *item;
+	size_t		i;
+	size_t		expected = json_array_size(schemas);
+	uint64		found = 0;
+
+	if (expected == 0)
+		return;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT FROM pg_catalog.pg_namespace WHERE nspname IN (");
+	json_array_foreach(schemas, i, item)
+	{
+		const char *name = json_string_value(item);
+
+		if (name == NULL || name[0] == '\0' || strlen(name) >= NAMEDATALEN ||
+			strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("malformed step request: \"schemas\" must list plain schema names")));
+		appendStringInfo(&sql, "%s'%s'", i > 0 ? ", " : "", name);
+	}
+	appendStringInfoChar(&sql, ')');
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute(sql.data, true, 0) == SPI_OK_SELECT)
+		found = SPI_processed;
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	if (found == expected)
+		record(c, "schemas present", CHECK_OK, NULL);
+	else
+		record(c, "schemas present", CHECK_FAILED,
+			   psprintf("%d of %d found", (int) found, (int) expected));
+}
+
+/*
+ * check_airflow
+ *		GET <airflow_url>/health returns 200.
+ */
+static void
+check_airflow(const char *url, Checks *c)
+{
+	Endpoint	endpoint;
+	HttpRequest request;
+
+	memset(&endpoint, 0, sizeof(endpoint));
+	endpoint.target = "airflow";
+	endpoint.base_url = (char *) url;
+	memset(&request, 0, sizeof(request));
+	request.endpoint = &endpoint;
+	request.method = "GET";
+	request.url = psprintf("%s/health", url);
+	HttpPerform(&request);
+	if (request.status == 200)
+		record(c, "airflow /health", CHECK_OK, NULL);
+	else
+		record(c, "airflow /health", CHECK_PENDING,
+			   request.error ? psprintf("%.200s", request.error)
+			   : psprintf("HTTP %d", request.status));
+}
+
+/*
+ * finish_polling
+ *		The outcome of an attempt that found something not ready yet: RETRY
+ *		until tenancy.release_ready_timeout has passed since the step first
+ *		started, then FAILED.
+ */
+static void
+finish_polling(const StepContext *context, const char *report, StepOutcome *outcome)
+{
+	int64		timeout_ms = (int64) tenancy_release_ready_timeout_s * 1000;
+	int64		age_ms = HandlerStepAgeMs(context);
+
+	if (age_ms >= timeout_ms)
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "not ready after %d s (tenancy.release_ready_timeout): %s",
+						  (int) (age_ms / 1000), report);
+		return;
+	}
+	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "waiting: %s", report);
+	outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age_ms);
+}
+
+/*
+ * HandleValidate
+ *		The validate handler (see the file header).
+ */
+void
+HandleValidate(const StepContext *context, StepOutcome *outcome)
+{
+	const char *ns = HandlerArgString(context, "namespace");
+	json_t	   *release = json_object_get(context->request, "helmrelease");
+	json_t	   *url = json_object_get(context->request, "airflow_url");
+	Checks		c;
+
+	memset(&c, 0, sizeof(c));
+	memset(outcome, 0, sizeof(StepOutcome));
+	initStringInfo(&c.report);
+	if (!HandlerValidName(ns) || strchr(ns, '/') != NULL ||
+		(release != NULL && (!json_is_string(release) ||
+							 !HandlerValidName(json_string_value(release)) ||
+							 strchr(json_string_value(release), '/') != NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: invalid namespace or release name")));
+
+	check_namespace(context, ns, &c);
+	if (c.skipped)
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+						  "no endpoint configured for kubernetes: nothing to validate");
+		return;
+	}
+	if (release != NULL)
+		check_release(context, ns, json_string_value(release), &c);
+	check_pods(context, ns, &c);
+	check_schemas(json_object_get(context->request, "schemas"), &c);
+	if (json_is_string(url))
+		check_airflow(json_string_value(url), &c);
+
+	if (c.failed)
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "validation failed: %s", c.report.data);
+	else if (c.pending)
+		finish_polling(context, c.report.data, outcome);
+	else
+		outcome->kind = STEP_OUTCOME_SUCCEEDED;
+}
+
+/*
+ * HandleWaitAbsent
+ *		Succeed once GET path returns 404.
+ */
+void
+HandleWaitAbsent(const StepContext *context, StepOutcome *outcome)
+{
+	const char *path = HandlerArgString(context, "path");
+	HttpRequest request;
+
+	if (path[0] != '/' || !HandlerValidName(path + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: invalid \"path\"")));
+	HandlerHttp(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, outcome);
+	if (request.status == 404)
+	{
+		memset(outcome, 0, sizeof(StepOutcome));
+		outcome->kind = STEP_OUTCOME_SUCCEEDED;
+	}
+	else if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
+		finish_polling(context, psprintf("%s still exists", path), outcome);
+}

@@ -1,0 +1,517 @@
+/*-------------------------------------------------------------------------
+ *
+ * k8s_objects.c
+ *	  The Kubernetes objects of a tenant's namespace, as JSON for server-side
+ *	  apply: the namespace itself (labels, Pod Security admission), the
+ *	  Airflow workers' service account, role and binding, the resource quota
+ *	  and limit range from the spec, and the network policies.
+ *
+ * Departures from the source document (README "Platform side" lists them):
+ * the quota has no PriorityClass scope selector (it would exempt every pod
+ * without that class from the quota), limits.storage is not a quota
+ * resource and is not sent, the role grants no batch/jobs and no "*"
+ * verbs, and the ingress-controller and DNS peers select pods *in* the
+ * named namespaces (one peer with both selectors) instead of OR-ing them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <arpa/inet.h>
+
+#include "platform.h"
+#include "spec.h"
+#include "tenancy.h"
+
+/*
+ * Pod Security admission level by environment and tier (README "Pod
+ * Security"): production and every enterprise tenant enforce "restricted";
+ * dev and staging of other tiers enforce "baseline" and warn and audit at
+ * "restricted", so that what production would refuse shows up early.
+ */
+static const char *
+pod_security_level(const TenantModel *m)
+{
+	if (strcmp(m->environment, "production") == 0 ||
+		strcmp(m->tier, "enterprise") == 0)
+		return "restricted";
+	return "baseline";
+}
+
+/*
+ * K8sLabels
+ *		The labels every object of the tenant carries.
+ */
+void
+K8sLabels(JsonWriter *w, const TenantModel *m)
+{
+	JwObjectStart(w, "labels");
+	JwString(w, "app.kubernetes.io/managed-by", "tenancy");
+	JwString(w, "tenancy.io/tenant", m->name);
+	JwObjectEnd(w);
+}
+
+/*
+ * object_start
+ *		Open an object of apiVersion/kind named name in the tenant's
+ *		namespace, with the common labels; the caller closes it.
+ */
+static void
+object_start(JsonWriter *w, const TenantModel *m, const char *api_version,
+			 const char *kind, const char *name)
+{
+	JwInit(w);
+	JwObjectStart(w, NULL);
+	JwString(w, "apiVersion", api_version);
+	JwString(w, "kind", kind);
+	JwObjectStart(w, "metadata");
+	JwString(w, "name", name);
+	JwString(w, "namespace", m->namespace);
+	K8sLabels(w, m);
+	JwObjectEnd(w);
+}
+
+/*
+ * technical_contact
+ *		The e-mail address of the first technical contact, or NULL.
+ */
+static char *
+technical_contact(Jsonb *spec)
+{
+	List	   *contacts = SpecArray(spec, "tenant.contacts.technical");
+
+	if (contacts == NIL)
+		return NULL;
+	return SpecText(linitial(contacts), "email", NULL);
+}
+
+/*
+ * K8sNamespace
+ *		The tenant's namespace: labels for selection (tenant, tier,
+ *		environment, manager) and Pod Security admission, the display name
+ *		and technical contact as annotations.
+ */
+char *
+K8sNamespace(const TenantModel *m)
+{
+	Jsonb	   *spec = PlatformSpec(m);
+	const char *level = pod_security_level(m);
+	char	   *contact = technical_contact(spec);
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "apiVersion", "v1");
+	JwString(&w, "kind", "Namespace");
+	JwObjectStart(&w, "metadata");
+	JwString(&w, "name", m->namespace);
+	JwObjectStart(&w, "labels");
+	JwString(&w, "app.kubernetes.io/managed-by", "tenancy");
+	JwString(&w, "tenancy.io/tenant", m->name);
+	JwString(&w, "tenancy.io/tier", m->tier);
+	JwString(&w, "tenancy.io/environment", m->environment);
+	JwString(&w, "pod-security.kubernetes.io/enforce", level);
+	JwString(&w, "pod-security.kubernetes.io/enforce-version", "latest");
+	JwString(&w, "pod-security.kubernetes.io/audit", "restricted");
+	JwString(&w, "pod-security.kubernetes.io/warn", "restricted");
+	JwObjectEnd(&w);
+	JwObjectStart(&w, "annotations");
+	JwString(&w, "tenancy.io/display-name", m->display_name);
+	if (contact != NULL)
+		JwString(&w, "tenancy.io/technical-contact", contact);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * K8sServiceAccount
+ *		The identity of the Airflow workers' pods.  Its token is not mounted
+ *		by default: the chart mounts it where the KubernetesExecutor needs it.
+ */
+char *
+K8sServiceAccount(const TenantModel *m)
+{
+	JsonWriter	w;
+
+	object_start(&w, m, "v1", "ServiceAccount", PLATFORM_SERVICE_ACCOUNT);
+	JwBool(&w, "automountServiceAccountToken", false);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * rule
+ *		One PolicyRule of the core API group.
+ */
+static void
+rule(JsonWriter *w, const char *const *resources, const char *const *verbs)
+{
+	JwObjectStart(w, NULL);
+	JwArrayStart(w, "apiGroups");
+	JwString(w, NULL, "");
+	JwArrayEnd(w);
+	JwArrayStart(w, "resources");
+	for (; *resources; resources++)
+		JwString(w, NULL, *resources);
+	JwArrayEnd(w);
+	JwArrayStart(w, "verbs");
+	for (; *verbs; verbs++)
+		JwString(w, NULL, *verbs);
+	JwArrayEnd(w);
+	JwObjectEnd(w);
+}
+
+/*
+ * K8sRole
+ *		Least privilege for the KubernetesExecutor and KubernetesPodOperator:
+ *		run and watch pods, read their logs, exec into them (the operator
+ *		reads XCom through exec), read configmaps, secrets and events.
+ */
+char *
+K8sRole(const TenantModel *m)
+{
+	static const char *const pods[] = {"pods", NULL};
+	static const char *const pod_verbs[] = {"create", "delete", "get", "list", "patch", "watch", NULL};
+	static const char *const logs[] = {"pods/log", NULL};
+	static const char *const exec[] = {"pods/exec", NULL};
+	static const char *const read[] = {"get", "list", "watch", NULL};
+	static const char *const get[] = {"get", NULL};
+	static const char *const create_get[] = {"create", "get", NULL};
+	static const char *const config[] = {"configmaps", "secrets", "events", NULL};
+	JsonWriter	w;
+
+	object_start(&w, m, "rbac.authorization.k8s.io/v1", "Role", PLATFORM_ROLE);
+	JwArrayStart(&w, "rules");
+	rule(&w, pods, pod_verbs);
+	rule(&w, logs, get);
+	rule(&w, exec, create_get);
+	rule(&w, config, read);
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * K8sRoleBinding
+ *		The role, granted to the workers' service account.
+ */
+char *
+K8sRoleBinding(const TenantModel *m)
+{
+	JsonWriter	w;
+
+	object_start(&w, m, "rbac.authorization.k8s.io/v1", "RoleBinding",
+				 PLATFORM_ROLE_BINDING);
+	JwArrayStart(&w, "subjects");
+	JwObjectStart(&w, NULL);
+	JwString(&w, "kind", "ServiceAccount");
+	JwString(&w, "name", PLATFORM_SERVICE_ACCOUNT);
+	JwString(&w, "namespace", m->namespace);
+	JwObjectEnd(&w);
+	JwArrayEnd(&w);
+	JwObjectStart(&w, "roleRef");
+	JwString(&w, "apiGroup", "rbac.authorization.k8s.io");
+	JwString(&w, "kind", "Role");
+	JwString(&w, "name", PLATFORM_ROLE);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * K8sResourceQuota
+ *		resources.kubernetes.quotas as a ResourceQuota: requests.<r> and
+ *		limits.<r> as given, requests.pods as "pods".  limits.storage has no
+ *		quota resource in Kubernetes and is left out (README).
+ */
+char *
+K8sResourceQuota(const TenantModel *m)
+{
+	Jsonb	   *spec = PlatformSpec(m);
+	static const char *const sections[] = {"requests", "limits"};
+	JsonWriter	w;
+
+	object_start(&w, m, "v1", "ResourceQuota", PLATFORM_QUOTA);
+	JwObjectStart(&w, "spec");
+	JwObjectStart(&w, "hard");
+	for (int i = 0; i < (int) lengthof(sections); i++)
+	{
+		char	   *path = psprintf("resources.kubernetes.quotas.%s", sections[i]);
+		ListCell   *lc;
+
+		foreach(lc, SpecObjectKeys(spec, path))
+		{
+			char	   *key = lfirst(lc);
+			char	   *value = SpecText(spec, psprintf("%s.%s", path, key), NULL);
+
+			if (value == NULL)
+				continue;
+			if (strcmp(key, "pods") == 0)
+				JwString(&w, "pods", value);
+			else if (strcmp(key, "storage") == 0 && i == 1)
+				continue;
+			else
+				JwString(&w, psprintf("%s.%s", sections[i], key), value);
+		}
+	}
+	JwString(&w, "persistentvolumeclaims", "10");
+	JwString(&w, "services", "10");
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * capped
+ *		dflt, or the quota value at path when that is smaller (so that the
+ *		limit range never allows more than the quota).
+ */
+static const char *
+capped(Jsonb *spec, const char *path, const char *dflt)
+{
+	char	   *quota = SpecText(spec, path, NULL);
+	double		quota_value;
+	double		dflt_value;
+
+	if (quota != NULL && SpecParseQuantity(quota, &quota_value) &&
+		SpecParseQuantity(dflt, &dflt_value) && quota_value < dflt_value)
+		return quota;
+	return dflt;
+}
+
+/*
+ * K8sLimitRange
+ *		Container defaults and maxima (so that pods without resources still
+ *		count against the quota), and the size bounds of a PVC: 1Gi up to
+ *		the namespace's storage quota.
+ */
+char *
+K8sLimitRange(const TenantModel *m)
+{
+	Jsonb	   *spec = PlatformSpec(m);
+	const char *max_cpu = capped(spec, "resources.kubernetes.quotas.limits.cpu", "4");
+	const char *max_memory = capped(spec, "resources.kubernetes.quotas.limits.memory", "8Gi");
+	const char *max_storage = SpecText(spec, "resources.kubernetes.quotas.requests.storage",
+									   "100Gi");
+	JsonWriter	w;
+
+	object_start(&w, m, "v1", "LimitRange", PLATFORM_LIMIT_RANGE);
+	JwObjectStart(&w, "spec");
+	JwArrayStart(&w, "limits");
+
+	JwObjectStart(&w, NULL);
+	JwString(&w, "type", "Container");
+	JwObjectStart(&w, "default");
+	JwString(&w, "cpu", capped(spec, "resources.kubernetes.quotas.limits.cpu", "1"));
+	JwString(&w, "memory", capped(spec, "resources.kubernetes.quotas.limits.memory", "1Gi"));
+	JwObjectEnd(&w);
+	JwObjectStart(&w, "defaultRequest");
+	JwString(&w, "cpu", "100m");
+	JwString(&w, "memory", "128Mi");
+	JwObjectEnd(&w);
+	JwObjectStart(&w, "max");
+	JwString(&w, "cpu", max_cpu);
+	JwString(&w, "memory", max_memory);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+
+	JwObjectStart(&w, NULL);
+	JwString(&w, "type", "PersistentVolumeClaim");
+	JwObjectStart(&w, "min");
+	JwString(&w, "storage", "1Gi");
+	JwObjectEnd(&w);
+	JwObjectStart(&w, "max");
+	JwString(&w, "storage", max_storage);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * K8sDefaultDenyPolicy
+ *		Deny all ingress and egress of every pod in the namespace; the
+ *		isolation policy then allows what is needed.
+ */
+char *
+K8sDefaultDenyPolicy(const TenantModel *m)
+{
+	JsonWriter	w;
+
+	object_start(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_DENY);
+	JwObjectStart(&w, "spec");
+	JwObjectStart(&w, "podSelector");
+	JwObjectEnd(&w);
+	JwArrayStart(&w, "policyTypes");
+	JwString(&w, NULL, "Ingress");
+	JwString(&w, NULL, "Egress");
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * same_namespace_peer
+ *		A peer selecting every pod of the policy's own namespace.
+ */
+static void
+same_namespace_peer(JsonWriter *w)
+{
+	JwObjectStart(w, NULL);
+	JwObjectStart(w, "podSelector");
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+}
+
+/*
+ * pods_in_namespace_peer
+ *		One peer: pods labelled key=value in the namespace named ns (both
+ *		selectors in one peer, so they are AND-ed).
+ */
+static void
+pods_in_namespace_peer(JsonWriter *w, const char *ns, const char *key,
+					   const char *value)
+{
+	JwObjectStart(w, NULL);
+	JwObjectStart(w, "namespaceSelector");
+	JwObjectStart(w, "matchLabels");
+	JwString(w, "kubernetes.io/metadata.name", ns);
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+	JwObjectStart(w, "podSelector");
+	JwObjectStart(w, "matchLabels");
+	JwString(w, key, value);
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+}
+
+/*
+ * ports
+ *		"ports": one entry per protocol, all on port.
+ */
+static void
+ports(JsonWriter *w, int port, const char *const *protocols)
+{
+	JwArrayStart(w, "ports");
+	for (; *protocols; protocols++)
+	{
+		JwObjectStart(w, NULL);
+		JwString(w, "protocol", *protocols);
+		JwInt(w, "port", port);
+		JwObjectEnd(w);
+	}
+	JwArrayEnd(w);
+}
+
+/*
+ * warehouse_cidr
+ *		Where the warehouse is: its address as a /32 (or /128) when the spec
+ *		names it by IP address, else tenancy.warehouse_cidr.
+ */
+static char *
+warehouse_cidr(Jsonb *spec)
+{
+	char	   *host = SpecText(spec, "warehouse.database.host", "");
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, host, addr) == 1)
+		return psprintf("%s/32", host);
+	if (inet_pton(AF_INET6, host, addr) == 1)
+		return psprintf("%s/128", host);
+	return pstrdup(tenancy_warehouse_cidr ? tenancy_warehouse_cidr : "10.0.0.0/8");
+}
+
+/*
+ * K8sIsolationPolicy
+ *		What the tenant's pods may do under the default deny: talk to each
+ *		other, be reached by the ingress controller on 8080, resolve names
+ *		(kube-dns, UDP and TCP 53), reach the warehouse on 5432, and reach
+ *		HTTPS (443) anywhere except private ranges.
+ */
+char *
+K8sIsolationPolicy(const TenantModel *m)
+{
+	static const char *const tcp[] = {"TCP", NULL};
+	static const char *const dns[] = {"UDP", "TCP", NULL};
+	static const char *const private_ranges[] = {"10.0.0.0/8", "172.16.0.0/12",
+	"192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", NULL};
+	Jsonb	   *spec = PlatformSpec(m);
+	JsonWriter	w;
+
+	object_start(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_ALLOW);
+	JwObjectStart(&w, "spec");
+	JwObjectStart(&w, "podSelector");
+	JwObjectEnd(&w);
+	JwArrayStart(&w, "policyTypes");
+	JwString(&w, NULL, "Ingress");
+	JwString(&w, NULL, "Egress");
+	JwArrayEnd(&w);
+
+	JwArrayStart(&w, "ingress");
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "from");
+	same_namespace_peer(&w);
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "from");
+	pods_in_namespace_peer(&w, tenancy_ingress_namespace ? tenancy_ingress_namespace : "ingress-nginx",
+						   "app.kubernetes.io/name", "ingress-nginx");
+	JwArrayEnd(&w);
+	ports(&w, 8080, tcp);
+	JwObjectEnd(&w);
+	JwArrayEnd(&w);
+
+	JwArrayStart(&w, "egress");
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "to");
+	same_namespace_peer(&w);
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "to");
+	pods_in_namespace_peer(&w, "kube-system", "k8s-app", "kube-dns");
+	JwArrayEnd(&w);
+	ports(&w, 53, dns);
+	JwObjectEnd(&w);
+
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "to");
+	JwObjectStart(&w, NULL);
+	JwObjectStart(&w, "ipBlock");
+	JwString(&w, "cidr", warehouse_cidr(spec));
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	JwArrayEnd(&w);
+	ports(&w, 5432, tcp);
+	JwObjectEnd(&w);
+
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "to");
+	JwObjectStart(&w, NULL);
+	JwObjectStart(&w, "ipBlock");
+	JwString(&w, "cidr", "0.0.0.0/0");
+	JwArrayStart(&w, "except");
+	for (const char *const *r = private_ranges; *r; r++)
+		JwString(&w, NULL, *r);
+	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	JwArrayEnd(&w);
+	ports(&w, 443, tcp);
+	JwObjectEnd(&w);
+	JwArrayEnd(&w);
+
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}

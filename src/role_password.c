@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * role_password.c
+ *	  Set a tenant login role's password as a SCRAM verifier computed in
+ *	  this process, without the password or the verifier reaching a log.
+ *
+ * The worker's statements are not subject to log_statement (that applies
+ * to client queries), but an error report could carry the statement and
+ * pgaudit logs utility statements run through SPI: the transaction turns
+ * those off locally before it runs ALTER ROLE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+#include "platform.h"
+
+/*
+ * From libpq/scram.h, declared here because that header pulls in
+ * libpq-be.h and with it the GSSAPI headers, which the server headers
+ * package does not depend on.
+ */
+extern char *pg_be_scram_build_secret(const char *password);
+
+/*
+ * set_quietly
+ *		SET LOCAL of a setting, if it exists here.
+ */
+static void
+set_quietly(const char *name, const char *value)
+{
+	int			flags = GetConfigOptionFlags(name, true);
+
+	if (flags == 0 || (flags & GUC_CUSTOM_PLACEHOLDER) != 0)
+		return;
+	(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * RoleSetPasswordQuietly
+ *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' for a tenant login role,
+ *		in a transaction of its own with statement logging and auditing off.
+ *		Refuses a role that is missing, cannot log in, or is a superuser.
+ */
+void
+RoleSetPasswordQuietly(const char *role, const char *password)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(role)};
+	char	   *verifier;
+	char	   *sql;
+	bool		isnull;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	set_quietly("log_statement", "none");
+	set_quietly("log_min_duration_statement", "-1");
+	set_quietly("log_min_error_statement", "panic");
+	set_quietly("pgaudit.log", "none");
+
+	if (SPI_execute_with_args("SELECT rolcanlogin AND NOT rolsuper "
+							  "FROM pg_catalog.pg_authid WHERE rolname = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up role \"%s\"", role);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("login role \"%s\" does not exist", role)));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is not a tenant login role", role),
+				 errdetail("tenancy sets passwords only on roles that can log in and are not superusers.")));
+
+	verifier = pg_be_scram_build_secret(password);
+	sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
+				   quote_literal_cstr(verifier));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set the password of role \"%s\"", role);
+	explicit_bzero(sql, strlen(sql));
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}

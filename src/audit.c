@@ -1,0 +1,976 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.c
+ *	  tenancy.audit(name): compare what the catalog says should exist with
+ *	  what exists, report each difference as a finding with a severity, and
+ *	  record the run (tenancy.audit_runs, tenancy.audit_findings) so that
+ *	  runs can be compared.
+ *
+ * What should exist comes from the planner: the tenant's model is built
+ * from its stored spec, and the planner is run against the catalogs as
+ * tenancy.apply would run it.  Every SQL action it would take is drift
+ * (a dropped schema, a role with BYPASSRLS, a missing membership), and
+ * apply with the stored spec is the repair.  The planner does not revoke,
+ * so what was granted beyond the plan is found by comparing ACLs with the
+ * planned grants (audit_acl.c).  Then: credentials older than
+ * tenancy.credential_max_age, data freshness per the spec's freshness
+ * checks, storage against resources.database.storage_gb, and shared
+ * tables (row-level security, policy, tenant-column index).
+ *
+ * Catalog data that is per relation (ACLs, sizes, freshness columns) is
+ * read once per run for every audited schema, so a run costs about the
+ * same per tenant with ten tenants or thousands.  Each tenant is audited
+ * in a memory context reset afterwards.
+ *
+ * Platform checks (namespace, quotas, release, Vault) need the network;
+ * they run later as worker steps of an audit operation (handler_audit.c)
+ * and add their findings to the same run.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fnmatch.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+#include "tenancy.h"
+
+PG_FUNCTION_INFO_V1(tenancy_audit);
+
+/* As rls.c names the policy of a shared table and marks its index */
+#define SHARED_POLICY_NAME "tenancy_tenant_isolation"
+#define SHARED_INDEX_COMMENT "tenancy: tenant column index for row-level security"
+
+/* Storage use above which the audit warns, as a fraction of storage_gb */
+#define STORAGE_WARNING_FRACTION 0.8
+
+/* Columns that date a row, in order of preference (the source document
+ * measures freshness with modified_at) */
+#define FRESHNESS_COLUMNS "{modified_at,updated_at,loaded_at,created_at}"
+
+/* A freshness check of a tenant's spec: one table pattern, one age */
+typedef struct FreshnessCheck
+{
+	char	   *pattern;		/* "bronze.*", or a table glob in any layer */
+	double		max_age_hours;
+} FreshnessCheck;
+
+/* One tenant being audited */
+typedef struct AuditTenant
+{
+	int64		tenant_id;
+	char	   *name;
+	TenantModel *model;
+	bool		audited;		/* picked by the name argument */
+	double		storage_gb;		/* resources.database.storage_gb, <0: none */
+	TimestampTz credentials_set;	/* last password set, 0: never */
+	List	   *freshness;		/* of FreshnessCheck */
+} AuditTenant;
+
+/* Relations of one schema, read once per run */
+typedef struct SchemaRelations
+{
+	Oid			nsp;			/* hash key */
+	List	   *relations;		/* of AuditRelation */
+} SchemaRelations;
+
+/* tenant id -> tenant */
+typedef struct TenantById
+{
+	int64		tenant_id;		/* hash key */
+	AuditTenant *tenant;
+} TenantById;
+
+/* role name -> tenant name */
+typedef struct RoleTenant
+{
+	char		rolname[NAMEDATALEN];	/* hash key */
+	char	   *tenant;
+} RoleTenant;
+
+/* How planner actions become findings */
+typedef struct DriftKind
+{
+	const char *action;			/* PlanAction.action */
+	const char *check_name;		/* NULL: left to the ACL comparison */
+	const char *severity;
+} DriftKind;
+
+static const DriftKind drift_kinds[] = {
+	{"create role", "role_missing", AUDIT_CRITICAL},
+	{"alter role", "role_attributes", AUDIT_HIGH},
+	{"grant role", "missing_membership", AUDIT_WARNING},
+	{"set role setting", "role_settings", AUDIT_WARNING},
+	{"reset role setting", "role_settings", AUDIT_WARNING},
+	{"create schema", "schema_missing", AUDIT_CRITICAL},
+	{"create table", "audit_table_missing", AUDIT_HIGH},
+	/* grants and default privileges: compared exactly by audit_acl.c */
+	{"grant schema privileges", NULL, NULL},
+	{"grant table privileges", NULL, NULL},
+	{"alter default privileges", NULL, NULL},
+	{"alter table owner", NULL, NULL},
+};
+
+/*
+ * AuditReport
+ *		Record one finding of the run and return it as a row.
+ */
+void
+AuditReport(AuditRun *run, const char *tenant, const char *check_name,
+			const char *severity, const char *object, const char *fmt,...)
+{
+	StringInfoData detail;
+	Datum		values[5];
+	bool		nulls[5] = {tenant == NULL, false, false, false, false};
+	Datum		args[6];
+	char		argnulls[6] = {' ', tenant == NULL ? 'n' : ' ', ' ', ' ', ' ', ' '};
+
+	initStringInfo(&detail);
+	for (;;)
+	{
+		va_list		ap;
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&detail, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&detail, needed);
+	}
+
+	values[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+	values[1] = CStringGetTextDatum(check_name);
+	values[2] = CStringGetTextDatum(severity);
+	values[3] = CStringGetTextDatum(object);
+	values[4] = CStringGetTextDatum(detail.data);
+	tuplestore_putvalues(run->store, run->desc, values, nulls);
+
+	args[0] = Int64GetDatum(run->run_id);
+	memcpy(&args[1], values, sizeof(values));
+	if (SPI_execute_plan(run->insert_finding, args, argnulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record an audit finding");
+	run->findings++;
+}
+
+/*
+ * AuditTenantOfRole
+ *		The registered tenant one of whose roles rolname is, or NULL.
+ */
+const char *
+AuditTenantOfRole(AuditRun *run, const char *rolname)
+{
+	char		key[NAMEDATALEN] = {0};
+	RoleTenant *entry;
+
+	strlcpy(key, rolname, NAMEDATALEN);
+	entry = hash_search(run->role_tenants, key, HASH_FIND, NULL);
+	return entry ? entry->tenant : NULL;
+}
+
+/*
+ * remember_role
+ *		Add a tenant role to the run's role -> tenant map.
+ */
+static void
+remember_role(AuditRun *run, const char *rolname, const char *tenant)
+{
+	char		key[NAMEDATALEN] = {0};
+	RoleTenant *entry;
+
+	strlcpy(key, rolname, NAMEDATALEN);
+	entry = hash_search(run->role_tenants, key, HASH_ENTER, NULL);
+	entry->tenant = (char *) tenant;
+}
+
+/*
+ * spi_exec
+ *		Run a parameterised statement; the caller is connected.
+ */
+static void
+spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
+										   false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "tenancy audit statement failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * start_run
+ *		Insert the run's row and prepare the finding insert.
+ */
+static void
+start_run(AuditRun *run, const char *name)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+
+	values[0] = name ? CStringGetTextDatum(name) : (Datum) 0;
+	if (SPI_execute_with_args("INSERT INTO tenancy.audit_runs (tenant) VALUES ($1) "
+							  "RETURNING run_id",
+							  1, types + 1, values, name ? NULL : "n", false, 0)
+		!= SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not record the audit run");
+	run->run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	run->insert_finding =
+		SPI_prepare("INSERT INTO tenancy.audit_findings "
+					"(run_id, tenant, check_name, severity, object, detail) "
+					"VALUES ($1, $2, $3, $4, $5, $6)", 6, types);
+	if (run->insert_finding == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(run->insert_finding);
+}
+
+/*
+ * load_tenants
+ *		Every registered tenant with its model (for the role map); those
+ *		picked by name (all when NULL) are marked audited.  42704 when the
+ *		named tenant does not exist, 55000 when it was deprovisioned.
+ */
+static List *
+load_tenants(AuditRun *run, const char *name)
+{
+	List	   *tenants = NIL;
+	bool		found = false;
+	HASHCTL		ctl;
+
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(RoleTenant);
+	ctl.hcxt = CurrentMemoryContext;
+	run->role_tenants = hash_create("tenancy audit roles", 1024, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	spi_exec("SELECT tenant_id, name, spec, state, "
+			 "(spec #>> '{resources,database,storage_gb}')::float8 "
+			 "FROM tenancy.tenants ORDER BY name", 0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		AuditTenant *t = palloc0(sizeof(AuditTenant));
+		char	   *state = SPI_getvalue(tuple, desc, 4);
+		bool		isnull;
+		Datum		gb;
+		bool		live;
+
+		t->tenant_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		t->name = SPI_getvalue(tuple, desc, 2);
+		t->model = TenantModelFromSpec(t->name,
+									   DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 3, &isnull)));
+		gb = SPI_getbinval(tuple, desc, 5, &isnull);
+		t->storage_gb = isnull ? -1 : DatumGetFloat8(gb);
+		live = strcmp(state, "deprovisioned") != 0 &&
+			strcmp(state, "deprovisioning") != 0;
+
+		remember_role(run, t->model->owner_role, t->name);
+		remember_role(run, t->model->writer_role, t->name);
+		remember_role(run, t->model->reader_role, t->name);
+		for (int r = 0; r < TENANT_LOGIN_ROLE_COUNT; r++)
+			remember_role(run, t->model->login_roles[r], t->name);
+
+		if (name != NULL && strcmp(name, t->name) == 0)
+		{
+			found = true;
+			if (!live)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("tenant \"%s\" is not audited", name),
+						 errdetail("Its state is %s; tenants that are deprovisioned or being deprovisioned are not audited.",
+								   state)));
+		}
+		t->audited = live && (name == NULL || strcmp(name, t->name) == 0);
+		tenants = lappend(tenants, t);
+	}
+	if (name != NULL && !found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", name)));
+	return tenants;
+}
+
+/*
+ * load_credentials_and_checks
+ *		When each tenant's database password was last set (the last
+ *		database_credentials step that succeeded), and its freshness checks.
+ */
+static void
+load_credentials_and_checks(List *tenants)
+{
+	HTAB	   *by_id;
+	HASHCTL		ctl;
+	ListCell   *lc;
+
+	/* index the tenants by id: one pass over each result, whatever its size */
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(TenantById);
+	ctl.hcxt = CurrentMemoryContext;
+	by_id = hash_create("tenancy audit tenants", list_length(tenants) + 1, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+		TenantById *entry = hash_search(by_id, &t->tenant_id, HASH_ENTER, NULL);
+
+		entry->tenant = t;
+	}
+
+	spi_exec("SELECT o.tenant_id, pg_catalog.max(s.finished_at) "
+			 "FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id) "
+			 "WHERE s.state = 'succeeded' AND s.phase = 'forward' "
+			 "AND s.request ->> 'handler' = 'database_credentials' "
+			 "GROUP BY o.tenant_id", 0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		TenantById *entry = hash_search(by_id, &id, HASH_FIND, NULL);
+		Datum		at = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									   2, &isnull);
+
+		if (entry && !isnull)
+			entry->tenant->credentials_set = DatumGetTimestampTz(at);
+	}
+
+	spi_exec("SELECT t.tenant_id, p.pattern, (c.value ->> 'max_age_hours')::float8 "
+			 "FROM tenancy.tenants t, "
+			 "pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof("
+			 "t.spec #> '{warehouse,data_quality,checks}') = 'array' "
+			 "AND COALESCE(t.spec #>> '{warehouse,data_quality,enabled}', 'true') = 'true' "
+			 "THEN t.spec #> '{warehouse,data_quality,checks}' ELSE '[]' END) c, "
+			 "pg_catalog.jsonb_array_elements_text(c.value -> 'tables') p(pattern) "
+			 "WHERE c.value ->> 'type' = 'freshness' "
+			 "AND pg_catalog.jsonb_typeof(c.value -> 'max_age_hours') = 'number'",
+			 0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		TenantById *entry = hash_search(by_id, &id, HASH_FIND, NULL);
+		FreshnessCheck *check;
+
+		if (entry == NULL)
+			continue;
+		check = palloc(sizeof(FreshnessCheck));
+		check->pattern = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		check->max_age_hours = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															3, &isnull));
+		entry->tenant->freshness = lappend(entry->tenant->freshness, check);
+	}
+}
+
+/*
+ * load_relations
+ *		The relations of every audited tenant's schemas, in one query: ACL,
+ *		owner, size and the column that dates their rows.
+ */
+static HTAB *
+load_relations(List *tenants)
+{
+	List	   *nsps = NIL;
+	ListCell   *lc;
+	HTAB	   *by_nsp;
+	HASHCTL		ctl;
+	Datum	   *elems;
+	int			n = 0;
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		values[1];
+
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+
+		if (!t->audited || !t->model->local)
+			continue;
+		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		{
+			Oid			nsp = get_namespace_oid(t->model->schemas[i], true);
+
+			if (OidIsValid(nsp))
+				nsps = lappend_oid(nsps, nsp);
+		}
+	}
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(SchemaRelations);
+	ctl.hcxt = CurrentMemoryContext;
+	by_nsp = hash_create("tenancy audit relations", list_length(nsps) + 1, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (nsps == NIL)
+		return by_nsp;
+
+	elems = palloc(sizeof(Datum) * list_length(nsps));
+	foreach(lc, nsps)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
+												true, TYPALIGN_INT));
+	spi_exec("SELECT c.relnamespace, c.oid, c.relname, c.relkind, c.relowner, c.relacl, "
+			 "CASE WHEN c.relkind IN ('r', 'm') "
+			 "THEN pg_catalog.pg_total_relation_size(c.oid) ELSE 0 END, "
+			 "(SELECT a.attname FROM pg_catalog.pg_attribute a "
+			 " WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+			 " AND a.attname = ANY ('" FRESHNESS_COLUMNS "'::name[]) "
+			 " AND a.atttypid IN ('pg_catalog.timestamptz'::pg_catalog.regtype, "
+			 "  'pg_catalog.timestamp'::pg_catalog.regtype, 'pg_catalog.date'::pg_catalog.regtype) "
+			 " ORDER BY pg_catalog.array_position('" FRESHNESS_COLUMNS "'::name[], a.attname) "
+			 " LIMIT 1) "
+			 "FROM pg_catalog.pg_class c "
+			 "WHERE c.relnamespace = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
+			 "ORDER BY c.relname",
+			 1, types, values, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		AuditRelation *rel = palloc0(sizeof(AuditRelation));
+		bool		isnull;
+		Oid			nsp = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
+		bool		found;
+		SchemaRelations *entry = hash_search(by_nsp, &nsp, HASH_ENTER, &found);
+		Datum		acl;
+
+		if (!found)
+			entry->relations = NIL;
+		rel->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
+		rel->relname = SPI_getvalue(tuple, desc, 3);
+		rel->relkind = DatumGetChar(SPI_getbinval(tuple, desc, 4, &isnull));
+		rel->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
+		acl = SPI_getbinval(tuple, desc, 6, &isnull);
+		rel->acl = isnull ? NULL : DatumGetAclPCopy(acl);
+		rel->bytes = DatumGetInt64(SPI_getbinval(tuple, desc, 7, &isnull));
+		rel->freshness_column = SPI_getvalue(tuple, desc, 8);
+		entry->relations = lappend(entry->relations, rel);
+	}
+	return by_nsp;
+}
+
+/*
+ * role_attributes_text
+ *		The attributes of a role that the plan never gives a tenant role.
+ */
+static char *
+role_attributes_text(const char *rolname)
+{
+	HeapTuple	tuple = SearchSysCache1(AUTHNAME, CStringGetDatum(rolname));
+	Form_pg_authid role;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (!HeapTupleIsValid(tuple))
+		return buf.data;
+	role = (Form_pg_authid) GETSTRUCT(tuple);
+	if (role->rolsuper)
+		appendStringInfoString(&buf, " SUPERUSER");
+	if (role->rolcreatedb)
+		appendStringInfoString(&buf, " CREATEDB");
+	if (role->rolcreaterole)
+		appendStringInfoString(&buf, " CREATEROLE");
+	if (role->rolreplication)
+		appendStringInfoString(&buf, " REPLICATION");
+	if (role->rolbypassrls)
+		appendStringInfoString(&buf, " BYPASSRLS");
+	ReleaseSysCache(tuple);
+	return buf.data;
+}
+
+/*
+ * role_state_of
+ *		The state the planner read for one of the tenant's roles.
+ */
+static const RoleState *
+role_state_of(const TenantModel *m, const TenantState *s, const char *rolname)
+{
+	if (strcmp(rolname, m->owner_role) == 0)
+		return &s->owner;
+	if (strcmp(rolname, m->writer_role) == 0)
+		return &s->writer;
+	if (strcmp(rolname, m->reader_role) == 0)
+		return &s->reader;
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		if (strcmp(rolname, m->login_roles[i]) == 0)
+			return &s->logins[i];
+	return NULL;
+}
+
+/*
+ * is_login_role
+ *		Whether rolname is one of the tenant's login roles.
+ */
+static bool
+is_login_role(const TenantModel *m, const char *rolname)
+{
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		if (strcmp(rolname, m->login_roles[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * report_planner_drift
+ *		Each SQL action tenancy.apply would take now is a finding.  Actions
+ *		on a role the plan (re)creates are part of that one finding.
+ */
+static void
+report_planner_drift(AuditRun *run, const TenantModel *m, const TenantState *s)
+{
+	List	   *actions = PlanTenant(m, s, PLAN_PROVISION);
+	List	   *created = NIL;
+	ListCell   *lc;
+
+	foreach(lc, actions)
+	{
+		PlanAction *a = lfirst(lc);
+		const DriftKind *kind = NULL;
+		const char *severity;
+
+		if (a->sql == NULL)
+			continue;			/* platform actions: checked by the worker */
+		for (size_t i = 0; i < lengthof(drift_kinds); i++)
+			if (strcmp(drift_kinds[i].action, a->action) == 0)
+				kind = &drift_kinds[i];
+		if (kind != NULL && kind->check_name == NULL)
+			continue;
+		if (list_member(created, makeString(a->object)))
+			continue;
+		if (kind == NULL)
+		{
+			AuditReport(run, m->name, "drift", AUDIT_WARNING, a->object,
+						"tenancy.apply would run: %s", a->sql);
+			continue;
+		}
+		if (strcmp(a->action, "create role") == 0 ||
+			strcmp(a->action, "create schema") == 0)
+			created = lappend(created, makeString(a->object));
+
+		severity = kind->severity;
+		if (strcmp(a->action, "alter role") == 0)
+		{
+			const RoleState *rs = role_state_of(m, s, a->object);
+
+			if (rs && rs->privileged)
+			{
+				AuditReport(run, m->name, kind->check_name, AUDIT_CRITICAL, a->object,
+							"Role %s has%s, which no tenant role may have; tenancy.apply would run: %s",
+							a->object, role_attributes_text(a->object), a->sql);
+				continue;
+			}
+			if (rs && rs->can_login != is_login_role(m, a->object))
+				severity = AUDIT_HIGH;	/* a group role that can log in */
+			else
+				severity = AUDIT_WARNING;	/* the connection limit */
+		}
+		AuditReport(run, m->name, kind->check_name, severity, a->object,
+					"tenancy.apply would run: %s", a->sql);
+	}
+}
+
+/*
+ * schema_owner
+ *		Owner of a schema.
+ */
+static Oid
+schema_owner(Oid nsp)
+{
+	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * pgaudit_is_loaded
+ *		Whether pgaudit.log is a real setting here (not a placeholder).
+ */
+static bool
+pgaudit_is_loaded(void)
+{
+	int			flags = GetConfigOptionFlags("pgaudit.log", true);
+
+	return flags != 0 && (flags & GUC_CUSTOM_PLACEHOLDER) == 0;
+}
+
+/*
+ * audit_credentials
+ *		The database password is older than tenancy.credential_max_age.
+ */
+static void
+audit_credentials(AuditRun *run, const AuditTenant *t)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int64		age_days;
+
+	if (t->credentials_set == 0)
+		return;					/* never set: the platform checks report it */
+	age_days = (now - t->credentials_set) / USECS_PER_DAY;
+	if (age_days > tenancy_credential_max_age_days)
+		AuditReport(run, t->name, "credential_age", AUDIT_WARNING, "database credentials",
+					"The database password was last set on %s, %lld days ago; tenancy.credential_max_age is %d days. Run tenancy.rotate_credentials('%s').",
+					timestamptz_to_str(t->credentials_set), (long long) age_days,
+					tenancy_credential_max_age_days, t->name);
+}
+
+/*
+ * audit_storage
+ *		Bytes of the tenant's schemas against resources.database.storage_gb.
+ */
+static void
+audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
+{
+	double		bytes = 0;
+	double		limit;
+
+	if (t->storage_gb <= 0)
+		return;
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, relations[i])
+			bytes += ((AuditRelation *) lfirst(lc))->bytes;
+	}
+	limit = t->storage_gb * 1024.0 * 1024.0 * 1024.0;
+	if (bytes > limit)
+		AuditReport(run, t->name, "storage", AUDIT_HIGH, "schemas",
+					"The tenant's schemas hold %.0f bytes, more than resources.database.storage_gb (%g GB).",
+					bytes, t->storage_gb);
+	else if (bytes > limit * STORAGE_WARNING_FRACTION)
+		AuditReport(run, t->name, "storage", AUDIT_WARNING, "schemas",
+					"The tenant's schemas hold %.0f bytes, %.0f%% of resources.database.storage_gb (%g GB).",
+					bytes, 100.0 * bytes / limit, t->storage_gb);
+}
+
+/*
+ * audit_table_freshness
+ *		The newest row of one table against a freshness check.
+ */
+static void
+audit_table_freshness(AuditRun *run, const AuditTenant *t, const char *schema,
+					  const AuditRelation *rel, const FreshnessCheck *check)
+{
+	char	   *object = psprintf("%s.%s", schema, rel->relname);
+	Oid			types[1] = {FLOAT8OID};
+	Datum		values[1] = {Float8GetDatum(check->max_age_hours)};
+	bool		isnull;
+	bool		stale;
+	char	   *newest;
+
+	if (rel->freshness_column == NULL)
+	{
+		AuditReport(run, t->name, "data_freshness", AUDIT_INFO, object,
+					"Freshness check \"%s\" cannot date the rows of this table: it has no modified_at, updated_at, loaded_at or created_at column.",
+					check->pattern);
+		return;
+	}
+	spi_exec(psprintf("SELECT pg_catalog.max(%s)::pg_catalog.timestamptz < "
+					  "pg_catalog.now() - pg_catalog.make_interval(secs => $1 * 3600), "
+					  "pg_catalog.max(%s)::pg_catalog.text FROM %s",
+					  quote_identifier(rel->freshness_column),
+					  quote_identifier(rel->freshness_column),
+					  quote_qualified_identifier(schema, rel->relname)),
+			 1, types, values, SPI_OK_SELECT);
+	stale = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									   1, &isnull));
+	newest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (isnull)
+		AuditReport(run, t->name, "data_freshness", AUDIT_WARNING, object,
+					"The table holds no rows; freshness check \"%s\" allows data at most %g hours old.",
+					check->pattern, check->max_age_hours);
+	else if (stale)
+		AuditReport(run, t->name, "data_freshness", AUDIT_WARNING, object,
+					"The newest %s is %s, older than the %g hours freshness check \"%s\" allows.",
+					rel->freshness_column, newest, check->max_age_hours, check->pattern);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * audit_freshness
+ *		Each freshness check of the spec on the tables its pattern matches:
+ *		"layer.glob" in that layer's schema, a bare glob in every schema.
+ */
+static void
+audit_freshness(AuditRun *run, const AuditTenant *t, List *const *relations)
+{
+	ListCell   *lc;
+
+	foreach(lc, t->freshness)
+	{
+		FreshnessCheck *check = lfirst(lc);
+		const char *dot = strchr(check->pattern, '.');
+		const char *glob = dot ? dot + 1 : check->pattern;
+		char	   *layer = dot ? pnstrdup(check->pattern, dot - check->pattern) : NULL;
+		bool		layer_known = layer == NULL;
+
+		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		{
+			ListCell   *lr;
+
+			if (layer != NULL && strcmp(layer, TenantSchemaSuffixes[i]) != 0)
+				continue;
+			layer_known = true;
+			foreach(lr, relations[i])
+			{
+				AuditRelation *rel = lfirst(lr);
+
+				if ((rel->relkind == 'r' || rel->relkind == 'p') &&
+					fnmatch(glob, rel->relname, 0) == 0)
+					audit_table_freshness(run, t, t->model->schemas[i], rel, check);
+			}
+		}
+		if (!layer_known)
+			AuditReport(run, t->name, "data_freshness", AUDIT_INFO, check->pattern,
+						"Freshness check \"%s\" names no layer of the tenant (bronze, silver, gold_mart, gold_reporting, staging, audit).",
+						check->pattern);
+	}
+}
+
+/*
+ * audit_tenant
+ *		Every database check of one tenant.
+ */
+static void
+audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
+{
+	const TenantModel *m = t->model;
+	Oid			schema_oids[TENANT_SCHEMA_COUNT];
+	List	   *relations[TENANT_SCHEMA_COUNT];
+	Oid			owner = get_role_oid(m->owner_role, true);
+	bool		readable = true;
+	TenantState *state = NULL;
+	PlannedAccess *planned;
+
+	if (!m->local)
+	{
+		AuditReport(run, t->name, "placement", AUDIT_INFO, m->remote_database,
+					"The tenant's database objects are on %s:%d/%s; tenancy.audit checks objects of this database only.",
+					m->remote_host[0] ? m->remote_host : "(local socket)",
+					m->remote_port, m->remote_database);
+		audit_credentials(run, t);
+		return;
+	}
+
+	/* schemas must be owned by the tenant's owner role, a plain role */
+	if (OidIsValid(owner) && superuser_arg(owner))
+	{
+		AuditReport(run, t->name, "role_attributes", AUDIT_CRITICAL, m->owner_role,
+					"Role %s has%s, which no tenant role may have.",
+					m->owner_role, role_attributes_text(m->owner_role));
+		readable = false;
+	}
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+	{
+		SchemaRelations *entry;
+
+		schema_oids[i] = get_namespace_oid(m->schemas[i], true);
+		relations[i] = NIL;
+		if (!OidIsValid(schema_oids[i]))
+			continue;
+		entry = hash_search(relations_by_nsp, &schema_oids[i], HASH_FIND, NULL);
+		if (entry)
+			relations[i] = entry->relations;
+		if (schema_owner(schema_oids[i]) != owner)
+		{
+			char	   *actual = GetUserNameFromId(schema_owner(schema_oids[i]), true);
+
+			AuditReport(run, t->name, "schema_owner", AUDIT_CRITICAL, m->schemas[i],
+						"Schema %s is owned by %s, not by the tenant's owner role %s.",
+						quote_identifier(m->schemas[i]), actual ? actual : "a dropped role",
+						m->owner_role);
+			readable = false;
+		}
+	}
+
+	/* what apply would change: the planner reads the catalogs */
+	if (readable)
+	{
+		state = TenantStateFromCatalogs(m, true);
+		report_planner_drift(run, m, state);
+	}
+	else
+		AuditReport(run, t->name, "drift", AUDIT_INFO, m->name,
+					"Other checks of roles and schemas were skipped until the ownership findings are resolved.");
+
+	planned = AuditPlannedAccess(m, state ? state->pgaudit_loaded : pgaudit_is_loaded());
+	AuditSchemaPrivileges(run, m, planned, schema_oids, relations);
+	AuditDefaultPrivileges(run, m, planned);
+	AuditMemberships(run, m, planned);
+	if (state)
+		AuditRoleSettings(run, m, state, planned);
+	audit_credentials(run, t);
+	audit_freshness(run, t, relations);
+	audit_storage(run, t, relations);
+}
+
+/*
+ * audit_shared_tables
+ *		Tables shared with tenancy.share_table: row-level security enabled
+ *		and forced, the policy as share_table made it, the tenant-column
+ *		index.  A table counts as shared while it has the policy or the
+ *		index share_table marked.
+ */
+static void
+audit_shared_tables(AuditRun *run)
+{
+	spi_exec("WITH shared AS ("
+			 " SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
+			 "  c.relrowsecurity, c.relforcerowsecurity, p.oid AS policy, p.polpermissive,"
+			 "  p.polcmd, p.polroles,"
+			 "  pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual,"
+			 "  pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS withcheck,"
+			 "  (SELECT a.attname FROM pg_catalog.pg_index i"
+			 "    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+			 "   WHERE i.indrelid = c.oid AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = "
+			 "'" SHARED_INDEX_COMMENT "' LIMIT 1) AS marked_column"
+			 " FROM pg_catalog.pg_class c"
+			 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+			 " LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "'"
+			 " WHERE c.relkind IN ('r', 'p') AND (p.oid IS NOT NULL OR EXISTS ("
+			 "  SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
+			 "   AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "'))"
+			 "), checked AS ("
+			 " SELECT s.*, COALESCE(pg_catalog.substring(s.qual,"
+			 "  '^\\((\\S+) = \\( SELECT tenancy\\.current_tenant\\(\\) AS current_tenant\\)\\)$'),"
+			 "  s.marked_column) AS col FROM shared s"
+			 ")"
+			 " SELECT tbl, relrowsecurity, relforcerowsecurity, policy IS NOT NULL,"
+			 "  COALESCE(polpermissive AND polcmd = '*' AND polroles = '{0}'"
+			 "   AND qual IS NOT NULL AND withcheck = qual"
+			 "   AND qual = pg_catalog.format('(%s = ( SELECT tenancy.current_tenant() AS current_tenant))',"
+			 "    pg_catalog.quote_ident(col)), false),"
+			 "  col, col IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
+			 "   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+			 "   WHERE i.indrelid = checked.oid AND a.attname = checked.col)"
+			 " FROM checked ORDER BY tbl",
+			 0, NULL, NULL, SPI_OK_SELECT);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *table = SPI_getvalue(tuple, desc, 1);
+		bool		enabled = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
+		bool		forced = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
+		bool		has_policy = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+		bool		policy_ok = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+		char	   *column = SPI_getvalue(tuple, desc, 6);
+		bool		indexed = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+
+		if (!enabled)
+			AuditReport(run, NULL, "shared_table_rls", AUDIT_CRITICAL, table,
+						"Row-level security is disabled on shared table %s: every tenant sees every row.",
+						table);
+		else if (!forced)
+			AuditReport(run, NULL, "shared_table_rls", AUDIT_HIGH, table,
+						"Row-level security is not forced on shared table %s: its owner bypasses the policy.",
+						table);
+		if (!has_policy)
+			AuditReport(run, NULL, "shared_table_policy", AUDIT_CRITICAL, table,
+						"Shared table %s has lost its policy %s. Run tenancy.share_table again.",
+						table, SHARED_POLICY_NAME);
+		else if (!policy_ok)
+			AuditReport(run, NULL, "shared_table_policy", AUDIT_CRITICAL, table,
+						"The policy %s of shared table %s was altered: it is no longer the permissive policy for all commands and roles on (%s = (SELECT tenancy.current_tenant())) that tenancy.share_table creates.",
+						SHARED_POLICY_NAME, table, column ? column : "the tenant column");
+		if (!indexed)
+			AuditReport(run, NULL, "shared_table_index", AUDIT_WARNING, table,
+						"No index of shared table %s leads with its tenant column%s%s; every query scans the whole table.",
+						table, column ? " " : "", column ? column : "");
+	}
+}
+
+/*
+ * finish_run
+ *		Record how the run ended.
+ */
+static void
+finish_run(AuditRun *run, int audited)
+{
+	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		values[3];
+
+	values[0] = Int64GetDatum(run->run_id);
+	values[1] = Int32GetDatum(audited);
+	values[2] = Int32GetDatum(run->findings);
+	spi_exec("UPDATE tenancy.audit_runs SET finished_at = pg_catalog.clock_timestamp(), "
+			 "tenants_audited = $2, findings = $3 WHERE run_id = $1",
+			 3, types, values, SPI_OK_UPDATE);
+}
+
+/*
+ * tenancy_audit
+ *		SQL: tenancy.audit(name text DEFAULT NULL) returns table(tenant,
+ *		check_name, severity, object, detail).  Audits one tenant, or all
+ *		of them (and the shared tables) when name is NULL.
+ */
+Datum
+tenancy_audit(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	AuditRun	run = {0};
+	List	   *tenants;
+	HTAB	   *relations;
+	MemoryContext tenant_cxt;
+	MemoryContext outer;
+	ListCell   *lc;
+	int			audited = 0;
+
+	if (name != NULL)
+		TenantCheckName(name);
+	InitMaterializedSRF(fcinfo, 0);
+	run.store = rsinfo->setResult;
+	run.desc = rsinfo->setDesc;
+
+	SPI_connect();
+	start_run(&run, name);
+	tenants = load_tenants(&run, name);
+	load_credentials_and_checks(tenants);
+	relations = load_relations(tenants);
+
+	tenant_cxt = AllocSetContextCreate(CurrentMemoryContext, "tenancy audit tenant",
+									   ALLOCSET_DEFAULT_SIZES);
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+
+		if (!t->audited)
+			continue;
+		outer = MemoryContextSwitchTo(tenant_cxt);
+		audit_tenant(&run, t, relations);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(tenant_cxt);
+		audited++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (name == NULL)
+		audit_shared_tables(&run);
+	finish_run(&run, audited);
+	SPI_freeplan(run.insert_finding);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,79 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  tenancy.audit: compare what the catalog says should exist with what
+ *	  exists, and record every finding of a run.
+ *
+ *	  audit.c      the run: tenants, planner drift, roles, credentials,
+ *	               data freshness, storage, shared tables, recording
+ *	  audit_acl.c  the planned grants, memberships and role settings (read
+ *	               back from the planner's own statements) against the
+ *	               ACLs, default ACLs, memberships and settings that exist
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TENANCY_AUDIT_H
+#define TENANCY_AUDIT_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/acl.h"
+#include "utils/hsearch.h"
+#include "utils/tuplestore.h"
+
+#include "plan.h"
+
+/* Severities, from worst to mildest (tenancy.audit_findings.severity) */
+#define AUDIT_CRITICAL	"critical"	/* isolation or access broken */
+#define AUDIT_HIGH		"high"		/* more access than planned, data at risk */
+#define AUDIT_WARNING	"warning"	/* drift that breaks or degrades the tenant */
+#define AUDIT_INFO		"info"		/* could not check, or worth knowing */
+
+/* A run of tenancy.audit in progress */
+typedef struct AuditRun
+{
+	int64		run_id;
+	Tuplestorestate *store;		/* the rows tenancy.audit returns */
+	TupleDesc	desc;
+	SPIPlanPtr	insert_finding; /* INSERT INTO tenancy.audit_findings */
+	int			findings;
+	HTAB	   *role_tenants;	/* role name -> tenant name, every tenant */
+} AuditRun;
+
+/* A relation in a tenant schema, as the audit reads it once per run */
+typedef struct AuditRelation
+{
+	Oid			relid;
+	char	   *relname;
+	char		relkind;
+	Oid			owner;
+	Acl		   *acl;			/* NULL: default privileges */
+	int64		bytes;			/* pg_total_relation_size, tables only */
+	char	   *freshness_column;	/* timestamp column measuring freshness */
+} AuditRelation;
+
+/* audit.c */
+extern void AuditReport(AuditRun *run, const char *tenant,
+						const char *check_name, const char *severity,
+						const char *object, const char *fmt,...)
+			pg_attribute_printf(6, 7);
+extern const char *AuditTenantOfRole(AuditRun *run, const char *rolname);
+
+/* audit_acl.c */
+typedef struct PlannedAccess PlannedAccess;
+extern PlannedAccess *AuditPlannedAccess(const TenantModel *model,
+										 bool pgaudit_loaded);
+extern void AuditSchemaPrivileges(AuditRun *run, const TenantModel *model,
+								  const PlannedAccess *planned,
+								  const Oid *schema_oids,
+								  List *const *relations);
+extern void AuditDefaultPrivileges(AuditRun *run, const TenantModel *model,
+								   const PlannedAccess *planned);
+extern void AuditMemberships(AuditRun *run, const TenantModel *model,
+							 const PlannedAccess *planned);
+extern void AuditRoleSettings(AuditRun *run, const TenantModel *model,
+							  const TenantState *state,
+							  const PlannedAccess *planned);
+
+#endif							/* TENANCY_AUDIT_H */

@@ -8,4 +8,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 if [ ! -d node_modules ]; then
 	npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || { echo "run-tests.sh: npm ci failed" >&2; exit 1; }
 fi
-exec node --test --test-reporter=spec test/*.test.js
+exec node --test test/*.test.js

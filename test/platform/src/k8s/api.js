@@ -293,6 +293,8 @@ export class KubernetesApi
 			throw S.pathNotFound();
 		if (r.subresource && !['get', 'update', 'patch'].includes(verb))
 			throw S.methodNotAllowed();
+		if ((verb === 'update' || verb === 'patch') && r.name === undefined)
+			throw S.methodNotAllowed();
 		if (r.res.namespaced && r.name !== undefined && r.namespace === undefined)
 			throw S.pathNotFound();
 		if (!r.res.namespaced && r.namespace !== undefined)

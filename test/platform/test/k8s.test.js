@@ -84,6 +84,10 @@ test('PUT with a stale resourceVersion is 409 Conflict; without one it updates',
 	assert.equal(wrongName.status, 400);
 	const missing = await s.k8s('PUT', '/api/v1/namespaces/t-put/configmaps/zz', cm('zz', {}));
 	assert.equal(missing.status, 404);
+	const withRV = await s.k8s('POST', '/api/v1/namespaces/t-put/configmaps', { ...c.body, metadata: { name: 'rv', resourceVersion: '5' } });
+	assert.equal(withRV.status, 500);
+	assert.equal(withRV.body.message, 'Internal error occurred: resourceVersion should not be set on objects to be created');
+	assert.equal((await s.k8s('PUT', '/api/v1/namespaces/t-put/configmaps', cm('x', {}))).status, 405);
 });
 
 test('generation is bumped on spec changes only', async () =>

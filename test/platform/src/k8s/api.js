@@ -500,6 +500,9 @@ export class KubernetesApi
 			delete obj.metadata.namespace;
 		if (!obj.metadata.name && obj.metadata.generateName)
 			obj.metadata.name = obj.metadata.generateName + randomSuffix();
+		// As etcd3's store says it (a 500, not a 400).
+		if (obj.metadata.resourceVersion)
+			throw S.internalError('resourceVersion should not be set on objects to be created');
 		return this.createObject(ctx, r.res, obj, ctx.query.get('fieldManager') || defaultManager(ctx.headers['user-agent']), this.dryRun(ctx));
 	}
 

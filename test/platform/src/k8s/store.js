@@ -114,14 +114,12 @@ export class Store
 			w(ev);
 	}
 
-	// Events after resourceVersion rv, or null if compacted away.
+	// Events after resourceVersion rv, or null if some of them were already
+	// dropped from the bounded history (etcd compaction).
 	since(rv)
 	{
-		if (this.history.length && this.history[0].rv > rv + 1 && rv < this.history[0].rv - 1)
-		{
-			if (rv < this.history[0].rv - 1 && this.history.length >= HISTORY)
-				return null;
-		}
+		if (this.history.length >= HISTORY && rv < this.history[0].rv - 1)
+			return null;
 		return this.history.filter((e) => e.rv > rv);
 	}
 

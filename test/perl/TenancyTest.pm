@@ -59,7 +59,57 @@ sub stop_simulator
 {
 	my ($sim) = @_;
 	my $simctl = src_dir() . '/test/platform/simctl';
+	save_journal($sim);
 	system("$simctl stop $sim->{dir} >/dev/null 2>&1");
+}
+
+# save_journal(SIM): the simulator's journal to $TESTDIR/journals/<test>.json
+# (the deploy checks derive the worker's least-privilege RBAC from these)
+sub save_journal
+{
+	my ($sim) = @_;
+	return unless $ENV{TESTDIR};
+	(my $test = $0) =~ s{.*/|\.pl$}{}g;
+	my $entries = eval { journal($sim) } or return;
+	make_path("$ENV{TESTDIR}/journals");
+	open my $fh, '>', "$ENV{TESTDIR}/journals/$test.json" or return;
+	print $fh $json->encode($entries);
+	close $fh;
+}
+
+# journal_since(SIM, SEQ): journal entries after sequence number SEQ
+sub journal_since
+{
+	my ($sim, $seq) = @_;
+	return [ grep { $_->{seq} > $seq } @{ journal($sim) } ];
+}
+
+# k8s_object(SIM, PATH): GET from the simulated Kubernetes API as its
+# admin; the decoded object, or undef on 404 (croaks on other errors)
+sub k8s_object
+{
+	my ($sim, $path) = @_;
+	open my $fh, '<', $sim->{k8s_token_file} or croak "no token: $!";
+	chomp(my $token = <$fh>);
+	close $fh;
+	my $res = HTTP::Tiny->new(timeout => 30)->get($sim->{kubernetes} . $path,
+		{ headers => { Authorization => "Bearer $token" } });
+	return undef if $res->{status} == 404;
+	croak "GET $path: $res->{status} $res->{content}" unless $res->{success};
+	return $json->decode($res->{content});
+}
+
+# vault_put(SIM, PATH, DATA): write a KV v2 secret (mount "secret")
+sub vault_put
+{
+	my ($sim, $path, $data) = @_;
+	open my $fh, '<', $sim->{vault_token_file} or croak "no token: $!";
+	chomp(my $token = <$fh>);
+	close $fh;
+	my $res = HTTP::Tiny->new(timeout => 30)->post("$sim->{vault}/v1/secret/data/$path",
+		{ headers => { 'X-Vault-Token' => $token, 'Content-Type' => 'application/json' },
+		  content => $json->encode({ data => $data }) });
+	croak "vault write $path: $res->{status} $res->{content}" unless $res->{success};
 }
 
 # control(SIM, METHOD, PATH, BODY): call the simulator's control API

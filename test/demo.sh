@@ -52,6 +52,13 @@ if [ -x test/platform/simctl ]; then
 	test/platform/simctl start "$sim_dir" --helm-ready-delay-ms 1500
 	chmod 644 "$sim_dir"/*token "$sim_dir"/sa.jwt 2>/dev/null || true
 	endpoint() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$sim_dir/endpoints.json" "$1"; }
+	# what the spec's {{ vault.get(...) }} references and its api_catalog
+	# source read: an operator stores these in Vault before provisioning
+	for ref in acme/oauth/client_id acme/oauth/client_secret apis/api_catalog/key apis/api_catalog/secret; do
+		curl -sf -X POST -H "X-Vault-Token: $(cat "$sim_dir/vault-token")" \
+			-d "{\"data\": {\"value\": \"demo-${ref//\//-}\"}}" \
+			"$(endpoint vault)/v1/secret/data/$ref" >/dev/null
+	done
 	settings+=(
 		"tenancy.kubernetes_url = '$(endpoint kubernetes)'"
 		"tenancy.kubernetes_token_file = '$sim_dir/k8s-token'"
@@ -101,12 +108,26 @@ fi
 if has_function wait; then
 	step "waiting for the worker"
 	cluster_psql -c "SELECT tenancy.wait('acme-corp', '60 s')"
-	cluster_psql -c "SELECT * FROM tenancy.status('acme-corp')"
+	cluster_psql -c "SELECT target, state, count(*) AS steps FROM tenancy.status('acme-corp') GROUP BY 1, 2 ORDER BY 1, 2"
+	cluster_psql -c "SELECT ordinal, target, action, object, state, attempts FROM tenancy.status('acme-corp') WHERE target <> 'database'"
 fi
 
 if [ -f "$sim_dir/kubeconfig" ]; then
 	step "what exists on the platform side (kubectl against the simulator)"
-	kubectl --kubeconfig "$sim_dir/kubeconfig" get namespaces,all,configmaps,secrets,resourcequotas,networkpolicies -A 2>&1 || true
+	k() { kubectl --kubeconfig "$sim_dir/kubeconfig" "$@" 2>&1 || true; }
+	k get namespace airflow-acme-corp --show-labels
+	k -n airflow-acme-corp get serviceaccounts,roles,rolebindings,resourcequotas,limitranges,networkpolicies,secrets,configmaps,helmrepositories,helmreleases,servicemonitors,deployments,pods
+	step "the quota and the DAG files, from the spec"
+	k -n airflow-acme-corp get resourcequota tenant-quota -o jsonpath='{.spec.hard}'
+	echo
+	k -n airflow-acme-corp get configmap tenant-dags -o jsonpath='{.data}' |
+		python3 -c 'import json, sys; print("\n".join(sorted(json.load(sys.stdin))))'
+	step "Vault and Grafana"
+	curl -s "$(endpoint control)/__sim/state" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("vault:  ", ", ".join(sorted(s["vault"]["secrets"])))
+print("grafana:", ", ".join("%s (%s)" % (d["uid"], d["title"]) for d in s["grafana"]["dashboards"]))'
 fi
 
 step "done"

@@ -65,7 +65,8 @@ REGRESS = \
 	tenant_apply \
 	spec_parse \
 	spec_validate \
-	maint_audit
+	maint_audit \
+	maint_usage
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

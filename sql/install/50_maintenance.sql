@@ -289,7 +289,7 @@ BEGIN
 			   COALESCE(pg_catalog.sum(l.memory_requested_bytes * EXTRACT(epoch FROM l.level_to - l.level_from)), 0) AS memory_byte_seconds
 		  FROM levels l WHERE l.level_to > l.level_from
 	)
-	SELECT m.metric, m.quantity, m.unit
+	SELECT m.metric, pg_catalog.round(m.quantity, 6), m.unit
 	  FROM counted c, integrated i,
 		   LATERAL (VALUES
 			(1, 'task_runs', c.runs, 'runs'),
@@ -303,7 +303,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.usage(text, timestamptz, timestamptz) IS
-	'Usage of a tenant in [from_time, to_time): task runs, compute hours, storage in GB-months (GB = 2^30 bytes, month = 30 days), pod requests';
+	'Usage of a tenant in [from_time, to_time): task runs, compute hours, storage in GB-months (GB = 2^30 bytes, month = 30 days), pod requests; quantities rounded to 6 decimals';
 
 CREATE FUNCTION tenancy.invoice(name text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (line text, quantity numeric, unit text, rate numeric, amount numeric, note text)
@@ -338,7 +338,7 @@ BEGIN
 		SELECT u.quantity, u.unit INTO v_used, v_unit
 		  FROM tenancy.usage(invoice.name, from_time, to_time) u WHERE u.metric = v_type;
 		line := v_type;
-		quantity := pg_catalog.round(v_used, 6);
+		quantity := v_used;
 		unit := v_unit;
 		rate := v_rate;
 		IF v_model = 'fixed' THEN

@@ -86,6 +86,9 @@ SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK = $(shell $(PKG_CONFIG) --libs $(EXTERNAL_LIBS) 2>/dev/null)
 EXTRA_CLEAN = $(DATA_built) test/fuzz/fuzz_spec_yaml
 
+# PGXS knows nothing of our headers: rebuild every object when one changes
+$(OBJS): $(wildcard src/*.h)
+
 $(DATA_built): $(INSTALL_PARTS) $(EXTENSION).control
 	cat $(INSTALL_PARTS) > $@
 

@@ -46,7 +46,9 @@ OBJS = \
 	src/worker_wake.o \
 	src/audit.o \
 	src/audit_acl.o \
-	src/metering.o
+	src/metering.o \
+	src/remote.o \
+	src/servers.o
 
 # The install script is assembled from one file per concern in sql/install/,
 # in file-name order, so that SQL stays as modular as the C sources.

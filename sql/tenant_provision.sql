@@ -40,8 +40,10 @@ SELECT count(*) AS tenants FROM tenancy.tenants;
 SELECT count(*) AS operations FROM tenancy.operations;
 
 -- the spec may also be given as YAML text; as written it is placed on
--- warehouse-db.internal, so nothing runs here: every step waits for the worker
+-- warehouse-db.internal (a registered server), so nothing runs here: every
+-- step waits for the worker
 BEGIN;
+SELECT tenancy.register_server('warehouse-db', 'host=warehouse-db.internal port=5432');
 SELECT tenancy.provision('acme-corp', :'seed_yaml') > 0 AS provisioned;
 SELECT target, state, count(*) FROM tenancy.steps GROUP BY 1, 2 ORDER BY 1;
 SELECT count(*) AS roles_here FROM pg_roles WHERE rolname LIKE '%acme_corp%';

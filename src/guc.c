@@ -43,6 +43,8 @@ int			tenancy_lease_duration_s = 300;
 int			tenancy_retry_base_delay_ms = 1000;
 int			tenancy_retry_max_delay_ms = 300000;
 
+char	   *tenancy_remote_passfile = NULL;
+
 int			tenancy_helm_mode = 0;	/* HELM_MODE_FLUX */
 char	   *tenancy_helm_binary = NULL;
 char	   *tenancy_airflow_url_template = NULL;
@@ -372,6 +374,15 @@ DefineTenancySettings(void)
 
 	define_worker_http_settings();
 	define_platform_settings();
+
+	DefineCustomStringVariable("tenancy.remote_passfile",
+							   "Password file the worker's libpq connections to warehouse servers use.",
+							   "Used when a registered server's conninfo names no passfile; empty: libpq's default (~/.pgpass of the server's OS user, or PGPASSFILE).",
+							   &tenancy_remote_passfile,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("tenancy");
 }

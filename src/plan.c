@@ -556,34 +556,127 @@ plan_append(PlanContext *ctx, const char *target, const char *action,
 }
 
 /*
+ * remote_undo_sql
+ *		The compensation of a SQL action run on another server, where no
+ *		ROLLBACK of the caller's transaction undoes it: what the action
+ *		created is removed, data kept.  Roles other than the owner hand
+ *		what they own to the owner first; the owner role and the schemas
+ *		go only while they hold nothing; the audit table only while empty.
+ *		NULL for actions whose undo comes with another's (grants, settings
+ *		and default privileges go with their role or schema).
+ */
+static char *
+remote_undo_sql(const TenantModel *m, const char *action, const char *object)
+{
+	const char *owner = quote_identifier(m->owner_role);
+
+	if (strcmp(action, "create role") == 0 && strcmp(object, m->owner_role) == 0)
+		return psprintf("DO $tenancy$ BEGIN "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s) "
+						"AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n "
+						"JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner WHERE r.rolname = %s) "
+						"THEN DROP OWNED BY %s; DROP ROLE %s; END IF; END $tenancy$",
+						quote_literal_cstr(object), quote_literal_cstr(object),
+						owner, owner);
+	if (strcmp(action, "create role") == 0)
+		return psprintf("DO $tenancy$ BEGIN "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s) THEN "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s) THEN "
+						"REASSIGN OWNED BY %s TO %s; END IF; "
+						"DROP OWNED BY %s; DROP ROLE %s; END IF; END $tenancy$",
+						quote_literal_cstr(object), quote_literal_cstr(m->owner_role),
+						quote_identifier(object), owner,
+						quote_identifier(object), quote_identifier(object));
+	if (strcmp(action, "create schema") == 0)
+		return psprintf("DO $tenancy$ BEGIN "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s) "
+						"AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c "
+						"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+						"WHERE n.nspname = %s) "
+						"THEN DROP SCHEMA %s; END IF; END $tenancy$",
+						quote_literal_cstr(object), quote_literal_cstr(object),
+						quote_identifier(object));
+	if (strcmp(action, "create table") == 0)
+		return psprintf("DO $tenancy$ BEGIN "
+						"IF pg_catalog.to_regclass(%s) IS NOT NULL THEN "
+						"IF NOT EXISTS (SELECT FROM %s) THEN DROP TABLE %s; END IF; "
+						"END IF; END $tenancy$",
+						quote_literal_cstr(object), object, object);
+	return NULL;
+}
+
+/*
+ * remote_request
+ *		The request of a SQL action on another server: {"server",
+ *		"database", "sql"} (see remote.h), plus extra members.
+ */
+static Jsonb *
+remote_request(const TenantModel *m, const char *sql, const char *extra)
+{
+	StringInfoData json;
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"server\": ");
+	escape_json(&json, m->server ? m->server :
+				psprintf("%s:%d", m->remote_host, m->remote_port));
+	appendStringInfoString(&json, ", \"database\": ");
+	escape_json(&json, m->remote_database);
+	appendStringInfoString(&json, ", \"sql\": ");
+	escape_json(&json, sql);
+	if (extra)
+		appendStringInfoString(&json, extra);
+	appendStringInfoChar(&json, '}');
+	return PlanJsonbFromText(json.data);
+}
+
+/*
+ * remote_detail
+ *		How tenancy.plan shows a SQL action on another server.
+ */
+static char *
+remote_detail(const TenantModel *m, const char *sql)
+{
+	if (m->server && m->server[0])
+		return psprintf("on server %s/%s through the worker: %s", m->server,
+						m->remote_database, sql);
+	return psprintf("on %s:%d/%s through the worker: %s",
+					m->remote_host[0] ? m->remote_host : "(local socket)",
+					m->remote_port, m->remote_database, sql);
+}
+
+/*
  * PlanAddSql
  *		Append a SQL action.  Here it runs in the caller's transaction; on
  *		another server the worker runs it through libpq, after the SQL
- *		action before it, so the statements keep their order.
+ *		action before it, so the statements keep their order, with a
+ *		compensation when the operation fails later.
  */
 PlanAction *
 PlanAddSql(PlanContext *ctx, const char *action, const char *object, char *sql)
 {
 	const TenantModel *m = ctx->model;
-	StringInfoData json;
 	PlanAction *a;
 
-	initStringInfo(&json);
 	if (m->local)
 	{
+		StringInfoData json;
+
+		initStringInfo(&json);
 		a = plan_append(ctx, PLAN_TARGET_DATABASE, action, object);
 		a->detail = sql;
 		appendStringInfoString(&json, "{\"sql\": ");
+		escape_json(&json, sql);
+		appendStringInfoChar(&json, '}');
+		a->request = PlanJsonbFromText(json.data);
 	}
 	else
 	{
 		ListCell   *lc;
 		int			previous = 0;
+		char	   *undo = remote_undo_sql(m, action, object);
 
 		a = plan_append(ctx, PLAN_TARGET_REMOTE_DATABASE, action, object);
-		a->detail = psprintf("on %s:%d/%s through the worker: %s",
-							 m->remote_host[0] ? m->remote_host : "(local socket)",
-							 m->remote_port, m->remote_database, sql);
+		a->detail = remote_detail(m, sql);
 		foreach(lc, ctx->actions)
 		{
 			PlanAction *other = lfirst(lc);
@@ -593,17 +686,32 @@ PlanAddSql(PlanContext *ctx, const char *action, const char *object, char *sql)
 		}
 		if (previous > 0)
 			a->depends_on = list_make1_int(previous);
-		appendStringInfoString(&json, "{\"server\": ");
-		escape_json(&json, psprintf("%s:%d", m->remote_host, m->remote_port));
-		appendStringInfoString(&json, ", \"database\": ");
-		escape_json(&json, m->remote_database);
-		appendStringInfoString(&json, ", \"sql\": ");
+		a->request = remote_request(m, sql, NULL);
+		if (undo)
+			a->compensation = remote_request(m, undo, NULL);
 	}
-	escape_json(&json, sql);
-	appendStringInfoChar(&json, '}');
 	a->sql = sql;
-	a->request = PlanJsonbFromText(json.data);
 	return a;
+}
+
+/*
+ * plan_create_database
+ *		The first action of a tenant new on another server: its database,
+ *		unless pg_database lists it (CREATE DATABASE cannot run in a
+ *		transaction block, so the worker checks first).  Never undone: the
+ *		database may hold other tenants.
+ */
+static void
+plan_create_database(PlanContext *ctx)
+{
+	const TenantModel *m = ctx->model;
+	char	   *sql = psprintf("CREATE DATABASE %s", quote_identifier(m->remote_database));
+	PlanAction *a = plan_append(ctx, PLAN_TARGET_REMOTE_DATABASE, "create database",
+								m->remote_database);
+
+	a->detail = remote_detail(m, psprintf("%s (unless it exists)", sql));
+	a->request = remote_request(m, sql, ", \"create_database\": true");
+	a->sql = sql;
 }
 
 /*
@@ -659,6 +767,8 @@ PlanTenant(const TenantModel *model, const TenantState *state, PlanKind kind)
 	ctx.actions = NIL;
 	if (kind == PLAN_PROVISION)
 	{
+		if (!model->local && !state->owner.exists)
+			plan_create_database(&ctx);
 		PlanSqlProvision(&ctx);
 		PlanPlatformProvision(&ctx);
 	}

@@ -80,6 +80,13 @@ typedef struct TenantModel
 	/* per-tier settings of the login roles */
 	const char *setting_names[TENANT_TIER_SETTING_COUNT];
 	const char *setting_values[TENANT_TIER_SETTING_COUNT];
+
+	/*
+	 * The registered server the tenant is placed on, "" for this server's
+	 * Unix socket, NULL when not placed (local, or a dry run's unregistered
+	 * host): see servers.h.
+	 */
+	char	   *server;
 } TenantModel;
 
 /* What exists of one role, as far as the planner cares */

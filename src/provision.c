@@ -32,6 +32,7 @@
 #include "utils/rel.h"
 
 #include "plan.h"
+#include "servers.h"
 #include "spec.h"
 #include "tenancy.h"
 #include "worker.h"
@@ -54,6 +55,7 @@ typedef struct TenantRow
 	char	   *state;
 	int64		generation;
 	Jsonb	   *spec;
+	char	   *server;			/* tenancy.tenants.server, or NULL */
 } TenantRow;
 
 /* A converge (provision or apply) being prepared */
@@ -126,7 +128,7 @@ read_tenant(const char *name)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	SPI_connect();
-	spi_exec("SELECT tenant_id, state, generation, spec FROM tenancy.tenants "
+	spi_exec("SELECT tenant_id, state, generation, spec, server FROM tenancy.tenants "
 			 "WHERE name = $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
@@ -141,6 +143,7 @@ read_tenant(const char *name)
 		row.state = SPI_getvalue(tuple, desc, 2);
 		row.generation = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
 		row.spec = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 4, &isnull));
+		row.server = SPI_getvalue(tuple, desc, 5);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
@@ -241,7 +244,7 @@ checked_spec(const char *name, Jsonb *spec)
  *		tenancy.plan, so that what it shows is what provision/apply do.
  */
 static Converge
-prepare_converge(const char *name, Jsonb *spec, TenantRow row)
+prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 {
 	Converge	c;
 	TenantModel *previous = NULL;
@@ -253,6 +256,9 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row)
 		previous = TenantModelFromSpec(name, row.spec);
 	if (!c.creating)
 		check_changes_supported(previous, c.model);
+	ServerPlaceTenant(c.model, row.server, row.found, dry_run);
+	if (previous)
+		ServerPlaceTenant(previous, row.server, true, true);
 
 	if (c.model->local)
 		c.state = TenantStateFromCatalogs(c.model, row.found);
@@ -400,8 +406,9 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 	int64		tenant_id = c->row.tenant_id;
 	int64		generation;
 	const char *state;
-	Oid			types[5] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT8OID};
-	Datum		values[5];
+	Oid			types[6] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	spec_changed = !c->row.found ||
 		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(spec),
@@ -436,9 +443,15 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 	values[3] = CStringGetTextDatum(state);
 	if (!c->row.found)
 	{
-		spi_exec("INSERT INTO tenancy.tenants (name, slug, spec, state) "
-				 "VALUES ($1, $2, $3, $4) RETURNING tenant_id",
-				 4, types, values, NULL, SPI_OK_INSERT_RETURNING);
+		/* the placement: a registered server, NULL for this server */
+		values[4] = Int64GetDatum(0);
+		if (m->server && m->server[0])
+			values[5] = CStringGetTextDatum(m->server);
+		else
+			nulls[5] = 'n';
+		spi_exec("INSERT INTO tenancy.tenants (name, slug, spec, state, server) "
+				 "VALUES ($1, $2, $3, $4, $6) RETURNING tenant_id",
+				 6, types, values, nulls, SPI_OK_INSERT_RETURNING);
 		tenant_id = spi_int64();
 		generation = 1;
 	}
@@ -478,7 +491,7 @@ provision(const char *name, Jsonb *spec)
 				 errmsg("tenant \"%s\" already exists", name),
 				 errdetail("Its state is %s.", row.state),
 				 errhint("Use tenancy.apply() to change the spec of an existing tenant.")));
-	c = prepare_converge(name, spec, row);
+	c = prepare_converge(name, spec, row, false);
 	(void) run_converge(&c, spec, &operation_id);
 	return operation_id;
 }
@@ -502,7 +515,7 @@ apply(const char *name, Jsonb *spec, int64 *operation_id)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant \"%s\" is being deprovisioned", name),
 				 errhint("Wait until its deprovision operation has finished (tenancy.operation_steps).")));
-	c = prepare_converge(name, spec, row);
+	c = prepare_converge(name, spec, row, false);
 	return run_converge(&c, spec, operation_id);
 }
 
@@ -607,6 +620,7 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	}
 
 	model = TenantModelFromSpec(name, row.spec);
+	ServerPlaceTenant(model, row.server, true, false);
 	if (model->local)
 		state = TenantStateFromCatalogs(model, true);
 	else
@@ -669,7 +683,7 @@ tenancy_plan(PG_FUNCTION_ARGS)
 	/* the plan reads the row without locking it: nothing is changed */
 	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
-	spi_exec("SELECT state, spec FROM tenancy.tenants WHERE name = $1",
+	spi_exec("SELECT state, spec, server FROM tenancy.tenants WHERE name = $1",
 			 1, types, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
@@ -680,11 +694,12 @@ tenancy_plan(PG_FUNCTION_ARGS)
 		row.state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		row.spec = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 2, &isnull));
+		row.server = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
 
-	c = prepare_converge(name, spec, row);
+	c = prepare_converge(name, spec, row, true);
 	foreach(lc, c.actions)
 	{
 		PlanAction *a = lfirst(lc);

@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 
 #include "endpoint.h"
+#include "remote.h"
 #include "step_exec.h"
 
 #define MAX_HANDLERS 64
@@ -82,6 +83,7 @@ void
 RegisterBuiltinStepHandlers(void)
 {
 	RegisterPlatformStepHandlers();
+	RegisterRemoteStepHandlers();
 }
 
 /*

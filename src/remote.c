@@ -1,0 +1,843 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *	  Run a tenant's planned SQL on a warehouse server through libpq, from
+ *	  the worker: a cache of connections (one per server and database, at
+ *	  most tenancy.servers.max_connections per server), interruptible
+ *	  connects and queries, idempotent steps, and the classification of
+ *	  errors into RETRY and FAILED (see remote.h).
+ *
+ * Connections are opened with PQconnectStartParams and driven with
+ * PQconnectPoll, queries sent with PQsendQueryParams, and both wait on
+ * WaitLatchOrSocket, so that a SIGTERM or a postmaster death ends the wait
+ * (postgres_fdw's connection.c does the same).  A connect or query that
+ * takes longer than tenancy.connect_timeout or tenancy.request_timeout is
+ * abandoned (the query is cancelled first) and the step retried.
+ *
+ * A server that could not be reached is remembered as down for a while
+ * (doubling up to tenancy.retry_max_delay), so that the steps of a stopped
+ * server come back as RETRY at once instead of each waiting for a connect
+ * timeout; the journal gives each step its own backoff as well.
+ *
+ * libpq allocates with malloc: every PGresult is cleared and every PGconn
+ * finished on all paths, errors included (PG_TRY/PG_FINALLY).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "remote.h"
+#include "servers.h"
+#include "tenancy.h"
+
+/* Connections cached at most, over all servers */
+#define REMOTE_CACHE_SIZE 64
+/* Servers whose health is remembered */
+#define REMOTE_HEALTH_SIZE 64
+/* Longest error text kept in an outcome */
+#define REMOTE_MAX_MESSAGE 300
+
+/* The schema and table on each warehouse database that record done steps */
+#define REMOTE_JOURNAL_SETUP \
+	"CREATE SCHEMA IF NOT EXISTS tenancy_remote; " \
+	"REVOKE ALL ON SCHEMA tenancy_remote FROM PUBLIC; " \
+	"CREATE TABLE IF NOT EXISTS tenancy_remote.applied_steps (" \
+	"step_key text PRIMARY KEY, " \
+	"applied_at timestamptz NOT NULL DEFAULT pg_catalog.now())"
+
+typedef struct RemoteConnection
+{
+	bool		in_use;
+	char		server[NAMEDATALEN];
+	char		database[NAMEDATALEN];
+	char	   *conninfo;		/* malloc'd: the registry's conninfo it used */
+	PGconn	   *conn;
+	TimestampTz last_used;
+	bool		journal_ready;	/* tenancy_remote.applied_steps exists */
+} RemoteConnection;
+
+typedef struct ServerHealth
+{
+	bool		in_use;
+	char		server[NAMEDATALEN];
+	int			failures;		/* consecutive connection failures */
+	TimestampTz down_until;
+	char		last_error[REMOTE_MAX_MESSAGE];
+} ServerHealth;
+
+static RemoteConnection cache[REMOTE_CACHE_SIZE];
+static ServerHealth health[REMOTE_HEALTH_SIZE];
+static bool exit_callback_registered = false;
+
+static PGconn *get_connection(const char *server, const char *database,
+							  const ServerEntry *entry, RemoteConnection **slot,
+							  char **error);
+static pg_noinline PGconn *connect_to(const char *conninfo,
+									  const char *database, char **error);
+static void release_slot(RemoteConnection *slot);
+static ServerHealth *server_health(const char *server, bool create);
+static void mark_down(const char *server, const char *error);
+static bool wait_for_socket(PGconn *conn, bool write, TimestampTz deadline);
+static PGresult *exec_wait(PGconn *conn, const char *sql, int nparams,
+						   const char *const *params, bool *timed_out);
+static void set_error_outcome(StepOutcome *outcome, const char *server,
+							  const char *database, PGresult *res,
+							  PGconn *conn, bool quiet);
+static bool sqlstate_is_transient(const char *sqlstate);
+static char *printable(const char *text);
+static void remote_at_exit(int code, Datum arg);
+
+/*
+ * printable
+ *		A copy of a libpq message that is one short printable line.
+ */
+static char *
+printable(const char *text)
+{
+	char	   *copy = pnstrdup(text ? text : "", REMOTE_MAX_MESSAGE);
+	int			len = strlen(copy);
+
+	while (len > 0 && (copy[len - 1] == '\n' || copy[len - 1] == ' '))
+		copy[--len] = '\0';
+	for (char *p = copy; *p; p++)
+		if ((unsigned char) *p < 0x20)
+			*p = ' ';
+	return copy;
+}
+
+/*
+ * set_outcome
+ *		Fill an outcome with a kind and a message.
+ */
+static void
+set_outcome(StepOutcome *outcome, StepOutcomeKind kind, char *message)
+{
+	outcome->kind = kind;
+	outcome->message = message;
+}
+
+/*
+ * server_health
+ *		The health record of a server (create: take a free or the oldest
+ *		slot when there is none yet), or NULL.
+ */
+static ServerHealth *
+server_health(const char *server, bool create)
+{
+	ServerHealth *oldest = NULL;
+
+	for (int i = 0; i < REMOTE_HEALTH_SIZE; i++)
+	{
+		ServerHealth *h = &health[i];
+
+		if (h->in_use && strcmp(h->server, server) == 0)
+			return h;
+		if (!h->in_use || oldest == NULL ||
+			(oldest->in_use && h->down_until < oldest->down_until))
+			oldest = h;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(ServerHealth));
+	oldest->in_use = true;
+	strlcpy(oldest->server, server, NAMEDATALEN);
+	return oldest;
+}
+
+/*
+ * mark_down
+ *		Remember that server could not be reached: no new attempt before a
+ *		delay that doubles with each consecutive failure.
+ */
+static void
+mark_down(const char *server, const char *error)
+{
+	ServerHealth *h = server_health(server, true);
+	int64		delay = tenancy_retry_base_delay_ms;
+
+	for (int i = 0; i < h->failures && delay < tenancy_retry_max_delay_ms; i++)
+		delay *= 2;
+	delay = Min(delay, (int64) tenancy_retry_max_delay_ms);
+	h->failures++;
+	h->down_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+	strlcpy(h->last_error, error, sizeof(h->last_error));
+}
+
+/*
+ * remote_at_exit
+ *		Close the cached connections when the worker exits.
+ */
+static void
+remote_at_exit(int code, Datum arg)
+{
+	(void) code;
+	(void) arg;
+	RemoteDisconnectAll();
+}
+
+/*
+ * release_slot
+ *		Finish a cached connection and free its slot.
+ */
+static void
+release_slot(RemoteConnection *slot)
+{
+	if (slot->conn)
+		PQfinish(slot->conn);
+	if (slot->conninfo)
+		free(slot->conninfo);
+	memset(slot, 0, sizeof(RemoteConnection));
+}
+
+/*
+ * RemoteDisconnectAll
+ *		Close every cached connection.
+ */
+void
+RemoteDisconnectAll(void)
+{
+	for (int i = 0; i < REMOTE_CACHE_SIZE; i++)
+		if (cache[i].in_use)
+			release_slot(&cache[i]);
+}
+
+/*
+ * wait_for_socket
+ *		Wait until the connection's socket is readable (or writable), the
+ *		latch is set (interrupts are then processed) or the deadline
+ *		passes; false on timeout.
+ */
+static bool
+wait_for_socket(PGconn *conn, bool write, TimestampTz deadline)
+{
+	for (;;)
+	{
+		long		timeout;
+		int			rc;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now >= deadline)
+			return false;
+		timeout = (long) Max((deadline - now) / 1000, 1);
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+							   (write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+							   PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			/* the worker loop claims again after every step anyway */
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return true;
+	}
+}
+
+/*
+ * connect_to
+ *		Open a connection to database with the registry's conninfo (its
+ *		dbname replaced), interruptibly and within tenancy.connect_timeout.
+ *		NULL with *error set when it fails.
+ */
+static pg_noinline PGconn *
+connect_to(const char *conninfo, const char *database, char **error)
+{
+	PQconninfoOption *options;
+	const char **keywords;
+	const char **values;
+	int			n = 0;
+	char	   *parse_error = NULL;
+	bool		has_passfile = false;
+	PGconn	   *volatile conn = NULL;
+	TimestampTz deadline;
+
+	options = PQconninfoParse(conninfo, &parse_error);
+	if (options == NULL)
+	{
+		*error = printable(parse_error ? parse_error : "out of memory");
+		if (parse_error)
+			PQfreemem(parse_error);
+		return NULL;
+	}
+	keywords = palloc0(sizeof(char *) * 64);
+	values = palloc0(sizeof(char *) * 64);
+	for (PQconninfoOption *o = options; o->keyword && n < 60; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "dbname") == 0)
+			continue;
+		has_passfile |= strcmp(o->keyword, "passfile") == 0;
+		keywords[n] = pstrdup(o->keyword);
+		values[n++] = pstrdup(o->val);
+	}
+	PQconninfoFree(options);
+	keywords[n] = "dbname";
+	values[n++] = database;
+	keywords[n] = "fallback_application_name";
+	values[n++] = "tenancy worker";
+	if (!has_passfile && tenancy_remote_passfile && tenancy_remote_passfile[0])
+	{
+		keywords[n] = "passfile";
+		values[n++] = tenancy_remote_passfile;
+	}
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   tenancy_connect_timeout_ms);
+	PG_TRY();
+	{
+		PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+		conn = PQconnectStartParams(keywords, values, false);
+		if (conn == NULL)
+			elog(ERROR, "out of memory opening a connection");
+		if (PQstatus(conn) == CONNECTION_BAD)
+			status = PGRES_POLLING_FAILED;
+		while (status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+		{
+			if (!wait_for_socket(conn, status == PGRES_POLLING_WRITING, deadline))
+			{
+				*error = psprintf("could not connect within %d ms",
+								  tenancy_connect_timeout_ms);
+				break;
+			}
+			status = PQconnectPoll(conn);
+		}
+		if (status == PGRES_POLLING_FAILED)
+			*error = printable(PQerrorMessage(conn));
+		if (status != PGRES_POLLING_OK)
+		{
+			PQfinish(conn);
+			conn = NULL;
+		}
+	}
+	PG_CATCH();
+	{
+		if (conn)
+			PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return conn;
+}
+
+/*
+ * get_connection
+ *		A connection to database on server: the cached one when it is still
+ *		good and was opened with the current conninfo, else a new one.  A
+ *		server at its max_connections gives up its least recently used
+ *		connection first.  NULL with *error set when it cannot connect.
+ */
+static PGconn *
+get_connection(const char *server, const char *database,
+			   const ServerEntry *entry, RemoteConnection **slot, char **error)
+{
+	RemoteConnection *free_slot = NULL;
+	RemoteConnection *lru_server = NULL;
+	RemoteConnection *lru_any = NULL;
+	int			open_to_server = 0;
+	PGconn	   *conn;
+
+	for (int i = 0; i < REMOTE_CACHE_SIZE; i++)
+	{
+		RemoteConnection *c = &cache[i];
+
+		if (!c->in_use)
+		{
+			if (free_slot == NULL)
+				free_slot = c;
+			continue;
+		}
+		if (strcmp(c->server, server) == 0 && strcmp(c->database, database) == 0)
+		{
+			if (strcmp(c->conninfo, entry->conninfo) == 0 &&
+				PQstatus(c->conn) == CONNECTION_OK &&
+				PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+			{
+				c->last_used = GetCurrentTimestamp();
+				*slot = c;
+				return c->conn;
+			}
+			release_slot(c);	/* stale: reconnect below */
+			if (free_slot == NULL)
+				free_slot = c;
+			continue;
+		}
+		if (strcmp(c->server, server) == 0)
+		{
+			open_to_server++;
+			if (lru_server == NULL || c->last_used < lru_server->last_used)
+				lru_server = c;
+		}
+		if (lru_any == NULL || c->last_used < lru_any->last_used)
+			lru_any = c;
+	}
+
+	/* the bound per server, then the size of the cache */
+	if (open_to_server >= entry->max_connections && lru_server != NULL)
+	{
+		release_slot(lru_server);
+		free_slot = lru_server;
+	}
+	if (free_slot == NULL)
+	{
+		release_slot(lru_any);
+		free_slot = lru_any;
+	}
+
+	conn = connect_to(entry->conninfo, database, error);
+	if (conn == NULL)
+		return NULL;
+	if (!exit_callback_registered)
+	{
+		on_proc_exit(remote_at_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	free_slot->conninfo = strdup(entry->conninfo);
+	if (free_slot->conninfo == NULL)
+	{
+		PQfinish(conn);
+		elog(ERROR, "out of memory");
+	}
+	free_slot->in_use = true;
+	strlcpy(free_slot->server, server, NAMEDATALEN);
+	strlcpy(free_slot->database, database, NAMEDATALEN);
+	free_slot->conn = conn;
+	free_slot->last_used = GetCurrentTimestamp();
+	free_slot->journal_ready = false;
+	*slot = free_slot;
+	return conn;
+}
+
+/*
+ * exec_wait
+ *		Send a statement and wait for its results, interruptibly and within
+ *		tenancy.request_timeout (then the query is cancelled and
+ *		*timed_out set).  Returns the last result (the caller clears it),
+ *		or NULL when the connection broke or timed out.
+ */
+static PGresult *
+exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		  bool *timed_out)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   tenancy_request_timeout_ms);
+	PGresult   *volatile last = NULL;
+
+	*timed_out = false;
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return NULL;
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			PGresult   *res;
+
+			while (PQisBusy(conn))
+			{
+				if (!wait_for_socket(conn, false, deadline))
+				{
+					PGcancel   *cancel = PQgetCancel(conn);
+					char		errbuf[256];
+
+					if (cancel)
+					{
+						(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+						PQfreeCancel(cancel);
+					}
+					*timed_out = true;
+					break;
+				}
+				if (!PQconsumeInput(conn))
+					break;
+			}
+			if (*timed_out || (PQisBusy(conn) && PQstatus(conn) == CONNECTION_BAD))
+			{
+				if (last)
+					PQclear(last);
+				last = NULL;
+				break;
+			}
+			res = PQgetResult(conn);
+			if (res == NULL)
+				break;
+			if (last)
+				PQclear(last);
+			last = res;
+		}
+	}
+	PG_CATCH();
+	{
+		if (last)
+			PQclear(last);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return last;
+}
+
+/*
+ * sqlstate_is_transient
+ *		Whether an error of this SQLSTATE may go away by itself (see
+ *		remote.h); NULL (no SQLSTATE: the connection broke) is transient.
+ */
+static bool
+sqlstate_is_transient(const char *sqlstate)
+{
+	static const char *const transient[] = {
+		"40001",				/* serialization_failure */
+		"40P01",				/* deadlock_detected */
+		"55P03",				/* lock_not_available */
+		"57014",				/* query_canceled (our timeout) */
+		"57P01",				/* admin_shutdown */
+		"57P02",				/* crash_shutdown */
+		"57P03",				/* cannot_connect_now */
+		"57P04"					/* database_dropped */
+	};
+
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return true;
+	if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+		strncmp(sqlstate, "58", 2) == 0)
+		return true;
+	for (size_t i = 0; i < lengthof(transient); i++)
+		if (strcmp(sqlstate, transient[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * set_error_outcome
+ *		RETRY or FAILED for a statement that did not succeed, with the
+ *		server's message (never the statement).
+ */
+static void
+set_error_outcome(StepOutcome *outcome, const char *server, const char *database,
+				  PGresult *res, PGconn *conn, bool quiet)
+{
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	bool		transient = sqlstate_is_transient(sqlstate);
+
+	if (message == NULL)
+		message = PQerrorMessage(conn);
+	set_outcome(outcome, transient ? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
+				psprintf("server \"%s\", database \"%s\": %s%s%s%s",
+						 server, database,
+						 quiet && !transient ? "a statement holding a secret failed: " : "",
+						 printable(message),
+						 sqlstate ? " (SQLSTATE " : "",
+						 sqlstate ? psprintf("%s)", sqlstate) : ""));
+}
+
+/*
+ * run_step
+ *		One statement of an attempt: clear the previous result, run sql and
+ *		check that its result has the expected status.
+ */
+static bool
+run_step(PGconn *conn, PGresult **res, const char *sql, int nparams,
+		 const char *const *params, ExecStatusType expected, bool *timed_out)
+{
+	if (*res)
+		PQclear(*res);
+	*res = exec_wait(conn, sql, nparams, params, timed_out);
+	return *res != NULL && PQresultStatus(*res) == expected;
+}
+
+/*
+ * run_statements
+ *		The statements of one attempt on an open connection; see
+ *		RemoteExecute.  unless_database: succeed without running sql when
+ *		pg_database lists it.  Returns false when the connection is no
+ *		longer usable (the caller drops it from the cache).
+ */
+static bool
+run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
+			   const char *database, const char *sql, const char *step_key,
+			   const char *unless_database, int flags, StepOutcome *outcome)
+{
+	bool		quiet = (flags & REMOTE_QUIET) != 0;
+	bool		timed_out = false;
+	PGresult   *res = NULL;
+	volatile bool usable = true;
+
+	PG_TRY();
+	{
+		const char *key[1] = {step_key};
+		const char *datname[1] = {unless_database};
+		bool		ok = true;
+		bool		done_before = false;
+
+		if (flags & REMOTE_NO_TRANSACTION)
+		{
+			if (unless_database)
+			{
+				ok = run_step(conn, &res, "SELECT 1 FROM pg_catalog.pg_database "
+							  "WHERE datname = $1", 1, datname,
+							  PGRES_TUPLES_OK, &timed_out);
+				done_before = ok && PQntuples(res) > 0;
+			}
+			if (ok && !done_before)
+				ok = run_step(conn, &res, sql, 0, NULL, PGRES_COMMAND_OK, &timed_out);
+		}
+		else
+		{
+			if (step_key && !slot->journal_ready)
+				ok = slot->journal_ready =
+					run_step(conn, &res, REMOTE_JOURNAL_SETUP, 0, NULL,
+							 PGRES_COMMAND_OK, &timed_out);
+			if (ok)
+				ok = run_step(conn, &res, "BEGIN", 0, NULL, PGRES_COMMAND_OK,
+							  &timed_out);
+			if (ok && quiet)
+				ok = run_step(conn, &res,
+							  "SET LOCAL log_statement = 'none'; "
+							  "SET LOCAL log_min_duration_statement = -1; "
+							  "SET LOCAL log_min_error_statement = 'panic'; "
+							  "SET LOCAL pgaudit.log = 'none'",
+							  0, NULL, PGRES_COMMAND_OK, &timed_out);
+			if (ok && step_key)
+			{
+				ok = run_step(conn, &res, "SELECT 1 FROM tenancy_remote.applied_steps "
+							  "WHERE step_key = $1", 1, key, PGRES_TUPLES_OK,
+							  &timed_out);
+				done_before = ok && PQntuples(res) > 0;
+			}
+			if (ok && !done_before)
+				ok = run_step(conn, &res, sql, 0, NULL, PGRES_COMMAND_OK, &timed_out);
+			if (ok && !done_before && step_key)
+				ok = run_step(conn, &res, "INSERT INTO tenancy_remote.applied_steps "
+							  "(step_key) VALUES ($1)", 1, key, PGRES_COMMAND_OK,
+							  &timed_out);
+			if (ok)
+				ok = run_step(conn, &res, "COMMIT", 0, NULL, PGRES_COMMAND_OK,
+							  &timed_out);
+		}
+
+		if (ok)
+			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED,
+						done_before ? pstrdup(unless_database
+											  ? "the database exists already"
+											  : "already applied on the warehouse server")
+						: NULL);
+		else if (timed_out)
+			set_outcome(outcome, STEP_OUTCOME_RETRY,
+						psprintf("server \"%s\", database \"%s\": no answer within %d ms (tenancy.request_timeout)",
+								 server, database, tenancy_request_timeout_ms));
+		else
+			set_error_outcome(outcome, server, database, res, conn, quiet);
+
+		if (!ok)
+		{
+			usable = !timed_out && PQstatus(conn) == CONNECTION_OK;
+			if (usable && PQtransactionStatus(conn) != PQTRANS_IDLE)
+				usable = run_step(conn, &res, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK,
+								  &timed_out);
+		}
+	}
+	PG_FINALLY();
+	{
+		if (res)
+			PQclear(res);
+	}
+	PG_END_TRY();
+	return usable;
+}
+
+/*
+ * run_on_slot
+ *		run_statements on a cached connection; the connection is dropped
+ *		when it is no longer usable, or when an interrupt ended the attempt
+ *		mid-statement (its state is then unknown).
+ */
+static pg_noinline void
+run_on_slot(PGconn *conn, RemoteConnection *slot, const char *server,
+			const char *database, const char *sql, const char *step_key,
+			const char *unless_database, int flags, StepOutcome *outcome)
+{
+	PG_TRY();
+	{
+		if (!run_statements(conn, slot, server, database, sql, step_key,
+							unless_database, flags, outcome))
+			release_slot(slot);
+	}
+	PG_CATCH();
+	{
+		release_slot(slot);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * remote_run
+ *		Look the server up, connect (or reuse the cached connection) and run
+ *		one attempt; see RemoteExecute.
+ */
+static void
+remote_run(const char *server, const char *database, const char *sql,
+		   const char *step_key, const char *unless_database, int flags,
+		   StepOutcome *outcome)
+{
+	ServerEntry entry;
+	ServerHealth *h;
+	RemoteConnection *slot = NULL;
+	PGconn	   *conn;
+	char	   *error = NULL;
+
+	memset(outcome, 0, sizeof(StepOutcome));
+	if (!ServerLookup(server, &entry))
+	{
+		set_outcome(outcome, STEP_OUTCOME_FAILED,
+					psprintf("warehouse server \"%s\" is not registered (tenancy.register_server)",
+							 server));
+		return;
+	}
+	if (unless_database)
+		database = entry.maintenance_db;
+
+	h = server_health(server, false);
+	if (h && h->down_until > GetCurrentTimestamp())
+	{
+		set_outcome(outcome, STEP_OUTCOME_RETRY,
+					psprintf("server \"%s\" is unreachable, not retried before %s: %s",
+							 server, timestamptz_to_str(h->down_until),
+							 h->last_error));
+		return;
+	}
+
+	conn = get_connection(server, database, &entry, &slot, &error);
+	if (conn == NULL)
+	{
+		mark_down(server, error);
+		set_outcome(outcome, STEP_OUTCOME_RETRY,
+					psprintf("could not connect to server \"%s\", database \"%s\": %s",
+							 server, database, error));
+		return;
+	}
+	if (h)
+	{
+		h->failures = 0;
+		h->down_until = 0;
+	}
+
+	run_on_slot(conn, slot, server, database, sql, step_key, unless_database,
+				flags, outcome);
+}
+
+/*
+ * RemoteExecute
+ *		Run sql on database of server; see remote.h.
+ */
+void
+RemoteExecute(const char *server, const char *database, const char *sql,
+			  const char *step_key, int flags, StepOutcome *outcome)
+{
+	remote_run(server, database, sql, step_key, NULL, flags, outcome);
+}
+
+/*
+ * request_name
+ *		A string member of a step request that is a plain, non-empty name
+ *		shorter than NAMEDATALEN (allow_empty: "" too); NULL otherwise.
+ */
+static const char *
+request_name(json_t *request, const char *key, bool allow_empty)
+{
+	json_t	   *value = json_object_get(request, key);
+	const char *s;
+
+	if (!json_is_string(value))
+		return NULL;
+	s = json_string_value(value);
+	if ((!allow_empty && s[0] == '\0') || strlen(s) >= NAMEDATALEN)
+		return NULL;
+	return s;
+}
+
+/*
+ * HandleRemoteDatabase
+ *		A remote_database step (or its compensation): decode the request
+ *		strictly and run it.  The step's idempotency key, qualified by this
+ *		platform database's system identifier and name, keeps a statement
+ *		from running twice on the warehouse.
+ */
+void
+HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
+{
+	static const char *const known_keys[] = {"server", "database", "sql",
+	"create_database"};
+	json_t	   *request = context->request;
+	const char *key;
+	json_t	   *value;
+	const char *server = request_name(request, "server", true);
+	const char *database = request_name(request, "database", false);
+	json_t	   *sql = json_object_get(request, "sql");
+	json_t	   *create = json_object_get(request, "create_database");
+
+	memset(outcome, 0, sizeof(StepOutcome));
+	json_object_foreach(request, key, value)
+	{
+		bool		known = false;
+
+		for (size_t i = 0; i < lengthof(known_keys); i++)
+			known |= strcmp(key, known_keys[i]) == 0;
+		if (!known)
+		{
+			set_outcome(outcome, STEP_OUTCOME_FAILED,
+						psprintf("malformed step request: unknown key \"%.64s\"", key));
+			return;
+		}
+	}
+	if (server == NULL || database == NULL || !json_is_string(sql) ||
+		json_string_value(sql)[0] == '\0' ||
+		(create != NULL && !json_is_boolean(create)))
+	{
+		set_outcome(outcome, STEP_OUTCOME_FAILED,
+					pstrdup("malformed step request: a remote_database step needs \"server\", \"database\" (names) and \"sql\" (a statement)"));
+		return;
+	}
+
+	if (json_is_true(create))
+	{
+		/*
+		 * CREATE DATABASE cannot run in a transaction block: it runs from the
+		 * maintenance database, after a look at pg_database.
+		 */
+		remote_run(server, database, json_string_value(sql), NULL, database,
+				   REMOTE_NO_TRANSACTION, outcome);
+		/* created by someone else since the look: done all the same */
+		if (outcome->kind == STEP_OUTCOME_FAILED && outcome->message &&
+			strstr(outcome->message, "(SQLSTATE 42P04)") != NULL)
+			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED,
+						pstrdup("the database exists already"));
+		return;
+	}
+
+	RemoteExecute(server, database, json_string_value(sql),
+				  psprintf(UINT64_FORMAT "/%s/%s", GetSystemIdentifier(),
+						   tenancy_database, context->idempotency_key),
+				  0, outcome);
+}
+
+/*
+ * RegisterRemoteStepHandlers
+ *		remote_database steps are dispatched by target to this handler.
+ */
+void
+RegisterRemoteStepHandlers(void)
+{
+	RegisterStepHandler("remote_database", HandleRemoteDatabase);
+}

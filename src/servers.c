@@ -1,0 +1,443 @@
+/*-------------------------------------------------------------------------
+ *
+ * servers.c
+ *	  The registry of warehouse servers: tenancy.register_server and
+ *	  tenancy.drop_server with the checks of a connection string, the
+ *	  worker's lookup of a server, and placement (see servers.h for the
+ *	  rule).
+ *
+ * A registered conninfo never holds a password: tenancy tables must not
+ * hold secrets.  The worker authenticates with a password file
+ * (tenancy.remote_passfile, or passfile= in the conninfo), a service file
+ * (service=) or client certificates (sslcert=, sslkey=).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+#include "servers.h"
+
+PG_FUNCTION_INFO_V1(tenancy_register_server);
+PG_FUNCTION_INFO_V1(tenancy_drop_server);
+
+/* First key of the advisory lock that serializes placement */
+#define PLACEMENT_LOCK_KEY 0x706c6163	/* "plac" */
+
+/* Longest name and conninfo of a registered server */
+#define SERVER_NAME_MAX 63
+#define SERVER_CONNINFO_MAX 2048
+#define SERVER_MAX_CONNECTIONS 64
+
+/*
+ * check_server_name
+ *		A server name is a DNS-1123 label (it may appear where a host name
+ *		does, in warehouse.database.host); 22023 otherwise.
+ */
+static void
+check_server_name(const char *name)
+{
+	size_t		len = strlen(name);
+	bool		ok = len > 0 && len <= SERVER_NAME_MAX &&
+		name[0] >= 'a' && name[0] <= 'z' && name[len - 1] != '-';
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (name[i] >= 'a' && name[i] <= 'z') ||
+			(name[i] >= '0' && name[i] <= '9') || name[i] == '-';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid warehouse server name \"%s\"", name),
+				 errdetail("A server name is 1 to %d characters: lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen.",
+						   SERVER_NAME_MAX)));
+}
+
+/*
+ * check_conninfo
+ *		Parse a connection string with libpq and refuse what the registry
+ *		must not hold: unknown keywords, a password (22023).
+ */
+static void
+check_conninfo(const char *conninfo)
+{
+	char	   *error = NULL;
+	PQconninfoOption *options;
+	const char *refused = NULL;
+
+	if (strlen(conninfo) > SERVER_CONNINFO_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("connection string of a warehouse server is too long"),
+				 errdetail("It is %zu bytes long; the limit is %d.",
+						   strlen(conninfo), SERVER_CONNINFO_MAX)));
+
+	options = PQconninfoParse(conninfo, &error);
+	if (options == NULL)
+	{
+		char	   *message = pstrdup(error ? error : "out of memory");
+
+		if (error)
+			PQfreemem(error);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid connection string for a warehouse server"),
+				 errdetail_internal("%s", message),
+				 errhint("Use libpq keywords (host, port, user, dbname, sslmode, passfile, service, ...); see the libpq documentation on connection strings.")));
+	}
+	for (PQconninfoOption *o = options; o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0)
+			refused = "password";
+		else if (strcmp(o->keyword, "replication") == 0)
+			refused = "replication";
+	}
+	PQconninfoFree(options);
+
+	if (refused && strcmp(refused, "password") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the connection string of a warehouse server must not hold a password"),
+				 errdetail("tenancy tables never hold secrets, and the registry is readable by tenancy_admin."),
+				 errhint("Give the password in a password file (tenancy.remote_passfile, or passfile= in the connection string), in a service file (service=), or use client certificates (sslcert=, sslkey=).")));
+	if (refused)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the connection string of a warehouse server must not set \"%s\"", refused),
+				 errdetail("The worker runs SQL statements on warehouse servers, which a replication connection cannot.")));
+}
+
+/*
+ * lock_placement
+ *		Serialize placement (and drop_server) until the end of the
+ *		transaction.
+ */
+static void
+lock_placement(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PLACEMENT_LOCK_KEY, 0, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * tenancy_register_server
+ *		SQL: tenancy.register_server(name, conninfo, max_connections,
+ *		accepting_tenants): add a warehouse server, or change a registered
+ *		one (the worker reconnects with the new conninfo).
+ */
+Datum
+tenancy_register_server(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int32		max_connections = PG_GETARG_INT32(2);
+	bool		accepting = PG_GETARG_BOOL(3);
+	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, BOOLOID};
+	Datum		values[4];
+
+	check_server_name(name);
+	check_conninfo(conninfo);
+	if (max_connections < 1 || max_connections > SERVER_MAX_CONNECTIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_connections of a warehouse server must be between 1 and %d",
+						SERVER_MAX_CONNECTIONS),
+				 errdetail("%d was given.", max_connections)));
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(conninfo);
+	values[2] = Int32GetDatum(max_connections);
+	values[3] = BoolGetDatum(accepting);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO tenancy.servers AS s "
+							  "(name, conninfo, max_connections, accepting_tenants) "
+							  "VALUES ($1, $2, $3, $4) "
+							  "ON CONFLICT (name) DO UPDATE SET conninfo = $2, "
+							  "max_connections = $3, accepting_tenants = $4, "
+							  "updated_at = pg_catalog.now()",
+							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register warehouse server \"%s\"", name);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * tenancy_drop_server
+ *		SQL: tenancy.drop_server(name): remove a server from the registry;
+ *		42704 when it is not registered, 2BP01 while tenants live on it.
+ */
+Datum
+tenancy_drop_server(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	int64		tenants;
+
+	lock_placement();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT count(t.tenant_id) FROM tenancy.servers s "
+							  "LEFT JOIN tenancy.tenants t ON t.server = s.name "
+							  "AND t.state <> 'deprovisioned' "
+							  "WHERE s.name = $1 GROUP BY s.name",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.servers");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("warehouse server \"%s\" does not exist", name)));
+	tenants = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	if (tenants > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop warehouse server \"%s\" because tenants live on it", name),
+				 errdetail_plural("%lld tenant is placed on the server.",
+								  "%lld tenants are placed on the server.",
+								  (unsigned long) tenants, (long long) tenants),
+				 errhint("Deprovision them first; to stop placing new tenants there, register it again with accepting_tenants => false.")));
+	if (SPI_execute_with_args("DELETE FROM tenancy.servers WHERE name = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not drop warehouse server \"%s\"", name);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * ServerLookup
+ *		The registry's entry of a server, in a transaction of its own; ""
+ *		is this server over its Unix socket, as the bootstrap superuser.
+ */
+bool
+ServerLookup(const char *server, ServerEntry *entry)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		found = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (strcmp(server, SERVER_THIS_SERVER) == 0)
+	{
+		const char *sockets = GetConfigOption("unix_socket_directories", true, false);
+		char	   *host = pstrdup(sockets && sockets[0] ? sockets : "localhost");
+		char	   *comma = strchr(host, ',');
+		char	   *user = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+
+		if (comma)
+			*comma = '\0';
+		MemoryContextSwitchTo(caller);
+		entry->conninfo = psprintf("host='%s' port=%d user='%s'", host,
+								   PostPortNumber, user);
+		entry->maintenance_db = pstrdup("postgres");
+		entry->max_connections = 4;
+		found = true;
+	}
+	else
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(server)};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT conninfo, max_connections FROM tenancy.servers "
+								  "WHERE name = $1",
+								  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read tenancy.servers");
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			char	   *conninfo = SPI_getvalue(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1);
+			int			max = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc,
+														  2, &isnull));
+			PQconninfoOption *options = PQconninfoParse(conninfo, NULL);
+
+			MemoryContextSwitchTo(caller);
+			entry->conninfo = pstrdup(conninfo);
+			entry->max_connections = max;
+			entry->maintenance_db = pstrdup("postgres");
+			for (PQconninfoOption *o = options; o && o->keyword; o++)
+				if (strcmp(o->keyword, "dbname") == 0 && o->val && o->val[0])
+					entry->maintenance_db = pstrdup(o->val);
+			if (options)
+				PQconninfoFree(options);
+			found = true;
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	return found;
+}
+
+/*
+ * conninfo_host_port
+ *		Host and port of a conninfo (port 5432 when absent), or false.
+ */
+static bool
+conninfo_host_port(const char *conninfo, char **host, int *port)
+{
+	PQconninfoOption *options = PQconninfoParse(conninfo, NULL);
+
+	*host = NULL;
+	*port = 5432;
+	if (options == NULL)
+		return false;
+	for (PQconninfoOption *o = options; o->keyword; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 &&
+												 *host == NULL))
+			*host = pstrdup(o->val);
+		else if (strcmp(o->keyword, "port") == 0)
+			*port = atoi(o->val);
+	}
+	PQconninfoFree(options);
+	return *host != NULL;
+}
+
+/*
+ * server_for_host
+ *		The registered server that warehouse.database.host (and port)
+ *		names: by its name, else by its conninfo's host and port.  NULL if
+ *		none.  The caller is connected to SPI.
+ */
+static char *
+server_for_host(const char *host, int port)
+{
+	char	   *found = NULL;
+
+	if (SPI_execute("SELECT name, conninfo FROM tenancy.servers ORDER BY name",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.servers");
+	for (uint64 i = 0; i < SPI_processed && found == NULL; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *conninfo = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *chost;
+		int			cport;
+
+		if (strcmp(name, host) == 0 ||
+			(conninfo_host_port(conninfo, &chost, &cport) &&
+			 strcmp(chost, host) == 0 && cport == port))
+			found = name;
+	}
+	return found;
+}
+
+/*
+ * least_loaded_server
+ *		The accepting server with the fewest tenants (not counting
+ *		deprovisioned ones), ties broken by name; NULL if none accepts.
+ *		The caller is connected to SPI.
+ */
+static char *
+least_loaded_server(void)
+{
+	if (SPI_execute("SELECT s.name FROM tenancy.servers s "
+					"WHERE s.accepting_tenants "
+					"ORDER BY (SELECT count(*) FROM tenancy.tenants t "
+					"WHERE t.server = s.name AND t.state <> 'deprovisioned'), s.name "
+					"LIMIT 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.servers");
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * place_on
+ *		Make the model remote, on server (its database: the spec's, else one
+ *		named like the platform database).
+ */
+static void
+place_on(TenantModel *m, const char *server)
+{
+	if (m->local)
+	{
+		m->local = false;
+		m->remote_host = pstrdup("");
+		m->remote_port = 5432;
+		m->remote_database = get_database_name(MyDatabaseId);
+	}
+	m->server = pstrdup(server);
+}
+
+/*
+ * ServerPlaceTenant
+ *		Decide where a tenant's warehouse lives; see servers.h.
+ */
+void
+ServerPlaceTenant(TenantModel *m, const char *stored_server, bool row_found,
+				  bool dry_run)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		named_host = !m->local && m->remote_host[0] != '\0';
+	char	   *chosen = NULL;
+
+	/* an existing tenant stays where it is */
+	if (row_found && stored_server != NULL)
+	{
+		place_on(m, stored_server);
+		return;
+	}
+	if (row_found && !named_host)
+	{
+		if (!m->local)
+			m->server = pstrdup(SERVER_THIS_SERVER);
+		return;
+	}
+
+	if (!dry_run)
+		lock_placement();
+	SPI_connect();
+	if (named_host)
+		chosen = server_for_host(m->remote_host, m->remote_port);
+	else
+		chosen = least_loaded_server();
+	if (chosen)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		chosen = pstrdup(chosen);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+
+	if (chosen)
+		place_on(m, chosen);
+	else if (!named_host)
+	{
+		/* nothing registered: here, or another database of this server */
+		if (!m->local)
+			m->server = pstrdup(SERVER_THIS_SERVER);
+	}
+	else if (!dry_run)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("warehouse server \"%s\" is not registered", m->remote_host),
+				 errdetail("The spec's warehouse.database.host names %s:%d, and no registered server has that name or that host and port.",
+						   m->remote_host, m->remote_port),
+				 errhint("Register it with tenancy.register_server(), or leave warehouse.database.host empty to let provision place the tenant.")));
+}

@@ -435,7 +435,9 @@ exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
 	PGresult   *volatile last = NULL;
 
 	*timed_out = false;
-	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+	/* the extended protocol takes one statement: plain SQL goes as is */
+	if (!(nparams == 0 ? PQsendQuery(conn, sql) :
+		  PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)))
 		return NULL;
 
 	PG_TRY();

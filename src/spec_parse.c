@@ -42,6 +42,11 @@ report_conversion_error(const SpecYamlError *error)
 	strlcpy(context, error->context, sizeof(context));
 	context[0] = pg_toupper((unsigned char) context[0]);
 
+	if (error->out_of_memory)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while converting a tenant spec.")));
 	if (error->line > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),

@@ -136,6 +136,18 @@ fail(Converter *conv, int line, int column, const char *fmt,...)
 }
 
 /*
+ * fail_oom
+ *		Record that an allocation failed (not the input's fault).
+ */
+static bool
+fail_oom(Converter *conv)
+{
+	if (!conv->failed)
+		conv->error->out_of_memory = true;
+	return fail(conv, 0, 0, "out of memory");
+}
+
+/*
  * fail_at
  *		fail() at a node's position.
  */
@@ -164,7 +176,7 @@ new_node(Converter *conv, NodeKind kind, yaml_mark_t mark)
 
 		if (nodes == NULL)
 		{
-			fail(conv, 0, 0, "out of memory");
+			fail_oom(conv);
 			return NULL;
 		}
 		conv->nodes = nodes;
@@ -173,7 +185,7 @@ new_node(Converter *conv, NodeKind kind, yaml_mark_t mark)
 	node = calloc(1, sizeof(Node));
 	if (node == NULL)
 	{
-		fail(conv, 0, 0, "out of memory");
+		fail_oom(conv);
 		return NULL;
 	}
 	node->kind = kind;
@@ -196,7 +208,7 @@ append_child(Converter *conv, Node *parent, Node *child)
 		Node	  **items = realloc(parent->items, capacity * sizeof(Node *));
 
 		if (items == NULL)
-			return fail(conv, 0, 0, "out of memory");
+			return fail_oom(conv);
 		parent->items = items;
 		parent->capacity = capacity;
 	}
@@ -254,7 +266,7 @@ bind_anchor(Converter *conv, const char *name, Node *node)
 		size_t		i;
 
 		if (table == NULL)
-			return fail(conv, 0, 0, "out of memory");
+			return fail_oom(conv);
 		for (i = 0; i < conv->anchor_buckets; i++)
 		{
 			while (conv->anchors[i] != NULL)
@@ -284,7 +296,7 @@ bind_anchor(Converter *conv, const char *name, Node *node)
 	if (anchor == NULL || (anchor->name = strdup(name)) == NULL)
 	{
 		free(anchor);
-		return fail(conv, 0, 0, "out of memory");
+		return fail_oom(conv);
 	}
 	anchor->node = node;
 	anchor->next = conv->anchors[bucket];
@@ -347,7 +359,7 @@ set_number(Converter *conv, Node *node, bool negative, const char *digits,
 	char	   *text = malloc(len + 2);
 
 	if (text == NULL)
-		return fail(conv, 0, 0, "out of memory");
+		return fail_oom(conv);
 	text[0] = '-';
 	memcpy(text + (negative ? 1 : 0), digits, len);
 	text[len + (negative ? 1 : 0)] = '\0';
@@ -375,7 +387,7 @@ radix_to_decimal(Converter *conv, Node *node, const char *digits, size_t len,
 	int			n;
 
 	if (limbs == NULL)
-		return fail(conv, 0, 0, "out of memory");
+		return fail_oom(conv);
 	for (i = 0; i < len; i++)
 	{
 		char		c = digits[i];
@@ -398,7 +410,7 @@ radix_to_decimal(Converter *conv, Node *node, const char *digits, size_t len,
 	if (text == NULL)
 	{
 		free(limbs);
-		return fail(conv, 0, 0, "out of memory");
+		return fail_oom(conv);
 	}
 	n = sprintf(text, "%u", limbs[nlimbs - 1]);
 	for (i = nlimbs - 1; i > 0; i--)
@@ -544,7 +556,7 @@ resolve_float(Converter *conv, Node *node, bool *is_float)
 
 	text = malloc(len + 4);
 	if (text == NULL)
-		return fail(conv, 0, 0, "out of memory");
+		return fail_oom(conv);
 	if (negative)
 		text[n++] = '-';
 	if (int_len == 0)
@@ -709,7 +721,7 @@ read_scalar(Converter *conv, yaml_event_t *event)
 	node->text = malloc(event->data.scalar.length + 1);
 	if (node->text == NULL)
 	{
-		fail(conv, 0, 0, "out of memory");
+		fail_oom(conv);
 		return NULL;
 	}
 	memcpy(node->text, event->data.scalar.value, event->data.scalar.length);
@@ -773,7 +785,7 @@ fail_libyaml(Converter *conv, yaml_parser_t *parser)
 
 	if (parser->error == YAML_MEMORY_ERROR)
 	{
-		fail(conv, 0, 0, "out of memory");
+		fail_oom(conv);
 		return;
 	}
 	if (parser->error == YAML_READER_ERROR)
@@ -821,7 +833,7 @@ read_document(Converter *conv, bool *empty)
 	*empty = false;
 	if (!yaml_parser_initialize(&parser))
 	{
-		fail(conv, 0, 0, "out of memory");
+		fail_oom(conv);
 		return NULL;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *) conv->input,
@@ -933,7 +945,7 @@ put(Converter *conv, const char *bytes, size_t len)
 			capacity *= 2;
 		out = realloc(conv->out, capacity);
 		if (out == NULL)
-			return fail(conv, 0, 0, "out of memory");
+			return fail_oom(conv);
 		conv->out = out;
 		conv->out_capacity = capacity;
 	}
@@ -1091,7 +1103,7 @@ collect_entries(Converter *conv, Node *map, EntryList *list, int depth)
 			MapEntry   *items = realloc(list->items, capacity * sizeof(MapEntry));
 
 			if (items == NULL)
-				return fail(conv, 0, 0, "out of memory");
+				return fail_oom(conv);
 			list->items = items;
 			list->capacity = capacity;
 		}

@@ -16,6 +16,7 @@
 #ifndef SPEC_YAML_H
 #define SPEC_YAML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Largest input accepted, in bytes. */
@@ -46,6 +47,7 @@ typedef struct SpecYamlError
 	int			column;
 	char		message[256];	/* what was wrong or expected */
 	char		context[256];	/* libyaml's context, "" when none */
+	bool		out_of_memory;	/* malloc failed: not the input's fault */
 } SpecYamlError;
 
 /*

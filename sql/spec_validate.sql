@@ -261,6 +261,20 @@ resources:
   airflow: {workers: {min: 3}}
 $$)));
 
+-- tier-sized blocks are filled only when absent; dependent defaults follow
+-- the values given (connections.max never below connections.min)
+SELECT n #> '{resources,kubernetes,quotas}' AS quotas,
+       n #> '{resources,database,connections}' AS connections,
+       n #> '{resources,airflow,workers}' AS workers
+  FROM tenancy.normalize_spec(tenancy.parse_spec($$
+tenant: {name: b, tier: basic, display_name: ~}
+warehouse: {database: {host: ""}}
+resources:
+  kubernetes: {quotas: {requests: {cpu: "1"}}}
+  database: {connections: {min: 30}}
+  airflow: {workers: {max: 5}}
+$$)) AS n;
+
 -- what the user gave stays; the seed only gains what it left out
 SELECT key, tenancy.normalize_spec(spec) #> key::text[] AS normalized
   FROM seed, unnest(ARRAY['{tenant,display_name}', '{warehouse,database}',

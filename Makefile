@@ -68,7 +68,8 @@ REGRESS = \
 	spec_parse \
 	spec_validate \
 	maint_audit \
-	maint_usage
+	maint_usage \
+	servers
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

@@ -88,7 +88,10 @@ check_conninfo(const char *conninfo)
 	if (options == NULL)
 	{
 		char	   *message = pstrdup(error ? error : "out of memory");
+		size_t		len = strlen(message);
 
+		while (len > 0 && message[len - 1] == '\n')
+			message[--len] = '\0';
 		if (error)
 			PQfreemem(error);
 		ereport(ERROR,
@@ -329,7 +332,7 @@ server_for_host(const char *host, int port)
 	char	   *found = NULL;
 
 	if (SPI_execute("SELECT name, conninfo FROM tenancy.servers ORDER BY name",
-					true, 0) != SPI_OK_SELECT)
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tenancy.servers");
 	for (uint64 i = 0; i < SPI_processed && found == NULL; i++)
 	{
@@ -350,7 +353,11 @@ server_for_host(const char *host, int port)
  * least_loaded_server
  *		The accepting server with the fewest tenants (not counting
  *		deprovisioned ones), ties broken by name; NULL if none accepts.
- *		The caller is connected to SPI.
+ *		The caller is connected to SPI and holds the placement lock.
+ *
+ * Not read-only: the query must take a snapshot of its own, after the lock
+ * was granted, so that it counts the tenants that the provisions before
+ * this one committed (and those this transaction placed already).
  */
 static char *
 least_loaded_server(void)
@@ -359,7 +366,7 @@ least_loaded_server(void)
 					"WHERE s.accepting_tenants "
 					"ORDER BY (SELECT count(*) FROM tenancy.tenants t "
 					"WHERE t.server = s.name AND t.state <> 'deprovisioned'), s.name "
-					"LIMIT 1", true, 0) != SPI_OK_SELECT)
+					"LIMIT 1", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tenancy.servers");
 	if (SPI_processed == 0)
 		return NULL;

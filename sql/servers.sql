@@ -1,0 +1,120 @@
+--
+-- servers: the registry of warehouse servers and placement.  Connection
+-- strings are parsed by libpq and never hold a password; provision places a
+-- tenant whose spec names no host on the accepting server with the fewest
+-- tenants (ties by name), a named host on the server it names, and keeps an
+-- existing tenant where it is.  (Nothing listens on the servers' ports: the
+-- worker's attempts only retry in the background; nothing here waits for them.)
+--
+CREATE EXTENSION tenancy;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/tenant_spec.sql'
+\i :helpers
+
+-- nothing registered: a tenant without host lives in this database
+SELECT DISTINCT target FROM tenancy.plan('local1', pg_temp.spec('local1'))
+ WHERE target LIKE '%database';
+
+SELECT tenancy.register_server('b', 'host=127.0.0.1 port=1 dbname=postgres sslmode=prefer');
+SELECT tenancy.register_server('c', 'host=127.0.0.1 port=2 user=tenancy passfile=/etc/tenancy/pgpass');
+SELECT name, conninfo, max_connections, accepting_tenants FROM tenancy.servers ORDER BY name;
+-- registering again changes the entry
+SELECT tenancy.register_server('c', 'host=127.0.0.1 port=2 user=tenancy', max_connections => 8);
+SELECT name, conninfo, max_connections FROM tenancy.servers WHERE name = 'c';
+
+-- bad input: 22023 with what is wrong, nothing registered
+\set VERBOSITY default
+SELECT tenancy.register_server('d', 'host=h password=secret');
+SELECT tenancy.register_server('d', 'postgresql://tenancy:secret@h:5432/postgres');
+SELECT tenancy.register_server('d', 'host=h nosuchkeyword=1');
+SELECT tenancy.register_server('d', 'host=''unterminated');
+SELECT tenancy.register_server('d', 'host=h replication=database');
+SELECT tenancy.register_server('d', 'host=' || repeat('h', 2100));
+SELECT tenancy.register_server('d', 'host=h', max_connections => 0);
+SELECT tenancy.register_server('d', 'host=h', max_connections => 65);
+\set VERBOSITY terse
+SELECT tenancy.register_server('', 'host=h');
+SELECT tenancy.register_server('D', 'host=h');
+SELECT tenancy.register_server('1d', 'host=h');
+SELECT tenancy.register_server('d-', 'host=h');
+SELECT tenancy.register_server('d_1', 'host=h');
+SELECT tenancy.register_server('d;drop table x', 'host=h');
+SELECT tenancy.register_server(repeat('d', 64), 'host=h');
+SELECT tenancy.register_server('d', NULL) IS NULL AS strict_null;
+-- an injection string is a value like any other (stored verbatim, never run)
+SELECT tenancy.register_server('e', 'host=''x\''); DROP TABLE tenancy.tenants; --''');
+SELECT conninfo FROM tenancy.servers WHERE name = 'e';
+SELECT tenancy.drop_server('e');
+SELECT count(*) AS servers FROM tenancy.servers;
+
+-- placement: the fewest tenants first, ties by name
+SELECT t, tenancy.provision(t, pg_temp.spec(t)) > 0 AS provisioned
+  FROM unnest(ARRAY['p1', 'p2', 'p3']) AS t;
+SELECT name, server, state FROM tenancy.tenants WHERE name LIKE 'p%' ORDER BY name;
+SELECT server, tenants FROM tenancy.server_load ORDER BY server;
+
+-- what the worker gets: the database first (outside a transaction, unless
+-- it exists), then the planned SQL, chained, each undone on failure
+SELECT s.ordinal, s.action, s.request, s.compensation IS NOT NULL AS undone, s.depends_on
+  FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+  JOIN tenancy.tenants t USING (tenant_id)
+ WHERE t.name = 'p1' AND s.ordinal <= 3 ORDER BY s.ordinal;
+SELECT s.compensation ->> 'sql' AS undo_owner
+  FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+  JOIN tenancy.tenants t USING (tenant_id)
+ WHERE t.name = 'p1' AND s.ordinal = 2;
+-- nothing of a placed tenant is created here
+SELECT count(*) AS roles_here FROM pg_roles WHERE rolname LIKE '%\_p1%';
+
+-- a named host: the server of that name, or whose conninfo has that host and port
+SELECT tenancy.provision('named1', pg_temp.spec('named1', '{"warehouse": {"database": {"host": "c", "name": "wh"}}}')) > 0;
+SELECT tenancy.provision('named2', pg_temp.spec('named2', '{"warehouse": {"database": {"host": "127.0.0.1", "port": 2, "name": "wh"}}}')) > 0;
+SELECT name, server FROM tenancy.tenants WHERE name LIKE 'named%' ORDER BY name;
+-- not registered: refused (dry runs show it)
+\set VERBOSITY default
+SELECT tenancy.provision('named3', pg_temp.spec('named3', '{"warehouse": {"database": {"host": "127.0.0.1", "name": "wh"}}}'));
+\set VERBOSITY terse
+SELECT ordinal, detail FROM tenancy.plan('named3', pg_temp.spec('named3', '{"warehouse": {"database": {"host": "elsewhere.invalid", "name": "wh"}}}'))
+ WHERE ordinal = 1;
+
+-- a draining server gets no new tenant
+SELECT tenancy.register_server('b', 'host=127.0.0.1 port=1', accepting_tenants => false);
+SELECT tenancy.provision('p4', pg_temp.spec('p4')) > 0;
+SELECT server FROM tenancy.tenants WHERE name = 'p4';
+-- an existing tenant stays where it is
+SELECT tenancy.apply('p1', pg_temp.spec('p1', '{"tenant": {"tier": "enterprise"}}')) > 0 AS applied;
+SELECT server FROM tenancy.tenants WHERE name = 'p1';
+SELECT DISTINCT target, detail LIKE 'on server b/contrib_regression through the worker: %' AS on_b
+  FROM tenancy.plan('p1', pg_temp.spec('p1', '{"tenant": {"tier": "basic"}}'))
+ WHERE target LIKE '%database';
+
+-- ROLLBACK places nothing
+BEGIN;
+SELECT tenancy.provision('rolled', pg_temp.spec('rolled')) > 0;
+ROLLBACK;
+SELECT server, tenants FROM tenancy.server_load ORDER BY server;
+
+-- drop_server: unknown (42704), with tenants (2BP01), empty (done)
+\set VERBOSITY default
+SELECT tenancy.drop_server('nosuch');
+SELECT tenancy.drop_server('b');
+\set VERBOSITY terse
+SELECT tenancy.register_server('empty', 'host=127.0.0.1 port=3');
+SELECT tenancy.drop_server('empty');
+SELECT name FROM tenancy.servers ORDER BY name;
+
+-- only tenancy_admin may call them; it may read the registry
+CREATE ROLE servers_nobody;
+CREATE ROLE servers_admin IN ROLE tenancy_admin;
+SET ROLE servers_nobody;
+SELECT tenancy.register_server('x', 'host=x');
+SELECT tenancy.drop_server('b');
+RESET ROLE;
+SET ROLE servers_admin;
+SELECT count(*) AS visible FROM tenancy.server_load;
+SELECT tenancy.register_server('by-admin', 'host=127.0.0.1 port=3');
+SELECT tenancy.drop_server('by-admin');
+RESET ROLE;
+
+DROP EXTENSION tenancy;
+DROP ROLE servers_nobody, servers_admin;

@@ -10,7 +10,7 @@
 //   GET    /__sim/tokens                  Kubernetes tokens (users and rules, tokens masked)
 //   POST   /__sim/tokens                  add/replace a Kubernetes token {token, user?, rules}
 //   DELETE /__sim/tokens[/TOKEN]          remove one token, or all but the admin and SA tokens
-//   POST   /__sim/vault-tokens            add/replace a Vault token {token, policies:[{path, capabilities}], ttl?}
+//   POST   /__sim/vault-tokens            add/replace a Vault token {token, name?, policies:[{path, capabilities}], ttl?}
 //   POST   /__sim/vault-roles             add/replace a Kubernetes-auth role {role, jwt?, policies, ttl?}
 //   POST   /__sim/helmrelease-outcome     {namespace?, name?, ready:false, reason?, message?, delayMs?}
 //   DELETE /__sim/helmrelease-outcome     every HelmRelease succeeds again
@@ -149,7 +149,9 @@ export class Control
 					if (err)
 						return bad(err);
 					const ttl = Number(body.ttl || 0);
-					sim.vault.tokens.set(body.token, { policies: body.policies, expires: ttl ? Date.now() + ttl * 1000 : 0, ttl, policyNames: ['custom'] });
+					if (body.name !== undefined && (typeof body.name !== 'string' || !/^[A-Za-z0-9:._@-]{1,100}$/.test(body.name)))
+						return bad('name: 1 to 100 letters, digits and ":._@-"');
+					sim.vault.tokens.set(body.token, { policies: body.policies, expires: ttl ? Date.now() + ttl * 1000 : 0, ttl, policyNames: ['custom'], name: body.name });
 					return ok({ ok: true }, 201);
 				}
 			case 'POST /__sim/vault-roles':

@@ -73,6 +73,14 @@ export class Grafana
 		return msg(rule.status, rule.message || (rule.status === 429 ? 'Too many requests' : 'injected fault'));
 	}
 
+	// Who made the request, for the journal: "admin" for a known token
+	// (the simulator has only admin tokens), or null.
+	principal(ctx)
+	{
+		const m = (ctx.headers.authorization || '').match(/^Bearer\s+(\S+)$/i);
+		return m && this.tokens.has(m[1]) ? 'admin' : null;
+	}
+
 	authorized(ctx)
 	{
 		const m = (ctx.headers.authorization || '').match(/^Bearer\s+(\S+)$/i);

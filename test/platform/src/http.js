@@ -234,6 +234,7 @@ export class Listener
 				contentType: req.headers['content-type'] || null,
 				body: ctx.info.body,
 				durationMs: Number(process.hrtime.bigint() - start) / 1e6,
+				principal: this.service.principal ? this.service.principal(ctx) : null,
 				...ctx.info.fields,
 				...extra,
 			};

@@ -1,7 +1,7 @@
 // journal.js — every request the simulator answered, in order.
 //
 // Entries: {seq, time, service, method, path, query, status, contentType,
-// body, fault, durationMs, verb, resource, namespace, name}. Secret values
+// body, fault, durationMs, principal, verb, resource, namespace, name}. Secret values
 // in bodies are masked by the service before the entry is written.
 
 const MAX_ENTRIES = 200000;

@@ -164,6 +164,28 @@ export class Vault
 		return { token, ...t };
 	}
 
+	// Who made the request, for the journal: the token's display name as
+	// Vault's token lookup shows it ("root", "kubernetes-<ns>-<sa>" for a
+	// Kubernetes login, the name given to an added token), or null.  Never
+	// the token itself.
+	principal(ctx)
+	{
+		let token = ctx.headers['x-vault-token'];
+		if (!token)
+		{
+			const m = (ctx.headers.authorization || '').match(/^Bearer\s+(\S+)$/i);
+			token = m ? m[1] : undefined;
+		}
+		const t = token === undefined ? undefined : this.tokens.get(token);
+		if (!t)
+			return null;
+		if (t.name)
+			return t.name;
+		if (t.meta)
+			return `kubernetes-${t.meta.service_account_namespace}-${t.meta.service_account_name}`;
+		return t.policies ? 'token' : 'root';
+	}
+
 	permitted(id, path, cap)
 	{
 		if (!id.policies)

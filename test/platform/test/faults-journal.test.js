@@ -161,6 +161,45 @@ test('journal: fields, since, masking, reset; state dump masks secrets', async (
 	assert.equal((await s.control('GET', '/__sim/nope')).status, 404);
 });
 
+test('journal: each entry names who made the request, never the token', async () =>
+{
+	const k8sToken = 'worker-k8s-token-0123456789';
+	const vaultToken = 'hvs.worker-vault-token-0123456789';
+	assert.equal((await s.control('POST', '/__sim/tokens', { token: k8sToken, user: 'system:serviceaccount:platform:tenancy', rules: [{ verbs: ['get'], resources: ['namespaces'] }] })).status, 201);
+	assert.equal((await s.control('POST', '/__sim/vault-tokens', { token: vaultToken, name: 'tenancy-worker', policies: [{ path: 'secret/data/w/*', capabilities: ['read'] }] })).status, 201);
+	assert.equal((await s.control('POST', '/__sim/vault-tokens', { token: 'hvs.badname-0123456789', name: 'a b', policies: [] })).status, 400);
+	await s.control('DELETE', '/__sim/journal');
+	await s.k8s('GET', '/api/v1/namespaces/default');
+	await s.k8s('GET', '/api/v1/namespaces/default', undefined, { token: k8sToken });
+	await s.k8s('GET', '/api/v1/namespaces/kube-system/secrets', undefined, { token: k8sToken });
+	await s.k8s('GET', '/api/v1/namespaces/default', undefined, { token: 'not-a-known-token' });
+	await s.k8s('GET', '/api/v1/namespaces/default', undefined, { token: s.sim.saJwt });
+	await s.vault('GET', '/v1/secret/data/w/x');
+	await s.vault('GET', '/v1/secret/data/w/x', undefined, { token: vaultToken });
+	const login = await s.vault('POST', '/v1/auth/kubernetes/login', { role: 'tenancy', jwt: s.sim.saJwt }, { token: null });
+	await s.vault('GET', '/v1/secret/data/w/x', undefined, { token: login.body.auth.client_token });
+	await s.grafana('GET', '/api/search');
+	await s.grafana('GET', '/api/search', undefined, { token: 'glsa_unknown' });
+	const j = (await s.control('GET', '/__sim/journal')).body;
+	assert.deepEqual(j.map((e) => [e.service, e.status, e.principal]), [
+		['kubernetes', 200, 'kubernetes-admin'],
+		['kubernetes', 200, 'system:serviceaccount:platform:tenancy'],
+		['kubernetes', 403, 'system:serviceaccount:platform:tenancy'],
+		['kubernetes', 401, null],
+		['kubernetes', 200, 'system:serviceaccount:tenancy-system:tenancy'],
+		['vault', 404, 'root'],
+		['vault', 404, 'tenancy-worker'],
+		['vault', 200, null],
+		['vault', 404, 'kubernetes-tenancy-system-tenancy'],
+		['grafana', 200, 'admin'],
+		['grafana', 401, null],
+	]);
+	const text = JSON.stringify(j);
+	for (const secret of [k8sToken, vaultToken, s.tokens.kubernetes, s.tokens.vault, s.tokens.grafana, login.body.auth.client_token])
+		assert.ok(!text.includes(secret), 'no token in the journal');
+	await s.control('DELETE', `/__sim/tokens/${k8sToken}`);
+});
+
 test('reset forgets everything but tokens', async () =>
 {
 	await s.k8s('POST', '/api/v1/namespaces', ns('t-reset'));

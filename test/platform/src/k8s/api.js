@@ -222,6 +222,13 @@ export class KubernetesApi
 		return this.tokens.get(m[1]);
 	}
 
+	// Who made the request, for the journal: the token's user, or null
+	// (no or an unknown token).  Never the token itself.
+	principal(ctx)
+	{
+		return this.authenticate(ctx)?.user ?? null;
+	}
+
 	allowed(identity, verb, r)
 	{
 		if (!identity.rules)

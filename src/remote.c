@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -74,6 +75,18 @@ typedef struct ServerHealth
 	char		last_error[REMOTE_MAX_MESSAGE];
 } ServerHealth;
 
+/* Registry entries are read again after this long */
+#define REMOTE_REGISTRY_TTL_MS 1000
+
+typedef struct CachedServer
+{
+	bool		in_use;
+	char		server[NAMEDATALEN];
+	ServerEntry entry;			/* strings in TopMemoryContext */
+	TimestampTz read_at;
+} CachedServer;
+
+static CachedServer registry[REMOTE_HEALTH_SIZE];
 static RemoteConnection cache[REMOTE_CACHE_SIZE];
 static ServerHealth health[REMOTE_HEALTH_SIZE];
 static bool exit_callback_registered = false;
@@ -123,6 +136,56 @@ set_outcome(StepOutcome *outcome, StepOutcomeKind kind, char *message)
 {
 	outcome->kind = kind;
 	outcome->message = message;
+}
+
+/*
+ * lookup_server
+ *		The registry's entry of a server, read again when the copy kept here
+ *		is older than REMOTE_REGISTRY_TTL_MS (a registry read is a
+ *		transaction; a step is a few milliseconds).
+ */
+static bool
+lookup_server(const char *server, ServerEntry *entry)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	CachedServer *slot = NULL;
+
+	for (int i = 0; i < REMOTE_HEALTH_SIZE; i++)
+	{
+		CachedServer *c = &registry[i];
+
+		if (c->in_use && strcmp(c->server, server) == 0)
+		{
+			if (!TimestampDifferenceExceeds(c->read_at, now, REMOTE_REGISTRY_TTL_MS))
+			{
+				*entry = c->entry;
+				return true;
+			}
+			slot = c;
+			break;
+		}
+		/* else: a free slot, or the one read longest ago */
+		if (slot == NULL || (slot->in_use &&
+							 (!c->in_use || c->read_at < slot->read_at)))
+			slot = c;
+	}
+
+	if (slot->in_use)
+	{
+		pfree(slot->entry.conninfo);
+		pfree(slot->entry.maintenance_db);
+	}
+	slot->in_use = false;
+	if (!ServerLookup(server, entry))
+		return false;
+	slot->entry.conninfo = MemoryContextStrdup(TopMemoryContext, entry->conninfo);
+	slot->entry.maintenance_db = MemoryContextStrdup(TopMemoryContext,
+													 entry->maintenance_db);
+	slot->entry.max_connections = entry->max_connections;
+	strlcpy(slot->server, server, NAMEDATALEN);
+	slot->read_at = now;
+	slot->in_use = true;
+	return true;
 }
 
 /*
@@ -577,7 +640,6 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 
 	PG_TRY();
 	{
-		const char *key[1] = {step_key};
 		const char *datname[1] = {unless_database};
 		bool		ok = true;
 		bool		done_before = false;
@@ -596,36 +658,49 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 		}
 		else
 		{
+			StringInfoData first;
+
+			/*
+			 * Two round trips: BEGIN and the claim of the step's key (a row
+			 * that exists already means the step ran), then the statement
+			 * and COMMIT.  A failed statement leaves the transaction
+			 * aborted, and the claim goes with it at ROLLBACK.
+			 */
 			if (step_key && !slot->journal_ready)
 				ok = slot->journal_ready =
 					run_step(conn, &res, REMOTE_JOURNAL_SETUP, 0, NULL,
 							 PGRES_COMMAND_OK, &timed_out);
-			if (ok)
-				ok = run_step(conn, &res, "BEGIN", 0, NULL, PGRES_COMMAND_OK,
-							  &timed_out);
-			if (ok && quiet)
-				ok = run_step(conn, &res,
-							  "SET LOCAL log_statement = 'none'; "
-							  "SET LOCAL log_min_duration_statement = -1; "
-							  "SET LOCAL log_min_error_statement = 'panic'; "
-							  "SET LOCAL pgaudit.log = 'none'",
-							  0, NULL, PGRES_COMMAND_OK, &timed_out);
-			if (ok && step_key)
+			initStringInfo(&first);
+			appendStringInfoString(&first, "BEGIN");
+			if (quiet)
+				appendStringInfoString(&first,
+									   "; SET LOCAL log_statement = 'none'"
+									   "; SET LOCAL log_min_duration_statement = -1"
+									   "; SET LOCAL log_min_error_statement = 'panic'"
+									   "; SET LOCAL pgaudit.log = 'none'");
+			if (step_key)
 			{
-				ok = run_step(conn, &res, "SELECT 1 FROM tenancy_remote.applied_steps "
-							  "WHERE step_key = $1", 1, key, PGRES_TUPLES_OK,
-							  &timed_out);
-				done_before = ok && PQntuples(res) > 0;
+				char	   *literal = PQescapeLiteral(conn, step_key, strlen(step_key));
+
+				if (literal == NULL)
+					elog(ERROR, "out of memory quoting a step key");
+				appendStringInfo(&first, "; INSERT INTO tenancy_remote.applied_steps (step_key) "
+								 "VALUES (%s) ON CONFLICT (step_key) DO NOTHING RETURNING 1",
+								 literal);
+				PQfreemem(literal);
 			}
-			if (ok && !done_before)
-				ok = run_step(conn, &res, sql, 0, NULL, PGRES_COMMAND_OK, &timed_out);
-			if (ok && !done_before && step_key)
-				ok = run_step(conn, &res, "INSERT INTO tenancy_remote.applied_steps "
-							  "(step_key) VALUES ($1)", 1, key, PGRES_COMMAND_OK,
-							  &timed_out);
 			if (ok)
-				ok = run_step(conn, &res, "COMMIT", 0, NULL, PGRES_COMMAND_OK,
+				ok = run_step(conn, &res, first.data, 0, NULL,
+							  step_key ? PGRES_TUPLES_OK : PGRES_COMMAND_OK,
 							  &timed_out);
+			done_before = ok && step_key && PQntuples(res) == 0;
+			if (ok)
+				ok = run_step(conn, &res,
+							  done_before ? "COMMIT" : psprintf("%s;\nCOMMIT", sql),
+							  0, NULL, PGRES_COMMAND_OK, &timed_out);
+			/* a failed COMMIT (deferred constraint) reports ROLLBACK: no */
+			if (ok && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+				ok = false;
 		}
 
 		if (ok)
@@ -700,7 +775,7 @@ remote_run(const char *server, const char *database, const char *sql,
 	char	   *error = NULL;
 
 	memset(outcome, 0, sizeof(StepOutcome));
-	if (!ServerLookup(server, &entry))
+	if (!lookup_server(server, &entry))
 	{
 		set_outcome(outcome, STEP_OUTCOME_FAILED,
 					psprintf("warehouse server \"%s\" is not registered (tenancy.register_server)",

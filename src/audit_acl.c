@@ -20,7 +20,10 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_auth_members.h"
 #include "catalog/pg_default_acl.h"
@@ -31,7 +34,7 @@
 #include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/catcache.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -616,6 +619,45 @@ report_membership(AuditRun *run, const TenantModel *model, const char *object,
 }
 
 /*
+ * scan_memberships
+ *		Report the memberships of pg_auth_members whose key column (member
+ *		or roleid, by the index given) is roleid and that the plan does not
+ *		have.
+ *
+ * An index scan rather than a syscache list: in PostgreSQL 15 the lists of
+ * a catalog cache are searched one by one, so that looking up the
+ * memberships of every tenant would cost time quadratic in the tenants.
+ */
+static void
+scan_memberships(AuditRun *run, const TenantModel *model,
+				 const PlannedAccess *planned, const char *role, Oid roleid,
+				 bool of_member)
+{
+	Relation	rel = table_open(AuthMemRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key,
+				of_member ? Anum_pg_auth_members_member : Anum_pg_auth_members_roleid,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(roleid));
+	scan = systable_beginscan(rel,
+							  of_member ? AuthMemMemRoleIndexId : AuthMemRoleMemIndexId,
+							  true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_auth_members m = (Form_pg_auth_members) GETSTRUCT(tuple);
+		char	   *granted = GetUserNameFromId(m->roleid, true);
+		char	   *member = GetUserNameFromId(m->member, true);
+
+		if (granted && member && !is_planned_membership(planned, granted, member))
+			report_membership(run, model, role, granted, member);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * audit_role_memberships
  *		The roles one tenant role belongs to, and its members, against the
  *		planned memberships.
@@ -625,36 +667,11 @@ audit_role_memberships(AuditRun *run, const TenantModel *model,
 					   const PlannedAccess *planned, const char *role)
 {
 	Oid			roleid = get_role_oid(role, true);
-	CatCList   *list;
 
 	if (!OidIsValid(roleid))
 		return;
-
-	/* roles this one is a member of */
-	list = SearchSysCacheList1(AUTHMEMMEMROLE, ObjectIdGetDatum(roleid));
-	for (int i = 0; i < list->n_members; i++)
-	{
-		Form_pg_auth_members m = (Form_pg_auth_members)
-		GETSTRUCT(&list->members[i]->tuple);
-		char	   *granted = GetUserNameFromId(m->roleid, true);
-
-		if (granted && !is_planned_membership(planned, granted, role))
-			report_membership(run, model, role, granted, role);
-	}
-	ReleaseSysCacheList(list);
-
-	/* members of this role */
-	list = SearchSysCacheList1(AUTHMEMROLEMEM, ObjectIdGetDatum(roleid));
-	for (int i = 0; i < list->n_members; i++)
-	{
-		Form_pg_auth_members m = (Form_pg_auth_members)
-		GETSTRUCT(&list->members[i]->tuple);
-		char	   *member = GetUserNameFromId(m->member, true);
-
-		if (member && !is_planned_membership(planned, role, member))
-			report_membership(run, model, role, role, member);
-	}
-	ReleaseSysCacheList(list);
+	scan_memberships(run, model, planned, role, roleid, true);
+	scan_memberships(run, model, planned, role, roleid, false);
 }
 
 /*

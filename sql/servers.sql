@@ -116,5 +116,8 @@ SELECT tenancy.register_server('by-admin', 'host=127.0.0.1 port=3');
 SELECT tenancy.drop_server('by-admin');
 RESET ROLE;
 
+-- the worker stops trying the unreachable servers
+SELECT count(tenancy.cancel(operation_id)) AS cancelled
+  FROM tenancy.operations WHERE state IN ('pending', 'running');
 DROP EXTENSION tenancy;
 DROP ROLE servers_nobody, servers_admin;

@@ -53,6 +53,7 @@ char	   *tenancy_airflow_chart_version = NULL;
 char	   *tenancy_ingress_class = NULL;
 char	   *tenancy_ingress_namespace = NULL;
 char	   *tenancy_warehouse_cidr = NULL;
+char	   *tenancy_tenant_cluster_role = NULL;
 char	   *tenancy_image_registry = NULL;
 int			tenancy_release_ready_timeout_s = 600;
 
@@ -243,6 +244,29 @@ define_platform_string(const char *name, const char *short_desc,
 }
 
 /*
+ * check_cluster_role_name
+ *		tenancy.tenant_cluster_role must be a name Kubernetes accepts for a
+ *		ClusterRole: 1 to 253 characters of lower-case letters, digits,
+ *		"-", "." and ":" (as in system:aggregate-to-edit).
+ */
+static bool
+check_cluster_role_name(char **newval, void **extra, GucSource source)
+{
+	const char *name = *newval;
+	size_t		len = name ? strlen(name) : 0;
+
+	(void) extra;
+	(void) source;
+	if (len == 0 || len > 253 ||
+		strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-.:") != len)
+	{
+		GUC_check_errdetail("A ClusterRole name is 1 to 253 characters of lower-case letters, digits, \"-\", \".\" and \":\".");
+		return false;
+	}
+	return true;
+}
+
+/*
  * define_platform_settings
  *		Settings of the platform steps (plan_platform.c and the handlers):
  *		how the Airflow release is installed, where it is reached, and the
@@ -299,6 +323,14 @@ define_platform_settings(void)
 						   "Registry of the images the generated DAGs run (etl runners, dbt).",
 						   NULL,
 						   &tenancy_image_registry, "registry.localhost");
+	DefineCustomStringVariable("tenancy.tenant_cluster_role",
+							   "ClusterRole bound to the Airflow service account in each new tenant namespace.",
+							   "The Helm chart installs it (rbac.tenantRole.name); the worker holds only \"bind\" on it. A RoleBinding's roleRef is immutable: existing tenants keep the role they were bound to.",
+							   &tenancy_tenant_cluster_role,
+							   "tenancy-tenant-workload",
+							   PGC_SIGHUP,
+							   0,
+							   check_cluster_role_name, NULL, NULL);
 
 	DefineCustomIntVariable("tenancy.release_ready_timeout",
 							"How long the validation step waits for a tenant's Airflow release to become Ready.",

@@ -3,15 +3,17 @@
  * k8s_objects.c
  *	  The Kubernetes objects of a tenant's namespace, as JSON for server-side
  *	  apply: the namespace itself (labels, Pod Security admission), the
- *	  Airflow workers' service account, role and binding, the resource quota
+ *	  Airflow workers' service account and role binding, the resource quota
  *	  and limit range from the spec, and the network policies.
  *
  * Departures from the source document (README "Platform side" lists them):
  * the quota has no PriorityClass scope selector (it would exempt every pod
  * without that class from the quota), limits.storage is not a quota
- * resource and is not sent, the role grants no batch/jobs and no "*"
- * verbs, and the ingress-controller and DNS peers select pods *in* the
- * named namespaces (one peer with both selectors) instead of OR-ing them.
+ * resource and is not sent, the workers' permissions come from a
+ * RoleBinding to a ClusterRole the Helm chart installs rather than from a
+ * Role the worker writes (see K8sRoleBinding), and the ingress-controller
+ * and DNS peers select pods *in* the named namespaces (one peer with both
+ * selectors) instead of OR-ing them.
  *
  *-------------------------------------------------------------------------
  */
@@ -142,60 +144,14 @@ K8sServiceAccount(const TenantModel *m)
 }
 
 /*
- * rule
- *		One PolicyRule of the core API group.
- */
-static void
-rule(JsonWriter *w, const char *const *resources, const char *const *verbs)
-{
-	JwObjectStart(w, NULL);
-	JwArrayStart(w, "apiGroups");
-	JwString(w, NULL, "");
-	JwArrayEnd(w);
-	JwArrayStart(w, "resources");
-	for (; *resources; resources++)
-		JwString(w, NULL, *resources);
-	JwArrayEnd(w);
-	JwArrayStart(w, "verbs");
-	for (; *verbs; verbs++)
-		JwString(w, NULL, *verbs);
-	JwArrayEnd(w);
-	JwObjectEnd(w);
-}
-
-/*
- * K8sRole
- *		Least privilege for the KubernetesExecutor and KubernetesPodOperator:
- *		run and watch pods, read their logs, exec into them (the operator
- *		reads XCom through exec), read configmaps, secrets and events.
- */
-char *
-K8sRole(const TenantModel *m)
-{
-	static const char *const pods[] = {"pods", NULL};
-	static const char *const pod_verbs[] = {"create", "delete", "get", "list", "patch", "watch", NULL};
-	static const char *const logs[] = {"pods/log", NULL};
-	static const char *const exec[] = {"pods/exec", NULL};
-	static const char *const read[] = {"get", "list", "watch", NULL};
-	static const char *const get[] = {"get", NULL};
-	static const char *const create_get[] = {"create", "get", NULL};
-	static const char *const config[] = {"configmaps", "secrets", "events", NULL};
-	JsonWriter	w;
-
-	object_start(&w, m, "rbac.authorization.k8s.io/v1", "Role", PLATFORM_ROLE);
-	JwArrayStart(&w, "rules");
-	rule(&w, pods, pod_verbs);
-	rule(&w, logs, get);
-	rule(&w, exec, create_get);
-	rule(&w, config, read);
-	JwArrayEnd(&w);
-	JwObjectEnd(&w);
-	return JwFinish(&w);
-}
-
-/*
  * K8sRoleBinding
- *		The role, granted to the workers' service account.
+ *		The tenant workload ClusterRole (tenancy.tenant_cluster_role, which
+ *		the Helm chart installs), granted to the workers' service account in
+ *		the tenant's namespace only.  The worker does not create a Role of
+ *		its own: Kubernetes lets a subject write a Role only with
+ *		permissions it holds itself, which would give the worker pods/exec
+ *		and the rest cluster-wide; "bind" on this one ClusterRole is all it
+ *		needs instead (README "Platform side").
  */
 char *
 K8sRoleBinding(const TenantModel *m)
@@ -213,8 +169,9 @@ K8sRoleBinding(const TenantModel *m)
 	JwArrayEnd(&w);
 	JwObjectStart(&w, "roleRef");
 	JwString(&w, "apiGroup", "rbac.authorization.k8s.io");
-	JwString(&w, "kind", "Role");
-	JwString(&w, "name", PLATFORM_ROLE);
+	JwString(&w, "kind", "ClusterRole");
+	JwString(&w, "name", tenancy_tenant_cluster_role ? tenancy_tenant_cluster_role
+			 : "tenancy-tenant-workload");
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);
 	return JwFinish(&w);

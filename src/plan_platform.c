@@ -11,9 +11,10 @@
  * an apply of a changed spec patches only the objects whose body changed
  * (the body built from the previous spec is compared with the new one).
  *
- * Order (depends_on): namespace; then service account, role, binding,
- * quota, limit range, network policies, secrets, DAGs and ServiceMonitor;
- * then the Airflow release; the dashboard on its own; validation last.
+ * Order (depends_on): namespace; then service account, role binding (to
+ * the ClusterRole tenancy.tenant_cluster_role), quota, limit range,
+ * network policies, secrets, DAGs and ServiceMonitor; then the Airflow
+ * release; the dashboard on its own; validation last.
  *
  * Compensation (a failed provision) deletes what the operation created, in
  * reverse order: a new namespace (with everything in it) and a new
@@ -655,7 +656,6 @@ PlanPlatformProvision(PlanContext *ctx)
 	const char *netpol = "/apis/networking.k8s.io/v1";
 	int			ns,
 				sa,
-				role,
 				binding,
 				quota,
 				limits,
@@ -668,9 +668,8 @@ PlanPlatformProvision(PlanContext *ctx)
 	ns = plan_namespace(&pp);
 	sa = apply_built(&pp, "serviceaccount", v1, "serviceaccounts",
 					 PLATFORM_SERVICE_ACCOUNT, K8sServiceAccount, deps(ns, -1));
-	role = apply_built(&pp, "role", rbac, "roles", PLATFORM_ROLE, K8sRole, deps(ns, -1));
 	binding = apply_built(&pp, "rolebinding", rbac, "rolebindings",
-						  PLATFORM_ROLE_BINDING, K8sRoleBinding, deps(ns, sa, role, -1));
+						  PLATFORM_ROLE_BINDING, K8sRoleBinding, deps(ns, sa, -1));
 	quota = apply_built(&pp, "resourcequota", v1, "resourcequotas", PLATFORM_QUOTA,
 						K8sResourceQuota, deps(ns, -1));
 	limits = apply_built(&pp, "limitrange", v1, "limitranges", PLATFORM_LIMIT_RANGE,

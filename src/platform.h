@@ -38,7 +38,6 @@
 
 /* Names of the objects in a tenant's namespace */
 #define PLATFORM_SERVICE_ACCOUNT "airflow-worker"
-#define PLATFORM_ROLE "airflow-worker"
 #define PLATFORM_ROLE_BINDING "airflow-worker"
 #define PLATFORM_QUOTA "tenant-quota"
 #define PLATFORM_LIMIT_RANGE "tenant-limits"
@@ -94,7 +93,6 @@ extern Jsonb *PlatformSpec(const TenantModel *m);
 /* k8s_objects.c */
 extern char *K8sNamespace(const TenantModel *m);
 extern char *K8sServiceAccount(const TenantModel *m);
-extern char *K8sRole(const TenantModel *m);
 extern char *K8sRoleBinding(const TenantModel *m);
 extern char *K8sResourceQuota(const TenantModel *m);
 extern char *K8sLimitRange(const TenantModel *m);

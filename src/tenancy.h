@@ -55,6 +55,7 @@ extern char *tenancy_airflow_chart_version;
 extern char *tenancy_ingress_class;
 extern char *tenancy_ingress_namespace;
 extern char *tenancy_warehouse_cidr;
+extern char *tenancy_tenant_cluster_role;
 extern char *tenancy_image_registry;
 extern int	tenancy_release_ready_timeout_s;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/vault/configure.sh: give the tenancy worker its Vault access.
 #
-# Writes the policy tenancy-worker.hcl and a Kubernetes auth role that
+# Writes the worker's policy and a Kubernetes auth role that
 # issues tokens with that policy, and only that policy besides Vault's
 # "default", to the worker's service account and to nothing else.
 # Run it with a Vault token allowed to manage policies and auth roles
@@ -9,6 +9,13 @@
 #
 # Environment (defaults match the Helm chart installed as release "tenancy"
 # in namespace "platform"):
+#   POLICY           the policy file; the chart renders it with the values'
+#                    kvMount and referencePrefixes (the paths tenant specs
+#                    may read):  kubectl -n platform get configmap
+#                    tenancy-vault-policy -o jsonpath='{.data.tenancy-worker\.hcl}'
+#                    Default: tenancy-worker.hcl beside this script, the
+#                    policy for the default values (no reference prefixes),
+#                    its mount renamed to KV_MOUNT
 #   NAMESPACE        namespace of the release               (platform)
 #   SERVICE_ACCOUNT  the chart's service account: the release's full name,
 #                    or serviceAccount.name                 (tenancy)
@@ -33,9 +40,13 @@ mount=${KV_MOUNT:-secret}
 auth_path=${AUTH_PATH:-kubernetes}
 audience=${AUDIENCE:-https://kubernetes.default.svc.cluster.local}
 
-# The policy is written for the mount "secret"; rename it if need be.
-sed "s|^path \"secret/|path \"${mount}/|" "$here/tenancy-worker.hcl" |
-	vault policy write tenancy-worker -
+if [ -n "${POLICY:-}" ]; then
+	vault policy write tenancy-worker "$POLICY"
+else
+	# The default policy is written for the mount "secret"; rename it.
+	sed "s|^path \"secret/|path \"${mount}/|" "$here/tenancy-worker.hcl" |
+		vault policy write tenancy-worker -
+fi
 
 vault write "auth/${auth_path}/role/${role}" \
 	bound_service_account_names="${service_account}" \

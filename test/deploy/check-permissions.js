@@ -2,10 +2,21 @@
 // check-permissions.js — do the worker's ClusterRole and Vault policy grant
 // exactly what the worker used?
 //
-// Usage: node test/deploy/check-permissions.js JOURNAL_DIR MANIFESTS POLICY.hcl
-//   JOURNAL_DIR  simulator journals (*.json: arrays of entries), one per run
+// Usage: node test/deploy/check-permissions.js JOURNAL_DIR MANIFESTS [POLICY.hcl]
+//   JOURNAL_DIR  simulator journals, one per run (*.json, as TenancyTest.pm
+//                saves them: {"principals": {"kubernetes": USER, "vault":
+//                NAME}, "entries": [...]})
 //   MANIFESTS    helm template output of deploy/helm/tenancy
-//   POLICY.hcl   deploy/vault/tenancy-worker.hcl
+//   POLICY.hcl   the worker's Vault policy; by default the one the chart
+//                renders (ConfigMap <release>-vault-policy in MANIFESTS)
+// Only the worker's requests count: entries whose principal is the
+// worker's for that service.  The tests' own requests (made with the
+// simulator's admin tokens: seeding Vault, reading objects back) are left
+// out.  A journal that does not name the worker's principals is an error:
+// its requests cannot be told apart.  Journals of tests that enqueued
+// hand-written steps ("handwritten_steps": true: the worker's own tests,
+// which send whatever requests they need) are left out: the permissions
+// are those of the steps the extension plans.
 // Prints missing and unused permissions and Vault capabilities; exits 1 on
 // any, and when there is no journal to compare with.
 
@@ -16,28 +27,49 @@ import { boundClusterRoles, compareRbac, requiredPermissions } from './lib/rbac.
 import { compareVaultPolicy, parsePolicy } from './lib/vault-policy.js';
 
 const [dir, manifestsFile, policyFile] = process.argv.slice(2);
-if (!dir || !manifestsFile || !policyFile)
+if (!dir || !manifestsFile)
 {
-	console.error('usage: check-permissions.js JOURNAL_DIR MANIFESTS POLICY.hcl');
+	console.error('usage: check-permissions.js JOURNAL_DIR MANIFESTS [POLICY.hcl]');
 	process.exit(2);
 }
 
 const entries = [];
+let others = 0;
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 for (const f of files)
 {
 	const data = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-	const list = Array.isArray(data) ? data : data.entries;
+	const list = data?.entries;
+	const principals = data?.principals;
 	if (!Array.isArray(list))
 	{
-		console.log(`not ok: ${f} is not a journal (an array of entries)`);
+		console.log(`not ok: ${f} is not a journal ({"principals": ..., "entries": [...]})`);
 		process.exit(1);
 	}
-	entries.push(...list);
+	if (typeof principals?.kubernetes !== 'string' || typeof principals?.vault !== 'string')
+	{
+		console.log(`not ok: ${f} does not name the worker's principals (kubernetes, vault): its requests cannot be told from the test's`);
+		process.exit(1);
+	}
+	if (data.handwritten_steps === true)
+	{
+		console.log(`# ${f}: hand-written steps, left out`);
+		continue;
+	}
+	for (const e of list)
+	{
+		if (e.service === 'kubernetes' || e.service === 'vault')
+		{
+			if (e.principal === principals[e.service])
+				entries.push(e);
+			else
+				others += 1;
+		}
+	}
 }
 if (entries.length === 0)
 {
-	console.log(`not ok: no journal entries in ${dir}`);
+	console.log(`not ok: no request of the worker in the journals in ${dir}`);
 	process.exit(1);
 }
 
@@ -57,7 +89,14 @@ if (roles.length === 0)
 const clusterRoles = objects.filter((o) => o.kind === 'ClusterRole');
 const { needs, problems } = requiredPermissions(entries, clusterRoles);
 const rbac = compareRbac(roles.flatMap((r) => r.rules ?? []), needs);
-const vault = compareVaultPolicy(parsePolicy(readFileSync(policyFile, 'utf8')), entries);
+const policyText = policyFile ? readFileSync(policyFile, 'utf8')
+	: objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name?.endsWith('-vault-policy'))?.data?.['tenancy-worker.hcl'];
+if (typeof policyText !== 'string')
+{
+	console.log('not ok: no Vault policy given, and no ConfigMap *-vault-policy in the manifests');
+	process.exit(1);
+}
+const vault = compareVaultPolicy(parsePolicy(policyText), entries);
 
 let bad = 0;
 const report = (label, list) =>
@@ -66,7 +105,7 @@ const report = (label, list) =>
 		console.log(`not ok ${label}: ${x}`);
 	bad += list.length;
 };
-console.log(`# ${entries.length} journal entries from ${files.length} file(s); ${needs.size} Kubernetes permissions used`);
+console.log(`# ${entries.length} requests of the worker from ${files.length} journal(s) (${others} of others left out); ${needs.size} Kubernetes permissions used`);
 report('journal', [...problems, ...vault.problems]);
 report('ClusterRole wildcard', rbac.wildcards);
 report('ClusterRole missing', rbac.missing);

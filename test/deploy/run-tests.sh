@@ -12,7 +12,10 @@
 #              shell scripts (no Docker engine here: the image is not built)
 #   journal    the ClusterRole and the Vault policy grant exactly what the
 #              worker used, per the simulator journals in JOURNAL_DIR (the TAP
-#              tests save them); skipped, and said so, when there are none
+#              tests save them; only the worker's own requests count); the
+#              chart is rendered with the Vault reference prefixes of the TAP
+#              tests' specs (TAP_REFERENCE_PREFIXES); skipped, and said so,
+#              when there are none
 #
 # Prints one "ok"/"not ok"/"skip" line per check, then "# pass N" and
 # "# fail M"; exits non-zero on any failure.
@@ -110,10 +113,14 @@ fi
 # --- journal: exact permissions -------------------------------------------------
 journals=${JOURNAL_DIR:-${TESTDIR:-/nonexistent}/journals}
 if compgen -G "$journals/*.json" >/dev/null; then
+	# The specs of test/t/020 reference acme/oauth/... (the source document's
+	# acme-corp) and its api_* source reads apis/<source>/...
+	prefixes=${TAP_REFERENCE_PREFIXES:-'["acme/","apis/"]'}
 	manifests=$(mktemp)
-	"$helm" template tenancy "$chart" --namespace platform >"$manifests"
-	if node "$here/check-permissions.js" "$journals" "$manifests" "$top/deploy/vault/tenancy-worker.hcl"; then
-		ok "journal: the ClusterRole and the Vault policy grant exactly what the worker used"
+	if "$helm" template tenancy "$chart" --namespace platform \
+		--set-json "tenancy.vault.referencePrefixes=$prefixes" >"$manifests" &&
+		node "$here/check-permissions.js" "$journals" "$manifests"; then
+		ok "journal: the ClusterRole and the Vault policy (reference prefixes $prefixes) grant exactly what the worker used"
 	else
 		not_ok "journal: the ClusterRole or the Vault policy differ from what the worker used (above)"
 	fi

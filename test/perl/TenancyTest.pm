@@ -9,6 +9,14 @@
 #
 # The simulator (test/platform/simctl) runs under the test's tmp_check, so
 # the user running the tests (postgres under test/run-tests.sh) owns it.
+#
+# The worker gets identities of its own (worker_identities): a Kubernetes
+# token of the chart's service account and a Vault token named
+# tenancy-worker, in the files k8s_token_file and vault_token_file that
+# new_node configures.  The helpers here (k8s_object, k8s_get, vault_put)
+# use the simulator's admin tokens, so the saved journals tell the worker's
+# requests from the test's own (test/deploy/check-permissions.js counts
+# only the worker's).
 package TenancyTest;
 
 use strict;
@@ -46,13 +54,56 @@ sub start_simulator
 	local $/;
 	my $endpoints = $json->decode(<$fh>);
 	close $fh;
-	return {
+	my $sim = {
 		dir => $dir,
 		%$endpoints,
-		k8s_token_file => "$dir/k8s-token",
-		vault_token_file => "$dir/vault-token",
+		admin_k8s_token_file => "$dir/k8s-token",
+		admin_vault_token_file => "$dir/vault-token",
+		k8s_token_file => "$dir/worker-k8s-token",
+		vault_token_file => "$dir/worker-vault-token",
 		grafana_token_file => "$dir/grafana-token",
 	};
+	worker_identities($sim);
+	return $sim;
+}
+
+# The worker's principals in the simulator journal: the Kubernetes user of
+# the chart's service account (release "tenancy" in namespace "platform", as
+# test/deploy renders the chart) and the name of its Vault token.
+our %WORKER_PRINCIPALS = (
+	kubernetes => 'system:serviceaccount:platform:tenancy',
+	vault => 'tenancy-worker');
+
+# Set once the test enqueues hand-written steps (enqueue_operation).
+our $HANDWRITTEN_STEPS = 0;
+
+# worker_identities(SIM): random tokens for the worker, registered with the
+# simulator, written to SIM's k8s_token_file and vault_token_file (0600)
+sub worker_identities
+{
+	my ($sim) = @_;
+	my $random = sub {
+		open my $fh, '<:raw', '/dev/urandom' or croak "urandom: $!";
+		read($fh, my $bytes, 24) == 24 or croak "urandom: short read";
+		close $fh;
+		return unpack('H*', $bytes);
+	};
+	my $k8s = 'worker-' . $random->();
+	my $vault = 'hvs.worker-' . $random->();
+	control($sim, 'POST', '/__sim/tokens',
+		{ token => $k8s, user => $WORKER_PRINCIPALS{kubernetes}, rules => undef });
+	control($sim, 'POST', '/__sim/vault-tokens',
+		{ token => $vault, name => $WORKER_PRINCIPALS{vault},
+		  policies => [ { path => '*', capabilities => [qw(create read update patch delete list)] } ] });
+	for ([ $sim->{k8s_token_file}, $k8s ], [ $sim->{vault_token_file}, $vault ])
+	{
+		my ($file, $token) = @$_;
+		my $old = umask 077;
+		open my $fh, '>', $file or croak "$file: $!";
+		print $fh "$token\n";
+		close $fh;
+		umask $old;
+	}
 }
 
 sub stop_simulator
@@ -64,7 +115,10 @@ sub stop_simulator
 }
 
 # save_journal(SIM): the simulator's journal to $TESTDIR/journals/<test>.json
-# (the deploy checks derive the worker's least-privilege RBAC from these)
+# (the deploy checks derive the worker's least-privilege RBAC from these),
+# with the worker's principals, and whether the test enqueued hand-written
+# steps (enqueue_operation): such requests exercise the worker's machinery,
+# not what the extension plans, and do not count for the permissions.
 sub save_journal
 {
 	my ($sim) = @_;
@@ -73,7 +127,10 @@ sub save_journal
 	my $entries = eval { journal($sim) } or return;
 	make_path("$ENV{TESTDIR}/journals");
 	open my $fh, '>', "$ENV{TESTDIR}/journals/$test.json" or return;
-	print $fh $json->encode($entries);
+	print $fh $json->encode({
+		principals => \%WORKER_PRINCIPALS,
+		handwritten_steps => $HANDWRITTEN_STEPS ? JSON::PP::true : JSON::PP::false,
+		entries => $entries });
 	close $fh;
 }
 
@@ -89,7 +146,7 @@ sub journal_since
 sub k8s_object
 {
 	my ($sim, $path) = @_;
-	open my $fh, '<', $sim->{k8s_token_file} or croak "no token: $!";
+	open my $fh, '<', $sim->{admin_k8s_token_file} or croak "no token: $!";
 	chomp(my $token = <$fh>);
 	close $fh;
 	my $res = HTTP::Tiny->new(timeout => 30)->get($sim->{kubernetes} . $path,
@@ -103,7 +160,7 @@ sub k8s_object
 sub vault_put
 {
 	my ($sim, $path, $data) = @_;
-	open my $fh, '<', $sim->{vault_token_file} or croak "no token: $!";
+	open my $fh, '<', $sim->{admin_vault_token_file} or croak "no token: $!";
 	chomp(my $token = <$fh>);
 	close $fh;
 	my $res = HTTP::Tiny->new(timeout => 30)->post("$sim->{vault}/v1/secret/data/$path",
@@ -135,7 +192,7 @@ sub control
 sub k8s_get
 {
 	my ($sim, $path) = @_;
-	open my $fh, '<', $sim->{k8s_token_file} or croak "token: $!";
+	open my $fh, '<', $sim->{admin_k8s_token_file} or croak "token: $!";
 	my $token = <$fh>;
 	close $fh;
 	chomp $token;
@@ -204,6 +261,7 @@ sub sql_literal
 sub enqueue_operation
 {
 	my ($node, $tenant, $steps, $kind) = @_;
+	$HANDWRITTEN_STEPS = 1;
 	$kind //= 'provision';
 	(my $slug = $tenant) =~ s/-/_/g;
 	my @sql = (

@@ -58,7 +58,6 @@ my @expected = sort(
 		'serviceaccounts/airflow-acme-corp/default',
 		'configmaps/airflow-acme-corp/kube-root-ca.crt',
 		'serviceaccounts/airflow-acme-corp/airflow-worker',
-		'roles.rbac.authorization.k8s.io/airflow-acme-corp/airflow-worker',
 		'rolebindings.rbac.authorization.k8s.io/airflow-acme-corp/airflow-worker',
 		'resourcequotas/airflow-acme-corp/tenant-quota',
 		'limitranges/airflow-acme-corp/tenant-limits',
@@ -95,9 +94,18 @@ my ($https) = grep { $_->{ports}[0]{port} == 443 } @{ $policy->{spec}{egress} };
 is_deeply($https->{to}[0]{ipBlock}{except},
 	[ '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10' ],
 	'443 egress excludes private ranges');
-my $role = TenancyTest::k8s_object($sim,
-	'/apis/rbac.authorization.k8s.io/v1/namespaces/airflow-acme-corp/roles/airflow-worker');
-ok(!grep({ grep { $_ eq '*' } @{ $_->{verbs} } } @{ $role->{rules} }), 'role has no wildcard verbs');
+# the workers' permissions: a RoleBinding to the chart's ClusterRole, no
+# Role written by the worker (which would need those permissions itself)
+my $binding = TenancyTest::k8s_object($sim,
+	'/apis/rbac.authorization.k8s.io/v1/namespaces/airflow-acme-corp/rolebindings/airflow-worker');
+is_deeply($binding->{roleRef},
+	{ apiGroup => 'rbac.authorization.k8s.io', kind => 'ClusterRole', name => 'tenancy-tenant-workload' },
+	'the binding refers to the tenant workload ClusterRole (tenancy.tenant_cluster_role)');
+is_deeply($binding->{subjects},
+	[ { kind => 'ServiceAccount', name => 'airflow-worker', namespace => 'airflow-acme-corp' } ],
+	'granted to the Airflow service account of the namespace only');
+ok(!grep({ $_->{service} eq 'kubernetes' && ($_->{resource} // '') eq 'roles' } @{ TenancyTest::journal($sim) }),
+	'the worker never wrote nor read a Role');
 my $hr = TenancyTest::k8s_object($sim,
 	'/apis/helm.toolkit.fluxcd.io/v2/namespaces/airflow-acme-corp/helmreleases/airflow');
 is($hr->{spec}{values}{scheduler}{replicas}, 2, 'scheduler replicas from the spec');
@@ -234,6 +242,27 @@ ok($gone, 'compensation deleted the namespace');
 ok(!grep({ $_->{uid} eq 'tenancy-globex' } @{ TenancyTest::sim_state($sim)->{grafana}{dashboards} }),
 	'and the dashboard');
 TenancyTest::control($sim, 'DELETE', '/__sim/helmrelease-outcome');
+
+# an apply that adds an API source, then fails: its compensation removes
+# the Secret the apply created (and only that), the release is untouched
+TenancyTest::vault_put($sim, $_, { value => "v-$_" }) for qw(apis/api_billing/key apis/api_billing/secret);
+TenancyTest::set_faults($sim, { rules => [ {
+	service => 'kubernetes', method => 'GET', status => 403,
+	path => '^/apis/helm\\.toolkit\\.fluxcd\\.io/v2/namespaces/airflow-acme-corp/helmreleases/airflow$' } ] });
+$node->safe_psql('postgres', q{
+	UPDATE spec SET spec = jsonb_set(spec, '{warehouse,bronze_jobs}', (spec #> '{warehouse,bronze_jobs}') ||
+		'[{"name": "billing", "source": "api_billing", "schedule": "45 2 * * *", "config": {"endpoint": "/v1/billing"}}]')});
+$seq = TenancyTest::sim_state($sim)->{journalSeq};
+my $failing = $node->safe_psql('postgres', "SELECT tenancy.apply('acme-corp', spec) FROM spec");
+is(TenancyTest::wait_operation($node, $failing), 'compensated', 'failed apply: operation compensated');
+TenancyTest::clear_faults($sim);
+is(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/api-api-billing'), undef,
+	'compensation removed the Secret the apply created');
+ok(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/api-api-catalog'),
+	'and kept the one that was there before');
+is_deeply([ map { "$_->{method} $_->{path}" } grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) } ],
+	[ 'DELETE /api/v1/namespaces/airflow-acme-corp/secrets/api-api-billing' ],
+	'its only DELETE');
 
 # deprovision: nothing of acme-corp left on the platform side
 my $dep = $node->safe_psql('postgres', "SELECT tenancy.deprovision('acme-corp')");

@@ -45,7 +45,8 @@ function refusal(values)
 }
 
 const find = (objs, kind, name) => objs.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-const conf = (objs) => find(objs, 'ConfigMap').data['postgresql.conf'];
+const conf = (objs) => objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-config')).data['postgresql.conf'];
+const vaultPolicy = (objs) => objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-vault-policy')).data['tenancy-worker.hcl'];
 
 // postgresql.conf as name -> value (quotes removed), as the server reads it.
 function settings(text)
@@ -62,11 +63,10 @@ function settings(text)
 
 const scenarios = {
 	default: {},
-	createRoles: { rbac: { tenantRoleMode: 'createRoles' } },
 	everything: {
-		rbac: { tenantRoleMode: 'createRoles', admissionPolicy: { enabled: false } },
+		rbac: { admissionPolicy: { enabled: false } },
 		postgresql: { pgaudit: true, tlsSecret: 'platform-db-tls' },
-		tenancy: { vault: { url: 'https://vault.example:8200', caConfigMap: 'vault-ca' }, grafana: { url: 'https://grafana.example', tokenSecret: 'grafana-token' } },
+		tenancy: { vault: { url: 'https://vault.example:8200', caConfigMap: 'vault-ca', referencePrefixes: ['acme/', 'apis/'] }, grafana: { url: 'https://grafana.example', tokenSecret: 'grafana-token' } },
 		networkPolicy: { allowedNamespaces: [{ matchLabels: { 'kubernetes.io/metadata.name': 'airflow-ops' } }] },
 		image: { digest: `sha256:${'a'.repeat(64)}` },
 	},
@@ -100,6 +100,9 @@ test('postgresql.conf preloads tenancy and pg_cron and carries the tenancy setti
 	assert.equal(s['tenancy.vault_auth_role'], 'tenancy-worker');
 	assert.equal(s['tenancy.poll_interval'], '10s');
 	assert.equal(s['tenancy.vault_ca_file'], undefined);
+	assert.equal(s['tenancy.tenant_cluster_role'], 'tenancy-tenant-workload');
+	assert.equal(settings(conf(render({ rbac: { tenantRole: { name: 'acme-airflow', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] } } })))['tenancy.tenant_cluster_role'],
+		'acme-airflow', 'the worker binds the ClusterRole the chart installs');
 	const all = settings(conf(render(scenarios.everything)));
 	assert.equal(all.shared_preload_libraries, 'tenancy,pg_cron,pgaudit');
 	assert.equal(all['tenancy.vault_ca_file'], '/var/run/secrets/tenancy/vault/ca.crt');
@@ -173,14 +176,19 @@ test('worker ClusterRole: bound to the worker only, no wildcards, bind limited t
 	assert.ok(find(objs, 'ClusterRole', 'tenancy-tenant-workload'));
 });
 
-test('createRoles mode: the worker holds what its Roles grant, and no bind', { skip }, () =>
+test('Vault policy: generated credentials, reference prefixes; deploy/vault/tenancy-worker.hcl is the default', { skip }, () =>
 {
-	const objs = render(scenarios.createRoles);
-	const role = find(objs, 'ClusterRole', 'tenancy-worker');
-	assert.ok(role.rules.some((r) => r.resources.includes('roles')));
-	assert.ok(role.rules.some((r) => r.resources.includes('pods/exec') && r.verbs.includes('create')));
-	assert.ok(!role.rules.some((r) => r.verbs.includes('bind')));
-	assert.equal(find(objs, 'ClusterRole', 'tenancy-tenant-workload'), undefined);
+	const plain = vaultPolicy(render());
+	assert.equal(plain, readFileSync(join(top, 'deploy', 'vault', 'tenancy-worker.hcl'), 'utf8'),
+		'deploy/vault/tenancy-worker.hcl is the chart\'s policy for the default values');
+	assert.match(plain, /^path "secret\/data\/tenants\/\+\/database" \{\n {2}capabilities = \["create", "read", "update"\]\n\}$/m);
+	assert.match(plain, /^path "secret\/metadata\/tenants\/\+\/database" \{\n {2}capabilities = \["delete"\]\n\}$/m);
+	assert.equal((plain.match(/^path /gm) || []).length, 2, 'nothing else without reference prefixes');
+	const refs = vaultPolicy(render({ tenancy: { vault: { kvMount: 'kv', referencePrefixes: ['acme/', 'apis/'] } } }));
+	assert.match(refs, /^path "kv\/data\/tenants\/\+\/database" /m);
+	assert.match(refs, /^path "kv\/data\/acme\/\*" \{\n {2}capabilities = \["read"\]\n\}$/m);
+	assert.match(refs, /^path "kv\/data\/apis\/\*" \{\n {2}capabilities = \["read"\]\n\}$/m);
+	assert.doesNotMatch(refs, /"\*"|data\/\*"/, 'no whole-mount grant');
 });
 
 test('admission policy confines the worker by user name and namespace prefix', { skip }, () =>
@@ -197,7 +205,8 @@ test('operator mode: only the worker identity and permissions, for an existing s
 {
 	const objs = render({ database: { enabled: false }, serviceAccount: { create: false, name: 'platform-db' } });
 	assert.deepEqual([...new Set(objs.map((o) => o.kind))].sort(),
-		['ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+		['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+	assert.ok(vaultPolicy(objs), 'the Vault policy is rendered for the operator too');
 	assert.deepEqual(find(objs, 'ClusterRoleBinding').subjects, [{ kind: 'ServiceAccount', name: 'platform-db', namespace: 'platform' }]);
 	const { results } = await validateManifests(objs);
 	for (const r of results)
@@ -212,7 +221,11 @@ test('hostile and malformed values are refused with the offending path', { skip 
 	assert.match(refusal({ tenancy: { database: "platform'; DROP DATABASE postgres; --" } }), /tenancy\.database/);
 	assert.match(refusal({ tenancy: { database: 'x'.repeat(64) } }), /tenancy\.database/);
 	assert.match(refusal({ tenancy: { database: 42 } }), /tenancy\.database/);
-	assert.match(refusal({ rbac: { tenantRoleMode: 'clusterAdmin' } }), /tenantRoleMode/);
+	assert.match(refusal({ tenancy: { vault: { referencePrefixes: ['tenants/other/'] } } }), /referencePrefixes: "tenants\/other\/" is under tenants\//);
+	assert.match(refusal({ tenancy: { vault: { referencePrefixes: [''] } } }), /referencePrefixes/);
+	assert.match(refusal({ tenancy: { vault: { referencePrefixes: ['acme'] } } }), /referencePrefixes/);
+	assert.match(refusal({ tenancy: { vault: { referencePrefixes: ['../'] } } }), /referencePrefixes/);
+	assert.match(refusal({ tenancy: { vault: { referencePrefixes: ['acme/"} path "secret/*'] } } }), /referencePrefixes/);
 	assert.match(refusal({ rbac: { tenantRole: { name: 'tenancy-tenant-workload', rules: [{ apiGroups: ['*'], resources: ['pods'], verbs: ['get'] }] } } }), /apiGroups/);
 	assert.match(refusal({ rbac: { tenantRole: { name: 'tenancy-tenant-workload', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['*'] }] } } }), /verbs/);
 	assert.match(refusal({ rbac: { tenantRole: { name: 'tenancy-tenant-workload', rules: [{ apiGroups: [''], resources: ['pods'] }] } } }), /verbs/);

@@ -85,6 +85,7 @@ ones (two sources for one setting would be a trap).
   "vault_kv_mount" $v.vault.kvMount
   "vault_auth_role" $v.vault.authRole
   "grafana_url" $v.grafana.url
+  "tenant_cluster_role" .Values.rbac.tenantRole.name
 -}}
 {{- if $v.vault.caConfigMap -}}
 {{- $_ := set $s "vault_ca_file" (printf "%s/ca.crt" (include "tenancy.vaultCADir" .)) -}}
@@ -105,3 +106,34 @@ ones (two sources for one setting would be a trap).
 {{- define "tenancy.reservedPostgresSettings" -}}
 {{- list "shared_preload_libraries" "hba_file" "ident_file" "data_directory" "config_file" "external_pid_file" "listen_addresses" "port" "unix_socket_directories" "cron.use_background_workers" "ssl" "ssl_cert_file" "ssl_key_file" "cron.database_name" | toJson -}}
 {{- end -}}
+
+{{/*
+The worker's Vault policy (vault-policy.yaml).  Generated credentials live
+at <mount>/data/tenants/<tenant>/database: created on provision, read back
+on a retry (which reuses them), replaced on rotation, every version removed
+by deprovision (metadata).  A spec's {{ vault.get('P') }} is read at
+<mount>/data/P, under one of tenancy.vault.referencePrefixes.
+*/}}
+{{- define "tenancy.vaultPolicy" -}}
+{{- $mount := .Values.tenancy.vault.kvMount -}}
+# Vault policy of the tenancy worker, rendered by the tenancy Helm chart (the
+# ConfigMap <release>-vault-policy; deploy/vault/tenancy-worker.hcl is this
+# policy for the default values).  deploy/vault/configure.sh writes it.
+
+# Database credentials the worker generates, one secret per tenant.
+path "{{ $mount }}/data/tenants/+/database" {
+  capabilities = ["create", "read", "update"]
+}
+
+# deprovision removes every version of them.
+path "{{ $mount }}/metadata/tenants/+/database" {
+  capabilities = ["delete"]
+}
+{{- range $p := .Values.tenancy.vault.referencePrefixes }}
+
+# Secrets tenant specs reference: {{ "{{" }} vault.get('{{ $p }}...') {{ "}}" }}
+path "{{ $mount }}/data/{{ $p }}*" {
+  capabilities = ["read"]
+}
+{{- end }}
+{{ end -}}

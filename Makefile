@@ -47,6 +47,7 @@ OBJS = \
 	src/audit.o \
 	src/audit_acl.o \
 	src/metering.o \
+	src/handler_audit.o \
 	src/remote.o \
 	src/servers.o
 

@@ -42,13 +42,16 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "maintenance.h"
 #include "tenancy.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(tenancy_audit);
 
@@ -75,6 +78,7 @@ typedef struct AuditTenant
 {
 	int64		tenant_id;
 	char	   *name;
+	int64		generation;
 	TenantModel *model;
 	bool		audited;		/* picked by the name argument */
 	double		storage_gb;		/* resources.database.storage_gb, <0: none */
@@ -238,6 +242,37 @@ start_run(AuditRun *run, const char *name)
 	if (run->insert_finding == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	SPI_keepplan(run->insert_finding);
+
+	/*
+	 * A platform check from a planned action: audit_object for each
+	 * Kubernetes object written (POST creates name it in the body),
+	 * audit_vault for the database credentials; other actions, and Secrets,
+	 * are not checked (0 rows).
+	 */
+	run->platform = tenancy_kubernetes_url != NULL && tenancy_kubernetes_url[0] != '\0';
+	if (run->platform)
+	{
+		Oid			check_types[6] = {INT8OID, INT4OID, INT8OID, TEXTOID, TEXTOID, JSONBOID};
+
+		run->insert_check =
+			SPI_prepare("INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request) "
+						"SELECT $1, $2, c.target, 'audit', $5, c.request FROM (SELECT "
+						" CASE WHEN $6 ->> 'handler' = 'database_credentials' THEN 'vault' ELSE 'kubernetes' END AS target,"
+						" CASE WHEN $6 ->> 'handler' = 'database_credentials' THEN"
+						"  pg_catalog.jsonb_build_object('handler', 'audit_vault', 'run_id', $3, 'tenant', $4,"
+						"   'vault_path', $6 ->> 'vault_path')"
+						" ELSE pg_catalog.jsonb_build_object('handler', 'audit_object', 'run_id', $3, 'tenant', $4,"
+						"   'path', CASE WHEN $6 ->> 'method' = 'POST'"
+						"    THEN ($6 ->> 'path') || '/' || ($6 #>> '{body,metadata,name}') ELSE $6 ->> 'path' END,"
+						"   'expect', $6 -> 'body') END AS request"
+						" WHERE $6 ->> 'handler' = 'database_credentials'"
+						"  OR ($6 ->> 'method' IN ('PATCH', 'POST') AND $6 #>> '{body,metadata,name}' IS NOT NULL"
+						"   AND $6 #>> '{body,kind}' IS DISTINCT FROM 'Secret')) c",
+						6, check_types);
+		if (run->insert_check == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(run->insert_check);
+	}
 }
 
 /*
@@ -260,7 +295,7 @@ load_tenants(AuditRun *run, const char *name)
 									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	spi_exec("SELECT tenant_id, name, spec, state, "
-			 "(spec #>> '{resources,database,storage_gb}')::float8 "
+			 "(spec #>> '{resources,database,storage_gb}')::float8, generation "
 			 "FROM tenancy.tenants ORDER BY name", 0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -278,6 +313,7 @@ load_tenants(AuditRun *run, const char *name)
 									   DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 3, &isnull)));
 		gb = SPI_getbinval(tuple, desc, 5, &isnull);
 		t->storage_gb = isnull ? -1 : DatumGetFloat8(gb);
+		t->generation = DatumGetInt64(SPI_getbinval(tuple, desc, 6, &isnull));
 		live = strcmp(state, "deprovisioned") != 0 &&
 			strcmp(state, "deprovisioning") != 0;
 
@@ -749,6 +785,66 @@ audit_freshness(AuditRun *run, const AuditTenant *t, List *const *relations)
 }
 
 /*
+ * enqueue_platform_checks
+ *		An audit operation for the tenant whose steps check, through the
+ *		worker, what the planner applies on the platform: each Kubernetes
+ *		object it writes (Secrets excepted: their values are not read) and
+ *		the credentials in Vault.  The objects and bodies come from the plan
+ *		of a new tenant, so the checks follow the planner.
+ */
+static void
+enqueue_platform_checks(AuditRun *run, const AuditTenant *t, List *new_tenant_plan)
+{
+	int64		operation_id = 0;
+	int			ordinal = 0;
+	ListCell   *lc;
+
+	foreach(lc, new_tenant_plan)
+	{
+		PlanAction *a = lfirst(lc);
+		Datum		values[6];
+		int			rc;
+
+		if (a->sql != NULL || a->request == NULL)
+			continue;
+		if (operation_id == 0)
+		{
+			Oid			types[2] = {INT8OID, INT8OID};
+			Datum		args[2] = {Int64GetDatum(t->tenant_id), Int64GetDatum(t->generation)};
+			bool		isnull;
+
+			spi_exec("INSERT INTO tenancy.operations (tenant_id, kind, generation) "
+					 "VALUES ($1, 'audit', $2) RETURNING operation_id",
+					 2, types, args, SPI_OK_INSERT_RETURNING);
+			operation_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		values[0] = Int64GetDatum(operation_id);
+		values[1] = Int32GetDatum(ordinal + 1);
+		values[2] = Int64GetDatum(run->run_id);
+		values[3] = CStringGetTextDatum(t->name);
+		values[4] = CStringGetTextDatum(a->object);
+		values[5] = JsonbPGetDatum(a->request);
+		rc = SPI_execute_plan(run->insert_check, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not enqueue a platform check");
+		ordinal += SPI_processed;
+	}
+	if (operation_id != 0)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(operation_id)};
+
+		/* a plan with nothing to check leaves no empty operation behind */
+		if (ordinal == 0)
+			spi_exec("DELETE FROM tenancy.operations WHERE operation_id = $1",
+					 1, types, args, SPI_OK_DELETE);
+		else
+			run->operations++;
+	}
+}
+
+/*
  * audit_tenant
  *		Every database check of one tenant.
  */
@@ -761,6 +857,8 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 	Oid			owner = get_role_oid(m->owner_role, true);
 	bool		readable = true;
 	TenantState *state = NULL;
+	TenantState *nothing;
+	List	   *new_tenant_plan;
 	PlannedAccess *planned;
 
 	if (!m->local)
@@ -770,6 +868,11 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 					m->remote_host[0] ? m->remote_host : "(local socket)",
 					m->remote_port, m->remote_database);
 		audit_credentials(run, t);
+		if (run->platform)
+		{
+			nothing = palloc0(sizeof(TenantState));
+			enqueue_platform_checks(run, t, PlanTenant(m, nothing, PLAN_PROVISION));
+		}
 		return;
 	}
 
@@ -814,7 +917,12 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 		AuditReport(run, t->name, "drift", AUDIT_INFO, m->name,
 					"Other checks of roles and schemas were skipped until the ownership findings are resolved.");
 
-	planned = AuditPlannedAccess(m, state ? state->pgaudit_loaded : pgaudit_is_loaded());
+	nothing = palloc0(sizeof(TenantState));
+	nothing->pgaudit_loaded = state ? state->pgaudit_loaded : pgaudit_is_loaded();
+	new_tenant_plan = PlanTenant(m, nothing, PLAN_PROVISION);
+	if (run->platform)
+		enqueue_platform_checks(run, t, new_tenant_plan);
+	planned = AuditPlannedAccess(new_tenant_plan);
 	AuditSchemaPrivileges(run, m, planned, schema_oids, relations);
 	AuditDefaultPrivileges(run, m, planned);
 	AuditMemberships(run, m, planned);
@@ -910,15 +1018,45 @@ audit_shared_tables(AuditRun *run)
 static void
 finish_run(AuditRun *run, int audited)
 {
-	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
-	Datum		values[3];
+	Oid			types[4] = {INT8OID, INT4OID, INT4OID, INT4OID};
+	Datum		values[4];
 
 	values[0] = Int64GetDatum(run->run_id);
 	values[1] = Int32GetDatum(audited);
 	values[2] = Int32GetDatum(run->findings);
+	values[3] = Int32GetDatum(run->operations);
 	spi_exec("UPDATE tenancy.audit_runs SET finished_at = pg_catalog.clock_timestamp(), "
-			 "tenants_audited = $2, findings = $3 WHERE run_id = $1",
-			 3, types, values, SPI_OK_UPDATE);
+			 "tenants_audited = $2, findings = $3, platform_operations = $4 WHERE run_id = $1",
+			 4, types, values, SPI_OK_UPDATE);
+	if (run->operations > 0)
+		WorkerWakeAtCommit();
+}
+
+/*
+ * AuditRecordPlatformFinding
+ *		Record a finding of a platform check (handler_audit.c) in the audit
+ *		run that enqueued it; the caller has a transaction and a snapshot.
+ */
+void
+AuditRecordPlatformFinding(int64 run_id, const char *tenant,
+						   const char *check_name, const char *severity,
+						   const char *object, const char *detail)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[6];
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(tenant);
+	values[2] = CStringGetTextDatum(check_name);
+	values[3] = CStringGetTextDatum(severity);
+	values[4] = CStringGetTextDatum(object);
+	values[5] = CStringGetTextDatum(detail);
+	SPI_connect();
+	spi_exec("INSERT INTO tenancy.audit_findings "
+			 "(run_id, tenant, source, check_name, severity, object, detail) "
+			 "VALUES ($1, $2, 'platform', $3, $4, $5, $6)",
+			 6, types, values, SPI_OK_INSERT);
+	SPI_finish();
 }
 
 /*
@@ -971,6 +1109,8 @@ tenancy_audit(PG_FUNCTION_ARGS)
 		audit_shared_tables(&run);
 	finish_run(&run, audited);
 	SPI_freeplan(run.insert_finding);
+	if (run.insert_check)
+		SPI_freeplan(run.insert_check);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -39,6 +39,9 @@ typedef struct AuditRun
 	SPIPlanPtr	insert_finding; /* INSERT INTO tenancy.audit_findings */
 	int			findings;
 	HTAB	   *role_tenants;	/* role name -> tenant name, every tenant */
+	bool		platform;		/* enqueue platform checks (Kubernetes set) */
+	SPIPlanPtr	insert_check;	/* INSERT INTO tenancy.steps, a check */
+	int			operations;		/* audit operations enqueued */
 } AuditRun;
 
 /* A relation in a tenant schema, as the audit reads it once per run */
@@ -62,8 +65,7 @@ extern const char *AuditTenantOfRole(AuditRun *run, const char *rolname);
 
 /* audit_acl.c */
 typedef struct PlannedAccess PlannedAccess;
-extern PlannedAccess *AuditPlannedAccess(const TenantModel *model,
-										 bool pgaudit_loaded);
+extern PlannedAccess *AuditPlannedAccess(List *new_tenant_plan);
 extern void AuditSchemaPrivileges(AuditRun *run, const TenantModel *model,
 								  const PlannedAccess *planned,
 								  const Oid *schema_oids,

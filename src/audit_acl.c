@@ -295,19 +295,16 @@ read_planned_statement(PlannedAccess *planned, Node *stmt)
 /*
  * AuditPlannedAccess
  *		Every grant, membership and role setting the planner gives a new
- *		tenant with this model, read back from the planned statements.
+ *		tenant, read back from the statements of its plan (PlanTenant for a
+ *		tenant of which nothing exists yet).
  */
 PlannedAccess *
-AuditPlannedAccess(const TenantModel *model, bool pgaudit_loaded)
+AuditPlannedAccess(List *new_tenant_plan)
 {
 	PlannedAccess *planned = palloc0(sizeof(PlannedAccess));
-	TenantState *nothing = palloc0(sizeof(TenantState));
-	List	   *actions;
 	ListCell   *lc;
 
-	nothing->pgaudit_loaded = pgaudit_loaded;
-	actions = PlanTenant(model, nothing, PLAN_PROVISION);
-	foreach(lc, actions)
+	foreach(lc, new_tenant_plan)
 	{
 		PlanAction *a = lfirst(lc);
 		ListCell   *ls;

@@ -48,4 +48,9 @@ extern void HandleHelmRelease(const StepContext *context, StepOutcome *outcome);
 extern void HandleValidate(const StepContext *context, StepOutcome *outcome);
 extern void HandleWaitAbsent(const StepContext *context, StepOutcome *outcome);
 
+/* handler_audit.c: maintenance (platform audit checks, pod requests) */
+extern void HandleAuditObject(const StepContext *context, StepOutcome *outcome);
+extern void HandleAuditVault(const StepContext *context, StepOutcome *outcome);
+extern void HandlePodRequests(const StepContext *context, StepOutcome *outcome);
+
 #endif							/* TENANCY_HANDLER_H */

@@ -10,7 +10,10 @@
  *	 1. read Vault tenants/<name>/database; reuse the passwords found there;
  *	 2. otherwise generate them (pg_strong_random) and write them with
  *		check-and-set 0 (create only: of two racing attempts one wins, the
- *		other retries and reads the winner's);
+ *		other retries and reads the winner's); a rotation (the request's
+ *		"rotation" names the rotate operation) generates new ones unless the
+ *		secret already holds that rotation's, and writes them as a new
+ *		version with check-and-set on the version read;
  *	 3. set each login role's password as a SCRAM verifier computed here, in
  *		a short transaction with statement logging and pgaudit off, so that
  *		neither the password nor the verifier reaches a log;
@@ -63,17 +66,18 @@ generate_password(char *out)
 
 /*
  * vault_write_created
- *		Write the credentials to Vault, creating the secret (cas 0).  A
- *		check-and-set conflict means another attempt wrote first: RETRY, and
- *		the next attempt reads what it wrote.
+ *		Write the credentials to Vault with check-and-set: cas 0 creates the
+ *		secret, cas N writes the version after N.  A check-and-set conflict
+ *		means another attempt wrote first: RETRY, and the next attempt reads
+ *		what it wrote.
  */
 static void
 vault_write_created(const StepContext *context, const char *path,
-					json_t *credentials, StepOutcome *outcome)
+					json_t *credentials, int cas, StepOutcome *outcome)
 {
 	HttpRequest request;
 	json_t	   *body = json_pack("{s:O, s:{s:i}}", "data", credentials,
-								 "options", "cas", 0);
+								 "options", "cas", cas);
 
 	if (body == NULL)
 		elog(ERROR, "out of memory building a Vault request");
@@ -190,6 +194,46 @@ credentials_complete(const StepContext *context, json_t *credentials)
 }
 
 /*
+ * new_credentials
+ *		A fresh password for every login role the request names, and the
+ *		rotation they belong to (NULL: the first credentials).
+ */
+static json_t *
+new_credentials(const StepContext *context, const char *rotation)
+{
+	size_t		n = json_array_size(json_object_get(context->request, "roles"));
+	json_t	   *credentials = json_pack("{}");	/* not json_object(): the server exports a function of that name */
+
+	if (credentials == NULL)
+		elog(ERROR, "out of memory building credentials");
+	for (size_t i = 0; i < n; i++)
+	{
+		char		password[PASSWORD_LENGTH + 1];
+
+		generate_password(password);
+		json_object_set_new(credentials, role_argument(context, i),
+							json_string(password));
+		explicit_bzero(password, sizeof(password));
+	}
+	if (rotation != NULL)
+		json_object_set_new(credentials, "rotation", json_string(rotation));
+	return credentials;
+}
+
+/*
+ * rotated_by
+ *		Whether the credentials read from Vault were written by this
+ *		rotation already (an earlier attempt of the same step).
+ */
+static bool
+rotated_by(json_t *credentials, const char *rotation)
+{
+	const char *done = json_string_value(json_object_get(credentials, "rotation"));
+
+	return done != NULL && strcmp(done, rotation) == 0;
+}
+
+/*
  * HandleDatabaseCredentials
  *		The database_credentials handler (see the file header).
  */
@@ -198,26 +242,25 @@ HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome)
 {
 	const char *path = HandlerArgString(context, "vault_path");
 	bool		local = json_is_true(json_object_get(context->request, "local"));
+	const char *rotation = json_string_value(json_object_get(context->request, "rotation"));
 	json_t	   *volatile credentials = NULL;
+	int			version = 0;
 
 	PG_TRY();
 	{
-		credentials = HandlerVaultRead(context, path, NULL, outcome);
-		if (credentials == NULL && outcome->kind == STEP_OUTCOME_SUCCEEDED)
+		credentials = HandlerVaultRead(context, path, &version, outcome);
+		if (outcome->kind == STEP_OUTCOME_SUCCEEDED &&
+			(credentials == NULL ||
+			 (rotation != NULL && !rotated_by(credentials, rotation))))
 		{
-			size_t		n = json_array_size(json_object_get(context->request, "roles"));
-
-			credentials = json_pack("{}");	/* not json_object(): the server exports a function of that name */
-			for (size_t i = 0; i < n; i++)
+			if (credentials != NULL)
 			{
-				char		password[PASSWORD_LENGTH + 1];
-
-				generate_password(password);
-				json_object_set_new(credentials, role_argument(context, i),
-									json_string(password));
-				explicit_bzero(password, sizeof(password));
+				HandlerWipeJson(credentials);
+				json_decref(credentials);
 			}
-			vault_write_created(context, path, credentials, outcome);
+			credentials = new_credentials(context, rotation);
+			vault_write_created(context, path, credentials,
+								rotation ? version : 0, outcome);
 		}
 		else if (credentials != NULL && !credentials_complete(context, credentials))
 			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,

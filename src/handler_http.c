@@ -38,6 +38,9 @@ RegisterPlatformStepHandlers(void)
 	RegisterStepHandler("helm_release", HandleHelmRelease);
 	RegisterStepHandler("validate", HandleValidate);
 	RegisterStepHandler("wait_absent", HandleWaitAbsent);
+	RegisterStepHandler("audit_object", HandleAuditObject);
+	RegisterStepHandler("audit_vault", HandleAuditVault);
+	RegisterStepHandler("pod_requests", HandlePodRequests);
 }
 
 /*

@@ -427,6 +427,89 @@ $fn$;
 COMMENT ON FUNCTION tenancy.recommendations(text) IS
 	'Quota advice from the last 7 days of usage samples against the spec''s quotas (CPU and memory requests, database storage)';
 
+/* --------------------------------------------------- credential rotation */
+
+CREATE FUNCTION tenancy.rotate_credentials(name text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant record;
+	v_credentials record;
+	v_release record;
+	v_operation bigint;
+BEGIN
+	IF rotate_credentials.name IS NULL THEN
+		RAISE EXCEPTION 'tenancy.rotate_credentials needs a tenant name'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- the row lock serializes with provision, apply and deprovision
+	SELECT t.tenant_id, t.state, t.generation INTO v_tenant
+	  FROM tenancy.tenants t WHERE t.name = rotate_credentials.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', pg_catalog.left(rotate_credentials.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_tenant.state NOT IN ('ready', 'failed') THEN
+		RAISE EXCEPTION 'tenant "%" is %', rotate_credentials.name, v_tenant.state
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Rotate the credentials of a ready tenant; wait for its running operation (tenancy.wait).';
+	END IF;
+	IF EXISTS (SELECT 1 FROM tenancy.operations o WHERE o.tenant_id = v_tenant.tenant_id
+				  AND o.kind = 'rotate' AND o.state IN ('pending', 'running', 'compensating')) THEN
+		RAISE EXCEPTION 'the credentials of tenant "%" are being rotated', rotate_credentials.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Wait for the rotate operation to finish (tenancy.wait).';
+	END IF;
+
+	-- the planner's own credentials step, as it last ran for this tenant
+	SELECT s.target, s.request INTO v_credentials
+	  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+	 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
+	   AND s.request ->> 'handler' = 'database_credentials'
+	 ORDER BY s.finished_at DESC LIMIT 1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" has no database credentials to rotate', rotate_credentials.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'No database_credentials step of the tenant has succeeded: its platform side was never provisioned.',
+				  HINT = 'Configure tenancy.vault_url and tenancy.kubernetes_url, then run tenancy.apply with the stored spec.';
+	END IF;
+	-- and its Airflow release, when Flux manages it
+	SELECT s.request ->> 'path' AS path INTO v_release
+	  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+	 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
+	   AND s.request ->> 'method' = 'PATCH' AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+	 ORDER BY s.finished_at DESC LIMIT 1;
+
+	INSERT INTO tenancy.operations (tenant_id, kind, generation)
+	VALUES (v_tenant.tenant_id, 'rotate', v_tenant.generation)
+	RETURNING operation_id INTO v_operation;
+	-- 1. new passwords: Vault (a new version), the SCRAM verifiers, the Secrets
+	INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request)
+	VALUES (v_operation, 1, v_credentials.target, 'rotate', 'database credentials',
+			v_credentials.request || pg_catalog.jsonb_build_object('rotation', v_operation::text));
+	-- 2. a rollout of Airflow's pods, which read the Secrets at start
+	IF v_release.path IS NOT NULL THEN
+		INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, depends_on)
+		VALUES (v_operation, 2, 'kubernetes', 'rollout', 'helmrelease ' || v_release.path,
+				pg_catalog.jsonb_build_object(
+					'method', 'PATCH', 'path', v_release.path,
+					'query', pg_catalog.jsonb_build_object('fieldManager', 'tenancy-rotation'),
+					'content_type', 'application/merge-patch+json',
+					'body', pg_catalog.jsonb_build_object('spec', pg_catalog.jsonb_build_object(
+						'values', pg_catalog.jsonb_build_object('airflowPodAnnotations',
+							pg_catalog.jsonb_build_object('tenancy.io/credentials-rotation', v_operation::text))))),
+				'{1}');
+	END IF;
+	PERFORM tenancy.wake_worker();
+	RETURN v_operation;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.rotate_credentials(text) IS
+	'New database passwords end to end: a new Vault version, the login roles'' SCRAM verifiers, the Kubernetes Secrets, then a rollout of the Airflow release; returns the rotate operation';
+
 /* ------------------------------------------------ scheduling, housekeeping */
 
 CREATE FUNCTION tenancy.rotate_due_credentials()

@@ -39,6 +39,7 @@
 #include "utils/syscache.h"
 
 #include "plan.h"
+#include "spec.h"
 #include "tenancy.h"
 
 const char *const TenantSchemaSuffixes[TENANT_SCHEMA_COUNT] = {
@@ -121,28 +122,16 @@ TenantCheckName(const char *name)
 
 /*
  * check_schema_prefix
- *		Refuse a schema prefix that would not give plain, fitting schema names.
+ *		Refuse a schema prefix that would not give plain, fitting schema names
+ *		(stored specs are checked again: the catalog is writable by superusers).
  */
 static void
 check_schema_prefix(const char *prefix)
 {
-	const char *path = "warehouse.database.schema_prefix";
-	size_t		len = strlen(prefix);
-	size_t		room = NAMEDATALEN - 1 - strlen("gold_reporting");
+	const char *problem = SpecSchemaPrefixProblem(prefix);
 
-	if (len == 0 || len > room)
-		invalid_spec(path, psprintf("must be 1 to %zu bytes long", room));
-	if (!(prefix[0] >= 'a' && prefix[0] <= 'z'))
-		invalid_spec(path, "must start with a lower-case letter");
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = prefix[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-			invalid_spec(path, "may contain only lower-case letters, digits and underscores");
-	}
-	if (strncmp(prefix, "pg_", 3) == 0)
-		invalid_spec(path, "must not start with \"pg_\", which is reserved for system schemas");
+	if (problem)
+		invalid_spec("warehouse.database.schema_prefix", problem);
 }
 
 /*

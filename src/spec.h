@@ -44,6 +44,13 @@ extern Jsonb *SpecNormalize(Jsonb *spec);
 #define SPEC_TENANT_NAME_MAX 40
 #define SPEC_IDENTIFIER_MAX 63	/* NAMEDATALEN - 1 */
 
+/*
+ * spec_warehouse.c: NULL when prefix gives plain, fitting schema names
+ * (<prefix>gold_reporting), else why not.  The validator and the planner
+ * (which re-checks stored specs) share this one rule.
+ */
+extern const char *SpecSchemaPrefixProblem(const char *prefix);
+
 /* spec_quantity.c: Kubernetes resource quantities */
 extern bool SpecParseQuantity(const char *text, double *value);
 

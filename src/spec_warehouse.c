@@ -85,13 +85,30 @@ check_database(SpecValidator *v, JsonbContainer *database)
 					 SpecQuote(name), SPEC_IDENTIFIER_MAX);
 
 	prefix = SpecString(v, database, "schema_prefix", false, SPEC_MAX_STRING);
-	if (prefix && (!SpecIsIdentifier(prefix) ||
-				   strlen(prefix) + strlen(LONGEST_SCHEMA_SUFFIX) > SPEC_IDENTIFIER_MAX))
-		SpecReportAt(v, "schema_prefix",
-					 "%s is not a valid schema prefix: [a-z_][a-z0-9_]*, at most %d bytes so that \"<prefix>%s\" fits in %d",
-					 SpecQuote(prefix),
-					 (int) (SPEC_IDENTIFIER_MAX - strlen(LONGEST_SCHEMA_SUFFIX)),
-					 LONGEST_SCHEMA_SUFFIX, SPEC_IDENTIFIER_MAX);
+	if (prefix && SpecSchemaPrefixProblem(prefix))
+		SpecReportAt(v, "schema_prefix", "%s is not a valid schema prefix: %s",
+					 SpecQuote(prefix), SpecSchemaPrefixProblem(prefix));
+}
+
+/*
+ * SpecSchemaPrefixProblem
+ *		Why prefix would not give plain schema names that fit, or NULL.
+ *
+ * A prefix starts with a letter (a leading underscore invites collisions
+ * with tooling schemas) and never with "pg_", which PostgreSQL reserves for
+ * system schemas.
+ */
+const char *
+SpecSchemaPrefixProblem(const char *prefix)
+{
+	if (!SpecIsIdentifier(prefix) || prefix[0] == '_' ||
+		strlen(prefix) + strlen(LONGEST_SCHEMA_SUFFIX) > SPEC_IDENTIFIER_MAX)
+		return psprintf("[a-z][a-z0-9_]*, at most %d bytes so that \"<prefix>%s\" fits in %d",
+						(int) (SPEC_IDENTIFIER_MAX - strlen(LONGEST_SCHEMA_SUFFIX)),
+						LONGEST_SCHEMA_SUFFIX, SPEC_IDENTIFIER_MAX);
+	if (strncmp(prefix, "pg_", 3) == 0)
+		return "\"pg_\" is reserved for system schemas";
+	return NULL;
 }
 
 /*

@@ -20,6 +20,10 @@ warehouse: {}
 resources: {}
 $$));
 
+-- a reference to the tenant's own tenants/<name>/ path is allowed
+SELECT * FROM tenancy.validate(jsonb_set((SELECT spec FROM seed), '{tenant,authentication,config,client_secret}',
+       '"{{ vault.get(''tenants/acme-corp/oauth/client_secret'') }}"'));
+
 -- not a mapping at all
 SELECT * FROM tenancy.validate('[]');
 SELECT * FROM tenancy.validate('"tenant"');
@@ -169,7 +173,11 @@ INSERT INTO bad_specs (change, value, expected_path, expected_message) VALUES
 ('{billing,metrics,0,rate}', '-0.01', '$.billing.metrics[0].rate', 'must be a number of at least 0'),
 ('{billing,metrics,1,type}', '"task_runs"', '$.billing.metrics[1].type', 'metric "task_runs" is listed more than once'),
 ('{billing,billing_contact}', '"billing at acme"', '$.billing.billing_contact', '"billing at acme" is not a valid e-mail address'),
-('{billing,cost_center}', to_jsonb(repeat('x', 65)), '$.billing.cost_center', 'must be at most 64 characters');
+('{billing,cost_center}', to_jsonb(repeat('x', 65)), '$.billing.cost_center', 'must be at most 64 characters'),
+-- a Vault reference into another tenant's tenants/<name>/ (its credentials)
+('{tenant,authentication,config,client_id}', '"{{ vault.get(''tenants/globex/database'') }}"', '$.tenant.authentication.config.client_id', '"{{ vault.get(''tenants/globex/database'') }}" names another tenant''s Vault path: a spec may reference tenants/acme-corp/ only'),
+('{tenant,authentication,config,client_secret}', '"{{vault.get(\"tenants/acme-corp-evil/x\")}}"', '$.tenant.authentication.config.client_secret', '"{{vault.get("tenants/acme-corp-evil/x")}}" names another tenant''s Vault path: a spec may reference tenants/acme-corp/ only'),
+('{tenant,authentication,config,client_secret}', '"{{ vault.get(''tenants/acme/database'') }}"', '$.tenant.authentication.config.client_secret', '"{{ vault.get(''tenants/acme/database'') }}" names another tenant''s Vault path: a spec may reference tenants/acme-corp/ only');
 
 CREATE TEMP TABLE bad_results AS
 SELECT b.id, b.expected_path, b.expected_message, v.path, v.message

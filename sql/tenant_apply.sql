@@ -37,14 +37,16 @@ SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterpri
 SELECT count(*) - :operations_before AS new_operations, max(generation) AS generation
   FROM tenancy.operations;
 
--- a change that touches nothing here (pgaudit is not loaded in this
--- instance, so audit_logging sets nothing): recorded, no step
+-- audit_logging, with pgaudit loaded (test/regress.conf): pgaudit.log on
+-- the two login roles and nothing on the platform side
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"},
     "resources": {"database": {"connections": {"max": 25}}},
     "features": {"audit_logging": true}}')) AS op \gset
 SELECT kind, state, generation, (SELECT count(*) FROM tenancy.steps s
                                   WHERE s.operation_id = o.operation_id) AS steps
   FROM tenancy.operations o WHERE operation_id = :op;
+SELECT target, request ->> 'sql' AS statement
+  FROM tenancy.steps WHERE operation_id = :op ORDER BY ordinal;
 SELECT spec #> '{features,audit_logging}' AS audit_logging FROM tenancy.tenants WHERE name = 'acme';
 
 -- drift is repaired by applying the same spec

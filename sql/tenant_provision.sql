@@ -22,9 +22,11 @@ SELECT target, count(*) AS actions FROM seed, tenancy.plan('acme-corp', remote)
 SELECT ordinal, target, detail FROM seed, tenancy.plan('acme-corp', remote)
  WHERE ordinal IN (1, 2, 50) ORDER BY ordinal;
 
--- placed here: every action in order, SQL with its exact statement
+-- placed here: every action in order, SQL with its exact statement, then
+-- the platform steps for the worker
 CREATE TEMP TABLE planned AS SELECT p.* FROM seed, tenancy.plan('acme-corp', spec) p;
-SELECT * FROM planned ORDER BY ordinal;
+SELECT * FROM planned WHERE target = 'database' ORDER BY ordinal;
+SELECT ordinal, target, action, object FROM planned WHERE target <> 'database' ORDER BY ordinal;
 -- planning executed nothing
 SELECT count(*) AS roles FROM pg_roles WHERE rolname LIKE '%acme_corp%';
 SELECT count(*) AS schemas FROM pg_namespace WHERE nspname LIKE 'acme\_%';
@@ -57,7 +59,7 @@ SELECT name, slug, state, generation, spec = (SELECT tenancy.normalize_spec(spec
 SELECT kind, state, generation, requested_by = session_user AS by_me
   FROM tenancy.operations WHERE operation_id = :op;
 -- every planned action is a step: SQL already ran (succeeded, statement in
--- request.sql), the namespace waits for the worker
+-- request.sql), the platform steps wait for the worker
 SELECT target, state, count(*) FROM tenancy.steps WHERE operation_id = :op
  GROUP BY target, state ORDER BY target;
 SELECT count(*) AS steps_differing_from_plan
@@ -65,19 +67,49 @@ SELECT count(*) AS steps_differing_from_plan
  WHERE s.operation_id = :op
    AND (s.target, s.action, s.object) IS DISTINCT FROM (p.target, p.action, p.object)
     OR (s.target = 'database' AND s.request ->> 'sql' IS DISTINCT FROM p.detail);
-SELECT ordinal, action, object, depends_on, state
-  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+-- the platform steps in dependency order: the namespace first, the release
+-- after everything it uses, validation last; every dependency comes earlier
+SELECT ordinal, target, action, object, depends_on, state
+  FROM tenancy.steps WHERE operation_id = :op AND target <> 'database' ORDER BY ordinal;
+SELECT d.ordinal, d.object AS the_release_waits_for
+  FROM tenancy.steps s
+  JOIN tenancy.steps d ON d.operation_id = s.operation_id AND d.ordinal = ANY (s.depends_on)
+ WHERE s.operation_id = :op AND s.object LIKE 'helmrelease %'
+ ORDER BY d.ordinal;
+SELECT count(*) AS dependencies_not_earlier
+  FROM tenancy.steps s, unnest(s.depends_on) AS d(ordinal)
+ WHERE s.operation_id = :op AND d.ordinal >= s.ordinal;
+-- requests: server-side apply of a deterministic body, or a worker handler
+SELECT ordinal, coalesce(request ->> 'method', 'handler ' || (request ->> 'handler')) AS request,
+       coalesce(request ->> 'path', request ->> 'secret') AS path,
+       request #>> '{query,fieldManager}' AS manager, request ->> 'content_type' AS content_type
+  FROM tenancy.steps WHERE operation_id = :op AND target <> 'database' ORDER BY ordinal;
 SELECT jsonb_pretty(request) AS request
-  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
-SELECT compensation
-  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+  FROM tenancy.steps WHERE operation_id = :op AND object = 'namespace airflow-acme-corp';
+SELECT jsonb_pretty(request -> 'body') AS rolebinding
+  FROM tenancy.steps WHERE operation_id = :op AND object LIKE 'rolebinding %';
+SELECT jsonb_pretty(request - 'port') AS request
+  FROM tenancy.steps WHERE operation_id = :op AND object LIKE '%/database-credentials';
+-- compensation of a new tenant: delete the namespace and the dashboard
+SELECT ordinal, compensation
+  FROM tenancy.steps WHERE operation_id = :op AND compensation IS NOT NULL ORDER BY ordinal;
+-- no secret in a step: every key that names a credential holds the name of
+-- a Secret object or a Vault reference, never a literal credential
+SELECT DISTINCT kv ->> 'key' AS key, jsonb_typeof(kv -> 'value') AS holds,
+       CASE WHEN jsonb_typeof(kv -> 'value') = 'string' THEN kv ->> 'value' ELSE (kv -> 'value')::text END AS value
+  FROM tenancy.steps s,
+       LATERAL (VALUES (s.request), (s.compensation)) AS r(doc),
+       LATERAL jsonb_path_query(r.doc, 'strict $.** ? (@.type() == "object").keyvalue()') AS kv
+ WHERE s.operation_id = :op
+   AND kv ->> 'key' ~* '(pass|token|secret|private|credential|api_?key|auth)'
+ ORDER BY 1, 3;
 -- the DBA views
 SELECT name, state, generation, tier, environment, schema_prefix, placement,
        last_operation = :op AS last_is_provision
   FROM tenancy.tenant_summary;
 SELECT tenant, kind, ordinal, target, action, object
   FROM tenancy.operation_steps
- WHERE operation_id = :op AND ordinal IN (1, 28, 46, 50) ORDER BY ordinal;
+ WHERE operation_id = :op AND ordinal IN (1, 30, 48, 52) ORDER BY ordinal;
 COMMIT;
 
 -- roles: three NOLOGIN groups, two login roles; none privileged

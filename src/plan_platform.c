@@ -213,12 +213,14 @@ plan_namespace(PlatformPlan *pp)
  * vault_reference
  *		The Vault path of a "{{ vault.get('path') }}" reference, or NULL
  *		when value is not one.  A reference to a path that is not a plain
- *		relative path, or into tenants/ (the generated credentials of every
- *		tenant), is refused.
+ *		relative path, or into another tenant's tenants/<name>/ (where the
+ *		worker keeps that tenant's generated credentials), is refused: the
+ *		validator reports it too, this guards the worker's requests.
  */
 static char *
-vault_reference(const char *value, const char *spec_path)
+vault_reference(const char *value, const char *spec_path, const char *tenant)
 {
+	size_t		tenant_len = strlen(tenant);
 	const char *p = value;
 	const char *start;
 	char	   *path;
@@ -256,12 +258,13 @@ vault_reference(const char *value, const char *spec_path)
 				 errmsg("invalid Vault reference in the tenant spec"),
 				 errdetail("The value at %s names the Vault path \"%s\", which is not a relative path of letters, digits, \"_\", \"-\", \".\" and \"/\".",
 						   spec_path, path)));
-	if (strncmp(path, "tenants/", 8) == 0)
+	if (strncmp(path, "tenants/", 8) == 0 &&
+		(strncmp(path + 8, tenant, tenant_len) != 0 || path[8 + tenant_len] != '/'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("a tenant spec cannot reference Vault path \"%s\"", path),
-				 errdetail("The value at %s points into tenants/, where tenancy keeps every tenant's generated credentials.",
-						   spec_path)));
+				 errdetail("The value at %s points into tenants/ outside tenants/%s/, where tenancy keeps other tenants' generated credentials.",
+						   spec_path, tenant)));
 	return path;
 
 bad:
@@ -334,7 +337,7 @@ oauth_secret_request(const TenantModel *m)
 
 		if (value == NULL)
 			continue;
-		ref = vault_reference(value, spec_path);
+		ref = vault_reference(value, spec_path, m->name);
 		if (ref == NULL && looks_secret(key))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -483,6 +486,9 @@ handler_step(PlatformPlan *pp, const char *target, const char *action,
  * plan_secrets
  *		database-credentials and airflow-metadata, oauth-credentials,
  *		api-<source>.  Returns the ordinal of the database credentials.
+ *		The Secrets from Vault references are Kubernetes steps: the worker
+ *		sends a step's plain requests, its compensation included, to its
+ *		target's endpoint, and their compensation deletes the Secret.
  */
 static int
 plan_secrets(PlatformPlan *pp, int ns)
@@ -496,7 +502,7 @@ plan_secrets(PlatformPlan *pp, int ns)
 						 psprintf("secret %s/%s", m->namespace, PLATFORM_DB_SECRET),
 						 credentials_request(m), prev ? credentials_request(prev) : NULL,
 						 NULL, deps(ns, -1));
-	handler_step(pp, TARGET_VAULT, "secret from vault",
+	handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
 				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
 				 oauth_secret_request(m), prev ? oauth_secret_request(prev) : NULL,
 				 delete_request(namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET)),
@@ -506,7 +512,7 @@ plan_secrets(PlatformPlan *pp, int ns)
 		char	   *source = strVal(lfirst(lc));
 		bool		existed = prev && list_member(api_sources(prev), lfirst(lc));
 
-		handler_step(pp, TARGET_VAULT, "secret from vault",
+		handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
 					 psprintf("secret %s/%s", m->namespace, api_secret_name(source)),
 					 api_secret_request(m, source),
 					 existed ? api_secret_request(prev, source) : NULL,

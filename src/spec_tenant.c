@@ -87,6 +87,68 @@ vault_reference(const char *s)
 }
 
 /*
+ * reference_of_other_tenant
+ *		Whether s is a Vault reference into tenants/<other>/, where the
+ *		worker keeps another tenant's generated credentials.  A spec may
+ *		name its own tenant's paths only.
+ */
+static bool
+reference_of_other_tenant(const char *s, const char *tenant)
+{
+	const char *path;
+	const char *end;
+	size_t		len;
+
+	if (!vault_reference(s))
+		return false;
+	path = strstr(s, "vault.get(") + 11;
+	if (strncmp(path, "tenants/", 8) != 0)
+		return false;
+	path += 8;
+	end = strchr(path, '/');
+	len = end ? (size_t) (end - path) : strcspn(path, "'\"");
+	return tenant == NULL || strlen(tenant) != len || strncmp(path, tenant, len) != 0;
+}
+
+/*
+ * check_reference_owners
+ *		tenant.authentication.config: no Vault reference into another
+ *		tenant's tenants/<name>/ paths.
+ */
+static void
+check_reference_owners(SpecValidator *v, JsonbContainer *tenant, const char *name)
+{
+	JsonbValue	auth;
+	JsonbValue	config;
+	JsonbIterator *it;
+	JsonbValue	value;
+	JsonbIteratorToken token;
+	char	   *key = NULL;
+	int			mark;
+
+	if (!SpecGet(tenant, "authentication", &auth) || !SpecValueObject(&auth) ||
+		!SpecGet(SpecValueObject(&auth), "config", &config) || !SpecValueObject(&config))
+		return;
+	mark = SpecPathPushKey(v, "authentication");
+	SpecPathPushKey(v, "config");
+	it = JsonbIteratorInit(SpecValueObject(&config));
+	while ((token = JsonbIteratorNext(&it, &value, true)) != WJB_DONE)
+	{
+		char	   *text;
+
+		if (token == WJB_KEY)
+			key = pnstrdup(value.val.string.val, value.val.string.len);
+		if (token != WJB_VALUE || value.type != jbvString)
+			continue;
+		text = SpecValueText(&value);
+		if (reference_of_other_tenant(text, name))
+			SpecReportAt(v, key, "%s names another tenant's Vault path: a spec may reference tenants/%s/ only",
+						 SpecQuote(text), name ? name : "<name>");
+	}
+	SpecPathPop(v, mark);
+}
+
+/*
  * looks_secret
  *		Config keys whose values are credentials.
  */
@@ -235,6 +297,7 @@ SpecValidateTenant(SpecValidator *v, JsonbContainer *tenant)
 	SpecEnum(v, tenant, "environment", false, environments);
 	SpecVisitObject(v, tenant, "contacts", false, check_contacts);
 	SpecVisitObject(v, tenant, "authentication", false, check_authentication);
+	check_reference_owners(v, tenant, name);
 }
 
 /*

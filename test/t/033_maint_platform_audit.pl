@@ -57,7 +57,7 @@ is($node->safe_psql('postgres',
 # drift behind tenancy's back
 sub token { my $t = slurp_file($_[0]); chomp $t; return $t; }
 my $http = HTTP::Tiny->new(timeout => 30);
-my $k8s_token = token($sim->{k8s_token_file});
+my $k8s_token = token($sim->{admin_k8s_token_file});
 my $quota_path = $node->safe_psql('postgres',
 	"SELECT request ->> 'path' FROM tenancy.steps WHERE request #>> '{body,kind}' = 'ResourceQuota' LIMIT 1");
 my $netpol_path = $node->safe_psql('postgres',
@@ -75,7 +75,7 @@ $res = $http->request('DELETE', $sim->{kubernetes} . $netpol_path,
 	{ headers => { Authorization => "Bearer $k8s_token" } });
 ok($res->{success}, 'network policy deleted') or diag($res->{content});
 $res = $http->request('DELETE', $sim->{vault} . '/v1/secret/metadata/tenants/aud-p/database',
-	{ headers => { 'X-Vault-Token' => token($sim->{vault_token_file}) } });
+	{ headers => { 'X-Vault-Token' => token($sim->{admin_vault_token_file}) } });
 ok($res->{success}, 'Vault credentials deleted') or diag($res->{content});
 
 my $run;

@@ -32,6 +32,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -43,14 +44,17 @@
 typedef enum JournalStatement
 {
 	CLAIM_FORWARD,
+	CLAIM_FORWARD_IN,
 	CLAIM_COMPENSATION,
 	START_OPERATIONS,
 	NEXT_DUE,
 	REQUEUE_EXPIRED,
 	EXPIRED_EXHAUSTED,
-	RECORD_OUTCOME,
+	RECORD_OUTCOMES,
 	FAIL_OPERATION,
-	FINISH_OPERATION,
+	FINISH_OPERATIONS,
+	STUCK_OPERATIONS,
+	FAIL_STUCK_STEPS,
 	N_JOURNAL_STATEMENTS
 } JournalStatement;
 
@@ -73,29 +77,60 @@ typedef struct JournalSql
 	"                               WHERE d.operation_id = s.operation_id " \
 	"                                 AND d.ordinal = u.o))"
 
+/*
+ * Claim due forward steps whose dependencies are done.  The scan follows
+ * steps_due_idx in next_attempt_at order and stops as soon as LIMIT steps
+ * are locked: the dependency test is written as a per-row subplan (the OR
+ * keeps the planner from turning it into an anti-join that reads every
+ * step), so the cost is that of the rows looked at, not of the queue.
+ * Steps waiting for their dependencies are still looked at; that is why the
+ * worker claims from the whole queue only when something new may be due
+ * (a wake-up, a timer), and otherwise only among the operations whose
+ * steps just finished (CLAIM_FORWARD_IN).  That claim goes through the
+ * operations in order (the (operation_id, ordinal) index), so that when it
+ * fills its limit, every operation before the last one it claimed from has
+ * nothing more to give and leaves the set.
+ */
+#define CLAIM_FORWARD_SQL(restriction, order) \
+	"WITH due AS (" \
+	"  SELECT s.step_id FROM tenancy.steps s" \
+	"    JOIN tenancy.operations o ON o.operation_id = s.operation_id" \
+	"   WHERE s.state = 'pending'" \
+	"     AND s.next_attempt_at <= pg_catalog.clock_timestamp()" \
+	"     AND o.state IN ('pending', 'running')" \
+	restriction \
+	"     AND (s.depends_on = '{}'" \
+	"          OR NOT EXISTS (SELECT FROM tenancy.steps d" \
+	"                          WHERE d.operation_id = s.operation_id" \
+	"                            AND d.ordinal = ANY (s.depends_on)" \
+	"                            AND d.state NOT IN ('succeeded', 'skipped')))" \
+	"   ORDER BY " order \
+	"   LIMIT $1" \
+	"   FOR UPDATE OF s SKIP LOCKED)" \
+	" UPDATE tenancy.steps s" \
+	"    SET state = 'running', attempts = s.attempts + 1," \
+	"        lease_until = pg_catalog.clock_timestamp()" \
+	"                      + pg_catalog.make_interval(secs => $2)," \
+	"        started_at = coalesce(s.started_at, pg_catalog.clock_timestamp())" \
+	"   FROM due WHERE s.step_id = due.step_id " \
+	CLAIM_RETURNING
+
+/* A step that waits for a dependency which is not done (yet, or ever). */
+#define STEP_WAITS(s) \
+	"EXISTS (SELECT FROM tenancy.steps d" \
+	"         WHERE d.operation_id = " s ".operation_id" \
+	"           AND d.ordinal = ANY (" s ".depends_on)" \
+	"           AND d.state NOT IN ('succeeded', 'skipped'))"
+
 static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	[CLAIM_FORWARD] = {
-		"WITH due AS ("
-		"  SELECT s.step_id FROM tenancy.steps s"
-		"    JOIN tenancy.operations o ON o.operation_id = s.operation_id"
-		"   WHERE s.state = 'pending'"
-		"     AND s.next_attempt_at <= pg_catalog.clock_timestamp()"
-		"     AND o.state IN ('pending', 'running')"
-		"     AND NOT EXISTS (SELECT FROM tenancy.steps d"
-		"                      WHERE d.operation_id = s.operation_id"
-		"                        AND d.ordinal = ANY (s.depends_on)"
-		"                        AND d.state NOT IN ('succeeded', 'skipped'))"
-		"   ORDER BY s.next_attempt_at, s.step_id"
-		"   LIMIT $1"
-		"   FOR UPDATE OF s SKIP LOCKED)"
-		" UPDATE tenancy.steps s"
-		"    SET state = 'running', attempts = s.attempts + 1,"
-		"        lease_until = pg_catalog.clock_timestamp()"
-		"                      + pg_catalog.make_interval(secs => $2),"
-		"        started_at = coalesce(s.started_at, pg_catalog.clock_timestamp())"
-		"   FROM due WHERE s.step_id = due.step_id "
-		CLAIM_RETURNING,
+		CLAIM_FORWARD_SQL("", "s.next_attempt_at"),
 		2, {INT4OID, INT4OID}
+	},
+	[CLAIM_FORWARD_IN] = {
+		CLAIM_FORWARD_SQL("     AND s.operation_id = ANY ($3)",
+						  "s.operation_id, s.ordinal"),
+		3, {INT4OID, INT4OID, INT8ARRAYOID}
 	},
 	[CLAIM_COMPENSATION] = {
 		"WITH due AS ("
@@ -167,36 +202,45 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	},
 
 	/*
-	 * $3 is the new state; a late success of a step whose operation failed
-	 * meanwhile must be undone too, and a retry of a step whose operation was
-	 * cancelled ends the step.  $6 is the retry delay, NULL when the step is
-	 * done.
+	 * The outcomes of many attempts at once, one array element each: step,
+	 * attempt, new state, HTTP status, error, retry delay (NULL when the step
+	 * is done).  A late success of a step whose operation failed meanwhile
+	 * must be undone too, and a retry of a step whose operation was
+	 * cancelled ends the step.  A step that is no longer running under that
+	 * attempt (its lease expired and it was requeued) is left alone: it is
+	 * missing from what the statement returns.
 	 */
-	[RECORD_OUTCOME] = {
-		"UPDATE tenancy.steps s"
+	[RECORD_OUTCOMES] = {
+		"WITH r AS ("
+		"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		"                           pg_catalog.unnest($3), pg_catalog.unnest($4),"
+		"                           pg_catalog.unnest($5), pg_catalog.unnest($6))"
+		"           AS r(step_id, attempt, new_state, http_status, error, retry_ms))"
+		" UPDATE tenancy.steps s"
 		"   SET state = CASE"
-		"         WHEN $3 = 'succeeded' AND o.state = 'compensating'"
+		"         WHEN r.new_state = 'succeeded' AND o.state = 'compensating'"
 		"              AND s.compensation IS NOT NULL THEN 'compensating'"
-		"         WHEN $3 IN ('pending', 'compensating')"
+		"         WHEN r.new_state IN ('pending', 'compensating')"
 		"              AND o.state = 'cancelled' THEN 'cancelled'"
-		"         ELSE $3 END,"
+		"         ELSE r.new_state END,"
 		"       phase = CASE"
-		"         WHEN $3 = 'succeeded' AND o.state = 'compensating'"
+		"         WHEN r.new_state = 'succeeded' AND o.state = 'compensating'"
 		"              AND s.compensation IS NOT NULL THEN 'compensation'"
 		"         ELSE s.phase END,"
 		"       lease_until = NULL,"
-		"       http_status = $4,"
-		"       last_error = $5,"
-		"       next_attempt_at = CASE WHEN $6 IS NULL THEN s.next_attempt_at"
+		"       http_status = r.http_status,"
+		"       last_error = r.error,"
+		"       next_attempt_at = CASE WHEN r.retry_ms IS NULL THEN s.next_attempt_at"
 		"         ELSE pg_catalog.clock_timestamp()"
-		"              + pg_catalog.make_interval(secs => $6 / 1000.0) END,"
-		"       finished_at = CASE WHEN $6 IS NULL"
+		"              + pg_catalog.make_interval(secs => r.retry_ms / 1000.0) END,"
+		"       finished_at = CASE WHEN r.retry_ms IS NULL OR o.state = 'cancelled'"
 		"         THEN pg_catalog.clock_timestamp() ELSE s.finished_at END"
-		"  FROM tenancy.operations o"
-		" WHERE s.step_id = $1 AND s.state = 'running' AND s.attempts = $2"
+		"  FROM r, tenancy.operations o"
+		" WHERE s.step_id = r.step_id AND s.state = 'running' AND s.attempts = r.attempt"
 		"   AND o.operation_id = s.operation_id"
-		" RETURNING s.operation_id",
-		6, {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, INT8OID}
+		" RETURNING s.step_id, s.operation_id, s.state",
+		6, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT8ARRAYOID}
 	},
 	[FAIL_OPERATION] = {
 		"WITH op AS ("
@@ -217,7 +261,12 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"    AND s.state = 'succeeded' AND s.compensation IS NOT NULL",
 		2, {INT8OID, TEXTOID}
 	},
-	[FINISH_OPERATION] = {
+
+	/*
+	 * End the given operations that have nothing left to run; their tenants
+	 * follow the latest of them.
+	 */
+	[FINISH_OPERATIONS] = {
 		"WITH op AS ("
 		"  UPDATE tenancy.operations o"
 		"     SET state = CASE o.state"
@@ -229,38 +278,87 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"                  THEN 'failed' ELSE 'compensated' END"
 		"           ELSE 'succeeded' END,"
 		"         finished_at = pg_catalog.clock_timestamp()"
-		"   WHERE o.operation_id = $1"
+		"   WHERE o.operation_id = ANY ($1)"
 		"     AND o.state IN ('pending', 'running', 'compensating')"
 		"     AND NOT EXISTS (SELECT FROM tenancy.steps s"
 		"                      WHERE s.operation_id = o.operation_id"
 		"                        AND (s.state IN ('pending', 'running', 'compensating')"
 		"                             OR (o.state <> 'compensating'"
 		"                                 AND s.state NOT IN ('succeeded', 'skipped'))))"
-		"  RETURNING o.tenant_id, o.kind, o.state)"
+		"  RETURNING o.operation_id, o.tenant_id, o.kind, o.state),"
+		" latest AS ("
+		"  SELECT DISTINCT ON (op.tenant_id) op.* FROM op"
+		"   ORDER BY op.tenant_id, op.operation_id DESC)"
 		" UPDATE tenancy.tenants t"
-		"    SET state = CASE WHEN op.state <> 'succeeded' THEN 'failed'"
-		"                     WHEN op.kind = 'deprovision' THEN 'deprovisioned'"
+		"    SET state = CASE WHEN latest.state <> 'succeeded' THEN 'failed'"
+		"                     WHEN latest.kind = 'deprovision' THEN 'deprovisioned'"
 		"                     ELSE 'ready' END,"
 		"        updated_at = pg_catalog.now()"
-		"   FROM op"
-		"  WHERE t.tenant_id = op.tenant_id"
-		"    AND op.kind IN ('provision', 'apply', 'deprovision')",
-		1, {INT8OID}
+		"   FROM latest"
+		"  WHERE t.tenant_id = latest.tenant_id"
+		"    AND latest.kind IN ('provision', 'apply', 'deprovision')",
+		1, {INT8ARRAYOID}
+	},
+
+	/*
+	 * Operations that can never finish: steps are pending, none is running,
+	 * and every pending step waits for a step that is not done.  Nothing the
+	 * worker does will change that, so their dependencies form a cycle (or
+	 * wait for a step that ended without succeeding).
+	 */
+	[STUCK_OPERATIONS] = {
+		"SELECT o.operation_id,"
+		"       (SELECT pg_catalog.string_agg(p.ordinal::text, ', ' ORDER BY p.ordinal)"
+		"          FROM tenancy.steps p"
+		"         WHERE p.operation_id = o.operation_id AND p.state = 'pending')"
+		"  FROM tenancy.operations o"
+		" WHERE o.state IN ('pending', 'running')"
+		"   AND EXISTS (SELECT FROM tenancy.steps p"
+		"                WHERE p.operation_id = o.operation_id AND p.state = 'pending')"
+		"   AND NOT EXISTS (SELECT FROM tenancy.steps r"
+		"                    WHERE r.operation_id = o.operation_id"
+		"                      AND (r.state = 'running'"
+		"                           OR (r.state = 'pending' AND NOT " STEP_WAITS("r") ")))",
+		0, {0}
+	},
+	[FAIL_STUCK_STEPS] = {
+		"UPDATE tenancy.steps s"
+		"   SET state = 'failed', finished_at = pg_catalog.clock_timestamp(),"
+		"       last_error = $2"
+		" WHERE s.operation_id = $1 AND s.state = 'pending'",
+		2, {INT8OID, TEXTOID}
 	},
 };
 
 static SPIPlanPtr journal_plans[N_JOURNAL_STATEMENTS];
+
+/*
+ * Operations whose forward steps may have become due because one of their
+ * steps finished: the next claims look there first (CLAIM_FORWARD_IN).  A
+ * superset is harmless; an operation leaves the set once a claim among the
+ * set came back short of its limit.
+ */
+static int64 *due_operations = NULL;
+static int	n_due_operations = 0;
+static int	max_due_operations = 0;
 
 static void journal_begin(const char *activity);
 static void journal_commit(void);
 static int	journal_execute(JournalStatement which, Datum *values,
 							const char *nulls, long count);
 static Datum int8_array_datum(const int64 *values, int n);
+static Datum array_datum(Datum *values, bool *nulls, int n, Oid elemtype);
+static void add_due_operation(int64 operation_id);
+static void forget_due_operations_before(List *claimed);
 static ClaimedStep *claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc);
 static int	claim_into(JournalStatement which, int max_steps,
 					   MemoryContext result_cxt, List **claimed);
-static void record_outcome_in_transaction(const ClaimedStep *step,
-										  const StepOutcome *outcome);
+static void claim_steps(JournalPass *pass);
+static const char *outcome_state(const ClaimedStep *step,
+								 const StepOutcome *outcome,
+								 int64 *retry_ms, char **message);
+static void record_outcomes(List *finished);
+static void fail_stuck_operations(void);
 
 /*
  * journal_begin
@@ -294,6 +392,13 @@ journal_commit(void)
 /*
  * journal_execute
  *		Run one of the journal's statements, preparing it on first use.
+ *
+ * The plans are kept for the life of the worker.  The plan cache checks
+ * them before each use and re-plans from the statement's text when a table
+ * they use was dropped and created again (DROP/CREATE EXTENSION), or its
+ * statistics changed.  Plans are generic: planning a custom plan for each
+ * execution would cost more than executing these statements, and their
+ * plans do not depend on the values (the claims follow an index either way).
  */
 static int
 journal_execute(JournalStatement which, Datum *values, const char *nulls,
@@ -306,7 +411,8 @@ journal_execute(JournalStatement which, Datum *values, const char *nulls,
 		const JournalSql *stmt = &journal_sql[which];
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare(stmt->sql, stmt->nargs, (Oid *) stmt->argtypes);
+		plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, (Oid *) stmt->argtypes,
+								  CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare journal statement %d: %s",
 				 (int) which, SPI_result_code_string(SPI_result));
@@ -322,6 +428,27 @@ journal_execute(JournalStatement which, Datum *values, const char *nulls,
 }
 
 /*
+ * array_datum
+ *		A one-dimensional array datum of a built-in type, NULLs allowed.
+ */
+static Datum
+array_datum(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int			dims[1];
+	int			lbs[1];
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	dims[0] = n;
+	lbs[0] = 1;
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
  * int8_array_datum
  *		A bigint[] datum from a C array (possibly empty).
  */
@@ -333,25 +460,72 @@ int8_array_datum(const int64 *values, int n)
 
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(values[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return array_datum(elems, NULL, n, INT8OID);
 }
 
 /*
- * JournalExtensionReady
- *		Is the extension installed in the worker's database?  Checked at
- *		every pass, since DROP EXTENSION may run at any time.
+ * add_due_operation
+ *		Remember that steps of an operation may have become due.
+ */
+static void
+add_due_operation(int64 operation_id)
+{
+	int			i;
+
+	for (i = 0; i < n_due_operations; i++)
+		if (due_operations[i] == operation_id)
+			return;
+	if (n_due_operations == max_due_operations)
+	{
+		max_due_operations = Max(64, max_due_operations * 2);
+		due_operations = due_operations == NULL
+			? MemoryContextAlloc(TopMemoryContext, sizeof(int64) * max_due_operations)
+			: repalloc(due_operations, sizeof(int64) * max_due_operations);
+	}
+	due_operations[n_due_operations++] = operation_id;
+}
+
+/*
+ * forget_due_operations_before
+ *		After a claim among the due operations filled its limit: the claim
+ *		went through them in order, so those before the last operation it
+ *		claimed from have no due step left.
+ */
+static void
+forget_due_operations_before(List *claimed)
+{
+	int64		last = PG_INT64_MIN;
+	ListCell   *lc;
+	int			i;
+	int			kept = 0;
+
+	foreach(lc, claimed)
+		last = Max(last, ((ClaimedStep *) lfirst(lc))->operation_id);
+	for (i = 0; i < n_due_operations; i++)
+		if (due_operations[i] >= last)
+			due_operations[kept++] = due_operations[i];
+	n_due_operations = kept;
+}
+
+/*
+ * JournalHasDueOperations
+ *		Did steps finish whose operations may have steps due now?
  */
 bool
-JournalExtensionReady(void)
+JournalHasDueOperations(void)
 {
-	bool		ready;
+	return n_due_operations > 0;
+}
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	ready = OidIsValid(get_extension_oid("tenancy", true));
-	CommitTransactionCommand();
-	return ready;
+/*
+ * JournalForgetDueOperations
+ *		Forget the operations remembered by add_due_operation (after an
+ *		error: the next claim looks at every due step instead).
+ */
+void
+JournalForgetDueOperations(void)
+{
+	n_due_operations = 0;
 }
 
 /*
@@ -391,12 +565,14 @@ static int
 claim_into(JournalStatement which, int max_steps, MemoryContext result_cxt,
 		   List **claimed)
 {
-	Datum		values[2];
+	Datum		values[3];
 	MemoryContext old;
 	uint64		i;
 
 	values[0] = Int32GetDatum(max_steps);
 	values[1] = Int32GetDatum(tenancy_lease_duration_s);
+	if (which == CLAIM_FORWARD_IN)
+		values[2] = int8_array_datum(due_operations, n_due_operations);
 	journal_execute(which, values, NULL, 0);
 
 	old = MemoryContextSwitchTo(result_cxt);
@@ -409,37 +585,59 @@ claim_into(JournalStatement which, int max_steps, MemoryContext result_cxt,
 }
 
 /*
- * JournalClaimSteps
- *		Claim due steps under a lease, mark their operations running, commit.
+ * claim_steps
+ *		Claim up to pass->max_claim steps: first among the operations whose
+ *		steps just finished, then (when asked) among all due steps, then
+ *		compensations.  Marks the operations of new claims running.
  */
-List *
-JournalClaimSteps(int max_steps, MemoryContext result_cxt,
-				  TimestampTz *next_due)
+static void
+claim_steps(JournalPass *pass)
 {
-	List	   *claimed = NIL;
+	int			budget = pass->max_claim;
 	int			n;
+	int			before_all;
 
-	*next_due = 0;
-	journal_begin("tenancy worker: claiming due steps");
-
-	n = claim_into(CLAIM_FORWARD, max_steps, result_cxt, &claimed);
-	if (n < max_steps)
-		claim_into(CLAIM_COMPENSATION, max_steps - n, result_cxt, &claimed);
-
-	if (claimed != NIL)
+	if (n_due_operations > 0)
 	{
-		int64	   *ops = palloc(sizeof(int64) * list_length(claimed));
+		n = claim_into(CLAIM_FORWARD_IN, budget, pass->result_cxt, &pass->claimed);
+		if (n < budget)
+			n_due_operations = 0;
+		else
+			forget_due_operations_before(pass->claimed);
+		budget -= n;
+	}
+
+	before_all = list_length(pass->claimed);
+	if (pass->claim_all && budget > 0)
+	{
+		n = claim_into(CLAIM_FORWARD, budget, pass->result_cxt, &pass->claimed);
+		pass->more_due = (n == budget);
+		budget -= n;
+	}
+	else if (pass->claim_all)
+		pass->more_due = true;
+
+	if (budget > 0)
+		budget -= claim_into(CLAIM_COMPENSATION, budget, pass->result_cxt,
+							 &pass->claimed);
+	if (budget == 0)
+		pass->more_due = true;
+
+	/* the first step of an operation starts it */
+	if (list_length(pass->claimed) > before_all)
+	{
+		int64	   *ops = palloc(sizeof(int64) * list_length(pass->claimed));
 		int			i = 0;
 		ListCell   *lc;
 		Datum		values[1];
 
-		foreach(lc, claimed)
+		for_each_from(lc, pass->claimed, before_all)
 			ops[i++] = ((ClaimedStep *) lfirst(lc))->operation_id;
 		values[0] = int8_array_datum(ops, i);
 		journal_execute(START_OPERATIONS, values, NULL, 0);
 	}
 
-	if (list_length(claimed) < max_steps)
+	if (pass->claim_all && !pass->more_due)
 	{
 		bool		isnull;
 		Datum		d;
@@ -448,21 +646,48 @@ JournalClaimSteps(int max_steps, MemoryContext result_cxt,
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 		if (!isnull)
-			*next_due = DatumGetTimestampTz(d);
+			pass->next_due = DatumGetTimestampTz(d);
 	}
-
-	journal_commit();
-	return claimed;
 }
 
 /*
- * JournalRequeueExpired
- *		Make steps left running by a dead worker due again; fail those that
- *		used up their attempts (a step that kills the worker every time must
- *		not keep it in a crash loop).
+ * JournalRunPass
+ *		One short transaction: record the outcomes of finished attempts,
+ *		claim due steps under a lease, commit.  Nothing is claimed, and
+ *		nothing recorded, when the extension is not installed.
+ */
+void
+JournalRunPass(JournalPass *pass)
+{
+	pass->claimed = NIL;
+	pass->next_due = 0;
+	pass->more_due = false;
+
+	journal_begin(pass->max_claim > 0
+				  ? "tenancy worker: recording results and claiming due steps"
+				  : "tenancy worker: recording results");
+	pass->ready = OidIsValid(get_extension_oid("tenancy", true));
+	if (pass->ready)
+	{
+		if (pass->finished != NIL)
+			record_outcomes(pass->finished);
+		if (pass->max_claim > 0)
+			claim_steps(pass);
+	}
+	else
+		n_due_operations = 0;
+	journal_commit();
+}
+
+/*
+ * JournalMaintain
+ *		Make steps left running by a dead worker due again, failing those
+ *		that used up their attempts (a step that kills the worker every time
+ *		must not keep it in a crash loop); fail operations that can never
+ *		finish.  Returns how many steps became due.
  */
 int
-JournalRequeueExpired(bool all_running, const int64 *in_flight, int n_in_flight)
+JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 {
 	Datum		values[3];
 	int			requeued;
@@ -471,6 +696,11 @@ JournalRequeueExpired(bool all_running, const int64 *in_flight, int n_in_flight)
 	uint64		i;
 
 	journal_begin("tenancy worker: requeueing expired leases");
+	if (!OidIsValid(get_extension_oid("tenancy", true)))
+	{
+		journal_commit();
+		return 0;
+	}
 	values[0] = BoolGetDatum(all_running);
 	values[1] = int8_array_datum(in_flight, n_in_flight);
 	values[2] = Int32GetDatum(tenancy_max_attempts);
@@ -482,16 +712,25 @@ JournalRequeueExpired(bool all_running, const int64 *in_flight, int n_in_flight)
 		exhausted = lappend(exhausted,
 							claimed_step_from_tuple(SPI_tuptable->vals[i],
 													SPI_tuptable->tupdesc));
-	foreach(lc, exhausted)
+	if (exhausted != NIL)
 	{
-		ClaimedStep *step = lfirst(lc);
-		StepOutcome outcome = {0};
+		List	   *finished = NIL;
 
-		outcome.kind = STEP_OUTCOME_FAILED;
-		outcome.message = psprintf("gave up after %d attempts: the worker stopped before recording a result each time",
-								   step->attempt);
-		record_outcome_in_transaction(step, &outcome);
+		foreach(lc, exhausted)
+		{
+			ClaimedStep *step = lfirst(lc);
+			FinishedStep *done = palloc0(sizeof(FinishedStep));
+
+			done->step = step;
+			done->outcome.kind = STEP_OUTCOME_FAILED;
+			done->outcome.message = psprintf("gave up after %d attempts: the worker stopped before recording a result each time",
+											 step->attempt);
+			finished = lappend(finished, done);
+		}
+		record_outcomes(finished);
 	}
+
+	fail_stuck_operations();
 	journal_commit();
 
 	if (requeued > 0 || exhausted != NIL)
@@ -499,6 +738,54 @@ JournalRequeueExpired(bool all_running, const int64 *in_flight, int n_in_flight)
 				(errmsg("tenancy worker requeued %d steps left running, failed %d that used up their attempts",
 						requeued, list_length(exhausted))));
 	return requeued;
+}
+
+/*
+ * fail_stuck_operations
+ *		Fail the operations whose pending steps can never become due (a
+ *		dependency cycle such as 2 -> 3 -> 2): their steps fail with a
+ *		message naming them, and compensation starts.
+ */
+static void
+fail_stuck_operations(void)
+{
+	int64	   *ops;
+	char	  **ordinals;
+	int			n;
+	int			i;
+
+	journal_execute(STUCK_OPERATIONS, NULL, NULL, 0);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return;
+	ops = palloc(sizeof(int64) * n);
+	ordinals = palloc(sizeof(char *) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ops[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+		ordinals[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		char	   *why;
+
+		why = psprintf("steps %s can never run: their dependencies form a cycle or wait for a step that did not succeed",
+					   ordinals[i]);
+		values[0] = Int64GetDatum(ops[i]);
+		values[1] = CStringGetTextDatum(why);
+		journal_execute(FAIL_STUCK_STEPS, values, NULL, 0);
+		journal_execute(FAIL_OPERATION, values, NULL, 0);
+		values[0] = int8_array_datum(&ops[i], 1);
+		journal_execute(FINISH_OPERATIONS, values, NULL, 0);
+		ereport(LOG,
+				(errmsg("tenancy worker failed operation " INT64_FORMAT ": %s",
+						ops[i], why)));
+	}
 }
 
 /*
@@ -523,93 +810,154 @@ JournalRetryDelayMs(int attempt, int64 retry_after_ms)
 }
 
 /*
- * record_outcome_in_transaction
- *		Record one attempt's outcome and move its operation on, inside the
- *		caller's transaction (SPI connected).
+ * outcome_state
+ *		The state an attempt's outcome moves its step to; *retry_ms is set to
+ *		the delay before the next attempt, or -1 when the step is done;
+ *		*message to the error to record.
  */
-static void
-record_outcome_in_transaction(const ClaimedStep *step, const StepOutcome *outcome)
+static const char *
+outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
+			  int64 *retry_ms, char **message)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	const char *new_state;
-	char	   *message = outcome->message;
-	bool		failed = false;
-
+	*retry_ms = -1;
+	*message = outcome->message;
 	switch (outcome->kind)
 	{
 		case STEP_OUTCOME_SUCCEEDED:
-			new_state = step->compensation ? "compensated" : "succeeded";
-			nulls[5] = 'n';
-			break;
+			return step->compensation ? "compensated" : "succeeded";
 		case STEP_OUTCOME_SKIPPED:
-			new_state = step->compensation ? "compensated" : "skipped";
-			nulls[5] = 'n';
-			break;
+			return step->compensation ? "compensated" : "skipped";
 		case STEP_OUTCOME_RETRY:
 			if (step->attempt < tenancy_max_attempts)
 			{
-				new_state = step->compensation ? "compensating" : "pending";
-				values[5] = Int64GetDatum(JournalRetryDelayMs(step->attempt,
-															  outcome->retry_after_ms));
-				break;
+				*retry_ms = JournalRetryDelayMs(step->attempt,
+												outcome->retry_after_ms);
+				return step->compensation ? "compensating" : "pending";
 			}
-			message = psprintf("gave up after %d attempts: %s", step->attempt,
-							   message ? message : "no error text");
-			/* FALLTHROUGH */
+			*message = psprintf("gave up after %d attempts: %s", step->attempt,
+								*message ? *message : "no error text");
+			return "failed";
 		case STEP_OUTCOME_FAILED:
-		default:
-			new_state = "failed";
-			nulls[5] = 'n';
-			failed = true;
 			break;
 	}
-
-	values[0] = Int64GetDatum(step->step_id);
-	values[1] = Int32GetDatum(step->attempt);
-	values[2] = CStringGetTextDatum(new_state);
-	values[3] = Int32GetDatum(outcome->http_status);
-	if (outcome->http_status < 100 || outcome->http_status > 599)
-		nulls[3] = 'n';
-	if (message != NULL)
-		values[4] = CStringGetTextDatum(message);
-	else
-		nulls[4] = 'n';
-
-	journal_execute(RECORD_OUTCOME, values, nulls, 0);
-	if (SPI_processed == 0)
-	{
-		/* the lease expired and the step was requeued: the result is moot */
-		ereport(LOG,
-				(errmsg("tenancy worker dropped the result of step %d of operation " INT64_FORMAT ": its lease had expired",
-						step->ordinal, step->operation_id)));
-		return;
-	}
-
-	if (failed && !step->compensation)
-	{
-		Datum		fvalues[2];
-
-		fvalues[0] = Int64GetDatum(step->operation_id);
-		fvalues[1] = CStringGetTextDatum(psprintf("step %d (%s %s) failed: %s",
-												  step->ordinal, step->action,
-												  step->object,
-												  message ? message : "no error text"));
-		journal_execute(FAIL_OPERATION, fvalues, NULL, 0);
-	}
-
-	values[0] = Int64GetDatum(step->operation_id);
-	journal_execute(FINISH_OPERATION, values, NULL, 0);
+	return "failed";
 }
 
 /*
- * JournalRecordOutcome
- *		Record one attempt's outcome in a transaction of its own.
+ * record_outcomes
+ *		Record the outcomes of finished attempts (FinishedStep *) with one
+ *		statement, inside the caller's transaction (SPI connected), and move
+ *		their operations on: a forward step that failed fails its operation;
+ *		an operation with nothing left to run ends.
  */
-void
-JournalRecordOutcome(const ClaimedStep *step, const StepOutcome *outcome)
+static void
+record_outcomes(List *finished)
 {
-	journal_begin("tenancy worker: recording a step result");
-	record_outcome_in_transaction(step, outcome);
-	journal_commit();
+	int			n = list_length(finished);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *attempts = palloc(sizeof(Datum) * n);
+	Datum	   *states = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	bool	   *status_nulls = palloc(sizeof(bool) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	bool	   *error_nulls = palloc(sizeof(bool) * n);
+	Datum	   *delays = palloc(sizeof(Datum) * n);
+	bool	   *delay_nulls = palloc(sizeof(bool) * n);
+	char	  **messages = palloc(sizeof(char *) * n);
+	int64	   *ops;
+	int			n_ops = 0;
+	Datum		values[6];
+	int			i = 0;
+	uint64		r;
+	ListCell   *lc;
+
+	foreach(lc, finished)
+	{
+		FinishedStep *done = lfirst(lc);
+		const StepOutcome *outcome = &done->outcome;
+		int64		retry_ms;
+
+		ids[i] = Int64GetDatum(done->step->step_id);
+		attempts[i] = Int32GetDatum(done->step->attempt);
+		states[i] = CStringGetTextDatum(outcome_state(done->step, outcome,
+													  &retry_ms, &messages[i]));
+		statuses[i] = Int32GetDatum(outcome->http_status);
+		status_nulls[i] = outcome->http_status < 100 || outcome->http_status > 599;
+		error_nulls[i] = messages[i] == NULL;
+		errors[i] = error_nulls[i] ? (Datum) 0 : CStringGetTextDatum(messages[i]);
+		delays[i] = Int64GetDatum(retry_ms);
+		delay_nulls[i] = retry_ms < 0;
+		i++;
+	}
+	values[0] = array_datum(ids, NULL, n, INT8OID);
+	values[1] = array_datum(attempts, NULL, n, INT4OID);
+	values[2] = array_datum(states, NULL, n, TEXTOID);
+	values[3] = array_datum(statuses, status_nulls, n, INT4OID);
+	values[4] = array_datum(errors, error_nulls, n, TEXTOID);
+	values[5] = array_datum(delays, delay_nulls, n, INT8OID);
+	journal_execute(RECORD_OUTCOMES, values, NULL, 0);
+
+	/* what each recorded step became, by position in the finished list */
+	ops = palloc(sizeof(int64) * n);
+	{
+		char	  **new_states = palloc0(sizeof(char *) * n);
+
+		for (r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		step_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+															  SPI_tuptable->tupdesc,
+															  1, &isnull));
+
+			for (i = 0; i < n; i++)
+				if (DatumGetInt64(ids[i]) == step_id)
+					new_states[i] = SPI_getvalue(SPI_tuptable->vals[r],
+												 SPI_tuptable->tupdesc, 3);
+		}
+
+		i = 0;
+		foreach(lc, finished)
+		{
+			FinishedStep *done = lfirst(lc);
+			const ClaimedStep *step = done->step;
+			const char *state = new_states[i];
+			int			j;
+
+			if (state == NULL)
+			{
+				/* the lease expired and the step was requeued: the result is moot */
+				ereport(LOG,
+						(errmsg("tenancy worker dropped the result of step %d of operation " INT64_FORMAT ": its lease had expired",
+								step->ordinal, step->operation_id)));
+				i++;
+				continue;
+			}
+			if (!step->compensation &&
+				(strcmp(state, "succeeded") == 0 || strcmp(state, "skipped") == 0))
+				add_due_operation(step->operation_id);
+			if (!step->compensation && strcmp(state, "failed") == 0)
+			{
+				Datum		fvalues[2];
+
+				fvalues[0] = Int64GetDatum(step->operation_id);
+				fvalues[1] = CStringGetTextDatum(psprintf("step %d (%s %s) failed: %s",
+														  step->ordinal, step->action,
+														  step->object,
+														  messages[i] ? messages[i] : "no error text"));
+				journal_execute(FAIL_OPERATION, fvalues, NULL, 0);
+			}
+			for (j = 0; j < n_ops; j++)
+				if (ops[j] == step->operation_id)
+					break;
+			if (j == n_ops)
+				ops[n_ops++] = step->operation_id;
+			i++;
+		}
+	}
+
+	if (n_ops > 0)
+	{
+		values[0] = int8_array_datum(ops, n_ops);
+		journal_execute(FINISH_OPERATIONS, values, NULL, 0);
+	}
 }

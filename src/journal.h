@@ -49,29 +49,58 @@ typedef struct StepOutcome
 	char	   *message;		/* error or skip reason; never a secret */
 } StepOutcome;
 
-/* Is the extension installed in the worker's database? */
-extern bool JournalExtensionReady(void);
+/* An attempt that ended, with its outcome, waiting to be recorded. */
+typedef struct FinishedStep
+{
+	ClaimedStep *step;
+	StepOutcome outcome;
+	MemoryContext cxt;			/* the step's memory, the caller's to delete */
+} FinishedStep;
+
+/*
+ * One pass of the worker over the journal: what to record, how much to
+ * claim; and what came of it.
+ */
+typedef struct JournalPass
+{
+	/* set by the caller */
+	List	   *finished;		/* FinishedStep *, outcomes to record */
+	int			max_claim;		/* claim at most this many steps (0: none) */
+	bool		claim_all;		/* look at every due step, not only at the
+								 * operations whose steps just finished */
+	MemoryContext result_cxt;	/* where claimed steps are allocated */
+
+	/* set by JournalRunPass */
+	bool		ready;			/* the extension is installed */
+	List	   *claimed;		/* ClaimedStep *, running under a lease */
+	bool		more_due;		/* the claim filled max_claim: more may be due */
+	TimestampTz next_due;		/* with claim_all: earliest future due time or
+								 * lease expiry, 0 if none */
+} JournalPass;
+
+/*
+ * Record outcomes and claim due steps in one short transaction, committed
+ * before it returns: forward steps of the operations whose steps just
+ * finished first, then (claim_all) any due forward step whose dependencies
+ * are done, then compensations in reverse completion order.  Claimed steps
+ * are marked running under a lease, their operations running.
+ */
+extern void JournalRunPass(JournalPass *pass);
+
+/* Have steps finished whose operations may have further steps due? */
+extern bool JournalHasDueOperations(void);
+
+/* Forget those operations (after an error; claim_all finds them again). */
+extern void JournalForgetDueOperations(void);
 
 /*
  * Put back steps left running by a dead worker (all of them at startup, or
  * those whose lease expired and that are not in the given in-flight list),
- * failing those that used up their attempts.  Returns how many came back.
+ * failing those that used up their attempts; fail operations whose steps
+ * can never run (a dependency cycle).  Returns how many steps came back.
  */
-extern int	JournalRequeueExpired(bool all_running, const int64 *in_flight,
-								  int n_in_flight);
-
-/*
- * Claim up to max_steps due steps (forward steps whose dependencies are
- * done, then compensations in reverse completion order), mark them running
- * under a lease, commit.  The steps are allocated in result_cxt.
- * *next_due is set to the earliest future next_attempt_at (0 if none).
- */
-extern List *JournalClaimSteps(int max_steps, MemoryContext result_cxt,
-							   TimestampTz *next_due);
-
-/* Record the outcome of one attempt and move the operation on. */
-extern void JournalRecordOutcome(const ClaimedStep *step,
-								 const StepOutcome *outcome);
+extern int	JournalMaintain(bool all_running, const int64 *in_flight,
+							int n_in_flight);
 
 /* Delay before retry number attempt (1-based), with jitter. */
 extern int64 JournalRetryDelayMs(int attempt, int64 retry_after_ms);

@@ -5,23 +5,33 @@
  *
  * One worker, started by the postmaster when the library is preloaded,
  * connected to tenancy.database.  Each pass of its loop:
- *	 1. claims due steps (journal.c: one short transaction, committed), as
- *		many as there are free request slots;
- *	 2. starts them (step_exec.c): HTTP requests go to libcurl's multi
- *		handle, other steps run to completion at once;
+ *	 1. in one short transaction (journal.c), records the outcomes of the
+ *		attempts that ended since the last pass, and claims as many due
+ *		steps as there are free request slots; commits;
+ *	 2. starts the claimed steps (step_exec.c): HTTP requests go to
+ *		libcurl's multi handle, other steps run to completion at once and
+ *		are recorded by the next pass;
  *	 3. waits on the requests' sockets and on its latch (http.c), with no
- *		transaction open;
- *	 4. records each completed request's outcome in a transaction of its
- *		own; dependent steps become due, and the next pass claims them.
- * When nothing is in flight it sleeps on its latch until a commit that
- * enqueued steps wakes it (worker_wake.c), a retry comes due, or
- * tenancy.poll_interval passes.
+ *		transaction open.
+ * Recording many outcomes in one transaction, and claiming in the same one,
+ * is what makes the worker fast: a transaction per pass, not two per step.
+ * Every state change is still committed before it is acted on: a step runs
+ * only once its claim committed, and its dependents only once its outcome
+ * did.
+ *
+ * Claims look first at the operations whose steps just finished (their
+ * dependents are the steps that became due), and at the whole queue only
+ * when something else may have made steps due: a commit that enqueued
+ * steps or tenancy.retry woke the worker (worker_wake.c), a retry or a lease
+ * came due, tenancy.poll_interval passed, or the last such claim was full.
+ * When nothing is in flight the worker sleeps on its latch.
  *
  * Errors: one step's decoding or handler errors fail that step alone
- * (step_exec.c).  An error while claiming or recording is logged and the
- * transaction aborted; the loop goes on, and leases bring any step whose
- * result was lost back.  Steps left running by a previous incarnation of
- * the worker (kill -9, crash) are requeued at startup.
+ * (step_exec.c).  An error while recording or claiming is logged and the
+ * transaction aborted; the outcomes are then recorded one transaction each,
+ * claims pause for a second, and leases bring back any step whose result
+ * was lost.  Steps left running by a previous incarnation of the worker
+ * (kill -9, crash) are requeued at startup.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,8 +69,9 @@ typedef struct Engine
 	MemoryContext pass_cxt;		/* reset at every pass */
 	MemoryContext steps_cxt;	/* parent of each running step's context */
 	List	   *running;		/* RunningStep * with a request in flight */
+	List	   *finished;		/* FinishedStep * not yet recorded */
 	bool		requeued_at_start;
-	bool		claim_wanted;
+	bool		claim_all;		/* look at every due step at the next pass */
 	TimestampTz next_claim_at;	/* poll, retry or lease expiry */
 	TimestampTz next_lease_check;
 	TimestampTz paused_until;	/* after an error */
@@ -69,15 +80,16 @@ typedef struct Engine
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
 
 static void worker_loop(Engine *engine);
-static void claim_and_start(Engine *engine, int room);
+static bool pass_wanted(Engine *engine, int room, TimestampTz now);
+static void run_pass(Engine *engine, int room);
+static void record_one_by_one(Engine *engine);
+static void forget_finished(Engine *engine);
 static void start_step(Engine *engine, ClaimedStep *claimed);
 static void finish_completed(Engine *engine);
-static void record_outcome(const ClaimedStep *step, const StepOutcome *outcome);
-static void requeue_expired(Engine *engine, bool all_running);
-static bool run_guarded(const char *what, void (*fn) (Engine *, int),
-						Engine *engine, int arg);
-static void guarded_claim(Engine *engine, int room);
-static void guarded_requeue(Engine *engine, int all_running);
+static void maintain(Engine *engine, bool all_running);
+static void maintain_guarded(Engine *engine, bool all_running,
+							 const int64 *in_flight, int n_in_flight);
+static void pause_after_error(Engine *engine, const char *what);
 static ClaimedStep *copy_claimed_step(const ClaimedStep *step);
 static long ms_until(TimestampTz when, TimestampTz now);
 
@@ -137,7 +149,7 @@ TenancyWorkerMain(Datum main_arg)
 											 "tenancy worker steps",
 											 ALLOCSET_DEFAULT_SIZES);
 	engine.client = HttpClientCreate();
-	engine.claim_wanted = true;
+	engine.claim_all = true;
 
 	ereport(LOG,
 			(errmsg("tenancy worker started in database \"%s\"", tenancy_database),
@@ -160,7 +172,7 @@ ms_until(TimestampTz when, TimestampTz now)
 
 /*
  * worker_loop
- *		Claim, start, wait, record; forever.
+ *		Record and claim, start, wait; forever.
  */
 static void
 worker_loop(Engine *engine)
@@ -179,29 +191,26 @@ worker_loop(Engine *engine)
 			ProcessConfigFile(PGC_SIGHUP);
 			EndpointsReset();
 			HttpClientReconfigure(engine->client);
-			engine->claim_wanted = true;
+			engine->claim_all = true;
 		}
 
 		MemoryContextReset(engine->pass_cxt);
 		MemoryContextSwitchTo(engine->pass_cxt);
 		now = GetCurrentTimestamp();
 
-		if (!engine->requeued_at_start || now >= engine->next_lease_check)
-			run_guarded("requeueing expired steps", guarded_requeue, engine,
-						!engine->requeued_at_start);
+		if (now >= engine->paused_until &&
+			(!engine->requeued_at_start || now >= engine->next_lease_check))
+			maintain(engine, !engine->requeued_at_start);
 
 		if (now >= engine->next_claim_at)
-			engine->claim_wanted = true;
+			engine->claim_all = true;
 		room = tenancy_max_concurrent_requests - list_length(engine->running);
-		if (engine->claim_wanted && room > 0 && now >= engine->paused_until)
+		if (pass_wanted(engine, room, now))
 		{
-			engine->claim_wanted = false;
-			run_guarded("claiming due steps", guarded_claim, engine, room);
-		}
-		/* a full batch (or a step done at once) may leave more due work */
-		if (engine->claim_wanted && now >= engine->paused_until &&
-			list_length(engine->running) < tenancy_max_concurrent_requests)
+			run_pass(engine, room);
+			/* steps that ended at once are recorded by the next pass */
 			continue;
+		}
 
 		now = GetCurrentTimestamp();
 		timeout = ms_until(engine->next_claim_at, now);
@@ -211,7 +220,6 @@ worker_loop(Engine *engine)
 
 		if (engine->running != NIL)
 		{
-			pgstat_report_activity(STATE_IDLE, NULL);
 			HttpWait(engine->client, Max(timeout, 1), &latch_set);
 			if (latch_set)
 				ResetLatch(MyLatch);
@@ -227,114 +235,204 @@ worker_loop(Engine *engine)
 			latch_set = true;	/* a timeout is a reason to look, too */
 			ResetLatch(MyLatch);
 		}
+		/* a commit that enqueued steps, or tenancy.retry, woke us */
 		if (latch_set)
-			engine->claim_wanted = true;
+			engine->claim_all = true;
 	}
 }
 
 /*
- * run_guarded
- *		Run one unit of journal work; on error, log it, abort the
- *		transaction and pause claims briefly, instead of dying.
+ * pass_wanted
+ *		Is there anything to record, or a reason to claim and room for it?
  */
 static bool
-run_guarded(const char *what, void (*fn) (Engine *, int), Engine *engine, int arg)
+pass_wanted(Engine *engine, int room, TimestampTz now)
+{
+	if (now < engine->paused_until)
+		return false;
+	if (engine->finished != NIL)
+		return true;
+	return room > 0 && (engine->claim_all || JournalHasDueOperations());
+}
+
+/*
+ * pause_after_error
+ *		Log the error being handled, abort its transaction and hold claims
+ *		back for a moment, instead of dying; the next claim looks at every
+ *		due step.
+ */
+static void
+pause_after_error(Engine *engine, const char *what)
+{
+	errcontext("tenancy worker %s", what);
+	EmitErrorReport();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	JournalForgetDueOperations();
+	engine->paused_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   ERROR_PAUSE_MS);
+	engine->claim_all = true;
+}
+
+/*
+ * run_pass
+ *		Record what finished and claim up to room steps in one transaction,
+ *		then start the claimed steps with that transaction committed.
+ *
+ * If the pass fails, the outcomes are recorded one transaction each, so
+ * that one outcome that cannot be recorded does not hold back the others;
+ * an outcome that still cannot be recorded is dropped (its lease brings the
+ * step back).
+ */
+static void
+run_pass(Engine *engine, int room)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	JournalPass pass;
 	volatile bool ok = true;
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+
+	memset(&pass, 0, sizeof(pass));
+	pass.finished = engine->finished;
+	pass.max_claim = Max(room, 0);
+	pass.claim_all = engine->claim_all && room > 0;
+	pass.result_cxt = engine->pass_cxt;
+	if (pass.claim_all)
+	{
+		engine->claim_all = false;
+		engine->next_claim_at = TimestampTzPlusMilliseconds(now, tenancy_poll_interval_ms);
+	}
 
 	PG_TRY();
 	{
-		fn(engine, arg);
+		JournalRunPass(&pass);
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		errcontext("tenancy worker %s", what);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(cxt);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		engine->paused_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														   ERROR_PAUSE_MS);
-		engine->claim_wanted = true;
+		pause_after_error(engine, "recording results and claiming due steps");
 		ok = false;
 	}
 	PG_END_TRY();
-	return ok;
+
+	if (!ok)
+	{
+		record_one_by_one(engine);
+		return;
+	}
+	forget_finished(engine);
+
+	if (pass.next_due != 0 && pass.next_due < engine->next_claim_at)
+		engine->next_claim_at = pass.next_due;
+	/* a full claim means more may be due right now */
+	if (pass.more_due && pass.claim_all)
+		engine->claim_all = true;
+
+	foreach(lc, pass.claimed)
+		start_step(engine, (ClaimedStep *) lfirst(lc));
 }
 
 /*
- * guarded_requeue, guarded_claim
- *		Adapters for run_guarded.
+ * record_one_by_one
+ *		Record each finished step in a transaction of its own (after a pass
+ *		failed); an outcome that cannot be recorded is logged and dropped.
  */
 static void
-guarded_requeue(Engine *engine, int all_running)
+record_one_by_one(Engine *engine)
 {
-	requeue_expired(engine, all_running != 0);
-}
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
 
-static void
-guarded_claim(Engine *engine, int room)
-{
-	claim_and_start(engine, room);
+	foreach(lc, engine->finished)
+	{
+		FinishedStep *done = lfirst(lc);
+		JournalPass pass;
+
+		memset(&pass, 0, sizeof(pass));
+		pass.finished = list_make1(done);
+		pass.result_cxt = cxt;
+		PG_TRY();
+		{
+			JournalRunPass(&pass);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			errcontext("tenancy worker recording step %d of operation " INT64_FORMAT,
+					   done->step->ordinal, done->step->operation_id);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+		}
+		PG_END_TRY();
+	}
+	forget_finished(engine);
 }
 
 /*
- * requeue_expired
+ * forget_finished
+ *		Free the steps whose outcomes were recorded (or dropped).
+ */
+static void
+forget_finished(Engine *engine)
+{
+	ListCell   *lc;
+
+	foreach(lc, engine->finished)
+		MemoryContextDelete(((FinishedStep *) lfirst(lc))->cxt);
+	list_free(engine->finished);
+	engine->finished = NIL;
+}
+
+/*
+ * maintain
  *		Bring back steps a dead worker left running: all of them at startup
  *		(there is one worker, so they cannot be anyone else's), later those
- *		whose lease expired and that are not ours in flight.
+ *		whose lease expired and that are not ours in flight; fail operations
+ *		that can never finish.
  */
 static void
-requeue_expired(Engine *engine, bool all_running)
+maintain(Engine *engine, bool all_running)
 {
 	int64	   *in_flight;
-	int			n = 0;
+	int			n_in_flight = 0;
 	ListCell   *lc;
 	TimestampTz now = GetCurrentTimestamp();
 
 	engine->next_lease_check =
 		TimestampTzPlusMilliseconds(now, Min((int64) tenancy_lease_duration_s * 500,
 											 (int64) tenancy_poll_interval_ms));
-	if (!JournalExtensionReady())
-		return;
 
 	in_flight = palloc(sizeof(int64) * Max(list_length(engine->running), 1));
 	foreach(lc, engine->running)
-		in_flight[n++] = ((RunningStep *) lfirst(lc))->step->step_id;
-	if (JournalRequeueExpired(all_running, in_flight, n) > 0)
-		engine->claim_wanted = true;
-	engine->requeued_at_start = true;
+		in_flight[n_in_flight++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	maintain_guarded(engine, all_running, in_flight, n_in_flight);
 }
 
 /*
- * claim_and_start
- *		Claim up to room due steps and start each.
+ * maintain_guarded
+ *		JournalMaintain, its errors logged rather than raised.
  */
 static void
-claim_and_start(Engine *engine, int room)
+maintain_guarded(Engine *engine, bool all_running, const int64 *in_flight,
+				 int n_in_flight)
 {
-	List	   *claimed;
-	ListCell   *lc;
-	TimestampTz next_due = 0;
-	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext cxt = CurrentMemoryContext;
 
-	engine->next_claim_at = TimestampTzPlusMilliseconds(now, tenancy_poll_interval_ms);
-	if (!JournalExtensionReady())
-		return;
-
-	claimed = JournalClaimSteps(room, engine->pass_cxt, &next_due);
-	if (next_due != 0 && next_due < engine->next_claim_at)
-		engine->next_claim_at = next_due;
-
-	/* a full batch means more may be due right now */
-	if (list_length(claimed) == room)
-		engine->claim_wanted = true;
-
-	foreach(lc, claimed)
-		start_step(engine, (ClaimedStep *) lfirst(lc));
+	PG_TRY();
+	{
+		if (JournalMaintain(all_running, in_flight, n_in_flight) > 0)
+			engine->claim_all = true;
+		engine->requeued_at_start = true;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		pause_after_error(engine, "requeueing expired steps");
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -357,8 +455,10 @@ copy_claimed_step(const ClaimedStep *step)
 
 /*
  * start_step
- *		Start one claimed step in a memory context of its own; record its
- *		outcome at once unless it made a request.
+ *		Start one claimed step in a memory context of its own.  A step that
+ *		made a request joins the running list; one that is already done
+ *		(handler, local SQL, skipped, malformed) joins the finished list,
+ *		recorded by the next pass.
  */
 static void
 start_step(Engine *engine, ClaimedStep *claimed)
@@ -366,7 +466,7 @@ start_step(Engine *engine, ClaimedStep *claimed)
 	MemoryContext cxt;
 	MemoryContext old;
 	RunningStep *running;
-	StepOutcome outcome;
+	FinishedStep *done;
 
 	cxt = AllocSetContextCreate(engine->steps_cxt, "tenancy step",
 								ALLOCSET_SMALL_SIZES);
@@ -374,75 +474,49 @@ start_step(Engine *engine, ClaimedStep *claimed)
 	running = palloc0(sizeof(RunningStep));
 	running->cxt = cxt;
 	running->step = copy_claimed_step(claimed);
+	done = palloc0(sizeof(FinishedStep));
+	done->step = running->step;
+	done->cxt = cxt;
 
-	if (StepStart(engine->client, running, &outcome))
+	if (StepStart(engine->client, running, &done->outcome))
 	{
 		MemoryContextSwitchTo(engine->steps_cxt);
 		engine->running = lappend(engine->running, running);
-		MemoryContextSwitchTo(old);
-		return;
 	}
-
+	else
+	{
+		MemoryContextSwitchTo(engine->steps_cxt);
+		engine->finished = lappend(engine->finished, done);
+	}
 	MemoryContextSwitchTo(old);
-	record_outcome(running->step, &outcome);
-	MemoryContextDelete(cxt);
-	/* the step is done: steps depending on it may be due */
-	engine->claim_wanted = true;
-}
-
-/*
- * record_outcome
- *		Record a step's outcome; an error doing so is logged and swallowed
- *		(the lease brings the step back later).
- */
-static void
-record_outcome(const ClaimedStep *step, const StepOutcome *outcome)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		JournalRecordOutcome(step, outcome);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		errcontext("tenancy worker recording step %d of operation " INT64_FORMAT,
-				   step->ordinal, step->operation_id);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(cxt);
-	}
-	PG_END_TRY();
 }
 
 /*
  * finish_completed
- *		Record the outcome of every request that completed.
+ *		Move every step whose request completed to the finished list.
  */
 static void
 finish_completed(Engine *engine)
 {
-	List	   *done = HttpTakeCompleted(engine->client);
+	List	   *completed = HttpTakeCompleted(engine->client);
 	ListCell   *lc;
 
-	foreach(lc, done)
+	foreach(lc, completed)
 	{
 		HttpRequest *req = (HttpRequest *) lfirst(lc);
 		RunningStep *running = (RunningStep *) req->caller_data;
-		StepOutcome outcome;
 		MemoryContext old = MemoryContextSwitchTo(running->cxt);
+		FinishedStep *done = palloc0(sizeof(FinishedStep));
 
-		StepFinishHttp(running, &outcome);
-		record_outcome(running->step, &outcome);
-		MemoryContextSwitchTo(old);
-
+		done->step = running->step;
+		done->cxt = running->cxt;
+		StepFinishHttp(running, &done->outcome);
+		MemoryContextSwitchTo(engine->steps_cxt);
+		engine->finished = lappend(engine->finished, done);
 		engine->running = list_delete_ptr(engine->running, running);
-		MemoryContextDelete(running->cxt);
-		engine->claim_wanted = true;
+		MemoryContextSwitchTo(old);
 	}
-	list_free(done);
+	list_free(completed);
 }
 
 /*

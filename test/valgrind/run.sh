@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test/valgrind/run.sh: the worker's TAP tests with every server process
+# under valgrind memcheck; reports leaks and invalid accesses in our code.
+#
+# Usage: test/valgrind/run.sh [test/t/NNN_x.pl ...]
+#        (default: 010_worker_happy.pl and 013_worker_poison.pl)
+# Environment: KEEP=1 keeps the work directory (valgrind logs in vg/);
+# VALGRIND_SUPP=FILE adds a suppression file (e.g. PostgreSQL's
+# src/tools/valgrind.supp); VALGRIND_OPTS is passed on to valgrind.
+#
+# How: the PostgreSQL installation is copied into the work directory
+# (PostgreSQL finds its lib and share directories relative to its binaries,
+# so the copy is self-contained), tenancy is installed into the copy, and
+# the copy's postgres binary is replaced by a script that runs the real one
+# under valgrind.  Every backend and background worker is a fork of the
+# postmaster, so valgrind follows them all; each process writes its own log
+# (vg/PID.log) and checks for leaks at exit.  initdb's bootstrap runs, and
+# 'postgres -V', run without valgrind.
+#
+# A record counts against us when its stack passes through tenancy.so:
+# "definitely lost" blocks (malloc'd memory nobody points to any more) and
+# invalid reads, writes, frees and uses of uninitialised values.  Memory in
+# palloc'd contexts is invisible to memcheck (PostgreSQL is not built with
+# USE_VALGRIND here); contexts are covered by the VmRSS figures of
+# test/bench/bench_worker.sh.  Exits non-zero when anything counts.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+command -v valgrind >/dev/null || { echo "valgrind is not installed (test/install-deps.sh)"; exit 1; }
+
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(test/t/010_worker_happy.pl test/t/013_worker_poison.pl)
+
+bindir=$(pg_config --bindir)
+pkglibdir=$(pg_config --pkglibdir)
+sharedir=$(pg_config --sharedir)
+pgxs_dir=$(dirname "$(pg_config --pgxs)")/..
+
+work=$(mktemp -d /tmp/tenancy-valgrind.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "work directory kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+# the PostgreSQL installation, relocated into $work/pg
+pg="$work/pg"
+mkdir -p "$pg$(dirname "$bindir")" "$pg$(dirname "$pkglibdir")" "$pg$(dirname "$sharedir")"
+cp -a "$bindir" "$pg$bindir"
+[ -d "$pg$pkglibdir" ] || cp -a "$pkglibdir" "$pg$pkglibdir"
+[ -d "$pg$sharedir" ] || cp -a "$sharedir" "$pg$sharedir"
+
+# build with the flags CI uses, install into the copy (under the lock that
+# test/run-tests.sh takes, since several runs share one checkout)
+(
+	flock 9
+	make -s PG_CFLAGS='-Wall -Wextra -Werror' >/dev/null || { echo "build failed"; exit 1; }
+	make -s install DESTDIR="$pg" >/dev/null || { echo "install failed"; exit 1; }
+) 9>/tmp/tenancy-build.lock || exit 1
+
+supp=(--suppressions="$top/test/valgrind/tenancy.supp")
+[ -z "${VALGRIND_SUPP:-}" ] || supp+=(--suppressions="$VALGRIND_SUPP")
+mkdir -p "$work/vg" "$work/tap"
+mv "$pg$bindir/postgres" "$pg$bindir/postgres.bin"
+cat >"$pg$bindir/postgres" <<WRAP
+#!/bin/sh
+# run the server under valgrind; not initdb's bootstrap nor version checks
+case "\$1" in
+--boot|--single|-V|--version|-C|--describe-config)
+	exec "\$(dirname "\$0")/postgres.bin" "\$@" ;;
+esac
+exec valgrind --quiet --trace-children=yes --leak-check=full \\
+	--show-leak-kinds=definite --errors-for-leak-kinds=definite \\
+	--num-callers=40 --read-var-info=no --error-limit=no \\
+	${supp[*]} ${VALGRIND_OPTS:-} --log-file="$work/vg/%p.log" \\
+	"\$(dirname "\$0")/postgres.bin" "\$@"
+WRAP
+chmod 755 "$pg$bindir/postgres"
+
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R postgres: "$work"
+	as_pg=(runuser -u postgres --)
+fi
+mkdir -p "$work/src"
+cp -r sql expected test tenancy.control "$work/src/"
+[ "$(id -u)" -ne 0 ] || chown -R postgres: "$work/src"
+
+echo "== TAP under valgrind: ${tests[*]}"
+# shellcheck disable=SC2086
+(cd "$work/src" && "${as_pg[@]}" env PATH="$pg$bindir:$PATH" \
+	PERL5LIB="$pgxs_dir/test/perl:$work/src/test/perl" \
+	TESTDIR="$work/tap" PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
+	TENANCY_SRC="$work/src" PG_TEST_TIMEOUT_DEFAULT=600 \
+	prove -v --timer "${tests[@]}") >"$work/tap.log" 2>&1
+tap_rc=$?
+tail -n 5 "$work/tap.log"
+[ "$tap_rc" -eq 0 ] || { grep -E '^not ok|^# ' "$work/tap.log" | head -40; }
+
+# summarize: records whose stack passes through tenancy.so
+python3 - "$work/vg" <<'PY'
+import glob, re, sys
+lost_bytes = lost_records = errors = 0
+processes = 0
+shown = 0
+for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
+    text = open(path, errors="replace").read()
+    if not text.strip():
+        continue
+    processes += 1
+    # valgrind records are separated by lines holding only the "==PID==" prefix
+    for record in re.split(r"\n==\d+== \n", text):
+        if "tenancy.so" not in record:
+            continue
+        m = re.search(r"([\d,]+) (?:\([\d,]+ direct, [\d,]+ indirect\) )?bytes in [\d,]+ blocks are definitely lost", record)
+        if m:
+            lost_records += 1
+            lost_bytes += int(m.group(1).replace(",", ""))
+        elif re.search(r"Invalid (read|write|free)|uninitialised|Mismatched free|overlap", record):
+            errors += 1
+        else:
+            continue
+        if shown < 20:
+            shown += 1
+            print("--- " + path)
+            print(record.strip()[:4000])
+print("valgrind: %d server process logs; in tenancy.so: %d bytes definitely lost in %d records, %d invalid accesses"
+      % (processes, lost_bytes, lost_records, errors))
+sys.exit(1 if lost_records or errors else 0)
+PY
+vg_rc=$?
+[ "$tap_rc" -eq 0 ] && [ "$vg_rc" -eq 0 ]

@@ -1,6 +1,7 @@
 # 013_worker_poison.pl: malformed step rows fail alone, with a message
-# saying what is wrong; the worker does not restart, and other operations
-# proceed.
+# saying what is wrong; an operation whose steps wait for each other fails
+# instead of staying pending; the worker does not restart, and other
+# operations proceed.
 use strict;
 use warnings;
 
@@ -41,6 +42,13 @@ $op{helm} = TenancyTest::enqueue_operation($node, 'helm',
 	[ { target => 'helm', request => { release => 'x' } } ]);
 $op{'bad-sql'} = TenancyTest::enqueue_operation($node, 'bad-sql',
 	[ { target => 'database', request => { sql => 'SELECT 1/0' } } ]);
+# a dependency cycle (2 waits for 3, 3 for 2) after a step that succeeds:
+# the operation must fail, not stay pending forever, and step 1 be undone
+my $get = { method => 'GET', path => '/api/v1/namespaces' };
+my $cycle = TenancyTest::enqueue_operation($node, 'cycle', [
+	{ request => $get, compensation => $get },
+	{ request => $get, depends_on => [ 1, 3 ] },
+	{ request => $get, depends_on => [2] } ]);
 # and good operations alongside
 my @good = map { TenancyTest::enqueue_operation($node, "good$_", TenancyTest::namespace_steps("good$_", 2)) } 1 .. 3;
 
@@ -61,6 +69,15 @@ like($node->safe_psql('postgres', "SELECT last_error FROM tenancy.steps WHERE op
 	qr/division by zero/, 'failing SQL reported');
 is($node->safe_psql('postgres', "SELECT count(*) FROM tenancy.steps WHERE state = 'failed' AND attempts = 1"),
 	scalar(keys %op), 'each malformed step failed at its first attempt');
+
+is(TenancyTest::wait_operation($node, $cycle), 'compensated', 'dependency cycle: the operation failed');
+like($node->safe_psql('postgres', "SELECT error FROM tenancy.operations WHERE operation_id = $cycle"),
+	qr/steps 2, 3 can never run: their dependencies form a cycle/, 'the error names the steps of the cycle');
+is($node->safe_psql('postgres',
+	"SELECT string_agg(ordinal || ':' || state || ':' || attempts, ' ' ORDER BY ordinal) FROM tenancy.steps WHERE operation_id = $cycle"),
+	'1:compensated:1 2:failed:0 3:failed:0', 'the step before the cycle was undone; the cycle never ran');
+is($node->safe_psql('postgres', "SELECT state FROM tenancy.tenants WHERE name = 'cycle'"),
+	'failed', 'the tenant of the cycle failed');
 
 is(TenancyTest::wait_operation($node, $_), 'succeeded', "good operation $_ succeeded") for @good;
 is(TenancyTest::worker_pid($node), $pid, 'the worker never restarted');

@@ -116,7 +116,10 @@ if [ -f "$sim_dir/kubeconfig" ]; then
 	step "what exists on the platform side (kubectl against the simulator)"
 	k() { kubectl --kubeconfig "$sim_dir/kubeconfig" "$@" 2>&1 || true; }
 	k get namespace airflow-acme-corp --show-labels
-	k -n airflow-acme-corp get serviceaccounts,roles,rolebindings,resourcequotas,limitranges,networkpolicies,secrets,configmaps,helmrepositories,helmreleases,servicemonitors,deployments,pods
+	k -n airflow-acme-corp get serviceaccounts,rolebindings,resourcequotas,limitranges,networkpolicies,secrets,configmaps,helmrepositories,helmreleases,servicemonitors,deployments,pods
+	step "the Airflow pods' permissions: a RoleBinding to the chart's ClusterRole"
+	k -n airflow-acme-corp get rolebinding airflow-worker -o jsonpath='{.roleRef.kind}/{.roleRef.name} -> {.subjects[0].kind}/{.subjects[0].name}'
+	echo
 	step "the quota and the DAG files, from the spec"
 	k -n airflow-acme-corp get resourcequota tenant-quota -o jsonpath='{.spec.hard}'
 	echo

@@ -156,6 +156,19 @@ sub k8s_object
 	return $json->decode($res->{content});
 }
 
+# k8s_gone(SIM, PATH [, SECONDS]): true once GET PATH answers 404 (as the
+# admin), false if it still exists after SECONDS (default 5)
+sub k8s_gone
+{
+	my ($sim, $path, $seconds) = @_;
+	for (1 .. ($seconds // 5) * 10)
+	{
+		return 1 unless k8s_object($sim, $path);
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+
 # vault_put(SIM, PATH, DATA): write a KV v2 secret (mount "secret")
 sub vault_put
 {

@@ -231,37 +231,33 @@ is($node->safe_psql('postgres', "SELECT state FROM tenancy.tenants WHERE name = 
 	'failed', 'tenant failed');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'globex\\_%'"),
 	'6', 'its schemas are kept');
-my $gone = 0;
-for (1 .. 50)
-{
-	$gone = !TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-globex');
-	last if $gone;
-	select(undef, undef, undef, 0.1);
-}
-ok($gone, 'compensation deleted the namespace');
+ok(TenancyTest::k8s_gone($sim, '/api/v1/namespaces/airflow-globex'), 'compensation deleted the namespace');
 ok(!grep({ $_->{uid} eq 'tenancy-globex' } @{ TenancyTest::sim_state($sim)->{grafana}{dashboards} }),
 	'and the dashboard');
 TenancyTest::control($sim, 'DELETE', '/__sim/helmrelease-outcome');
 
-# an apply that adds an API source, then fails: its compensation removes
-# the Secret the apply created (and only that), the release is untouched
-TenancyTest::vault_put($sim, $_, { value => "v-$_" }) for qw(apis/api_billing/key apis/api_billing/secret);
+# an apply that adds OAuth to a tenant, then fails: its compensation
+# removes the Secret the apply created (and only that)
+my $basic = '{"tenant": {"name": "initech", "tier": "basic", "environment": "dev"}, "warehouse": {}, "resources": {}}';
+my $initech = $node->safe_psql('postgres', "SELECT tenancy.provision('initech', '$basic'::jsonb)");
+is(TenancyTest::wait_operation($node, $initech), 'succeeded', 'initech provisioned');
 TenancyTest::set_faults($sim, { rules => [ {
 	service => 'kubernetes', method => 'GET', status => 403,
-	path => '^/apis/helm\\.toolkit\\.fluxcd\\.io/v2/namespaces/airflow-acme-corp/helmreleases/airflow$' } ] });
-$node->safe_psql('postgres', q{
-	UPDATE spec SET spec = jsonb_set(spec, '{warehouse,bronze_jobs}', (spec #> '{warehouse,bronze_jobs}') ||
-		'[{"name": "billing", "source": "api_billing", "schedule": "45 2 * * *", "config": {"endpoint": "/v1/billing"}}]')});
+	path => '^/apis/helm\\.toolkit\\.fluxcd\\.io/v2/namespaces/airflow-initech/helmreleases/airflow$' } ] });
 $seq = TenancyTest::sim_state($sim)->{journalSeq};
-my $failing = $node->safe_psql('postgres', "SELECT tenancy.apply('acme-corp', spec) FROM spec");
+my $failing = $node->safe_psql('postgres', qq{SELECT tenancy.apply('initech', '$basic'::jsonb
+	|| '{"tenant": {"name": "initech", "tier": "basic", "environment": "dev",
+	     "authentication": {"type": "oauth2", "provider": "okta",
+	       "config": {"client_id": "{{ vault.get(''acme/oauth/client_id'') }}",
+	                  "client_secret": "{{ vault.get(''acme/oauth/client_secret'') }}"}}}}'::jsonb)});
 is(TenancyTest::wait_operation($node, $failing), 'compensated', 'failed apply: operation compensated');
 TenancyTest::clear_faults($sim);
-is(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/api-api-billing'), undef,
+is(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-initech/secrets/oauth-credentials'), undef,
 	'compensation removed the Secret the apply created');
-ok(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/api-api-catalog'),
+ok(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-initech/secrets/database-credentials'),
 	'and kept the one that was there before');
 is_deeply([ map { "$_->{method} $_->{path}" } grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) } ],
-	[ 'DELETE /api/v1/namespaces/airflow-acme-corp/secrets/api-api-billing' ],
+	[ 'DELETE /api/v1/namespaces/airflow-initech/secrets/oauth-credentials' ],
 	'its only DELETE');
 
 # deprovision: nothing of acme-corp left on the platform side

@@ -41,6 +41,9 @@ sub src_dir
 	return $here;
 }
 
+# every simulator this test started (stopped at the end, see END below)
+our @STARTED_SIMULATORS;
+
 # start_simulator(DIR, ARGS...): start test/platform/simctl in DIR; returns a
 # hash: endpoints (kubernetes, vault, grafana, control) and token files.
 sub start_simulator
@@ -63,8 +66,21 @@ sub start_simulator
 		vault_token_file => "$dir/worker-vault-token",
 		grafana_token_file => "$dir/grafana-token",
 	};
+	push @STARTED_SIMULATORS, $sim;
 	worker_identities($sim);
 	return $sim;
+}
+
+# Simulators still running when the test script ends (it died before
+# stop_simulator) are stopped, so that a failed test leaves nothing behind.
+END
+{
+	my $simctl = src_dir() . '/test/platform/simctl';
+	for my $sim (grep { !$_->{stopped} } @STARTED_SIMULATORS)
+	{
+		local $?;
+		system("$simctl stop $sim->{dir} >/dev/null 2>&1");
+	}
 }
 
 # The worker's principals in the simulator journal: the Kubernetes user of
@@ -112,6 +128,7 @@ sub stop_simulator
 	my $simctl = src_dir() . '/test/platform/simctl';
 	save_journal($sim);
 	system("$simctl stop $sim->{dir} >/dev/null 2>&1");
+	$sim->{stopped} = 1;
 }
 
 # save_journal(SIM): the simulator's journal to $TESTDIR/journals/<test>.json

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test/bench/bench_worker.sh: the worker against the platform simulator.
 #   1. commit -> first request at the simulator: p50 / p99 (200 commits)
-#   2. throughput: 200 tenants x 10 steps, no latency: steps per second;
-#      with 20 ms latency per request: max_concurrent_requests 32 vs 1
+#   2. throughput: 200 tenants x 10 steps, no latency: steps per second,
+#      and the CPU time the worker and the simulator spent per step; the same
+#      against a minimal HTTP server (what the worker alone can do); with
+#      20 ms latency per request: max_concurrent_requests 32 vs 1
 #   3. worker memory (VmRSS) after 1k and after 10k steps
 # Not a timed test: prints figures and ratios measured in this run.
 set -euo pipefail
@@ -16,9 +18,10 @@ mkdir -p "$sim"
 "$top/test/platform/simctl" start "$sim" >/dev/null
 chmod -R a+rX "$sim"
 cleanup() {
+	[ -z "${null_pid:-}" ] || kill "$null_pid" 2>/dev/null || true
 	cluster_stop
 	"$top/test/platform/simctl" stop "$sim" >/dev/null 2>&1 || true
-	rm -rf "$work"
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -39,6 +42,15 @@ clear_journal() { curl -s -XDELETE "$control/__sim/journal" >/dev/null; }
 set_guc() { cluster_psql -q -c "ALTER SYSTEM SET $1 = '$2'" -c 'SELECT pg_reload_conf()' >/dev/null; sleep 0.3; }
 worker_pid() { cluster_psql -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy worker'"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+# rate PREFIX: steps per second from the first claim to the last result
+rate() {
+	cluster_psql -Atc "SELECT count(*) || ' steps in ' || round(extract(epoch FROM max(s.finished_at) - min(s.started_at))::numeric, 2)
+		|| ' s = ' || round(count(*) / extract(epoch FROM max(s.finished_at) - min(s.started_at))::numeric) || ' steps/s'
+		FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id) JOIN tenancy.tenants t USING (tenant_id)
+		WHERE t.name LIKE '$1%' AND s.state = 'succeeded'"
+}
 
 # enqueue TENANT_PREFIX N_TENANTS N_CONFIGMAPS: one transaction, one
 # operation per tenant: a namespace, then configmaps applied in it
@@ -108,13 +120,42 @@ print("commit->request ms: p50 %.2f  p99 %.2f  (n=%d; simulator clock has 1 ms r
 
 echo "-- 2. throughput: 200 tenants x 10 steps (namespace + 9 configmaps), no latency"
 pid=$(worker_pid)
+sim_pid=$(cat "$sim/sim.pid")
 rss0=$(rss_kb "$pid")
+wcpu0=$(cpu_ticks "$pid")
+scpu0=$(cpu_ticks "$sim_pid")
 start=$(now)
 enqueue tp 200 9
 wait_done tp
 end=$(now)
+wcpu1=$(cpu_ticks "$pid")
+scpu1=$(cpu_ticks "$sim_pid")
 steps=$(cluster_psql -Atc "SELECT count(*) FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id) JOIN tenancy.tenants t USING (tenant_id) WHERE t.name LIKE 'tp%' AND s.state = 'succeeded'")
-python3 -c "print('steps: %d in %.2f s = %.0f steps/s (goal >= 2000/s on 2 cores)' % ($steps, $end - $start, $steps / ($end - $start)))"
+python3 -c "print('steps: %d in %.2f s from enqueue to last result = %.0f steps/s (goal >= 2000/s on 2 cores)' % ($steps, $end - $start, $steps / ($end - $start)))"
+echo "first claim to last result: $(rate tp)"
+python3 -c "print('CPU per step: worker %.2f ms, simulator %.2f ms' % (($wcpu1 - $wcpu0) * 1000.0 / $ticks_per_s / $steps, ($scpu1 - $scpu0) * 1000.0 / $ticks_per_s / $steps))"
+
+echo "-- 2a. the worker alone: the same against a minimal HTTP server (answers at once, no validation)"
+node -e '
+const http = require("http");
+const srv = http.createServer((req, res) => {
+	req.resume();
+	req.on("end", () => { res.writeHead(req.method === "POST" ? 201 : 200, {"content-type": "application/json"}); res.end("{}"); });
+});
+srv.keepAliveTimeout = 60000;
+srv.listen(0, "127.0.0.1", () => console.log(srv.address().port));
+' >"$work/null.port" &
+null_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/null.port" ] && break; sleep 0.1; done
+set_guc tenancy.kubernetes_url "http://127.0.0.1:$(cat "$work/null.port")"
+wcpu0=$(cpu_ticks "$pid")
+enqueue np 200 9
+wait_done np
+wcpu1=$(cpu_ticks "$pid")
+echo "first claim to last result: $(rate np); worker CPU per step: $(python3 -c "print('%.2f' % (($wcpu1 - $wcpu0) * 1000.0 / $ticks_per_s / 2000))") ms"
+set_guc tenancy.kubernetes_url "$k8s"
+kill "$null_pid"
+null_pid=
 
 echo "-- 2b. 20 ms latency per request: max_concurrent_requests 32 vs 1 (20 tenants x 5 steps)"
 faults '{"rules": [{"kind": "latency", "ms": 20}]}'
@@ -132,15 +173,30 @@ python3 -c "print('speed-up of 32 over 1: %.1fx' % (${took[1]} / ${took[32]}))"
 faults '{"rules": []}'
 set_guc tenancy.max_concurrent_requests 32
 
-echo "-- 3. worker memory"
-rss1=$(rss_kb "$pid")
-done_steps=$(cluster_psql -Atc "SELECT count(*) FROM tenancy.steps")
-echo "VmRSS before: ${rss0} kB; after ${done_steps} steps: ${rss1} kB"
+echo "-- 3. worker memory: private (RssAnon, not the shared buffers it touched) and its memory contexts"
+# mem_report: RssAnon of the worker, and the grand total of its memory
+# contexts (pg_log_backend_memory_contexts writes them to the server log)
+mem_report() {
+	local before after total
+	before=$(grep -c 'Grand total' "$CLUSTER_DIR/server.log" || true)
+	cluster_psql -Atq -c "SELECT pg_log_backend_memory_contexts($pid)" >/dev/null
+	for _ in $(seq 1 50); do
+		after=$(grep -c 'Grand total' "$CLUSTER_DIR/server.log" || true)
+		[ "$after" -gt "$before" ] && break
+		sleep 0.1
+	done
+	total=$(grep "\[$pid\].*Grand total" "$CLUSTER_DIR/server.log" | tail -1 | sed 's/.*Grand total: \([0-9]*\) bytes.*/\1/')
+	echo "$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status") $(( ${total:-0} / 1024 ))"
+}
+read -r anon1 cxt1 < <(mem_report)
+done1=$(cluster_psql -Atc "SELECT count(*) FROM tenancy.steps")
+echo "after ${done1} steps: RssAnon ${anon1} kB, memory contexts ${cxt1} kB (VmRSS $(rss_kb "$pid") kB; at start ${rss0} kB)"
 for round in 1 2 3 4; do
 	enqueue "mem$round-" 200 9
 	wait_done "mem$round-"
 done
-rss2=$(rss_kb "$pid")
-done_steps=$(cluster_psql -Atc "SELECT count(*) FROM tenancy.steps")
+read -r anon2 cxt2 < <(mem_report)
+done2=$(cluster_psql -Atc "SELECT count(*) FROM tenancy.steps")
 [ "$(worker_pid)" = "$pid" ] || echo "warning: the worker restarted during the run"
-echo "VmRSS after ${done_steps} steps: ${rss2} kB (growth since the first 1k+ steps: $(( rss2 - rss1 )) kB; goal < 10 MB)"
+echo "after ${done2} steps: RssAnon ${anon2} kB, memory contexts ${cxt2} kB (VmRSS $(rss_kb "$pid") kB)"
+echo "growth over the last $(( done2 - done1 )) steps: RssAnon $(( anon2 - anon1 )) kB, memory contexts $(( cxt2 - cxt1 )) kB (goal < 10 MB)"

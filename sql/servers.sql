@@ -48,21 +48,39 @@ SELECT tenancy.drop_server('e');
 SELECT count(*) AS servers FROM tenancy.servers;
 
 -- placement: the fewest tenants first, ties by name
+CREATE TEMP TABLE p1_plan AS SELECT * FROM tenancy.plan('p1', pg_temp.spec('p1'));
 SELECT t, tenancy.provision(t, pg_temp.spec(t)) > 0 AS provisioned
   FROM unnest(ARRAY['p1', 'p2', 'p3']) AS t;
 SELECT name, server, state FROM tenancy.tenants WHERE name LIKE 'p%' ORDER BY name;
 SELECT server, tenants FROM tenancy.server_load ORDER BY server;
 
 -- what the worker gets: the database first (outside a transaction, unless
--- it exists), then the planned SQL, chained, each undone on failure
-SELECT s.ordinal, s.action, s.request, s.compensation IS NOT NULL AS undone, s.depends_on
+-- it exists), then one step per phase of the planned SQL (each one
+-- transaction on the warehouse), chained, each undone on failure
+SELECT s.ordinal, s.action, s.object, s.compensation IS NOT NULL AS undone, s.depends_on,
+       pg_catalog.array_length(pg_catalog.regexp_split_to_array(s.request ->> 'sql', E';\n'), 1) AS statements
   FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
   JOIN tenancy.tenants t USING (tenant_id)
- WHERE t.name = 'p1' AND s.ordinal <= 3 ORDER BY s.ordinal;
-SELECT s.compensation ->> 'sql' AS undo_owner
+ WHERE t.name = 'p1' AND s.target = 'remote_database' ORDER BY s.ordinal;
+SELECT s.request - 'sql' AS placement
   FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
   JOIN tenancy.tenants t USING (tenant_id)
- WHERE t.name = 'p1' AND s.ordinal = 2;
+ WHERE t.name = 'p1' AND s.action = 'roles';
+-- every statement that tenancy.plan showed is in a step, in plan order
+SELECT (SELECT string_agg(s.request ->> 'sql', E';\n' ORDER BY s.ordinal)
+          FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+          JOIN tenancy.tenants t USING (tenant_id)
+         WHERE t.name = 'p1' AND s.target = 'remote_database' AND s.ordinal > 1)
+     = (SELECT string_agg(substring(detail FROM 'through the worker: (.*)$'), E';\n' ORDER BY ordinal)
+          FROM p1_plan WHERE target = 'remote_database' AND ordinal > 1) AS steps_hold_the_plan,
+       (SELECT count(*) FROM p1_plan WHERE target = 'remote_database') AS planned_statements;
+-- the undo of the roles step: each role, last created first; the owner
+-- only while it owns no schema
+SELECT u AS undo_roles
+  FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+  JOIN tenancy.tenants t USING (tenant_id),
+       pg_catalog.regexp_split_to_table(s.compensation ->> 'sql', E';\n') AS u
+ WHERE t.name = 'p1' AND s.action = 'roles';
 -- nothing of a placed tenant is created here
 SELECT count(*) AS roles_here FROM pg_roles WHERE rolname LIKE '%\_p1%';
 

@@ -58,15 +58,22 @@ SELECT name, slug, state, generation, spec = (SELECT tenancy.normalize_spec(spec
   FROM tenancy.tenants;
 SELECT kind, state, generation, requested_by = session_user AS by_me
   FROM tenancy.operations WHERE operation_id = :op;
--- every planned action is a step: SQL already ran (succeeded, statement in
--- request.sql), the platform steps wait for the worker
+-- every planned action is in a step: the SQL already ran, one step per
+-- phase (succeeded, its statements in request.sql, in plan order, the step
+-- numbered by its last statement); each platform action is a step that
+-- waits for the worker
 SELECT target, state, count(*) FROM tenancy.steps WHERE operation_id = :op
  GROUP BY target, state ORDER BY target;
+SELECT ordinal, action, object FROM tenancy.steps
+ WHERE operation_id = :op AND target = 'database' ORDER BY ordinal;
+SELECT (SELECT string_agg(request ->> 'sql', E';\n' ORDER BY ordinal)
+          FROM tenancy.steps WHERE operation_id = :op AND target = 'database')
+     = (SELECT string_agg(detail, E';\n' ORDER BY ordinal)
+          FROM planned WHERE target = 'database') AS sql_steps_hold_the_plan;
 SELECT count(*) AS steps_differing_from_plan
   FROM tenancy.steps s JOIN planned p USING (ordinal)
- WHERE s.operation_id = :op
-   AND (s.target, s.action, s.object) IS DISTINCT FROM (p.target, p.action, p.object)
-    OR (s.target = 'database' AND s.request ->> 'sql' IS DISTINCT FROM p.detail);
+ WHERE s.operation_id = :op AND s.target <> 'database'
+   AND (s.target, s.action, s.object) IS DISTINCT FROM (p.target, p.action, p.object);
 -- the platform steps in dependency order: the namespace first, the release
 -- after everything it uses, validation last; every dependency comes earlier
 SELECT ordinal, target, action, object, depends_on, state
@@ -109,7 +116,7 @@ SELECT name, state, generation, tier, environment, schema_prefix, placement,
   FROM tenancy.tenant_summary;
 SELECT tenant, kind, ordinal, target, action, object
   FROM tenancy.operation_steps
- WHERE operation_id = :op AND ordinal IN (1, 30, 48, 52) ORDER BY ordinal;
+ WHERE operation_id = :op AND ordinal IN (17, 47, 51, 52) ORDER BY ordinal;
 COMMIT;
 
 -- roles: three NOLOGIN groups, two login roles; none privileged

@@ -22,8 +22,10 @@
  * The password exists only in this process's memory (wiped after use), in
  * Vault and in the Secrets: never in a step row, a message or the log.
  *
- * For a tenant on another server the roles are there, not here: step 3 is
- * left to the remote SQL executor and the step says so in its message.
+ * For a tenant on another server the roles are there, not here: step 3 runs
+ * on that server through the remote SQL executor (RemoteExecute, quiet:
+ * logging and pgaudit off there too, no SQL in its messages), after a check
+ * that both roles exist there as login roles that are not superusers.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +33,8 @@
 
 #include "handler.h"
 #include "platform.h"
+#include "remote.h"
+#include "servers.h"
 
 /* Generated passwords: 32 characters of [A-Za-z0-9], about 190 bits */
 #define PASSWORD_LENGTH 32
@@ -179,6 +183,35 @@ apply_credential_secrets(const StepContext *context, json_t *credentials,
 }
 
 /*
+ * set_remote_passwords
+ *		Step 3 for a tenant on another server (see RemoteSetPasswords).
+ */
+static void
+set_remote_passwords(const StepContext *context, json_t *credentials,
+					 StepOutcome *outcome)
+{
+	const char *tenant = HandlerArgString(context, "tenant");
+	const char *database = HandlerArgString(context, "database");
+	int			n = (int) json_array_size(json_object_get(context->request, "roles"));
+	const char **roles = palloc(sizeof(char *) * Max(n, 1));
+	const char **passwords = palloc(sizeof(char *) * Max(n, 1));
+	char	   *server;
+
+	if (!ServerOfTenant(tenant, &server))
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "tenant \"%s\" is not in tenancy.tenants", tenant);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		roles[i] = role_argument(context, i);
+		passwords[i] = json_string_value(json_object_get(credentials, roles[i]));
+	}
+	RemoteSetPasswords(server, database, n, roles, passwords, outcome);
+}
+
+/*
  * credentials_complete
  *		Whether Vault's credentials hold a password for every role.
  */
@@ -278,10 +311,10 @@ HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome)
 				RoleSetPasswordQuietly(role, json_string_value(json_object_get(credentials, role)));
 			}
 		}
+		else if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
+			set_remote_passwords(context, credentials, outcome);
 		if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
 			apply_credential_secrets(context, credentials, outcome);
-		if (outcome->kind == STEP_OUTCOME_SUCCEEDED && !local)
-			outcome->message = pstrdup("credentials in Vault and Kubernetes; the login roles on the warehouse server get them from the remote SQL executor");
 	}
 	PG_FINALLY();
 	{

@@ -635,10 +635,9 @@ remote_detail(const TenantModel *m, const char *sql)
 
 /*
  * PlanAddSql
- *		Append a SQL action.  Here it runs in the caller's transaction; on
- *		another server the worker runs it through libpq, after the SQL
- *		action before it, so the statements keep their order, with a
- *		compensation when the operation fails later.
+ *		Append a SQL action of the current phase.  Here it runs in the
+ *		caller's transaction; on another server the worker runs it through
+ *		libpq, with the other actions of its phase (see PlanSteps).
  */
 PlanAction *
 PlanAddSql(PlanContext *ctx, const char *action, const char *object, char *sql)
@@ -646,40 +645,12 @@ PlanAddSql(PlanContext *ctx, const char *action, const char *object, char *sql)
 	const TenantModel *m = ctx->model;
 	PlanAction *a;
 
-	if (m->local)
-	{
-		StringInfoData json;
-
-		initStringInfo(&json);
-		a = plan_append(ctx, PLAN_TARGET_DATABASE, action, object);
-		a->detail = sql;
-		appendStringInfoString(&json, "{\"sql\": ");
-		escape_json(&json, sql);
-		appendStringInfoChar(&json, '}');
-		a->request = PlanJsonbFromText(json.data);
-	}
-	else
-	{
-		ListCell   *lc;
-		int			previous = 0;
-		char	   *undo = remote_undo_sql(m, action, object);
-
-		a = plan_append(ctx, PLAN_TARGET_REMOTE_DATABASE, action, object);
-		a->detail = remote_detail(m, sql);
-		foreach(lc, ctx->actions)
-		{
-			PlanAction *other = lfirst(lc);
-
-			if (other != a && strcmp(other->target, PLAN_TARGET_REMOTE_DATABASE) == 0)
-				previous = other->ordinal;
-		}
-		if (previous > 0)
-			a->depends_on = list_make1_int(previous);
-		a->request = remote_request(m, sql, NULL);
-		if (undo)
-			a->compensation = remote_request(m, undo, NULL);
-	}
+	Assert(ctx->phase != NULL);
+	a = plan_append(ctx, m->local ? PLAN_TARGET_DATABASE : PLAN_TARGET_REMOTE_DATABASE,
+					action, object);
+	a->detail = m->local ? sql : remote_detail(m, sql);
 	a->sql = sql;
+	a->phase = ctx->phase;
 	return a;
 }
 
@@ -699,8 +670,149 @@ plan_create_database(PlanContext *ctx)
 								m->remote_database);
 
 	a->detail = remote_detail(m, psprintf("%s (unless it exists)", sql));
-	a->request = remote_request(m, sql, ", \"create_database\": true");
 	a->sql = sql;
+	a->phase = PLAN_PHASE_CREATE_DATABASE;
+}
+
+/*
+ * sql_step
+ *		The step of the SQL actions first..last (one phase, one target):
+ *		their statements in order, in one transaction; on another server
+ *		with the compensation of each, in reverse order.  A lone action
+ *		keeps its own name; several are named by their phase and objects.
+ */
+static PlanStep *
+sql_step(const TenantModel *m, List *actions, int first, int last)
+{
+	PlanStep   *step = palloc0(sizeof(PlanStep));
+	PlanAction *head = list_nth(actions, first);
+	StringInfoData sql;
+	StringInfoData undo;
+	StringInfoData objects;
+	StringInfoData json;
+	bool		remote = strcmp(head->target, PLAN_TARGET_REMOTE_DATABASE) == 0;
+
+	initStringInfo(&sql);
+	initStringInfo(&undo);
+	initStringInfo(&objects);
+	for (int i = first; i <= last; i++)
+	{
+		PlanAction *a = list_nth(actions, i);
+
+		appendStringInfo(&sql, "%s%s", i > first ? ";\n" : "", a->sql);
+		/* each object once: a role's statements follow one another */
+		if (i == first || strcmp(a->object, ((PlanAction *) list_nth(actions, i - 1))->object) != 0)
+			appendStringInfo(&objects, "%s%s", i > first ? ", " : "", a->object);
+	}
+	for (int i = last; remote && i >= first; i--)
+	{
+		PlanAction *a = list_nth(actions, i);
+		char	   *u = remote_undo_sql(m, a->action, a->object);
+
+		if (u)
+			appendStringInfo(&undo, "%s%s", undo.len > 0 ? ";\n" : "", u);
+	}
+
+	step->ordinal = ((PlanAction *) list_nth(actions, last))->ordinal;
+	step->target = head->target;
+	step->action = first == last ? head->action : head->phase;
+	step->object = first == last ? head->object : objects.data;
+	step->is_sql = true;
+	if (remote)
+	{
+		bool		create = strcmp(head->phase, PLAN_PHASE_CREATE_DATABASE) == 0;
+
+		step->request = remote_request(m, sql.data, create ? ", \"create_database\": true" : NULL);
+		if (undo.len > 0)
+			step->compensation = remote_request(m, undo.data, NULL);
+	}
+	else
+	{
+		initStringInfo(&json);
+		appendStringInfoString(&json, "{\"sql\": ");
+		escape_json(&json, sql.data);
+		appendStringInfoChar(&json, '}');
+		step->request = PlanJsonbFromText(json.data);
+	}
+	return step;
+}
+
+/*
+ * PlanSteps
+ *		The steps that record (and, for the worker, carry out) a plan: one
+ *		per external action, one per phase of consecutive SQL actions (see
+ *		PlanStep).  The SQL steps of a server run one after the other, and
+ *		a dependency on an action becomes one on the step that runs it.
+ */
+List *
+PlanSteps(const TenantModel *model, List *actions)
+{
+	List	   *steps = NIL;
+	int			n = list_length(actions);
+	int		   *step_of = palloc0(sizeof(int) * (n + 1));
+	int			previous_remote = 0;
+	ListCell   *lc;
+
+	for (int i = 0; i < n; i++)
+	{
+		PlanAction *a = list_nth(actions, i);
+		PlanStep   *step;
+		int			last = i;
+
+		if (a->sql == NULL)
+		{
+			step = palloc0(sizeof(PlanStep));
+			step->ordinal = a->ordinal;
+			step->target = a->target;
+			step->action = a->action;
+			step->object = a->object;
+			step->request = a->request;
+			step->compensation = a->compensation;
+			step->depends_on = a->depends_on;
+		}
+		else
+		{
+			while (last + 1 < n)
+			{
+				PlanAction *next = list_nth(actions, last + 1);
+
+				if (next->sql == NULL || strcmp(next->phase, a->phase) != 0 ||
+					strcmp(next->target, a->target) != 0)
+					break;
+				last++;
+			}
+			step = sql_step(model, actions, i, last);
+			if (strcmp(step->target, PLAN_TARGET_REMOTE_DATABASE) == 0)
+			{
+				if (previous_remote > 0)
+					step->depends_on = list_make1_int(previous_remote);
+				previous_remote = step->ordinal;
+			}
+		}
+		for (int j = i; j <= last; j++)
+			step_of[((PlanAction *) list_nth(actions, j))->ordinal] = step->ordinal;
+		steps = lappend(steps, step);
+		i = last;
+	}
+
+	/* dependencies on an action inside a step are on that step */
+	foreach(lc, steps)
+	{
+		PlanStep   *step = lfirst(lc);
+		List	   *depends_on = NIL;
+		ListCell   *ld;
+
+		foreach(ld, step->depends_on)
+		{
+			int			ordinal = lfirst_int(ld);
+
+			if (ordinal >= 1 && ordinal <= n)
+				ordinal = step_of[ordinal];
+			depends_on = list_append_unique_int(depends_on, ordinal);
+		}
+		step->depends_on = depends_on;
+	}
+	return steps;
 }
 
 /*
@@ -753,6 +865,7 @@ PlanTenant(const TenantModel *model, const TenantState *state, PlanKind kind)
 
 	ctx.model = model;
 	ctx.state = state;
+	ctx.phase = NULL;
 	ctx.actions = NIL;
 	if (kind == PLAN_PROVISION)
 	{

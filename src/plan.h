@@ -20,6 +20,7 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -35,6 +36,19 @@ extern const char *const TenantSchemaSuffixes[TENANT_SCHEMA_COUNT];
 
 /* Login roles of a tenant: etl_<slug> and airflow_<slug> */
 #define TENANT_LOGIN_ROLE_COUNT 2
+
+/*
+ * Phases of the SQL actions: the actions of one phase are one step (see
+ * PlanStep), i.e. one transaction on a warehouse server.
+ */
+#define PLAN_PHASE_CREATE_DATABASE	"create database"
+#define PLAN_PHASE_ROLES			"roles"
+#define PLAN_PHASE_DEFAULT_PRIVILEGES "default privileges"
+#define PLAN_PHASE_SCHEMAS			"schemas"
+#define PLAN_PHASE_AUDIT_TABLE		"audit table"
+#define PLAN_PHASE_DISABLE_LOGIN	"disable login"
+#define PLAN_PHASE_DROP_SCHEMAS		"drop schemas"
+#define PLAN_PHASE_DROP_ROLES		"drop roles"
 
 /* Per-tier role settings (statement_timeout, work_mem, ...) */
 #define TENANT_TIER_SETTING_COUNT 4
@@ -131,10 +145,30 @@ typedef struct PlanAction
 	char	   *object;			/* what it acts on, e.g. a role name */
 	char	   *detail;			/* statement, or method and path */
 	char	   *sql;			/* SQL actions: the statement */
-	Jsonb	   *request;		/* the step's request */
-	Jsonb	   *compensation;	/* the step's compensation, or NULL */
+	const char *phase;			/* SQL actions: the step they are run in */
+	Jsonb	   *request;		/* external actions: the step's request */
+	Jsonb	   *compensation;	/* and its compensation, or NULL */
 	List	   *depends_on;		/* ordinals (int list) */
 } PlanAction;
+
+/*
+ * PlanStep: one row of tenancy.steps.  An external action is one step; the
+ * SQL actions of one phase (roles, default privileges, schemas, the audit
+ * table; and to deprovision: logins, schemas, roles) are one step that
+ * runs them in order in one transaction.  A step takes the ordinal of its
+ * last action, so that a dependency on that action is one on the step.
+ */
+typedef struct PlanStep
+{
+	int			ordinal;
+	const char *target;
+	const char *action;			/* the action's, or the phase of several */
+	char	   *object;			/* the action's, or the objects of several */
+	Jsonb	   *request;		/* SQL: {"sql": the statements} (+ placement) */
+	Jsonb	   *compensation;
+	List	   *depends_on;		/* step ordinals (int list) */
+	bool		is_sql;			/* its statements ran here or go to a server */
+} PlanStep;
 
 /* Which operation is being planned */
 typedef enum PlanKind
@@ -149,6 +183,7 @@ typedef struct PlanContext
 {
 	const TenantModel *model;
 	const TenantState *state;
+	const char *phase;			/* of the SQL actions being added */
 	List	   *actions;		/* of PlanAction */
 } PlanContext;
 
@@ -168,10 +203,13 @@ extern PlanAction *PlanAddExternal(PlanContext *ctx, const char *target,
 								   Jsonb *compensation);
 extern Jsonb *PlanJsonbFromText(const char *json);
 extern int	PlanCountExternal(List *actions);
+extern List *PlanSteps(const TenantModel *model, List *actions);
 
 /* plan_sql.c */
 extern void PlanSqlProvision(PlanContext *ctx);
 extern void PlanSqlDeprovision(PlanContext *ctx, bool drop_data);
+extern char *PlanSqlPasswords(int nroles, const char *const *roles,
+							  const char *const *verifiers);
 
 /* plan_platform.c */
 extern void PlanPlatformProvision(PlanContext *ctx);
@@ -179,5 +217,8 @@ extern void PlanPlatformDeprovision(PlanContext *ctx);
 
 /* sql_exec.c */
 extern void ExecutePlanSql(List *actions);
+extern int	SpiExecuteKept(SPIPlanPtr *plan, const char *sql, int nargs,
+						   Oid *types, Datum *values, const char *nulls,
+						   int expected);
 
 #endif							/* TENANCY_PLAN_H */

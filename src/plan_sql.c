@@ -221,7 +221,7 @@ plan_audit_table(PlanContext *ctx)
  * PlanSqlProvision
  *		The SQL that takes the tenant from its current state to the model:
  *		roles first (schemas need their owner), then default privileges,
- *		schemas and the audit table.
+ *		schemas and the audit table; each of the four a phase (one step).
  */
 void
 PlanSqlProvision(PlanContext *ctx)
@@ -229,18 +229,22 @@ PlanSqlProvision(PlanContext *ctx)
 	const TenantModel *m = ctx->model;
 	const TenantState *s = ctx->state;
 
+	ctx->phase = PLAN_PHASE_ROLES;
 	plan_role(ctx, &s->owner, m->owner_role, false, -1);
 	plan_role(ctx, &s->writer, m->writer_role, false, -1);
 	plan_role(ctx, &s->reader, m->reader_role, false, -1);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		plan_login_role(ctx, &s->logins[i], m->login_roles[i]);
 
+	ctx->phase = PLAN_PHASE_DEFAULT_PRIVILEGES;
 	plan_default_privileges(ctx, &s->owner, m->owner_role);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		plan_default_privileges(ctx, &s->logins[i], m->login_roles[i]);
 
+	ctx->phase = PLAN_PHASE_SCHEMAS;
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		plan_schema(ctx, i);
+	ctx->phase = PLAN_PHASE_AUDIT_TABLE;
 	plan_audit_table(ctx);
 }
 
@@ -270,7 +274,8 @@ plan_drop_role(PlanContext *ctx, const RoleState *state, const char *role,
  *		Disable login at once, then remove the roles.  Without drop_data the
  *		schemas, their data and the owner role that owns them are kept
  *		(NOLOGIN, so nobody can use them until an apply brings the tenant
- *		back); with it, the schemas go and the owner role with them.
+ *		back); with it, the schemas go and the owner role with them.  Three
+ *		phases: logins, schemas, roles.
  */
 void
 PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
@@ -278,21 +283,58 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 	const TenantModel *m = ctx->model;
 	const TenantState *s = ctx->state;
 
+	ctx->phase = PLAN_PHASE_DISABLE_LOGIN;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		if (s->logins[i].exists && s->logins[i].can_login)
 			PlanAddSql(ctx, "disable login", m->login_roles[i],
 					   psprintf("ALTER ROLE %s NOLOGIN", qi(m->login_roles[i])));
 
+	ctx->phase = PLAN_PHASE_DROP_SCHEMAS;
 	if (drop_data)
 		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 			if (s->schema_exists[i])
 				PlanAddSql(ctx, "drop schema", m->schemas[i],
 						   psprintf("DROP SCHEMA %s CASCADE", qi(m->schemas[i])));
 
+	ctx->phase = PLAN_PHASE_DROP_ROLES;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		plan_drop_role(ctx, &s->logins[i], m->login_roles[i], !drop_data);
 	plan_drop_role(ctx, &s->writer, m->writer_role, !drop_data);
 	plan_drop_role(ctx, &s->reader, m->reader_role, !drop_data);
 	if (drop_data)
 		plan_drop_role(ctx, &s->owner, m->owner_role, false);
+}
+
+/*
+ * PlanSqlPasswords
+ *		The statement that sets the passwords of login roles on a warehouse
+ *		server: a check that every role exists there, can log in and is not
+ *		a superuser (42704 otherwise), then ALTER ROLE ... PASSWORD with
+ *		each role's SCRAM verifier.  Built by the worker once it holds the
+ *		passwords: a secret is never planned, so never in a plan or a step.
+ */
+char *
+PlanSqlPasswords(int nroles, const char *const *roles,
+				 const char *const *verifiers)
+{
+	StringInfoData sql;
+	StringInfoData names;
+
+	initStringInfo(&names);
+	for (int i = 0; i < nroles; i++)
+		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
+						 quote_literal_cstr(roles[i]));
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "DO $tenancy$ BEGIN "
+					 "IF (SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname IN (%s) "
+					 "AND rolcanlogin AND NOT rolsuper) <> %d THEN "
+					 "RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = "
+					 "'a tenant login role to get a password is missing, cannot log in or is a superuser'; "
+					 "END IF; END $tenancy$",
+					 names.data, nroles);
+	for (int i = 0; i < nroles; i++)
+		appendStringInfo(&sql, ";\nALTER ROLE %s PASSWORD %s", qi(roles[i]),
+						 quote_literal_cstr(verifiers[i]));
+	return sql.data;
 }

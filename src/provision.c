@@ -87,18 +87,16 @@ lock_tenant(const char *name)
 /*
  * spi_exec
  *		Run a parameterised catalog statement; the caller is connected.
+ *		Each call site keeps its own plan for the life of the backend (see
+ *		SpiExecuteKept), so a provision parses and plans none of them.
  */
-static void
-spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
-		 const char *nulls, int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls,
-										   false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "tenancy catalog statement failed: %s",
-			 SPI_result_code_string(rc));
-}
+#define spi_exec(sql, nargs, types, values, nulls, expected) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		\
+		(void) SpiExecuteKept(&plan_, (sql), (nargs), (types), (values), \
+							  (nulls), (expected)); \
+	} while (0)
 
 /*
  * spi_int64
@@ -308,19 +306,20 @@ column_array(Datum *values, bool *nulls, int n, Oid type)
 
 /*
  * record_operation
- *		Insert the operation and one step per action (in one statement).
- *		SQL that already ran here is recorded as succeeded; everything else
- *		is pending for the worker.  Without pending steps the operation is
- *		done at once.
+ *		Insert the operation and its steps (see PlanSteps), the steps in one
+ *		statement.  SQL that already ran here is recorded as succeeded;
+ *		everything else is pending for the worker.  Without pending steps
+ *		the operation is done at once.
  */
 static int64
-record_operation(int64 tenant_id, const char *kind, int64 generation,
-				 List *actions)
+record_operation(const TenantModel *model, int64 tenant_id, const char *kind,
+				 int64 generation, List *actions)
 {
 	bool		done = PlanCountExternal(actions) == 0;
+	List	   *steps = PlanSteps(model, actions);
 	Oid			optypes[4] = {INT8OID, TEXTOID, INT8OID, BOOLOID};
 	Datum		opvalues[4];
-	int			n = list_length(actions);
+	int			n = list_length(steps);
 	Oid			steptypes[8] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
 	Datum		stepvalues[8];
@@ -350,19 +349,19 @@ record_operation(int64 tenant_id, const char *kind, int64 generation,
 	if (n == 0)
 		return operation_id;
 
-	foreach(lc, actions)
+	foreach(lc, steps)
 	{
-		PlanAction *a = lfirst(lc);
+		PlanStep   *step = lfirst(lc);
 		int			i = foreach_current_index(lc);
 
-		ordinals[i] = Int32GetDatum(a->ordinal);
-		targets[i] = CStringGetTextDatum(a->target);
-		verbs[i] = CStringGetTextDatum(a->action);
-		objects[i] = CStringGetTextDatum(a->object);
-		depends[i] = depends_on_literal(a->depends_on);
-		requests[i] = JsonbPGetDatum(a->request);
-		compensations[i] = a->compensation ? JsonbPGetDatum(a->compensation) : (Datum) 0;
-		no_compensation[i] = a->compensation == NULL;
+		ordinals[i] = Int32GetDatum(step->ordinal);
+		targets[i] = CStringGetTextDatum(step->target);
+		verbs[i] = CStringGetTextDatum(step->action);
+		objects[i] = CStringGetTextDatum(step->object);
+		depends[i] = depends_on_literal(step->depends_on);
+		requests[i] = JsonbPGetDatum(step->request);
+		compensations[i] = step->compensation ? JsonbPGetDatum(step->compensation) : (Datum) 0;
+		no_compensation[i] = step->compensation == NULL;
 	}
 	stepvalues[0] = Int64GetDatum(operation_id);
 	stepvalues[1] = column_array(ordinals, NULL, n, INT4OID);
@@ -465,7 +464,8 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 				 5, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		generation = spi_int64();
 	}
-	*operation_id = record_operation(tenant_id, c->creating ? "provision" : "apply",
+	*operation_id = record_operation(m, tenant_id,
+									 c->creating ? "provision" : "apply",
 									 generation, c->actions);
 	SPI_finish();
 	return true;
@@ -653,8 +653,8 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
 			 "WHERE tenant_id = $1",
 			 2, types, values, NULL, SPI_OK_UPDATE);
-	operation_id = record_operation(row.tenant_id, "deprovision", row.generation,
-									actions);
+	operation_id = record_operation(model, row.tenant_id, "deprovision",
+									row.generation, actions);
 	SPI_finish();
 	PG_RETURN_INT64(operation_id);
 }

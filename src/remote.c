@@ -44,6 +44,12 @@
 #define REMOTE_CACHE_SIZE 64
 /* Servers whose health is remembered */
 #define REMOTE_HEALTH_SIZE 64
+/*
+ * From libpq/scram.h, which pulls in libpq-be.h and the GSSAPI headers (see
+ * role_password.c)
+ */
+extern char *pg_be_scram_build_secret(const char *password);
+
 /* Longest error text kept in an outcome */
 #define REMOTE_MAX_MESSAGE 300
 
@@ -823,6 +829,38 @@ RemoteExecute(const char *server, const char *database, const char *sql,
 			  const char *step_key, int flags, StepOutcome *outcome)
 {
 	remote_run(server, database, sql, step_key, NULL, flags, outcome);
+}
+
+/*
+ * RemoteSetPasswords
+ *		Set the login roles' passwords on a warehouse server; see remote.h.
+ *		The statement (PlanSqlPasswords) holds verifiers, so it runs
+ *		REMOTE_QUIET and is wiped afterwards, as are the verifiers.
+ */
+void
+RemoteSetPasswords(const char *server, const char *database, int nroles,
+				   const char *const *roles, const char *const *passwords,
+				   StepOutcome *outcome)
+{
+	char	  **verifiers = palloc0(sizeof(char *) * Max(nroles, 1));
+	char	   *volatile sql = NULL;
+
+	PG_TRY();
+	{
+		for (int i = 0; i < nroles; i++)
+			verifiers[i] = pg_be_scram_build_secret(passwords[i]);
+		sql = PlanSqlPasswords(nroles, roles, (const char *const *) verifiers);
+		RemoteExecute(server, database, sql, NULL, REMOTE_QUIET, outcome);
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < nroles; i++)
+			if (verifiers[i])
+				explicit_bzero(verifiers[i], strlen(verifiers[i]));
+		if (sql)
+			explicit_bzero(sql, strlen(sql));
+	}
+	PG_END_TRY();
 }
 
 /*

@@ -50,6 +50,17 @@ extern void RemoteExecute(const char *server, const char *database,
 						  const char *sql, const char *step_key, int flags,
 						  StepOutcome *outcome);
 
+/*
+ * Set the passwords of a tenant's login roles on database of a registered
+ * server, as SCRAM verifiers computed here, in one quiet transaction that
+ * first checks that every role exists there, can log in and is not a
+ * superuser (else FAILED).  Neither passwords nor verifiers reach a message.
+ */
+extern void RemoteSetPasswords(const char *server, const char *database,
+							   int nroles, const char *const *roles,
+							   const char *const *passwords,
+							   StepOutcome *outcome);
+
 /* The executor of remote_database steps (a step handler). */
 extern void HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome);
 

@@ -294,6 +294,44 @@ ServerLookup(const char *server, ServerEntry *entry)
 }
 
 /*
+ * ServerOfTenant
+ *		The server a tenant placed elsewhere lives on (tenancy.tenants.server,
+ *		"" for another database of this server), in a transaction of its
+ *		own; false when the catalog has no such tenant.
+ */
+bool
+ServerOfTenant(const char *tenant, char **server)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		found;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(tenant);
+	if (SPI_execute_with_args("SELECT coalesce(server, '') FROM tenancy.tenants "
+							  "WHERE name = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.tenants");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		*server = MemoryContextStrdup(caller, value);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
+	return found;
+}
+
+/*
  * conninfo_host_port
  *		Host and port of a conninfo (port 5432 when absent), or false.
  */
@@ -357,17 +395,19 @@ server_for_host(const char *host, int port)
  *
  * Not read-only: the query must take a snapshot of its own, after the lock
  * was granted, so that it counts the tenants that the provisions before
- * this one committed (and those this transaction placed already).
+ * this one committed (and those this transaction placed already).  Its plan
+ * is kept: every provision without a host runs it.
  */
 static char *
 least_loaded_server(void)
 {
-	if (SPI_execute("SELECT s.name FROM tenancy.servers s "
-					"WHERE s.accepting_tenants "
-					"ORDER BY (SELECT count(*) FROM tenancy.tenants t "
-					"WHERE t.server = s.name AND t.state <> 'deprovisioned'), s.name "
-					"LIMIT 1", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tenancy.servers");
+	static SPIPlanPtr plan = NULL;
+
+	(void) SpiExecuteKept(&plan, "SELECT s.name FROM tenancy.servers s "
+						  "WHERE s.accepting_tenants "
+						  "ORDER BY (SELECT count(*) FROM tenancy.tenants t "
+						  "WHERE t.server = s.name AND t.state <> 'deprovisioned'), s.name "
+						  "LIMIT 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

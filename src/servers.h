@@ -44,6 +44,13 @@ typedef struct ServerEntry
 extern bool ServerLookup(const char *server, ServerEntry *entry);
 
 /*
+ * The server a tenant placed elsewhere lives on ("": this server), read in
+ * a transaction of its own (worker only); false when there is no tenant of
+ * that name.
+ */
+extern bool ServerOfTenant(const char *tenant, char **server);
+
+/*
  * Place a tenant's model: set model->local and model->server.
  * stored_server is tenancy.tenants.server of an existing row (NULL: none,
  * or this server); row_found says whether the tenant has a row at all.

@@ -21,8 +21,10 @@
 #include "postgres.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "lib/ilist.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
@@ -34,6 +36,9 @@
 
 /* Responses larger than this are refused (Kubernetes lists can be big). */
 #define MAX_RESPONSE_BYTES (8 * 1024 * 1024)
+
+/* Longest account of an error response (HttpResponseSummary). */
+#define MAX_ERROR_SNIPPET 300
 
 struct HttpTransfer
 {
@@ -81,6 +86,64 @@ static int	wait_for_events(HttpClient *client, long wait_ms, WaitEvent *events);
 static void release_transfer(HttpClient *client, HttpTransfer *t);
 static void wipe_headers(struct curl_slist *headers);
 static struct curl_slist *append_header(struct curl_slist *list, const char *header);
+
+/*
+ * HttpResponseSummary
+ *		A short, printable account of an error response: the message of a
+ *		Kubernetes Status or Grafana error, Vault's errors, or the start of
+ *		the body.  Never more than a few hundred bytes.
+ */
+char *
+HttpResponseSummary(const HttpRequest *request)
+{
+	json_error_t jerr;
+	json_t	   *root;
+	StringInfoData buf;
+	size_t		i;
+
+	initStringInfo(&buf);
+	if (request->response_len == 0)
+		return pstrdup("empty response");
+
+	root = json_loadb(request->response, request->response_len, 0, &jerr);
+	if (root != NULL)
+	{
+		json_t	   *message = json_object_get(root, "message");
+		json_t	   *errors = json_object_get(root, "errors");
+		json_t	   *item;
+
+		if (json_is_string(message))
+			appendStringInfoString(&buf, json_string_value(message));
+		else if (json_is_array(errors))
+		{
+			json_array_foreach(errors, i, item)
+			{
+				if (json_is_string(item))
+					appendStringInfo(&buf, "%s%s", i > 0 ? "; " : "",
+									 json_string_value(item));
+			}
+		}
+		json_decref(root);
+	}
+	if (buf.len == 0)
+	{
+		if (root == NULL)
+			appendStringInfo(&buf, "(response is not JSON: %s) ", jerr.text);
+		appendBinaryStringInfo(&buf, request->response,
+							   Min(request->response_len, MAX_ERROR_SNIPPET));
+	}
+
+	/* printable ASCII only, and short */
+	for (i = 0; i < (size_t) buf.len; i++)
+		if ((unsigned char) buf.data[i] < 0x20 || (unsigned char) buf.data[i] > 0x7e)
+			buf.data[i] = ' ';
+	if (buf.len > MAX_ERROR_SNIPPET)
+	{
+		buf.data[MAX_ERROR_SNIPPET] = '\0';
+		strcpy(buf.data + MAX_ERROR_SNIPPET - 3, "...");
+	}
+	return buf.data;
+}
 
 /*
  * HttpLibraryVersion
@@ -313,6 +376,7 @@ HttpStart(HttpClient *client, HttpRequest *request)
 	CURLMcode	mrc;
 
 	request->cxt = CurrentMemoryContext;
+	request->token_serial = (e != NULL && e->token != NULL) ? e->token_serial : 0;
 	request->status = 0;
 	request->error = NULL;
 	request->response = NULL;

@@ -44,6 +44,8 @@ typedef struct HttpRequest
 	size_t		response_len;
 	int64		retry_after_ms; /* Retry-After, 0 if none */
 
+	uint64		token_serial;	/* of the endpoint's token it was sent with */
+
 	HttpTransfer *transfer;		/* private to http.c */
 	MemoryContext cxt;			/* where results are allocated */
 } HttpRequest;
@@ -73,6 +75,12 @@ extern void HttpAbortAll(HttpClient *client);
 
 /* One request, start to finish, waiting on the latch meanwhile. */
 extern void HttpPerform(HttpRequest *request);
+
+/*
+ * A short, printable account of an error response (the message of a
+ * Kubernetes Status, Vault's errors, or the start of the body).
+ */
+extern char *HttpResponseSummary(const HttpRequest *request);
 
 /* libcurl's version string, for the log. */
 extern const char *HttpLibraryVersion(void);

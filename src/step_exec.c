@@ -34,7 +34,6 @@
 
 #define MAX_HANDLERS 64
 #define MAX_PATH_BYTES 4096
-#define MAX_ERROR_SNIPPET 300
 
 typedef struct RegisteredHandler
 {
@@ -52,7 +51,6 @@ static bool build_http_request(RunningStep *running, json_t *root,
 static void run_local_sql(const char *sql);
 static StepHandlerFunction find_handler(const char *name);
 static char *idempotency_key(const ClaimedStep *step);
-static char *response_summary(const HttpRequest *request);
 static void set_outcome(StepOutcome *outcome, StepOutcomeKind kind,
 						const char *fmt,...) pg_attribute_printf(3, 4);
 static bool valid_path(const char *path);
@@ -278,7 +276,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 		set_outcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
 		return false;
 	}
-	if (endpoint->token_file != NULL && endpoint->token == NULL)
+	if (endpoint->needs_token && endpoint->token == NULL)
 	{
 		set_outcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
@@ -528,67 +526,11 @@ run_local_sql(const char *sql)
 }
 
 /*
- * response_summary
- *		A short, printable account of an error response: the message of a
- *		Kubernetes Status or Grafana error, Vault's errors, or the start of
- *		the body.  Never more than a few hundred bytes.
- */
-static char *
-response_summary(const HttpRequest *request)
-{
-	json_error_t jerr;
-	json_t	   *root;
-	StringInfoData buf;
-	size_t		i;
-
-	initStringInfo(&buf);
-	if (request->response_len == 0)
-		return pstrdup("empty response");
-
-	root = json_loadb(request->response, request->response_len, 0, &jerr);
-	if (root != NULL)
-	{
-		json_t	   *message = json_object_get(root, "message");
-		json_t	   *errors = json_object_get(root, "errors");
-		json_t	   *item;
-
-		if (json_is_string(message))
-			appendStringInfoString(&buf, json_string_value(message));
-		else if (json_is_array(errors))
-		{
-			json_array_foreach(errors, i, item)
-			{
-				if (json_is_string(item))
-					appendStringInfo(&buf, "%s%s", i > 0 ? "; " : "",
-									 json_string_value(item));
-			}
-		}
-		json_decref(root);
-	}
-	if (buf.len == 0)
-	{
-		if (root == NULL)
-			appendStringInfo(&buf, "(response is not JSON: %s) ", jerr.text);
-		appendBinaryStringInfo(&buf, request->response,
-							   Min(request->response_len, MAX_ERROR_SNIPPET));
-	}
-
-	/* printable ASCII only, and short */
-	for (i = 0; i < (size_t) buf.len; i++)
-		if ((unsigned char) buf.data[i] < 0x20 || (unsigned char) buf.data[i] > 0x7e)
-			buf.data[i] = ' ';
-	if (buf.len > MAX_ERROR_SNIPPET)
-	{
-		buf.data[MAX_ERROR_SNIPPET] = '\0';
-		strcpy(buf.data + MAX_ERROR_SNIPPET - 3, "...");
-	}
-	return buf.data;
-}
-
-/*
  * StepOutcomeFromResponse
  *		2xx and the listed statuses succeed; transport errors, 408, 409, 429
- *		and 5xx are worth retrying; any other status fails for good.
+ *		and 5xx are worth retrying, and so is a 403 answered to a token from
+ *		a Vault login (endpoint.c logs in again); any other status fails for
+ *		good.
  */
 void
 StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
@@ -615,6 +557,7 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 	outcome->http_status = status;
 	if (status >= 200 && status <= 299)
 	{
+		EndpointTokenAccepted(request->endpoint, request->token_serial);
 		outcome->kind = STEP_OUTCOME_SUCCEEDED;
 		return;
 	}
@@ -625,11 +568,26 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 			return;
 		}
 
+	/* a token from a Vault login may have been revoked: log in again */
+	if (status == 403 && request->endpoint != NULL)
+	{
+		const char *why = EndpointTokenDenied(request->endpoint,
+											  request->token_serial);
+
+		if (why != NULL)
+		{
+			set_outcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
+						request->method, path, why);
+			outcome->http_status = status;
+			return;
+		}
+	}
+
 	set_outcome(outcome,
 				(status == 408 || status == 409 || status == 429 || status >= 500)
 				? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 				"%s %s returned HTTP %d: %s", request->method, path, status,
-				response_summary(request));
+				HttpResponseSummary(request));
 	outcome->http_status = status;
 	outcome->retry_after_ms = request->retry_after_ms;
 }
@@ -664,7 +622,7 @@ StepHttpCall(const StepContext *context, const char *target, const char *method,
 					endpoint ? endpoint->not_configured : "no endpoint configured");
 		return;
 	}
-	if (endpoint->token_file != NULL && endpoint->token == NULL)
+	if (endpoint->needs_token && endpoint->token == NULL)
 	{
 		set_outcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");

@@ -1,0 +1,135 @@
+# 015_worker_vault_login.pl: with no Vault token file and
+# tenancy.vault_auth_role set, the worker logs in to Vault with its
+# Kubernetes service account token, keeps the client token until most of
+# its lease has passed, logs in again once when the token is denied, and
+# fails a step whose request the role's policy denies.  Neither token ever
+# reaches the server log or the database.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TenancyTest;
+
+my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim015");
+my $jwt_file = "$sim->{dir}/sa.jwt";
+my $node = TenancyTest::new_node('vaultlogin', $sim,
+	"tenancy.vault_token_file = ''",
+	"tenancy.vault_auth_role = 'tenancy'",
+	"tenancy.kubernetes_token_file = '$jwt_file'",
+	"tenancy.max_attempts = 4",
+	"log_statement = all",
+	"log_min_messages = debug1");
+my $all = [ 'create', 'read', 'update', 'patch', 'delete', 'list' ];
+
+# vault_write(TENANT): an operation writing one KV v2 secret of the tenant
+sub vault_write
+{
+	my ($tenant) = @_;
+	return TenancyTest::enqueue_operation($node, $tenant, [ {
+		target => 'vault',
+		action => 'write',
+		object => "kv/tenants/$tenant/settings",
+		request => {
+			method => 'POST',
+			path => "/v1/secret/data/tenants/$tenant/settings",
+			body => { data => { tier => 'standard' } }
+		} } ]);
+}
+
+# vault_requests(SINCE): the simulator's Vault requests after entry SINCE
+sub vault_requests
+{
+	my ($since) = @_;
+	return [ grep { $_->{service} eq 'vault' && $_->{seq} > $since } @{ TenancyTest::journal($sim) } ];
+}
+
+sub last_seq
+{
+	my $j = TenancyTest::journal($sim);
+	return @$j ? $j->[-1]{seq} : 0;
+}
+
+sub logins { return grep { $_->{path} eq '/v1/auth/kubernetes/login' } @{ $_[0] }; }
+sub step_of { return $node->safe_psql('postgres', "SELECT state || ' ' || attempts || ' ' || coalesce(last_error, '') FROM tenancy.steps WHERE operation_id = $_[0]"); }
+
+# 1. three writes, one login: the client token is kept
+my @ops = map { vault_write("login$_") } 1 .. 3;
+is(TenancyTest::wait_operation($node, $_), 'succeeded', "write $_ succeeded with the login token") for @ops;
+my $seen = vault_requests(0);
+my @login = logins($seen);
+is(scalar(@login), 1, 'one login for three writes');
+is($login[0]{method} . ' ' . $login[0]{status}, 'POST 200', 'the login succeeded');
+is($login[0]{body}{role}, 'tenancy', 'logged in as the configured role');
+is($login[0]{body}{jwt}, '***', 'with a service account token (masked by the simulator journal)');
+is(scalar(grep { $_->{path} =~ m{^/v1/secret/data/tenants/login} && $_->{status} == 200 } @$seen), 3,
+	'the three writes were accepted');
+
+# 2. the token is denied once (revoked): log in again, the step retries
+my $mark = last_seq();
+TenancyTest::set_faults($sim, { rules => [ { service => 'vault', kind => 'status', status => 403,
+	path => '^/v1/secret/data/', count => 1, message => 'permission denied' } ] });
+my $op = vault_write('revoked');
+is(TenancyTest::wait_operation($node, $op), 'succeeded', 'a denied token is replaced by a new login');
+$seen = vault_requests($mark);
+is(join(' ', map { ($_->{path} =~ /login/ ? 'login' : 'write') . ':' . $_->{status} } @$seen),
+	'write:403 login:200 write:200', 'denied, logged in again, retried');
+like(step_of($op), qr/^succeeded 2 /, 'the step succeeded at its second attempt');
+TenancyTest::clear_faults($sim);
+
+# 3. the role's policy denies the path: one more login, then the step fails
+TenancyTest::control($sim, 'POST', '/__sim/vault-roles', { role => 'tenancy',
+	policies => [ { path => 'secret/data/allowed/*', capabilities => $all } ] });
+TenancyTest::set_faults($sim, { rules => [ { service => 'vault', kind => 'status', status => 403,
+	path => '^/v1/secret/data/', count => 1 } ] });
+$mark = last_seq();
+$op = vault_write('denied');
+is(TenancyTest::wait_operation($node, $op), 'compensated', 'a path the policy denies fails the operation');
+like(step_of($op), qr/^failed 2 POST \/v1\/secret\/data\/tenants\/denied\/settings returned HTTP 403: .*permission denied/,
+	'the step failed at its second attempt, with the denial');
+is(scalar(logins(vault_requests($mark))), 1, 'only one new login for a denial that persists');
+TenancyTest::clear_faults($sim);
+
+# 4. a short lease: the token is renewed before it expires, never denied
+# (a configuration reload forgets the token: the next write logs in)
+TenancyTest::control($sim, 'POST', '/__sim/vault-roles', { role => 'tenancy',
+	policies => [ { path => 'secret/*', capabilities => $all } ], ttl => 2 });
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+sleep(1);
+$mark = last_seq();
+is(TenancyTest::wait_operation($node, vault_write('lease1')), 'succeeded', 'write with a 2 s token');
+is(scalar(logins(vault_requests($mark))), 1, 'a reload made the worker log in again');
+$mark = last_seq();
+sleep(3);
+is(TenancyTest::wait_operation($node, vault_write('lease2')), 'succeeded', 'write after the lease ran out');
+$seen = vault_requests($mark);
+is(join(' ', map { ($_->{path} =~ /login/ ? 'login' : 'write') . ':' . $_->{status} } @$seen),
+	'login:200 write:200', 'logged in again before the write, which was not denied');
+
+# 5. a role Vault does not know: steps retry with the login error, then fail
+$node->safe_psql('postgres', "ALTER SYSTEM SET tenancy.vault_auth_role = 'no-such-role'; SELECT pg_reload_conf()");
+sleep(1);
+$op = vault_write('badrole');
+is(TenancyTest::wait_operation($node, $op), 'compensated', 'an unknown role fails the operation');
+like(step_of($op),
+	qr/^failed 4 gave up after 4 attempts: Vault login as role "no-such-role" at auth\/kubernetes\/login failed: HTTP 400: invalid role name "no-such-role"/,
+	'the error names the role and what Vault said');
+is(scalar(grep { $_->{path} =~ m{tenants/badrole} } @{ vault_requests(0) }), 0,
+	'no write was sent without a token');
+
+# 6. no secret in the server log or in a dump of the database
+my $jwt = slurp_file($jwt_file);
+chomp $jwt;
+my $log = slurp_file($node->logfile);
+ok(length($jwt) > 20, 'the service account token is known to the test');
+is(index($log, $jwt), -1, 'the service account token is not in the server log');
+unlike($log, qr/hvs\./, 'no Vault token in the server log');
+my $connstr = $node->connstr('postgres');
+my $dump = `pg_dump -d "$connstr" 2>&1`;
+like($dump, qr/tenancy\.steps/, 'pg_dump ran');
+is(index($dump, $jwt), -1, 'the service account token is not in the dump');
+unlike($dump, qr/hvs\./, 'no Vault token in the dump');
+
+$node->stop;
+TenancyTest::stop_simulator($sim);
+done_testing();

@@ -16,7 +16,28 @@
  *	 - must be idempotent: it may run again after a crash, with the same
  *	   context->idempotency_key;
  *	 - sets *outcome (SUCCEEDED, SKIPPED, RETRY with a message, FAILED);
- *	   an ERROR it raises fails the step for good, and only that step.
+ *	   an ERROR it raises fails the step for good, and only that step;
+ *	 - never puts a secret in outcome->message (it is stored in
+ *	   tenancy.steps.last_error) nor in a log line; wipes (explicit_bzero)
+ *	   and frees what jansson or libcurl allocated for a secret, in
+ *	   PG_TRY/PG_FINALLY so that an ERROR does not leak it.
+ *
+ * Handlers run on the worker's only thread: while one runs, no other step
+ * starts and the requests in flight are not driven (their timeouts keep
+ * running).  So a handler must return within a few hundred milliseconds:
+ *	 - a few synchronous requests are fine (StepHttpCall returns at the
+ *	   request timeout at the latest);
+ *	 - never wait for something to happen (a release to become Ready, a
+ *	   child process to exit, a namespace to be deleted) inside the
+ *	   handler: look once, and if it is not there yet return RETRY with
+ *	   outcome->retry_after_ms set to when to look again.  The step goes
+ *	   back to pending and the worker runs other steps meanwhile.  Each
+ *	   such return uses one of tenancy.max_attempts, so spread the polls
+ *	   over the deadline (HandlerPollDelayMs in handler_http.c) and keep
+ *	   the deadline from the step's first start (HandlerStepAgeMs), not in
+ *	   worker memory: the worker may have restarted in between;
+ *	 - a process it starts must not be waited for either: keep its pid in
+ *	   worker memory under the idempotency key and poll it (handler_helm.c).
  * Register handlers from RegisterBuiltinStepHandlers (step_exec.c).
  *
  *-------------------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -844,16 +845,26 @@ RemoteSetPasswords(const char *server, const char *database, int nroles,
 {
 	char	  **verifiers = palloc0(sizeof(char *) * Max(nroles, 1));
 	char	   *volatile sql = NULL;
+	ResourceOwner saved_owner = CurrentResourceOwner;
+	ResourceOwner hmac_owner = ResourceOwnerCreate(NULL, "tenancy password verifiers");
 
 	PG_TRY();
 	{
+		/* the HMACs of the SCRAM computation belong to a resource owner */
+		CurrentResourceOwner = hmac_owner;
 		for (int i = 0; i < nroles; i++)
 			verifiers[i] = pg_be_scram_build_secret(passwords[i]);
+		CurrentResourceOwner = saved_owner;
 		sql = PlanSqlPasswords(nroles, roles, (const char *const *) verifiers);
 		RemoteExecute(server, database, sql, NULL, REMOTE_QUIET, outcome);
 	}
 	PG_FINALLY();
 	{
+		CurrentResourceOwner = saved_owner;
+		ResourceOwnerRelease(hmac_owner, RESOURCE_RELEASE_BEFORE_LOCKS, false, false);
+		ResourceOwnerRelease(hmac_owner, RESOURCE_RELEASE_LOCKS, false, false);
+		ResourceOwnerRelease(hmac_owner, RESOURCE_RELEASE_AFTER_LOCKS, false, false);
+		ResourceOwnerDelete(hmac_owner);
 		for (int i = 0; i < nroles; i++)
 			if (verifiers[i])
 				explicit_bzero(verifiers[i], strlen(verifiers[i]));

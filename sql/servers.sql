@@ -32,6 +32,10 @@ SELECT tenancy.register_server('d', 'host=h replication=database');
 SELECT tenancy.register_server('d', 'host=' || repeat('h', 2100));
 SELECT tenancy.register_server('d', 'host=h', max_connections => 0);
 SELECT tenancy.register_server('d', 'host=h', max_connections => 65);
+-- host and hostaddr: the password for host would go to hostaddr, unless the
+-- certificate is verified
+SELECT tenancy.register_server('d', 'host=db1.internal hostaddr=192.0.2.66 user=tenancy');
+SELECT tenancy.register_server('d', 'host=db1.internal hostaddr=192.0.2.66 sslmode=require');
 \set VERBOSITY terse
 SELECT tenancy.register_server('', 'host=h');
 SELECT tenancy.register_server('D', 'host=h');
@@ -45,6 +49,13 @@ SELECT tenancy.register_server('d', NULL) IS NULL AS strict_null;
 SELECT tenancy.register_server('e', 'host=''x\''); DROP TABLE tenancy.tenants; --''');
 SELECT conninfo FROM tenancy.servers WHERE name = 'e';
 SELECT tenancy.drop_server('e');
+-- what a superuser may give: certificates, a service, a password file,
+-- hostaddr alone or with a verified host
+SELECT tenancy.register_server('f', 'host=db1.internal hostaddr=192.0.2.66 sslmode=verify-full sslrootcert=/etc/tenancy/ca.crt');
+SELECT tenancy.register_server('f', 'service=wh-f sslcert=/etc/tenancy/f.crt sslkey=/etc/tenancy/f.key passfile=/etc/tenancy/pgpass');
+SELECT tenancy.register_server('f', 'hostaddr=192.0.2.66 port=5433');
+SELECT conninfo FROM tenancy.servers WHERE name = 'f';
+SELECT tenancy.drop_server('f');
 SELECT count(*) AS servers FROM tenancy.servers;
 
 -- placement: the fewest tenants first, ties by name
@@ -121,7 +132,9 @@ SELECT tenancy.register_server('empty', 'host=127.0.0.1 port=3');
 SELECT tenancy.drop_server('empty');
 SELECT name FROM tenancy.servers ORDER BY name;
 
--- only tenancy_admin may call them; it may read the registry
+-- only superusers may change the registry (a conninfo decides which files
+-- of this server the worker reads and where its passwords go);
+-- tenancy_admin may read it
 CREATE ROLE servers_nobody;
 CREATE ROLE servers_admin IN ROLE tenancy_admin;
 SET ROLE servers_nobody;
@@ -130,9 +143,23 @@ SELECT tenancy.drop_server('b');
 RESET ROLE;
 SET ROLE servers_admin;
 SELECT count(*) AS visible FROM tenancy.server_load;
-SELECT tenancy.register_server('by-admin', 'host=127.0.0.1 port=3');
-SELECT tenancy.drop_server('by-admin');
+\set VERBOSITY default
+SELECT tenancy.register_server('by-admin', 'host=db1.internal hostaddr=127.0.0.1 port=3');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT tenancy.drop_server('b');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET ROLE;
+-- granting EXECUTE does not open it: the functions check the caller
+GRANT EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean),
+	tenancy.drop_server(text) TO servers_admin;
+SET ROLE servers_admin;
+SELECT tenancy.register_server('by-admin', 'host=127.0.0.1 port=3');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT tenancy.drop_server('b');
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+\set VERBOSITY terse
+RESET ROLE;
+SELECT count(*) AS servers_by_admin FROM tenancy.servers WHERE name = 'by-admin';
 
 -- the worker stops trying the unreachable servers
 SELECT count(tenancy.cancel(operation_id)) AS cancelled

@@ -11,6 +11,13 @@
  * (tenancy.remote_passfile, or passfile= in the conninfo), a service file
  * (service=) or client certificates (sslcert=, sslkey=).
  *
+ * Registering and dropping are superuser-only: a conninfo decides which of
+ * the server's files the worker reads (passfile, service, sslkey, sslcert)
+ * and to which address the passwords of the password file are sent, and
+ * connection errors reach tenancy_admin through the steps.  A conninfo that
+ * gives both host and hostaddr must verify the server's certificate: libpq
+ * picks the password file entry by host but connects to hostaddr.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -76,6 +83,9 @@ check_conninfo(const char *conninfo)
 	char	   *error = NULL;
 	PQconninfoOption *options;
 	const char *refused = NULL;
+	bool		has_host = false;
+	bool		has_hostaddr = false;
+	bool		verifies_host = false;
 
 	if (strlen(conninfo) > SERVER_CONNINFO_MAX)
 		ereport(ERROR,
@@ -108,6 +118,12 @@ check_conninfo(const char *conninfo)
 			refused = "password";
 		else if (strcmp(o->keyword, "replication") == 0)
 			refused = "replication";
+		else if (strcmp(o->keyword, "host") == 0)
+			has_host = o->val[0] != '\0';
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			has_hostaddr = o->val[0] != '\0';
+		else if (strcmp(o->keyword, "sslmode") == 0)
+			verifies_host = strcmp(o->val, "verify-full") == 0;
 	}
 	PQconninfoFree(options);
 
@@ -122,6 +138,28 @@ check_conninfo(const char *conninfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the connection string of a warehouse server must not set \"%s\"", refused),
 				 errdetail("The worker runs SQL statements on warehouse servers, which a replication connection cannot.")));
+	if (has_host && has_hostaddr && !verifies_host)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the connection string of a warehouse server gives both \"host\" and \"hostaddr\" without sslmode=verify-full"),
+				 errdetail("libpq picks the password file entry by host but connects to hostaddr: without certificate verification, the password for host would be sent to whatever listens at hostaddr."),
+				 errhint("Give only host, or add sslmode=verify-full (and sslrootcert) so that the server at hostaddr must prove it is host.")));
+}
+
+/*
+ * check_superuser
+ *		Refuse a caller who is not a superuser (42501).  The functions are
+ *		SECURITY DEFINER, so the caller is the outer user, not the current
+ *		one; the check holds even if EXECUTE is granted to someone.
+ */
+static void
+check_superuser(const char *action)
+{
+	if (!superuser_arg(GetOuterUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s a warehouse server", action),
+				 errdetail("Only superusers may change the registry: a connection string decides which of the server's files the worker reads and where it sends the passwords of its password file.")));
 }
 
 /*
@@ -154,6 +192,7 @@ tenancy_register_server(PG_FUNCTION_ARGS)
 	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, BOOLOID};
 	Datum		values[4];
 
+	check_superuser("register");
 	check_server_name(name);
 	check_conninfo(conninfo);
 	if (max_connections < 1 || max_connections > SERVER_MAX_CONNECTIONS)
@@ -194,6 +233,7 @@ tenancy_drop_server(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		tenants;
 
+	check_superuser("drop");
 	lock_placement();
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT count(t.tenant_id) FROM tenancy.servers s "

@@ -9,6 +9,14 @@
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tenancy FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tenancy TO tenancy_admin;
 
+-- The registry of warehouse servers is superuser-only: a connection string
+-- decides which of the server's files the worker reads (passfile, service,
+-- sslkey, sslcert) and where it sends the passwords of its password file
+-- (tenancy.remote_passfile), so whoever registers a server could collect
+-- them or probe the network from the server.  The functions check it too.
+REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean),
+	tenancy.drop_server(text) FROM tenancy_admin;
+
 -- Row-level security policies of shared tables call it as the tenant's
 -- roles (they still have no USAGE on schema tenancy: nothing else is reachable).
 GRANT EXECUTE ON FUNCTION tenancy.current_tenant() TO PUBLIC;

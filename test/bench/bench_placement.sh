@@ -8,8 +8,8 @@
 #   - local: BENCH_TENANTS tenants in the platform database (SQL in the
 #     caller's transaction);
 #   - placed: as many tenants spread over the three registered servers (the
-#     same SQL, run by the worker through libpq, one transaction and one
-#     round trip per statement plus its step bookkeeping).
+#     same SQL, run by the worker through libpq: one step per phase, each
+#     one transaction and two round trips, plus its step bookkeeping).
 #  Printed: ms per tenant each, the ratio placed/local, and the spread.
 #
 # Environment: BENCH_TENANTS (default 100), BENCH_KEEP=1 keeps the clusters.
@@ -67,9 +67,10 @@ placed_ms=$(provision_all r)
 
 failed=$(cluster_psql -qAt -c "SELECT count(*) FROM tenancy.operations WHERE state <> 'succeeded'")
 spread=$(cluster_psql -qAt -c "SELECT string_agg(server || '=' || tenants, ' ' ORDER BY server) FROM tenancy.server_load")
-statements=$(cluster_psql -qAt -c "SELECT count(*) / $tenants FROM tenancy.steps WHERE target = 'remote_database'")
+remote_steps=$(cluster_psql -qAt -c "SELECT count(*) / $tenants FROM tenancy.steps WHERE target = 'remote_database'")
+statements=$(cluster_psql -qAt -c "SELECT sum(array_length(regexp_split_to_array(request ->> 'sql', E';\n'), 1)) / $tenants FROM tenancy.steps WHERE target = 'remote_database'")
 per() { awk -v t="$1" -v n="$tenants" 'BEGIN{printf "%.1f", t/n}'; }
-echo "placement: $tenants tenants local vs. $tenants over 3 servers ($statements remote statements each)"
+echo "placement: $tenants tenants local vs. $tenants over 3 servers ($remote_steps remote steps with $statements statements each)"
 echo "   local:  ${local_ms} ms ($(per "$local_ms") ms/tenant)"
 echo "   placed: ${placed_ms} ms ($(per "$placed_ms") ms/tenant), spread $spread"
 echo "   ratio placed/local: $(awk -v a="$placed_ms" -v b="$local_ms" 'BEGIN{printf "%.2f", a/b}')"

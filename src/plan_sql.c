@@ -333,8 +333,30 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 					 "'a tenant login role to get a password is missing, cannot log in or is a superuser'; "
 					 "END IF; END $tenancy$",
 					 names.data, nroles);
+
+	/*
+	 * The verifiers go straight into a buffer made large enough first: no
+	 * quoted copy of them, and no buffer outgrown and freed with a copy in
+	 * it, stays behind (the caller wipes the result).  A SCRAM verifier is
+	 * base64, '$' and ':' only, so quoting it is putting it between quotes.
+	 */
+	{
+		size_t		needed = 0;
+
+		for (int i = 0; i < nroles; i++)
+		{
+			if (strpbrk(verifiers[i], "'\\") != NULL)
+				elog(ERROR, "unexpected character in a SCRAM verifier");
+			needed += strlen(";\nALTER ROLE  PASSWORD ''") +
+				strlen(qi(roles[i])) + strlen(verifiers[i]);
+		}
+		enlargeStringInfo(&sql, (int) needed);
+	}
 	for (int i = 0; i < nroles; i++)
-		appendStringInfo(&sql, ";\nALTER ROLE %s PASSWORD %s", qi(roles[i]),
-						 quote_literal_cstr(verifiers[i]));
+	{
+		appendStringInfo(&sql, ";\nALTER ROLE %s PASSWORD '", qi(roles[i]));
+		appendStringInfoString(&sql, verifiers[i]);
+		appendStringInfoChar(&sql, '\'');
+	}
 	return sql.data;
 }

@@ -629,6 +629,35 @@ run_step(PGconn *conn, PGresult **res, const char *sql, int nparams,
 }
 
 /*
+ * run_with_commit
+ *		run_step of sql (if not NULL) followed by COMMIT, in one round trip.
+ *		The copy of a quiet statement (it holds a secret) is wiped, whatever
+ *		happens.
+ */
+static bool
+run_with_commit(PGconn *conn, PGresult **res, const char *sql, bool quiet,
+				bool *timed_out)
+{
+	char	   *with_commit = psprintf("%s%sCOMMIT", sql ? sql : "",
+									   sql ? ";\n" : "");
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = run_step(conn, res, with_commit, 0, NULL, PGRES_COMMAND_OK,
+					  timed_out);
+	}
+	PG_FINALLY();
+	{
+		if (quiet)
+			explicit_bzero(with_commit, strlen(with_commit));
+		pfree(with_commit);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * run_statements
  *		The statements of one attempt on an open connection; see
  *		RemoteExecute.  unless_database: succeed without running sql when
@@ -684,7 +713,9 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 									   "; SET LOCAL log_statement = 'none'"
 									   "; SET LOCAL log_min_duration_statement = -1"
 									   "; SET LOCAL log_min_error_statement = 'panic'"
-									   "; SET LOCAL pgaudit.log = 'none'");
+									   "; SET LOCAL pgaudit.log = 'none'"
+									   "; SET LOCAL pg_stat_statements.track_utility = off"
+									   "; SET LOCAL track_activities = off");
 			if (step_key)
 			{
 				char	   *literal = PQescapeLiteral(conn, step_key, strlen(step_key));
@@ -702,9 +733,8 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 							  &timed_out);
 			done_before = ok && step_key && PQntuples(res) == 0;
 			if (ok)
-				ok = run_step(conn, &res,
-							  done_before ? "COMMIT" : psprintf("%s;\nCOMMIT", sql),
-							  0, NULL, PGRES_COMMAND_OK, &timed_out);
+				ok = run_with_commit(conn, &res, done_before ? NULL : sql, quiet,
+									 &timed_out);
 			/* a failed COMMIT (deferred constraint) reports ROLLBACK: no */
 			if (ok && strcmp(PQcmdStatus(res), "COMMIT") != 0)
 				ok = false;
@@ -731,12 +761,16 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 								  &timed_out);
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		/* not PG_FINALLY: gcc then finds its state clobbered (-Wclobbered) */
 		if (res)
 			PQclear(res);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (res)
+		PQclear(res);
 	return usable;
 }
 

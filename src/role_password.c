@@ -5,9 +5,12 @@
  *	  this process, without the password or the verifier reaching a log.
  *
  * The worker's statements are not subject to log_statement (that applies
- * to client queries), but an error report could carry the statement and
- * pgaudit logs utility statements run through SPI: the transaction turns
- * those off locally before it runs ALTER ROLE.
+ * to client queries), but an error report could carry the statement,
+ * pgaudit logs utility statements run through SPI, and pg_stat_statements
+ * keeps the text of utility statements (track_utility, on by default) where
+ * pg_read_all_stats can read it: the transaction turns those off locally
+ * before it runs ALTER ROLE.  The verifier and the statement are wiped
+ * afterwards, whatever happened.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,17 +34,36 @@ extern char *pg_be_scram_build_secret(const char *password);
 
 /*
  * set_quietly
- *		SET LOCAL of a setting, if it exists here.
+ *		SET LOCAL of a setting, if it exists here (a module's setting exists
+ *		only where the module is loaded).  Not GetConfigOptionFlags() == 0
+ *		as the test of existence: log_statement, log_min_error_statement
+ *		and pg_stat_statements.track_utility have no flags at all.
  */
 static void
 set_quietly(const char *name, const char *value)
 {
-	int			flags = GetConfigOptionFlags(name, true);
-
-	if (flags == 0 || (flags & GUC_CUSTOM_PLACEHOLDER) != 0)
+	if (GetConfigOption(name, true, false) == NULL ||
+		(GetConfigOptionFlags(name, true) & GUC_CUSTOM_PLACEHOLDER) != 0)
 		return;
 	(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * set_quiet_settings
+ *		In the current transaction, turn off whatever could keep the text of
+ *		a statement holding a secret: statement and error logging, pgaudit,
+ *		pg_stat_statements and pg_stat_activity.
+ */
+static void
+set_quiet_settings(void)
+{
+	set_quietly("log_statement", "none");
+	set_quietly("log_min_duration_statement", "-1");
+	set_quietly("log_min_error_statement", "panic");
+	set_quietly("pgaudit.log", "none");
+	set_quietly("pg_stat_statements.track_utility", "off");
+	set_quietly("track_activities", "off");
 }
 
 /*
@@ -55,18 +77,16 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(role)};
-	char	   *verifier;
-	char	   *sql;
+	char	   *volatile verifier = NULL;
+	char	   *volatile literal = NULL;
+	char	   *volatile sql = NULL;
 	bool		isnull;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	set_quietly("log_statement", "none");
-	set_quietly("log_min_duration_statement", "-1");
-	set_quietly("log_min_error_statement", "panic");
-	set_quietly("pgaudit.log", "none");
+	set_quiet_settings();
 
 	if (SPI_execute_with_args("SELECT rolcanlogin AND NOT rolsuper "
 							  "FROM pg_catalog.pg_authid WHERE rolname = $1",
@@ -82,12 +102,25 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 				 errmsg("role \"%s\" is not a tenant login role", role),
 				 errdetail("tenancy sets passwords only on roles that can log in and are not superusers.")));
 
-	verifier = pg_be_scram_build_secret(password);
-	sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
-				   quote_literal_cstr(verifier));
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not set the password of role \"%s\"", role);
-	explicit_bzero(sql, strlen(sql));
+	PG_TRY();
+	{
+		verifier = pg_be_scram_build_secret(password);
+		literal = quote_literal_cstr(verifier);
+		sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
+					   literal);
+		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not set the password of role \"%s\"", role);
+	}
+	PG_FINALLY();
+	{
+		if (verifier)
+			explicit_bzero(verifier, strlen(verifier));
+		if (literal)
+			explicit_bzero(literal, strlen(literal));
+		if (sql)
+			explicit_bzero(sql, strlen(sql));
+	}
+	PG_END_TRY();
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

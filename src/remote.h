@@ -5,8 +5,9 @@
  *	  SQL on the server and database it was placed on.
  *
  * Steps of target remote_database carry
- *	 {"server": "b", "database": "acme_analytics", "sql": "CREATE ROLE ..."}
- * where server is a name registered with tenancy.register_server ("" is
+ *	 {"server": "b", "database": "acme_analytics", "sql": "CREATE ROLE ...;\n..."}
+ * (the statements of one phase of the plan, see PlanSteps), where server
+ * is a name registered with tenancy.register_server ("" is
  * this PostgreSQL server, reached over its Unix socket).  The step that
  * creates the database adds "create_database": true: it runs outside a
  * transaction block, from the server's maintenance database, and only

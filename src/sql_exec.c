@@ -7,7 +7,8 @@
  * points are SECURITY DEFINER), in plan order.  An error aborts the
  * caller's transaction (or subtransaction) like any other statement, so a
  * failed provision leaves nothing half-created.  Actions for another
- * server (target remote_database) are left to the worker.
+ * server (target remote_database) are left to the worker.  Also here: the
+ * kept plans of the extension's own catalog statements (SpiExecuteKept).
  *
  *-------------------------------------------------------------------------
  */

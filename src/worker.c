@@ -390,8 +390,8 @@ forget_finished(Engine *engine)
  * maintain
  *		Bring back steps a dead worker left running: all of them at startup
  *		(there is one worker, so they cannot be anyone else's), later those
- *		whose lease expired and that are not ours in flight; fail operations
- *		that can never finish.
+ *		whose lease expired and that are not ours (in flight, or finished
+ *		and not recorded yet); fail operations that can never finish.
  */
 static void
 maintain(Engine *engine, bool all_running)
@@ -405,9 +405,13 @@ maintain(Engine *engine, bool all_running)
 		TimestampTzPlusMilliseconds(now, Min((int64) tenancy_lease_duration_s * 500,
 											 (int64) tenancy_poll_interval_ms));
 
-	in_flight = palloc(sizeof(int64) * Max(list_length(engine->running), 1));
+	in_flight = palloc(sizeof(int64) * Max(list_length(engine->running) +
+										   list_length(engine->finished), 1));
 	foreach(lc, engine->running)
 		in_flight[n_in_flight++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	/* outcomes not recorded yet (after an error) are ours too */
+	foreach(lc, engine->finished)
+		in_flight[n_in_flight++] = ((FinishedStep *) lfirst(lc))->step->step_id;
 	maintain_guarded(engine, all_running, in_flight, n_in_flight);
 }
 

@@ -17,9 +17,10 @@
 # (vg/PID.log) and checks for leaks at exit.  initdb's bootstrap runs, and
 # 'postgres -V', run without valgrind.
 #
-# A record counts against us when its stack passes through tenancy.so:
-# "definitely lost" blocks (malloc'd memory nobody points to any more) and
-# invalid reads, writes, frees and uses of uninitialised values.  Memory in
+# A record counts against us when its stack passes through tenancy.so
+# (summarize.py): "definitely lost" blocks (malloc'd memory nobody points to
+# any more) and invalid reads, writes, frees and uses of uninitialised
+# values.  Memory in
 # palloc'd contexts is invisible to memcheck (PostgreSQL is not built with
 # USE_VALGRIND here); contexts are covered by the VmRSS figures of
 # test/bench/bench_worker.sh.  Exits non-zero when anything counts.
@@ -102,36 +103,7 @@ tap_rc=$?
 tail -n 5 "$work/tap.log"
 [ "$tap_rc" -eq 0 ] || { grep -E '^not ok|^# ' "$work/tap.log" | head -40; }
 
-# summarize: records whose stack passes through tenancy.so
-python3 - "$work/vg" <<'PY'
-import glob, re, sys
-lost_bytes = lost_records = errors = 0
-processes = 0
-shown = 0
-for path in sorted(glob.glob(sys.argv[1] + "/*.log")):
-    text = open(path, errors="replace").read()
-    if not text.strip():
-        continue
-    processes += 1
-    # valgrind records are separated by lines holding only the "==PID==" prefix
-    for record in re.split(r"\n==\d+== \n", text):
-        if "tenancy.so" not in record:
-            continue
-        m = re.search(r"([\d,]+) (?:\([\d,]+ direct, [\d,]+ indirect\) )?bytes in [\d,]+ blocks are definitely lost", record)
-        if m:
-            lost_records += 1
-            lost_bytes += int(m.group(1).replace(",", ""))
-        elif re.search(r"Invalid (read|write|free)|uninitialised|Mismatched free|overlap", record):
-            errors += 1
-        else:
-            continue
-        if shown < 20:
-            shown += 1
-            print("--- " + path)
-            print(record.strip()[:4000])
-print("valgrind: %d server process logs; in tenancy.so: %d bytes definitely lost in %d records, %d invalid accesses"
-      % (processes, lost_bytes, lost_records, errors))
-sys.exit(1 if lost_records or errors else 0)
-PY
+# what memcheck found in our code
+"$top/test/valgrind/summarize.py" "$work/vg" "$top"
 vg_rc=$?
 [ "$tap_rc" -eq 0 ] && [ "$vg_rc" -eq 0 ]

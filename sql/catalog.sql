@@ -79,6 +79,13 @@ SELECT count(*) > 0 AS admin_functions_exist,
        bool_and(has_function_privilege('regress_admin', p.oid, 'EXECUTE')) AS admin_executes_all
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'tenancy';
+-- functions tenancy_admin may not execute: only the registry of warehouse
+-- servers, superuser-only on purpose (a conninfo picks the server files the
+-- worker reads and where its passwords go)
+SELECT p.oid::regprocedure AS superuser_only_function
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'tenancy' AND NOT has_function_privilege('regress_admin', p.oid, 'EXECUTE')
+ ORDER BY 1;
 SET ROLE regress_nobody;
 SELECT * FROM tenancy.tenants;
 SELECT tenancy.version();

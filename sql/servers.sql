@@ -92,6 +92,18 @@ SELECT u AS undo_roles
   JOIN tenancy.tenants t USING (tenant_id),
        pg_catalog.regexp_split_to_table(s.compensation ->> 'sql', E';\n') AS u
  WHERE t.name = 'p1' AND s.action = 'roles';
+-- the tenant's database is open to its groups only (CONNECT and TEMPORARY
+-- are PUBLIC's by default on a new database)
+SELECT s.ordinal, s.action, s.object, d AS statement
+  FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+  JOIN tenancy.tenants t USING (tenant_id),
+       pg_catalog.regexp_split_to_table(s.request ->> 'sql', E';\n') AS d
+ WHERE t.name = 'p1' AND d LIKE '%ON DATABASE%';
+SELECT detail FROM p1_plan WHERE action LIKE '% database access' ORDER BY ordinal;
+-- a system database is refused on another server
+\set VERBOSITY default
+SELECT tenancy.provision('sys1', pg_temp.spec('sys1', '{"warehouse": {"database": {"host": "c", "name": "template1"}}}'));
+\set VERBOSITY terse
 -- nothing of a placed tenant is created here
 SELECT count(*) AS roles_here FROM pg_roles WHERE rolname LIKE '%\_p1%';
 

@@ -20,6 +20,15 @@ warehouse: {}
 resources: {}
 $$));
 
+-- the platform database may be named (no host: the tenant is then local);
+-- a system database of this server may not
+SELECT * FROM tenancy.validate(jsonb_build_object(
+       'tenant', '{"name": "a", "tier": "basic"}'::jsonb,
+       'warehouse', jsonb_build_object('database', jsonb_build_object('name', current_database())),
+       'resources', '{}'::jsonb));
+SELECT * FROM tenancy.validate('{"tenant": {"name": "a", "tier": "basic"}, "warehouse": {"database": {"name": "postgres"}}, "resources": {}}');
+SELECT * FROM tenancy.validate('{"tenant": {"name": "a", "tier": "basic"}, "warehouse": {"database": {"host": "", "name": "template1"}}, "resources": {}}');
+
 -- a reference to the tenant's own tenants/<name>/ path is allowed
 SELECT * FROM tenancy.validate(jsonb_set((SELECT spec FROM seed), '{tenant,authentication,config,client_secret}',
        '"{{ vault.get(''tenants/acme-corp/oauth/client_secret'') }}"'));
@@ -95,6 +104,9 @@ INSERT INTO bad_specs (change, value, expected_path, expected_message) VALUES
 ('{warehouse,database,schema_prefix}', '"acme-"', '$.warehouse.database.schema_prefix', '"acme-" is not a valid schema prefix: [a-z][a-z0-9_]*, at most 49 bytes so that "<prefix>gold_reporting" fits in 63'),
 ('{warehouse,database,schema_prefix}', '"a2345678901234567890123456789012345678901234567890"', '$.warehouse.database.schema_prefix', '"a2345678901234567890123456789012345678901234567890" is not a valid schema prefix: [a-z][a-z0-9_]*, at most 49 bytes so that "<prefix>gold_reporting" fits in 63'),
 ('{warehouse,database,sslmode}', '"require"', '$.warehouse.database.sslmode', 'unknown key "sslmode"; expected one of host, port, name, schema_prefix'),
+('{warehouse,database,name}', '"template1"', '$.warehouse.database.name', '"template1" is a template database: every new database of the server is copied from it'),
+('{warehouse,database,name}', '"template0"', '$.warehouse.database.name', '"template0" is a template database: every new database of the server is copied from it'),
+('{warehouse,database,name}', '"postgres"', '$.warehouse.database.name', '"postgres" is the maintenance database of the server, open to every role: name a database of the tenant''s own'),
 ('{warehouse,bronze_jobs}', '{}', '$.warehouse.bronze_jobs', 'must be a list'),
 ('{warehouse,bronze_jobs,1,name}', '"customers"', '$.warehouse.bronze_jobs[1].name', 'duplicate job name "customers" (also bronze_jobs[0])'),
 ('{warehouse,bronze_jobs,1,name}', '"Orders!"', '$.warehouse.bronze_jobs[1].name', '"Orders!" is not a lower-case identifier ([a-z_][a-z0-9_]*)'),

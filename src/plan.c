@@ -308,6 +308,9 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 		m->remote_host = host;
 		m->remote_port = spec_int(spec, "warehouse.database.port", 5432, 1, 65535);
 		m->remote_database = database ? database : get_database_name(MyDatabaseId);
+		if (SpecDatabaseProblem(m->remote_database, false))
+			invalid_spec("warehouse.database.name",
+						 SpecDatabaseProblem(m->remote_database, false));
 	}
 
 	m->owner_role = psprintf("tenant_%s_owner", m->slug);

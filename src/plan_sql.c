@@ -218,6 +218,29 @@ plan_audit_table(PlanContext *ctx)
 }
 
 /*
+ * plan_database_access
+ *		A tenant's own database (another database or server) is open only
+ *		to its groups: PostgreSQL grants CONNECT and TEMPORARY on a new
+ *		database to PUBLIC, so every role of the server could connect (and
+ *		see the tenant's schemas and catalogs) otherwise.  Planned again
+ *		when a group role is (re)created; DROP OWNED removes the grant with
+ *		the role.
+ */
+static void
+plan_database_access(PlanContext *ctx)
+{
+	const TenantModel *m = ctx->model;
+	const char *database = qi(m->remote_database);
+
+	PlanAddSql(ctx, "revoke database access", m->remote_database,
+			   psprintf("REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC",
+						database));
+	PlanAddSql(ctx, "grant database access", m->remote_database,
+			   psprintf("GRANT CONNECT ON DATABASE %s TO %s, %s", database,
+						qi(m->writer_role), qi(m->reader_role)));
+}
+
+/*
  * PlanSqlProvision
  *		The SQL that takes the tenant from its current state to the model:
  *		roles first (schemas need their owner), then default privileges,
@@ -235,6 +258,8 @@ PlanSqlProvision(PlanContext *ctx)
 	plan_role(ctx, &s->reader, m->reader_role, false, -1);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		plan_login_role(ctx, &s->logins[i], m->login_roles[i]);
+	if (!m->local && (!s->writer.exists || !s->reader.exists))
+		plan_database_access(ctx);
 
 	ctx->phase = PLAN_PHASE_DEFAULT_PRIVILEGES;
 	plan_default_privileges(ctx, &s->owner, m->owner_role);

@@ -37,6 +37,7 @@
 #include "utils/snapmgr.h"
 
 #include "servers.h"
+#include "spec.h"
 
 PG_FUNCTION_INFO_V1(tenancy_register_server);
 PG_FUNCTION_INFO_V1(tenancy_drop_server);
@@ -467,6 +468,15 @@ place_on(TenantModel *m, const char *server)
 		m->remote_host = pstrdup("");
 		m->remote_port = 5432;
 		m->remote_database = get_database_name(MyDatabaseId);
+		if (SpecDatabaseProblem(m->remote_database, false))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tenant \"%s\" needs a database name to be placed on warehouse server \"%s\"",
+							m->name, server),
+					 errdetail("A tenant placed without warehouse.database.name gets a database named like the platform database, and \"%s\" %s.",
+							   m->remote_database,
+							   SpecDatabaseProblem(m->remote_database, false)),
+					 errhint("Set warehouse.database.name in the spec.")));
 	}
 	m->server = pstrdup(server);
 }

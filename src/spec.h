@@ -51,6 +51,15 @@ extern Jsonb *SpecNormalize(Jsonb *spec);
  */
 extern const char *SpecSchemaPrefixProblem(const char *prefix);
 
+/*
+ * spec_warehouse.c: NULL when database may hold a tenant's warehouse, else
+ * why not (a phrase after the name: "is a template database ...").
+ * template0, template1 and postgres are refused; postgres is fine only as
+ * the platform database itself (local: no host, this database's name).
+ * The validator, the planner and placement share this one rule.
+ */
+extern const char *SpecDatabaseProblem(const char *database, bool local);
+
 /* spec_quantity.c: Kubernetes resource quantities */
 extern bool SpecParseQuantity(const char *text, double *value);
 

@@ -16,6 +16,9 @@
 #include <ctype.h>
 #include <math.h>
 
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+
 #include "spec.h"
 #include "spec_validate.h"
 
@@ -83,11 +86,40 @@ check_database(SpecValidator *v, JsonbContainer *database)
 		SpecReportAt(v, "name",
 					 "%s is not a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most %d bytes)",
 					 SpecQuote(name), SPEC_IDENTIFIER_MAX);
+	else if (name)
+	{
+		bool		local = host == NULL &&
+			strcmp(name, get_database_name(MyDatabaseId)) == 0;
+		const char *problem = SpecDatabaseProblem(name, local);
+
+		if (problem)
+			SpecReportAt(v, "name", "%s %s", SpecQuote(name), problem);
+	}
 
 	prefix = SpecString(v, database, "schema_prefix", false, SPEC_MAX_STRING);
 	if (prefix && SpecSchemaPrefixProblem(prefix))
 		SpecReportAt(v, "schema_prefix", "%s is not a valid schema prefix: %s",
 					 SpecQuote(prefix), SpecSchemaPrefixProblem(prefix));
+}
+
+/*
+ * SpecDatabaseProblem
+ *		Why database cannot hold a tenant's warehouse, or NULL; see spec.h.
+ *
+ * A tenant's roles, schemas and grants in template1 would be copied into
+ * every database created afterwards (template0 accepts no connections at
+ * all); postgres is where every role may connect by default and where the
+ * worker runs CREATE DATABASE from, and tenancy revokes CONNECT from
+ * PUBLIC on a tenant's database.
+ */
+const char *
+SpecDatabaseProblem(const char *database, bool local)
+{
+	if (strcmp(database, "template0") == 0 || strcmp(database, "template1") == 0)
+		return "is a template database: every new database of the server is copied from it";
+	if (strcmp(database, "postgres") == 0 && !local)
+		return "is the maintenance database of the server, open to every role: name a database of the tenant's own";
+	return NULL;
 }
 
 /*

@@ -43,12 +43,12 @@ cluster_psql -q -c 'CREATE EXTENSION tenancy'
 
 now_ms() { date +%s%3N; }
 
-# provision_all PREFIX: provision the tenants one transaction each, then
-# wait for the worker; prints the elapsed milliseconds
+# provision_all PREFIX WAREHOUSE: provision the tenants one transaction
+# each, then wait for the worker; prints the elapsed milliseconds
 provision_all() {
-	local prefix=$1 t0 t1
+	local prefix=$1 warehouse=$2 t0 t1
 	for i in $(seq 1 "$tenants"); do
-		echo "SELECT tenancy.provision('$prefix$i', '{\"tenant\": {\"name\": \"$prefix$i\", \"tier\": \"standard\"}, \"warehouse\": {}, \"resources\": {}}');"
+		echo "SELECT tenancy.provision('$prefix$i', '{\"tenant\": {\"name\": \"$prefix$i\", \"tier\": \"standard\"}, \"warehouse\": $warehouse, \"resources\": {}}');"
 	done >"$dir/$prefix.sql"
 	t0=$(now_ms)
 	cluster_psql -q -o /dev/null -f "$dir/$prefix.sql"
@@ -59,11 +59,13 @@ provision_all() {
 	echo $((t1 - t0))
 }
 
-local_ms=$(provision_all l)
+local_ms=$(provision_all l '{}')
 for i in 0 1 2; do
 	cluster_psql -q -o /dev/null -c "SELECT tenancy.register_server('w$((i + 1))', '${conninfos[$i]}')"
 done
-placed_ms=$(provision_all r)
+# placed: a database of their own on the servers (postgres, the platform
+# database's name here, is refused as a tenant's database)
+placed_ms=$(provision_all r '{"database": {"name": "wh"}}')
 
 failed=$(cluster_psql -qAt -c "SELECT count(*) FROM tenancy.operations WHERE state <> 'succeeded'")
 spread=$(cluster_psql -qAt -c "SELECT string_agg(server || '=' || tenants, ' ' ORDER BY server) FROM tenancy.server_load")

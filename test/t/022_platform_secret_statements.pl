@@ -8,7 +8,9 @@
 #     nested ones too;
 #   - the tenants' roles get SCRAM verifiers (the steps ran);
 #   - the other statements of the tenants are tracked (the test can see a
-#     statement when there is one), no tracked text holds "SCRAM-SHA-256$".
+#     statement when there is one), no tracked text holds "SCRAM-SHA-256$";
+#   - and, while a placed tenant is at hand: B's other roles cannot connect
+#     to its database, its login roles can.
 use strict;
 use warnings;
 
@@ -65,6 +67,14 @@ for my $node ([ 'A', $platform ], [ 'B', $wb ])
 			q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%SCRAM-SHA-256$%' AND pid <> pg_backend_pid()}),
 		'0', "none in pg_stat_activity of $node->[0] either");
 }
+
+# B's other roles cannot connect to the tenant's database (CONNECT revoked
+# from PUBLIC); the tenant's login roles can, through their group
+$wb->safe_psql('postgres', 'CREATE ROLE outsider LOGIN');
+my ($rc, $out, $err) = $wb->psql('warehouse', 'SELECT 1', extra_params => [ '-U', 'outsider' ]);
+like($err, qr/permission denied for database "warehouse"/, 'another role of B cannot connect to the tenant\'s database');
+($rc, $out, $err) = $wb->psql('warehouse', 'SELECT current_user', extra_params => [ '-U', 'etl_there' ]);
+is($out, 'etl_there', 'the tenant\'s login role can');
 
 $platform->stop;
 $wb->stop;

@@ -45,6 +45,7 @@ extern int64 HandlerPollDelayMs(const StepContext *context, int64 remaining_ms);
 extern void HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome);
 extern void HandleVaultSecret(const StepContext *context, StepOutcome *outcome);
 extern void HandleHelmRelease(const StepContext *context, StepOutcome *outcome);
+extern void HelmReapChildren(void);
 extern void HandleValidate(const StepContext *context, StepOutcome *outcome);
 extern void HandleWaitAbsent(const StepContext *context, StepOutcome *outcome);
 

@@ -14,15 +14,30 @@
  * on a command line.  A worker restart forgets its children; the next
  * attempt simply runs helm again (upgrade --install is idempotent).
  *
+ * The child gets stdin, stdout and stderr only: every other descriptor of
+ * the worker (relation files, HTTP and libpq sockets, the postmaster-death
+ * pipe) is closed before exec.  Every pass of the worker reaps children
+ * that ended (HelmReapChildren), so none stays a zombie while its step is
+ * not polled: a run whose step never comes back for it (cancelled,
+ * failed, or polled after the deadline) is freed with its directory, a
+ * child past the deadline gets SIGTERM, then SIGKILL after a grace period,
+ * and never is waited for with a blocking call.  The directories are
+ * /tmp/tenancy-helm-<port>-*, so that the worker's first pass removes what
+ * a crashed worker of this server left behind, and only that.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "postmaster/postmaster.h"
+#include "utils/timestamp.h"
 
 #include "endpoint.h"
 #include "handler.h"
@@ -31,12 +46,24 @@
 
 #define MAX_HELM_RUNS 16
 #define OUTPUT_TAIL 300
+#define HELM_DIR_PARENT "/tmp"
 
-/* A helm child of this worker */
+/* SIGTERM, then this long until SIGKILL */
+#define HELM_KILL_GRACE_MS 5000
+/* a child that ended is kept this long for its step to come back for it */
+#define HELM_UNCLAIMED_MS 60000
+
+/* A helm child of this worker; the slot is in use while pid > 0 */
 typedef struct HelmRun
 {
-	char		key[64];		/* the step's idempotency key */
+	char		key[64];		/* the step's idempotency key; "" once the
+								 * step gave the run up */
 	pid_t		pid;
+	bool		exited;			/* reaped: status holds its wait status */
+	int			status;
+	TimestampTz started_at;
+	TimestampTz exited_at;
+	TimestampTz term_sent_at;	/* 0 until SIGTERM was sent */
 	char		dir[MAXPGPATH];
 } HelmRun;
 
@@ -50,9 +77,21 @@ static HelmRun *
 find_run(const char *key)
 {
 	for (int i = 0; i < MAX_HELM_RUNS; i++)
-		if (runs[i].pid > 0 && strcmp(runs[i].key, key) == 0)
+		if (runs[i].pid > 0 && runs[i].key[0] != '\0' &&
+			strcmp(runs[i].key, key) == 0)
 			return &runs[i];
 	return NULL;
+}
+
+/*
+ * helm_dir_prefix
+ *		The name prefix of this server's helm directories in
+ *		HELM_DIR_PARENT (the port tells the servers of a host apart).
+ */
+static char *
+helm_dir_prefix(void)
+{
+	return psprintf("tenancy-helm-%d-", PostPortNumber);
 }
 
 /*
@@ -135,6 +174,104 @@ remove_dir(const char *dir)
 }
 
 /*
+ * free_run
+ *		Remove the run's directory and free its slot.
+ */
+static void
+free_run(HelmRun *run)
+{
+	if (run->dir[0])
+		remove_dir(run->dir);
+	memset(run, 0, sizeof(HelmRun));
+}
+
+/*
+ * remove_stale_dirs
+ *		Remove the helm directories of this server that a previous worker
+ *		left behind (it crashed, or was stopped while helm ran).
+ */
+static void
+remove_stale_dirs(void)
+{
+	char	   *prefix = helm_dir_prefix();
+	DIR		   *dir = opendir(HELM_DIR_PARENT);
+	struct dirent *entry;
+
+	if (dir == NULL)
+		return;
+	while ((entry = readdir(dir)) != NULL)
+	{
+		char	   *path;
+		struct stat st;
+
+		if (strncmp(entry->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		path = psprintf("%s/%s", HELM_DIR_PARENT, entry->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+			remove_dir(path);
+		pfree(path);
+	}
+	closedir(dir);
+}
+
+/*
+ * HelmReapChildren
+ *		Called by the worker every pass; see the file header.  The first
+ *		call removes stale directories.
+ */
+void
+HelmReapChildren(void)
+{
+	static bool cleaned = false;
+	TimestampTz now = 0;
+
+	if (!cleaned)
+	{
+		remove_stale_dirs();
+		cleaned = true;
+	}
+	for (int i = 0; i < MAX_HELM_RUNS; i++)
+	{
+		HelmRun    *run = &runs[i];
+
+		if (run->pid <= 0)
+			continue;
+		if (now == 0)
+			now = GetCurrentTimestamp();
+		if (!run->exited)
+		{
+			int			status;
+			pid_t		done = waitpid(run->pid, &status, WNOHANG);
+
+			if (done == run->pid || (done < 0 && errno == ECHILD))
+			{
+				run->exited = true;
+				run->status = done == run->pid ? status : -1;
+				run->exited_at = now;
+			}
+		}
+		if (!run->exited)
+		{
+			int64		deadline_ms = (int64) tenancy_release_ready_timeout_s * 1000 +
+				HELM_KILL_GRACE_MS;
+
+			if (run->term_sent_at == 0 &&
+				TimestampDifferenceExceeds(run->started_at, now, (int) Min(deadline_ms, INT_MAX)))
+			{
+				(void) kill(run->pid, SIGTERM);
+				run->term_sent_at = now;
+			}
+			else if (run->term_sent_at != 0 &&
+					 TimestampDifferenceExceeds(run->term_sent_at, now, HELM_KILL_GRACE_MS))
+				(void) kill(run->pid, SIGKILL);
+		}
+		else if (run->key[0] == '\0' ||
+				 TimestampDifferenceExceeds(run->exited_at, now, HELM_UNCLAIMED_MS))
+			free_run(run);
+	}
+}
+
+/*
  * output_tail
  *		The last bytes of helm's output, printable ASCII only.
  */
@@ -189,7 +326,8 @@ start_helm(const StepContext *context, HelmRun *run)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: invalid helm release arguments")));
 
-	strlcpy(run->dir, "/tmp/tenancy-helm-XXXXXX", sizeof(run->dir));
+	snprintf(run->dir, sizeof(run->dir), "%s/%sXXXXXX", HELM_DIR_PARENT,
+			 helm_dir_prefix());
 	if (mkdtemp(run->dir) == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -220,11 +358,11 @@ start_helm(const StepContext *context, HelmRun *run)
 		}
 		if (null >= 0)
 			dup2(null, STDIN_FILENO);
+		/* nothing of the worker's but stdin, stdout and stderr */
+		closefrom(STDERR_FILENO + 1);
 		argv[n++] = tenancy_helm_binary;
 		argv[n++] = "upgrade";
 		argv[n++] = "--install";
-		argv[n++] = (char *) release;
-		argv[n++] = (char *) chart;
 		argv[n++] = "--repo";
 		argv[n++] = (char *) repository;
 		argv[n++] = "--version";
@@ -238,6 +376,10 @@ start_helm(const StepContext *context, HelmRun *run)
 			argv[n++] = "--kubeconfig";
 			argv[n++] = kubeconfig;
 		}
+		/* the names last, after "--": never read as options */
+		argv[n++] = "--";
+		argv[n++] = (char *) release;
+		argv[n++] = (char *) chart;
 		argv[n] = NULL;
 		execvp(argv[0], argv);
 		_exit(127);
@@ -276,20 +418,26 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		}
 		PG_CATCH();
 		{
-			if (run->dir[0])
-				remove_dir(run->dir);
-			memset(run, 0, sizeof(HelmRun));
+			free_run(run);
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
 		strlcpy(run->key, context->idempotency_key, sizeof(run->key));
+		run->started_at = GetCurrentTimestamp();
 		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
 						  (int) run->pid);
 		outcome->retry_after_ms = 500;
 		return;
 	}
 
-	done = waitpid(run->pid, &status, WNOHANG);
+	if (run->exited)
+	{
+		/* the worker's pass reaped it already */
+		done = run->pid;
+		status = run->status;
+	}
+	else
+		done = waitpid(run->pid, &status, WNOHANG);
 	if (done == 0)
 	{
 		int64		age = HandlerStepAgeMs(context);
@@ -301,11 +449,18 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 			outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age);
 			return;
 		}
+
+		/*
+		 * No blocking wait: SIGTERM now; HelmReapChildren sends SIGKILL
+		 * after the grace period, reaps it and frees the slot.
+		 */
 		(void) kill(run->pid, SIGTERM);
-		(void) waitpid(run->pid, &status, 0);
+		run->term_sent_at = GetCurrentTimestamp();
+		run->key[0] = '\0';
 		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						  "helm did not finish within tenancy.release_ready_timeout: %s",
 						  output_tail(run->dir));
+		return;
 	}
 	else if (done == run->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		outcome->kind = STEP_OUTCOME_SUCCEEDED;
@@ -317,8 +472,7 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "helm failed (%s %d): %s",
 						  done == run->pid && WIFEXITED(status) ? "exit status" : "signal",
 						  done == run->pid && WIFEXITED(status) ? WEXITSTATUS(status)
-						  : (done == run->pid ? WTERMSIG(status) : -1),
+						  : (done == run->pid && WIFSIGNALED(status) ? WTERMSIG(status) : -1),
 						  output_tail(run->dir));
-	remove_dir(run->dir);
-	memset(run, 0, sizeof(HelmRun));
+	free_run(run);
 }

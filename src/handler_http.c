@@ -89,8 +89,9 @@ HandlerArgString(const StepContext *context, const char *key)
 /*
  * HandlerValidName
  *		A Kubernetes name or Vault path segment list: letters, digits, "-",
- *		"_", "." and "/", no dot segments.  Keeps handler arguments out of
- *		URL syntax.
+ *		"_", "." and "/", no dot segments, not starting with "/" or "-".
+ *		Keeps handler arguments out of URL syntax, and out of option
+ *		syntax on a command line (helm).
  */
 bool
 HandlerValidName(const char *name)
@@ -99,7 +100,7 @@ HandlerValidName(const char *name)
 
 	return len > 0 && len <= 253 &&
 		strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") == len &&
-		strstr(name, "..") == NULL && name[0] != '/';
+		strstr(name, "..") == NULL && name[0] != '/' && name[0] != '-';
 }
 
 /*

@@ -54,6 +54,7 @@
 #include "utils/wait_event.h"
 
 #include "endpoint.h"
+#include "handler.h"
 #include "http.h"
 #include "journal.h"
 #include "step_exec.h"
@@ -196,6 +197,8 @@ worker_loop(Engine *engine)
 
 		MemoryContextReset(engine->pass_cxt);
 		MemoryContextSwitchTo(engine->pass_cxt);
+		/* helm children that ended are reaped, polled by their step or not */
+		HelmReapChildren();
 		now = GetCurrentTimestamp();
 
 		if (now >= engine->paused_until &&

@@ -36,6 +36,8 @@ for ((i = 0; i < \${#args[@]}; i++)); do
 	esac
 done
 printf '%s\\n' "\$@" >"\$rec/args-\$ns"
+ls -l /proc/\$\$/fd >"\$rec/fds-\$ns"
+echo \$\$ >"\$rec/pid-\$ns"
 cp "\$values" "\$rec/values-\$ns.json"
 cp "\$kubeconfig" "\$rec/kubeconfig-\$ns"
 touch "\$rec/started-\$ns"
@@ -52,7 +54,7 @@ curl -sf -X POST -H "Authorization: Bearer \$(cat '$sim->{admin_k8s_token_file}'
 	-H 'Content-Type: application/json' "$sim->{kubernetes}/api/v1/namespaces/\$ns/pods" \\
 	-d '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "airflow-scheduler-0"},
 	     "spec": {"containers": [{"name": "scheduler", "image": "apache/airflow:2.9.3"}]}}' >/dev/null || exit 3
-echo "Release \\"\$3\\" has been upgraded. Happy Helming!"
+echo "Release \\"\${args[-2]}\\" has been upgraded. Happy Helming!"
 EOF
 close $fh;
 chmod 0755, $helm;
@@ -115,11 +117,21 @@ my @args = split /\n/, slurp_file("$rec/args-airflow-alpha");
 my ($values_path) = map { $args[$_ + 1] } grep { $args[$_] eq '--values' } 0 .. $#args;
 my ($kubeconfig_path) = map { $args[$_ + 1] } grep { $args[$_] eq '--kubeconfig' } 0 .. $#args;
 is_deeply(\@args,
-	[ 'upgrade', '--install', 'airflow-alpha', 'airflow',
+	[ 'upgrade', '--install',
 	  '--repo', 'https://airflow.apache.org', '--version', '1.15.0',
-	  '--namespace', 'airflow-alpha', '--values', $values_path, '--kubeconfig', $kubeconfig_path ],
-	'helm upgrade --install with the chart, repository, version, namespace, values and kubeconfig');
-like($values_path, qr{^/tmp/tenancy-helm-[^/]+/values\.json$}, 'values in a private temporary directory');
+	  '--namespace', 'airflow-alpha', '--values', $values_path, '--kubeconfig', $kubeconfig_path,
+	  '--', 'airflow-alpha', 'airflow' ],
+	'helm upgrade --install with the repository, version, namespace, values and kubeconfig, then "--", the release and the chart');
+like($values_path, qr{^/tmp/tenancy-helm-\d+-[^/]+/values\.json$}, 'values in a private temporary directory');
+
+# helm inherits stdin, stdout and stderr, nothing else of the worker (bash
+# itself holds its script open, on fd 255)
+my %fds = map { /\s(\d+) -> (.*)$/ ? ($1 => $2) : () } split /\n/, slurp_file("$rec/fds-airflow-alpha");
+delete $fds{255} if ($fds{255} // '') eq $helm;
+is_deeply([ sort { $a <=> $b } keys %fds ], [ 0, 1, 2 ], 'helm has only descriptors 0, 1 and 2 open')
+  or diag(slurp_file("$rec/fds-airflow-alpha"));
+is($fds{0}, '/dev/null', 'stdin is /dev/null');
+like($fds{1}, qr{^/tmp/tenancy-helm-\d+-[^/]+/output\.log$}, 'stdout goes to the run\'s output file');
 ok(!-e $values_path, 'which is removed once helm is done');
 my $values = JSON::PP->new->decode(slurp_file("$rec/values-airflow-alpha.json"));
 is($values->{executor}, 'KubernetesExecutor', 'values: executor');
@@ -152,6 +164,48 @@ is($node->safe_psql('postgres',
 	"SELECT count(*) FROM tenancy.steps WHERE operation_id = $broken AND target = 'helm' AND attempts = 2"),
 	'1', 'a failed helm is not retried: start, then the exit status');
 ok(TenancyTest::k8s_gone($sim, '/api/v1/namespaces/airflow-broken'), 'compensation deleted the namespace');
+
+# a cancelled operation no longer polls its helm step: the worker reaps the
+# child all the same once it ends (no zombie)
+my $gamma = $node->safe_psql('postgres', "SELECT tenancy.provision('gamma', " . spec_of('gamma', 'basic') . ")");
+ok(wait_for_file("$rec/started-airflow-gamma"), 'helm started for gamma');
+$node->safe_psql('postgres', "SELECT tenancy.cancel($gamma)");
+open my $go, '>', "$rec/go-airflow-gamma" or die;
+close $go;
+my $helm_pid = slurp_file("$rec/pid-airflow-gamma");
+chomp $helm_pid;
+# the state letter of a process, '' once it is gone
+sub proc_state
+{
+	open my $stat, '<', "/proc/$_[0]/stat" or return '';
+	my ($state) = <$stat> =~ /\) (\S)/;
+	return $state // '';
+}
+for (1 .. 300)
+{
+	last if proc_state($helm_pid) =~ /^(Z|)$/;
+	select(undef, undef, undef, 0.1);
+}
+for (1 .. 100)
+{
+	last if proc_state($helm_pid) eq '';
+	select(undef, undef, undef, 0.1);
+}
+is(proc_state($helm_pid), '', 'gamma\'s helm ended and was reaped (no zombie)');
+
+# a restarted worker removes the helm directories this server left behind
+my $stale = "/tmp/tenancy-helm-" . $node->port . "-stale021";
+mkdir $stale or die "mkdir $stale: $!";
+open my $sf, '>', "$stale/values.json" or die;
+close $sf;
+$node->restart;
+my $removed = 0;
+for (1 .. 100)
+{
+	$removed = !-e $stale and last;
+	select(undef, undef, undef, 0.1);
+}
+ok($removed, 'a stale helm directory of this server is removed when the worker starts');
 
 $node->stop;
 TenancyTest::stop_simulator($sim);

@@ -33,6 +33,23 @@ SELECT * FROM tenancy.validate('{"tenant": {"name": "a", "tier": "basic"}, "ware
 SELECT * FROM tenancy.validate(jsonb_set((SELECT spec FROM seed), '{tenant,authentication,config,client_secret}',
        '"{{ vault.get(''tenants/acme-corp/oauth/client_secret'') }}"'));
 
+-- the validator and the planner share one rule for Vault references and
+-- secret keys: a double-quoted reference, a segment like "a..b", and a
+-- plain value under a key that merely contains "key" pass both
+CREATE TEMP TABLE agree AS
+SELECT jsonb_set(jsonb_set((SELECT spec FROM seed),
+         '{tenant,authentication,config,client_secret}', '"{{ vault.get(\"acme/oauth..v2/client_secret\") }}"'),
+         '{tenant,authentication,config,keycloak_realm}', '"acme"') AS spec;
+SELECT * FROM tenancy.validate((SELECT spec FROM agree));
+SELECT p.object, p.detail
+  FROM agree, tenancy.plan('acme-corp', agree.spec) p
+ WHERE p.action = 'secret from vault' AND p.object LIKE '%oauth%';
+-- and refuse the same: a reference with a space before "{{"
+SELECT * FROM tenancy.validate(jsonb_set((SELECT spec FROM seed),
+       '{tenant,authentication,config,client_id}', '" {{ vault.get(''acme/oauth/client_id'') }}"'));
+SELECT count(*) FROM tenancy.plan('acme-corp', jsonb_set((SELECT spec FROM seed),
+       '{tenant,authentication,config,client_id}', '" {{ vault.get(''acme/oauth/client_id'') }}"'));
+
 -- not a mapping at all
 SELECT * FROM tenancy.validate('[]');
 SELECT * FROM tenancy.validate('"tenant"');

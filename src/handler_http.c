@@ -19,6 +19,7 @@
 #include "endpoint.h"
 #include "handler.h"
 #include "platform.h"
+#include "spec.h"
 #include "tenancy.h"
 
 /* Shortest and longest wait between two polls of a handler */
@@ -227,7 +228,7 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 	json_t	   *root;
 	json_t	   *data;
 
-	if (!HandlerValidName(path))
+	if (!SpecVaultPathValid(path, strlen(path)))
 	{
 		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						  "invalid Vault path \"%.100s\"", path);

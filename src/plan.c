@@ -98,21 +98,7 @@ invalid_spec(const char *path, const char *problem)
 void
 TenantCheckName(const char *name)
 {
-	size_t		len = strlen(name);
-	bool		ok = len > 0 && len <= TENANT_NAME_MAX;
-
-	for (size_t i = 0; ok && i < len; i++)
-	{
-		char		c = name[i];
-
-		if (c >= 'a' && c <= 'z')
-			continue;
-		if ((c >= '0' && c <= '9') || c == '-')
-			ok = i > 0 && (c != '-' || i < len - 1);
-		else
-			ok = false;
-	}
-	if (!ok)
+	if (!SpecIsName(name, TENANT_NAME_MAX))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid tenant name \"%s\"", name),

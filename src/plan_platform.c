@@ -34,6 +34,7 @@
 #include "utils/guc.h"
 
 #include "platform.h"
+#include "spec.h"
 #include "tenancy.h"
 
 #define TARGET_VAULT "vault"
@@ -211,80 +212,31 @@ plan_namespace(PlatformPlan *pp)
 
 /*
  * vault_reference
- *		The Vault path of a "{{ vault.get('path') }}" reference, or NULL
- *		when value is not one.  A reference to a path that is not a plain
- *		relative path, or into another tenant's tenants/<name>/ (where the
- *		worker keeps that tenant's generated credentials), is refused: the
- *		validator reports it too, this guards the worker's requests.
+ *		The Vault path of a {{ vault.get('path') }} reference, or NULL when
+ *		value is not one.  The rule is the validator's (spec.h); a value
+ *		that attempts a reference and is not one, or one into another
+ *		tenant's tenants/<name>/ (where the worker keeps that tenant's
+ *		generated credentials), is refused: the validator reports it too,
+ *		this guards the worker's requests against stored specs.
  */
 static char *
 vault_reference(const char *value, const char *spec_path, const char *tenant)
 {
-	size_t		tenant_len = strlen(tenant);
-	const char *p = value;
-	const char *start;
-	char	   *path;
+	char	   *path = SpecVaultReference(value);
 
-	while (*p == ' ')
-		p++;
-	if (strncmp(p, "{{", 2) != 0)
-		return NULL;
-	p += 2;
-	while (*p == ' ')
-		p++;
-	if (strncmp(p, "vault.get('", 11) != 0)
-		goto bad;
-	p += 11;
-	start = p;
-	while (*p && *p != '\'')
-		p++;
-	if (*p != '\'')
-		goto bad;
-	path = pnstrdup(start, p - start);
-	p++;
-	if (strncmp(p, ")", 1) != 0)
-		goto bad;
-	p++;
-	while (*p == ' ')
-		p++;
-	if (strcmp(p, "}}") != 0)
-		goto bad;
-
-	if (path[0] == '\0' || path[0] == '/' || strlen(path) > 200 ||
-		strstr(path, "..") != NULL || strstr(path, "//") != NULL ||
-		strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./") != strlen(path))
+	if (path == NULL && SpecMentionsVault(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid Vault reference in the tenant spec"),
-				 errdetail("The value at %s names the Vault path \"%s\", which is not a relative path of letters, digits, \"_\", \"-\", \".\" and \"/\".",
-						   spec_path, path)));
-	if (strncmp(path, "tenants/", 8) == 0 &&
-		(strncmp(path + 8, tenant, tenant_len) != 0 || path[8 + tenant_len] != '/'))
+				 errdetail("The value at %s is not of the form {{ vault.get('path') }} with a relative path of letters, digits, \"_\", \"-\" and \".\" segments (none \".\" or \"..\") separated by \"/\", at most %d bytes.",
+						   spec_path, SPEC_VAULT_PATH_MAX)));
+	if (path && SpecVaultPathOfOtherTenant(path, tenant))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("a tenant spec cannot reference Vault path \"%s\"", path),
 				 errdetail("The value at %s points into tenants/ outside tenants/%s/, where tenancy keeps other tenants' generated credentials.",
 						   spec_path, tenant)));
 	return path;
-
-bad:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid Vault reference in the tenant spec"),
-			 errdetail("The value at %s starts with \"{{\" but is not of the form {{ vault.get('path') }}.",
-					   spec_path)));
-	return NULL;				/* keep compiler quiet */
-}
-
-/*
- * looks_secret
- *		Whether a config key names a credential, which must come from Vault.
- */
-static bool
-looks_secret(const char *key)
-{
-	return strstr(key, "secret") != NULL || strstr(key, "password") != NULL ||
-		strstr(key, "token") != NULL || strstr(key, "key") != NULL;
 }
 
 /*
@@ -338,7 +290,7 @@ oauth_secret_request(const TenantModel *m)
 		if (value == NULL)
 			continue;
 		ref = vault_reference(value, spec_path, m->name);
-		if (ref == NULL && looks_secret(key))
+		if (ref == NULL && SpecLooksSecret(key))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("credential in the tenant spec"),

@@ -58,14 +58,7 @@ PG_FUNCTION_INFO_V1(tenancy_drop_server);
 static void
 check_server_name(const char *name)
 {
-	size_t		len = strlen(name);
-	bool		ok = len > 0 && len <= SERVER_NAME_MAX &&
-		name[0] >= 'a' && name[0] <= 'z' && name[len - 1] != '-';
-
-	for (size_t i = 0; ok && i < len; i++)
-		ok = (name[i] >= 'a' && name[i] <= 'z') ||
-			(name[i] >= '0' && name[i] <= '9') || name[i] == '-';
-	if (!ok)
+	if (!SpecIsName(name, SERVER_NAME_MAX))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid warehouse server name \"%s\"", name),

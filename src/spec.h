@@ -60,6 +60,33 @@ extern const char *SpecSchemaPrefixProblem(const char *prefix);
  */
 extern const char *SpecDatabaseProblem(const char *database, bool local);
 
+/*
+ * spec_tenant.c: Vault references, the one rule of the validator, the
+ * planner and the worker.  A reference is exactly {{ vault.get('path') }}
+ * (or with double quotes; spaces optional inside the braces); its path is
+ * segments of [A-Za-z0-9_.-] separated by '/', none empty, "." or "..", at
+ * most SPEC_VAULT_PATH_MAX bytes.  SpecVaultReference returns the path
+ * (palloc'd) or NULL; a value that SpecMentionsVault but is no reference is
+ * malformed.  A spec may not reference tenants/<other tenant>/, where the
+ * worker keeps generated credentials.  Keys that SpecLooksSecret
+ * (secret, password, token, private_key, api_key) must hold references.
+ */
+#define SPEC_VAULT_PATH_MAX 253
+extern bool SpecVaultPathValid(const char *path, size_t len);
+extern char *SpecVaultReference(const char *value);
+extern bool SpecMentionsVault(const char *value);
+extern bool SpecVaultPathOfOtherTenant(const char *path, const char *tenant);
+extern bool SpecLooksSecret(const char *key);
+
+/*
+ * spec_validate.c: names.  SpecIsDnsLabel: an RFC 1123 label of at most
+ * max_length characters (lower-case letters, digits, '-', alphanumeric at
+ * both ends), as Kubernetes names namespaces.  SpecIsName: such a label
+ * starting with a letter, the one rule of tenant and server names.
+ */
+extern bool SpecIsDnsLabel(const char *s, int max_length);
+extern bool SpecIsName(const char *s, int max_length);
+
 /* spec_quantity.c: Kubernetes resource quantities */
 extern bool SpecParseQuantity(const char *text, double *value);
 

@@ -21,17 +21,17 @@
 #include "spec_validate.h"
 
 /*
- * is_vault_path
- *		Segments of [A-Za-z0-9_.-] separated by '/', none "." or "..", not
- *		starting with '/'.
+ * SpecVaultPathValid
+ *		See spec.h: segments of [A-Za-z0-9_.-] separated by '/', none empty,
+ *		"." or "..", at most SPEC_VAULT_PATH_MAX bytes.
  */
-static bool
-is_vault_path(const char *s, size_t len)
+bool
+SpecVaultPathValid(const char *s, size_t len)
 {
 	size_t		start = 0;
 	size_t		i;
 
-	if (len == 0 || len > 512)
+	if (len == 0 || len > SPEC_VAULT_PATH_MAX)
 		return false;
 	for (i = 0; i <= len; i++)
 	{
@@ -51,63 +51,86 @@ is_vault_path(const char *s, size_t len)
 }
 
 /*
- * vault_reference
- *		Whether s is exactly {{ vault.get('path') }} (quotes single or
- *		double, spaces optional), the form secrets take in a spec.
+ * SpecVaultReference
+ *		See spec.h: the path of exactly {{ vault.get('path') }} (quotes
+ *		single or double, spaces optional inside the braces), or NULL.
  */
-static bool
-vault_reference(const char *s)
+char *
+SpecVaultReference(const char *s)
 {
 	const char *p = s;
 	const char *path;
+	size_t		path_len;
 	char		quote;
 
 	if (strncmp(p, "{{", 2) != 0)
-		return false;
+		return NULL;
 	p += 2;
 	while (*p == ' ')
 		p++;
 	if (strncmp(p, "vault.get(", 10) != 0)
-		return false;
+		return NULL;
 	p += 10;
 	quote = *p++;
 	if (quote != '\'' && quote != '"')
-		return false;
+		return NULL;
 	path = p;
 	while (*p && *p != quote)
 		p++;
-	if (*p != quote || !is_vault_path(path, p - path))
-		return false;
+	path_len = p - path;
+	if (*p != quote || !SpecVaultPathValid(path, path_len))
+		return NULL;
 	p++;
 	if (*p++ != ')')
-		return false;
+		return NULL;
 	while (*p == ' ')
 		p++;
-	return strcmp(p, "}}") == 0;
+	if (strcmp(p, "}}") != 0)
+		return NULL;
+	return pnstrdup(path, path_len);
 }
 
 /*
- * reference_of_other_tenant
- *		Whether s is a Vault reference into tenants/<other>/, where the
- *		worker keeps another tenant's generated credentials.  A spec may
- *		name its own tenant's paths only.
+ * SpecMentionsVault
+ *		See spec.h: whether a value looks like an attempt at a Vault
+ *		reference (then it must be one).
  */
-static bool
-reference_of_other_tenant(const char *s, const char *tenant)
+bool
+SpecMentionsVault(const char *s)
 {
-	const char *path;
+	return strstr(s, "{{") != NULL || strstr(s, "}}") != NULL ||
+		strstr(s, "vault.") != NULL;
+}
+
+/*
+ * SpecVaultPathOfOtherTenant
+ *		See spec.h: whether path lies in tenants/<other>/, where the worker
+ *		keeps another tenant's generated credentials.
+ */
+bool
+SpecVaultPathOfOtherTenant(const char *path, const char *tenant)
+{
 	const char *end;
 	size_t		len;
 
-	if (!vault_reference(s))
-		return false;
-	path = strstr(s, "vault.get(") + 11;
 	if (strncmp(path, "tenants/", 8) != 0)
 		return false;
 	path += 8;
 	end = strchr(path, '/');
-	len = end ? (size_t) (end - path) : strcspn(path, "'\"");
+	len = end ? (size_t) (end - path) : strlen(path);
 	return tenant == NULL || strlen(tenant) != len || strncmp(path, tenant, len) != 0;
+}
+
+/*
+ * SpecLooksSecret
+ *		See spec.h: config keys whose values are credentials.
+ */
+bool
+SpecLooksSecret(const char *key)
+{
+	return strstr(key, "secret") || strstr(key, "password") ||
+		strstr(key, "token") || strstr(key, "private_key") ||
+		strstr(key, "api_key");
 }
 
 /*
@@ -135,29 +158,19 @@ check_reference_owners(SpecValidator *v, JsonbContainer *tenant, const char *nam
 	while ((token = JsonbIteratorNext(&it, &value, true)) != WJB_DONE)
 	{
 		char	   *text;
+		char	   *path;
 
 		if (token == WJB_KEY)
 			key = pnstrdup(value.val.string.val, value.val.string.len);
 		if (token != WJB_VALUE || value.type != jbvString)
 			continue;
 		text = SpecValueText(&value);
-		if (reference_of_other_tenant(text, name))
+		path = SpecVaultReference(text);
+		if (path && SpecVaultPathOfOtherTenant(path, name))
 			SpecReportAt(v, key, "%s names another tenant's Vault path: a spec may reference tenants/%s/ only",
 						 SpecQuote(text), name ? name : "<name>");
 	}
 	SpecPathPop(v, mark);
-}
-
-/*
- * looks_secret
- *		Config keys whose values are credentials.
- */
-static bool
-looks_secret(const char *key)
-{
-	return strstr(key, "secret") || strstr(key, "password") ||
-		strstr(key, "token") || strstr(key, "private_key") ||
-		strstr(key, "api_key");
 }
 
 /*
@@ -175,12 +188,11 @@ check_auth_setting(SpecValidator *v, const char *key, JsonbValue *value)
 		SpecReport(v, "config keys must be lower-case identifiers");
 	else if (value->type == jbvBinary || value->type == jbvNull)
 		SpecReport(v, "must be a string, number or boolean");
-	else if (text && (strstr(text, "{{") || strstr(text, "}}") ||
-					  strstr(text, "vault.")) && !vault_reference(text))
+	else if (text && SpecMentionsVault(text) && SpecVaultReference(text) == NULL)
 		SpecReport(v, "malformed vault reference; expected {{ vault.get('path/to/secret') }}");
-	else if (looks_secret(key) && (text == NULL || !vault_reference(text)))
+	else if (SpecLooksSecret(key) && (text == NULL || SpecVaultReference(text) == NULL))
 		SpecReport(v, "must be a vault reference ({{ vault.get('path') }}): secrets are not stored in the spec");
-	else if (strcmp(key, "redirect_uri") == 0 && text && !vault_reference(text) &&
+	else if (strcmp(key, "redirect_uri") == 0 && text && SpecVaultReference(text) == NULL &&
 			 !SpecIsHttpsUrl(text))
 		SpecReport(v, "%s is not an https URL", SpecQuote(text));
 }
@@ -287,8 +299,7 @@ SpecValidateTenant(SpecValidator *v, JsonbContainer *tenant)
 		SpecReportAt(v, "name",
 					 "must be at most %d characters, so that derived names (namespace \"airflow-<name>\", roles \"tenant_<slug>_writer\") fit in 63",
 					 SPEC_TENANT_NAME_MAX);
-	else if (name && (!SpecIsDnsLabel(name, SPEC_TENANT_NAME_MAX) ||
-					  !(name[0] >= 'a' && name[0] <= 'z')))
+	else if (name && !SpecIsName(name, SPEC_TENANT_NAME_MAX))
 		SpecReportAt(v, "name",
 					 "%s is not a DNS-1123 label: use lower-case letters, digits and \"-\", starting with a letter and ending with a letter or digit",
 					 SpecQuote(name));

@@ -654,6 +654,16 @@ SpecIsDnsLabel(const char *s, int max_length)
 }
 
 /*
+ * SpecIsName
+ *		A DNS-1123 label that starts with a letter (see spec.h).
+ */
+bool
+SpecIsName(const char *s, int max_length)
+{
+	return SpecIsDnsLabel(s, max_length) && s[0] >= 'a' && s[0] <= 'z';
+}
+
+/*
  * SpecIsIdentifier
  *		A lower-case SQL identifier that needs no quoting: [a-z_][a-z0-9_]*,
  *		at most 63 bytes.

@@ -83,7 +83,6 @@ extern void SpecStringList(SpecValidator *v, JsonbContainer *obj, const char *ke
 						   bool required, bool (*valid) (const char *), const char *what);
 
 /* formats */
-extern bool SpecIsDnsLabel(const char *s, int max_length);
 extern bool SpecIsIdentifier(const char *s);
 extern bool SpecIsEmail(const char *s);
 extern bool SpecIsHttpsUrl(const char *s);

@@ -130,6 +130,34 @@ DELETE FROM public.shared_runs WHERE tenant <> 'red';
 RESET ROLE;
 SELECT tenant, payload FROM public.shared_runs ORDER BY id;
 
+-- a role in the groups of two tenants belongs to neither, however many
+-- other roles it is a member of: here green's group is reached through the
+-- 300th of 300 other memberships (the rows of a shared table tell)
+CREATE ROLE regress_crowded;
+GRANT tenant_red_writer TO regress_crowded;
+DO $$
+BEGIN
+	FOR i IN 1..300 LOOP
+		EXECUTE format('CREATE ROLE regress_crowd_%s', i);
+		EXECUTE format('GRANT regress_crowd_%s TO regress_crowded', i);
+	END LOOP;
+END $$;
+GRANT tenant_green_writer TO regress_crowd_300;
+SET ROLE regress_crowded;
+SELECT count(*) AS rows_seen_in_two_tenants FROM public.shared_runs;
+RESET ROLE;
+REVOKE tenant_green_writer FROM regress_crowd_300;
+SET ROLE regress_crowded;
+SELECT DISTINCT tenant AS rows_seen_in_red_only FROM public.shared_runs;
+RESET ROLE;
+DO $$
+BEGIN
+	FOR i IN 1..300 LOOP
+		EXECUTE format('DROP ROLE regress_crowd_%s', i);
+	END LOOP;
+END $$;
+DROP ROLE regress_crowded;
+
 -- the superuser has no tenant; tenant roles reach nothing of tenancy, cannot
 -- become another tenant's roles, cannot create outside their schemas
 SELECT tenancy.current_tenant() IS NULL AS superuser_has_no_tenant;

@@ -54,9 +54,6 @@ PG_FUNCTION_INFO_V1(tenancy_unshare_table);
 /* Comment that marks the tenant-column index share_table created */
 #define INDEX_COMMENT "tenancy: tenant column index for row-level security"
 
-/* Memberships followed at most when looking for the tenant of a role */
-#define MAX_ROLES_VISITED 256
-
 /* Per-backend cache of current_tenant() for one role */
 static bool cache_valid = false;
 static bool cache_callbacks_registered = false;
@@ -119,14 +116,12 @@ tenant_of_group_role(Oid roleid)
 static void
 find_tenant(Oid roleid, char *tenant)
 {
-	Oid			visited[MAX_ROLES_VISITED];
-	int			nvisited = 0;
+	List	   *visited = list_make1_oid(roleid);
 
 	tenant[0] = '\0';
-	visited[nvisited++] = roleid;
-	for (int i = 0; i < nvisited; i++)
+	for (int i = 0; i < list_length(visited); i++)
 	{
-		char	   *name = tenant_of_group_role(visited[i]);
+		char	   *name = tenant_of_group_role(list_nth_oid(visited, i));
 		CatCList   *memberships;
 
 		if (name != NULL)
@@ -134,26 +129,24 @@ find_tenant(Oid roleid, char *tenant)
 			if (tenant[0] != '\0' && strcmp(tenant, name) != 0)
 			{
 				tenant[0] = '\0';	/* ambiguous */
-				return;
+				break;
 			}
 			strlcpy(tenant, name, NAMEDATALEN);
 		}
 
+		/* every membership is followed: no bound that would hide a tenant */
 		memberships = SearchSysCacheList1(AUTHMEMMEMROLE,
-										  ObjectIdGetDatum(visited[i]));
+										  ObjectIdGetDatum(list_nth_oid(visited, i)));
 		for (int j = 0; j < memberships->n_members; j++)
 		{
 			Form_pg_auth_members m = (Form_pg_auth_members)
 			GETSTRUCT(&memberships->members[j]->tuple);
-			bool		seen = false;
 
-			for (int k = 0; k < nvisited && !seen; k++)
-				seen = visited[k] == m->roleid;
-			if (!seen && nvisited < MAX_ROLES_VISITED)
-				visited[nvisited++] = m->roleid;
+			visited = list_append_unique_oid(visited, m->roleid);
 		}
 		ReleaseSysCacheList(memberships);
 	}
+	list_free(visited);
 }
 
 /*

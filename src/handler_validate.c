@@ -21,7 +21,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/snapmgr.h"
 
 #include "endpoint.h"
@@ -181,16 +183,17 @@ check_pods(const StepContext *context, const char *ns, Checks *c)
 static void
 check_schemas(json_t *schemas, Checks *c)
 {
-	StringInfoData sql;
 	json_t	   *item;
 	size_t		i;
 	size_t		expected = json_array_size(schemas);
 	uint64		found = 0;
+	Datum	   *names;
+	Oid			types[1] = {NAMEARRAYOID};
+	Datum		values[1];
 
 	if (expected == 0)
 		return;
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT FROM pg_catalog.pg_namespace WHERE nspname IN (");
+	names = palloc(sizeof(Datum) * expected);
 	json_array_foreach(schemas, i, item)
 	{
 		const char *name = json_string_value(item);
@@ -200,15 +203,20 @@ check_schemas(json_t *schemas, Checks *c)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("malformed step request: \"schemas\" must list plain schema names")));
-		appendStringInfo(&sql, "%s'%s'", i > 0 ? ", " : "", name);
+		names[i] = PointerGetDatum(palloc0(NAMEDATALEN));
+		strlcpy(NameStr(*(Name) DatumGetPointer(names[i])), name, NAMEDATALEN);
 	}
-	appendStringInfoChar(&sql, ')');
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute(sql.data, true, 0) == SPI_OK_SELECT)
+	/* the names are a parameter: never part of the statement's text */
+	values[0] = PointerGetDatum(construct_array(names, (int) expected, NAMEOID,
+												NAMEDATALEN, false, TYPALIGN_CHAR));
+	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_namespace "
+							  "WHERE nspname OPERATOR(pg_catalog.=) ANY ($1)",
+							  1, types, values, NULL, true, 0) == SPI_OK_SELECT)
 		found = SPI_processed;
 	SPI_finish();
 	PopActiveSnapshot();

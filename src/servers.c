@@ -258,6 +258,28 @@ tenancy_drop_server(PG_FUNCTION_ARGS)
 }
 
 /*
+ * conninfo_value
+ *		value as a single-quoted conninfo value: libpq reads a backslash as
+ *		an escape there, so backslashes and quotes are escaped.
+ */
+static char *
+conninfo_value(const char *value)
+{
+	StringInfoData quoted;
+
+	initStringInfo(&quoted);
+	appendStringInfoChar(&quoted, '\'');
+	for (const char *c = value; *c; c++)
+	{
+		if (*c == '\'' || *c == '\\')
+			appendStringInfoChar(&quoted, '\\');
+		appendStringInfoChar(&quoted, *c);
+	}
+	appendStringInfoChar(&quoted, '\'');
+	return quoted.data;
+}
+
+/*
  * ServerLookup
  *		The registry's entry of a server, in a transaction of its own; ""
  *		is this server over its Unix socket, as the bootstrap superuser.
@@ -281,8 +303,9 @@ ServerLookup(const char *server, ServerEntry *entry)
 		if (comma)
 			*comma = '\0';
 		MemoryContextSwitchTo(caller);
-		entry->conninfo = psprintf("host='%s' port=%d user='%s'", host,
-								   PostPortNumber, user);
+		entry->conninfo = psprintf("host=%s port=%d user=%s",
+								   conninfo_value(host), PostPortNumber,
+								   conninfo_value(user));
 		entry->maintenance_db = pstrdup("postgres");
 		entry->max_connections = 4;
 		found = true;

@@ -38,14 +38,20 @@ $wb->safe_psql('postgres', 'CREATE EXTENSION pg_stat_statements');
 # one tenant in the platform database (provisioned while no server is
 # registered), one placed on B
 my $local_op = $platform->safe_psql('postgres', q{SELECT tenancy.provision('here', '{"tenant": {"name": "here", "tier": "standard"}, "warehouse": {}, "resources": {}}'::jsonb)});
+# and one in another database of A, which the worker reaches over A's Unix
+# socket with the connection string it builds for this server
+my $next_op = $platform->safe_psql('postgres', q{SELECT tenancy.provision('next', '{"tenant": {"name": "next", "tier": "standard"}, "warehouse": {"database": {"name": "nextdb"}}, "resources": {}}'::jsonb)});
 $platform->safe_psql('postgres', sprintf("SELECT tenancy.register_server('b', 'host=%s port=%d dbname=postgres')",
 	$wb->host, $wb->port));
 my $remote_op = $platform->safe_psql('postgres', q{SELECT tenancy.provision('there', '{"tenant": {"name": "there", "tier": "standard"}, "warehouse": {"database": {"host": "b", "name": "warehouse"}}, "resources": {}}'::jsonb)});
 is(TenancyTest::wait_operation($platform, $local_op, 120), 'succeeded', 'tenant here provisioned in the platform database');
 is(TenancyTest::wait_operation($platform, $remote_op, 120), 'succeeded', 'tenant there provisioned on B');
+is(TenancyTest::wait_operation($platform, $next_op, 120), 'succeeded', 'tenant next provisioned in database nextdb of A');
 
 like($platform->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'etl_here'"),
 	qr/^SCRAM-SHA-256\$/, 'etl_here has a SCRAM verifier on A');
+like($platform->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'etl_next'"),
+	qr/^SCRAM-SHA-256\$/, 'etl_next has a SCRAM verifier on A (set in nextdb)');
 like($wb->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'etl_there'"),
 	qr/^SCRAM-SHA-256\$/, 'etl_there has a SCRAM verifier on B');
 

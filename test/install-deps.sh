@@ -12,6 +12,7 @@ packages=(
 	openssl unzip nodejs npm
 	shellcheck
 	clang libclang-rt-14-dev
+	valgrind
 )
 
 missing=()

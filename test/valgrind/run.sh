@@ -27,8 +27,8 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
-command -v valgrind >/dev/null || { echo "valgrind is not installed (test/install-deps.sh)"; exit 1; }
+cd "$top" || exit 1
+"$top/test/install-deps.sh" || { echo "could not install dependencies"; exit 1; }
 
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(test/t/010_worker_happy.pl test/t/013_worker_poison.pl)

@@ -7,8 +7,10 @@
  * Each entry point runs one short transaction of its own, with parameterised,
  * schema-qualified statements prepared once per worker (the plan cache
  * re-plans them after DROP/CREATE EXTENSION).  No function here performs
- * network I/O: the worker claims, commits, runs the requests with no
- * transaction open, then records each result in a transaction of its own.
+ * network I/O.  The worker's pass (JournalRunPass) records the outcomes of
+ * every attempt that ended since the last pass and claims the next steps
+ * in one transaction, which commits before any of those steps starts; the
+ * requests then run with no transaction open.
  *
  * Step life cycle (forward phase):
  *	 pending --claim--> running --outcome--> succeeded | skipped

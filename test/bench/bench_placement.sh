@@ -72,7 +72,7 @@ spread=$(cluster_psql -qAt -c "SELECT string_agg(server || '=' || tenants, ' ' O
 remote_steps=$(cluster_psql -qAt -c "SELECT count(*) / $tenants FROM tenancy.steps WHERE target = 'remote_database'")
 statements=$(cluster_psql -qAt -c "SELECT sum(array_length(regexp_split_to_array(request ->> 'sql', E';\n'), 1)) / $tenants FROM tenancy.steps WHERE target = 'remote_database'")
 per() { awk -v t="$1" -v n="$tenants" 'BEGIN{printf "%.1f", t/n}'; }
-echo "placement: $tenants tenants local vs. $tenants over 3 servers ($remote_steps remote steps with $statements statements each)"
+echo "placement: $tenants tenants local vs. $tenants over 3 servers ($remote_steps remote steps per tenant carrying its $statements statements)"
 echo "   local:  ${local_ms} ms ($(per "$local_ms") ms/tenant)"
 echo "   placed: ${placed_ms} ms ($(per "$placed_ms") ms/tenant), spread $spread"
 echo "   ratio placed/local: $(awk -v a="$placed_ms" -v b="$local_ms" 'BEGIN{printf "%.2f", a/b}')"

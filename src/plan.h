@@ -90,6 +90,8 @@ typedef struct TenantModel
 	char	   *schemas[TENANT_SCHEMA_COUNT];
 	char	   *namespace;		/* Kubernetes namespace airflow-<name> */
 	Jsonb	   *spec;			/* the spec it was built from */
+	Jsonb	   *platform_spec;	/* spec with its defaults, as the platform
+								 * objects read it: see PlatformSpec */
 
 	/* per-tier settings of the login roles */
 	const char *setting_names[TENANT_TIER_SETTING_COUNT];

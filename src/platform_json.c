@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "platform.h"
@@ -332,13 +333,36 @@ SpecObjectKeys(Jsonb *spec, const char *path)
  *		The tenant's spec with its defaults filled in, as the platform
  *		objects read it.  A spec the validator refuses is used as given:
  *		provision refuses it before anything is planned.
+ *
+ * Worked out once per model and kept in it (the model is otherwise
+ * read-only here; the memo lives in the model's own memory context, so it
+ * lasts as long as the model).  Provision and apply set it beforehand to
+ * the spec they have just validated and normalized, so the planner does
+ * neither again for each of the platform objects.
  */
 Jsonb *
 PlatformSpec(const TenantModel *m)
 {
+	TenantModel *memo = unconstify(TenantModel *, m);
+	Jsonb	   *spec;
+
+	if (m->platform_spec != NULL)
+		return m->platform_spec;
 	if (m->spec == NULL)
-		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	if (SpecValidate(m->spec) != NIL)
-		return m->spec;
-	return SpecNormalize(m->spec);
+		spec = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	else if (SpecValidate(m->spec) != NIL)
+		spec = m->spec;
+	else
+		spec = SpecNormalize(m->spec);
+
+	if (spec != m->spec)
+	{
+		Jsonb	   *copy = MemoryContextAlloc(GetMemoryChunkContext(memo),
+											  VARSIZE(spec));
+
+		memcpy(copy, spec, VARSIZE(spec));
+		spec = copy;
+	}
+	memo->platform_spec = spec;
+	return spec;
 }

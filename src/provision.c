@@ -240,6 +240,7 @@ checked_spec(const char *name, Jsonb *spec)
  * prepare_converge
  *		Model, current state and plan of a provision or apply.  Shared by
  *		tenancy.plan, so that what it shows is what provision/apply do.
+ *		The spec is checked_spec's result.
  */
 static Converge
 prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
@@ -250,6 +251,8 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	c.row = row;
 	c.creating = !row_is_live(&row);
 	c.model = TenantModelFromSpec(name, spec);
+	/* checked_spec has validated and normalized it: see PlatformSpec */
+	c.model->platform_spec = spec;
 	if (row.found)
 		previous = TenantModelFromSpec(name, row.spec);
 	if (!c.creating)

@@ -27,11 +27,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -52,6 +54,7 @@ typedef enum JournalStatement
 	NEXT_DUE,
 	REQUEUE_EXPIRED,
 	EXPIRED_EXHAUSTED,
+	RENEW_LEASES,
 	RECORD_OUTCOMES,
 	FAIL_OPERATION,
 	FINISH_OPERATIONS,
@@ -174,7 +177,8 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"    WHERE state = 'compensating'"
 		"      AND next_attempt_at > pg_catalog.clock_timestamp()),"
 		"  (SELECT pg_catalog.min(lease_until) FROM tenancy.steps"
-		"    WHERE state = 'running'))",
+		"    WHERE state = 'running'"
+		"      AND lease_until > pg_catalog.clock_timestamp()))",
 		0, {0}
 	},
 	[REQUEUE_EXPIRED] = {
@@ -190,6 +194,13 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"   AND s.step_id <> ALL ($2)"
 		"   AND s.attempts < $3",
 		3, {BOOLOID, INT8ARRAYOID, INT4OID}
+	},
+	[RENEW_LEASES] = {
+		"UPDATE tenancy.steps"
+		"   SET lease_until = pg_catalog.clock_timestamp()"
+		"                     + pg_catalog.make_interval(secs => $2)"
+		" WHERE step_id = ANY ($1) AND state = 'running'",
+		2, {INT8ARRAYOID, INT4OID}
 	},
 	[EXPIRED_EXHAUSTED] = {
 		"SELECT s.step_id, s.operation_id, s.ordinal, s.attempts,"
@@ -375,6 +386,47 @@ journal_begin(const char *activity)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/*
+ * JournalLockExtension
+ *		In a transaction of the worker, before it touches a table of the
+ *		extension: lock the extension itself (AccessShareLock on the
+ *		pg_extension object, until the transaction ends), and say whether it
+ *		is installed.
+ *
+ * DROP EXTENSION locks the extension (AccessExclusiveLock) before any of
+ * its members, then the members one after another in an order of its own,
+ * which differs from the order in which the worker's statements lock
+ * tenancy.steps, operations and tenants.  Without this lock, a worker
+ * transaction holding steps and waiting for operations, and a DROP
+ * EXTENSION holding operations and waiting for steps, deadlock; and the
+ * DBA's statement may be the one the deadlock detector cancels.  With it,
+ * the two queue on one lock before either holds a table: DROP EXTENSION
+ * waits for the worker's short transaction, or the worker waits for the
+ * DROP and then finds the extension gone.  The lock taken is re-checked
+ * after the wait (a DROP and a CREATE may have come in between).
+ */
+bool
+JournalLockExtension(void)
+{
+	Oid			locked = InvalidOid;
+
+	for (;;)
+	{
+		Oid			current = get_extension_oid("tenancy", true);
+
+		if (current == locked)
+			return OidIsValid(current);
+		if (OidIsValid(locked))
+			UnlockDatabaseObject(ExtensionRelationId, locked, 0, AccessShareLock);
+		if (!OidIsValid(current))
+			return false;
+		LockDatabaseObject(ExtensionRelationId, current, 0, AccessShareLock);
+		/* the re-check reads pg_extension as of now, after a DROP we waited for */
+		InvalidateCatalogSnapshot();
+		locked = current;
+	}
 }
 
 /*
@@ -668,7 +720,7 @@ JournalRunPass(JournalPass *pass)
 	journal_begin(pass->max_claim > 0
 				  ? "tenancy worker: recording results and claiming due steps"
 				  : "tenancy worker: recording results");
-	pass->ready = OidIsValid(get_extension_oid("tenancy", true));
+	pass->ready = JournalLockExtension();
 	if (pass->ready)
 	{
 		if (pass->finished != NIL)
@@ -698,7 +750,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 	uint64		i;
 
 	journal_begin("tenancy worker: requeueing expired leases");
-	if (!OidIsValid(get_extension_oid("tenancy", true)))
+	if (!JournalLockExtension())
 	{
 		journal_commit();
 		return 0;
@@ -740,6 +792,29 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 				(errmsg("tenancy worker requeued %d steps left running, failed %d that used up their attempts",
 						requeued, list_length(exhausted))));
 	return requeued;
+}
+
+/*
+ * JournalRenewLeases
+ *		Extend the leases of steps this worker holds (claimed and not
+ *		started yet, in flight, or finished and not recorded yet) by
+ *		tenancy.lease_duration from now, in a short transaction.
+ */
+void
+JournalRenewLeases(const int64 *step_ids, int n_steps)
+{
+	Datum		values[2];
+
+	if (n_steps == 0)
+		return;
+	journal_begin("tenancy worker: renewing leases");
+	if (JournalLockExtension())
+	{
+		values[0] = int8_array_datum(step_ids, n_steps);
+		values[1] = Int32GetDatum(tenancy_lease_duration_s);
+		journal_execute(RENEW_LEASES, values, NULL, 0);
+	}
+	journal_commit();
 }
 
 /*

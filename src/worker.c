@@ -76,6 +76,8 @@ typedef struct Engine
 	TimestampTz next_claim_at;	/* poll, retry or lease expiry */
 	TimestampTz next_lease_check;
 	TimestampTz paused_until;	/* after an error */
+	TimestampTz renew_leases_at;	/* half of the oldest lease we hold is
+									 * gone; 0 when we hold none */
 } Engine;
 
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
@@ -87,6 +89,7 @@ static void record_one_by_one(Engine *engine);
 static void forget_finished(Engine *engine);
 static void start_step(Engine *engine, ClaimedStep *claimed);
 static void finish_completed(Engine *engine);
+static void renew_leases_if_due(Engine *engine, List *claimed, int next);
 static void maintain(Engine *engine, bool all_running);
 static void maintain_guarded(Engine *engine, bool all_running,
 							 const int64 *in_flight, int n_in_flight);
@@ -201,6 +204,7 @@ worker_loop(Engine *engine)
 		HelmReapChildren();
 		now = GetCurrentTimestamp();
 
+		renew_leases_if_due(engine, NIL, 0);
 		if (now >= engine->paused_until &&
 			(!engine->requeued_at_start || now >= engine->next_lease_check))
 			maintain(engine, !engine->requeued_at_start);
@@ -218,6 +222,8 @@ worker_loop(Engine *engine)
 		now = GetCurrentTimestamp();
 		timeout = ms_until(engine->next_claim_at, now);
 		timeout = Min(timeout, ms_until(engine->next_lease_check, now));
+		if (engine->renew_leases_at != 0)
+			timeout = Min(timeout, ms_until(engine->renew_leases_at, now));
 		if (engine->paused_until > now)
 			timeout = Max(timeout, ms_until(engine->paused_until, now));
 
@@ -333,8 +339,26 @@ run_pass(Engine *engine, int room)
 	if (pass.more_due && pass.claim_all)
 		engine->claim_all = true;
 
+	/* the new leases run from the claim: renew them at their half at most */
+	if (pass.claimed != NIL)
+	{
+		TimestampTz half = TimestampTzPlusMilliseconds(now,
+													   (int64) tenancy_lease_duration_s * 500);
+
+		if (engine->renew_leases_at == 0 || half < engine->renew_leases_at)
+			engine->renew_leases_at = half;
+	}
+
+	/*
+	 * Handlers run to completion here, one after another: the steps
+	 * claimed after them wait, and their leases are renewed if the wait
+	 * grows long.
+	 */
 	foreach(lc, pass.claimed)
+	{
+		renew_leases_if_due(engine, pass.claimed, foreach_current_index(lc));
 		start_step(engine, (ClaimedStep *) lfirst(lc));
+	}
 }
 
 /*
@@ -387,6 +411,63 @@ forget_finished(Engine *engine)
 		MemoryContextDelete(((FinishedStep *) lfirst(lc))->cxt);
 	list_free(engine->finished);
 	engine->finished = NIL;
+}
+
+/*
+ * renew_leases_if_due
+ *		Once half of the oldest lease this worker holds has passed, extend
+ *		every lease it holds: the claimed steps not started yet (claimed,
+ *		from position next on), the requests in flight and the outcomes not
+ *		recorded yet.
+ *
+ * Handlers, and requests slower than a lease, can keep a step with the
+ * worker for longer than tenancy.lease_duration.  Such a step is still the
+ * worker's (maintain() never requeues it), but an expired lease would say
+ * otherwise to whoever reads tenancy.steps, and would be the next due time
+ * of the claims.  One short transaction renews them all; an error is
+ * logged and the renewal tried again a moment later.
+ */
+static void
+renew_leases_if_due(Engine *engine, List *claimed, int next)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	int64	   *ids;
+	int			n = 0;
+	ListCell   *lc;
+
+	if (engine->renew_leases_at == 0 || now < engine->renew_leases_at)
+		return;
+
+	ids = palloc(sizeof(int64) * (list_length(claimed) + list_length(engine->running) +
+								  list_length(engine->finished) + 1));
+	for_each_from(lc, claimed, next)
+		ids[n++] = ((ClaimedStep *) lfirst(lc))->step_id;
+	foreach(lc, engine->running)
+		ids[n++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	foreach(lc, engine->finished)
+		ids[n++] = ((FinishedStep *) lfirst(lc))->step->step_id;
+	if (n == 0)
+	{
+		engine->renew_leases_at = 0;
+		pfree(ids);
+		return;
+	}
+
+	PG_TRY();
+	{
+		JournalRenewLeases(ids, n);
+		engine->renew_leases_at =
+			TimestampTzPlusMilliseconds(now, (int64) tenancy_lease_duration_s * 500);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		pause_after_error(engine, "renewing leases");
+		engine->renew_leases_at = TimestampTzPlusMilliseconds(now, ERROR_PAUSE_MS);
+	}
+	PG_END_TRY();
+	pfree(ids);
 }
 
 /*

@@ -1,0 +1,92 @@
+# 016_worker_slow_handlers.pl: handlers run on the worker's only thread, one
+# after another, while the other steps claimed in the same pass wait their
+# turn.  With handlers that together take more than two leases
+# (tenancy.lease_duration), the worker renews the leases of the steps it
+# holds between handlers, every claimed step runs exactly once, no result
+# is dropped, and the requests started before the handlers complete (the
+# worker used to spin on their expired leases as the next due time and
+# never drive them).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TenancyTest;
+
+my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim016");
+my $node = TenancyTest::new_node('slow', $sim,
+	"tenancy.lease_duration = '2s'",
+	"tenancy.request_timeout = '10s'",
+	"tenancy.poll_interval = '200ms'");
+
+# every step of the operation in one claim: the worker sleeps meanwhile
+$node->safe_psql('postgres', 'CREATE TABLE public.step_runs (ordinal int, at timestamptz DEFAULT clock_timestamp())');
+
+# wait_absent GETs a namespace that does not exist: the handler succeeds on
+# the 404, after the simulator's 1.5 s latency on that path
+my @steps;
+for my $i (1 .. 3)
+{
+	push @steps, {
+		target => 'kubernetes', action => 'wait', object => "namespace/slow$i",
+		request => { handler => 'wait_absent', path => "/api/v1/namespaces/slow$i" } };
+}
+for my $i (4 .. 6)
+{
+	push @steps, {
+		target => 'database', action => 'record', object => "run $i",
+		request => { sql => "INSERT INTO public.step_runs (ordinal) VALUES ($i)" } };
+}
+for my $i (7 .. 8)
+{
+	push @steps, {
+		target => 'kubernetes', action => 'create', object => "namespace/fast$i",
+		request => { method => 'POST', path => '/api/v1/namespaces',
+			body => { apiVersion => 'v1', kind => 'Namespace', metadata => { name => "fast$i" } },
+			ok_status => [409] } };
+}
+
+TenancyTest::set_faults($sim, { rules => [ { service => 'kubernetes', kind => 'latency', ms => 1500,
+	path => '^/api/v1/namespaces/slow' } ] });
+# the steps are inserted and the worker woken in one transaction: one claim
+my $op = TenancyTest::enqueue_operation($node, 'slow', \@steps);
+# the second handler runs from 1.5 s to 3 s after the claim: the leases
+# granted by the claim ran out at 2 s, renewed ones did not
+select(undef, undef, undef, 2.6);
+is($node->safe_psql('postgres',
+	"SELECT count(*) FILTER (WHERE state = 'running') > 0, "
+	  . "count(*) FILTER (WHERE state = 'running' AND lease_until < clock_timestamp()) "
+	  . "FROM tenancy.steps WHERE operation_id = $op"),
+	"t|0", 'while the handlers run, the steps the worker holds keep a live lease');
+is(TenancyTest::wait_operation($node, $op, 60), 'succeeded', 'the operation succeeded')
+  or diag($node->safe_psql('postgres', "SELECT ordinal, state, attempts, started_at, finished_at, last_error FROM tenancy.steps WHERE operation_id = $op ORDER BY 1"));
+TenancyTest::clear_faults($sim);
+
+is($node->safe_psql('postgres',
+	"SELECT string_agg(ordinal || ':' || attempts, ' ' ORDER BY ordinal) FROM tenancy.steps WHERE operation_id = $op"),
+	'1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1', 'every step ran at its first attempt');
+is($node->safe_psql('postgres',
+	'SELECT string_agg(ordinal::text, \' \' ORDER BY ordinal) FROM public.step_runs'),
+	'4 5 6', 'each database step ran once');
+# the claim order is the database's: some steps claimed with the handlers
+# must have waited for two of them (3 s, one and a half leases) to make this
+# a test
+is($node->safe_psql('postgres',
+	"SELECT count(*) > 0 FROM public.step_runs WHERE at > (SELECT min(started_at) FROM tenancy.steps WHERE operation_id = $op) + interval '2.9 s'"),
+	't', 'a database step started after two handlers, more than a lease after the claim')
+  or diag($node->safe_psql('postgres', "SELECT s.ordinal, s.started_at, r.at FROM tenancy.steps s LEFT JOIN public.step_runs r USING (ordinal) WHERE operation_id = $op ORDER BY 1"));
+
+my $journal = TenancyTest::journal($sim);
+my %requests;
+$requests{"$_->{method} $_->{path}"}++ for grep { $_->{service} eq 'kubernetes' } @$journal;
+is_deeply([ map { $requests{"GET /api/v1/namespaces/slow$_"} // 0 } 1 .. 3 ], [ 1, 1, 1 ],
+	'each handler made its request once');
+is($requests{'POST /api/v1/namespaces'}, 2, 'each request step was sent once');
+
+my $log = slurp_file($node->logfile);
+unlike($log, qr/dropped the result of step/, 'no result dropped for an expired lease');
+unlike($log, qr/requeued \d+ steps left running/, 'no step of the running worker requeued');
+
+$node->stop;
+TenancyTest::stop_simulator($sim);
+done_testing();

@@ -146,15 +146,5 @@ RESET ROLE;
 DROP TABLE public.shared_orders, public.shared_notes;
 SELECT tenancy.deprovision(t, drop_data => true) IS NOT NULL AS dropped
   FROM unnest(ARRAY['audit-a', 'audit-b']) AS t;
--- let the worker finish (no endpoint: its steps end skipped) before the
--- extension goes
-DO $$
-BEGIN
-	FOR i IN 1..300 LOOP
-		EXIT WHEN NOT EXISTS (SELECT 1 FROM tenancy.operations WHERE finished_at IS NULL);
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END
-$$;
 DROP EXTENSION tenancy;
 DROP ROLE regress_outsider, regress_maint_nobody;

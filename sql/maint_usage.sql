@@ -143,14 +143,4 @@ SELECT * FROM tenancy.purge_history(NULL);
 
 SELECT tenancy.deprovision(name, drop_data => true) IS NOT NULL AS dropped
   FROM tenancy.tenants ORDER BY name;
--- let the worker finish (no endpoint: its steps end skipped) before the
--- extension goes
-DO $$
-BEGIN
-	FOR i IN 1..300 LOOP
-		EXIT WHEN NOT EXISTS (SELECT 1 FROM tenancy.operations WHERE finished_at IS NULL);
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END
-$$;
 DROP EXTENSION tenancy;

@@ -173,8 +173,5 @@ SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET ROLE;
 SELECT count(*) AS servers_by_admin FROM tenancy.servers WHERE name = 'by-admin';
 
--- the worker stops trying the unreachable servers
-SELECT count(tenancy.cancel(operation_id)) AS cancelled
-  FROM tenancy.operations WHERE state IN ('pending', 'running');
 DROP EXTENSION tenancy;
 DROP ROLE servers_nobody, servers_admin;

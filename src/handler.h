@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * handler.h
- *	  What the platform steps' handlers share: HTTP calls with a query
- *	  string, reading handler arguments, Vault KV v2 reads and writes, and
- *	  server-side apply of a Kubernetes Secret.
+ *	  What the platform steps' handlers share: reading handler arguments,
+ *	  Vault KV v2 reads and writes, and server-side apply of a Kubernetes
+ *	  Secret.  Their requests go through StepHttpCall (step_exec.h).
  *
  * Handlers run in the worker with no transaction open (step_exec.h).  The
  * secrets they handle live only in local variables and jansson objects that
@@ -20,12 +20,7 @@
 
 #include "step_exec.h"
 
-/* handler_http.c */
-extern void HandlerHttp(const StepContext *context, const char *target,
-						const char *method, const char *path,
-						const char *query, json_t *body,
-						const char *content_type, HttpRequest *request,
-						StepOutcome *outcome);
+/* handler_http.c (requests: StepHttpCall, step_exec.h) */
 extern void HandlerSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
 							  const char *fmt,...) pg_attribute_printf(3, 4);
 extern const char *HandlerArgString(const StepContext *context, const char *key);

@@ -27,6 +27,7 @@
 #include "utils/snapmgr.h"
 
 #include "handler.h"
+#include "journal.h"
 #include "maintenance.h"
 #include "spec.h"
 
@@ -73,6 +74,8 @@ record_findings(int64 run_id, const char *tenant, const char *object,
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	/* two tables (findings and their run): queue behind DROP EXTENSION */
+	(void) JournalLockExtension();
 	foreach(lc, findings)
 	{
 		PlatformFinding *f = lfirst(lc);
@@ -261,7 +264,7 @@ HandleAuditObject(const StepContext *context, StepOutcome *outcome)
 	HttpRequest request;
 	List	   *findings = NIL;
 
-	HandlerHttp(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, outcome);
+	StepHttpCall(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, outcome);
 	if (request.status == 404)
 	{
 		findings = add_finding(findings, "platform_object_missing", "critical",
@@ -345,7 +348,7 @@ HandlePodRequests(const StepContext *context, StepOutcome *outcome)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: invalid namespace")));
-	HandlerHttp(context, "kubernetes", "GET", psprintf("/api/v1/namespaces/%s/pods", ns),
+	StepHttpCall(context, "kubernetes", "GET", psprintf("/api/v1/namespaces/%s/pods", ns),
 				NULL, NULL, NULL, &request, outcome);
 	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
 		return;
@@ -378,6 +381,7 @@ HandlePodRequests(const StepContext *context, StepOutcome *outcome)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) JournalLockExtension();
 	MeteringRecordPodRequests(sample_id, cpu, memory, running);
 	PopActiveSnapshot();
 	CommitTransactionCommand();

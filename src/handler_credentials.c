@@ -87,7 +87,7 @@ vault_write_created(const StepContext *context, const char *path,
 		elog(ERROR, "out of memory building a Vault request");
 	PG_TRY();
 	{
-		HandlerHttp(context, "vault", "POST", HandlerVaultDataPath(path), NULL,
+		StepHttpCall(context, "vault", "POST", HandlerVaultDataPath(path), NULL,
 					body, "application/json", &request, outcome);
 	}
 	PG_FINALLY();

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * handler_http.c
- *	  Shared helpers of the platform steps' handlers: HTTP calls with a
- *	  query string, handler arguments, Vault KV v2, Kubernetes Secrets,
- *	  polling delays; and the registration of the handlers.
+ *	  Shared helpers of the platform steps' handlers: handler arguments,
+ *	  responses as JSON, Vault KV v2, Kubernetes Secrets, polling delays;
+ *	  and the registration of the handlers.  Their requests go through
+ *	  StepHttpCall (step_exec.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +19,7 @@
 
 #include "endpoint.h"
 #include "handler.h"
+#include "journal.h"
 #include "platform.h"
 #include "spec.h"
 #include "tenancy.h"
@@ -105,64 +107,6 @@ HandlerValidName(const char *name)
 }
 
 /*
- * HandlerHttp
- *		One request to a target's endpoint, run to completion: path relative
- *		to the base URL, query already encoded (or NULL).  *outcome as for
- *		StepHttpCall; the response is in request->response.
- */
-void
-HandlerHttp(const StepContext *context, const char *target, const char *method,
-			const char *path, const char *query, json_t *body,
-			const char *content_type, HttpRequest *request, StepOutcome *outcome)
-{
-	Endpoint   *endpoint = EndpointFor(target);
-
-	memset(request, 0, sizeof(HttpRequest));
-	memset(outcome, 0, sizeof(StepOutcome));
-	if (endpoint == NULL || endpoint->not_configured != NULL)
-	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
-						  endpoint ? endpoint->not_configured : "no endpoint configured");
-		return;
-	}
-	if (endpoint->token_file != NULL && endpoint->token == NULL)
-	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
-						  endpoint->token_error ? endpoint->token_error : "no token");
-		return;
-	}
-	request->endpoint = endpoint;
-	request->method = method;
-	request->url = psprintf("%s%s%s%s", endpoint->base_url, path,
-							query ? "?" : "", query ? query : "");
-	request->idempotency_key = context->idempotency_key;
-	if (body != NULL)
-	{
-		char	   *dumped = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-
-		if (dumped == NULL)
-			elog(ERROR, "could not serialize a request body");
-		request->body_len = strlen(dumped);
-		request->body = palloc(request->body_len + 1);
-		memcpy(request->body, dumped, request->body_len + 1);
-		explicit_bzero(dumped, request->body_len);
-		free(dumped);
-		request->content_type = content_type ? content_type : "application/json";
-	}
-	PG_TRY();
-	{
-		HttpPerform(request);
-	}
-	PG_FINALLY();
-	{
-		if (request->body != NULL)
-			explicit_bzero(request->body, request->body_len);
-	}
-	PG_END_TRY();
-	StepOutcomeFromResponse(request, NULL, 0, outcome);
-}
-
-/*
  * HandlerResponseJson
  *		The response body as JSON (a new reference; NULL if not JSON).
  */
@@ -234,7 +178,7 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 						  "invalid Vault path \"%.100s\"", path);
 		return NULL;
 	}
-	HandlerHttp(context, "vault", "GET", HandlerVaultDataPath(path), NULL, NULL,
+	StepHttpCall(context, "vault", "GET", HandlerVaultDataPath(path), NULL, NULL,
 				NULL, &request, outcome);
 	if (request.status == 404)
 	{
@@ -292,7 +236,7 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 		elog(ERROR, "out of memory building a Secret");
 	PG_TRY();
 	{
-		HandlerHttp(context, "kubernetes", "PATCH",
+		StepHttpCall(context, "kubernetes", "PATCH",
 					psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
 					"fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", secret,
 					"application/apply-patch+yaml", &request, outcome);
@@ -322,7 +266,8 @@ HandlerStepAgeMs(const StepContext *context)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute_with_args("SELECT (EXTRACT(epoch FROM "
+	if (JournalLockExtension() &&
+		SPI_execute_with_args("SELECT (EXTRACT(epoch FROM "
 							  "pg_catalog.clock_timestamp() - started_at) * 1000)::bigint "
 							  "FROM tenancy.steps WHERE step_id = $1",
 							  1, types, values, NULL, true, 1) == SPI_OK_SELECT &&

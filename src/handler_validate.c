@@ -74,7 +74,7 @@ get_json(const StepContext *context, const char *path, int *status, Checks *c)
 	HttpRequest request;
 	StepOutcome outcome;
 
-	HandlerHttp(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, &outcome);
+	StepHttpCall(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, &outcome);
 	*status = request.status;
 	if (outcome.kind == STEP_OUTCOME_SKIPPED)
 		c->skipped = true;
@@ -337,7 +337,7 @@ HandleWaitAbsent(const StepContext *context, StepOutcome *outcome)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: invalid \"path\"")));
-	HandlerHttp(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, outcome);
+	StepHttpCall(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, outcome);
 	if (request.status == 404)
 	{
 		memset(outcome, 0, sizeof(StepOutcome));

@@ -54,6 +54,7 @@ static char *idempotency_key(const ClaimedStep *step);
 static void set_outcome(StepOutcome *outcome, StepOutcomeKind kind,
 						const char *fmt,...) pg_attribute_printf(3, 4);
 static bool valid_path(const char *path);
+static bool valid_query(const char *query);
 static void set_request_body(HttpRequest *request, json_t *body);
 static bool valid_token_text(const char *s, size_t max_len);
 
@@ -137,10 +138,26 @@ idempotency_key(const ClaimedStep *step)
 }
 
 /*
+ * error_is_transient
+ *		Errors that say nothing about the step, only about the moment: the
+ *		step's transaction lost a lock conflict (a deadlock, which the
+ *		worker's short deadlock_timeout makes it the one to detect, or a
+ *		serialization failure) and is worth another attempt.
+ */
+static bool
+error_is_transient(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
+/*
  * StepStart
  *		Decode and start a claimed step.  Any error raised while doing so
  *		fails this step alone: it is caught here, never reaching the worker
- *		loop, so one bad row cannot make the worker crash-loop.
+ *		loop, so one bad row cannot make the worker crash-loop.  A lost lock
+ *		conflict (error_is_transient) is retried instead.
  */
 bool
 StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
@@ -182,7 +199,10 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 			AbortCurrentTransaction();
 		MemoryContextSwitchTo(running->cxt);
 		memset(outcome, 0, sizeof(StepOutcome));
-		set_outcome(outcome, STEP_OUTCOME_FAILED, "%s", edata->message);
+		set_outcome(outcome,
+					error_is_transient(edata->sqlerrcode)
+					? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
+					"%s", edata->message);
 		started = false;
 	}
 	PG_END_TRY();
@@ -309,6 +329,26 @@ valid_path(const char *path)
 		(strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0) ||
 		(strlen(path) >= 2 && strcmp(path + strlen(path) - 2, "/.") == 0))
 		return false;
+	return true;
+}
+
+/*
+ * valid_query
+ *		An encoded query string: characters RFC 3986 allows in a query, no
+ *		fragment.
+ */
+static bool
+valid_query(const char *query)
+{
+	size_t		len = strlen(query);
+
+	if (len == 0 || len > MAX_PATH_BYTES)
+		return false;
+	for (const char *p = query; *p; p++)
+	{
+		if (!(isalnum((unsigned char) *p) || strchr("-._~!$&'()*+,;=:@/?%", *p)))
+			return false;
+	}
 	return true;
 }
 
@@ -505,7 +545,10 @@ set_request_body(HttpRequest *request, json_t *body)
  * run_local_sql
  *		Run a database step's SQL in a transaction of its own.  Errors
  *		propagate to StepStart, which aborts the transaction and fails the
- *		step.
+ *		step.  The extension is share-locked first, as in the journal's
+ *		transactions: the SQL may drop objects that depend on the
+ *		extension's (DROP SCHEMA ... CASCADE, DROP OWNED), and DROP EXTENSION
+ *		then waits for it instead of deadlocking with it.
  */
 static void
 run_local_sql(const char *sql)
@@ -517,6 +560,10 @@ run_local_sql(const char *sql)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!JournalLockExtension())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"tenancy\" is not installed: the step's SQL was not run")));
 	rc = SPI_execute(sql, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
@@ -605,12 +652,15 @@ StepFinishHttp(RunningStep *running, StepOutcome *outcome)
 
 /*
  * StepHttpCall
- *		For handlers: one request to a target, run to completion.
+ *		For handlers: one request to a target's endpoint, run to completion.
+ *		path is relative to the endpoint's base URL; query is a query string
+ *		already encoded, without the '?' (or NULL).  The body, which may hold
+ *		a secret, is wiped once the request is over, even after an ERROR.
  */
 void
 StepHttpCall(const StepContext *context, const char *target, const char *method,
-			 const char *path, json_t *body, const char *content_type,
-			 HttpRequest *request, StepOutcome *outcome)
+			 const char *path, const char *query, json_t *body,
+			 const char *content_type, HttpRequest *request, StepOutcome *outcome)
 {
 	Endpoint   *endpoint = EndpointFor(target);
 
@@ -630,16 +680,28 @@ StepHttpCall(const StepContext *context, const char *target, const char *method,
 	}
 	if (!valid_path(path))
 		elog(ERROR, "invalid request path in a step handler");
+	if (query != NULL && !valid_query(query))
+		elog(ERROR, "invalid query string in a step handler");
 
 	request->endpoint = endpoint;
 	request->method = method;
-	request->url = psprintf("%s%s", endpoint->base_url, path);
+	request->url = psprintf("%s%s%s%s", endpoint->base_url, path,
+							query ? "?" : "", query ? query : "");
 	request->idempotency_key = context->idempotency_key;
 	if (body != NULL)
 	{
 		set_request_body(request, body);
 		request->content_type = content_type ? content_type : "application/json";
 	}
-	HttpPerform(request);
+	PG_TRY();
+	{
+		HttpPerform(request);
+	}
+	PG_FINALLY();
+	{
+		if (request->body != NULL)
+			explicit_bzero(request->body, request->body_len);
+	}
+	PG_END_TRY();
 	StepOutcomeFromResponse(request, NULL, 0, outcome);
 }

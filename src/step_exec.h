@@ -94,13 +94,16 @@ extern void StepFinishHttp(RunningStep *running, StepOutcome *outcome);
 
 /*
  * For handlers: one request to a target's endpoint (path relative to its
- * base URL), run to completion; *outcome says how it went (SKIPPED when
- * the target has no endpoint).  The response is in request->response.
+ * base URL, query encoded without its '?', or NULL), run to completion;
+ * *outcome says how it went (SKIPPED when the target has no endpoint, RETRY
+ * when it needs a token and has none yet).  The response is in
+ * request->response; the body is wiped once sent.
  */
 extern void StepHttpCall(const StepContext *context, const char *target,
 						 const char *method, const char *path,
-						 json_t *body, const char *content_type,
-						 HttpRequest *request, StepOutcome *outcome);
+						 const char *query, json_t *body,
+						 const char *content_type, HttpRequest *request,
+						 StepOutcome *outcome);
 
 /* Classify a completed request (2xx and ok_status succeed). */
 extern void StepOutcomeFromResponse(const HttpRequest *request,

@@ -64,6 +64,9 @@
 /* After an unexpected error, wait this long before the next claim. */
 #define ERROR_PAUSE_MS 1000
 
+/* The worker's deadlock_timeout: well below the default of 1 s. */
+#define WORKER_DEADLOCK_TIMEOUT "100ms"
+
 typedef struct Engine
 {
 	HttpClient *client;
@@ -136,10 +139,30 @@ TenancyWorkerMain(Datum main_arg)
 	pgstat_report_appname("tenancy worker");
 
 	/*
-	 * A result lost in a crash is harmless (the lease brings the step back
-	 * and steps are idempotent), so the worker need not wait for WAL flushes.
+	 * The worker's own commits are asynchronous: it does not wait for the
+	 * WAL flush of a claim, a recorded outcome or a renewed lease.  A crash
+	 * of the server can lose the last few hundred milliseconds of them.
+	 * That is safe: a lost claim leaves the step pending (claimed again); a
+	 * lost outcome leaves it running, and the worker that starts after the
+	 * crash requeues every running step and runs it again, which steps
+	 * allow (idempotent, at least once).  Nothing outside the database
+	 * depends on one of these commits having survived, and each is still
+	 * its own short transaction, committed before the worker acts on it.
+	 * Commits of the callers (provision, apply, ...) keep the server's
+	 * setting.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * When a transaction of the worker closes a deadlock cycle (with DROP
+	 * EXTENSION, or any session), the worker detects it first and gives
+	 * way: its step retries later (StepStart), a pass records again.  Most
+	 * cycles with DROP EXTENSION cannot form at all (JournalLockExtension);
+	 * this covers the transactions of handlers that do not lock the
+	 * extension.  Keep it below the deadlock_timeout of DBA sessions.
+	 */
+	SetConfigOption("deadlock_timeout", WORKER_DEADLOCK_TIMEOUT, PGC_SUSET,
+					PGC_S_OVERRIDE);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	WorkerAdvertise(MyLatch);

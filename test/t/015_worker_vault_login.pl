@@ -2,8 +2,9 @@
 # tenancy.vault_auth_role set, the worker logs in to Vault with its
 # Kubernetes service account token, keeps the client token until most of
 # its lease has passed, logs in again once when the token is denied, and
-# fails a step whose request the role's policy denies.  Neither token ever
-# reaches the server log or the database.
+# fails a step whose request the role's policy denies.  Handlers' requests
+# (database_credentials) carry the login token too, and are not sent
+# without one.  Neither token ever reaches the server log or the database.
 use strict;
 use warnings;
 
@@ -50,6 +51,26 @@ sub last_seq
 	return @$j ? $j->[-1]{seq} : 0;
 }
 
+# credentials(TENANT): an operation creating the tenant's namespace, then
+# its database credentials (Vault read and write by the handler, local
+# login roles, Kubernetes Secrets)
+sub credentials
+{
+	my ($tenant) = @_;
+	my $slug = $tenant =~ s/-/_/gr;
+	$node->safe_psql('postgres', "CREATE ROLE ${slug}_etl LOGIN; CREATE ROLE ${slug}_airflow LOGIN");
+	return TenancyTest::enqueue_operation($node, $tenant, [ {
+		target => 'kubernetes', action => 'create', object => "namespace/airflow-$tenant",
+		request => { method => 'POST', path => '/api/v1/namespaces',
+			body => { apiVersion => 'v1', kind => 'Namespace', metadata => { name => "airflow-$tenant" } },
+			ok_status => [409] } }, {
+		target => 'vault', action => 'generate', object => 'database credentials',
+		request => { handler => 'database_credentials', vault_path => "tenants/$tenant/database",
+			local => JSON::PP::true, roles => [ "${slug}_etl", "${slug}_airflow" ],
+			namespace => "airflow-$tenant", host => 'localhost', database => 'postgres', port => 5432 },
+		depends_on => [1] } ]);
+}
+
 sub logins { return grep { $_->{path} eq '/v1/auth/kubernetes/login' } @{ $_[0] }; }
 sub step_of { return $node->safe_psql('postgres', "SELECT state || ' ' || attempts || ' ' || coalesce(last_error, '') FROM tenancy.steps WHERE operation_id = $_[0]"); }
 
@@ -64,6 +85,19 @@ is($login[0]{body}{role}, 'tenancy', 'logged in as the configured role');
 is($login[0]{body}{jwt}, '***', 'with a service account token (masked by the simulator journal)');
 is(scalar(grep { $_->{path} =~ m{^/v1/secret/data/tenants/login} && $_->{status} == 200 } @$seen), 3,
 	'the three writes were accepted');
+
+# 1b. a handler's Vault requests go out with the login token
+my $mark0 = last_seq();
+my $cop = credentials('cred');
+is(TenancyTest::wait_operation($node, $cop), 'succeeded', 'database credentials with the login token');
+my @cred = grep { $_->{path} eq '/v1/secret/data/tenants/cred/database' } @{ vault_requests($mark0) };
+is(join(' ', map { "$_->{method}:$_->{status}" } @cred), 'GET:404 POST:200',
+	'the handler read the secret (none yet) and wrote it');
+is(join(' ', map { $_->{principal} // 'no token' } @cred),
+	join(' ', ('kubernetes-tenancy-system-tenancy') x 2),
+	'both with the token of the Kubernetes login (the service account)');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_authid WHERE rolname IN ('cred_etl', 'cred_airflow') AND rolpassword LIKE 'SCRAM-SHA-256\$%'"),
+	'2', 'the login roles got their passwords');
 
 # 2. the token is denied once (revoked): log in again, the step retries
 my $mark = last_seq();
@@ -116,6 +150,13 @@ like(step_of($op),
 	'the error names the role and what Vault said');
 is(scalar(grep { $_->{path} =~ m{tenants/badrole} } @{ vault_requests(0) }), 0,
 	'no write was sent without a token');
+$op = credentials('badcred');
+is(TenancyTest::wait_operation($node, $op), 'compensated', 'a handler step fails the same way');
+like($node->safe_psql('postgres', "SELECT last_error FROM tenancy.steps WHERE operation_id = $op AND ordinal = 2"),
+	qr/^gave up after 4 attempts: Vault login as role "no-such-role"/,
+	'the handler step retried with the login error');
+is(scalar(grep { $_->{path} =~ m{tenants/badcred} } @{ vault_requests(0) }), 0,
+	'the handler sent no request without a token');
 
 # 6. no secret in the server log or in a dump of the database
 my $jwt = slurp_file($jwt_file);

@@ -26,6 +26,12 @@
  * came due, tenancy.poll_interval passed, or the last such claim was full.
  * When nothing is in flight the worker sleeps on its latch.
  *
+ * Leases: the worker renews the leases of every step it holds once half of
+ * the oldest has passed (renew_leases_if_due), between handlers too, so a
+ * step it still holds never looks abandoned.  Its transactions share-lock
+ * the extension before touching its tables (JournalLockExtension): DROP
+ * EXTENSION and the worker queue on that lock instead of deadlocking.
+ *
  * Errors: one step's decoding or handler errors fail that step alone
  * (step_exec.c).  An error while recording or claiming is logged and the
  * transaction aborted; the outcomes are then recorded one transaction each,

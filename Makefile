@@ -68,6 +68,7 @@ REGRESS = \
 	tenant_apply \
 	spec_parse \
 	spec_validate \
+	spec_normalize \
 	maint_audit \
 	maint_usage \
 	servers

@@ -4,7 +4,11 @@
 #
 #  1. tenancy.provision() vs. the same SQL statements (taken from
 #     tenancy.plan) run as a plain script, one transaction per tenant.
-#     Goal: <= 1.1x.  Provision does more than the script: it validates and
+#     Goal: <= 1.1x.  A third baseline runs the same statements inside the
+#     server (a procedure: EXECUTE per tenant, COMMIT each), without the
+#     client's messages, so that provision's own overhead shows apart from
+#     what psql and the socket cost the script.
+#     Provision does more than the script: it validates and
 #     normalizes the spec, reads the current state, places the tenant,
 #     plans the platform side and records the tenant, the operation and its
 #     steps; the worker then works through the platform steps (no endpoint
@@ -12,8 +16,8 @@
 #  2. provision of tenant #N vs. tenant #1 on the same server (default
 #     N = 2000).  Goal: <= 1.3x.
 #
-# Environment: BENCH_TENANTS (ratio 1, default 200), BENCH_ROUNDS (ratio 1,
-# default 5), BENCH_SCALE (ratio 2, default 2000), BENCH_KEEP=1 keeps the
+# Environment: BENCH_TENANTS (ratio 1, default 400), BENCH_ROUNDS (ratio 1,
+# default 8), BENCH_SCALE (ratio 2, default 2000), BENCH_KEEP=1 keeps the
 # cluster directory.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,7 +26,7 @@ cd "$top"
 # PG_BINDIR: another installation (e.g. a private one made with DESTDIR)
 cluster_bindir=${PG_BINDIR:-$cluster_bindir}
 
-tenants=${BENCH_TENANTS:-200}
+tenants=${BENCH_TENANTS:-400}
 scale=${BENCH_SCALE:-2000}
 dir=$(mktemp -d /tmp/tenancy-bench.XXXXXX)
 chmod 755 "$dir"
@@ -40,12 +44,28 @@ now_ms() { date +%s%3N; }
 # 1. provision vs. the planned statements as a plain script
 # The statements for tenant pN are the plan of pN (nothing executed),
 # written out before anything is timed, in two forms: as psql runs a script
-# (one message per statement) and as one message per tenant (psql's \;).
-# Both are one transaction per tenant, like provision.  The tenants are
-# split into BENCH_ROUNDS rounds; each round runs the three sides on its
-# own tenants, in an order that rotates from round to round.
-rounds=${BENCH_ROUNDS:-5}
+# (one message per statement) and as one message per tenant (psql's \;);
+# and those of xN are kept in table bench_sql for a procedure to EXECUTE
+# (one CALL per round).  All are one transaction per tenant, like
+# provision.  The tenants are split into BENCH_ROUNDS rounds; each round
+# runs the five sides on its own tenants, in an order that rotates from
+# round to round.
+rounds=${BENCH_ROUNDS:-8}
 per_round=$((tenants / rounds))
+# the server-side baseline: tenant i's statements, run by a procedure
+cluster_psql -q <<'SQL'
+CREATE TABLE bench_sql (i int PRIMARY KEY, statements text NOT NULL);
+CREATE PROCEDURE bench_statements(first int, last int) LANGUAGE plpgsql AS $$
+DECLARE
+	todo text[] := ARRAY(SELECT statements FROM bench_sql WHERE i BETWEEN first AND last ORDER BY i);
+BEGIN
+	FOR k IN 1 .. coalesce(array_length(todo, 1), 0) LOOP
+		EXECUTE todo[k];
+		COMMIT;
+	END LOOP;
+END
+$$;
+SQL
 spec_sql() { echo "jsonb_build_object('tenant', jsonb_build_object('name', '$1' || i, 'tier', 'standard'), 'warehouse', '{}'::jsonb, 'resources', '{}'::jsonb)"; }
 for r in $(seq 1 "$rounds"); do
 	from=$(((r - 1) * per_round + 1)); to=$((r * per_round))
@@ -57,6 +77,12 @@ for r in $(seq 1 "$rounds"); do
 		SELECT format(E'BEGIN\\;\n%s\\;\nCOMMIT;', string_agg(detail, E'\\;\n' ORDER BY ordinal))
 		  FROM generate_series($from, $to) AS i, tenancy.plan('q' || i, $(spec_sql q)) AS p
 		 WHERE p.target = 'database' GROUP BY i ORDER BY i" >"$dir/single$r.sql"
+	cluster_psql -q -c "
+		INSERT INTO bench_sql
+		SELECT i, string_agg(detail, E';\n' ORDER BY ordinal)
+		  FROM generate_series($from, $to) AS i, tenancy.plan('x' || i, $(spec_sql x)) AS p
+		 WHERE p.target = 'database' GROUP BY i"
+	echo "CALL bench_statements($from, $to);" >"$dir/server$r.sql"
 	for side in provision:v live:w; do
 		for i in $(seq "$from" "$to"); do
 			echo "SELECT tenancy.provision('${side#*:}$i', '{\"tenant\": {\"name\": \"${side#*:}$i\", \"tier\": \"standard\"}, \"warehouse\": {}, \"resources\": {}}');"
@@ -88,23 +114,27 @@ run_side() {
 	awk -v ns=$((t1 - t0)) -v n="$per_round" 'BEGIN{printf "%.3f", ns / 1e6 / n}'
 }
 trap 'kill -CONT "$worker" 2>/dev/null; finish' EXIT
-sides=(plain single provision live)
+sides=(plain single server provision live)
 for r in $(seq 1 "$rounds"); do
-	for k in 0 1 2 3; do
-		side=${sides[$(((r + k) % 4))]}
+	for k in 0 1 2 3 4; do
+		side=${sides[$(((r + k) % 5))]}
 		echo "$side $(run_side "$side" "$r")"
 	done
 done >"$dir/times"
 # median MS/TENANT of a side over the rounds
 median() { awk -v s="$1" '$1 == s {print $2}' "$dir/times" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-plain=$(median plain); single=$(median single); prov=$(median provision); live=$(median live)
+plain=$(median plain); single=$(median single); server=$(median server)
+prov=$(median provision); live=$(median live)
 echo "1. provision vs plain script: $tenants tenants in $rounds rounds, $statements statements each (medians of the rounds, ms/tenant)"
 echo "   plain script, one message per statement: $plain"
 echo "   plain script, one message per tenant:    $single"
+echo "   the statements inside the server:        $server"
 echo "   provision (worker paused):               $prov"
 echo "   provision (worker running alongside):    $live"
 echo "   ratio provision/plain: $(awk -v a="$prov" -v b="$plain" 'BEGIN{printf "%.2f", a/b}'), provision/one message: $(awk -v a="$prov" -v b="$single" 'BEGIN{printf "%.2f", a/b}') (goal <= 1.10)"
 echo "   with the worker running: $(awk -v a="$live" -v b="$plain" 'BEGIN{printf "%.2f", a/b}')"
+echo "   provision's own overhead, provision/statements inside the server: $(awk -v a="$prov" -v b="$server" 'BEGIN{printf "%.2f", a/b}')"
+echo "   rounds (side ms/tenant):" $(tr '\n' ' ' <"$dir/times")
 
 # 2. tenant #1 vs tenant #N: one procedure provisions them all, committing
 # each, and records each provision's duration

@@ -155,8 +155,20 @@ BEGIN
 END
 \$\$;
 SQL
-# a fresh cluster state for the scale run: drop the tenants of part 1
-PGOPTIONS="-c client_min_messages=warning" cluster_psql -q -o /dev/null -c "SELECT tenancy.deprovision(name, true) FROM tenancy.tenants"
+# a fresh cluster state for the scale run: drop the tenants of part 1, one
+# transaction each (all in one would need a lock per object dropped)
+PGOPTIONS="-c client_min_messages=warning" cluster_psql -q -o /dev/null <<'SQL'
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN SELECT name FROM tenancy.tenants ORDER BY name LOOP
+		PERFORM tenancy.deprovision(t.name, true);
+		COMMIT;
+	END LOOP;
+END
+$$;
+SQL
 cluster_psql -q -c "CALL bench_scale($scale)"
 cluster_psql -qAt -F ' ' -c "
 	WITH w AS (SELECT 20 AS k)

@@ -171,6 +171,14 @@ TenancyWorkerMain(Datum main_arg)
 					PGC_S_OVERRIDE);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * The worker's statements are small and kept as generic plans; JIT code
+	 * is not kept with a plan, so a cost estimate past jit_above_cost on a
+	 * large journal would compile on every execution (provision had that
+	 * problem at a few thousand tenants).
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	WorkerAdvertise(MyLatch);
 	RegisterBuiltinStepHandlers();
 

@@ -20,7 +20,7 @@
 
 #include "step_exec.h"
 
-/* handler_http.c (requests: StepHttpCall, step_exec.h) */
+/* handler_http.c (requests: StepHttpCall, step_exec.h); HandlerSetOutcome serves step_exec.c too */
 extern void HandlerSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
 							  const char *fmt,...) pg_attribute_printf(3, 4);
 extern const char *HandlerArgString(const StepContext *context, const char *key);

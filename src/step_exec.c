@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 
 #include "endpoint.h"
+#include "handler.h"
 #include "remote.h"
 #include "step_exec.h"
 
@@ -51,8 +52,6 @@ static bool build_http_request(RunningStep *running, json_t *root,
 static void run_local_sql(const char *sql);
 static StepHandlerFunction find_handler(const char *name);
 static char *idempotency_key(const ClaimedStep *step);
-static void set_outcome(StepOutcome *outcome, StepOutcomeKind kind,
-						const char *fmt,...) pg_attribute_printf(3, 4);
 static bool valid_path(const char *path);
 static bool valid_query(const char *query);
 static void set_request_body(HttpRequest *request, json_t *body);
@@ -101,32 +100,6 @@ find_handler(const char *name)
 }
 
 /*
- * set_outcome
- *		Fill an outcome with a kind and a formatted message.
- */
-static void
-set_outcome(StepOutcome *outcome, StepOutcomeKind kind, const char *fmt,...)
-{
-	StringInfoData buf;
-
-	outcome->kind = kind;
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	outcome->message = buf.data;
-}
-
-/*
  * idempotency_key
  *		The stable key of a step: (operation, ordinal), plus the phase.
  */
@@ -169,7 +142,7 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (step->malformed != NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
 					step->malformed);
 		return false;
 	}
@@ -180,10 +153,10 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 
 		root = json_loads(step->request ? step->request : "", 0, &jerr);
 		if (root == NULL)
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: %s", jerr.text);
 		else if (!json_is_object(root))
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: not a JSON object");
 		else
 			started = dispatch_step(client, running, root, outcome);
@@ -199,7 +172,7 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 			AbortCurrentTransaction();
 		MemoryContextSwitchTo(running->cxt);
 		memset(outcome, 0, sizeof(StepOutcome));
-		set_outcome(outcome,
+		HandlerSetOutcome(outcome,
 					error_is_transient(edata->sqlerrcode)
 					? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 					"%s", edata->message);
@@ -231,14 +204,14 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (!json_is_string(handler))
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"handler\" must be a string");
 			return false;
 		}
 		function = find_handler(json_string_value(handler));
 		if (function == NULL)
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"unknown step handler \"%.64s\"", json_string_value(handler));
 			return false;
 		}
@@ -255,7 +228,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (!json_is_string(sql))
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: a database step needs \"sql\", a string");
 			return false;
 		}
@@ -272,7 +245,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (function == NULL)
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"no executor for %s steps in this build: the step must name a handler",
 						step->target);
 			return false;
@@ -287,18 +260,18 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 	endpoint = EndpointFor(step->target);
 	if (endpoint == NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_SKIPPED,
+		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
 					"no endpoint configured for %s", step->target);
 		return false;
 	}
 	if (endpoint->not_configured != NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
+		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
 		return false;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_RETRY, "%s",
+		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
 		return false;
 	}
@@ -401,7 +374,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: unknown key \"%.64s\"", key);
 			return false;
 		}
@@ -410,7 +383,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	memset(req, 0, sizeof(HttpRequest));
 	if (!json_is_string(method))
 	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED,
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: \"method\" must be a string");
 		return false;
 	}
@@ -419,14 +392,14 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			req->method = methods[i];
 	if (req->method == NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED,
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: unsupported method \"%.16s\"",
 					json_string_value(method));
 		return false;
 	}
 	if (!json_is_string(path) || !valid_path(json_string_value(path)))
 	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED,
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: \"path\" must be an absolute URL path without dot segments, query or fragment");
 		return false;
 	}
@@ -439,7 +412,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 
 		if (!json_is_object(query))
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"query\" must be an object");
 			return false;
 		}
@@ -456,7 +429,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 				text = pstrdup(json_is_true(value) ? "true" : "false");
 			else
 			{
-				set_outcome(outcome, STEP_OUTCOME_FAILED,
+				HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 							"malformed step request: query parameter \"%.64s\" must be a string, integer or boolean",
 							key);
 				return false;
@@ -481,7 +454,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 		if (!json_is_string(content_type) ||
 			!valid_token_text(json_string_value(content_type), 100))
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"content_type\" must be a short printable string");
 			return false;
 		}
@@ -497,7 +470,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	{
 		if (!json_is_array(ok_status))
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"ok_status\" must be an array of HTTP statuses");
 			return false;
 		}
@@ -508,7 +481,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			if (!json_is_integer(value) || json_integer_value(value) < 100 ||
 				json_integer_value(value) > 599)
 			{
-				set_outcome(outcome, STEP_OUTCOME_FAILED,
+				HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
 							"malformed step request: \"ok_status\" must be an array of HTTP statuses");
 				return false;
 			}
@@ -595,7 +568,7 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 
 	if (request->error != NULL)
 	{
-		set_outcome(outcome,
+		HandlerSetOutcome(outcome,
 					request->error_permanent ? STEP_OUTCOME_FAILED : STEP_OUTCOME_RETRY,
 					"%s %s: %s", request->method, path, request->error);
 		return;
@@ -623,14 +596,14 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 
 		if (why != NULL)
 		{
-			set_outcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
+			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
 						request->method, path, why);
 			outcome->http_status = status;
 			return;
 		}
 	}
 
-	set_outcome(outcome,
+	HandlerSetOutcome(outcome,
 				(status == 408 || status == 409 || status == 429 || status >= 500)
 				? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 				"%s %s returned HTTP %d: %s", request->method, path, status,
@@ -668,13 +641,13 @@ StepHttpCall(const StepContext *context, const char *target, const char *method,
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (endpoint == NULL || endpoint->not_configured != NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
+		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
 					endpoint ? endpoint->not_configured : "no endpoint configured");
 		return;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
-		set_outcome(outcome, STEP_OUTCOME_RETRY, "%s",
+		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
 		return;
 	}

@@ -83,6 +83,23 @@ show_failure() {
 	done
 }
 
+# run_regress_suite SUITE RUNNER INPUTDIR DBNAME TEST...: one pg_regress-style
+# runner (pg_regress or pg_isolation_regress) on a temporary instance
+run_regress_suite() {
+	local suite=$1 runner=$2 inputdir=$3 dbname=$4 out="$work/$1" rc
+	shift 4
+	"${as_pg[@]}" mkdir -p "$out"
+	"${as_pg[@]}" "$pgxs_dir/test/$runner" \
+		--inputdir="$inputdir" --outputdir="$out" --bindir="$bindir" \
+		--temp-instance="$out/tmp_check" \
+		--temp-config="$work/src/test/regress.conf" \
+		--dbname="$dbname" "$@" >"$out/run.log" 2>&1
+	rc=$?
+	cat "$out/run.log"
+	count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED|^not ok|failed \(ignored\)' "$suite" "$rc"
+	[ "$rc" -eq 0 ] || show_failure "$out"
+}
+
 regress_list=${REGRESS:-$(make -s print-tests | sed -n 's/^REGRESS=//p')}
 isolation_list=${ISOLATION:-$(make -s print-tests | sed -n 's/^ISOLATION=//p')}
 
@@ -91,34 +108,15 @@ for suite in "${suites[@]}"; do
 	regress)
 		[ -n "$regress_list" ] || continue
 		echo "== pg_regress: $regress_list"
-		out="$work/regress"
-		"${as_pg[@]}" mkdir -p "$out"
 		# shellcheck disable=SC2086
-		"${as_pg[@]}" "$pgxs_dir/test/regress/pg_regress" \
-			--inputdir="$work/src" --outputdir="$out" --bindir="$bindir" \
-			--temp-instance="$out/tmp_check" \
-			--temp-config="$work/src/test/regress.conf" \
-			--dbname=contrib_regression $regress_list >"$out/run.log" 2>&1
-		rc=$?
-		cat "$out/run.log"
-		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED|^not ok|failed \(ignored\)' regress "$rc"
-		[ "$rc" -eq 0 ] || show_failure "$out"
+		run_regress_suite regress regress/pg_regress "$work/src" contrib_regression $regress_list
 		;;
 	isolation)
 		[ -n "$isolation_list" ] || continue
 		echo "== isolation: $isolation_list"
-		out="$work/isolation"
-		"${as_pg[@]}" mkdir -p "$out"
 		# shellcheck disable=SC2086
-		"${as_pg[@]}" "$pgxs_dir/test/isolation/pg_isolation_regress" \
-			--inputdir="$work/src/test/isolation" --outputdir="$out" \
-			--bindir="$bindir" --temp-instance="$out/tmp_check" \
-			--temp-config="$work/src/test/regress.conf" \
-			--dbname=isolation_regression $isolation_list >"$out/run.log" 2>&1
-		rc=$?
-		cat "$out/run.log"
-		count_results "$out/run.log" '^(ok|test) .*\.\.\. ok' '\.\.\. FAILED' isolation "$rc"
-		[ "$rc" -eq 0 ] || show_failure "$out"
+		run_regress_suite isolation isolation/pg_isolation_regress "$work/src/test/isolation" \
+			isolation_regression $isolation_list
 		;;
 	tap)
 		tap_list=${TAP:-$(cd "$work/src" && ls test/t/*.pl 2>/dev/null)}

@@ -10,46 +10,48 @@ EXTENSION = tenancy
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = tenancy
+# One folder per layer; a layer calls only the layers listed above it here
+# never the other way round (doc/architecture.md).  Headers: src/include/.
 OBJS = \
-	src/guc.o \
-	src/plan.o \
-	src/plan_platform.o \
-	src/platform_json.o \
-	src/k8s_objects.o \
-	src/airflow_release.o \
-	src/dag_render.o \
-	src/monitoring.o \
-	src/role_password.o \
-	src/handler_http.o \
-	src/handler_credentials.o \
-	src/handler_helm.o \
-	src/handler_validate.o \
-	src/plan_sql.o \
-	src/provision.o \
-	src/rls.o \
-	src/spec_cron.o \
-	src/spec_normalize.o \
-	src/spec_parse.o \
-	src/spec_quantity.o \
-	src/spec_resources.o \
-	src/spec_tenant.o \
-	src/spec_validate.o \
-	src/spec_warehouse.o \
-	src/sql_exec.o \
-	src/spec_yaml.o \
 	src/tenancy.o \
-	src/endpoint.o \
-	src/http.o \
-	src/journal.o \
-	src/step_exec.o \
-	src/worker.o \
-	src/worker_wake.o \
-	src/audit.o \
-	src/audit_acl.o \
-	src/metering.o \
-	src/handler_audit.o \
-	src/remote.o \
-	src/servers.o
+	src/guc.o \
+	src/spec/spec_yaml.o \
+	src/spec/spec_parse.o \
+	src/spec/spec_quantity.o \
+	src/spec/spec_cron.o \
+	src/spec/spec_validate.o \
+	src/spec/spec_tenant.o \
+	src/spec/spec_resources.o \
+	src/spec/spec_warehouse.o \
+	src/spec/spec_normalize.o \
+	src/plan/plan.o \
+	src/plan/plan_sql.o \
+	src/plan/plan_platform.o \
+	src/platform/platform_json.o \
+	src/platform/k8s_objects.o \
+	src/platform/airflow_release.o \
+	src/platform/dag_render.o \
+	src/platform/monitoring.o \
+	src/platform/handler_http.o \
+	src/platform/handler_credentials.o \
+	src/platform/handler_helm.o \
+	src/platform/handler_validate.o \
+	src/exec/sql_exec.o \
+	src/exec/role_password.o \
+	src/exec/endpoint.o \
+	src/exec/http.o \
+	src/exec/step_exec.o \
+	src/placement/servers.o \
+	src/placement/remote.o \
+	src/worker/journal.o \
+	src/worker/worker_wake.o \
+	src/worker/worker.o \
+	src/maintenance/audit.o \
+	src/maintenance/audit_acl.o \
+	src/maintenance/metering.o \
+	src/maintenance/handler_audit.o \
+	src/commands/provision.o \
+	src/commands/rls.o
 
 # The install script is assembled from one file per concern in sql/install/,
 # in file-name order, so that SQL stays as modular as the C sources.
@@ -83,7 +85,7 @@ EXTERNAL_LIBS = libcurl jansson yaml-0.1
 
 # The server headers are system headers to us: -Wextra stays meaningful for
 # our own code without tripping over unused parameters in inline functions.
-PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc \
+PG_CPPFLAGS = -I$(libpq_srcdir) -Isrc/include \
 	-isystem $(includedir_server) -isystem $(includedir_internal) \
 	$(shell $(PKG_CONFIG) --cflags $(EXTERNAL_LIBS) 2>/dev/null) \
 	-DTENANCY_VERSION='"$(EXTVERSION)"'
@@ -92,7 +94,7 @@ SHLIB_LINK = $(shell $(PKG_CONFIG) --libs $(EXTERNAL_LIBS) 2>/dev/null)
 EXTRA_CLEAN = $(DATA_built) test/fuzz/fuzz_spec_yaml
 
 # PGXS knows nothing of our headers: rebuild every object when one changes
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/include/*.h)
 
 $(DATA_built): $(INSTALL_PARTS) $(EXTENSION).control
 	cat $(INSTALL_PARTS) > $@

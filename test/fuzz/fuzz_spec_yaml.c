@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_spec_yaml.c
- *	  libFuzzer harness for the tenant spec converter (src/spec_yaml.c).
+ *	  libFuzzer harness for the tenant spec converter (src/spec/spec_yaml.c).
  *
  * Feeds arbitrary bytes to SpecYamlToJson.  Besides the sanitizers'
  * findings (memory errors, leaks, undefined behaviour), it checks two

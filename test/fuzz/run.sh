@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/fuzz/run.sh SECONDS: build the libFuzzer harness of the tenant spec
-# converter (src/spec_yaml.c, with AddressSanitizer and UBSan) and run it
+# converter (src/spec/spec_yaml.c, with AddressSanitizer and UBSan) and run it
 # for SECONDS (default 60), one process.
 #
 # Seeds come from test/fuzz/corpus (small, committed); what the fuzzer
@@ -21,8 +21,8 @@ mkdir -p "$work/corpus"
 read -ra cflags <<<"$(pkg-config --cflags yaml-0.1 jansson)"
 read -ra libs <<<"$(pkg-config --libs yaml-0.1 jansson)"
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I"$top/src" "${cflags[@]}" \
-	"$here/fuzz_spec_yaml.c" "$top/src/spec_yaml.c" \
+	-I"$top/src/include" "${cflags[@]}" \
+	"$here/fuzz_spec_yaml.c" "$top/src/spec/spec_yaml.c" \
 	"${libs[@]}" -o "$here/fuzz_spec_yaml"
 
 cd "$here"

@@ -53,12 +53,15 @@ OBJS = \
 	src/commands/provision.o \
 	src/commands/rls.o
 
-# The install script is assembled from one file per concern in sql/install/,
-# in file-name order, so that SQL stays as modular as the C sources.
-# Upgrade scripts (sql/tenancy--A--B.sql) are written by hand, one per release.
+# The install script of the current version is assembled from one file per
+# concern in sql/install/, in file-name order, so that SQL stays as modular as
+# the C sources.  Released install scripts (sql/tenancy--X.Y.Z.sql) are kept
+# as they shipped and never edited; upgrade scripts (sql/tenancy--A--B.sql)
+# are written by hand, one per release, and must reach the same catalog as a
+# fresh install of B (test/t/050_upgrade.pl compares them).
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress suites, in order; run by test/run-tests.sh (make test) on a
 # temporary instance with tenancy and pg_cron preloaded.

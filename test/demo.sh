@@ -34,7 +34,7 @@ cleanup() {
 		step "left running (DEMO_KEEP=1)"
 		echo "connect:  psql -h $PGHOST -p $PGPORT -U postgres postgres"
 		[ -f "$sim_dir/endpoints.json" ] && echo "platform: kubectl --kubeconfig $sim_dir/kubeconfig get ns"
-		echo "stop:     $(pg_config --bindir)/pg_ctl -D $CLUSTER_DIR/data stop; test/platform/simctl stop $sim_dir; rm -rf $demo_dir"
+		echo "stop:     $(${PG_CONFIG:-pg_config} --bindir)/pg_ctl -D $CLUSTER_DIR/data stop; test/platform/simctl stop $sim_dir; rm -rf $demo_dir"
 		return
 	fi
 	[ -x test/platform/simctl ] && test/platform/simctl stop "$sim_dir" >/dev/null 2>&1 || true

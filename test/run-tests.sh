@@ -37,8 +37,8 @@ sudo=""
 	$sudo make -s install >/dev/null || { echo "install failed"; exit 1; }
 ) 9>/tmp/tenancy-build.lock || exit 1
 
-bindir=$(pg_config --bindir)
-pgxs_dir=$(dirname "$(pg_config --pgxs)")/..
+bindir=$(${PG_CONFIG:-pg_config} --bindir)
+pgxs_dir=$(dirname "$(${PG_CONFIG:-pg_config} --pgxs)")/..
 passed=0
 failed=0
 failures=()

@@ -18,8 +18,8 @@ set -uo pipefail
 helm=$1
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-bindir=$(pg_config --bindir)
-pkglibdir=$(pg_config --pkglibdir)
+bindir=$(${PG_CONFIG:-pg_config} --bindir)
+pkglibdir=$(${PG_CONFIG:-pg_config} --pkglibdir)
 
 for lib in tenancy pg_cron; do
 	if [ ! -f "$pkglibdir/$lib.so" ]; then

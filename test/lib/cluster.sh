@@ -9,7 +9,7 @@
 # As root the server runs as the 'postgres' user (initdb refuses root), in a
 # directory that user owns.
 
-cluster_bindir=$(pg_config --bindir)
+cluster_bindir=$(${PG_CONFIG:-pg_config} --bindir)
 
 # cluster_as_owner CMD...: run CMD as the cluster's owner
 cluster_as_owner() {

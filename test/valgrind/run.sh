@@ -33,10 +33,10 @@ cd "$top" || exit 1
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(test/t/010_worker_happy.pl test/t/013_worker_poison.pl)
 
-bindir=$(pg_config --bindir)
-pkglibdir=$(pg_config --pkglibdir)
-sharedir=$(pg_config --sharedir)
-pgxs_dir=$(dirname "$(pg_config --pgxs)")/..
+bindir=$(${PG_CONFIG:-pg_config} --bindir)
+pkglibdir=$(${PG_CONFIG:-pg_config} --pkglibdir)
+sharedir=$(${PG_CONFIG:-pg_config} --sharedir)
+pgxs_dir=$(dirname "$(${PG_CONFIG:-pg_config} --pgxs)")/..
 
 work=$(mktemp -d /tmp/tenancy-valgrind.XXXXXX)
 chmod 755 "$work"

@@ -40,7 +40,7 @@ extern void SpecCheck(Jsonb *spec);
 /* defaults filled in; the input must be valid */
 extern Jsonb *SpecNormalize(Jsonb *spec);
 
-/* Limits of derived names (DESIGN.md section 3). */
+/* Limits of derived names (doc/design.md, "Derived names"). */
 #define SPEC_TENANT_NAME_MAX 40
 #define SPEC_IDENTIFIER_MAX 63	/* NAMEDATALEN - 1 */
 

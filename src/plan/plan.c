@@ -46,7 +46,7 @@ const char *const TenantSchemaSuffixes[TENANT_SCHEMA_COUNT] = {
 	"bronze", "silver", "gold_mart", "gold_reporting", "staging", "audit"
 };
 
-/* Longest tenant name: every derived name must fit (see DESIGN.md §3) */
+/* Longest tenant name: every derived name must fit (doc/design.md, "Derived names") */
 #define TENANT_NAME_MAX 40
 
 /*

@@ -39,15 +39,16 @@ like($old, qr/^[A-Za-z0-9]{32}$/, 'a generated password in the Secret');
 my $hba = $node->data_dir . '/pg_hba.conf';
 my $rules = slurp_file($hba);
 open my $fh, '>', $hba or die;
-print $fh "host all etl_rot_a 127.0.0.1/32 scram-sha-256\n$rules";
+print $fh "host all etl_rot_a,airflow_rot_a 127.0.0.1/32 scram-sha-256\n$rules";
 close $fh;
 $node->reload;
 my $psql = $node->config_data('--bindir') . '/psql';
 sub login
 {
-	my ($password) = @_;
+	my ($password, $role) = @_;
+	$role //= 'etl_rot_a';
 	local $ENV{PGPASSWORD} = $password;
-	my $out = `$psql -X -At -h 127.0.0.1 -p $port -U etl_rot_a -d postgres -c 'SELECT current_user' 2>&1`;
+	my $out = `$psql -X -At -h 127.0.0.1 -p $port -U $role -d postgres -c 'SELECT current_user' 2>&1`;
 	chomp $out;
 	return $out;
 }
@@ -55,6 +56,19 @@ is(login($old), 'etl_rot_a', 'the provisioned password works');
 
 my $vault_before = TenancyTest::sim_state($sim)->{vault}{secrets}{'tenants/rot-a/database'};
 my $release_path = '/apis/helm.toolkit.fluxcd.io/v2/namespaces/airflow-rot-a/helmreleases/airflow';
+my $spec_before = TenancyTest::k8s_object($sim, $release_path)->{spec};
+
+# the Airflow metadata connection: postgresql://airflow_rot_a:<password>@...
+my $metadata_path = '/api/v1/namespaces/airflow-rot-a/secrets/airflow-metadata';
+sub airflow_password
+{
+	my $metadata = TenancyTest::k8s_object($sim, $metadata_path);
+	my $uri = decode_base64($metadata->{data}{connection} // '');
+	return $uri =~ m{^postgresql://airflow_rot_a:([^@]+)@} ? $1 : undef;
+}
+my $airflow_old = airflow_password();
+like($airflow_old // '', qr/^[A-Za-z0-9]{32}$/, 'the metadata Secret carries the airflow role\'s password');
+is(login($airflow_old, 'airflow_rot_a'), 'airflow_rot_a', 'the provisioned airflow password works');
 
 # rotate
 my $rot = $node->safe_psql('postgres', "SELECT tenancy.rotate_credentials('rot-a')");
@@ -81,10 +95,19 @@ ok(defined $v_after && defined $v_before && $v_after == $v_before + 1,
 my $hr = TenancyTest::k8s_object($sim, $release_path);
 is($hr->{spec}{values}{airflowPodAnnotations}{'tenancy.io/credentials-rotation'}, $rot,
 	'the Airflow pods are rolled by a new annotation');
-ok($hr->{spec}{chart}, 'the rest of the HelmRelease is untouched');
-my $metadata = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-rot-a/secrets/airflow-metadata');
-like(decode_base64($metadata->{data}{connection}), qr/\Q$new\E|^postgresql:\/\/airflow_rot_a:/,
-	'the Airflow metadata Secret was rewritten too');
+my $spec_after = $hr->{spec};
+delete $spec_after->{values}{airflowPodAnnotations}{'tenancy.io/credentials-rotation'};
+delete $spec_after->{values}{airflowPodAnnotations}
+  unless %{ $spec_after->{values}{airflowPodAnnotations} // {} }
+  || exists $spec_before->{values}{airflowPodAnnotations};
+is(TenancyTest::canonical_json($spec_after), TenancyTest::canonical_json($spec_before),
+	'the rest of the HelmRelease is untouched');
+my $airflow_new = airflow_password();
+like($airflow_new // '', qr/^[A-Za-z0-9]{32}$/, 'the metadata Secret carries a generated password');
+isnt($airflow_new, $airflow_old, 'the Airflow metadata Secret was rewritten with a new password');
+is(login($airflow_new, 'airflow_rot_a'), 'airflow_rot_a', 'the new airflow password works');
+like(login($airflow_old, 'airflow_rot_a'), qr/password authentication failed/,
+	'the old airflow password no longer works');
 
 # the audit now sees a fresh credential
 is($node->safe_psql('postgres',

@@ -246,6 +246,11 @@ export class Controllers
 			};
 			const selector = { 'app.kubernetes.io/instance': releaseName, 'app.kubernetes.io/component': comp };
 			const container = { name: comp, image: `sim.local/${chart}:${hr.spec?.chart?.spec?.version || 'latest'}`, imagePullPolicy: 'IfNotPresent' };
+			// the chart puts <component>.resources of the values on the
+			// component's container, as the Airflow chart does
+			const resources = hr.spec?.values?.[comp]?.resources;
+			if (resources && typeof resources === 'object')
+				container.resources = structuredClone(resources);
 			this.createIfMissing(dep, {
 				metadata: { name: depName, namespace: ns, labels, manager: 'helm-controller' },
 				spec: { replicas: 1, selector: { matchLabels: selector }, template: { metadata: { labels }, spec: { containers: [container] } }, revisionHistoryLimit: 10, progressDeadlineSeconds: 600, strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } } },

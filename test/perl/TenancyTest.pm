@@ -93,6 +93,11 @@ our %WORKER_PRINCIPALS = (
 # Set once the test enqueues hand-written steps (enqueue_operation).
 our $HANDWRITTEN_STEPS = 0;
 
+# Set by tests that run the real helm in cli mode: helm then acts with the
+# worker's Kubernetes identity, and its requests (the chart's objects) are
+# not the worker's own permissions.
+our $HELM_CLI = 0;
+
 # worker_identities(SIM): random tokens for the worker, registered with the
 # simulator, written to SIM's k8s_token_file and vault_token_file (0600)
 sub worker_identities
@@ -147,6 +152,7 @@ sub save_journal
 	print $fh $json->encode({
 		principals => \%WORKER_PRINCIPALS,
 		handwritten_steps => $HANDWRITTEN_STEPS ? JSON::PP::true : JSON::PP::false,
+		helm_cli => $HELM_CLI ? JSON::PP::true : JSON::PP::false,
 		entries => $entries });
 	close $fh;
 }

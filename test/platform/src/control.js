@@ -15,7 +15,10 @@
 //   POST   /__sim/helmrelease-outcome     {namespace?, name?, ready:false, reason?, message?, delayMs?}
 //   DELETE /__sim/helmrelease-outcome     every HelmRelease succeeds again
 //   POST   /__sim/reset                   forget all objects, secrets, dashboards, faults, outcomes and the journal
+//   GET    /charts/FILE                   a Helm chart repository (index.yaml, chart .tgz) from --charts-dir
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { FaultError } from './faults.js';
 
 const CAPS = new Set(['create', 'read', 'update', 'patch', 'delete', 'list', 'sudo', 'deny']);
@@ -68,6 +71,20 @@ export class Control
 		this.name = 'control';
 	}
 
+	// A static Helm chart repository, as 'helm repo index' lays it out: what
+	// a real helm fetches with --repo (index.yaml, then the chart archive).
+	chartFile(name)
+	{
+		const dir = this.sim.opts.chartsDir;
+		if (!dir)
+			return { status: 404, body: { error: 'no chart repository (--charts-dir)' } };
+		const file = path.join(dir, name);
+		if (!fs.existsSync(file))
+			return { status: 404, body: { error: `no such chart file: ${name}` } };
+		const type = name.endsWith('.yaml') ? 'application/x-yaml' : 'application/gzip';
+		return { status: 200, headers: { 'content-type': type }, body: fs.readFileSync(file) };
+	}
+
 	classify(ctx)
 	{
 		ctx.info.fields = {};
@@ -93,6 +110,8 @@ export class Control
 		}
 		const route = `${ctx.method} ${ctx.path.replace(/\/+$/, '')}`;
 		let m;
+		if (ctx.method === 'GET' && (m = ctx.path.match(/^\/charts\/([A-Za-z0-9][A-Za-z0-9._-]*)$/)))
+			return this.chartFile(m[1]);
 		switch (route)
 		{
 			case 'GET /__sim/health':

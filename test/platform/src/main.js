@@ -3,6 +3,7 @@
 //
 //   node src/main.js --dir DIR [--tls] [--helm-ready-delay-ms N]
 //        [--namespace-delete-delay-ms N] [--pod-start-delay-ms N] [--vault-mount NAME]
+//        [--charts-dir DIR]
 //
 // Writes DIR/sim.pid, DIR/endpoints.json, tokens, sa.jwt, kubeconfig (and
 // with --tls ca.crt) once every listener answers. Normally run by simctl.
@@ -44,6 +45,7 @@ function parseArgs(argv)
 			case '--namespace-delete-delay-ms': opts.namespaceDeleteDelayMs = intArg(i++, argv[i]); break;
 			case '--pod-start-delay-ms': opts.podStartDelayMs = intArg(i++, argv[i]); break;
 			case '--vault-mount': opts.vaultMount = argv[++i]; break;
+			case '--charts-dir': opts.chartsDir = path.resolve(argv[++i]); break;
 			default: throw new Error(`unknown argument: ${argv[i]}`);
 		}
 	}

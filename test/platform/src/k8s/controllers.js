@@ -94,6 +94,17 @@ export class Controllers
 				if (type === 'ADDED' && object.status?.phase === 'Pending')
 					this.later(this.options.podStartDelayMs, () => this.startPod(object.metadata.namespace, object.metadata.name));
 				break;
+			case 'Deployment':
+				// Deployments of a simulated HelmRelease get their pods from
+				// installWorkloads; every other one (helm's, kubectl's) from
+				// the deployment controller, as in a cluster
+				if (object.metadata.labels?.['helm.toolkit.fluxcd.io/name'])
+					break;
+				if (type === 'DELETED')
+					this.later(0, () => this.removeDeploymentPods(object.metadata.namespace, object.metadata.name, null));
+				else if (object.metadata.generation !== object.status?.observedGeneration && !object.metadata.deletionTimestamp)
+					this.later(0, () => this.reconcileDeployment(object.metadata.namespace, object.metadata.name));
+				break;
 			case 'HelmRelease':
 				if (type === 'DELETED')
 					this.uninstall(object);
@@ -141,6 +152,62 @@ export class Controllers
 			p.spec.nodeName = p.spec.nodeName || 'sim-node-1';
 			p.status = runningStatus(p, now);
 		});
+	}
+
+	// ----------------------------------------------------------- deployments
+
+	// The deployment and replica set controllers in one: spec.replicas pods
+	// of the current template (owned by the replica set <name>-<hash>), the
+	// pods of an older template removed, the status of the Deployment
+	// written.  The kubelet (startPod) then starts the pods.
+	reconcileDeployment(ns, name)
+	{
+		const dep = this.store.get(R('Deployment', 'apps/v1'), ns, name);
+		if (!dep)
+			return;
+		const replicas = dep.spec?.replicas ?? 1;
+		const template = dep.spec?.template || {};
+		const hash = digest(JSON.stringify(template)).slice(0, 10);
+		const rs = `${name}-${hash}`;
+		const wanted = new Set();
+		for (let i = 0; i < replicas; i++)
+			wanted.add(`${rs}-${digest(rs + i).slice(0, 5)}`);
+		this.removeDeploymentPods(ns, name, wanted);
+		for (const podName of wanted)
+			this.createIfMissing(R('Pod'), {
+				metadata: {
+					name: podName, namespace: ns, manager: 'kube-controller-manager',
+					labels: { ...(template.metadata?.labels || {}), 'pod-template-hash': hash },
+					annotations: { ...(template.metadata?.annotations || {}) },
+					ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: digest(ns + '/' + rs).slice(0, 32), controller: true, blockOwnerDeletion: true }],
+				},
+				spec: { ...structuredClone(template.spec || {}), restartPolicy: template.spec?.restartPolicy || 'Always' },
+				status: { phase: 'Pending' },
+			});
+		const now = timestamp();
+		this.writeStatus(R('Deployment', 'apps/v1'), ns, name, 'kube-controller-manager', (d) =>
+		{
+			d.status = {
+				observedGeneration: d.metadata.generation, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas,
+				conditions: [
+					{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.', lastUpdateTime: now, lastTransitionTime: now },
+					{ type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rs}" has successfully progressed.`, lastUpdateTime: now, lastTransitionTime: now },
+				],
+			};
+		});
+	}
+
+	// Remove the pods of a Deployment's replica sets but those named in
+	// KEEP (null: all of them, the Deployment is gone).
+	removeDeploymentPods(ns, name, keep)
+	{
+		const owned = new RegExp(`^${name.replace(/[.]/g, '\\.')}-[0-9a-f]{10}$`);
+		for (const p of this.store.list(R('Pod'), ns))
+		{
+			const owner = (p.metadata.ownerReferences || []).find((o) => o.kind === 'ReplicaSet' && o.controller);
+			if (owner && owned.test(owner.name) && !(keep && keep.has(p.metadata.name)))
+				this.store.remove(R('Pod'), ns, p.metadata.name);
+		}
 	}
 
 	// --------------------------------------------------------------- flux

@@ -78,7 +78,8 @@ REGRESS = \
 	spec_normalize \
 	maint_audit \
 	maint_usage \
-	servers
+	servers \
+	dba_day2
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

@@ -86,7 +86,7 @@ BEGIN
 	IF v_problem IS NOT NULL THEN
 		RAISE WARNING 'no tenancy background worker serves database "%"', pg_catalog.current_database()
 			USING DETAIL = v_problem || ' The database side (roles, schemas, grants) works; platform and remote steps wait for a worker.',
-				  HINT = pg_catalog.format('Set shared_preload_libraries = ''tenancy'' and tenancy.database = %L in postgresql.conf (the default is postgres) and restart the server.',
+				  HINT = pg_catalog.format('Set shared_preload_libraries = ''tenancy'' and tenancy.database = %L in postgresql.conf and restart the server (tenancy.database defaults to postgres).',
 										   pg_catalog.current_database());
 	END IF;
 END

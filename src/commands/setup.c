@@ -191,8 +191,9 @@ tenancy_process_utility(PlannedStmt *pstmt, const char *queryString,
 		if (count > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("cannot drop extension tenancy because %lld tenants are not deprovisioned",
-							(long long) count),
+					 errmsg_plural("cannot drop extension tenancy because %lld tenant is not deprovisioned",
+								   "cannot drop extension tenancy because %lld tenants are not deprovisioned",
+								   count, (long long) count),
 					 errdetail("Dropping it would forget them but leave their roles, schemas (customer data) and platform objects behind, with nothing left to deprovision them."),
 					 errhint("Deprovision them first (SELECT tenancy.deprovision(name) FROM tenancy.tenants WHERE state <> 'deprovisioned', then tenancy.wait), or SET tenancy.allow_drop_with_tenants = on as a superuser to drop it anyway.")));
 	}

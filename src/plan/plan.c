@@ -27,6 +27,7 @@
 #include "catalog/pg_db_role_setting.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -617,8 +618,10 @@ remote_detail(const TenantModel *m, const char *sql)
 	if (m->server && m->server[0])
 		return psprintf("on server %s/%s through the worker: %s", m->server,
 						m->remote_database, sql);
-	return psprintf("on %s:%d/%s through the worker: %s",
-					m->remote_host[0] ? m->remote_host : "(local socket)",
+	if (m->remote_host[0] == '\0')
+		return psprintf("on this server (port %d, Unix socket)/%s through the worker: %s",
+						PostPortNumber, m->remote_database, sql);
+	return psprintf("on %s:%d/%s through the worker: %s", m->remote_host,
 					m->remote_port, m->remote_database, sql);
 }
 

@@ -45,7 +45,7 @@ failures=()
 
 work=$(mktemp -d /tmp/tenancy-test.XXXXXX)
 mkdir -p "$work/src"
-cp -r sql expected test tenancy.control "$work/src/"
+cp -r sql expected test tenancy.control README.md "$work/src/"
 # the exporter queries that a TAP test runs against a provisioned instance,
 # and the example specs that dba_day2 and TAP 060 provision as shipped
 mkdir -p "$work/src/deploy" && cp -r deploy/monitoring deploy/examples "$work/src/deploy/"

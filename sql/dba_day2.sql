@@ -92,6 +92,30 @@ SELECT count(*) FILTER (WHERE state = 'skipped' AND last_error LIKE 'no endpoint
        count(*) FILTER (WHERE next_attempt_at IS NOT NULL) AS pending_with_next_attempt
   FROM tenancy.status('acme-corp');
 
+-- the day-2 views and functions of the README, as tenancy_admin
+-- apply(name, yaml) with the spec unchanged: nothing to do (NULL)
+SELECT tenancy.apply('acme-corp', :'spec') IS NULL AS unchanged;
+SELECT kind, operation_state, state, count(*) AS steps
+  FROM tenancy.operation_steps WHERE tenant = 'acme-corp'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT count(*) AS failed_steps FROM tenancy.failed_steps;
+-- audit_comparison: a clean run, a run after a drift (is_new), a run after
+-- the repair (the finding resolved)
+SELECT count(*) AS findings FROM tenancy.audit('acme-corp');
+RESET ROLE;
+GRANT USAGE ON SCHEMA acme_silver TO PUBLIC;
+SET ROLE regress_dba;
+SELECT check_name, severity, object FROM tenancy.audit('acme-corp');
+SELECT c.previous_run = c.run_id - 1 AS compared_with_previous, l.check_name, l.object, l.is_new
+  FROM tenancy.audit_comparison c JOIN tenancy.audit_latest l USING (run_id);
+RESET ROLE;
+REVOKE USAGE ON SCHEMA acme_silver FROM PUBLIC;
+SET ROLE regress_dba;
+SELECT count(*) AS findings FROM tenancy.audit('acme-corp');
+SELECT check_name, object FROM tenancy.audit_resolved;
+-- wake_worker: callable by tenancy_admin, wakes the worker at COMMIT
+SELECT tenancy.wake_worker();
+
 -- the stuck tenant: placed on a server that never answers; cancel,
 -- deprovision and drop_server leave it stuck, forget (superusers) frees it
 RESET ROLE;
@@ -102,7 +126,12 @@ SELECT tenancy.provision('stuck', jsonb_build_object(
 	'warehouse', jsonb_build_object('database', jsonb_build_object('name', 'stuck_db')),
 	'resources', '{}'::jsonb)) AS stuck_op \gset
 SELECT name, server, state FROM tenancy.tenants WHERE name = 'stuck';
+-- running_operations shows it until it is cancelled
+SELECT tenant, kind, state IN ('pending', 'running') AS unfinished,
+       steps_total > 0 AS has_steps, steps_done
+  FROM tenancy.running_operations;
 SELECT tenancy.cancel(:stuck_op) = :stuck_op AS cancelled;
+SELECT count(*) AS running_operations FROM tenancy.running_operations;
 -- a connection attempt in flight ends within connect_timeout
 DO $$
 BEGIN

@@ -48,10 +48,13 @@ OBJS = \
 	src/worker/worker.o \
 	src/maintenance/audit.o \
 	src/maintenance/audit_acl.o \
+	src/maintenance/audit_cron.o \
 	src/maintenance/metering.o \
 	src/maintenance/handler_audit.o \
 	src/commands/provision.o \
-	src/commands/rls.o
+	src/commands/rls.o \
+	src/commands/credentials.o \
+	src/commands/setup.o
 
 # The install script of the current version is assembled from one file per
 # concern in sql/install/, in file-name order, so that SQL stays as modular as
@@ -76,7 +79,8 @@ REGRESS = \
 	spec_normalize \
 	maint_audit \
 	maint_usage \
-	servers
+	servers \
+	dba_day2
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

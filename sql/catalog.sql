@@ -7,7 +7,8 @@ CREATE EXTENSION tenancy;
 SELECT tenancy.version() = extversion AS library_matches_extension
   FROM pg_extension WHERE extname = 'tenancy';
 
--- every table, view, sequence and function of the schema carries a comment
+-- every table, view and function of the schema carries a comment (its
+-- sequences are those of identity columns, described by their tables)
 SELECT c.relname, c.relkind
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'tenancy' AND c.relkind IN ('r', 'v')
@@ -15,6 +16,16 @@ SELECT c.relname, c.relkind
 SELECT p.oid::regprocedure
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'tenancy' AND obj_description(p.oid, 'pg_proc') IS NULL;
+
+-- every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp:
+-- listed with its settings, so that a new one (or a dropped SET) shows here
+SELECT p.oid::regprocedure::text AS security_definer, p.proconfig
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'tenancy' AND p.prosecdef ORDER BY 1;
+SELECT p.oid::regprocedure AS definer_without_search_path
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'tenancy' AND p.prosecdef
+   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
 
 -- tables are logged and dumped with the extension
 SELECT c.relname, c.relpersistence

@@ -64,8 +64,9 @@ SELECT tenant, check_name, severity, object, detail FROM tenancy.audit()
 -- and what the previous run had that this one does not
 SELECT tenant, check_name, object FROM tenancy.audit_resolved ORDER BY 1, 2, 3;
 
--- apply with the stored spec repairs what it plans (not what it never
--- revokes); the tenant-role membership and PUBLIC grants remain findings
+-- apply with the stored spec repairs what it plans, the revoked schema
+-- grant included (not what it never revokes); the tenant-role membership
+-- and PUBLIC grants remain findings
 ALTER SCHEMA audit_b_gold_mart OWNER TO tenant_audit_b_owner;
 SELECT tenancy.apply(name, spec) IS NOT NULL AS applied
   FROM tenancy.tenants ORDER BY name;

@@ -138,7 +138,9 @@ SELECT server, tenants FROM tenancy.server_load ORDER BY server;
 -- drop_server: unknown (42704), with tenants (2BP01), empty (done)
 \set VERBOSITY default
 SELECT tenancy.drop_server('nosuch');
+\echo :LAST_ERROR_SQLSTATE
 SELECT tenancy.drop_server('b');
+\echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY terse
 SELECT tenancy.register_server('empty', 'host=127.0.0.1 port=3');
 SELECT tenancy.drop_server('empty');

@@ -5,3 +5,362 @@
 -- a fresh CREATE EXTENSION tenancy VERSION '0.2.0'.
 
 \echo Use "ALTER EXTENSION tenancy UPDATE TO '0.2.0'" to load this file. \quit
+
+-- issue 21 (a DBA's first and second day): plan(name, text); status shows
+-- when a pending step is tried next; wait says which targets were skipped
+-- and why no worker answers; tenant_summary.skipped_targets; set_password,
+-- connection_info, worker_problem, forget.
+CREATE FUNCTION tenancy.plan(name text, spec text)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text)
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+AS 'MODULE_PATHNAME', 'tenancy_plan_text';
+
+COMMENT ON FUNCTION tenancy.plan(text, text) IS
+	'plan() with the spec as YAML or JSON text';
+
+DROP FUNCTION tenancy.status(text);
+CREATE FUNCTION tenancy.status(name text)
+RETURNS TABLE (operation_id bigint, kind text, operation_state text,
+			   ordinal integer, target text, action text, object text,
+			   state text, phase text, attempts integer, http_status integer,
+			   last_error text, started_at timestamptz, finished_at timestamptz,
+			   next_attempt_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+BEGIN
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t WHERE t.name = status.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(status.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN QUERY
+	SELECT o.operation_id, o.kind, o.state, s.ordinal, s.target, s.action,
+		   s.object, s.state, s.phase, s.attempts, s.http_status, s.last_error,
+		   s.started_at, s.finished_at,
+		   CASE WHEN s.state = 'pending' THEN s.next_attempt_at END
+	  FROM tenancy.operations o
+	  LEFT JOIN tenancy.steps s ON s.operation_id = o.operation_id
+	 WHERE o.operation_id = (SELECT max(l.operation_id) FROM tenancy.operations l
+							  WHERE l.tenant_id = v_tenant)
+	 ORDER BY s.ordinal;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.status(text) IS
+	'Steps of the tenant''s latest operation, with their state, attempts, last error (for a skipped step: why) and, while pending, when the worker tries next';
+
+CREATE OR REPLACE FUNCTION tenancy.wait(name text, timeout interval DEFAULT '5 min')
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+	v_op bigint;
+	v_op_state text;
+	v_mine boolean;
+	v_deadline timestamptz;
+	v_seen jsonb := '{}';
+	v_step record;
+	v_now text;
+	v_skipped text;
+	v_problem text;
+BEGIN
+	IF timeout IS NULL OR timeout < interval '0' THEN
+		RAISE EXCEPTION 'timeout must be a non-negative interval'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'tenancy.wait needs a READ COMMITTED transaction'
+			USING ERRCODE = 'active_sql_transaction',
+				  DETAIL = 'In a REPEATABLE READ or SERIALIZABLE transaction the worker''s progress is invisible.';
+	END IF;
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t WHERE t.name = wait.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(wait.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	v_deadline := clock_timestamp() + timeout;
+
+	LOOP
+		SELECT o.operation_id, o.state,
+			   o.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id_if_assigned())
+		  INTO v_op, v_op_state, v_mine
+		  FROM tenancy.operations o
+		 WHERE o.tenant_id = v_tenant
+		 ORDER BY o.operation_id DESC LIMIT 1;
+		IF v_op IS NULL THEN
+			RAISE EXCEPTION 'tenant "%" has no operation', wait.name
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		IF v_mine AND v_op_state NOT IN ('succeeded', 'failed', 'compensated', 'cancelled') THEN
+			RAISE EXCEPTION 'operation % of tenant "%" is not committed yet', v_op, wait.name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'The worker starts an operation only after the transaction that requested it commits.',
+					  HINT = 'COMMIT, then call tenancy.wait.';
+		END IF;
+
+		FOR v_step IN
+			SELECT s.ordinal, s.target, s.action, s.object, s.state, s.phase,
+				   s.attempts, s.last_error
+			  FROM tenancy.steps s WHERE s.operation_id = v_op ORDER BY s.ordinal
+		LOOP
+			v_now := v_step.state || '/' || v_step.phase || '/' || v_step.attempts;
+			IF v_seen ->> v_step.ordinal::text IS DISTINCT FROM v_now THEN
+				RAISE NOTICE '%', format('step %s %s %s %s: %s%s%s',
+					v_step.ordinal, v_step.target, v_step.action, v_step.object,
+					CASE WHEN v_step.phase = 'compensation' AND v_step.state = 'running'
+						 THEN 'compensating' ELSE v_step.state END,
+					CASE WHEN v_step.attempts > 1 THEN format(' (attempt %s)', v_step.attempts) ELSE '' END,
+					CASE WHEN v_step.last_error IS NOT NULL AND v_step.state <> 'cancelled'
+						 THEN ': ' || v_step.last_error ELSE '' END);
+				v_seen := v_seen || jsonb_build_object(v_step.ordinal::text, v_now);
+			END IF;
+		END LOOP;
+
+		IF v_op_state IN ('succeeded', 'failed', 'compensated', 'cancelled') THEN
+			SELECT pg_catalog.string_agg(DISTINCT s.target, ', ' ORDER BY s.target)
+			  INTO v_skipped
+			  FROM tenancy.steps s
+			 WHERE s.operation_id = v_op AND s.state = 'skipped';
+			IF v_skipped IS NOT NULL THEN
+				RAISE NOTICE 'operation % of tenant "%" %, but its steps on % were skipped', v_op, wait.name, v_op_state, v_skipped
+					USING DETAIL = 'Nothing was done there: no endpoint is configured for them (tenancy.kubernetes_url, tenancy.vault_url, tenancy.grafana_url), or the step did not apply.',
+						  HINT = 'tenancy.status shows why each step was skipped; tenancy.tenant_summary lists the skipped targets.';
+			END IF;
+			RETURN v_op_state;
+		END IF;
+		IF clock_timestamp() >= v_deadline THEN
+			v_problem := tenancy.worker_problem();
+			RAISE EXCEPTION 'timed out waiting for operation % of tenant "%"', v_op, wait.name
+				USING ERRCODE = 'query_canceled',
+					  DETAIL = format('The operation is still %s after %s.', v_op_state, timeout)
+							   || coalesce(' ' || v_problem, ''),
+					  HINT = CASE WHEN v_problem IS NULL
+								  THEN 'Call tenancy.status to see which step it waits for.'
+								  ELSE 'Set tenancy.database to this database and tenancy in shared_preload_libraries, then restart the server.' END;
+		END IF;
+		PERFORM pg_catalog.pg_sleep(0.05);
+	END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE VIEW tenancy.tenant_summary AS
+SELECT t.name,
+	   t.state,
+	   t.generation,
+	   COALESCE(t.spec #>> '{tenant,tier}', 'standard') AS tier,
+	   COALESCE(t.spec #>> '{tenant,environment}', 'production') AS environment,
+	   COALESCE(t.spec #>> '{warehouse,database,schema_prefix}', t.slug || '_') AS schema_prefix,
+	   CASE WHEN COALESCE(t.spec #>> '{warehouse,database,host}', '') = ''
+				 AND COALESCE(t.spec #>> '{warehouse,database,name}',
+							  pg_catalog.current_database()) = pg_catalog.current_database()
+			THEN 'local'
+			ELSE 'remote' END AS placement,
+	   (SELECT o.operation_id FROM tenancy.operations o
+		 WHERE o.tenant_id = t.tenant_id
+		 ORDER BY o.operation_id DESC LIMIT 1) AS last_operation,
+	   t.created_at,
+	   t.updated_at,
+	   (SELECT pg_catalog.array_agg(DISTINCT s.target ORDER BY s.target)
+		  FROM tenancy.steps s
+		 WHERE s.state = 'skipped'
+		   AND s.operation_id = (SELECT max(o.operation_id) FROM tenancy.operations o
+								  WHERE o.tenant_id = t.tenant_id
+									AND o.kind IN ('provision', 'apply'))) AS skipped_targets
+  FROM tenancy.tenants t;
+
+COMMENT ON VIEW tenancy.tenant_summary IS
+	'Tenants with their state and a summary of their spec (tier, environment, schema prefix, placement); skipped_targets: the targets (kubernetes, vault, grafana ...) whose steps the latest provision or apply skipped, so nothing exists there';
+
+CREATE FUNCTION tenancy.set_password(role text)
+RETURNS text
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_set_password';
+
+COMMENT ON FUNCTION tenancy.set_password(text) IS
+	'Set a generated password on a login role of a tenant of this database and return it; stored nowhere, shown once. Installations without Vault only';
+
+CREATE FUNCTION tenancy.connection_info(tenant text)
+RETURNS TABLE (role text, purpose text, host text, port integer, database text,
+			   password_source text)
+LANGUAGE c STRICT STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_connection_info';
+
+COMMENT ON FUNCTION tenancy.connection_info(text) IS
+	'Where each login role of a tenant connects (host, port, database) and where its password comes from; never a secret';
+
+CREATE FUNCTION tenancy.worker_problem(running_now boolean DEFAULT true)
+RETURNS text
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_worker_problem';
+
+COMMENT ON FUNCTION tenancy.worker_problem(boolean) IS
+	'Why no background worker serves this database (not preloaded, tenancy.database names another database, or, with running_now, not running at the moment); NULL when one does';
+
+CREATE FUNCTION tenancy.forget(name text)
+RETURNS TABLE (object_type text, purpose text, object_name text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'permission denied to forget tenant "%"', left(forget.name, 64)
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only superusers may remove a tenant''s record without deprovisioning it.';
+	END IF;
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t
+	 WHERE t.name = forget.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(forget.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF EXISTS (SELECT FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+				WHERE o.tenant_id = v_tenant AND s.state IN ('running', 'compensating')) THEN
+		RAISE EXCEPTION 'tenant "%" has a step in progress', forget.name
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Cancel its operation (tenancy.cancel) and wait until no step is running, then forget it.';
+	END IF;
+
+	-- what the planner derives for it: what may be left to remove by hand
+	RETURN QUERY
+	SELECT o.object_type, o.purpose, o.object_name
+	  FROM tenancy.tenant_objects(forget.name) o;
+	DELETE FROM tenancy.steps s USING tenancy.operations o
+	 WHERE s.operation_id = o.operation_id AND o.tenant_id = v_tenant;
+	DELETE FROM tenancy.operations o WHERE o.tenant_id = v_tenant;
+	DELETE FROM tenancy.tenants t WHERE t.tenant_id = v_tenant;
+	RAISE NOTICE 'tenant "%" forgotten', forget.name
+		USING DETAIL = 'Its record, operations and steps are deleted; its roles, schemas and platform objects (listed) were not touched.',
+			  HINT = 'Drop what remains by hand (DROP OWNED BY, DROP ROLE, DROP SCHEMA) once its data is safe.';
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.forget(text) IS
+	'Superusers: delete a stuck tenant''s record, operations and steps without touching anything it created (returned: what may remain); frees its warehouse server for drop_server';
+
+-- Said at CREATE EXTENSION: a database that no worker serves keeps its
+-- platform and remote steps pending for ever.
+DO $do$
+DECLARE
+	v_problem text := tenancy.worker_problem(false);
+BEGIN
+	IF v_problem IS NOT NULL THEN
+		RAISE WARNING 'no tenancy background worker serves database "%"', pg_catalog.current_database()
+			USING DETAIL = v_problem || ' The database side (roles, schemas, grants) works; platform and remote steps wait for a worker.',
+				  HINT = pg_catalog.format('Set shared_preload_libraries = ''tenancy'' and tenancy.database = %L in postgresql.conf and restart the server (tenancy.database defaults to postgres).',
+										   pg_catalog.current_database());
+	END IF;
+END
+$do$;
+
+REVOKE ALL ON FUNCTION tenancy.plan(text, text), tenancy.status(text),
+	tenancy.set_password(text), tenancy.connection_info(text),
+	tenancy.worker_problem(boolean), tenancy.forget(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.plan(text, text), tenancy.status(text),
+	tenancy.set_password(text), tenancy.connection_info(text),
+	tenancy.worker_problem(boolean) TO tenancy_admin;
+
+
+-- issue 21: schedule_maintenance and unschedule_maintenance run as the
+-- extension's owner, one job per name whoever scheduled it
+CREATE OR REPLACE FUNCTION tenancy.schedule_maintenance(
+	audit_schedule text DEFAULT '17 3 * * *',
+	usage_schedule text DEFAULT '7 * * * *',
+	rotation_schedule text DEFAULT '37 4 * * *',
+	purge_schedule text DEFAULT '47 5 * * 0',
+	history_retention interval DEFAULT '90 days')
+RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_job record;
+	v_other bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+			USING ERRCODE = 'undefined_object',
+				  DETAIL = 'tenancy.schedule_maintenance registers its jobs with pg_cron; nothing was scheduled.',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart and run CREATE EXTENSION pg_cron; or run the commands the README lists under "Maintenance" from another scheduler.';
+	END IF;
+	IF history_retention IS NULL OR history_retention < interval '1 day' THEN
+		RAISE EXCEPTION 'history_retention must be at least 1 day'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on' THEN
+		RAISE WARNING 'pg_cron will connect to run each job'
+			USING DETAIL = pg_catalog.format('With cron.use_background_workers off, every run opens a connection to cron.host (%s) as role %s; unless pg_hba.conf (or a password file of the server''s OS user) lets that role in without a prompt, every run fails. tenancy.audit() reports a failed or overdue run.',
+											 coalesce(pg_catalog.current_setting('cron.host', true), 'localhost'), current_user),
+				  HINT = 'Set cron.use_background_workers = on (and max_worker_processes high enough) in postgresql.conf and restart.';
+	END IF;
+
+	FOR v_job IN
+		SELECT * FROM (VALUES
+			(1, 'tenancy-audit', audit_schedule, 'SELECT pg_catalog.count(*) FROM tenancy.audit()'),
+			(2, 'tenancy-usage', usage_schedule, 'SELECT tenancy.sample_usage()'),
+			(3, 'tenancy-rotation', rotation_schedule, 'SELECT tenancy.rotate_due_credentials()'),
+			(4, 'tenancy-purge', purge_schedule,
+			 pg_catalog.format('SELECT pg_catalog.count(*) FROM tenancy.purge_history(%L)', history_retention))
+		) AS j(ord, job_name, schedule, command) ORDER BY j.ord
+	LOOP
+		IF v_job.schedule IS NULL THEN
+			RAISE EXCEPTION 'the schedule of job % is NULL', v_job.job_name
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		-- one job per name in this database, whoever scheduled it before:
+		-- jobs of that name that other roles scheduled (0.1.0 let any
+		-- caller) are removed, this one is replaced
+		FOR v_other IN EXECUTE
+			'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.username <> current_user'
+			USING v_job.job_name
+		LOOP
+			EXECUTE 'SELECT cron.unschedule($1)' USING v_other;
+		END LOOP;
+		job_name := v_job.job_name;
+		schedule := v_job.schedule;
+		command := v_job.command;
+		-- cron.schedule with a job name replaces the job of that name
+		EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
+		  USING v_job.job_name, v_job.schedule, v_job.command;
+		RETURN NEXT;
+	END LOOP;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.schedule_maintenance(text, text, text, text, interval) IS
+	'Register tenancy''s periodic jobs with pg_cron (audit daily, usage hourly, credential rotation check daily, history purge weekly) as the extension''s owner, one job per name whoever calls it; idempotent, schedules overridable';
+
+CREATE OR REPLACE FUNCTION tenancy.unschedule_maintenance()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_count integer := 0;
+	v_job bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+		RETURN 0;
+	END IF;
+	FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
+		USING ARRAY['tenancy-audit', 'tenancy-usage', 'tenancy-rotation', 'tenancy-purge']
+	LOOP
+		EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
+		v_count := v_count + 1;
+	END LOOP;
+	RETURN v_count;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
+	'Remove the pg_cron jobs tenancy.schedule_maintenance registered, whoever scheduled them; returns how many';

@@ -61,7 +61,9 @@ SELECT rolname, rolsuper, rolconnlimit FROM pg_roles WHERE rolname = 'etl_acme';
 
 -- what apply cannot converge to: refused, nothing changed
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"warehouse": {"database": {"schema_prefix": "other_"}}}'));
+\echo :LAST_ERROR_SQLSTATE
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"warehouse": {"database": {"host": "elsewhere.internal", "name": "elsewhere"}}}'));
+\echo :LAST_ERROR_SQLSTATE
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "nope"}}'));
 SELECT generation FROM tenancy.tenants WHERE name = 'acme';
 
@@ -85,6 +87,7 @@ SELECT dag_id FROM acme_audit.pipeline_runs;
 -- while the platform side is being removed, apply waits its turn
 SAVEPOINT s;
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{}'));
+\echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
 -- once the worker has finished (simulated here, in the same transaction):
 -- deprovision again is a no-op, apply brings the tenant back on its data
@@ -103,5 +106,6 @@ SELECT ordinal, action, object FROM tenancy.steps WHERE operation_id = :op ORDER
 SELECT count(*) AS roles FROM pg_roles WHERE rolname LIKE '%\_acme%';
 SELECT count(*) AS schemas FROM pg_namespace WHERE nspname LIKE 'acme\_%';
 SELECT tenancy.deprovision('nobody');
+\echo :LAST_ERROR_SQLSTATE
 
 DROP EXTENSION tenancy;

@@ -89,22 +89,26 @@ SELECT tenancy.deprovision(name, true) > 0 FROM tenancy.tenants ORDER BY name;
 -- a derived role or schema that is not the tenant's: refused, nothing created
 CREATE ROLE etl_beta;
 SELECT tenancy.provision('beta', pg_temp.spec('beta'));
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM footprint;
 DROP ROLE etl_beta;
 CREATE SCHEMA gamma_staging;
 SELECT tenancy.provision('gamma', pg_temp.spec('gamma'));
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM footprint;
 DROP SCHEMA gamma_staging;
 -- names colliding after slugging: tenant a-b's schemas are a_b_*; tenant
 -- "a" asking for prefix a_b_ is refused
 SELECT tenancy.provision('a-b', pg_temp.spec('a-b')) > 0 AS provisioned;
 SELECT tenancy.provision('a', pg_temp.spec('a', '{"warehouse": {"database": {"schema_prefix": "a_b_"}}}'));
+\echo :LAST_ERROR_SQLSTATE
 SELECT tenancy.deprovision('a-b', true) > 0 AS deprovisioned;
 
 -- the guardrail: pg_class may not grow past tenancy.max_catalog_relations
 SET tenancy.max_catalog_relations = 100;
 \set VERBOSITY terse
 SELECT tenancy.provision('big', pg_temp.spec('big'));
+\echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
 RESET tenancy.max_catalog_relations;
 SELECT * FROM footprint;

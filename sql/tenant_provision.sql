@@ -177,6 +177,7 @@ RESET ROLE;
 -- provisioning again is refused; planning an unchanged tenant plans nothing
 \set VERBOSITY terse
 SELECT tenancy.provision('acme-corp', spec) FROM seed;
+\echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
 SELECT count(*) AS actions FROM seed, tenancy.plan('acme-corp', spec);
 SELECT tenancy.apply('acme-corp', spec) IS NULL AS nothing_to_do FROM seed;

@@ -22,6 +22,7 @@ int			tenancy_poll_interval_ms = 10000;
 int			tenancy_max_attempts = 8;
 int			tenancy_max_catalog_relations = 200000;
 int			tenancy_credential_max_age_days = 90;
+bool		tenancy_allow_drop_with_tenants = false;
 
 char	   *tenancy_kubernetes_url = NULL;
 char	   *tenancy_kubernetes_ca_file = NULL;
@@ -415,6 +416,15 @@ DefineTenancySettings(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tenancy.allow_drop_with_tenants",
+							 "Let DROP EXTENSION tenancy run while tenants are not deprovisioned.",
+							 "Off: DROP EXTENSION tenancy (and DROP SCHEMA tenancy) is refused while tenants exist, because it would leave their roles, schemas and platform objects behind with no record of them.",
+							 &tenancy_allow_drop_with_tenants,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("tenancy");
 }

@@ -37,6 +37,7 @@ _PG_init(void)
 		return;
 
 	DefineTenancySettings();
+	InstallUtilityHook();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -9,6 +9,11 @@
 #   platform    the platform simulator's own tests (test/platform)
 #   deploy      deploy/: Helm chart, image, exact RBAC and Vault policy
 #               (test/deploy; after tap, whose simulator journals it reads)
+#   selftest    the runner's TAP counter and the valgrind summary against
+#               inputs of known verdict (test/selftest/run.sh)
+#
+# The last line is "N passed, M failed, K skipped": TAP and the node suites
+# count per assertion; a suite that cannot run or runs nothing is a failure.
 #
 # Usage: test/run-tests.sh [suite ...]     (default: all of them)
 # Environment: REGRESS="a b", ISOLATION="x", TAP="test/t/001_x.pl" narrow a
@@ -23,7 +28,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap platform deploy)
+[ ${#suites[@]} -gt 0 ] || suites=(selftest regress isolation tap platform deploy)
 
 "$top/test/install-deps.sh" || { echo "could not install dependencies"; exit 1; }
 
@@ -41,12 +46,14 @@ bindir=$(${PG_CONFIG:-pg_config} --bindir)
 pgxs_dir=$(dirname "$(${PG_CONFIG:-pg_config} --pgxs)")/..
 passed=0
 failed=0
+skipped=0
 failures=()
 
 work=$(mktemp -d /tmp/tenancy-test.XXXXXX)
 mkdir -p "$work/src"
-cp -r sql expected test tenancy.control "$work/src/"
-# the exporter queries and the example specs that TAP tests use
+cp -r sql expected test tenancy.control README.md "$work/src/"
+# the exporter queries that a TAP test runs against a provisioned instance,
+# and the example specs that dba_day2 and TAP 023 and 060 provision as shipped
 mkdir -p "$work/src/deploy" && cp -r deploy/monitoring deploy/examples "$work/src/deploy/"
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then
@@ -70,6 +77,7 @@ count_results() {
 	ok=$(grep -cE "$2" "$1" || true)
 	bad=$(grep -cE "$3" "$1" || true)
 	[ "$5" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+	[ $((ok + bad)) -gt 0 ] || { bad=1; echo "$4 ran no test"; }
 	passed=$((passed + ok))
 	failed=$((failed + bad))
 	[ "$bad" -eq 0 ] || failures+=("$4")
@@ -100,19 +108,40 @@ run_regress_suite() {
 	[ "$rc" -eq 0 ] || show_failure "$out"
 }
 
-regress_list=${REGRESS:-$(make -s print-tests | sed -n 's/^REGRESS=//p')}
-isolation_list=${ISOLATION:-$(make -s print-tests | sed -n 's/^ISOLATION=//p')}
+regress_list=$(echo ${REGRESS:-$(make -s print-tests | sed -n 's/^REGRESS=//p')})
+isolation_list=$(echo ${ISOLATION:-$(make -s print-tests | sed -n 's/^ISOLATION=//p')})
+
+# count_tap FILE: "PASSED FAILED SKIPPED" of prove -v output, one per
+# top-level assertion ("ok 3 # skip ..." and "1..0 # SKIP" are skips, a
+# "not ok ... # TODO" counts neither way); a file that prove's summary says
+# failed (died, bad plan) without a failed assertion counts as one failure
+count_tap() {
+	awk '
+		/^(\[[0-9:]+\] )?test\/t\/[^ ]+\.pl \.\./ { for (i = 1; i <= NF; i++) if ($i ~ /\.pl$/) cur = $i }
+		/^ok [0-9]+/ { if (tolower($0) ~ /# skip/) s++; else p++; next }
+		/^not ok [0-9]+/ { if ($0 ~ /# TODO/) next; f++; bad[cur]++; next }
+		/^1\.\.0 # / { s++; next }
+		/^test\/t\/[^ ]+\.pl +\(Wstat/ { if (!bad[$1]) { f++; bad[$1] = 1 } }
+		END { printf "%d %d %d\n", p, f, s }' "$1"
+}
+
+# no_suite NAME WHY: a suite that cannot run is a failure, never a silent skip
+no_suite() {
+	echo "== $1: not run: $2"
+	failed=$((failed + 1))
+	failures+=("$1")
+}
 
 for suite in "${suites[@]}"; do
 	case "$suite" in
 	regress)
-		[ -n "$regress_list" ] || continue
+		[ -n "$regress_list" ] || { no_suite regress "no pg_regress test listed (REGRESS)"; continue; }
 		echo "== pg_regress: $regress_list"
 		# shellcheck disable=SC2086
 		run_regress_suite regress regress/pg_regress "$work/src" contrib_regression $regress_list
 		;;
 	isolation)
-		[ -n "$isolation_list" ] || continue
+		[ -n "$isolation_list" ] || { no_suite isolation "no isolation spec listed (ISOLATION)"; continue; }
 		echo "== isolation: $isolation_list"
 		# shellcheck disable=SC2086
 		run_regress_suite isolation isolation/pg_isolation_regress "$work/src/test/isolation" \
@@ -120,7 +149,7 @@ for suite in "${suites[@]}"; do
 		;;
 	tap)
 		tap_list=${TAP:-$(cd "$work/src" && ls test/t/*.pl 2>/dev/null)}
-		[ -n "$tap_list" ] || continue
+		[ -n "$tap_list" ] || { no_suite tap "no test/t/*.pl found"; continue; }
 		echo "== TAP: $tap_list"
 		out="$work/tap"
 		"${as_pg[@]}" mkdir -p "$out"
@@ -132,12 +161,12 @@ for suite in "${suites[@]}"; do
 			prove -v --timer $tap_list) >"$out/run.log" 2>&1
 		rc=$?
 		cat "$out/run.log"
-		# a file failed when prove's summary report names it
-		total=$(echo "$tap_list" | wc -w)
-		bad=$(grep -cE '^test/t/[^ ]+\.pl +\(Wstat' "$out/run.log" || true)
-		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=$total
-		passed=$((passed + total - bad))
+		read -r ok bad skip < <(count_tap "$out/run.log")
+		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+		[ $((ok + bad)) -gt 0 ] || { bad=1; echo "TAP ran no assertion"; }
+		passed=$((passed + ok))
 		failed=$((failed + bad))
+		skipped=$((skipped + skip))
 		[ "$bad" -eq 0 ] || failures+=(tap)
 		if [ "$bad" -gt 0 ]; then
 			for log in "$out"/tmp_check/log/*; do
@@ -145,8 +174,23 @@ for suite in "${suites[@]}"; do
 			done
 		fi
 		;;
+	selftest)
+		[ -x test/selftest/run.sh ] || { no_suite selftest "test/selftest/run.sh is missing or not executable"; continue; }
+		echo "== selftest (runner and valgrind summary)"
+		out="$work/selftest.log"
+		test/selftest/run.sh >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		ok=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$out" | tail -n 1)
+		bad=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$out" | tail -n 1)
+		ok=${ok:-0} bad=${bad:-0}
+		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+		passed=$((passed + ok))
+		failed=$((failed + bad))
+		[ "$bad" -eq 0 ] || failures+=(selftest)
+		;;
 	platform)
-		[ -x test/platform/run-tests.sh ] || continue
+		[ -x test/platform/run-tests.sh ] || { no_suite platform "test/platform/run-tests.sh is missing or not executable"; continue; }
 		echo "== platform simulator"
 		out="$work/platform.log"
 		test/platform/run-tests.sh >"$out" 2>&1
@@ -154,23 +198,30 @@ for suite in "${suites[@]}"; do
 		cat "$out"
 		ok=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
 		bad=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+		skip=$(sed -n 's/^# skipped \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
 		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+		[ $((ok + bad)) -gt 0 ] || { bad=1; echo "the platform suite ran no test"; }
 		passed=$((passed + ok))
 		failed=$((failed + bad))
+		skipped=$((skipped + skip))
 		[ "$bad" -eq 0 ] || failures+=(platform)
 		;;
 	deploy)
-		[ -x test/deploy/run-tests.sh ] || continue
+		[ -x test/deploy/run-tests.sh ] || { no_suite deploy "test/deploy/run-tests.sh is missing or not executable"; continue; }
 		echo "== deploy (chart, image, permissions against the TAP journals)"
 		out="$work/deploy.log"
 		JOURNAL_DIR="$work/tap/journals" test/deploy/run-tests.sh >"$out" 2>&1
 		rc=$?
 		cat "$out"
-		ok=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
-		bad=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+		ok=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$out" | tail -n 1)
+		bad=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$out" | tail -n 1)
+		skip=$(sed -n 's/^# skip \([0-9]*\)$/\1/p' "$out" | tail -n 1)
+		ok=${ok:-0} bad=${bad:-0} skip=${skip:-0}
 		[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+		[ $((ok + bad)) -gt 0 ] || { bad=1; echo "the deploy suite ran no check"; }
 		passed=$((passed + ok))
 		failed=$((failed + bad))
+		skipped=$((skipped + skip))
 		[ "$bad" -eq 0 ] || failures+=(deploy)
 		;;
 	*)
@@ -181,5 +232,5 @@ for suite in "${suites[@]}"; do
 done
 
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -19,6 +19,15 @@ AS 'MODULE_PATHNAME', 'tenancy_plan';
 COMMENT ON FUNCTION tenancy.plan(text, jsonb) IS
 	'What provision (new tenant) or apply (existing tenant) would do, in order; nothing is executed';
 
+CREATE FUNCTION tenancy.plan(name text, spec text)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text)
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+AS 'MODULE_PATHNAME', 'tenancy_plan_text';
+
+COMMENT ON FUNCTION tenancy.plan(text, text) IS
+	'plan() with the spec as YAML or JSON text';
+
 CREATE FUNCTION tenancy.provision(name text, spec jsonb)
 RETURNS bigint
 LANGUAGE c STRICT VOLATILE
@@ -106,11 +115,17 @@ SELECT t.name,
 		 WHERE o.tenant_id = t.tenant_id
 		 ORDER BY o.operation_id DESC LIMIT 1) AS last_operation,
 	   t.created_at,
-	   t.updated_at
+	   t.updated_at,
+	   (SELECT pg_catalog.array_agg(DISTINCT s.target ORDER BY s.target)
+		  FROM tenancy.steps s
+		 WHERE s.state = 'skipped'
+		   AND s.operation_id = (SELECT max(o.operation_id) FROM tenancy.operations o
+								  WHERE o.tenant_id = t.tenant_id
+									AND o.kind IN ('provision', 'apply'))) AS skipped_targets
   FROM tenancy.tenants t;
 
 COMMENT ON VIEW tenancy.tenant_summary IS
-	'Tenants with their state and a summary of their spec (tier, environment, schema prefix, placement)';
+	'Tenants with their state and a summary of their spec (tier, environment, schema prefix, placement); skipped_targets: the targets (kubernetes, vault, grafana ...) whose steps the latest provision or apply skipped, so nothing exists there';
 
 CREATE VIEW tenancy.operation_steps AS
 SELECT o.operation_id,

@@ -19,7 +19,8 @@ CREATE FUNCTION tenancy.status(name text)
 RETURNS TABLE (operation_id bigint, kind text, operation_state text,
 			   ordinal integer, target text, action text, object text,
 			   state text, phase text, attempts integer, http_status integer,
-			   last_error text, started_at timestamptz, finished_at timestamptz)
+			   last_error text, started_at timestamptz, finished_at timestamptz,
+			   next_attempt_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -34,7 +35,8 @@ BEGIN
 	RETURN QUERY
 	SELECT o.operation_id, o.kind, o.state, s.ordinal, s.target, s.action,
 		   s.object, s.state, s.phase, s.attempts, s.http_status, s.last_error,
-		   s.started_at, s.finished_at
+		   s.started_at, s.finished_at,
+		   CASE WHEN s.state = 'pending' THEN s.next_attempt_at END
 	  FROM tenancy.operations o
 	  LEFT JOIN tenancy.steps s ON s.operation_id = o.operation_id
 	 WHERE o.operation_id = (SELECT max(l.operation_id) FROM tenancy.operations l
@@ -44,7 +46,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.status(text) IS
-	'Steps of the tenant''s latest operation, with their state, attempts and last error';
+	'Steps of the tenant''s latest operation, with their state, attempts, last error (for a skipped step: why) and, while pending, when the worker tries next';
 
 CREATE FUNCTION tenancy.wait(name text, timeout interval DEFAULT '5 min')
 RETURNS text
@@ -60,6 +62,8 @@ DECLARE
 	v_seen jsonb := '{}';
 	v_step record;
 	v_now text;
+	v_skipped text;
+	v_problem text;
 BEGIN
 	IF timeout IS NULL OR timeout < interval '0' THEN
 		RAISE EXCEPTION 'timeout must be a non-negative interval'
@@ -114,13 +118,26 @@ BEGIN
 		END LOOP;
 
 		IF v_op_state IN ('succeeded', 'failed', 'compensated', 'cancelled') THEN
+			SELECT pg_catalog.string_agg(DISTINCT s.target, ', ' ORDER BY s.target)
+			  INTO v_skipped
+			  FROM tenancy.steps s
+			 WHERE s.operation_id = v_op AND s.state = 'skipped';
+			IF v_skipped IS NOT NULL THEN
+				RAISE NOTICE 'operation % of tenant "%" %, but its steps on % were skipped', v_op, wait.name, v_op_state, v_skipped
+					USING DETAIL = 'Nothing was done there: no endpoint is configured for them (tenancy.kubernetes_url, tenancy.vault_url, tenancy.grafana_url), or the step did not apply.',
+						  HINT = 'tenancy.status shows why each step was skipped; tenancy.tenant_summary lists the skipped targets.';
+			END IF;
 			RETURN v_op_state;
 		END IF;
 		IF clock_timestamp() >= v_deadline THEN
+			v_problem := tenancy.worker_problem();
 			RAISE EXCEPTION 'timed out waiting for operation % of tenant "%"', v_op, wait.name
 				USING ERRCODE = 'query_canceled',
-					  DETAIL = format('The operation is still %s after %s.', v_op_state, timeout),
-					  HINT = 'Call tenancy.status to see which step it waits for.';
+					  DETAIL = format('The operation is still %s after %s.', v_op_state, timeout)
+							   || coalesce(' ' || v_problem, ''),
+					  HINT = CASE WHEN v_problem IS NULL
+								  THEN 'Call tenancy.status to see which step it waits for.'
+								  ELSE 'Set tenancy.database to this database and tenancy in shared_preload_libraries, then restart the server.' END;
 		END IF;
 		PERFORM pg_catalog.pg_sleep(0.05);
 	END LOOP;

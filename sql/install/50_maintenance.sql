@@ -592,10 +592,11 @@ CREATE FUNCTION tenancy.schedule_maintenance(
 	history_retention interval DEFAULT '90 days')
 RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	v_job record;
+	v_other bigint;
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
 		RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
@@ -606,6 +607,12 @@ BEGIN
 	IF history_retention IS NULL OR history_retention < interval '1 day' THEN
 		RAISE EXCEPTION 'history_retention must be at least 1 day'
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on' THEN
+		RAISE WARNING 'pg_cron will connect to run each job'
+			USING DETAIL = pg_catalog.format('With cron.use_background_workers off, every run opens a connection to cron.host (%s) as role %s; unless pg_hba.conf (or a password file of the server''s OS user) lets that role in without a prompt, every run fails. tenancy.audit() reports a failed or overdue run.',
+											 coalesce(pg_catalog.current_setting('cron.host', true), 'localhost'), current_user),
+				  HINT = 'Set cron.use_background_workers = on (and max_worker_processes high enough) in postgresql.conf and restart.';
 	END IF;
 
 	FOR v_job IN
@@ -621,6 +628,15 @@ BEGIN
 			RAISE EXCEPTION 'the schedule of job % is NULL', v_job.job_name
 				USING ERRCODE = 'null_value_not_allowed';
 		END IF;
+		-- one job per name in this database, whoever scheduled it before:
+		-- jobs of that name that other roles scheduled (0.1.0 let any
+		-- caller) are removed, this one is replaced
+		FOR v_other IN EXECUTE
+			'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.username <> current_user'
+			USING v_job.job_name
+		LOOP
+			EXECUTE 'SELECT cron.unschedule($1)' USING v_other;
+		END LOOP;
 		job_name := v_job.job_name;
 		schedule := v_job.schedule;
 		command := v_job.command;
@@ -633,21 +649,21 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.schedule_maintenance(text, text, text, text, interval) IS
-	'Register tenancy''s periodic jobs with pg_cron (audit daily, usage hourly, credential rotation check daily, history purge weekly); idempotent, schedules overridable';
+	'Register tenancy''s periodic jobs with pg_cron (audit daily, usage hourly, credential rotation check daily, history purge weekly) as the extension''s owner, one job per name whoever calls it; idempotent, schedules overridable';
 
 CREATE FUNCTION tenancy.unschedule_maintenance()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	v_count integer := 0;
-	v_job text;
+	v_job bigint;
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
 		RETURN 0;
 	END IF;
-	FOR v_job IN EXECUTE 'SELECT jobname FROM cron.job WHERE jobname = ANY ($1)'
+	FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
 		USING ARRAY['tenancy-audit', 'tenancy-usage', 'tenancy-rotation', 'tenancy-purge']
 	LOOP
 		EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
@@ -658,4 +674,4 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
-	'Remove the pg_cron jobs tenancy.schedule_maintenance registered; returns how many';
+	'Remove the pg_cron jobs tenancy.schedule_maintenance registered, whoever scheduled them; returns how many';

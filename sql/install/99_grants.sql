@@ -17,6 +17,10 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tenancy TO tenancy_admin;
 REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean),
 	tenancy.drop_server(text) FROM tenancy_admin;
 
+-- Forgetting a tenant leaves its roles and schemas with no record: superusers
+-- only (the function checks it too).
+REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;
+
 -- Row-level security policies of shared tables call it as the tenant's
 -- roles (they still have no USAGE on schema tenancy: nothing else is reachable).
 GRANT EXECUTE ON FUNCTION tenancy.current_tenant() TO PUBLIC;

@@ -26,6 +26,7 @@
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
+#include "commands/dbcommands.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
@@ -38,6 +39,7 @@
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(tenancy_plan);
+PG_FUNCTION_INFO_V1(tenancy_plan_text);
 PG_FUNCTION_INFO_V1(tenancy_provision);
 PG_FUNCTION_INFO_V1(tenancy_provision_text);
 PG_FUNCTION_INFO_V1(tenancy_apply);
@@ -475,6 +477,30 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 }
 
 /*
+ * warn_if_no_worker
+ *		WARNING when the operation just recorded has steps for the worker
+ *		and no worker serves this database: they would stay pending for
+ *		ever, and wait() would only time out.
+ */
+static void
+warn_if_no_worker(const Converge *c, int64 operation_id)
+{
+	char	   *problem;
+
+	if (operation_id == 0 || (c->model->local && PlanCountExternal(c->actions) == 0))
+		return;
+	problem = WorkerProblem(false);
+	if (problem != NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("no tenancy background worker serves database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errdetail("Operation %lld is recorded, but its platform and remote steps will stay pending: %s",
+						   (long long) operation_id, problem),
+				 errhint("Set tenancy.database to this database and tenancy in shared_preload_libraries, then restart the server; tenancy.worker_problem() says when it is fixed.")));
+}
+
+/*
  * provision
  *		Create a tenant; 42710 if it exists (unless it was deprovisioned).
  */
@@ -496,6 +522,7 @@ provision(const char *name, Jsonb *spec)
 				 errhint("Use tenancy.apply() to change the spec of an existing tenant.")));
 	c = prepare_converge(name, spec, row, false);
 	(void) run_converge(&c, spec, &operation_id);
+	warn_if_no_worker(&c, operation_id);
 	return operation_id;
 }
 
@@ -509,6 +536,7 @@ apply(const char *name, Jsonb *spec, int64 *operation_id)
 {
 	TenantRow	row;
 	Converge	c;
+	bool		changed;
 
 	spec = checked_spec(name, spec);
 	lock_tenant(name);
@@ -519,7 +547,10 @@ apply(const char *name, Jsonb *spec, int64 *operation_id)
 				 errmsg("tenant \"%s\" is being deprovisioned", name),
 				 errhint("Wait until its deprovision operation has finished (tenancy.operation_steps).")));
 	c = prepare_converge(name, spec, row, false);
-	return run_converge(&c, spec, operation_id);
+	changed = run_converge(&c, spec, operation_id);
+	if (changed)
+		warn_if_no_worker(&c, *operation_id);
+	return changed;
 }
 
 /*
@@ -663,17 +694,36 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 }
 
 /*
- * tenancy_plan
- *		SQL: tenancy.plan(name text, spec jsonb) returns table(ordinal,
- *		target, action, object, detail): what provision (new tenant) or
- *		apply (existing tenant) would do, in order; nothing is executed.
+ * put_plan_row
+ *		One row of tenancy.plan's result.
  */
-Datum
-tenancy_plan(PG_FUNCTION_ARGS)
+static void
+put_plan_row(ReturnSetInfo *rsinfo, int ordinal, const char *target,
+			 const char *action, const char *object, const char *detail)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	values[0] = Int32GetDatum(ordinal);
+	values[1] = CStringGetTextDatum(target);
+	values[2] = CStringGetTextDatum(action);
+	values[3] = CStringGetTextDatum(object);
+	values[4] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * plan_rows
+ *		tenancy.plan's result for a spec: what provision (new tenant) or
+ *		apply (existing tenant) would do, in order; nothing is executed.
+ *		A spec whose warehouse.database.host no registered server matches
+ *		gets a first row (ordinal 0, target placement, action
+ *		unregistered_host) saying that provision would refuse it, 42704.
+ */
+static void
+plan_rows(FunctionCallInfo fcinfo, const char *name, Jsonb *spec)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
 	TenantRow	row = {0};
 	Converge	c;
 	ListCell   *lc;
@@ -703,18 +753,47 @@ tenancy_plan(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	c = prepare_converge(name, spec, row, true);
+	if (!c.model->local && c.model->server == NULL &&
+		c.model->remote_host != NULL && c.model->remote_host[0] != '\0')
+		put_plan_row(rsinfo, 0, "placement", "unregistered_host",
+					 psprintf("%s:%d", c.model->remote_host, c.model->remote_port),
+					 psprintf("No registered server has this name or this host and port: provision would refuse the spec (42704). "
+							  "Register it under any name whose connection string has host=%s port=%d, "
+							  "e.g. tenancy.register_server('wh-1', 'host=%s port=%d dbname=postgres'), "
+							  "or leave warehouse.database.host empty.",
+							  c.model->remote_host, c.model->remote_port,
+							  c.model->remote_host, c.model->remote_port));
 	foreach(lc, c.actions)
 	{
 		PlanAction *a = lfirst(lc);
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
 
-		values[0] = Int32GetDatum(a->ordinal);
-		values[1] = CStringGetTextDatum(a->target);
-		values[2] = CStringGetTextDatum(a->action);
-		values[3] = CStringGetTextDatum(a->object);
-		values[4] = CStringGetTextDatum(a->detail);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		put_plan_row(rsinfo, a->ordinal, a->target, a->action, a->object,
+					 a->detail);
 	}
+}
+
+/*
+ * tenancy_plan
+ *		SQL: tenancy.plan(name text, spec jsonb) returns table(ordinal,
+ *		target, action, object, detail); see plan_rows.
+ */
+Datum
+tenancy_plan(PG_FUNCTION_ARGS)
+{
+	plan_rows(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+			  PG_GETARG_JSONB_P(1));
+	PG_RETURN_VOID();
+}
+
+/*
+ * tenancy_plan_text
+ *		SQL: tenancy.plan(name text, spec text): the spec as YAML or JSON
+ *		text, like provision and apply take it.
+ */
+Datum
+tenancy_plan_text(PG_FUNCTION_ARGS)
+{
+	plan_rows(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+			  spec_from_text(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }

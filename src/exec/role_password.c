@@ -125,3 +125,44 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
+
+/*
+ * RoleSetPasswordHere
+ *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' in the caller's
+ *		transaction (tenancy.set_password), with statement logging,
+ *		auditing and statement tracking off until it has run: the settings
+ *		are restored when it returns, the verifier and the statement wiped.
+ *		The caller has checked that the role is a tenant login role.
+ */
+void
+RoleSetPasswordHere(const char *role, const char *password)
+{
+	char	   *volatile verifier = NULL;
+	char	   *volatile literal = NULL;
+	char	   *volatile sql = NULL;
+	int			nestlevel = NewGUCNestLevel();
+
+	set_quiet_settings();
+	PG_TRY();
+	{
+		verifier = pg_be_scram_build_secret(password);
+		literal = quote_literal_cstr(verifier);
+		sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
+					   literal);
+		SPI_connect();
+		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not set the password of role \"%s\"", role);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		if (verifier)
+			explicit_bzero(verifier, strlen(verifier));
+		if (literal)
+			explicit_bzero(literal, strlen(literal));
+		if (sql)
+			explicit_bzero(sql, strlen(sql));
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(false, nestlevel);
+}

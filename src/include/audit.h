@@ -63,6 +63,9 @@ extern void AuditReport(AuditRun *run, const char *tenant,
 			pg_attribute_printf(6, 7);
 extern const char *AuditTenantOfRole(AuditRun *run, const char *rolname);
 
+/* audit_cron.c: tenancy's pg_cron jobs that failed or are overdue */
+extern void AuditScheduledJobs(AuditRun *run);
+
 /* audit_acl.c */
 typedef struct PlannedAccess PlannedAccess;
 extern PlannedAccess *AuditPlannedAccess(List *new_tenant_plan);

@@ -129,6 +129,9 @@ typedef struct TenantState
 	RoleState	reader;
 	RoleState	logins[TENANT_LOGIN_ROLE_COUNT];
 	bool		schema_exists[TENANT_SCHEMA_COUNT];
+	/* an existing schema whose planned grant to the writer / reader is gone */
+	bool		schema_writer_grant_missing[TENANT_SCHEMA_COUNT];
+	bool		schema_reader_grant_missing[TENANT_SCHEMA_COUNT];
 	bool		audit_table_exists;
 	bool		pgaudit_loaded;
 	/* the platform side as last planned, NULL if there is none */

@@ -120,6 +120,7 @@ typedef struct DagFile
 
 /* role_password.c */
 extern void RoleSetPasswordQuietly(const char *role, const char *password);
+extern void RoleSetPasswordHere(const char *role, const char *password);
 
 /* monitoring.c */
 extern char *MonitoringServiceMonitor(const TenantModel *m);

@@ -24,6 +24,7 @@ extern int	tenancy_poll_interval_ms;
 extern int	tenancy_max_attempts;
 extern int	tenancy_max_catalog_relations;
 extern int	tenancy_credential_max_age_days;
+extern bool tenancy_allow_drop_with_tenants;
 
 /* guc.c: endpoints, credentials and limits of the worker's HTTP layer */
 extern char *tenancy_kubernetes_url;
@@ -63,5 +64,9 @@ extern int	tenancy_release_ready_timeout_s;
 extern char *tenancy_remote_passfile;
 
 extern void DefineTenancySettings(void);
+
+/* commands/setup.c */
+extern char *WorkerProblem(bool running_now);
+extern void InstallUtilityHook(void);
 
 #endif							/* TENANCY_H */

@@ -39,6 +39,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -865,8 +866,9 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 	{
 		AuditReport(run, t->name, "placement", AUDIT_INFO, m->remote_database,
 					"The tenant's database objects are on %s:%d/%s; tenancy.audit checks objects of this database only.",
-					m->remote_host[0] ? m->remote_host : "(local socket)",
-					m->remote_port, m->remote_database);
+					m->remote_host[0] ? m->remote_host : "this server",
+					m->remote_host[0] ? m->remote_port : PostPortNumber,
+					m->remote_database);
 		audit_credentials(run, t);
 		if (run->platform)
 		{
@@ -1106,7 +1108,10 @@ tenancy_audit(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (name == NULL)
+	{
 		audit_shared_tables(&run);
+		AuditScheduledJobs(&run);
+	}
 	finish_run(&run, audited);
 	SPI_freeplan(run.insert_finding);
 	if (run.insert_check)

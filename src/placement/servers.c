@@ -63,7 +63,8 @@ check_server_name(const char *name)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid warehouse server name \"%s\"", name),
 				 errdetail("A server name is 1 to %d characters: lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen.",
-						   SERVER_NAME_MAX)));
+						   SERVER_NAME_MAX),
+				 errhint("The name is only a label: a spec whose warehouse.database.host is a host name with dots (warehouse-db.internal) finds the server whose connection string has that host and port, e.g. tenancy.register_server('warehouse-db', 'host=warehouse-db.internal port=5432 dbname=postgres').")));
 }
 
 /*
@@ -552,5 +553,6 @@ ServerPlaceTenant(TenantModel *m, const char *stored_server, bool row_found,
 				 errmsg("warehouse server \"%s\" is not registered", m->remote_host),
 				 errdetail("The spec's warehouse.database.host names %s:%d, and no registered server has that name or that host and port.",
 						   m->remote_host, m->remote_port),
-				 errhint("Register it with tenancy.register_server(), or leave warehouse.database.host empty to let provision place the tenant.")));
+				 errhint("Register it under any name with that host and port in its connection string, e.g. tenancy.register_server('wh-1', 'host=%s port=%d dbname=postgres') as a superuser, or leave warehouse.database.host empty to let provision place the tenant.",
+						 m->remote_host, m->remote_port)));
 }

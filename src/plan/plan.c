@@ -23,10 +23,12 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -407,6 +409,22 @@ pgaudit_is_loaded(void)
 }
 
 /*
+ * namespace_grants
+ *		Does role hold every privilege of mode on the schema (directly, or
+ *		through PUBLIC or a role it belongs to)?  apply plans a grant again
+ *		when one of the planned grants was revoked.
+ */
+static bool
+namespace_grants(Oid nsp, Oid role, AclMode mode)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclmask(NamespaceRelationId, nsp, role, mode, ACLMASK_ALL) == mode;
+#else
+	return pg_namespace_aclmask(nsp, role, mode, ACLMASK_ALL) == mode;
+#endif
+}
+
+/*
  * TenantStateFromCatalogs
  *		Read what exists of a tenant placed in this database.
  *
@@ -420,11 +438,13 @@ TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
 	TenantState *state = palloc0(sizeof(TenantState));
 	Oid			owner;
 	Oid			writer;
+	Oid			reader;
 
 	read_role(&state->owner, model->owner_role, InvalidOid, model, tenant_registered);
 	read_role(&state->writer, model->writer_role, InvalidOid, model, tenant_registered);
 	read_role(&state->reader, model->reader_role, InvalidOid, model, tenant_registered);
 	writer = get_role_oid(model->writer_role, true);
+	reader = get_role_oid(model->reader_role, true);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		read_role(&state->logins[i], model->login_roles[i], writer, model,
 				  tenant_registered);
@@ -448,6 +468,11 @@ TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
 		if (i == TENANT_AUDIT_SCHEMA_INDEX)
 			state->audit_table_exists =
 				OidIsValid(get_relname_relid("pipeline_runs", nsp));
+		state->schema_writer_grant_missing[i] = OidIsValid(writer) &&
+			!namespace_grants(nsp, writer,
+							  i == TENANT_AUDIT_SCHEMA_INDEX ? ACL_USAGE : ACL_USAGE | ACL_CREATE);
+		state->schema_reader_grant_missing[i] = OidIsValid(reader) &&
+			!namespace_grants(nsp, reader, ACL_USAGE);
 	}
 	state->pgaudit_loaded = pgaudit_is_loaded();
 	return state;
@@ -617,8 +642,10 @@ remote_detail(const TenantModel *m, const char *sql)
 	if (m->server && m->server[0])
 		return psprintf("on server %s/%s through the worker: %s", m->server,
 						m->remote_database, sql);
-	return psprintf("on %s:%d/%s through the worker: %s",
-					m->remote_host[0] ? m->remote_host : "(local socket)",
+	if (m->remote_host[0] == '\0')
+		return psprintf("on this server (port %d, Unix socket)/%s through the worker: %s",
+						PostPortNumber, m->remote_database, sql);
+	return psprintf("on %s:%d/%s through the worker: %s", m->remote_host,
 					m->remote_port, m->remote_database, sql);
 }
 

@@ -151,7 +151,8 @@ plan_default_privileges(PlanContext *ctx, const RoleState *state, const char *ro
  * plan_schema
  *		One schema, owned by the owner role; writers may use it and create
  *		in it (except in the audit schema), readers may use it.  Grants are
- *		planned again when a group role is (re)created.
+ *		planned again when a group role is (re)created, or when one was
+ *		revoked.
  */
 static void
 plan_schema(PlanContext *ctx, int i)
@@ -165,12 +166,14 @@ plan_schema(PlanContext *ctx, int i)
 		PlanAddSql(ctx, "create schema", schema,
 				   psprintf("CREATE SCHEMA %s AUTHORIZATION %s", qi(schema),
 							qi(m->owner_role)));
-	if (!s->schema_exists[i] || !s->writer.exists)
+	if (!s->schema_exists[i] || !s->writer.exists ||
+		s->schema_writer_grant_missing[i])
 		PlanAddSql(ctx, "grant schema privileges", schema,
 				   psprintf("GRANT %s ON SCHEMA %s TO %s",
 							audit ? "USAGE" : "USAGE, CREATE", qi(schema),
 							qi(m->writer_role)));
-	if (!s->schema_exists[i] || !s->reader.exists)
+	if (!s->schema_exists[i] || !s->reader.exists ||
+		s->schema_reader_grant_missing[i])
 		PlanAddSql(ctx, "grant schema privileges", schema,
 				   psprintf("GRANT USAGE ON SCHEMA %s TO %s", qi(schema),
 							qi(m->reader_role)));

@@ -302,14 +302,18 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		" latest AS ("
 		"  SELECT DISTINCT ON (op.tenant_id) op.* FROM op"
 		"   ORDER BY op.tenant_id, op.operation_id DESC)"
-		" UPDATE tenancy.tenants t"
+		" , t AS (UPDATE tenancy.tenants t"
 		"    SET state = CASE WHEN latest.state <> 'succeeded' THEN 'failed'"
 		"                     WHEN latest.kind = 'deprovision' THEN 'deprovisioned'"
 		"                     ELSE 'ready' END,"
 		"        updated_at = pg_catalog.now()"
 		"   FROM latest"
 		"  WHERE t.tenant_id = latest.tenant_id"
-		"    AND latest.kind IN ('provision', 'apply', 'deprovision')",
+		"    AND latest.kind IN ('provision', 'apply', 'deprovision')"
+		"  RETURNING t.tenant_id)"
+		" SELECT op.operation_id, op.kind, op.state,"
+		"        (SELECT n.name FROM tenancy.tenants n WHERE n.tenant_id = op.tenant_id)"
+		"   FROM op ORDER BY op.operation_id",
 		1, {INT8ARRAYOID}
 	},
 
@@ -371,6 +375,9 @@ static const char *outcome_state(const ClaimedStep *step,
 								 const StepOutcome *outcome,
 								 int64 *retry_ms, char **message);
 static void record_outcomes(List *finished);
+static void log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
+						const char *state, const char *message);
+static void log_finished_operations(void);
 static void fail_stuck_operations(void);
 
 /*
@@ -859,6 +866,7 @@ fail_stuck_operations(void)
 		journal_execute(FAIL_OPERATION, values, NULL, 0);
 		values[0] = int8_array_datum(&ops[i], 1);
 		journal_execute(FINISH_OPERATIONS, values, NULL, 0);
+		log_finished_operations();
 		ereport(LOG,
 				(errmsg("tenancy worker failed operation " INT64_FORMAT ": %s",
 						ops[i], why)));
@@ -918,6 +926,54 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 			break;
 	}
 	return "failed";
+}
+
+/*
+ * log_attempt
+ *		Say in the server log what a failed attempt did: LOG for one that
+ *		will be retried, WARNING for one that failed for good.  The message
+ *		is the step's last_error, which never holds a secret.
+ */
+static void
+log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
+			const char *state, const char *message)
+{
+	if (strcmp(state, "failed") == 0)
+		ereport(WARNING,
+				(errmsg("tenancy step %d of operation " INT64_FORMAT " (%s %s %s) failed%s at attempt %d: %s",
+						step->ordinal, step->operation_id, step->target,
+						step->action, step->object,
+						step->compensation ? " to compensate" : "",
+						step->attempt, message ? message : "no error text")));
+	else if (outcome->kind == STEP_OUTCOME_RETRY)
+		ereport(LOG,
+				(errmsg("tenancy step %d of operation " INT64_FORMAT " (%s %s %s) will be retried after attempt %d: %s",
+						step->ordinal, step->operation_id, step->target,
+						step->action, step->object, step->attempt,
+						message ? message : "no error text")));
+}
+
+/*
+ * log_finished_operations
+ *		One line per operation FINISH_OPERATIONS just ended: LOG when it
+ *		succeeded, WARNING otherwise.
+ */
+static void
+log_finished_operations(void)
+{
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *operation = SPI_getvalue(tuple, desc, 1);
+		char	   *kind = SPI_getvalue(tuple, desc, 2);
+		char	   *state = SPI_getvalue(tuple, desc, 3);
+		char	   *tenant = SPI_getvalue(tuple, desc, 4);
+
+		ereport(strcmp(state, "succeeded") == 0 ? LOG : WARNING,
+				(errmsg("tenancy operation %s (%s of tenant \"%s\") %s",
+						operation, kind, tenant ? tenant : "?", state)));
+	}
 }
 
 /*
@@ -1009,6 +1065,7 @@ record_outcomes(List *finished)
 				i++;
 				continue;
 			}
+			log_attempt(step, &done->outcome, state, messages[i]);
 			if (!step->compensation &&
 				(strcmp(state, "succeeded") == 0 || strcmp(state, "skipped") == 0))
 				add_due_operation(step->operation_id);
@@ -1036,5 +1093,6 @@ record_outcomes(List *finished)
 	{
 		values[0] = int8_array_datum(ops, n_ops);
 		journal_execute(FINISH_OPERATIONS, values, NULL, 0);
+		log_finished_operations();
 	}
 }

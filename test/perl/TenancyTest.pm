@@ -261,7 +261,9 @@ sub new_node
 		"tenancy.request_timeout = '2s'",
 		"tenancy.connect_timeout = '1s'",
 		"tenancy.lease_duration = '30s'",
-		"max_worker_processes = 16");
+		"max_worker_processes = 16",
+		# the suites drop the extension with tenants in it; 060 tests the refusal
+		"tenancy.allow_drop_with_tenants = on");
 	if ($sim)
 	{
 		push @conf,

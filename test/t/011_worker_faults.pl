@@ -7,6 +7,7 @@ use warnings;
 
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::Local ();
 use TenancyTest;
 
 my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim011");
@@ -69,11 +70,15 @@ for my $t (@tenants)
 }
 is($bad, 0, 'every configmap exists with its content');
 
+# iso_ms(ISO 8601 UTC time): milliseconds since the epoch, date included
+# (a retry that crosses midnight UTC must not count as negative)
 sub iso_ms
 {
 	my ($t) = @_;
-	my ($h, $m, $s) = $t =~ /T(\d+):(\d+):([\d.]+)Z/;
-	return (($h * 60 + $m) * 60 + $s) * 1000;
+	my ($y, $mo, $d, $h, $m, $s, $frac) =
+	  $t =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)(\.\d+)?Z$/
+	  or die "not an ISO 8601 UTC time: $t";
+	return (Time::Local::timegm($s, $m, $h, $d, $mo - 1, $y) + ($frac // 0)) * 1000;
 }
 
 $node->stop;

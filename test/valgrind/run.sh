@@ -75,7 +75,7 @@ case "\$1" in
 --boot|--single|-V|--version|-C|--describe-config)
 	exec "\$(dirname "\$0")/postgres.bin" "\$@" ;;
 esac
-exec valgrind --quiet --trace-children=yes --leak-check=full \\
+exec valgrind --trace-children=yes --leak-check=full \\
 	--show-leak-kinds=definite --errors-for-leak-kinds=definite \\
 	--num-callers=40 --read-var-info=no --error-limit=no \\
 	${supp[*]} ${VALGRIND_OPTS:-} --log-file="$work/vg/%p.log" \\

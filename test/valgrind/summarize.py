@@ -9,6 +9,10 @@ frame by its source file when the library has debug information
 ("finish_completed (worker.c:526)") and by the library otherwise ("in
 .../tenancy.so").  Counts "definitely lost" bytes and invalid accesses in
 those records, prints up to 20 of them, and exits 1 when there is any.
+
+It also exits 1 when no server process ran under valgrind (no log whose
+header names the postgres binary): a run that never reached valgrind
+must not pass as a clean one.
 """
 import glob
 import os
@@ -16,7 +20,11 @@ import re
 import sys
 
 log_dir, src_dir = sys.argv[1], sys.argv[2]
-ours = sorted(os.path.basename(p)[:-2] for p in glob.glob(os.path.join(src_dir, "src", "*.c")))
+# every C file of the extension, in src/ and its layer folders
+ours = sorted({os.path.basename(p)[:-2]
+               for p in glob.glob(os.path.join(src_dir, "src", "**", "*.c"), recursive=True)})
+if not ours:
+    sys.exit("summarize.py: no C sources under %s/src" % src_dir)
 frame = re.compile(r"(?:tenancy\.so|\((?:[^()]*/)?(?:%s)\.c:\d+\))" % "|".join(map(re.escape, ours)))
 lost_re = re.compile(r"([\d,]+) (?:\([\d,]+ direct, [\d,]+ indirect\) )?bytes in [\d,]+ blocks are definitely lost")
 error_re = re.compile(r"Invalid (read|write|free)|uninitialised|Mismatched free|overlap|Source and destination")
@@ -24,7 +32,8 @@ error_re = re.compile(r"Invalid (read|write|free)|uninitialised|Mismatched free|
 lost_bytes = lost_records = errors = processes = shown = 0
 for path in sorted(glob.glob(os.path.join(log_dir, "*.log"))):
     text = open(path, errors="replace").read()
-    if not text.strip():
+    # the header valgrind writes for each process it runs
+    if not re.search(r"^==\d+== Command: \S*postgres", text, re.M):
         continue
     processes += 1
     # records are separated by a line holding only the "==PID==" prefix
@@ -45,4 +54,7 @@ for path in sorted(glob.glob(os.path.join(log_dir, "*.log"))):
             print(record.strip()[:4000])
 print("valgrind: %d server process logs; in tenancy.so: %d bytes definitely lost in %d records, %d invalid accesses"
       % (processes, lost_bytes, lost_records, errors))
+if processes == 0:
+    print("valgrind: no server process ran under valgrind (no log in %s names the postgres binary): nothing was checked" % log_dir)
+    sys.exit(1)
 sys.exit(1 if lost_records or errors else 0)

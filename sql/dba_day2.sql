@@ -1,0 +1,175 @@
+--
+-- dba_day2: what a DBA meets on the first and second day, as the
+-- non-superuser tenancy_admin: the example specs provision on a bare server,
+-- plan takes YAML and says when a host is not registered, credentials
+-- without Vault, where a tenant connects, skipped platform targets, the exit
+-- for a stuck tenant, and DROP EXTENSION refused while tenants exist.
+-- Each documented error is checked with its SQLSTATE.
+--
+CREATE EXTENSION tenancy;
+\getenv abs_srcdir PG_ABS_SRCDIR
+CREATE ROLE regress_dba LOGIN IN ROLE tenancy_admin;
+\set example_file :abs_srcdir '/deploy/examples/acme-corp.yaml'
+SELECT pg_read_file(:'example_file') AS spec \gset
+\set ON_ERROR_STOP 0
+\set VERBOSITY default
+SET ROLE regress_dba;
+
+-- the first example, as shipped, has no warehouse host: plan(name, yaml)
+-- shows local SQL only and no placement row
+SELECT target, count(*) AS actions FROM tenancy.plan('acme-corp', :'spec')
+ GROUP BY target ORDER BY target;
+
+-- its placed variant (the commented lines) names warehouse-db.internal:
+-- plan flags the unregistered host in its first row, provision refuses it
+SELECT regexp_replace(:'spec', '\n    # (host|port|name): ', E'\n    \\1: ', 'g') AS placed \gset
+SELECT ordinal, target, action, object, detail FROM tenancy.plan('acme-corp', :'placed')
+ WHERE ordinal = 0;
+SELECT tenancy.provision('acme-corp', :'placed');
+\echo :LAST_ERROR_SQLSTATE
+
+-- the server name a DBA types first: refused with a HINT that shows how
+RESET ROLE;
+SELECT tenancy.register_server('warehouse-db.internal', 'host=warehouse-db.internal');
+\echo :LAST_ERROR_SQLSTATE
+-- registered as the HINT says, the placed variant is placed there
+SELECT tenancy.register_server('warehouse-db', 'host=warehouse-db.internal port=5432 dbname=postgres');
+SET ROLE regress_dba;
+SELECT count(*) AS placement_rows FROM tenancy.plan('acme-corp', :'placed') WHERE ordinal = 0;
+SELECT DISTINCT target FROM tenancy.plan('acme-corp', :'placed') WHERE target LIKE '%database';
+RESET ROLE;
+SELECT tenancy.drop_server('warehouse-db');
+SET ROLE regress_dba;
+
+-- the example as shipped provisions here
+SELECT tenancy.provision('acme-corp', :'spec') > 0 AS provisioned;
+SELECT name, state, placement FROM tenancy.tenant_summary;
+
+-- where its login roles connect, and how they get a password: no secret
+SELECT role, purpose, port = current_setting('port')::int AS real_port, database,
+       password_source
+  FROM tenancy.connection_info('acme-corp');
+SELECT tenancy.connection_info('nobody');
+\echo :LAST_ERROR_SQLSTATE
+
+-- set_password: a generated password, returned once, set as a SCRAM
+-- verifier; the statement and the password reach no table or log setting
+SELECT tenancy.set_password('etl_acme_corp') AS first \gset
+SELECT tenancy.set_password('etl_acme_corp') AS second \gset
+SELECT length(:'first') AS length, :'first' ~ '^[A-Za-z0-9_-]+$' AS url_safe,
+       :'first' <> :'second' AS new_each_time;
+RESET ROLE;
+SELECT rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = 'etl_acme_corp';
+SELECT count(*) AS password_in_tables
+  FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+ WHERE s.request::text LIKE '%' || :'second' || '%' OR o.error LIKE '%' || :'second' || '%';
+SELECT current_setting('pgaudit.log') AS pgaudit_log_after,
+       current_setting('log_statement') AS log_statement_after;
+SET ROLE regress_dba;
+-- refused: roles that are not a tenant's login roles, or no longer as tenancy made them
+SELECT tenancy.set_password('regress_dba');
+\echo :LAST_ERROR_SQLSTATE
+SELECT tenancy.set_password('tenant_acme_corp_owner');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+ALTER ROLE airflow_acme_corp CREATEDB;
+SET ROLE regress_dba;
+SELECT tenancy.set_password('airflow_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+ALTER ROLE airflow_acme_corp NOCREATEDB;
+SELECT rolpassword IS NULL AS airflow_no_password FROM pg_authid WHERE rolname = 'airflow_acme_corp';
+SET ROLE regress_dba;
+
+-- a worker serves this database (tenancy.database = contrib_regression)
+SELECT tenancy.worker_problem(false) IS NULL AS served;
+-- skipped platform targets are visible (no endpoints here), and wait says so
+SET client_min_messages = warning;
+SELECT tenancy.wait('acme-corp', '60 s') AS final_state;
+RESET client_min_messages;
+SELECT name, state, skipped_targets FROM tenancy.tenant_summary;
+SELECT count(*) FILTER (WHERE state = 'skipped' AND last_error LIKE 'no endpoint configured%') > 0 AS skipped_with_reason,
+       count(*) FILTER (WHERE next_attempt_at IS NOT NULL) AS pending_with_next_attempt
+  FROM tenancy.status('acme-corp');
+
+-- the day-2 views and functions of the README, as tenancy_admin
+-- apply(name, yaml) with the spec unchanged: nothing to do (NULL)
+SELECT tenancy.apply('acme-corp', :'spec') IS NULL AS unchanged;
+SELECT kind, operation_state, state, count(*) AS steps
+  FROM tenancy.operation_steps WHERE tenant = 'acme-corp'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT count(*) AS failed_steps FROM tenancy.failed_steps;
+-- audit_comparison: a clean run, a run after a drift (is_new), a run after
+-- the repair (the finding resolved)
+SELECT count(*) AS findings FROM tenancy.audit('acme-corp');
+RESET ROLE;
+GRANT USAGE ON SCHEMA acme_silver TO PUBLIC;
+SET ROLE regress_dba;
+SELECT check_name, severity, object FROM tenancy.audit('acme-corp');
+SELECT c.previous_run = c.run_id - 1 AS compared_with_previous, l.check_name, l.object, l.is_new
+  FROM tenancy.audit_comparison c JOIN tenancy.audit_latest l USING (run_id);
+RESET ROLE;
+REVOKE USAGE ON SCHEMA acme_silver FROM PUBLIC;
+SET ROLE regress_dba;
+SELECT count(*) AS findings FROM tenancy.audit('acme-corp');
+SELECT check_name, object FROM tenancy.audit_resolved;
+-- wake_worker: callable by tenancy_admin, wakes the worker at COMMIT
+SELECT tenancy.wake_worker();
+
+-- the stuck tenant: placed on a server that never answers; cancel,
+-- deprovision and drop_server leave it stuck, forget (superusers) frees it
+RESET ROLE;
+SELECT tenancy.register_server('nowhere', 'host=nowhere.invalid port=1 dbname=postgres connect_timeout=1');
+SET ROLE regress_dba;
+SELECT tenancy.provision('stuck', jsonb_build_object(
+	'tenant', jsonb_build_object('name', 'stuck', 'tier', 'basic'),
+	'warehouse', jsonb_build_object('database', jsonb_build_object('name', 'stuck_db')),
+	'resources', '{}'::jsonb)) AS stuck_op \gset
+SELECT name, server, state FROM tenancy.tenants WHERE name = 'stuck';
+-- running_operations shows it until it is cancelled
+SELECT tenant, kind, state IN ('pending', 'running') AS unfinished,
+       steps_total > 0 AS has_steps, steps_done
+  FROM tenancy.running_operations;
+SELECT tenancy.cancel(:stuck_op) = :stuck_op AS cancelled;
+SELECT count(*) AS running_operations FROM tenancy.running_operations;
+-- a connection attempt in flight ends within connect_timeout
+DO $$
+BEGIN
+	FOR i IN 1..300 LOOP
+		EXIT WHEN NOT EXISTS (SELECT FROM tenancy.steps WHERE state = 'running');
+		PERFORM pg_sleep(0.1);
+		IF i = 300 THEN
+			RAISE EXCEPTION 'a step of tenant stuck is still running after 30 s';
+		END IF;
+	END LOOP;
+END
+$$;
+RESET ROLE;
+SELECT tenancy.drop_server('nowhere');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE regress_dba;
+SELECT tenancy.forget('stuck');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT object_type, purpose, object_name FROM tenancy.forget('stuck') ORDER BY 1, 2, 3;
+SELECT count(*) AS stuck_rows FROM tenancy.tenants WHERE name = 'stuck';
+SELECT tenancy.drop_server('nowhere');
+SELECT tenancy.forget('stuck');
+\echo :LAST_ERROR_SQLSTATE
+
+-- DROP EXTENSION with a live tenant: refused (2BP01) unless allowed
+SET tenancy.allow_drop_with_tenants = off;
+DROP EXTENSION tenancy;
+\echo :LAST_ERROR_SQLSTATE
+DROP SCHEMA tenancy CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE regress_dba;
+SET tenancy.allow_drop_with_tenants = on;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT tenancy.deprovision('acme-corp', drop_data => true) > 0 AS deprovisioning;
+SET client_min_messages = warning;
+SELECT tenancy.wait('acme-corp', '60 s');
+RESET client_min_messages;
+DROP EXTENSION tenancy;
+DROP ROLE regress_dba;

@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_cron.c
+ *	  Audit of tenancy's own pg_cron jobs (tenancy.schedule_maintenance):
+ *	  a scheduled run that failed, or a daily job that has not run for more
+ *	  than a day, is a finding of the full audit.
+ *
+ * pg_cron records each run in cron.job_run_details; a job whose runs fail
+ * (pg_cron could not connect as the job's role, say) fails silently there
+ * and nowhere else.  The audit reads the latest finished run of each
+ * tenancy-* job of this database.  It reads cron's tables only when pg_cron
+ * is installed here; tenancy.audit runs as the extension's owner, which
+ * sees every user's jobs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "audit.h"
+
+/* A daily job whose latest run started longer ago than this is overdue */
+#define CRON_DAILY_OVERDUE "25 hours"
+
+/*
+ * AuditScheduledJobs
+ *		Findings scheduled_job_failed (high) and scheduled_job_overdue
+ *		(warning) for tenancy's pg_cron jobs; nothing when pg_cron is not
+ *		installed in this database.  The caller is connected to SPI.
+ */
+void
+AuditScheduledJobs(AuditRun *run)
+{
+	if (SPI_execute("SELECT pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL "
+					"AND pg_catalog.to_regclass('cron.job') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1 ||
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") != 0)
+		return;
+
+	/*
+	 * Per job: its latest finished run, and whether its schedule runs at
+	 * least daily (day of month, month and day of week all '*').
+	 */
+	if (SPI_execute("SELECT j.jobname, j.schedule, l.status, l.start_time::text,"
+					"       pg_catalog.left(l.return_message, 300),"
+					"       l.start_time < pg_catalog.now() - interval '" CRON_DAILY_OVERDUE "'"
+					"       AND pg_catalog.split_part(j.schedule, ' ', 3) = '*'"
+					"       AND pg_catalog.split_part(j.schedule, ' ', 4) = '*'"
+					"       AND pg_catalog.split_part(j.schedule, ' ', 5) = '*' AS overdue,"
+					"       j.username"
+					"  FROM cron.job j"
+					"  LEFT JOIN LATERAL (SELECT d.status, d.start_time, d.return_message"
+					"                       FROM cron.job_run_details d"
+					"                      WHERE d.jobid = j.jobid"
+					"                        AND d.status IN ('succeeded', 'failed')"
+					"                      ORDER BY d.runid DESC LIMIT 1) l ON true"
+					" WHERE j.jobname LIKE 'tenancy-%'"
+					"   AND j.database = pg_catalog.current_database()"
+					" ORDER BY j.jobname, j.username",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_cron's jobs");
+
+	{
+		SPITupleTable *jobs = SPI_tuptable;
+		uint64		n = SPI_processed;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	tuple = jobs->vals[i];
+			TupleDesc	desc = jobs->tupdesc;
+			char	   *jobname = SPI_getvalue(tuple, desc, 1);
+			char	   *status = SPI_getvalue(tuple, desc, 3);
+			char	   *started = SPI_getvalue(tuple, desc, 4);
+			char	   *message = SPI_getvalue(tuple, desc, 5);
+			char	   *overdue = SPI_getvalue(tuple, desc, 6);
+			char	   *username = SPI_getvalue(tuple, desc, 7);
+
+			if (status != NULL && strcmp(status, "failed") == 0)
+				AuditReport(run, NULL, "scheduled_job_failed", AUDIT_HIGH, jobname,
+							"The latest run of pg_cron job %s (as role %s), started %s, failed: %s. "
+							"Until it runs, what it does (audit, usage sampling, rotation, purge) does not happen; see \"Scheduling with pg_cron\" in the README.",
+							jobname, username, started,
+							message ? message : "no message");
+			else if (overdue != NULL && strcmp(overdue, "t") == 0)
+				AuditReport(run, NULL, "scheduled_job_overdue", AUDIT_WARNING, jobname,
+							"pg_cron job %s runs at least daily, but its latest finished run started %s. "
+							"Is pg_cron running in this database (cron.database_name)?",
+							jobname, started);
+		}
+	}
+}

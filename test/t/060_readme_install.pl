@@ -1,0 +1,213 @@
+# 060_readme_install.pl: the README's "Installing from source" path, taken
+# literally (no simulator, no endpoint): the postgresql.conf lines, the shell
+# commands and the first tenant's SQL are read from README.md and run as
+# written; then the mistakes a DBA makes on the first day, each with the
+# message the README documents, credentials without Vault and a login,
+# scheduling that really runs an audit through pg_cron, the worker's log
+# lines, and the exit for a stuck tenant.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Cwd;
+use TenancyTest;
+
+my $src = TenancyTest::src_dir();
+my $readme = slurp_file("$src/README.md");
+my ($install) = $readme =~ /^## Installing from source\n(.*?)^## /ms;
+ok($install, 'README has an "Installing from source" section');
+my ($conf) = $install =~ /in `postgresql\.conf`[^\n]*\n\n```\n(.*?)```/s;
+my ($shell) = $install =~ /as a superuser:\n\n```sh\n(.*?)```/s;
+my ($first_sql) = $install =~ /```sql\n(.*?)```/s;
+ok($conf && $shell && $first_sql, 'the section has the conf lines, the shell commands and the first SQL');
+
+my $node = PostgreSQL::Test::Cluster->new('readme');
+$node->init;
+$node->append_conf('postgresql.conf', $conf);
+# the tenant's login role must prove its password (the rest keeps trust)
+my $hba = slurp_file($node->data_dir . '/pg_hba.conf');
+open(my $fh, '>', $node->data_dir . '/pg_hba.conf') or die;
+print $fh "local all etl_acme_corp scram-sha-256\n$hba";
+close $fh;
+$node->start;
+
+# the startup-order message the README announces, before the database exists
+my $log_offset = 0;
+ok(poll_until(sub { slurp_file($node->logfile) =~ /FATAL:  database "platform" does not exist/ }),
+	'before createdb the log says database "platform" does not exist');
+
+# the README's shell commands, as a superuser of this node
+{
+	local $ENV{PGHOST} = $node->host;
+	local $ENV{PGPORT} = $node->port;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', '-e', '-c', $shell ], '>', \$out, '2>', \$err);
+	is($?, 0, 'the shell commands of the README succeed');
+	unlike($err, qr/WARNING|ERROR/, 'CREATE EXTENSION in the database tenancy.database names: no warning');
+}
+ok(poll_until(sub { $node->safe_psql('platform', 'SELECT tenancy.worker_problem() IS NULL') eq 't' }),
+	'the worker serves platform once it exists');
+
+# the first tenant, as dba, from the example file as shipped
+my ($rc, $out, $err) = psql_file('dba', $first_sql);
+is($rc, 0, 'the README\'s first tenant SQL runs as dba without error') or diag($err);
+like($out, qr/^\s*succeeded\s*$/m, 'wait returns succeeded');
+like($err, qr/NOTICE:  operation \d+ of tenant "acme-corp" succeeded, but its steps on grafana, kubernetes, vault were skipped/,
+	'wait says which platform targets were skipped');
+my $port = $node->port;
+like($out, qr/etl_acme_corp\s*\|\s*etl\s*\|[^|]*\|\s*$port\s*\|\s*platform\s*\|/,
+	'connection_info gives the real port and database');
+my ($password) = $out =~ /^\s*([A-Za-z0-9_-]{32})\s*$/m;
+ok($password, 'set_password returned a 32-character password');
+unlike(slurp_file($node->logfile), qr/\Q$password\E/, 'the password is not in the server log')
+  if $password;
+is($node->safe_psql('platform', q{SELECT skipped_targets FROM tenancy.tenant_summary WHERE name = 'acme-corp'}),
+	'{grafana,kubernetes,vault}', 'tenant_summary lists the skipped targets');
+
+# a login with that password, over a connection that must check it
+{
+	my $connstr = $node->connstr('platform') . " user=etl_acme_corp password=$password";
+	my ($lout, $lerr) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-At', '-d', $connstr, '-c', 'SELECT current_user' ],
+		'>', \$lout, '2>', \$lerr);
+	is($lout, "etl_acme_corp\n", 'the tenant login role logs in with the password set_password returned');
+	$connstr = $node->connstr('platform') . " user=etl_acme_corp password=wrong";
+	IPC::Run::run([ 'psql', '-X', '-At', '-d', $connstr, '-c', 'SELECT 1' ], '>', \$lout, '2>', \$lerr);
+	like($lerr, qr/password authentication failed/, 'and not with another password');
+}
+
+# the worker's log lines: each operation's outcome
+like(slurp_file($node->logfile), qr/LOG:  tenancy operation \d+ \(provision of tenant "acme-corp"\) succeeded/,
+	'the worker logs the operation outcome');
+
+# --- the mistakes of the first day, each with its documented message
+my $spec = slurp_file("$src/deploy/examples/acme-corp.yaml");
+(my $placed = $spec) =~ s/^    # (host|port|name): /    $1: /mg;
+($rc, $out, $err) = $node->psql('platform',
+	"SELECT action, object FROM tenancy.plan('other', " . TenancyTest::sql_literal($placed =~ s/acme-corp/other/gr) . ") WHERE ordinal = 0",
+	extra_params => [ '-U', 'dba' ]);
+is($out, 'unregistered_host|warehouse-db.internal:5432', 'plan flags the placed variant\'s unregistered host');
+($rc, $out, $err) = $node->psql('platform',
+	"\\set VERBOSITY verbose\nSELECT tenancy.provision('other', " . TenancyTest::sql_literal($placed =~ s/acme-corp/other/gr) . ")",
+	extra_params => [ '-U', 'dba' ]);
+like($err, qr/ERROR:  42704: warehouse server "warehouse-db.internal" is not registered/, 'provision: 42704 for the unregistered host');
+like($err, qr/HINT:  .*register_server\('wh-1', 'host=warehouse-db.internal port=5432/, 'with a HINT that shows the call');
+($rc, $out, $err) = $node->psql('platform',
+	"\\set VERBOSITY verbose\nSELECT tenancy.register_server('warehouse-db.internal', 'host=warehouse-db.internal')");
+like($err, qr/22023: invalid warehouse server name.*HINT:  The name is only a label/s,
+	'a dotted server name: 22023 and a HINT saying how to name it');
+($rc, $out, $err) = $node->psql('platform',
+	"\\set VERBOSITY verbose\nALTER ROLE etl_acme_corp PASSWORD 'x'", extra_params => [ '-U', 'dba' ]);
+like($err, qr/42501/, 'tenancy_admin cannot ALTER ROLE ... PASSWORD (set_password is the way)');
+
+# CREATE EXTENSION where no worker serves: a WARNING, and provision/wait say why
+($rc, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION tenancy');
+like($err, qr/WARNING:  no tenancy background worker serves database "postgres".*serves database "platform" \(tenancy.database\)/s,
+	'CREATE EXTENSION in another database warns');
+($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT tenancy.provision('lost', '{"tenant": {"name": "lost", "tier": "basic"}, "warehouse": {}, "resources": {}}'::jsonb)});
+like($err, qr/WARNING:  no tenancy background worker serves database "postgres"/, 'provision there warns');
+($rc, $out, $err) = $node->psql('postgres', q{\set VERBOSITY verbose
+SELECT tenancy.wait('lost', '1 s')});
+like($err, qr/57014: timed out waiting.*DETAIL:  The operation is still pending after 00:00:01\. The background worker serves database "platform"/s,
+	'wait times out with the reason in DETAIL');
+$node->safe_psql('postgres', 'SET tenancy.allow_drop_with_tenants = on; DROP EXTENSION tenancy');
+
+# DROP EXTENSION with a live tenant: refused
+($rc, $out, $err) = $node->psql('platform', "\\set VERBOSITY verbose\nDROP EXTENSION tenancy");
+like($err, qr/2BP01: cannot drop extension tenancy because 1 tenant is not deprovisioned/,
+	'DROP EXTENSION with a live tenant is refused');
+
+# --- scheduling as tenancy_admin: idempotent by name, and it really runs
+$node->safe_psql('platform', q{
+	GRANT USAGE ON SCHEMA cron TO dba;
+	SET ROLE dba;
+	SELECT cron.schedule('tenancy-audit', '0 0 1 1 *', 'SELECT 1');   -- as 0.1.0 let it
+	RESET ROLE;
+	REVOKE USAGE ON SCHEMA cron FROM dba;
+});
+($rc, $out, $err) = $node->psql('platform',
+	q{SELECT count(*) FROM tenancy.schedule_maintenance(audit_schedule => '* * * * *')},
+	extra_params => [ '-U', 'dba' ]);
+is($out, '4', 'tenancy_admin schedules the four jobs') or diag($err);
+unlike($err, qr/WARNING/, 'no warning with cron.use_background_workers = on');
+$node->safe_psql('platform', q{SELECT count(*) FROM tenancy.schedule_maintenance(audit_schedule => '* * * * *')});
+is($node->safe_psql('platform', q{SELECT count(*) || ' ' || count(DISTINCT jobname) FROM cron.job WHERE jobname LIKE 'tenancy-%'}),
+	'4 4', 'scheduled twice, by two roles, after a job of the same name: still one job per name');
+ok(poll_until(sub {
+	$node->safe_psql('platform', q{
+		SELECT count(*) > 0 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+		 WHERE j.jobname = 'tenancy-audit' AND d.status = 'succeeded'}) eq 't' }, 90),
+	'pg_cron ran the audit job');
+ok($node->safe_psql('platform', 'SELECT count(*) FROM tenancy.audit_runs') >= 1, 'and the audit run is recorded');
+
+# a failed scheduled run is a finding of the audit
+$node->safe_psql('platform', q{
+	INSERT INTO cron.job_run_details (jobid, runid, database, username, command, status, return_message, start_time, end_time)
+	SELECT jobid, 1000000, 'platform', username, command, 'failed', 'connection failed', now(), now()
+	  FROM cron.job WHERE jobname = 'tenancy-usage'});
+($rc, $out, $err) = $node->psql('platform',
+	q{SELECT check_name, severity, object FROM tenancy.audit() WHERE check_name LIKE 'scheduled_job%'},
+	extra_params => [ '-U', 'dba' ]);
+is($out, 'scheduled_job_failed|high|tenancy-usage', 'the audit reports the failed scheduled run');
+
+# --- the stuck tenant: a server that never resolves
+$node->safe_psql('platform', q{SELECT tenancy.register_server('nowhere', 'host=nowhere.invalid port=1 dbname=postgres connect_timeout=1')});
+my $op = $node->safe_psql('platform',
+	q{SELECT tenancy.provision('stuck', '{"tenant": {"name": "stuck", "tier": "basic"}, "warehouse": {"database": {"name": "stuck_db"}}, "resources": {}}'::jsonb)},
+	extra_params => [ '-U', 'dba' ]);
+ok(poll_until(sub { slurp_file($node->logfile) =~ /LOG:  tenancy step \d+ of operation $op \(remote_database .*\) will be retried after attempt 1/ }),
+	'the worker logs the failed attempt');
+ok(poll_until(sub { $node->safe_psql('platform', q{SELECT count(*) > 0 FROM tenancy.status('stuck') WHERE next_attempt_at > now()}) eq 't' }),
+	'status shows when the pending step is tried next');
+$node->safe_psql('platform', "SELECT tenancy.cancel($op)", extra_params => [ '-U', 'dba' ]);
+($rc, $out, $err) = $node->psql('platform', "\\set VERBOSITY verbose\nSELECT tenancy.drop_server('nowhere')");
+like($err, qr/2BP01/, 'drop_server refuses while the stuck tenant lives on it');
+($rc, $out, $err) = $node->psql('platform', "\\set VERBOSITY verbose\nSELECT * FROM tenancy.forget('stuck')",
+	extra_params => [ '-U', 'dba' ]);
+like($err, qr/42501/, 'forget is for superusers');
+ok(poll_until(sub { $node->safe_psql('platform', q{SELECT count(*) FROM tenancy.steps WHERE state = 'running'}) eq '0' }),
+	'no step of it is running');
+$out = $node->safe_psql('platform', q{SELECT count(*) FROM tenancy.forget('stuck')});
+is($out, '12', 'forget returns what may remain (6 schemas, 5 roles, 1 namespace)');
+$node->safe_psql('platform', q{SELECT tenancy.drop_server('nowhere')});
+is($node->safe_psql('platform', q{SELECT count(*) FROM tenancy.tenants WHERE name = 'stuck'}), '0',
+	'the stuck tenant is gone and its server dropped');
+
+$node->stop;
+done_testing();
+
+# psql_file(USER, SQL): run SQL as a file through psql in the source tree
+# (the README's paths are relative to it), stopping at the first error
+sub psql_file
+{
+	my ($user, $sql) = @_;
+	my ($stdout, $stderr) = ('', '');
+	my $file = $PostgreSQL::Test::Utils::tmp_check . '/readme.sql';
+	open(my $f, '>', $file) or die;
+	print $f $sql;
+	close $f;
+	my $cwd = Cwd::getcwd();
+	chdir $src;
+	IPC::Run::run([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $node->port,
+		'-d', 'platform', '-U', $user, '-f', $file ], '>', \$stdout, '2>', \$stderr);
+	my $rc = $?;
+	chdir $cwd;
+	return ($rc, $stdout, $stderr);
+}
+
+# poll_until(CODE, SECONDS): true once CODE returns true, false after the
+# time (default 30 s) has passed
+sub poll_until
+{
+	my ($code, $seconds) = @_;
+	$seconds //= 30;
+	for (my $i = 0; $i < $seconds * 10; $i++)
+	{
+		return 1 if $code->();
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}

@@ -296,16 +296,35 @@ finish_polling(const StepContext *context, const char *report, StepOutcome *outc
 /*
  * finish_transient
  *		The outcome of an attempt whose reads got no usable answer (5xx,
- *		429, no answer at all): that read's RETRY (an attempt with backoff,
- *		or an outage to wait out), with the report of the other checks.
+ *		429, no answer at all): it says nothing about readiness, so it is a
+ *		poll too (no attempt used), after the delay the service asked for
+ *		or a poll's delay, and it does not fail the step at the deadline.
+ *		Only when the reads have had no usable answer for
+ *		tenancy.unreachable_timeout past the deadline does the step fail,
+ *		with that read's error.
  */
 static void
-finish_transient(Checks *c, StepOutcome *outcome)
+finish_transient(const StepContext *context, Checks *c, StepOutcome *outcome)
 {
+	int64		timeout_ms = (int64) tenancy_release_ready_timeout_s * 1000;
+	int64		age_ms = HandlerStepAgeMs(context);
+	const char *why = c->transient_outcome.message ? c->transient_outcome.message
+		: "no answer";
+
 	*outcome = c->transient_outcome;
-	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s (checks: %s)",
-					  c->transient_outcome.message ? c->transient_outcome.message
-					  : "no answer", c->report.data);
+	if (age_ms >= timeout_ms + (int64) tenancy_unreachable_timeout_s * 1000)
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "no usable answer for %d s (tenancy.release_ready_timeout and tenancy.unreachable_timeout): %s",
+						  (int) (age_ms / 1000), why);
+		return;
+	}
+	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s (checks: %s)", why,
+					  c->report.data);
+	outcome->retry_after_ms = Max(c->transient_outcome.retry_after_ms,
+								  HandlerPollDelayMs(age_ms, PG_INT64_MAX));
+	outcome->poll = true;
+	outcome->unreachable = false;
 }
 
 /*
@@ -348,7 +367,7 @@ HandleValidate(const StepContext *context, StepOutcome *outcome)
 	if (c.failed)
 		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "validation failed: %s", c.report.data);
 	else if (c.transient)
-		finish_transient(&c, outcome);
+		finish_transient(context, &c, outcome);
 	else if (c.pending)
 		finish_polling(context, c.report.data, outcome);
 	else

@@ -57,6 +57,8 @@ typedef struct PlatformPlan
 	int			after_sql;		/* last remote SQL step, or 0 */
 } PlatformPlan;
 
+static char *wait_absent_request(const char *path, bool delete);
+
 /*
  * deps
  *		An int list of the non-zero ordinals given (terminated by -1).
@@ -116,26 +118,6 @@ delete_request(const char *path)
 	JwArrayStart(&w, "ok_status");
 	JwInt(&w, NULL, 404);
 	JwArrayEnd(&w);
-	JwObjectEnd(&w);
-	return JwFinish(&w);
-}
-
-/*
- * delete_and_wait_request
- *		The compensation of a new namespace: the wait_absent handler
- *		deletes it and succeeds only once it is gone (a retry would
- *		otherwise meet it Terminating).
- */
-static char *
-delete_and_wait_request(const char *path)
-{
-	JsonWriter	w;
-
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "handler", "wait_absent");
-	JwString(&w, "path", path);
-	JwBool(&w, "delete", true);
 	JwObjectEnd(&w);
 	return JwFinish(&w);
 }
@@ -233,7 +215,7 @@ plan_namespace(PlatformPlan *pp)
 					psprintf("namespace %s", m->namespace),
 					psprintf("PATCH %s (server-side apply)", path),
 					apply_request(path, body),
-					pp->prev == NULL ? delete_and_wait_request(path) : NULL, NIL);
+					pp->prev == NULL ? wait_absent_request(path, true) : NULL, NIL);
 }
 
 /*
@@ -680,10 +662,13 @@ PlanPlatformProvision(PlanContext *ctx)
 
 /*
  * wait_absent_request
- *		The wait_absent handler's request: succeed once GET path is 404.
+ *		The wait_absent handler's request: succeed once GET path is 404;
+ *		with delete, DELETE path first (the compensation of a new
+ *		namespace, which then ends only once the namespace is gone, so that
+ *		a retry does not meet it Terminating).
  */
 static char *
-wait_absent_request(const char *path)
+wait_absent_request(const char *path, bool delete)
 {
 	JsonWriter	w;
 
@@ -691,6 +676,8 @@ wait_absent_request(const char *path)
 	JwObjectStart(&w, NULL);
 	JwString(&w, "handler", "wait_absent");
 	JwString(&w, "path", path);
+	if (delete)
+		JwBool(&w, "delete", true);
 	JwObjectEnd(&w);
 	return JwFinish(&w);
 }
@@ -727,7 +714,7 @@ PlanPlatformDeprovision(PlanContext *ctx)
 				  deps(hr, -1));
 	add_step(&pp, PLAN_TARGET_KUBERNETES, "wait until gone",
 			 psprintf("namespace %s", m->namespace),
-			 psprintf("GET %s until 404", ns_path), wait_absent_request(ns_path),
+			 psprintf("GET %s until 404", ns_path), wait_absent_request(ns_path, false),
 			 NULL, deps(ns, -1));
 	add_step(&pp, TARGET_VAULT, "delete",
 			 psprintf("vault tenants/%s/database", m->name),

@@ -74,6 +74,7 @@ REGRESS = \
 	tenant_hostile \
 	tenant_isolation \
 	tenant_apply \
+	tenant_kept_data \
 	spec_parse \
 	spec_validate \
 	spec_normalize \

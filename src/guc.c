@@ -57,6 +57,7 @@ char	   *tenancy_warehouse_cidr = NULL;
 char	   *tenancy_tenant_cluster_role = NULL;
 char	   *tenancy_image_registry = NULL;
 int			tenancy_release_ready_timeout_s = 600;
+int			tenancy_unreachable_timeout_s = 1800;
 
 static const struct config_enum_entry helm_mode_options[] = {
 	{"flux", 0, false},
@@ -340,6 +341,17 @@ define_platform_settings(void)
 							600,
 							1,
 							24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.unreachable_timeout",
+							"How long the worker waits out a platform service that does not answer before it fails the step.",
+							"Refused connections, resets and timed-out requests are retried with growing delays, without using up tenancy.max_attempts, until the step has had no answer for this long.",
+							&tenancy_unreachable_timeout_s,
+							1800,
+							1,
+							7 * 24 * 3600,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);

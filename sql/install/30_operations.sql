@@ -7,6 +7,11 @@
  * views list what is running and what failed.
  */
 
+ALTER TABLE tenancy.steps ADD COLUMN unreachable_since timestamptz;
+
+COMMENT ON COLUMN tenancy.steps.unreachable_since IS
+	'Since when the step''s requests get no answer (refused, reset, timed out); the worker waits that out without using attempts, up to tenancy.unreachable_timeout';
+
 CREATE FUNCTION tenancy.wake_worker()
 RETURNS void
 LANGUAGE c VOLATILE
@@ -154,6 +159,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	v_op record;
+	v_undone boolean;
 BEGIN
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
@@ -173,12 +179,24 @@ BEGIN
 				  DETAIL = 'A later operation of the same tenant exists; retrying this one would undo it.';
 	END IF;
 
+	-- Compensation undid what the operation made (deleting a namespace
+	-- deletes what was in it, whatever its steps say): every step the
+	-- worker runs starts over, each idempotent against what exists now
+	-- (server-side apply; credentials read back from Vault).  SQL that
+	-- ran in the caller's transaction is never undone, and stays done.
+	v_undone := v_op.state IN ('compensated', 'failed')
+		OR EXISTS (SELECT FROM tenancy.steps c
+					WHERE c.operation_id = v_op.operation_id
+					  AND c.phase = 'compensation' AND c.state = 'compensated');
 	UPDATE tenancy.steps s
 	   SET state = 'pending', phase = 'forward', attempts = 0,
 		   next_attempt_at = pg_catalog.now(), lease_until = NULL,
+		   unreachable_since = NULL,
 		   http_status = NULL, last_error = NULL, finished_at = NULL
 	 WHERE s.operation_id = v_op.operation_id
-	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped'));
+	   AND s.state <> 'running'
+	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped')
+				AND (NOT v_undone OR s.target IN ('database', 'remote_database')));
 	UPDATE tenancy.operations o
 	   SET state = 'pending', error = NULL, started_at = NULL, finished_at = NULL
 	 WHERE o.operation_id = v_op.operation_id;
@@ -195,7 +213,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.retry(bigint) IS
-	'Run a failed, compensated or cancelled operation again: its unfinished steps start over with fresh attempts';
+	'Run a failed, compensated or cancelled operation again: its unfinished steps start over with fresh attempts, and after a compensation every step the worker runs';
 
 CREATE FUNCTION tenancy.cancel(operation bigint)
 RETURNS bigint

@@ -60,6 +60,15 @@ typedef struct TenantRow
 	char	   *server;			/* tenancy.tenants.server, or NULL */
 } TenantRow;
 
+/* What became of the tenant's earlier provisions and applies */
+typedef struct PlatformHistory
+{
+	bool		ever_succeeded;
+	bool		last_ended_unsuccessfully;
+} PlatformHistory;
+
+static PlatformHistory platform_history(int64 tenant_id);
+
 /* A converge (provision or apply) being prepared */
 typedef struct Converge
 {
@@ -268,8 +277,63 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	else
 		c.state = TenantStateFromModel(c.creating ? NULL : previous);
 	c.state->platform = c.creating ? NULL : previous;
+	if (!c.creating)
+	{
+		PlatformHistory history = platform_history(row.tenant_id);
+
+		/*
+		 * The latest provision or apply ended without succeeding: the
+		 * platform side may differ from the spec last applied, whatever its
+		 * steps say (compensation deleted the namespace).  Plan every
+		 * object again, as new if none ever succeeded (compensation then
+		 * deletes them again).  One that has not ended is waited for (the
+		 * journal runs them in order), and this plan assumes it succeeds.
+		 */
+		if (history.last_ended_unsuccessfully)
+		{
+			if (!history.ever_succeeded)
+				c.state->platform = NULL;
+			c.state->platform_unknown = true;
+		}
+	}
 	c.actions = PlanTenant(c.model, c.state, PLAN_PROVISION);
 	return c;
+}
+
+/*
+ * platform_history
+ *		What the tenant's provisions and applies did to its platform side:
+ *		whether one ever succeeded, and whether the latest converge
+ *		operation (provision, apply or deprovision) ended without
+ *		succeeding (failed, compensated, cancelled).
+ */
+static PlatformHistory
+platform_history(int64 tenant_id)
+{
+	PlatformHistory history = {false, false};
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(tenant_id)};
+
+	SPI_connect();
+	spi_exec("SELECT coalesce(bool_or(o.state = 'succeeded' AND o.kind <> 'deprovision'), false), "
+			 "coalesce((array_agg(o.state IN ('failed', 'compensated', 'cancelled') "
+			 "                    ORDER BY o.operation_id DESC))[1], false) "
+			 "FROM tenancy.operations o WHERE o.tenant_id = $1 "
+			 "AND o.kind IN ('provision', 'apply', 'deprovision')",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		history.ever_succeeded = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc,
+															1, &isnull));
+		history.last_ended_unsuccessfully = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+																	   SPI_tuptable->tupdesc,
+																	   2, &isnull));
+	}
+	SPI_finish();
+	return history;
 }
 
 /*
@@ -676,13 +740,22 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	SPI_connect();
 	values[0] = Int64GetDatum(row.tenant_id);
 	values[1] = CStringGetTextDatum(pending ? "deprovisioning" : "deprovisioned");
-	spi_exec("UPDATE tenancy.steps SET state = 'cancelled', finished_at = pg_catalog.now() "
-			 "WHERE state = 'pending' AND operation_id IN "
-			 "(SELECT operation_id FROM tenancy.operations WHERE tenant_id = $1)",
+	/*
+	 * Every unfinished operation of the tenant ends here, cancelled: steps
+	 * not started are not run, compensations not started are not needed
+	 * (the deprovision removes everything).  Requests in flight finish;
+	 * the deprovision's steps wait for them (the journal's claims).
+	 */
+	spi_exec("UPDATE tenancy.steps SET state = 'cancelled', finished_at = pg_catalog.now(), "
+			 "last_error = 'not run: superseded by deprovision' "
+			 "WHERE state IN ('pending', 'compensating') AND operation_id IN "
+			 "(SELECT operation_id FROM tenancy.operations WHERE tenant_id = $1 "
+			 "AND state IN ('pending', 'running', 'compensating'))",
 			 1, types, values, NULL, SPI_OK_UPDATE);
 	spi_exec("UPDATE tenancy.operations SET state = 'cancelled', "
-			 "finished_at = pg_catalog.now(), error = 'superseded by deprovision' "
-			 "WHERE tenant_id = $1 AND state = 'pending'",
+			 "finished_at = pg_catalog.now(), "
+			 "error = coalesce(error || '; ', '') || 'superseded by deprovision' "
+			 "WHERE tenant_id = $1 AND state IN ('pending', 'running', 'compensating')",
 			 1, types, values, NULL, SPI_OK_UPDATE);
 	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
 			 "WHERE tenant_id = $1",

@@ -37,6 +37,9 @@
 /* Responses larger than this are refused (Kubernetes lists can be big). */
 #define MAX_RESPONSE_BYTES (8 * 1024 * 1024)
 
+/* How often HttpPerform looks at the background client's sockets. */
+#define SYNC_POLL_MS 20
+
 /* Longest account of an error response (HttpResponseSummary). */
 #define MAX_ERROR_SNIPPET 300
 
@@ -74,6 +77,9 @@ struct HttpClient
 };
 
 static bool curl_initialized = false;
+
+/* The worker's client, driven by HttpPerform while it waits (or NULL). */
+static HttpClient *background_client = NULL;
 
 static size_t write_response(char *ptr, size_t size, size_t nmemb, void *userdata);
 static int	watch_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
@@ -713,6 +719,17 @@ HttpAbortAll(HttpClient *client)
 }
 
 /*
+ * HttpSetBackgroundClient
+ *		The client whose requests HttpPerform drives while it waits (the
+ *		worker's), or NULL.
+ */
+void
+HttpSetBackgroundClient(HttpClient *client)
+{
+	background_client = client;
+}
+
+/*
  * HttpPerform
  *		Run one request to completion (for step handlers that make several
  *		requests in sequence), on a client of its own, still answering
@@ -724,6 +741,8 @@ HttpPerform(HttpRequest *request)
 {
 	static HttpClient *sync_client = NULL;
 	volatile bool woken = false;
+
+	Assert(sync_client == NULL || sync_client != background_client);
 
 	if (sync_client == NULL)
 		sync_client = HttpClientCreate();
@@ -739,7 +758,19 @@ HttpPerform(HttpRequest *request)
 		{
 			bool		latch_set = false;
 
-			HttpWait(sync_client, 1000, &latch_set);
+			/*
+			 * The worker's own requests are driven meanwhile (a look at
+			 * their sockets every SYNC_POLL_MS at most), so that one slow
+			 * or hung request of a handler does not hold up the requests
+			 * already in flight.
+			 */
+			if (background_client != NULL && background_client->in_flight > 0)
+			{
+				HttpWait(sync_client, SYNC_POLL_MS, &latch_set);
+				HttpWait(background_client, 0, &latch_set);
+			}
+			else
+				HttpWait(sync_client, 1000, &latch_set);
 			if (latch_set)
 			{
 				ResetLatch(MyLatch);

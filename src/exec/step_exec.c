@@ -571,6 +571,8 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 		HandlerSetOutcome(outcome,
 					request->error_permanent ? STEP_OUTCOME_FAILED : STEP_OUTCOME_RETRY,
 					"%s %s: %s", request->method, path, request->error);
+		/* refused, reset, timed out: an outage to wait out, not an attempt */
+		outcome->unreachable = !request->error_permanent;
 		return;
 	}
 

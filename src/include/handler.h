@@ -34,7 +34,7 @@ extern void HandlerApplySecret(const StepContext *context, const char *ns,
 							   StepOutcome *outcome);
 extern void HandlerWipeJson(json_t *value);
 extern int64 HandlerStepAgeMs(const StepContext *context);
-extern int64 HandlerPollDelayMs(const StepContext *context, int64 remaining_ms);
+extern int64 HandlerPollDelayMs(int64 age_ms, int64 remaining_ms);
 
 /* handler_credentials.c, handler_helm.c, handler_validate.c */
 extern void HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome);

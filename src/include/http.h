@@ -73,8 +73,14 @@ extern List *HttpTakeCompleted(HttpClient *client);
 /* Abort every request in flight (error recovery, shutdown). */
 extern void HttpAbortAll(HttpClient *client);
 
-/* One request, start to finish, waiting on the latch meanwhile. */
+/*
+ * One request, start to finish, waiting on the latch meanwhile, and moving
+ * the background client's requests on.
+ */
 extern void HttpPerform(HttpRequest *request);
+
+/* The client HttpPerform drives while it waits (the worker's), or NULL. */
+extern void HttpSetBackgroundClient(HttpClient *client);
 
 /*
  * A short, printable account of an error response (the message of a

@@ -30,6 +30,10 @@ typedef struct ClaimedStep
 	char	   *object;
 	char	   *request;		/* request (or compensation) jsonb, as text */
 	char	   *malformed;		/* why the row cannot run, or NULL */
+	bool		counted;		/* the attempt is counted (by the claim, or
+								 * by JournalStepStarted) */
+	int64		unreachable_ms; /* how long the platform has not answered
+								 * this step, -1 if it did last time */
 } ClaimedStep;
 
 /* How an attempt ended. */
@@ -47,6 +51,13 @@ typedef struct StepOutcome
 	int			http_status;	/* status of the last response, 0 if none */
 	int64		retry_after_ms; /* delay the server asked for, 0 if none */
 	char	   *message;		/* error or skip reason; never a secret */
+	bool		poll;			/* RETRY: a readiness poll found "not ready
+								 * yet"; not an attempt (the handler keeps a
+								 * deadline of its own) */
+	bool		unreachable;	/* RETRY: no answer (refused, reset, timed
+								 * out); not an attempt until the platform
+								 * has not answered for
+								 * tenancy.unreachable_timeout */
 } StepOutcome;
 
 /* An attempt that ended, with its outcome, waiting to be recorded. */
@@ -76,6 +87,8 @@ typedef struct JournalPass
 	bool		more_due;		/* the claim filled max_claim: more may be due */
 	TimestampTz next_due;		/* with claim_all: earliest future due time or
 								 * lease expiry, 0 if none */
+	bool		converge_ended; /* a provision, apply or deprovision ended:
+								 * the tenant's next one may be due */
 } JournalPass;
 
 /*
@@ -120,5 +133,14 @@ extern bool JournalLockExtension(void);
 
 /* Delay before retry number attempt (1-based), with jitter. */
 extern int64 JournalRetryDelayMs(int attempt, int64 retry_after_ms);
+
+/* Delay before trying a platform that has not answered for down_ms. */
+extern int64 JournalUnreachableDelayMs(int64 down_ms);
+
+/*
+ * Count the attempt of a claimed step that the claim did not count, just
+ * before it starts (committed synchronously); false if it is not ours.
+ */
+extern bool JournalStepStarted(ClaimedStep *step);
 
 #endif							/* TENANCY_JOURNAL_H */

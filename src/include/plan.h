@@ -136,6 +136,12 @@ typedef struct TenantState
 	bool		pgaudit_loaded;
 	/* the platform side as last planned, NULL if there is none */
 	TenantModel *platform;
+	/*
+	 * The platform side may differ from platform (the last provision or
+	 * apply did not succeed, or has not ended): plan every object again,
+	 * not only those whose body changed.
+	 */
+	bool		platform_unknown;
 } TenantState;
 
 /*

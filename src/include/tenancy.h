@@ -59,6 +59,7 @@ extern char *tenancy_warehouse_cidr;
 extern char *tenancy_tenant_cluster_role;
 extern char *tenancy_image_registry;
 extern int	tenancy_release_ready_timeout_s;
+extern int	tenancy_unreachable_timeout_s;
 
 /* guc.c: the worker's libpq connections to warehouse servers (remote.c) */
 extern char *tenancy_remote_passfile;

@@ -17,8 +17,12 @@
  * release; the dashboard on its own; validation last.
  *
  * Compensation (a failed provision) deletes what the operation created, in
- * reverse order: a new namespace (with everything in it) and a new
- * dashboard.  It keeps the warehouse schemas (SQL steps are not undone) and
+ * reverse order: a new namespace (with everything in it; the compensation
+ * ends once it is gone) and a new dashboard.  When the platform side may
+ * differ from the spec last applied (the last provision or apply failed,
+ * or has not ended), an apply plans every object again (replan): server-
+ * side apply makes that harmless, and nothing is skipped because an
+ * earlier step said it was done.  It keeps the warehouse schemas (SQL steps are not undone) and
  * the generated credentials in Vault, which the login roles still use and
  * which a later apply reuses.  Deprovision deletes the release, the
  * namespace (waiting until it is gone), the credentials in Vault and the
@@ -47,9 +51,13 @@ typedef struct PlatformPlan
 	PlanContext *ctx;
 	const TenantModel *m;
 	const TenantModel *prev;	/* spec last applied, or NULL */
+	bool		replan;			/* plan every object, even those whose body
+								 * prev gave (TenantState.platform_unknown) */
 	List	   *planned;		/* ordinals of the platform steps planned */
 	int			after_sql;		/* last remote SQL step, or 0 */
 } PlatformPlan;
+
+static char *wait_absent_request(const char *path, bool delete);
 
 /*
  * deps
@@ -163,7 +171,7 @@ apply_object(PlatformPlan *pp, const char *kind, const char *path,
 {
 	bool		compensate = pp->prev != NULL && prev_body == NULL;
 
-	if (prev_body != NULL && strcmp(prev_body, body) == 0)
+	if (!pp->replan && prev_body != NULL && strcmp(prev_body, body) == 0)
 		return 0;
 	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
 					psprintf("%s %s/%s", kind, pp->m->namespace, name),
@@ -201,13 +209,13 @@ plan_namespace(PlatformPlan *pp)
 	char	   *path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *body = K8sNamespace(m);
 
-	if (pp->prev != NULL && strcmp(K8sNamespace(pp->prev), body) == 0)
+	if (!pp->replan && pp->prev != NULL && strcmp(K8sNamespace(pp->prev), body) == 0)
 		return 0;
 	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
 					psprintf("namespace %s", m->namespace),
 					psprintf("PATCH %s (server-side apply)", path),
 					apply_request(path, body),
-					pp->prev == NULL ? delete_request(path) : NULL, NIL);
+					pp->prev == NULL ? wait_absent_request(path, true) : NULL, NIL);
 }
 
 /*
@@ -426,7 +434,7 @@ handler_step(PlatformPlan *pp, const char *target, const char *action,
 {
 	if (request == NULL)
 		return 0;
-	if (prev_request != NULL && strcmp(prev_request, request) == 0)
+	if (!pp->replan && prev_request != NULL && strcmp(prev_request, request) == 0)
 		return 0;
 	return add_step(pp, target, action, object,
 					psprintf("%s (worker handler)", action), request,
@@ -535,7 +543,7 @@ plan_dashboard(PlatformPlan *pp)
 	char	   *uid_path = psprintf("/api/dashboards/uid/%s", MonitoringDashboardUid(m));
 	JsonWriter	w;
 
-	if (pp->prev != NULL && strcmp(MonitoringDashboard(pp->prev), body) == 0)
+	if (!pp->replan && pp->prev != NULL && strcmp(MonitoringDashboard(pp->prev), body) == 0)
 		return;
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
@@ -608,7 +616,8 @@ last_remote_sql(PlanContext *ctx)
 void
 PlanPlatformProvision(PlanContext *ctx)
 {
-	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform, NIL, 0};
+	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform,
+	ctx->state->platform_unknown, NIL, 0};
 	const char *v1 = "/api/v1";
 	const char *rbac = "/apis/rbac.authorization.k8s.io/v1";
 	const char *netpol = "/apis/networking.k8s.io/v1";
@@ -653,10 +662,13 @@ PlanPlatformProvision(PlanContext *ctx)
 
 /*
  * wait_absent_request
- *		The wait_absent handler's request: succeed once GET path is 404.
+ *		The wait_absent handler's request: succeed once GET path is 404;
+ *		with delete, DELETE path first (the compensation of a new
+ *		namespace, which then ends only once the namespace is gone, so that
+ *		a retry does not meet it Terminating).
  */
 static char *
-wait_absent_request(const char *path)
+wait_absent_request(const char *path, bool delete)
 {
 	JsonWriter	w;
 
@@ -664,6 +676,8 @@ wait_absent_request(const char *path)
 	JwObjectStart(&w, NULL);
 	JwString(&w, "handler", "wait_absent");
 	JwString(&w, "path", path);
+	if (delete)
+		JwBool(&w, "delete", true);
 	JwObjectEnd(&w);
 	return JwFinish(&w);
 }
@@ -678,7 +692,7 @@ wait_absent_request(const char *path)
 void
 PlanPlatformDeprovision(PlanContext *ctx)
 {
-	PlatformPlan pp = {ctx, ctx->model, NULL, NIL, 0};
+	PlatformPlan pp = {ctx, ctx->model, NULL, false, NIL, 0};
 	const TenantModel *m = ctx->model;
 	char	   *ns_path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *release = namespaced_path(m, "/apis/helm.toolkit.fluxcd.io/v2",
@@ -700,7 +714,7 @@ PlanPlatformDeprovision(PlanContext *ctx)
 				  deps(hr, -1));
 	add_step(&pp, PLAN_TARGET_KUBERNETES, "wait until gone",
 			 psprintf("namespace %s", m->namespace),
-			 psprintf("GET %s until 404", ns_path), wait_absent_request(ns_path),
+			 psprintf("GET %s until 404", ns_path), wait_absent_request(ns_path, false),
 			 NULL, deps(ns, -1));
 	add_step(&pp, TARGET_VAULT, "delete",
 			 psprintf("vault tenants/%s/database", m->name),

@@ -177,6 +177,32 @@ plan_schema(PlanContext *ctx, int i)
 		PlanAddSql(ctx, "grant schema privileges", schema,
 				   psprintf("GRANT USAGE ON SCHEMA %s TO %s", qi(schema),
 							qi(m->reader_role)));
+
+	/*
+	 * Kept data (a deprovision without drop_data, then provision or apply
+	 * again): the relations in the schema belong to the owner role now
+	 * (REASSIGN OWNED), and their grants went with the dropped groups.  The
+	 * new groups get what default privileges gave the old ones.  The audit
+	 * schema's table has grants of its own (plan_audit_table).
+	 */
+	if (s->schema_exists[i] && !audit && !s->writer.exists)
+	{
+		PlanAddSql(ctx, "grant table privileges", schema,
+				   psprintf("GRANT " WRITER_TABLE_PRIVILEGES " ON ALL TABLES IN SCHEMA %s TO %s",
+							qi(schema), qi(m->writer_role)));
+		PlanAddSql(ctx, "grant sequence privileges", schema,
+				   psprintf("GRANT " WRITER_SEQUENCE_PRIVILEGES " ON ALL SEQUENCES IN SCHEMA %s TO %s",
+							qi(schema), qi(m->writer_role)));
+	}
+	if (s->schema_exists[i] && !audit && !s->reader.exists)
+	{
+		PlanAddSql(ctx, "grant table privileges", schema,
+				   psprintf("GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s",
+							qi(schema), qi(m->reader_role)));
+		PlanAddSql(ctx, "grant sequence privileges", schema,
+				   psprintf("GRANT SELECT ON ALL SEQUENCES IN SCHEMA %s TO %s",
+							qi(schema), qi(m->reader_role)));
+	}
 }
 
 /*

@@ -427,6 +427,7 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
 						  (int) run->pid);
 		outcome->retry_after_ms = 500;
+		outcome->poll = true;
 		return;
 	}
 
@@ -446,7 +447,8 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		{
 			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
 							  (int) run->pid);
-			outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age);
+			outcome->retry_after_ms = HandlerPollDelayMs(age, timeout_ms - age);
+			outcome->poll = true;
 			return;
 		}
 

@@ -10,8 +10,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -26,7 +24,7 @@
 
 /* Shortest and longest wait between two polls of a handler */
 #define POLL_MIN_MS 200
-#define POLL_MAX_MS 60000
+#define POLL_MAX_MS 10000
 
 /*
  * RegisterPlatformStepHandlers
@@ -286,18 +284,17 @@ HandlerStepAgeMs(const StepContext *context)
 
 /*
  * HandlerPollDelayMs
- *		When to poll again, so that the attempts left (tenancy.max_attempts)
- *		still reach the deadline: doubling waits that add up to what
- *		remains (remaining / (2^left - 1)), at least 200 ms.
+ *		When to poll again for something that is not ready yet, age_ms
+ *		after the step first started and remaining_ms before its deadline:
+ *		a quarter of the age (quick polls at first, fewer as the wait goes
+ *		on), between 200 ms and 10 s, and no later than the deadline.  A
+ *		poll is not an attempt (StepOutcome.poll), so how many polls fit
+ *		does not depend on tenancy.max_attempts.
  */
 int64
-HandlerPollDelayMs(const StepContext *context, int64 remaining_ms)
+HandlerPollDelayMs(int64 age_ms, int64 remaining_ms)
 {
-	int			left = tenancy_max_attempts - context->step->attempt;
-	double		parts;
+	int64		delay = Min(Max(age_ms / 4, POLL_MIN_MS), POLL_MAX_MS);
 
-	if (left <= 1)
-		return Max(remaining_ms, POLL_MIN_MS);
-	parts = pow(2.0, Min(left, 30)) - 1;
-	return Min(Max((int64) (remaining_ms / parts), POLL_MIN_MS), POLL_MAX_MS);
+	return Max(Min(delay, remaining_ms), POLL_MIN_MS);
 }

@@ -9,12 +9,16 @@
  * its current generation (Ready=False there fails at once); the pods in
  * the namespace are Running; the warehouse schemas exist (tenants in this
  * database); Airflow answers /health when tenancy.airflow_url_template is
- * set.  While something is not there yet the step returns RETRY, polled
- * at growing intervals that fit the attempts left into
- * tenancy.release_ready_timeout, and fails once that has passed.
+ * set.  While something is not there yet the step returns a poll (RETRY
+ * that uses no attempt), at growing intervals, and fails once
+ * tenancy.release_ready_timeout has passed since it first started.  A read
+ * that gets no usable answer (5xx, 429, no answer) says nothing about
+ * readiness: the attempt is retried as any failed request is (backoff, or
+ * an outage waited out), and never decides the outcome.
  *
  * wait_absent succeeds once GET of its path returns 404 (a namespace being
- * deleted), under the same timeout.
+ * deleted), under the same timeout; with "delete" it deletes the path
+ * first (the compensation of a new namespace).
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +50,9 @@ typedef struct Checks
 	bool		pending;
 	bool		failed;
 	bool		skipped;		/* no Kubernetes endpoint */
+	bool		transient;		/* a read got no usable answer (5xx, 429,
+								 * no answer): says nothing about readiness */
+	StepOutcome transient_outcome;	/* the first such read's outcome */
 } Checks;
 
 /*
@@ -78,6 +85,11 @@ get_json(const StepContext *context, const char *path, int *status, Checks *c)
 	*status = request.status;
 	if (outcome.kind == STEP_OUTCOME_SKIPPED)
 		c->skipped = true;
+	if (outcome.kind == STEP_OUTCOME_RETRY && !c->transient)
+	{
+		c->transient = true;
+		c->transient_outcome = outcome;
+	}
 	if (outcome.kind != STEP_OUTCOME_SUCCEEDED)
 		return NULL;
 	return HandlerResponseJson(&request);
@@ -257,9 +269,11 @@ check_airflow(const char *url, Checks *c)
 
 /*
  * finish_polling
- *		The outcome of an attempt that found something not ready yet: RETRY
- *		until tenancy.release_ready_timeout has passed since the step first
- *		started, then FAILED.
+ *		The outcome of an attempt that found something not ready yet: a
+ *		poll (RETRY that uses no attempt) until tenancy.release_ready_timeout
+ *		has passed since the step first started, then FAILED.  Only answers
+ *		that say "not ready" come here: a read that got no usable answer is
+ *		retried as such (finish_transient) and never decides the outcome.
  */
 static void
 finish_polling(const StepContext *context, const char *report, StepOutcome *outcome)
@@ -275,7 +289,42 @@ finish_polling(const StepContext *context, const char *report, StepOutcome *outc
 		return;
 	}
 	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "waiting: %s", report);
-	outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age_ms);
+	outcome->retry_after_ms = HandlerPollDelayMs(age_ms, timeout_ms - age_ms);
+	outcome->poll = true;
+}
+
+/*
+ * finish_transient
+ *		The outcome of an attempt whose reads got no usable answer (5xx,
+ *		429, no answer at all): it says nothing about readiness, so it is a
+ *		poll too (no attempt used), after the delay the service asked for
+ *		or a poll's delay, and it does not fail the step at the deadline.
+ *		Only when the reads have had no usable answer for
+ *		tenancy.unreachable_timeout past the deadline does the step fail,
+ *		with that read's error.
+ */
+static void
+finish_transient(const StepContext *context, Checks *c, StepOutcome *outcome)
+{
+	int64		timeout_ms = (int64) tenancy_release_ready_timeout_s * 1000;
+	int64		age_ms = HandlerStepAgeMs(context);
+	const char *why = c->transient_outcome.message ? c->transient_outcome.message
+		: "no answer";
+
+	*outcome = c->transient_outcome;
+	if (age_ms >= timeout_ms + (int64) tenancy_unreachable_timeout_s * 1000)
+	{
+		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						  "no usable answer for %d s (tenancy.release_ready_timeout and tenancy.unreachable_timeout): %s",
+						  (int) (age_ms / 1000), why);
+		return;
+	}
+	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s (checks: %s)", why,
+					  c->report.data);
+	outcome->retry_after_ms = Max(c->transient_outcome.retry_after_ms,
+								  HandlerPollDelayMs(age_ms, PG_INT64_MAX));
+	outcome->poll = true;
+	outcome->unreachable = false;
 }
 
 /*
@@ -317,6 +366,8 @@ HandleValidate(const StepContext *context, StepOutcome *outcome)
 
 	if (c.failed)
 		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "validation failed: %s", c.report.data);
+	else if (c.transient)
+		finish_transient(context, &c, outcome);
 	else if (c.pending)
 		finish_polling(context, c.report.data, outcome);
 	else
@@ -325,18 +376,35 @@ HandleValidate(const StepContext *context, StepOutcome *outcome)
 
 /*
  * HandleWaitAbsent
- *		Succeed once GET path returns 404.
+ *		Succeed once GET path returns 404.  With "delete": true, DELETE
+ *		path first (404: gone already): the compensation of a new
+ *		namespace, which ends only once the namespace is gone, so that a
+ *		retry does not meet it Terminating.
  */
 void
 HandleWaitAbsent(const StepContext *context, StepOutcome *outcome)
 {
 	const char *path = HandlerArgString(context, "path");
+	bool		delete = json_is_true(json_object_get(context->request, "delete"));
 	HttpRequest request;
 
 	if (path[0] != '/' || !HandlerValidName(path + 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: invalid \"path\"")));
+	if (delete)
+	{
+		StepHttpCall(context, "kubernetes", "DELETE", path, NULL, NULL, NULL,
+					 &request, outcome);
+		if (request.status == 404)
+		{
+			memset(outcome, 0, sizeof(StepOutcome));
+			outcome->kind = STEP_OUTCOME_SUCCEEDED;
+			return;
+		}
+		if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
+			return;
+	}
 	StepHttpCall(context, "kubernetes", "GET", path, NULL, NULL, NULL, &request, outcome);
 	if (request.status == 404)
 	{

@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -60,6 +61,8 @@ typedef enum JournalStatement
 	FINISH_OPERATIONS,
 	STUCK_OPERATIONS,
 	FAIL_STUCK_STEPS,
+	STEP_STARTED,
+	SETTLE_ORPHANS,
 	N_JOURNAL_STATEMENTS
 } JournalStatement;
 
@@ -67,7 +70,7 @@ typedef struct JournalSql
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[6];
+	Oid			argtypes[8];
 } JournalSql;
 
 /* Columns every claim returns, in ClaimedStep order. */
@@ -80,7 +83,52 @@ typedef struct JournalSql
 	"             FROM pg_catalog.unnest(s.depends_on) AS u(o) " \
 	"            WHERE NOT EXISTS (SELECT FROM tenancy.steps d " \
 	"                               WHERE d.operation_id = s.operation_id " \
-	"                                 AND d.ordinal = u.o))"
+	"                                 AND d.ordinal = u.o)), " \
+	"          " COUNTED_AT_CLAIM("s") ", " \
+	"          (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() " \
+	"                                - s.unreachable_since) * 1000)::bigint"
+
+/*
+ * Whether a claim counts an attempt of the step: only a plain request,
+ * which the worker sends right after the claim commits.  A handler, local
+ * SQL, remote SQL or helm step may wait behind other handlers first; its
+ * attempt is counted when it starts (JournalStepStarted), so that a worker
+ * killed before it got there uses none of its attempts.
+ */
+#define COUNTED_AT_CLAIM(s) \
+	"(" s ".target NOT IN ('database', 'remote_database', 'helm')" \
+	" AND NOT (CASE " s ".phase WHEN 'compensation' THEN " s ".compensation" \
+	"          ELSE " s ".request END) OPERATOR(pg_catalog.?) 'handler')"
+
+/*
+ * The tenant's converge operations (provision, apply, deprovision) run one
+ * after another, in the order they were requested: a step of one is not
+ * claimed while an earlier one of the same tenant is unfinished, or was
+ * cancelled with a request still in flight.  (An apply requested during a
+ * provision therefore starts when the provision has ended, and a
+ * deprovision once the requests of the operations it cancelled are back.)
+ */
+#define CONVERGE_KINDS "('provision', 'apply', 'deprovision')"
+#define EARLIER_CONVERGE_DONE(o) \
+	"(" o ".kind NOT IN " CONVERGE_KINDS \
+	" OR NOT EXISTS (SELECT FROM tenancy.operations p" \
+	"                 WHERE p.tenant_id = " o ".tenant_id" \
+	"                   AND p.operation_id < " o ".operation_id" \
+	"                   AND p.kind IN " CONVERGE_KINDS \
+	"                   AND (p.state IN ('pending', 'running', 'compensating')" \
+	"                        OR (p.state = 'cancelled'" \
+	"                            AND EXISTS (SELECT FROM tenancy.steps r" \
+	"                                         WHERE r.operation_id = p.operation_id" \
+	"                                           AND r.state = 'running')))))"
+
+/*
+ * Whether a forward attempt that ended with this HTTP status (NULL: no
+ * answer) may have changed something: only a 4xx other than 408, 409 and
+ * 429 says the service refused the request.
+ */
+#define MAY_HAVE_ACTED(status) \
+	"(" status " IS NULL OR " status " NOT BETWEEN 400 AND 499" \
+	" OR " status " IN (408, 409, 429))"
 
 /*
  * Claim due forward steps whose dependencies are done.  The scan follows
@@ -104,6 +152,7 @@ typedef struct JournalSql
 	"     AND s.next_attempt_at <= pg_catalog.clock_timestamp()" \
 	"     AND o.state IN ('pending', 'running')" \
 	restriction \
+	"     AND " EARLIER_CONVERGE_DONE("o") \
 	"     AND (s.depends_on = '{}'" \
 	"          OR NOT EXISTS (SELECT FROM tenancy.steps d" \
 	"                          WHERE d.operation_id = s.operation_id" \
@@ -113,7 +162,9 @@ typedef struct JournalSql
 	"   LIMIT $1" \
 	"   FOR UPDATE OF s SKIP LOCKED)" \
 	" UPDATE tenancy.steps s" \
-	"    SET state = 'running', attempts = s.attempts + 1," \
+	"    SET state = 'running'," \
+	"        attempts = s.attempts + CASE WHEN " COUNTED_AT_CLAIM("s") \
+	"                                     THEN 1 ELSE 0 END," \
 	"        lease_until = pg_catalog.clock_timestamp()" \
 	"                      + pg_catalog.make_interval(secs => $2)," \
 	"        started_at = coalesce(s.started_at, pg_catalog.clock_timestamp())" \
@@ -154,7 +205,9 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"   LIMIT $1"
 		"   FOR UPDATE OF s SKIP LOCKED)"
 		" UPDATE tenancy.steps s"
-		"    SET state = 'running', attempts = s.attempts + 1,"
+		"    SET state = 'running',"
+		"        attempts = s.attempts + CASE WHEN " COUNTED_AT_CLAIM("s")
+		"                                     THEN 1 ELSE 0 END,"
 		"        lease_until = pg_catalog.clock_timestamp()"
 		"                      + pg_catalog.make_interval(secs => $2)"
 		"   FROM due WHERE s.step_id = due.step_id "
@@ -205,7 +258,7 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	[EXPIRED_EXHAUSTED] = {
 		"SELECT s.step_id, s.operation_id, s.ordinal, s.attempts,"
 		"       s.phase = 'compensation', s.target, s.action, s.object,"
-		"       NULL::text, NULL::text"
+		"       NULL::text, NULL::text, true, NULL::bigint"
 		"  FROM tenancy.steps s"
 		" WHERE s.state = 'running'"
 		"   AND ($1 OR s.lease_until < pg_catalog.clock_timestamp())"
@@ -217,67 +270,108 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	/*
 	 * The outcomes of many attempts at once, one array element each: step,
 	 * attempt, new state, HTTP status, error, retry delay (NULL when the step
-	 * is done).  A late success of a step whose operation failed meanwhile
-	 * must be undone too, and a retry of a step whose operation was
-	 * cancelled ends the step.  A step that is no longer running under that
-	 * attempt (its lease expired and it was requeued) is left alone: it is
-	 * missing from what the statement returns.
+	 * is done), whether the attempt is given back (a readiness poll that
+	 * found "not ready yet", or a platform that did not answer: neither
+	 * uses one of tenancy.max_attempts), and whether the platform did not
+	 * answer (unreachable_since starts, or goes on).
+	 *
+	 * The operation may have failed while the attempt ran.  Then a forward
+	 * step with a compensation whose attempt may have acted (it succeeded,
+	 * will be retried, or failed without a refusal from the service) is
+	 * compensated like a succeeded one; any other forward step that would
+	 * be retried is cancelled: no pass claims pending steps of a
+	 * compensating operation.  A retry of a step whose operation was
+	 * cancelled ends the step.  A step that is no longer running under
+	 * that attempt (its lease expired and it was requeued) is left alone:
+	 * it is missing from what the statement returns.
 	 */
 	[RECORD_OUTCOMES] = {
 		"WITH r AS ("
-		"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-		"                           pg_catalog.unnest($3), pg_catalog.unnest($4),"
-		"                           pg_catalog.unnest($5), pg_catalog.unnest($6))"
-		"           AS r(step_id, attempt, new_state, http_status, error, retry_ms))"
+		"  SELECT r.*, o.state = 'compensating' AND s.phase = 'forward'"
+		"              AND s.compensation IS NOT NULL"
+		"              AND (r.new_state IN ('succeeded', 'pending')"
+		"                   OR (r.new_state = 'failed' AND " MAY_HAVE_ACTED("r.http_status") ")) AS undo,"
+		"         o.state AS op_state"
+		"    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		"                    pg_catalog.unnest($3), pg_catalog.unnest($4),"
+		"                    pg_catalog.unnest($5), pg_catalog.unnest($6),"
+		"                    pg_catalog.unnest($7), pg_catalog.unnest($8))"
+		"           AS r(step_id, attempt, new_state, http_status, error, retry_ms,"
+		"                given_back, unreachable)"
+		"    JOIN tenancy.steps s ON s.step_id = r.step_id"
+		"    JOIN tenancy.operations o ON o.operation_id = s.operation_id)"
 		" UPDATE tenancy.steps s"
 		"   SET state = CASE"
-		"         WHEN r.new_state = 'succeeded' AND o.state = 'compensating'"
-		"              AND s.compensation IS NOT NULL THEN 'compensating'"
+		"         WHEN r.undo THEN 'compensating'"
+		"         WHEN r.new_state = 'pending' AND r.op_state = 'compensating' THEN 'cancelled'"
 		"         WHEN r.new_state IN ('pending', 'compensating')"
-		"              AND o.state = 'cancelled' THEN 'cancelled'"
+		"              AND r.op_state = 'cancelled' THEN 'cancelled'"
 		"         ELSE r.new_state END,"
-		"       phase = CASE"
-		"         WHEN r.new_state = 'succeeded' AND o.state = 'compensating'"
-		"              AND s.compensation IS NOT NULL THEN 'compensation'"
-		"         ELSE s.phase END,"
+		"       phase = CASE WHEN r.undo THEN 'compensation' ELSE s.phase END,"
+		"       attempts = CASE WHEN r.undo THEN 0"
+		"                       WHEN r.given_back THEN pg_catalog.int4larger(s.attempts - 1, 0)"
+		"                       ELSE s.attempts END,"
+		"       unreachable_since = CASE WHEN r.unreachable AND NOT r.undo"
+		"         THEN coalesce(s.unreachable_since, pg_catalog.clock_timestamp()) END,"
 		"       lease_until = NULL,"
 		"       http_status = r.http_status,"
 		"       last_error = r.error,"
-		"       next_attempt_at = CASE WHEN r.retry_ms IS NULL THEN s.next_attempt_at"
+		"       next_attempt_at = CASE"
+		"         WHEN r.undo THEN pg_catalog.clock_timestamp()"
+		"         WHEN r.retry_ms IS NULL THEN s.next_attempt_at"
 		"         ELSE pg_catalog.clock_timestamp()"
 		"              + pg_catalog.make_interval(secs => r.retry_ms / 1000.0) END,"
-		"       finished_at = CASE WHEN r.retry_ms IS NULL OR o.state = 'cancelled'"
+		"       finished_at = CASE"
+		"         WHEN r.undo THEN pg_catalog.clock_timestamp()"
+		"         WHEN r.retry_ms IS NULL OR r.op_state IN ('cancelled', 'compensating')"
 		"         THEN pg_catalog.clock_timestamp() ELSE s.finished_at END"
-		"  FROM r, tenancy.operations o"
+		"  FROM r"
 		" WHERE s.step_id = r.step_id AND s.state = 'running' AND s.attempts = r.attempt"
-		"   AND o.operation_id = s.operation_id"
 		" RETURNING s.step_id, s.operation_id, s.state",
-		6, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT8ARRAYOID}
+		8, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID}
 	},
+
+	/*
+	 * An operation fails: its steps not run yet are cancelled, and every
+	 * step with a compensation whose request may have acted is undone:
+	 * those that succeeded, those that failed without a refusal from the
+	 * service (a timeout, a 5xx, or the worker stopping each time: the
+	 * object may exist), and those waiting to retry such an attempt.
+	 */
 	[FAIL_OPERATION] = {
 		"WITH op AS ("
 		"  UPDATE tenancy.operations SET state = 'compensating', error = $2"
 		"   WHERE operation_id = $1 AND state IN ('pending', 'running')"
 		"  RETURNING operation_id),"
+		" undo AS ("
+		"  SELECT s.step_id FROM tenancy.steps s, op"
+		"   WHERE s.operation_id = op.operation_id AND s.phase = 'forward'"
+		"     AND s.compensation IS NOT NULL"
+		"     AND (s.state = 'succeeded'"
+		"          OR (s.state = 'failed' AND " MAY_HAVE_ACTED("s.http_status") ")"
+		"          OR (s.state = 'pending' AND s.attempts > 0))),"
 		" cancelled AS ("
 		"  UPDATE tenancy.steps s SET state = 'cancelled',"
 		"         finished_at = pg_catalog.clock_timestamp(),"
 		"         last_error = 'not run: the operation failed'"
 		"    FROM op WHERE s.operation_id = op.operation_id"
-		"     AND s.state = 'pending')"
+		"     AND s.state = 'pending'"
+		"     AND s.step_id NOT IN (SELECT step_id FROM undo))"
 		" UPDATE tenancy.steps s"
 		"    SET state = 'compensating', phase = 'compensation', attempts = 0,"
 		"        next_attempt_at = pg_catalog.clock_timestamp(),"
-		"        http_status = NULL, last_error = NULL"
-		"   FROM op WHERE s.operation_id = op.operation_id"
-		"    AND s.state = 'succeeded' AND s.compensation IS NOT NULL",
+		"        finished_at = coalesce(s.finished_at, pg_catalog.clock_timestamp()),"
+		"        unreachable_since = NULL, http_status = NULL, last_error = NULL"
+		"   FROM undo WHERE s.step_id = undo.step_id",
 		2, {INT8OID, TEXTOID}
 	},
 
 	/*
 	 * End the given operations that have nothing left to run; their tenants
-	 * follow the latest of them.
+	 * follow the latest of them, unless a later provision, apply or
+	 * deprovision of the tenant exists (it decides the tenant's state when
+	 * it ends).
 	 */
 	[FINISH_OPERATIONS] = {
 		"WITH op AS ("
@@ -301,20 +395,57 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"  RETURNING o.operation_id, o.tenant_id, o.kind, o.state),"
 		" latest AS ("
 		"  SELECT DISTINCT ON (op.tenant_id) op.* FROM op"
-		"   ORDER BY op.tenant_id, op.operation_id DESC)"
-		" , t AS (UPDATE tenancy.tenants t"
-		"    SET state = CASE WHEN latest.state <> 'succeeded' THEN 'failed'"
-		"                     WHEN latest.kind = 'deprovision' THEN 'deprovisioned'"
-		"                     ELSE 'ready' END,"
-		"        updated_at = pg_catalog.now()"
-		"   FROM latest"
-		"  WHERE t.tenant_id = latest.tenant_id"
-		"    AND latest.kind IN ('provision', 'apply', 'deprovision')"
-		"  RETURNING t.tenant_id)"
+		"   ORDER BY op.tenant_id, op.operation_id DESC),"
+		" tenant AS ("
+		"  UPDATE tenancy.tenants t"
+		"     SET state = CASE WHEN latest.state <> 'succeeded' THEN 'failed'"
+		"                      WHEN latest.kind = 'deprovision' THEN 'deprovisioned'"
+		"                      ELSE 'ready' END,"
+		"         updated_at = pg_catalog.now()"
+		"    FROM latest"
+		"   WHERE t.tenant_id = latest.tenant_id"
+		"     AND latest.kind IN " CONVERGE_KINDS
+		"     AND NOT EXISTS (SELECT FROM tenancy.operations n"
+		"                      WHERE n.tenant_id = latest.tenant_id"
+		"                        AND n.operation_id > latest.operation_id"
+		"                        AND n.kind IN " CONVERGE_KINDS "))"
 		" SELECT op.operation_id, op.kind, op.state,"
 		"        (SELECT n.name FROM tenancy.tenants n WHERE n.tenant_id = op.tenant_id)"
 		"   FROM op ORDER BY op.operation_id",
 		1, {INT8ARRAYOID}
+	},
+
+	/*
+	 * A step that waited for its turn starts: count its attempt (the
+	 * claim did not, COUNTED_AT_CLAIM) and renew its lease.
+	 */
+	[STEP_STARTED] = {
+		"UPDATE tenancy.steps"
+		"   SET attempts = attempts + 1,"
+		"       lease_until = pg_catalog.clock_timestamp()"
+		"                     + pg_catalog.make_interval(secs => $2)"
+		" WHERE step_id = $1 AND state = 'running' AND attempts = $3"
+		" RETURNING attempts",
+		3, {INT8OID, INT4OID, INT4OID}
+	},
+
+	/*
+	 * Steps left pending (or compensating) by operations that ended or
+	 * stopped running forward (by a writer other than the journal, or by
+	 * an earlier version): cancelled, so that every operation reaches a
+	 * final state; their operations are then finished.
+	 */
+	[SETTLE_ORPHANS] = {
+		"UPDATE tenancy.steps s"
+		"   SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp(),"
+		"       last_error = coalesce(s.last_error || '; ', '')"
+		"                    || 'not run: the operation is ' || o.state"
+		"  FROM tenancy.operations o"
+		" WHERE o.operation_id = s.operation_id"
+		"   AND ((s.state = 'pending' AND o.state NOT IN ('pending', 'running'))"
+		"        OR (s.state = 'compensating' AND o.state NOT IN ('compensating')))"
+		" RETURNING s.operation_id",
+		0, {0}
 	},
 
 	/*
@@ -373,12 +504,20 @@ static int	claim_into(JournalStatement which, int max_steps,
 static void claim_steps(JournalPass *pass);
 static const char *outcome_state(const ClaimedStep *step,
 								 const StepOutcome *outcome,
-								 int64 *retry_ms, char **message);
+								 int64 *retry_ms, char **message,
+								 bool *given_back);
 static void record_outcomes(List *finished);
+static void fail_stuck_operations(void);
+static void finish_operations(const int64 *ops, int n_ops);
 static void log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
 						const char *state, const char *message);
-static void log_finished_operations(void);
-static void fail_stuck_operations(void);
+static void settle_orphans(void);
+
+/*
+ * Set when a provision, apply or deprovision ended since the last pass:
+ * the next operation of its tenant may be due (EARLIER_CONVERGE_DONE).
+ */
+static bool converge_ended = false;
 
 /*
  * journal_begin
@@ -601,6 +740,7 @@ claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc)
 	ClaimedStep *step = palloc0(sizeof(ClaimedStep));
 	bool		isnull;
 	char	   *missing;
+	Datum		d;
 
 	step->step_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	step->operation_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
@@ -612,6 +752,9 @@ claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc)
 	step->object = SPI_getvalue(tuple, desc, 8);
 	step->request = SPI_getvalue(tuple, desc, 9);
 	missing = SPI_getvalue(tuple, desc, 10);
+	step->counted = DatumGetBool(SPI_getbinval(tuple, desc, 11, &isnull));
+	d = SPI_getbinval(tuple, desc, 12, &isnull);
+	step->unreachable_ms = isnull ? -1 : DatumGetInt64(d);
 	if (missing != NULL)
 		step->malformed = psprintf("depends on step %s, which the operation does not have",
 								   missing);
@@ -738,6 +881,82 @@ JournalRunPass(JournalPass *pass)
 	else
 		n_due_operations = 0;
 	journal_commit();
+	pass->converge_ended = converge_ended;
+	converge_ended = false;
+}
+
+/*
+ * JournalStepStarted
+ *		A claimed step whose attempt the claim did not count (a handler,
+ *		local or remote SQL: it may have waited behind other handlers) is
+ *		about to start: count the attempt and renew the lease, committed
+ *		(synchronously: a step that kills the worker must use its attempts
+ *		up even when the server restarts) before the step does anything.
+ *		Updates step->attempt; false when the step is no longer ours.
+ */
+bool
+JournalStepStarted(ClaimedStep *step)
+{
+	Datum		values[3];
+	bool		ours = false;
+
+	journal_begin("tenancy worker: starting a step");
+	if (JournalLockExtension())
+	{
+		bool		isnull;
+
+		values[0] = Int64GetDatum(step->step_id);
+		values[1] = Int32GetDatum(tenancy_lease_duration_s);
+		values[2] = Int32GetDatum(step->attempt);
+		journal_execute(STEP_STARTED, values, NULL, 0);
+		if (SPI_processed == 1)
+		{
+			step->attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+			step->counted = true;
+			ours = true;
+		}
+	}
+	journal_commit();
+	/* the worker's commits are asynchronous: wait for this one's WAL */
+	if (ours)
+		XLogFlush(XactLastCommitEnd);
+	return ours;
+}
+
+/*
+ * settle_orphans
+ *		SETTLE_ORPHANS, and finish the operations it touched.
+ */
+static void
+settle_orphans(void)
+{
+	int64	   *ops;
+	int			n = 0;
+	uint64		i;
+
+	journal_execute(SETTLE_ORPHANS, NULL, NULL, 0);
+	if (SPI_processed == 0)
+		return;
+	ops = palloc(sizeof(int64) * SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		op = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1,
+													 &isnull));
+		int			j;
+
+		for (j = 0; j < n && ops[j] != op; j++)
+			;
+		if (j == n)
+			ops[n++] = op;
+	}
+	ereport(LOG,
+			(errmsg("tenancy worker cancelled " UINT64_FORMAT " steps left pending by %d operations that had stopped running",
+					SPI_processed, n)));
+	finish_operations(ops, n);
 }
 
 /*
@@ -792,6 +1011,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 	}
 
 	fail_stuck_operations();
+	settle_orphans();
 	journal_commit();
 
 	if (requeued > 0 || exhausted != NIL)
@@ -864,9 +1084,7 @@ fail_stuck_operations(void)
 		values[1] = CStringGetTextDatum(why);
 		journal_execute(FAIL_STUCK_STEPS, values, NULL, 0);
 		journal_execute(FAIL_OPERATION, values, NULL, 0);
-		values[0] = int8_array_datum(&ops[i], 1);
-		journal_execute(FINISH_OPERATIONS, values, NULL, 0);
-		log_finished_operations();
+		finish_operations(&ops[i], 1);
 		ereport(LOG,
 				(errmsg("tenancy worker failed operation " INT64_FORMAT ": %s",
 						ops[i], why)));
@@ -902,9 +1120,10 @@ JournalRetryDelayMs(int attempt, int64 retry_after_ms)
  */
 static const char *
 outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
-			  int64 *retry_ms, char **message)
+			  int64 *retry_ms, char **message, bool *given_back)
 {
 	*retry_ms = -1;
+	*given_back = false;
 	*message = outcome->message;
 	switch (outcome->kind)
 	{
@@ -913,6 +1132,28 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 		case STEP_OUTCOME_SKIPPED:
 			return step->compensation ? "compensated" : "skipped";
 		case STEP_OUTCOME_RETRY:
+			if (outcome->poll)
+			{
+				/* "not ready yet": the handler keeps its own deadline */
+				*given_back = true;
+				*retry_ms = Max(outcome->retry_after_ms, (int64) tenancy_retry_base_delay_ms);
+				return step->compensation ? "compensating" : "pending";
+			}
+			if (outcome->unreachable)
+			{
+				int64		down_ms = Max(step->unreachable_ms, 0);
+
+				if (down_ms < (int64) tenancy_unreachable_timeout_s * 1000)
+				{
+					*given_back = true;
+					*retry_ms = JournalUnreachableDelayMs(down_ms);
+					return step->compensation ? "compensating" : "pending";
+				}
+				*message = psprintf("gave up after %d s without an answer (tenancy.unreachable_timeout): %s",
+									(int) (down_ms / 1000),
+									*message ? *message : "no error text");
+				return "failed";
+			}
 			if (step->attempt < tenancy_max_attempts)
 			{
 				*retry_ms = JournalRetryDelayMs(step->attempt,
@@ -929,51 +1170,20 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 }
 
 /*
- * log_attempt
- *		Say in the server log what a failed attempt did: LOG for one that
- *		will be retried, WARNING for one that failed for good.  The message
- *		is the step's last_error, which never holds a secret.
+ * JournalUnreachableDelayMs
+ *		When to try a platform that has not answered for down_ms again:
+ *		half of that time (so the tries thin out as an outage goes on),
+ *		between tenancy.retry_base_delay and tenancy.retry_max_delay, with
+ *		jitter.
  */
-static void
-log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
-			const char *state, const char *message)
+int64
+JournalUnreachableDelayMs(int64 down_ms)
 {
-	if (strcmp(state, "failed") == 0)
-		ereport(WARNING,
-				(errmsg("tenancy step %d of operation " INT64_FORMAT " (%s %s %s) failed%s at attempt %d: %s",
-						step->ordinal, step->operation_id, step->target,
-						step->action, step->object,
-						step->compensation ? " to compensate" : "",
-						step->attempt, message ? message : "no error text")));
-	else if (outcome->kind == STEP_OUTCOME_RETRY)
-		ereport(LOG,
-				(errmsg("tenancy step %d of operation " INT64_FORMAT " (%s %s %s) will be retried after attempt %d: %s",
-						step->ordinal, step->operation_id, step->target,
-						step->action, step->object, step->attempt,
-						message ? message : "no error text")));
-}
+	double		delay = Max((double) down_ms / 2, (double) tenancy_retry_base_delay_ms);
 
-/*
- * log_finished_operations
- *		One line per operation FINISH_OPERATIONS just ended: LOG when it
- *		succeeded, WARNING otherwise.
- */
-static void
-log_finished_operations(void)
-{
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *operation = SPI_getvalue(tuple, desc, 1);
-		char	   *kind = SPI_getvalue(tuple, desc, 2);
-		char	   *state = SPI_getvalue(tuple, desc, 3);
-		char	   *tenant = SPI_getvalue(tuple, desc, 4);
-
-		ereport(strcmp(state, "succeeded") == 0 ? LOG : WARNING,
-				(errmsg("tenancy operation %s (%s of tenant \"%s\") %s",
-						operation, kind, tenant ? tenant : "?", state)));
-	}
+	delay = Min(delay, (double) tenancy_retry_max_delay_ms);
+	delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
+	return (int64) delay;
 }
 
 /*
@@ -996,10 +1206,12 @@ record_outcomes(List *finished)
 	bool	   *error_nulls = palloc(sizeof(bool) * n);
 	Datum	   *delays = palloc(sizeof(Datum) * n);
 	bool	   *delay_nulls = palloc(sizeof(bool) * n);
+	Datum	   *given_back = palloc(sizeof(Datum) * n);
+	Datum	   *unreachable = palloc(sizeof(Datum) * n);
 	char	  **messages = palloc(sizeof(char *) * n);
 	int64	   *ops;
 	int			n_ops = 0;
-	Datum		values[6];
+	Datum		values[8];
 	int			i = 0;
 	uint64		r;
 	ListCell   *lc;
@@ -1009,11 +1221,16 @@ record_outcomes(List *finished)
 		FinishedStep *done = lfirst(lc);
 		const StepOutcome *outcome = &done->outcome;
 		int64		retry_ms;
+		bool		back;
 
 		ids[i] = Int64GetDatum(done->step->step_id);
 		attempts[i] = Int32GetDatum(done->step->attempt);
 		states[i] = CStringGetTextDatum(outcome_state(done->step, outcome,
-													  &retry_ms, &messages[i]));
+													  &retry_ms, &messages[i],
+													  &back));
+		given_back[i] = BoolGetDatum(back);
+		unreachable[i] = BoolGetDatum(outcome->kind == STEP_OUTCOME_RETRY &&
+									  outcome->unreachable && retry_ms >= 0);
 		statuses[i] = Int32GetDatum(outcome->http_status);
 		status_nulls[i] = outcome->http_status < 100 || outcome->http_status > 599;
 		error_nulls[i] = messages[i] == NULL;
@@ -1028,6 +1245,8 @@ record_outcomes(List *finished)
 	values[3] = array_datum(statuses, status_nulls, n, INT4OID);
 	values[4] = array_datum(errors, error_nulls, n, TEXTOID);
 	values[5] = array_datum(delays, delay_nulls, n, INT8OID);
+	values[6] = array_datum(given_back, NULL, n, BOOLOID);
+	values[7] = array_datum(unreachable, NULL, n, BOOLOID);
 	journal_execute(RECORD_OUTCOMES, values, NULL, 0);
 
 	/* what each recorded step became, by position in the finished list */
@@ -1090,9 +1309,62 @@ record_outcomes(List *finished)
 	}
 
 	if (n_ops > 0)
+		finish_operations(ops, n_ops);
+}
+
+/*
+ * finish_operations
+ *		FINISH_OPERATIONS of the given operations; when a provision, apply
+ *		or deprovision ended, a later one of its tenant may start now, so
+ *		the next claim looks at every due step.
+ */
+static void
+finish_operations(const int64 *ops, int n_ops)
+{
+	Datum		values[1];
+
+	values[0] = int8_array_datum(ops, n_ops);
+	journal_execute(FINISH_OPERATIONS, values, NULL, 0);
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		values[0] = int8_array_datum(ops, n_ops);
-		journal_execute(FINISH_OPERATIONS, values, NULL, 0);
-		log_finished_operations();
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *operation = SPI_getvalue(tuple, desc, 1);
+		char	   *kind = SPI_getvalue(tuple, desc, 2);
+		char	   *state = SPI_getvalue(tuple, desc, 3);
+		char	   *tenant = SPI_getvalue(tuple, desc, 4);
+
+		if (strcmp(kind, "provision") == 0 || strcmp(kind, "apply") == 0 ||
+			strcmp(kind, "deprovision") == 0)
+			converge_ended = true;
+		/* one line per ended operation: LOG when it succeeded, else WARNING */
+		ereport(strcmp(state, "succeeded") == 0 ? LOG : WARNING,
+				(errmsg("tenancy operation %s (%s of tenant \"%s\") %s",
+						operation, kind, tenant ? tenant : "?", state)));
 	}
+}
+
+/*
+ * log_attempt
+ *		Say in the server log what a failed attempt did: LOG for one that
+ *		will be retried, WARNING for one that failed for good.  The message
+ *		is the step's last_error, which never holds a secret.
+ */
+static void
+log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
+			const char *state, const char *message)
+{
+	if (strcmp(state, "failed") == 0)
+		ereport(WARNING,
+				(errmsg("tenancy step %d of operation " INT64_FORMAT " (%s %s %s) failed%s at attempt %d: %s",
+						step->ordinal, step->operation_id, step->target,
+						step->action, step->object,
+						step->compensation ? " to compensate" : "",
+						step->attempt, message ? message : "no error text")));
+	else if (outcome->kind == STEP_OUTCOME_RETRY)
+		ereport(LOG,
+				(errmsg("tenancy step %d of operation " INT64_FORMAT " (%s %s %s) will be retried after attempt %d: %s",
+						step->ordinal, step->operation_id, step->target,
+						step->action, step->object, step->attempt,
+						message ? message : "no error text")));
 }

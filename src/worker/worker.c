@@ -97,6 +97,7 @@ static void run_pass(Engine *engine, int room);
 static void record_one_by_one(Engine *engine);
 static void forget_finished(Engine *engine);
 static void start_step(Engine *engine, ClaimedStep *claimed);
+static bool step_started(Engine *engine, ClaimedStep *step);
 static void finish_completed(Engine *engine);
 static void renew_leases_if_due(Engine *engine, List *claimed, int next);
 static void maintain(Engine *engine, bool all_running);
@@ -190,6 +191,8 @@ TenancyWorkerMain(Datum main_arg)
 											 "tenancy worker steps",
 											 ALLOCSET_DEFAULT_SIZES);
 	engine.client = HttpClientCreate();
+	/* handlers' synchronous requests keep the worker's requests moving */
+	HttpSetBackgroundClient(engine.client);
 	engine.claim_all = true;
 
 	ereport(LOG,
@@ -386,16 +389,60 @@ run_pass(Engine *engine, int room)
 			engine->renew_leases_at = half;
 	}
 
+	if (pass.converge_ended)
+		engine->claim_all = true;
+
 	/*
-	 * Handlers run to completion here, one after another: the steps
-	 * claimed after them wait, and their leases are renewed if the wait
-	 * grows long.
+	 * Plain requests first (their attempts were counted by the claim: they
+	 * go out now, and handlers' synchronous requests drive them on, see
+	 * HttpPerform).  Handlers, local and remote SQL then run to completion
+	 * here, one after another: the steps after them wait, their leases
+	 * renewed if the wait grows long, and each counts its attempt only
+	 * when it starts.
 	 */
 	foreach(lc, pass.claimed)
 	{
-		renew_leases_if_due(engine, pass.claimed, foreach_current_index(lc));
-		start_step(engine, (ClaimedStep *) lfirst(lc));
+		ClaimedStep *step = (ClaimedStep *) lfirst(lc);
+
+		if (step->counted)
+			start_step(engine, step);
 	}
+	foreach(lc, pass.claimed)
+	{
+		ClaimedStep *step = (ClaimedStep *) lfirst(lc);
+
+		if (step->counted)
+			continue;
+		renew_leases_if_due(engine, pass.claimed, foreach_current_index(lc));
+		if (step_started(engine, step))
+			start_step(engine, step);
+	}
+}
+
+/*
+ * step_started
+ *		Count the attempt of a step the claim did not count, just before it
+ *		starts (JournalStepStarted).  False when that failed: the step is
+ *		not started, and its lease brings it back.
+ */
+static bool
+step_started(Engine *engine, ClaimedStep *step)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = JournalStepStarted(step);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		pause_after_error(engine, "starting a step");
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
 }
 
 /*

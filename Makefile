@@ -51,7 +51,8 @@ OBJS = \
 	src/maintenance/metering.o \
 	src/maintenance/handler_audit.o \
 	src/commands/provision.o \
-	src/commands/rls.o
+	src/commands/rls.o \
+	src/commands/tenant_guard.o
 
 # The install script of the current version is assembled from one file per
 # concern in sql/install/, in file-name order, so that SQL stays as modular as

@@ -38,6 +38,9 @@ _PG_init(void)
 
 	DefineTenancySettings();
 
+	/* tenant_guard.c: tenants held to their share, in every session */
+	TenantGuardInstall();
+
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 

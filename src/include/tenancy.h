@@ -24,6 +24,8 @@ extern int	tenancy_poll_interval_ms;
 extern int	tenancy_max_attempts;
 extern int	tenancy_max_catalog_relations;
 extern int	tenancy_credential_max_age_days;
+extern char *tenancy_max_relations_per_tenant;
+extern int	tenancy_lock_timeout_ms;
 
 /* guc.c: endpoints, credentials and limits of the worker's HTTP layer */
 extern char *tenancy_kubernetes_url;
@@ -63,5 +65,15 @@ extern int	tenancy_release_ready_timeout_s;
 extern char *tenancy_remote_passfile;
 
 extern void DefineTenancySettings(void);
+
+/* rls.c: tenants of roles, shared tables */
+extern const char *TenantOfRole(Oid roleid);
+extern char *SharedTenantColumn(Oid relid);
+extern Oid	SharedTableOf(Oid relid, char **column);
+extern void SharePartition(Oid relid);
+
+/* tenant_guard.c: the hooks that hold tenants to their share */
+extern void TenantGuardInstall(void);
+extern int	TenantRelationBudget(const char *tier);
 
 #endif							/* TENANCY_H */

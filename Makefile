@@ -71,6 +71,7 @@ REGRESS = \
 	tenant_provision \
 	tenant_hostile \
 	tenant_isolation \
+	tenant_neighbours \
 	tenant_apply \
 	spec_parse \
 	spec_validate \
@@ -80,7 +81,8 @@ REGRESS = \
 	servers
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
-	tenant_concurrency
+	tenant_concurrency \
+	tenant_locks
 ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config

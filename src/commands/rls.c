@@ -54,6 +54,7 @@
 #include "tenancy.h"
 
 PG_FUNCTION_INFO_V1(tenancy_current_tenant);
+PG_FUNCTION_INFO_V1(tenancy_tenant_of_role);
 PG_FUNCTION_INFO_V1(tenancy_share_table);
 PG_FUNCTION_INFO_V1(tenancy_unshare_table);
 
@@ -212,6 +213,22 @@ Datum
 tenancy_current_tenant(PG_FUNCTION_ARGS)
 {
 	const char *tenant = TenantOfRole(GetUserId());
+
+	if (tenant == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(tenant));
+}
+
+/*
+ * tenancy_tenant_of_role
+ *		SQL: tenancy.tenant_of_role(role oid) returns text: the tenant of a
+ *		role as current_tenant() would find it, NULL when none (the audit's
+ *		checks of shared tables).
+ */
+Datum
+tenancy_tenant_of_role(PG_FUNCTION_ARGS)
+{
+	const char *tenant = TenantOfRole(PG_GETARG_OID(0));
 
 	if (tenant == NULL)
 		PG_RETURN_NULL();

@@ -514,7 +514,10 @@ check_set(VariableSetStmt *stmt)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to set parameter \"%s\" above %s", stmt->name,
 						ceilings.text[c]),
-				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it (0 disables a timeout, which is above any ceiling).",
+				 c == 1 ?
+				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it.",
+						   ceilings.text[c], stmt->name) :
+				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it (0 disables the timeout, which is above any ceiling).",
 						   ceilings.text[c], stmt->name),
 				 errhint("Set it to %s or less.", ceilings.text[c])));
 }

@@ -1217,6 +1217,76 @@ audit_shared_table_neighbours(AuditRun *run)
 }
 
 /*
+ * audit_sessions
+ *		session_ceiling: a session of an audited tenant's role has run one
+ *		statement longer than its statement_timeout ceiling, or sat idle in
+ *		a transaction longer than its idle_in_transaction_session_timeout
+ *		ceiling (the role's settings, which tenant_guard.c enforces at
+ *		statement boundaries): a setting raised within a statement, or a
+ *		ceiling changed.  The transaction start is also shown.
+ */
+static void
+audit_sessions(AuditRun *run, List *tenants)
+{
+	Datum	   *names = palloc(sizeof(Datum) * (list_length(tenants) + 1));
+	int			n = 0;
+	ListCell   *lc;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	SPITupleTable *tuptable;
+	uint64		rows;
+
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+
+		if (t->audited && t->model->local)
+			names[n++] = CStringGetTextDatum(t->name);
+	}
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	spi_exec("SELECT x.tenant, x.usename, x.pid, x.setting, s.ceiling,"
+			 "  pg_catalog.date_trunc('second', x.elapsed)::pg_catalog.text"
+			 " FROM (SELECT tenancy.tenant_of_role(a.usesysid) AS tenant, a.usename::pg_catalog.text,"
+			 "   a.pid, a.state, a.datid, a.usesysid,"
+			 "   CASE WHEN a.state = 'active' THEN 'statement_timeout'"
+			 "    ELSE 'idle_in_transaction_session_timeout' END AS setting,"
+			 "   pg_catalog.clock_timestamp() - CASE WHEN a.state = 'active' THEN a.query_start"
+			 "    ELSE a.state_change END AS elapsed"
+			 "  FROM pg_catalog.pg_stat_activity a"
+			 "  WHERE a.backend_type = 'client backend' AND a.pid <> pg_catalog.pg_backend_pid()"
+			 "   AND a.state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')) x"
+			 " CROSS JOIN LATERAL (SELECT pg_catalog.split_part(c, '=', 2) AS ceiling"
+			 "  FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) c"
+			 "  WHERE d.setrole = x.usesysid AND d.setdatabase IN (0, x.datid)"
+			 "   AND pg_catalog.split_part(c, '=', 1) = x.setting"
+			 "  ORDER BY d.setdatabase DESC LIMIT 1) s"
+			 " WHERE x.tenant = ANY ($1) AND s.ceiling !~ '^0+$'"
+			 "  AND x.elapsed > CASE WHEN s.ceiling ~ '^[0-9]+$'"
+			 "   THEN pg_catalog.make_interval(secs => s.ceiling::pg_catalog.float8 / 1000)"
+			 "   ELSE s.ceiling::pg_catalog.interval END"
+			 " ORDER BY 1, 3",
+			 1, types, values, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		HeapTuple	tuple = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		char	   *setting = SPI_getvalue(tuple, desc, 4);
+
+		AuditReport(run, SPI_getvalue(tuple, desc, 1), "session_ceiling", AUDIT_WARNING,
+					SPI_getvalue(tuple, desc, 2),
+					"Session %s of role %s has %s for %s, longer than the ceiling of its tier's %s (%s): a setting was raised within a statement, or the ceiling changed.",
+					SPI_getvalue(tuple, desc, 3), SPI_getvalue(tuple, desc, 2),
+					strcmp(setting, "statement_timeout") == 0 ? "run its statement" :
+					"been idle in a transaction",
+					SPI_getvalue(tuple, desc, 6), setting, SPI_getvalue(tuple, desc, 5));
+	}
+}
+
+/*
  * audit_schema_exposure
  *		Schema tenancy is usable by every role (so that tenants can call
  *		tenancy.current_tenant()); nothing else in it may be: a function
@@ -1357,6 +1427,7 @@ tenancy_audit(PG_FUNCTION_ARGS)
 		audited++;
 		CHECK_FOR_INTERRUPTS();
 	}
+	audit_sessions(&run, tenants);
 	if (name == NULL)
 	{
 		audit_shared_tables(&run);

@@ -230,6 +230,24 @@ CREATE TEMP TABLE scratch (id int);
 CREATE VIEW blue_staging.v AS SELECT 1 AS one;
 CREATE INDEX ON blue_staging.t1 (id);
 RESET ROLE;
+-- the budget is counted as a superuser: the tenant's search_path (an
+-- operator of its own before pg_catalog's) is not used there, nor in the
+-- billing guard
+SET ROLE etl_red;
+CREATE FUNCTION red_bronze.eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('is_superuser') OPERATOR(pg_catalog.=) 'on' THEN
+		RAISE WARNING 'tenant code ran as superuser';
+	END IF;
+	RETURN a OPERATOR(pg_catalog.=) b;
+END
+$$;
+CREATE OPERATOR red_bronze.= (LEFTARG = text, RIGHTARG = text, FUNCTION = red_bronze.eq);
+SET search_path = red_bronze, pg_catalog;
+CREATE TABLE red_staging.probe (id int);
+INSERT INTO red_audit.pipeline_runs (dag_id, start_time, end_time) VALUES ('probe', now(), now());
+RESET search_path;
+RESET ROLE;
 -- red (standard: 5000) is not affected
 SET ROLE etl_red;
 CREATE TABLE red_staging.fine (id int);

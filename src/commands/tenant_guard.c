@@ -267,14 +267,23 @@ check_relation_budget(const char *tenant)
 	volatile int budget = -1;
 	volatile int64 live = 0;
 	char	   *volatile tier = NULL;
+	int			nest;
 
 	if (!OidIsValid(get_extension_oid("tenancy", true)))
 		return;
+	/*
+	 * As the bootstrap superuser, with search_path pinned: the tenant's own
+	 * search_path could otherwise put its operators before pg_catalog's.
+	 */
 	GetUserIdAndSecContext(&saved_user, &saved_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nest = NewGUCNestLevel();
 	PG_TRY();
 	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		args[0] = CStringGetTextDatum(tenant);
 		if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
@@ -320,6 +329,7 @@ check_relation_budget(const char *tenant)
 			}
 		}
 		SPI_finish();
+		AtEOXact_GUC(true, nest);
 	}
 	PG_FINALLY();
 	{

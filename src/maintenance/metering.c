@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -249,6 +250,7 @@ record_completion(Relation rel, HeapTuple tuple)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	Oid			nsp = get_namespace_oid(TENANCY_SCHEMA, true);
+	int			nest;
 
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("run_completions", nsp)))
 		return;
@@ -260,11 +262,16 @@ record_completion(Relation rel, HeapTuple tuple)
 	nulls[2] = isnull ? 'n' : ' ';
 	values[3] = run_column(tuple, desc, "end_time", &isnull, NULL);
 
+	/* search_path pinned: nothing of the tenant's resolves as superuser */
 	GetUserIdAndSecContext(&saved_user, &saved_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nest = NewGUCNestLevel();
 	PG_TRY();
 	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		if (SPI_execute_with_args("INSERT INTO tenancy.run_completions "
 								  "(relid, run_id, start_time, end_time) "
@@ -272,6 +279,7 @@ record_completion(Relation rel, HeapTuple tuple)
 								  4, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record the completion of a pipeline run");
 		SPI_finish();
+		AtEOXact_GUC(true, nest);
 	}
 	PG_FINALLY();
 	{

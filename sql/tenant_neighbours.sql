@@ -56,6 +56,16 @@ SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
   FROM pg_class c
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = 1
  WHERE c.relname LIKE 'orders%' AND c.relkind IN ('r', 'p') ORDER BY 1;
+-- and so are inheritance children of a shared table
+CREATE TABLE public.events (tenant text NOT NULL, what text);
+SELECT tenancy.share_table('public.events', 'tenant');
+CREATE TABLE public.events_2025 () INHERITS (public.events);
+CREATE TABLE public.events_old (tenant text NOT NULL, what text);
+ALTER TABLE public.events_old INHERIT public.events;
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       (SELECT string_agg(p.polname, ',') FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+  FROM pg_class c WHERE c.relname LIKE 'events%' AND c.relkind = 'r' ORDER BY 1;
+DROP TABLE public.events CASCADE;
 -- 1, 2. no TRIGGER, TRUNCATE or REFERENCES left to tenant roles
 SELECT c.relname, a.privilege_type, pg_get_userbyid(a.grantee) AS grantee
   FROM pg_class c, aclexplode(c.relacl) a

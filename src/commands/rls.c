@@ -347,19 +347,29 @@ SharedTenantColumn(Oid relid)
 Oid
 SharedTableOf(Oid relid, char **column)
 {
-	*column = SharedTenantColumn(relid);
-	if (*column != NULL)
-		return relid;
-	if (get_rel_relispartition(relid))
-	{
-		ListCell   *lc;
+	List	   *visit = list_make1_oid(relid);
 
-		foreach(lc, get_partition_ancestors(relid))
-		{
-			*column = SharedTenantColumn(lfirst_oid(lc));
-			if (*column != NULL)
-				return lfirst_oid(lc);
-		}
+	/* up the partition or inheritance tree, nearest first */
+	for (int i = 0; i < list_length(visit); i++)
+	{
+		Oid			rel = list_nth_oid(visit, i);
+		Relation	inherits;
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		*column = SharedTenantColumn(rel);
+		if (*column != NULL)
+			return rel;
+		inherits = table_open(InheritsRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(rel));
+		scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+			visit = list_append_unique_oid(visit,
+										   ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+		systable_endscan(scan);
+		table_close(inherits, AccessShareLock);
 	}
 	return InvalidOid;
 }
@@ -395,18 +405,23 @@ protect_relation(Oid relid, const char *column)
 
 /*
  * protect_partitions
- *		protect_relation on every partition below relid, at any depth.
+ *		protect_relation on every partition (or inheritance child) below
+ *		relid, at any depth.
  */
 static void
 protect_partitions(Oid relid, const char *column)
 {
 	ListCell   *lc;
 
-	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		return;
 	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
-		if (lfirst_oid(lc) != relid)
+	{
+		char		relkind = get_rel_relkind(lfirst_oid(lc));
+
+		/* foreign partitions have no row-level security: the audit says so */
+		if (lfirst_oid(lc) != relid &&
+			(relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE))
 			protect_relation(lfirst_oid(lc), column);
+	}
 }
 
 /*
@@ -423,7 +438,9 @@ SharePartition(Oid relid)
 	Oid			shared = SharedTableOf(relid, &column);
 	int			nest;
 
-	if (!OidIsValid(shared) || shared == relid)
+	if (!OidIsValid(shared) || shared == relid ||
+		(get_rel_relkind(relid) != RELKIND_RELATION &&
+		 get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE))
 		return;
 	nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
@@ -587,8 +604,7 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 
 	/* the table and its partitions, at any depth */
 	protect_partitions(relid, column);
-	tables = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
-		find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	tables = find_all_inheritors(relid, NoLock, NULL);
 	foreach(lc, tables)
 	{
 		Oid			part = lfirst_oid(lc);
@@ -627,8 +643,7 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table %s is not shared", table),
 				 errhint("Tables are shared with tenancy.share_table().")));
-	foreach(lc, get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
-			find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid))
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 	{
 		Oid			part = lfirst_oid(lc);
 		char	   *qpart = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),

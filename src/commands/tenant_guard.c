@@ -19,7 +19,8 @@
  *	  tenant) are refused with 42501, whatever was granted.
  *
  *	  Partitions (any role): a table created as, or attached as, a partition
- *	  of a shared table gets row-level security and the policy at once.
+ *	  (or inheritance child) of a shared table gets row-level security and
+ *	  the policy at once.
  *
  *	  Relation budget (current role a tenant role): a statement that
  *	  creates a relation is refused with 53400 once the tenant holds its
@@ -176,7 +177,8 @@ check_shared_tables(Node *parsetree)
 static void
 follow_partitions(Node *parsetree)
 {
-	if (IsA(parsetree, CreateStmt) && ((CreateStmt *) parsetree)->partbound != NULL)
+	if (IsA(parsetree, CreateStmt) && (((CreateStmt *) parsetree)->partbound != NULL ||
+									   ((CreateStmt *) parsetree)->inhRelations != NIL))
 	{
 		Oid			relid = RangeVarGetRelid(((CreateStmt *) parsetree)->relation,
 											 NoLock, true);
@@ -192,7 +194,15 @@ follow_partitions(Node *parsetree)
 		{
 			AlterTableCmd *cmd = lfirst(lc);
 
-			if (cmd->subtype == AT_AttachPartition)
+			if (cmd->subtype == AT_AddInherit)
+			{
+				Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+													 NoLock, true);
+
+				if (OidIsValid(relid))
+					SharePartition(relid);
+			}
+			else if (cmd->subtype == AT_AttachPartition)
 			{
 				PartitionCmd *part = (PartitionCmd *) cmd->def;
 				Oid			relid = RangeVarGetRelid(part->name, NoLock, true);

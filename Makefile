@@ -54,7 +54,8 @@ OBJS = \
 	src/commands/provision.o \
 	src/commands/rls.o \
 	src/commands/credentials.o \
-	src/commands/setup.o
+	src/commands/setup.o \
+	src/commands/tenant_guard.o
 
 # The install script of the current version is assembled from one file per
 # concern in sql/install/, in file-name order, so that SQL stays as modular as
@@ -73,6 +74,7 @@ REGRESS = \
 	tenant_provision \
 	tenant_hostile \
 	tenant_isolation \
+	tenant_neighbours \
 	tenant_apply \
 	tenant_kept_data \
 	spec_parse \
@@ -84,7 +86,8 @@ REGRESS = \
 	dba_day2
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
-	tenant_concurrency
+	tenant_concurrency \
+	tenant_locks
 ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config

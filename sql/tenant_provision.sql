@@ -116,7 +116,7 @@ SELECT name, state, generation, tier, environment, schema_prefix, placement,
   FROM tenancy.tenant_summary;
 SELECT tenant, kind, ordinal, target, action, object
   FROM tenancy.operation_steps
- WHERE operation_id = :op AND ordinal IN (17, 47, 51, 52) ORDER BY ordinal;
+ WHERE operation_id = :op AND ordinal IN (17, 47, 52, 53) ORDER BY ordinal;
 COMMIT;
 
 -- roles: three NOLOGIN groups, two login roles; none privileged

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <limits.h>
 
 #include "utils/guc.h"
@@ -23,6 +24,8 @@ int			tenancy_max_attempts = 8;
 int			tenancy_max_catalog_relations = 200000;
 int			tenancy_credential_max_age_days = 90;
 bool		tenancy_allow_drop_with_tenants = false;
+char	   *tenancy_max_relations_per_tenant = NULL;
+int			tenancy_lock_timeout_ms = 5000;
 
 char	   *tenancy_kubernetes_url = NULL;
 char	   *tenancy_kubernetes_ca_file = NULL;
@@ -358,6 +361,50 @@ define_platform_settings(void)
 }
 
 /*
+ * check_relation_budgets
+ *		tenancy.max_relations_per_tenant is a comma-separated list of
+ *		tier=count, each tier basic, standard or enterprise, each count a
+ *		non-negative integer.
+ */
+static bool
+check_relation_budgets(char **newval, void **extra, GucSource source)
+{
+	char	   *list = pstrdup(*newval);
+	char	   *save = NULL;
+
+	(void) extra;
+	(void) source;
+	for (char *item = strtok_r(list, ", ", &save); item != NULL;
+		 item = strtok_r(NULL, ", ", &save))
+	{
+		char	   *eq = strchr(item, '=');
+		char	   *end;
+		long		count;
+
+		if (eq == NULL)
+		{
+			GUC_check_errdetail("\"%s\" is not of the form tier=count.", item);
+			return false;
+		}
+		*eq = '\0';
+		if (strcmp(item, "basic") != 0 && strcmp(item, "standard") != 0 &&
+			strcmp(item, "enterprise") != 0)
+		{
+			GUC_check_errdetail("\"%s\" is not a tier; the tiers are basic, standard and enterprise.", item);
+			return false;
+		}
+		errno = 0;
+		count = strtol(eq + 1, &end, 10);
+		if (eq[1] == '\0' || *end != '\0' || errno != 0 || count < 0 || count > INT_MAX)
+		{
+			GUC_check_errdetail("The budget of tier %s must be a non-negative integer.", item);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * DefineTenancySettings
  *		Register the tenancy.* settings; called once from _PG_init.
  */
@@ -415,6 +462,26 @@ DefineTenancySettings(void)
 							3650,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tenancy.max_relations_per_tenant",
+							   "Budget of live relations of a tenant, by tier (tier=count, comma-separated).",
+							   "A tenant role's statement that creates a relation is refused (53400) once the tenant holds this many relations (tables, indexes, sequences, views, TOAST tables) in its schemas or owned by its roles. A tier not listed has no budget.",
+							   &tenancy_max_relations_per_tenant,
+							   "basic=1000,standard=5000,enterprise=20000",
+							   PGC_SUSET,
+							   0,
+							   check_relation_budgets, NULL, NULL);
+
+	DefineCustomIntVariable("tenancy.lock_timeout",
+							"How long tenancy's maintenance waits for a lock on a tenant's objects.",
+							"tenancy.audit and tenancy.sample_usage skip a tenant whose objects they cannot lock in this time (a tenant holding a lock must not stall the others) and report it.",
+							&tenancy_lock_timeout_ms,
+							5000,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	define_worker_http_settings();

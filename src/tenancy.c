@@ -39,6 +39,9 @@ _PG_init(void)
 	DefineTenancySettings();
 	InstallUtilityHook();
 
+	/* tenant_guard.c: tenants held to their share, in every session */
+	TenantGuardInstall();
+
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 

@@ -81,6 +81,14 @@ AS 'MODULE_PATHNAME', 'tenancy_current_tenant';
 COMMENT ON FUNCTION tenancy.current_tenant() IS
 	'Tenant of the current role, from membership in the tenant''s group roles; NULL when none (never from a setting)';
 
+CREATE FUNCTION tenancy.tenant_of_role(role oid)
+RETURNS text
+LANGUAGE c STRICT STABLE
+AS 'MODULE_PATHNAME', 'tenancy_tenant_of_role';
+
+COMMENT ON FUNCTION tenancy.tenant_of_role(oid) IS
+	'Tenant of a role as current_tenant() finds it, NULL when none (the audit''s checks of shared tables)';
+
 CREATE FUNCTION tenancy.share_table(tbl regclass, tenant_column name)
 RETURNS void
 LANGUAGE c STRICT VOLATILE
@@ -88,7 +96,7 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_share_table';
 
 COMMENT ON FUNCTION tenancy.share_table(regclass, name) IS
-	'Share a table between tenants: FORCE row-level security, one policy on the tenant column, an index on it';
+	'Share a table between tenants: FORCE row-level security and one policy on the tenant column, on the table and every partition; an index on it, DEFAULT tenancy.current_tenant(); TRIGGER, TRUNCATE and REFERENCES of tenant roles revoked';
 
 CREATE FUNCTION tenancy.unshare_table(tbl regclass)
 RETURNS void

@@ -71,7 +71,7 @@ COMMENT ON TABLE tenancy.usage_samples IS
 COMMENT ON COLUMN tenancy.usage_samples.storage_bytes IS
 	'Bytes of the tenant''s schemas (tables, indexes, TOAST) when sampled; NULL for tenants on another server';
 COMMENT ON COLUMN tenancy.usage_samples.task_runs IS
-	'Runs of <prefix>audit.pipeline_runs that ended since the tenant''s previous sample';
+	'Runs of <prefix>audit.pipeline_runs completed since the tenant''s previous sample (tenancy.run_completions; each run counted once)';
 COMMENT ON COLUMN tenancy.usage_samples.compute_seconds IS
 	'Sum of end_time - start_time of those runs';
 COMMENT ON COLUMN tenancy.usage_samples.cpu_requested IS
@@ -79,6 +79,37 @@ COMMENT ON COLUMN tenancy.usage_samples.cpu_requested IS
 COMMENT ON COLUMN tenancy.usage_samples.memory_requested_bytes IS
 	'Memory requested by the running pods of the tenant''s namespace (set by the worker; NULL until then)';
 
+-- Billing must not depend on rows a tenant can rewrite after the fact: the
+-- completion of each run is recorded here, by the guard trigger of the
+-- tenant's pipeline_runs (src/maintenance/metering.c), when it happens;
+-- sample_usage counts these.  The guard function is created by provision
+-- in each tenant's audit schema, not here: a trigger on a tenant's table
+-- that depended on the extension would make DROP EXTENSION fail.
+CREATE TABLE tenancy.run_completions (
+	completion_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	relid		oid NOT NULL,
+	run_id		bigint NOT NULL,
+	start_time	timestamptz,
+	end_time	timestamptz NOT NULL,
+	completed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	sample_id	bigint,
+	UNIQUE (relid, run_id)
+);
+
+CREATE INDEX run_completions_unsampled_idx ON tenancy.run_completions (relid)
+	WHERE sample_id IS NULL;
+
+COMMENT ON TABLE tenancy.run_completions IS
+	'Billing input: each completed run of a tenant''s <prefix>audit.pipeline_runs, recorded by its guard trigger when it completed; tenants cannot touch it';
+COMMENT ON COLUMN tenancy.run_completions.relid IS
+	'The tenant''s pipeline_runs table';
+COMMENT ON COLUMN tenancy.run_completions.completed_at IS
+	'Server time of the completion (not the end_time the tenant wrote)';
+COMMENT ON COLUMN tenancy.run_completions.sample_id IS
+	'The usage sample that counted the run; NULL until sampled (each run is counted once)';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.run_completions', '');
+SELECT pg_catalog.pg_extension_config_dump('tenancy.run_completions_completion_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tenancy.audit_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('tenancy.audit_findings', '');
 SELECT pg_catalog.pg_extension_config_dump('tenancy.usage_samples', '');
@@ -86,7 +117,8 @@ SELECT pg_catalog.pg_extension_config_dump('tenancy.audit_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tenancy.audit_findings_finding_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tenancy.usage_samples_sample_id_seq', '');
 
-GRANT SELECT ON tenancy.audit_runs, tenancy.audit_findings, tenancy.usage_samples
+GRANT SELECT ON tenancy.audit_runs, tenancy.audit_findings, tenancy.usage_samples,
+	tenancy.run_completions
 	TO tenancy_admin;
 
 /* ---------------------------------------------------------------- audit */
@@ -180,7 +212,12 @@ DECLARE
 	v_operation bigint;
 	v_platform boolean := COALESCE(pg_catalog.current_setting('tenancy.kubernetes_url', true), '') <> '';
 	v_count integer := 0;
+	v_runs_table regclass;
+	v_lock_timeout text := pg_catalog.current_setting('lock_timeout');
 BEGIN
+	-- a tenant holding a lock on one of its tables is skipped, not waited for
+	PERFORM pg_catalog.set_config('lock_timeout',
+		pg_catalog.current_setting('tenancy.lock_timeout'), true);
 	FOR v_tenant IN
 		WITH o AS (SELECT * FROM tenancy.tenant_objects())
 		SELECT t.tenant_id, t.name, t.generation,
@@ -193,30 +230,53 @@ BEGIN
 		 GROUP BY t.tenant_id, t.name, t.generation
 		 ORDER BY t.name
 	LOOP
+	  BEGIN
 		v_since := (SELECT pg_catalog.max(s.sampled_at) FROM tenancy.usage_samples s
 					 WHERE s.tenant_id = v_tenant.tenant_id);
 		v_storage := NULL;
 		v_runs := NULL;
 		v_seconds := NULL;
+		INSERT INTO tenancy.usage_samples (tenant_id, sampled_at)
+		VALUES (v_tenant.tenant_id, v_now)
+		RETURNING sample_id INTO v_sample;
 		IF v_tenant.local THEN
 			SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)
 			  INTO v_storage
 			  FROM pg_catalog.pg_class c
 			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 			 WHERE n.nspname = ANY (v_tenant.schemas::name[]) AND c.relkind IN ('r', 'm');
-			IF pg_catalog.to_regclass(pg_catalog.format('%I.pipeline_runs', v_tenant.audit_schema)) IS NOT NULL THEN
+			v_runs_table := pg_catalog.to_regclass(pg_catalog.format('%I.pipeline_runs', v_tenant.audit_schema));
+			IF v_runs_table IS NOT NULL AND EXISTS (
+				SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = v_runs_table
+				   AND g.tgname = 'tenancy_append_only' AND g.tgenabled <> 'D') THEN
+				-- completions as the guard recorded them, each counted once
+				WITH counted AS (
+					UPDATE tenancy.run_completions c SET sample_id = v_sample
+					 WHERE c.relid = v_runs_table AND c.sample_id IS NULL
+					RETURNING c.start_time, c.end_time)
+				SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(GREATEST(0,
+					   EXTRACT(epoch FROM counted.end_time - counted.start_time))), 0)
+				  INTO v_runs, v_seconds FROM counted;
+			ELSIF v_runs_table IS NOT NULL THEN
+				-- no guard (tenancy.audit reports billing_guard): the rows as they are
 				EXECUTE pg_catalog.format(
 					'SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(GREATEST(0, '
 					'EXTRACT(epoch FROM r.end_time - r.start_time))), 0) '
-					'FROM %I.pipeline_runs r WHERE r.end_time IS NOT NULL '
+					'FROM %s r WHERE r.end_time IS NOT NULL '
 					'AND r.end_time <= $2 AND ($1 IS NULL OR r.end_time > $1)',
-					v_tenant.audit_schema)
+					v_runs_table)
 				   INTO v_runs, v_seconds USING v_since, v_now;
 			END IF;
 		END IF;
-		INSERT INTO tenancy.usage_samples (tenant_id, sampled_at, storage_bytes, task_runs, compute_seconds)
-		VALUES (v_tenant.tenant_id, v_now, v_storage, v_runs, v_seconds)
-		RETURNING sample_id INTO v_sample;
+		UPDATE tenancy.usage_samples
+		   SET storage_bytes = v_storage, task_runs = v_runs, compute_seconds = v_seconds
+		 WHERE sample_id = v_sample;
+	  EXCEPTION WHEN lock_not_available THEN
+		RAISE WARNING 'usage of tenant "%" not sampled: one of its tables is locked', v_tenant.name
+			USING DETAIL = pg_catalog.format('A session held a lock on a table of the tenant for longer than tenancy.lock_timeout (%s); the other tenants were sampled, and its next sample counts what this one missed.',
+											  pg_catalog.current_setting('tenancy.lock_timeout'));
+		CONTINUE;
+	  END;
 
 		-- pod requests: the worker reads the namespace and fills the sample in
 		IF v_platform THEN
@@ -235,12 +295,13 @@ BEGIN
 	IF v_platform AND v_count > 0 THEN
 		PERFORM tenancy.wake_worker();
 	END IF;
+	PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
 	RETURN v_count;
 END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.sample_usage() IS
-	'Record a usage sample per tenant: storage of its schemas, pipeline runs and compute since the previous sample; pod requests through the worker';
+	'Record a usage sample per tenant: storage of its schemas, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout is skipped with a WARNING';
 
 CREATE FUNCTION tenancy.usage(name text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (metric text, quantity numeric, unit text)

@@ -21,6 +21,26 @@ REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean)
 -- only (the function checks it too).
 REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;
 
--- Row-level security policies of shared tables call it as the tenant's
--- roles (they still have no USAGE on schema tenancy: nothing else is reachable).
+-- Row-level security policies and the tenant column's default of shared
+-- tables call it as the tenant's roles, and tenants call it themselves: USAGE
+-- on the schema lets every role name it.  Nothing else is reachable through
+-- that USAGE: no other function, table, view or sequence is granted to
+-- PUBLIC, and the row types of the tables and views are not usable (a
+-- tenant's column of type tenancy.tenants would block ALTER TABLE on it, so
+-- every upgrade, and DROP EXTENSION).  tenancy.audit() reports any grant
+-- to PUBLIC in the schema beyond these (schema_exposure).
 GRANT EXECUTE ON FUNCTION tenancy.current_tenant() TO PUBLIC;
+GRANT USAGE ON SCHEMA tenancy TO PUBLIC;
+DO $do$
+DECLARE
+	v_type regtype;
+BEGIN
+	FOR v_type IN
+		SELECT t.oid FROM pg_catalog.pg_type t
+		 WHERE t.typnamespace = 'tenancy'::regnamespace
+		   AND t.typelem = 0 AND t.typtype IN ('c', 'd', 'e', 'r', 'b')
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE USAGE ON TYPE %s FROM PUBLIC', v_type);
+	END LOOP;
+END
+$do$;

@@ -24,19 +24,28 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_auth_members.h"
 #include "catalog/pg_authid.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_policy.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/readfuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/catcache.h"
@@ -45,6 +54,7 @@
 #include "tenancy.h"
 
 PG_FUNCTION_INFO_V1(tenancy_current_tenant);
+PG_FUNCTION_INFO_V1(tenancy_tenant_of_role);
 PG_FUNCTION_INFO_V1(tenancy_share_table);
 PG_FUNCTION_INFO_V1(tenancy_unshare_table);
 
@@ -54,11 +64,22 @@ PG_FUNCTION_INFO_V1(tenancy_unshare_table);
 /* Comment that marks the tenant-column index share_table created */
 #define INDEX_COMMENT "tenancy: tenant column index for row-level security"
 
-/* Per-backend cache of current_tenant() for one role */
-static bool cache_valid = false;
+/*
+ * Per-backend cache of the tenant of a role, for two roles: the current
+ * role and the session role, which the hooks of tenant_guard.c ask about in
+ * turn on every statement.
+ */
+#define TENANT_CACHE_SIZE 2
+typedef struct TenantCacheEntry
+{
+	bool		valid;
+	Oid			role;
+	char		tenant[NAMEDATALEN];	/* "" when the role has no tenant */
+} TenantCacheEntry;
+
+static TenantCacheEntry tenant_cache[TENANT_CACHE_SIZE];
+static int	tenant_cache_next = 0;
 static bool cache_callbacks_registered = false;
-static Oid	cache_role = InvalidOid;
-static char cache_tenant[NAMEDATALEN];	/* "" when the role has no tenant */
 
 /*
  * invalidate_tenant_cache
@@ -70,7 +91,8 @@ invalidate_tenant_cache(Datum arg, int cacheid, uint32 hashvalue)
 	(void) arg;
 	(void) cacheid;
 	(void) hashvalue;
-	cache_valid = false;
+	for (int i = 0; i < TENANT_CACHE_SIZE; i++)
+		tenant_cache[i].valid = false;
 }
 
 /*
@@ -150,6 +172,38 @@ find_tenant(Oid roleid, char *tenant)
 }
 
 /*
+ * TenantOfRole
+ *		The tenant of a role, NULL when it has none.
+ *		Cached per backend (two roles), forgotten on any role or membership
+ *		change, so that the hooks can ask on every statement.
+ */
+const char *
+TenantOfRole(Oid roleid)
+{
+	TenantCacheEntry *entry = NULL;
+
+	if (!cache_callbacks_registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, invalidate_tenant_cache, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, invalidate_tenant_cache, (Datum) 0);
+		cache_callbacks_registered = true;
+	}
+	for (int i = 0; i < TENANT_CACHE_SIZE; i++)
+		if (tenant_cache[i].valid && tenant_cache[i].role == roleid)
+			entry = &tenant_cache[i];
+	if (entry == NULL)
+	{
+		entry = &tenant_cache[tenant_cache_next];
+		tenant_cache_next = (tenant_cache_next + 1) % TENANT_CACHE_SIZE;
+		entry->valid = false;
+		find_tenant(roleid, entry->tenant);
+		entry->role = roleid;
+		entry->valid = true;
+	}
+	return entry->tenant[0] == '\0' ? NULL : entry->tenant;
+}
+
+/*
  * tenancy_current_tenant
  *		SQL: tenancy.current_tenant() returns text: the tenant of the
  *		current role, NULL when it has none (then a shared table shows it
@@ -158,23 +212,27 @@ find_tenant(Oid roleid, char *tenant)
 Datum
 tenancy_current_tenant(PG_FUNCTION_ARGS)
 {
-	Oid			roleid = GetUserId();
+	const char *tenant = TenantOfRole(GetUserId());
 
-	if (!cache_callbacks_registered)
-	{
-		CacheRegisterSyscacheCallback(AUTHOID, invalidate_tenant_cache, (Datum) 0);
-		CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, invalidate_tenant_cache, (Datum) 0);
-		cache_callbacks_registered = true;
-	}
-	if (!cache_valid || cache_role != roleid)
-	{
-		find_tenant(roleid, cache_tenant);
-		cache_role = roleid;
-		cache_valid = true;
-	}
-	if (cache_tenant[0] == '\0')
+	if (tenant == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(cache_tenant));
+	PG_RETURN_TEXT_P(cstring_to_text(tenant));
+}
+
+/*
+ * tenancy_tenant_of_role
+ *		SQL: tenancy.tenant_of_role(role oid) returns text: the tenant of a
+ *		role as current_tenant() would find it, NULL when none (the audit's
+ *		checks of shared tables).
+ */
+Datum
+tenancy_tenant_of_role(PG_FUNCTION_ARGS)
+{
+	const char *tenant = TenantOfRole(PG_GETARG_OID(0));
+
+	if (tenant == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(tenant));
 }
 
 /*
@@ -240,11 +298,249 @@ spi_run(const char *sql)
 }
 
 /*
+ * SharedTenantColumn
+ *		The tenant column of a table that carries the share_table policy
+ *		(read back from the policy's expression), NULL when it has none.
+ *		Reads pg_policy directly: the hooks of tenant_guard.c call it.
+ */
+char *
+SharedTenantColumn(Oid relid)
+{
+	Relation	rel;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *column = NULL;
+
+	rel = table_open(PolicyRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_policy_polrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_pg_policy_polname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(POLICY_NAME));
+	scan = systable_beginscan(rel, PolicyPolrelidPolnameIndexId, true, NULL, 2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		qual = heap_getattr(tuple, Anum_pg_policy_polqual,
+										RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			List	   *vars = pull_var_clause(stringToNode(TextDatumGetCString(qual)), 0);
+
+			if (vars != NIL && IsA(linitial(vars), Var))
+				column = get_attname(relid, ((Var *) linitial(vars))->varattno, true);
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return column;
+}
+
+/*
+ * SharedTableOf
+ *		The shared table relid belongs to: itself when shared, else the
+ *		nearest partition ancestor that is; InvalidOid when none is.
+ *		*column receives the tenant column.
+ */
+Oid
+SharedTableOf(Oid relid, char **column)
+{
+	List	   *visit = list_make1_oid(relid);
+
+	/* up the partition or inheritance tree, nearest first */
+	for (int i = 0; i < list_length(visit); i++)
+	{
+		Oid			rel = list_nth_oid(visit, i);
+		Relation	inherits;
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		*column = SharedTenantColumn(rel);
+		if (*column != NULL)
+			return rel;
+		inherits = table_open(InheritsRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(rel));
+		scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+			visit = list_append_unique_oid(visit,
+										   ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+		systable_endscan(scan);
+		table_close(inherits, AccessShareLock);
+	}
+	return InvalidOid;
+}
+
+/*
+ * protect_relation
+ *		Row-level security enabled and forced, and the generic policy, on
+ *		one table (a shared table or a partition of one); the caller is
+ *		connected to SPI with search_path pinned.  Querying a partition
+ *		directly applies the partition's own policies, not its parent's:
+ *		without these every tenant read every tenant's rows there.
+ */
+static void
+protect_relation(Oid relid, const char *column)
+{
+	char	   *table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid));
+	char	   *condition = psprintf("(%s = (SELECT tenancy.current_tenant()))",
+									 quote_identifier(column));
+
+	spi_run(psprintf("ALTER TABLE ONLY %s ENABLE ROW LEVEL SECURITY", table));
+	spi_run(psprintf("ALTER TABLE ONLY %s FORCE ROW LEVEL SECURITY", table));
+	if (SharedTenantColumn(relid) == NULL)
+		spi_run(psprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR ALL TO PUBLIC "
+						 "USING %s WITH CHECK %s",
+						 POLICY_NAME, table, condition, condition));
+	/* tenants insert without naming themselves, and cannot name another */
+	if (spi_count("SELECT 1 FROM pg_catalog.pg_attrdef WHERE adrelid = $1 "
+				  "AND adnum = $2", relid, get_attnum(relid, column)) == 0)
+		spi_run(psprintf("ALTER TABLE ONLY %s ALTER COLUMN %s SET DEFAULT tenancy.current_tenant()",
+						 table, quote_identifier(column)));
+}
+
+/*
+ * protect_partitions
+ *		protect_relation on every partition (or inheritance child) below
+ *		relid, at any depth.
+ */
+static void
+protect_partitions(Oid relid, const char *column)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		char		relkind = get_rel_relkind(lfirst_oid(lc));
+
+		/* foreign partitions have no row-level security: the audit says so */
+		if (lfirst_oid(lc) != relid &&
+			(relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE))
+			protect_relation(lfirst_oid(lc), column);
+	}
+}
+
+/*
+ * SharePartition
+ *		Called after a table was created as, or attached as, a partition:
+ *		when it now belongs to a shared table, it (and its own partitions)
+ *		get row-level security and the policy, as the current role (who
+ *		owns it: creating or attaching a partition requires owning it).
+ */
+void
+SharePartition(Oid relid)
+{
+	char	   *column;
+	Oid			shared = SharedTableOf(relid, &column);
+	int			nest;
+
+	if (!OidIsValid(shared) || shared == relid ||
+		(get_rel_relkind(relid) != RELKIND_RELATION &&
+		 get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE))
+		return;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SPI_connect();
+	protect_relation(relid, column);
+	protect_partitions(relid, column);
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * revoke_tenant_privileges
+ *		TRIGGER, TRUNCATE and REFERENCES of tenant roles (and PUBLIC) on one
+ *		table are revoked, each with a NOTICE: a trigger runs the tenant's
+ *		code on every tenant's rows, TRUNCATE empties every tenant's rows
+ *		(row-level security does not apply to it), a foreign key tells
+ *		which keys exist.
+ */
+static void
+revoke_tenant_privileges(Oid relid, const char *table)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	List	   *grantees = NIL;
+	bool		isnull;
+	Datum		datum;
+	ListCell   *lc;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	datum = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relacl, &isnull);
+	if (!isnull)
+	{
+		Acl		   *acl = DatumGetAclPCopy(datum);
+		AclItem    *items = ACL_DAT(acl);
+
+		for (int i = 0; i < ACL_NUM(acl); i++)
+		{
+			AclMode		privs = ACLITEM_GET_PRIVS(items[i]) &
+				(ACL_TRIGGER | ACL_TRUNCATE | ACL_REFERENCES);
+			Oid			grantee = items[i].ai_grantee;
+
+			if (privs != 0 &&
+				(grantee == ACL_ID_PUBLIC || TenantOfRole(grantee) != NULL) &&
+				!list_member_oid(grantees, grantee))
+				grantees = lappend_oid(grantees, grantee);
+		}
+	}
+	ReleaseSysCache(tuple);
+
+	foreach(lc, grantees)
+	{
+		Oid			grantee = lfirst_oid(lc);
+		const char *name = grantee == ACL_ID_PUBLIC ? "PUBLIC" :
+		quote_identifier(GetUserNameFromId(grantee, false));
+
+		spi_run(psprintf("REVOKE TRIGGER, TRUNCATE, REFERENCES ON %s FROM %s",
+						 table, name));
+		ereport(NOTICE,
+				(errmsg("revoked TRIGGER, TRUNCATE and REFERENCES on %s from %s", table, name),
+				 errdetail("A tenant role with these privileges on a shared table could copy other tenants' rows with a trigger, empty every tenant's rows, or probe their keys with a foreign key.")));
+	}
+}
+
+/*
+ * warn_unique_keys
+ *		A unique index whose key does not include the tenant column tells a
+ *		tenant which keys other tenants hold: its insert fails, or ON
+ *		CONFLICT DO NOTHING inserts nothing.
+ */
+static void
+warn_unique_keys(Oid relid, const char *table, AttrNumber attnum, const char *column)
+{
+	(void) spi_count("SELECT pg_catalog.format('%I', c.relname) FROM pg_catalog.pg_index i "
+					 "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+					 "WHERE i.indrelid = $1 AND i.indisunique "
+					 "AND NOT $2 = ANY (i.indkey::pg_catalog.int2[]) ORDER BY c.relname",
+					 relid, attnum);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("unique index %s of shared table %s does not include the tenant column %s",
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						table, quote_identifier(column)),
+				 errdetail("A tenant inserting a key another tenant holds gets a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING: the key's existence is revealed."),
+				 errhint("Make the key lead with the tenant column, as in UNIQUE (%s, ...).",
+						 quote_identifier(column))));
+}
+
+/*
  * tenancy_share_table
  *		SQL: tenancy.share_table(tbl regclass, tenant_column name): FORCE
- *		row-level security with the one generic policy, and an index on the
- *		tenant column unless an index already leads with it.  Sharing a
- *		shared table again does nothing.
+ *		row-level security with the one generic policy, on the table and
+ *		every partition of it, an index on the tenant column unless an
+ *		index already leads with it, and the column's default
+ *		tenancy.current_tenant() when it has none.  TRIGGER, TRUNCATE and
+ *		REFERENCES of tenant roles are revoked, and unique keys without the
+ *		tenant column are warned about.  Sharing a shared table again
+ *		repairs what drifted (partitions, privileges) and changes nothing
+ *		else.
  */
 Datum
 tenancy_share_table(PG_FUNCTION_ARGS)
@@ -255,7 +551,9 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 	Oid			atttype;
 	char	   *table;
 	char	   *qcolumn = (char *) quote_identifier(column);
-	char	   *condition;
+	char	   *shared_column;
+	List	   *tables;
+	ListCell   *lc;
 
 	check_shareable(relid);
 	attnum = get_attnum(relid, column);
@@ -274,51 +572,65 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									   get_rel_name(relid));
-	condition = psprintf("(%s = (SELECT tenancy.current_tenant()))", qcolumn);
 
 	SPI_connect();
-	if (spi_count("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = $1 "
-				  "AND polname = '" POLICY_NAME "'", relid, 0) > 0)
+	shared_column = SharedTenantColumn(relid);
+	if (shared_column != NULL)
 	{
-		SPI_finish();
 		ereport(NOTICE,
 				(errmsg("table %s is already shared", table)));
-		PG_RETURN_VOID();
+		column = shared_column;
+		qcolumn = (char *) quote_identifier(column);
+		attnum = get_attnum(relid, column);
 	}
-	spi_run(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", table));
-	spi_run(psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", table));
-	spi_run(psprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR ALL TO PUBLIC "
-					 "USING %s WITH CHECK %s",
-					 POLICY_NAME, table, condition, condition));
-	if (spi_count("SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = $1 "
-				  "AND indkey[0] = $2", relid, attnum) == 0)
+	else
 	{
-		char	   *index = ChooseRelationName(get_rel_name(relid), column,
-											   "tenant_idx",
-											   get_rel_namespace(relid), false);
-		char	   *qindex = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-														index);
+		protect_relation(relid, column);
+		if (spi_count("SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = $1 "
+					  "AND indkey[0] = $2", relid, attnum) == 0)
+		{
+			char	   *index = ChooseRelationName(get_rel_name(relid), column,
+												   "tenant_idx",
+												   get_rel_namespace(relid), false);
+			char	   *qindex = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															index);
 
-		spi_run(psprintf("CREATE INDEX %s ON %s (%s)", quote_identifier(index),
-						 table, qcolumn));
-		spi_run(psprintf("COMMENT ON INDEX %s IS %s", qindex,
-						 quote_literal_cstr(INDEX_COMMENT)));
+			spi_run(psprintf("CREATE INDEX %s ON %s (%s)", quote_identifier(index),
+							 table, qcolumn));
+			spi_run(psprintf("COMMENT ON INDEX %s IS %s", qindex,
+							 quote_literal_cstr(INDEX_COMMENT)));
+		}
 	}
+
+	/* the table and its partitions, at any depth */
+	protect_partitions(relid, column);
+	tables = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, tables)
+	{
+		Oid			part = lfirst_oid(lc);
+
+		revoke_tenant_privileges(part,
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+															get_rel_name(part)));
+	}
+	warn_unique_keys(relid, table, attnum, column);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
 
 /*
  * tenancy_unshare_table
- *		SQL: tenancy.unshare_table(tbl regclass): drop the policy and the
- *		index share_table created; row-level security is switched off when
- *		no other policy remains on the table.
+ *		SQL: tenancy.unshare_table(tbl regclass): drop the policy (of the
+ *		table and its partitions) and the index share_table created;
+ *		row-level security is switched off where no other policy remains.
+ *		The tenant column keeps its default.
  */
 Datum
 tenancy_unshare_table(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *table;
+	ListCell   *lc;
 
 	check_shareable(relid);
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -331,12 +643,21 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table %s is not shared", table),
 				 errhint("Tables are shared with tenancy.share_table().")));
-	spi_run(psprintf("DROP POLICY %s ON %s", POLICY_NAME, table));
-	if (spi_count("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = $1",
-				  relid, 0) == 0)
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 	{
-		spi_run(psprintf("ALTER TABLE %s NO FORCE ROW LEVEL SECURITY", table));
-		spi_run(psprintf("ALTER TABLE %s DISABLE ROW LEVEL SECURITY", table));
+		Oid			part = lfirst_oid(lc);
+		char	   *qpart = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+													   get_rel_name(part));
+
+		if (SharedTenantColumn(part) == NULL)
+			continue;
+		spi_run(psprintf("DROP POLICY %s ON %s", POLICY_NAME, qpart));
+		if (spi_count("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = $1",
+					  part, 0) == 0)
+		{
+			spi_run(psprintf("ALTER TABLE ONLY %s NO FORCE ROW LEVEL SECURITY", qpart));
+			spi_run(psprintf("ALTER TABLE ONLY %s DISABLE ROW LEVEL SECURITY", qpart));
+		}
 	}
 	(void) spi_count("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) "
 					 "FROM pg_catalog.pg_index i "

@@ -25,6 +25,7 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -32,6 +33,7 @@
 #include "handler.h"
 #include "remote.h"
 #include "step_exec.h"
+#include "tenancy.h"
 
 #define MAX_HANDLERS 64
 #define MAX_PATH_BYTES 4096
@@ -537,6 +539,9 @@ run_local_sql(const char *sql)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"tenancy\" is not installed: the step's SQL was not run")));
+	/* a tenant's lock on its objects fails the attempt, retried later */
+	(void) set_config_option("lock_timeout", psprintf("%d", tenancy_lock_timeout_ms),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	rc = SPI_execute(sql, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));

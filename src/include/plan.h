@@ -117,6 +117,11 @@ typedef struct RoleState
 	List	   *settings;		/* "name=value" strings of ALTER ROLE SET */
 } RoleState;
 
+/* Triggers that keep a local tenant's pipeline_runs append-only (billing) */
+#define AUDIT_TABLE_GUARD_TRIGGER "tenancy_append_only"
+#define AUDIT_TABLE_TRUNCATE_TRIGGER "tenancy_append_only_truncate"
+#define AUDIT_TABLE_GUARD_FUNCTION "pipeline_runs_guard"
+
 /*
  * TenantState: what exists now, read from the catalogs (local tenants) or
  * inferred from the last applied spec (remote tenants, whose server the
@@ -133,6 +138,7 @@ typedef struct TenantState
 	bool		schema_writer_grant_missing[TENANT_SCHEMA_COUNT];
 	bool		schema_reader_grant_missing[TENANT_SCHEMA_COUNT];
 	bool		audit_table_exists;
+	bool		audit_table_guarded;	/* its append-only triggers, enabled */
 	bool		pgaudit_loaded;
 	/* the platform side as last planned, NULL if there is none */
 	TenantModel *platform;

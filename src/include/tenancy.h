@@ -26,6 +26,9 @@ extern int	tenancy_max_catalog_relations;
 extern int	tenancy_credential_max_age_days;
 extern bool tenancy_allow_drop_with_tenants;
 
+extern char *tenancy_max_relations_per_tenant;
+extern int	tenancy_lock_timeout_ms;
+
 /* guc.c: endpoints, credentials and limits of the worker's HTTP layer */
 extern char *tenancy_kubernetes_url;
 extern char *tenancy_kubernetes_ca_file;
@@ -69,5 +72,15 @@ extern void DefineTenancySettings(void);
 /* commands/setup.c */
 extern char *WorkerProblem(bool running_now);
 extern void InstallUtilityHook(void);
+
+/* rls.c: tenants of roles, shared tables */
+extern const char *TenantOfRole(Oid roleid);
+extern char *SharedTenantColumn(Oid relid);
+extern Oid	SharedTableOf(Oid relid, char **column);
+extern void SharePartition(Oid relid);
+
+/* tenant_guard.c: the hooks that hold tenants to their share */
+extern void TenantGuardInstall(void);
+extern int	TenantRelationBudget(const char *tier);
 
 #endif							/* TENANCY_H */

@@ -35,11 +35,15 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "storage/lmgr.h"
+#include "utils/resowner.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -129,6 +133,7 @@ static const DriftKind drift_kinds[] = {
 	{"grant table privileges", NULL, NULL},
 	{"alter default privileges", NULL, NULL},
 	{"alter table owner", NULL, NULL},
+	{"guard audit table", "billing_guard", AUDIT_HIGH},
 };
 
 /*
@@ -462,9 +467,9 @@ load_relations(List *tenants)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
 												true, TYPALIGN_INT));
+	/* sizes are read per tenant once its relations are locked (lock_tenant) */
 	spi_exec("SELECT c.relnamespace, c.oid, c.relname, c.relkind, c.relowner, c.relacl, "
-			 "CASE WHEN c.relkind IN ('r', 'm') "
-			 "THEN pg_catalog.pg_total_relation_size(c.oid) ELSE 0 END, "
+			 "0::pg_catalog.int8, "
 			 "(SELECT a.attname FROM pg_catalog.pg_attribute a "
 			 " WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
 			 " AND a.attname = ANY ('" FRESHNESS_COLUMNS "'::name[]) "
@@ -846,6 +851,88 @@ enqueue_platform_checks(AuditRun *run, const AuditTenant *t, List *new_tenant_pl
 }
 
 /*
+ * lock_tenant
+ *		Lock (ACCESS SHARE) the tables and materialized views of a tenant
+ *		that the audit reads, each within lock_timeout, in a subtransaction:
+ *		a tenant holding a lock on one of its tables (LOCK TABLE, ALTER
+ *		TABLE in an open transaction) must not stall the audit of every
+ *		tenant.  When one cannot be locked in time, nothing stays locked,
+ *		the finding says which, and false is returned: the checks that read
+ *		the tenant's tables are skipped.  Then their sizes are read.
+ */
+static bool
+lock_tenant(AuditRun *run, const AuditTenant *t, List *const *relations)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	const char *volatile schema = NULL;
+	AuditRelation *volatile current = NULL;
+	bool		locked = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		{
+			ListCell   *lc;
+
+			schema = t->model->schemas[i];
+			foreach(lc, relations[i])
+			{
+				current = lfirst(lc);
+				if (current->relkind == RELKIND_RELATION ||
+					current->relkind == RELKIND_MATVIEW ||
+					current->relkind == RELKIND_PARTITIONED_TABLE)
+					LockRelationOid(current->relid, AccessShareLock);
+			}
+		}
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		locked = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+
+	if (!locked)
+	{
+		AuditReport(run, t->name, "locked_objects", AUDIT_WARNING,
+					psprintf("%s.%s", schema, current->relname),
+					"Table %s.%s could not be locked within tenancy.lock_timeout (%d ms): a session holds a conflicting lock on it. The storage and freshness checks of the tenant were skipped; the other tenants were audited.",
+					quote_identifier(schema), quote_identifier(current->relname),
+					tenancy_lock_timeout_ms);
+		return false;
+	}
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, relations[i])
+		{
+			AuditRelation *rel = lfirst(lc);
+
+			if (rel->relkind == RELKIND_RELATION || rel->relkind == RELKIND_MATVIEW)
+				rel->bytes = DatumGetInt64(DirectFunctionCall1(pg_total_relation_size,
+															   ObjectIdGetDatum(rel->relid)));
+		}
+	}
+	return true;
+}
+
+/*
  * audit_tenant
  *		Every database check of one tenant.
  */
@@ -931,8 +1018,11 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 	if (state)
 		AuditRoleSettings(run, m, state, planned);
 	audit_credentials(run, t);
-	audit_freshness(run, t, relations);
-	audit_storage(run, t, relations);
+	if (lock_tenant(run, t, relations))
+	{
+		audit_freshness(run, t, relations);
+		audit_storage(run, t, relations);
+	}
 }
 
 /*
@@ -945,6 +1035,9 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 static void
 audit_shared_tables(AuditRun *run)
 {
+	SPITupleTable *tuptable;
+	uint64		n;
+
 	spi_exec("WITH shared AS ("
 			 " SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
 			 "  c.relrowsecurity, c.relforcerowsecurity, p.oid AS policy, p.polpermissive,"
@@ -977,10 +1070,13 @@ audit_shared_tables(AuditRun *run)
 			 " FROM checked ORDER BY tbl",
 			 0, NULL, NULL, SPI_OK_SELECT);
 
-	for (uint64 i = 0; i < SPI_processed; i++)
+	/* AuditReport runs SPI: keep the result apart */
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tuple = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
 		bool		isnull;
 		char	   *table = SPI_getvalue(tuple, desc, 1);
 		bool		enabled = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
@@ -1010,6 +1106,226 @@ audit_shared_tables(AuditRun *run)
 			AuditReport(run, NULL, "shared_table_index", AUDIT_WARNING, table,
 						"No index of shared table %s leads with its tenant column%s%s; every query scans the whole table.",
 						table, column ? " " : "", column ? column : "");
+	}
+}
+
+/*
+ * audit_shared_table_neighbours
+ *		What one tenant could do to the others through a shared table (or
+ *		any partition of one, at any depth):
+ *		- shared_table_partition (critical): a partition without row-level
+ *		  security enabled and forced, or without the policy: querying it
+ *		  directly shows every tenant's rows;
+ *		- shared_table_extra_policy (critical): another permissive policy,
+ *		  which widens what the generic one allows (policies are ORed);
+ *		- shared_table_trigger (critical when its function belongs to a
+ *		  tenant role, high otherwise): a trigger whose function is not the
+ *		  table owner's or a superuser's sees every tenant's rows;
+ *		- shared_table_privilege (high): TRIGGER, TRUNCATE or REFERENCES
+ *		  granted to a tenant role or PUBLIC;
+ *		- shared_table_unique_key (warning): a unique key without the tenant
+ *		  column, which reveals other tenants' keys.
+ */
+static void
+audit_shared_table_neighbours(AuditRun *run)
+{
+	spi_exec("WITH RECURSIVE shared AS ("
+			 " SELECT p.polrelid AS root, p.polrelid AS relid,"
+			 "  (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid"
+			 "    AND pg_catalog.quote_ident(a.attname) = pg_catalog.substring(pg_catalog.pg_get_expr(p.polqual, p.polrelid),"
+			 "     '^\\((.+) = \\( SELECT')) AS tenant_attnum"
+			 " FROM pg_catalog.pg_policy p WHERE p.polname = '" SHARED_POLICY_NAME "'"
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_policy q"
+			 "   ON q.polrelid = h.inhparent AND q.polname = p.polname WHERE h.inhrelid = p.polrelid)"
+			 " UNION"
+			 " SELECT s.root, h.inhrelid, s.tenant_attnum FROM shared s"
+			 "  JOIN pg_catalog.pg_inherits h ON h.inhparent = s.relid"
+			 "), tables AS ("
+			 " SELECT s.*, c.relname, c.relowner, c.relacl, c.relrowsecurity, c.relforcerowsecurity,"
+			 "  pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
+			 "  (SELECT pg_catalog.format('%I.%I', rn.nspname, r.relname) FROM pg_catalog.pg_class r"
+			 "    JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace WHERE r.oid = s.root) AS root_tbl,"
+			 "  (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.root"
+			 "    AND a.attnum = s.tenant_attnum) AS tenant_column"
+			 " FROM shared s JOIN pg_catalog.pg_class c ON c.oid = s.relid"
+			 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+			 ")"
+			 " SELECT 'shared_table_partition', 'critical', t.tbl,"
+			 "  pg_catalog.format('Partition %s of shared table %s %s: querying it directly shows every tenant''s rows. Run tenancy.share_table(%L, %L) again.',"
+			 "   t.tbl, t.root_tbl, CASE WHEN NOT t.relrowsecurity THEN 'has row-level security disabled'"
+			 "    WHEN NOT t.relforcerowsecurity THEN 'does not force row-level security'"
+			 "    ELSE 'has no policy " SHARED_POLICY_NAME "' END, t.root_tbl, t.tenant_column)"
+			 " FROM tables t WHERE t.relid <> t.root AND (NOT t.relrowsecurity OR NOT t.relforcerowsecurity"
+			 "  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = t.relid"
+			 "   AND p.polname = '" SHARED_POLICY_NAME "'))"
+			 " UNION ALL"
+			 " SELECT 'shared_table_extra_policy', 'critical', t.tbl,"
+			 "  pg_catalog.format('Permissive policy %I on %s widens what tenants see and write: permissive policies are combined with OR, so rows it allows are visible to every tenant it applies to.',"
+			 "   p.polname, t.tbl)"
+			 " FROM tables t JOIN pg_catalog.pg_policy p ON p.polrelid = t.relid"
+			 " WHERE p.polpermissive AND p.polname <> '" SHARED_POLICY_NAME "'"
+			 " UNION ALL"
+			 " SELECT 'shared_table_trigger',"
+			 "  CASE WHEN tenancy.tenant_of_role(f.proowner) IS NOT NULL THEN 'critical' ELSE 'high' END, t.tbl,"
+			 "  pg_catalog.format('Trigger %I on %s runs function %s of role %s on every tenant''s rows%s.',"
+			 "   g.tgname, t.tbl, f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner),"
+			 "   CASE WHEN tenancy.tenant_of_role(f.proowner) IS NOT NULL"
+			 "    THEN pg_catalog.format(', a role of tenant %s%s', tenancy.tenant_of_role(f.proowner),"
+			 "     CASE WHEN f.prosecdef THEN ' (SECURITY DEFINER: it can copy them where that tenant reads them)' ELSE '' END)"
+			 "    ELSE '' END)"
+			 " FROM tables t JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND NOT g.tgisinternal"
+			 " JOIN pg_catalog.pg_proc f ON f.oid = g.tgfoid"
+			 " JOIN pg_catalog.pg_roles o ON o.oid = f.proowner"
+			 " WHERE f.proowner <> t.relowner AND NOT o.rolsuper"
+			 " UNION ALL"
+			 " SELECT 'shared_table_privilege', 'high', t.tbl,"
+			 "  pg_catalog.format('%s holds %s on shared table %s: %s.',"
+			 "   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.format('Role %I of tenant %s',"
+			 "    pg_catalog.pg_get_userbyid(a.grantee), tenancy.tenant_of_role(a.grantee)) END,"
+			 "   a.privilege_type, t.tbl, CASE a.privilege_type"
+			 "    WHEN 'TRUNCATE' THEN 'TRUNCATE ignores row-level security and empties every tenant''s rows'"
+			 "    WHEN 'TRIGGER' THEN 'a trigger sees every tenant''s rows'"
+			 "    ELSE 'a foreign key on the table tells which keys other tenants hold' END)"
+			 " FROM tables t, pg_catalog.aclexplode(t.relacl) a"
+			 " WHERE a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES')"
+			 "  AND (a.grantee = 0 OR tenancy.tenant_of_role(a.grantee) IS NOT NULL)"
+			 " UNION ALL"
+			 " SELECT 'shared_table_unique_key', 'warning', t.tbl,"
+			 "  pg_catalog.format('Unique index %I of shared table %s does not include the tenant column %I: a tenant inserting a key another tenant holds learns that it exists (a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING).',"
+			 "   c.relname, t.tbl, t.tenant_column)"
+			 " FROM tables t JOIN pg_catalog.pg_index i ON i.indrelid = t.relid AND i.indisunique"
+			 " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+			 " WHERE t.relid = t.root AND NOT t.tenant_attnum = ANY (i.indkey::pg_catalog.int2[])"
+			 " ORDER BY 1, 3, 4",
+			 0, NULL, NULL, SPI_OK_SELECT);
+
+	/* AuditReport runs SPI: keep the result apart */
+	{
+		SPITupleTable *tuptable = SPI_tuptable;
+		uint64		n = SPI_processed;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	tuple = tuptable->vals[i];
+			TupleDesc	desc = tuptable->tupdesc;
+			char	   *severity = SPI_getvalue(tuple, desc, 2);
+
+			AuditReport(run, NULL, SPI_getvalue(tuple, desc, 1),
+						strcmp(severity, "critical") == 0 ? AUDIT_CRITICAL :
+						strcmp(severity, "high") == 0 ? AUDIT_HIGH : AUDIT_WARNING,
+						SPI_getvalue(tuple, desc, 3), "%s", SPI_getvalue(tuple, desc, 4));
+		}
+	}
+}
+
+/*
+ * audit_sessions
+ *		session_ceiling: a session of an audited tenant's role has run one
+ *		statement longer than its statement_timeout ceiling, or sat idle in
+ *		a transaction longer than its idle_in_transaction_session_timeout
+ *		ceiling (the role's settings, which tenant_guard.c enforces at
+ *		statement boundaries): a setting raised within a statement, or a
+ *		ceiling changed.  The transaction start is also shown.
+ */
+static void
+audit_sessions(AuditRun *run, List *tenants)
+{
+	Datum	   *names = palloc(sizeof(Datum) * (list_length(tenants) + 1));
+	int			n = 0;
+	ListCell   *lc;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	SPITupleTable *tuptable;
+	uint64		rows;
+
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+
+		if (t->audited && t->model->local)
+			names[n++] = CStringGetTextDatum(t->name);
+	}
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	spi_exec("SELECT x.tenant, x.usename, x.pid, x.setting, s.ceiling,"
+			 "  pg_catalog.date_trunc('second', x.elapsed)::pg_catalog.text"
+			 " FROM (SELECT tenancy.tenant_of_role(a.usesysid) AS tenant, a.usename::pg_catalog.text,"
+			 "   a.pid, a.state, a.datid, a.usesysid,"
+			 "   CASE WHEN a.state = 'active' THEN 'statement_timeout'"
+			 "    ELSE 'idle_in_transaction_session_timeout' END AS setting,"
+			 "   pg_catalog.clock_timestamp() - CASE WHEN a.state = 'active' THEN a.query_start"
+			 "    ELSE a.state_change END AS elapsed"
+			 "  FROM pg_catalog.pg_stat_activity a"
+			 "  WHERE a.backend_type = 'client backend' AND a.pid <> pg_catalog.pg_backend_pid()"
+			 "   AND a.state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')) x"
+			 " CROSS JOIN LATERAL (SELECT pg_catalog.split_part(c, '=', 2) AS ceiling"
+			 "  FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) c"
+			 "  WHERE d.setrole = x.usesysid AND d.setdatabase IN (0, x.datid)"
+			 "   AND pg_catalog.split_part(c, '=', 1) = x.setting"
+			 "  ORDER BY d.setdatabase DESC LIMIT 1) s"
+			 " WHERE x.tenant = ANY ($1) AND s.ceiling !~ '^0+$'"
+			 "  AND x.elapsed > CASE WHEN s.ceiling ~ '^[0-9]+$'"
+			 "   THEN pg_catalog.make_interval(secs => s.ceiling::pg_catalog.float8 / 1000)"
+			 "   ELSE s.ceiling::pg_catalog.interval END"
+			 " ORDER BY 1, 3",
+			 1, types, values, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		HeapTuple	tuple = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		char	   *setting = SPI_getvalue(tuple, desc, 4);
+
+		AuditReport(run, SPI_getvalue(tuple, desc, 1), "session_ceiling", AUDIT_WARNING,
+					SPI_getvalue(tuple, desc, 2),
+					"Session %s of role %s has %s for %s, longer than the ceiling of its tier's %s (%s): a setting was raised within a statement, or the ceiling changed.",
+					SPI_getvalue(tuple, desc, 3), SPI_getvalue(tuple, desc, 2),
+					strcmp(setting, "statement_timeout") == 0 ? "run its statement" :
+					"been idle in a transaction",
+					SPI_getvalue(tuple, desc, 6), setting, SPI_getvalue(tuple, desc, 5));
+	}
+}
+
+/*
+ * audit_schema_exposure
+ *		Schema tenancy is usable by every role (so that tenants can call
+ *		tenancy.current_tenant()); nothing else in it may be: a function
+ *		other than current_tenant executable by PUBLIC, a table, view or
+ *		sequence with a privilege of PUBLIC, or a type usable by PUBLIC
+ *		(a tenant's column of a tenancy row type would block every upgrade).
+ *		schema_exposure, high.
+ */
+static void
+audit_schema_exposure(AuditRun *run)
+{
+	SPITupleTable *tuptable;
+	uint64		n;
+
+	spi_exec("SELECT pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure)"
+			 " FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'tenancy'::pg_catalog.regnamespace"
+			 "  AND p.oid <> 'tenancy.current_tenant()'::pg_catalog.regprocedure"
+			 "  AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')"
+			 " UNION ALL"
+			 " SELECT pg_catalog.format('relation %s', c.oid::pg_catalog.regclass)"
+			 " FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
+			 " WHERE c.relnamespace = 'tenancy'::pg_catalog.regnamespace AND a.grantee = 0"
+			 " UNION ALL"
+			 " SELECT pg_catalog.format('type %s', t.oid::pg_catalog.regtype)"
+			 " FROM pg_catalog.pg_type t WHERE t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
+			 "  AND t.typelem = 0 AND pg_catalog.has_type_privilege('public', t.oid, 'USAGE')"
+			 " ORDER BY 1",
+			 0, NULL, NULL, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *object = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+
+		AuditReport(run, NULL, "schema_exposure", AUDIT_HIGH, object,
+					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()), and PUBLIC may use %s: every tenant role can reach it. Revoke it from PUBLIC.",
+					object);
 	}
 }
 
@@ -1079,12 +1395,18 @@ tenancy_audit(PG_FUNCTION_ARGS)
 	MemoryContext outer;
 	ListCell   *lc;
 	int			audited = 0;
+	int			nest;
 
 	if (name != NULL)
 		TenantCheckName(name);
 	InitMaterializedSRF(fcinfo, 0);
 	run.store = rsinfo->setResult;
 	run.desc = rsinfo->setDesc;
+
+	/* no tenant's lock stalls the run: see lock_tenant */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", tenancy_lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	SPI_connect();
 	start_run(&run, name);
@@ -1107,15 +1429,19 @@ tenancy_audit(PG_FUNCTION_ARGS)
 		audited++;
 		CHECK_FOR_INTERRUPTS();
 	}
+	audit_sessions(&run, tenants);
 	if (name == NULL)
 	{
 		audit_shared_tables(&run);
 		AuditScheduledJobs(&run);
+		audit_shared_table_neighbours(&run);
+		audit_schema_exposure(&run);
 	}
 	finish_run(&run, audited);
 	SPI_freeplan(run.insert_finding);
 	if (run.insert_check)
 		SPI_freeplan(run.insert_check);
 	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	PG_RETURN_VOID();
 }

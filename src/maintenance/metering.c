@@ -7,6 +7,12 @@
  *	  the worker for the namespace's pod requests) and for DBAs; and
  *	  tenancy.parse_quantity for quota arithmetic in SQL.
  *
+ * Billing inputs: tenancy_pipeline_runs_guard is the trigger of every local
+ * tenant's pipeline_runs (declared by provision in the tenant's audit
+ * schema).  It keeps the table append-only and records each completion in
+ * tenancy.run_completions as it happens, which is what sample_usage counts:
+ * a tenant rewriting or deleting its runs afterwards changes nothing billed.
+ *
  * The arithmetic of metering and billing (sample_usage, usage, invoice,
  * recommendations) is SQL in sql/install/50_maintenance.sql; what it needs
  * from the planner is here, so that no SQL repeats the naming rules.  The
@@ -17,18 +23,34 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "maintenance.h"
+#include "tenancy.h"
 #include "plan.h"
 #include "spec.h"
 
 PG_FUNCTION_INFO_V1(tenancy_tenant_objects);
 PG_FUNCTION_INFO_V1(tenancy_parse_quantity);
+PG_FUNCTION_INFO_V1(tenancy_pipeline_runs_guard);
+
+/* Columns of a run that never change once inserted (start_time once set) */
+static const char *const fixed_columns[] = {
+	"run_id", "dag_id", "task_id", "execution_date", "created_at"
+};
 
 /*
  * put_object
@@ -148,4 +170,188 @@ MeteringRecordPodRequests(int64 sample_id, double cpu_cores, double memory_bytes
 		elog(ERROR, "could not record the pod requests of usage sample " INT64_FORMAT,
 			 sample_id);
 	SPI_finish();
+}
+
+/*
+ * run_column
+ *		A column of a pipeline_runs row by name; *isnull set.  A column the
+ *		table lacks reads as NULL.
+ */
+static Datum
+run_column(HeapTuple tuple, TupleDesc desc, const char *name, bool *isnull,
+		   Form_pg_attribute *att)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+		{
+			if (att)
+				*att = a;
+			return heap_getattr(tuple, i + 1, desc, isnull);
+		}
+	}
+	*isnull = true;
+	if (att)
+		*att = NULL;
+	return (Datum) 0;
+}
+
+/*
+ * column_changed
+ *		Whether an update changes a column.
+ */
+static bool
+column_changed(HeapTuple old, HeapTuple new, TupleDesc desc, const char *name)
+{
+	bool		old_null;
+	bool		new_null;
+	Form_pg_attribute att;
+	Datum		a = run_column(old, desc, name, &old_null, &att);
+	Datum		b = run_column(new, desc, name, &new_null, NULL);
+
+	if (old_null || new_null)
+		return old_null != new_null;
+	return !datumIsEqual(a, b, att->attbyval, att->attlen);
+}
+
+/*
+ * refuse_run_change
+ *		42501 for a change of a run the guard does not allow.
+ */
+static void
+refuse_run_change(Relation rel, const char *message, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s: %s.%s is append-only", message,
+					get_namespace_name(RelationGetNamespace(rel)),
+					RelationGetRelationName(rel)),
+			 errdetail("%s", detail),
+			 errhint("Insert runs, and complete each once by setting its end_time (with status, rows_processed, error_message).")));
+}
+
+/*
+ * record_completion
+ *		A completed run into tenancy.run_completions, as the bootstrap
+ *		superuser (the tenant has no privilege there).  Nothing when the
+ *		extension is gone from this database (DROP EXTENSION leaves tenants
+ *		and their guard behind).
+ */
+static void
+record_completion(Relation rel, HeapTuple tuple)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			saved_user;
+	int			saved_sec;
+	Oid			types[4] = {OIDOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+	Oid			nsp = get_namespace_oid(TENANCY_SCHEMA, true);
+	int			nest;
+
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("run_completions", nsp)))
+		return;
+	values[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	values[1] = run_column(tuple, desc, "run_id", &isnull, NULL);
+	if (isnull)
+		return;
+	values[2] = run_column(tuple, desc, "start_time", &isnull, NULL);
+	nulls[2] = isnull ? 'n' : ' ';
+	values[3] = run_column(tuple, desc, "end_time", &isnull, NULL);
+
+	/* search_path pinned: nothing of the tenant's resolves as superuser */
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nest = NewGUCNestLevel();
+	PG_TRY();
+	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		SPI_connect();
+		if (SPI_execute_with_args("INSERT INTO tenancy.run_completions "
+								  "(relid, run_id, start_time, end_time) "
+								  "VALUES ($1, $2, $3, $4)",
+								  4, types, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record the completion of a pipeline run");
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_sec);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * tenancy_pipeline_runs_guard
+ *		Trigger (BEFORE INSERT OR UPDATE OR DELETE FOR EACH ROW, and BEFORE
+ *		TRUNCATE) of a tenant's pipeline_runs.  DELETE and TRUNCATE are
+ *		refused; an update may fill in a running run's progress, and
+ *		complete it once by setting end_time, but not change a completed run
+ *		nor the run's identity (run_id, dag_id, task_id, execution_date,
+ *		created_at, a start_time once set).  Each completion (an insert or
+ *		update that sets end_time) is recorded in tenancy.run_completions.
+ *		Applies to every role: a DBA who must correct runs sets
+ *		session_replication_role = replica.
+ */
+Datum
+tenancy_pipeline_runs_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	result;
+	bool		isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("pipeline_runs_guard must be called as a trigger")));
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		refuse_run_change(rel, "TRUNCATE is refused",
+						  "Pipeline runs are billing records.");
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("pipeline_runs_guard must fire before each row")));
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		refuse_run_change(rel, "DELETE is refused",
+						  "Pipeline runs are billing records.");
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		HeapTuple	old = trigdata->tg_trigtuple;
+
+		result = trigdata->tg_newtuple;
+		(void) run_column(old, desc, "end_time", &isnull, NULL);
+		if (!isnull)
+			refuse_run_change(rel, "a completed pipeline run cannot be changed",
+							  "A run is completed once, by setting its end_time, and billed as completed.");
+		for (size_t i = 0; i < lengthof(fixed_columns); i++)
+			if (column_changed(old, result, desc, fixed_columns[i]))
+				refuse_run_change(rel, psprintf("column %s of a pipeline run cannot be changed",
+												fixed_columns[i]),
+								  "run_id, dag_id, task_id, execution_date, created_at, and a start_time once set, are fixed when the run is inserted.");
+		(void) run_column(old, desc, "start_time", &isnull, NULL);
+		if (!isnull && column_changed(old, result, desc, "start_time"))
+			refuse_run_change(rel, "column start_time of a pipeline run cannot be changed",
+							  "run_id, dag_id, task_id, execution_date, created_at, and a start_time once set, are fixed when the run is inserted.");
+	}
+	else
+		result = trigdata->tg_trigtuple;
+
+	(void) run_column(result, desc, "end_time", &isnull, NULL);
+	if (!isnull)
+		record_completion(rel, result);
+	return PointerGetDatum(result);
 }

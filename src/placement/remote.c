@@ -343,12 +343,27 @@ connect_to(const char *conninfo, const char *database, char **error)
 	values = palloc0(sizeof(char *) * 64);
 	for (PQconninfoOption *o = options; o->keyword && n < 60; o++)
 	{
-		if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "dbname") == 0)
+		if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "dbname") == 0 ||
+			strcmp(o->keyword, "options") == 0)
 			continue;
 		has_passfile |= strcmp(o->keyword, "passfile") == 0;
 		keywords[n] = pstrdup(o->keyword);
 		values[n++] = pstrdup(o->val);
 	}
+
+	/*
+	 * The warehouse's tenants can lock their own tables: the worker's
+	 * statements there wait at most tenancy.lock_timeout (the step is
+	 * retried later) instead of stalling every step behind them.
+	 */
+	for (PQconninfoOption *o = options; o->keyword; o++)
+		if (strcmp(o->keyword, "options") == 0)
+		{
+			keywords[n] = "options";
+			values[n++] = psprintf("%s%s-c lock_timeout=%d",
+								   o->val ? o->val : "", o->val && o->val[0] ? " " : "",
+								   tenancy_lock_timeout_ms);
+		}
 	PQconninfoFree(options);
 	keywords[n] = "dbname";
 	values[n++] = database;

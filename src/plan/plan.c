@@ -26,6 +26,8 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
@@ -425,6 +427,32 @@ namespace_grants(Oid nsp, Oid role, AclMode mode)
 }
 
 /*
+ * trigger_enabled
+ *		Whether a table has a trigger of that name that is not disabled.
+ */
+static bool
+trigger_enabled(Oid relid, const char *name)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		enabled = false;
+
+	ScanKeyInit(&keys[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(name));
+	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		enabled = ((Form_pg_trigger) GETSTRUCT(tuple))->tgenabled != TRIGGER_DISABLED;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return enabled;
+}
+
+/*
  * TenantStateFromCatalogs
  *		Read what exists of a tenant placed in this database.
  *
@@ -466,8 +494,14 @@ TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
 					 errhint("Choose another warehouse.database.schema_prefix, or drop or rename the schema.")));
 		state->schema_exists[i] = true;
 		if (i == TENANT_AUDIT_SCHEMA_INDEX)
-			state->audit_table_exists =
-				OidIsValid(get_relname_relid("pipeline_runs", nsp));
+		{
+			Oid			table = get_relname_relid("pipeline_runs", nsp);
+
+			state->audit_table_exists = OidIsValid(table);
+			state->audit_table_guarded = OidIsValid(table) &&
+				trigger_enabled(table, AUDIT_TABLE_GUARD_TRIGGER) &&
+				trigger_enabled(table, AUDIT_TABLE_TRUNCATE_TRIGGER);
+		}
 		state->schema_writer_grant_missing[i] = OidIsValid(writer) &&
 			!namespace_grants(nsp, writer,
 							  i == TENANT_AUDIT_SCHEMA_INDEX ? ACL_USAGE : ACL_USAGE | ACL_CREATE);
@@ -527,6 +561,7 @@ TenantStateFromModel(const TenantModel *previous)
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		state->schema_exists[i] = true;
 	state->audit_table_exists = true;
+	state->audit_table_guarded = true;	/* not planned on other servers */
 	return state;
 }
 

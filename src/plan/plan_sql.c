@@ -208,8 +208,8 @@ plan_schema(PlanContext *ctx, int i)
 /*
  * plan_audit_table
  *		<prefix>audit.pipeline_runs, the source document's run log, owned by
- *		the owner role.  Writers append and update runs but cannot delete
- *		them; readers read them.
+ *		the owner role.  Writers append runs and complete each once, but
+ *		cannot delete them or change a completed one; readers read them.
  */
 static void
 plan_audit_table(PlanContext *ctx)
@@ -244,6 +244,30 @@ plan_audit_table(PlanContext *ctx)
 	if (!s->audit_table_exists || !s->reader.exists)
 		PlanAddSql(ctx, "grant table privileges", table,
 				   psprintf("GRANT SELECT ON %s TO %s", table, qi(m->reader_role)));
+
+	/*
+	 * Billing counts completed runs: the table is append-only for everyone
+	 * (no DELETE or TRUNCATE, a completed run is frozen) and each completion
+	 * is recorded in tenancy.run_completions when it happens.  Only here:
+	 * another database has no schema tenancy.
+	 */
+	if (m->local && (!s->audit_table_exists || !s->audit_table_guarded))
+	{
+		char	   *guard = psprintf("%s.%s", qi(m->schemas[TENANT_AUDIT_SCHEMA_INDEX]),
+									 qi(AUDIT_TABLE_GUARD_FUNCTION));
+
+		PlanAddSql(ctx, "guard audit table", table,
+				   psprintf("CREATE OR REPLACE FUNCTION %s() RETURNS trigger "
+							"LANGUAGE c AS '$libdir/tenancy', 'tenancy_pipeline_runs_guard'; "
+							"REVOKE ALL ON FUNCTION %s() FROM PUBLIC; "
+							"CREATE OR REPLACE TRIGGER " AUDIT_TABLE_GUARD_TRIGGER
+							" BEFORE INSERT OR UPDATE OR DELETE ON %s"
+							" FOR EACH ROW EXECUTE FUNCTION %s(); "
+							"CREATE OR REPLACE TRIGGER " AUDIT_TABLE_TRUNCATE_TRIGGER
+							" BEFORE TRUNCATE ON %s"
+							" FOR EACH STATEMENT EXECUTE FUNCTION %s()",
+							guard, guard, table, guard, table, guard));
+	}
 }
 
 /*

@@ -1,0 +1,310 @@
+--
+-- tenant_neighbours: a hostile tenant against its neighbours.  Two tenants
+-- (red, standard tier; blue, basic tier) share a partitioned table; blue's
+-- code tries to read red's rows, destroy them, stall everyone, escape its
+-- budgets and ceilings, and rewrite its own billing inputs.  Each attempt
+-- is refused, contained, or reported by tenancy.audit().
+-- (Locks held by one tenant against the maintenance of all of them need two
+-- sessions: test/isolation/specs/tenant_locks.spec.)
+--
+CREATE EXTENSION tenancy;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/tenant_spec.sql'
+\i :helpers
+SET timezone = 'UTC';
+
+SELECT tenancy.provision('red', pg_temp.spec('red')) > 0 AS red,
+       tenancy.provision('blue', pg_temp.spec('blue', '{"tenant": {"tier": "basic"}}')) > 0 AS blue;
+
+-- attempt(role, sql): run sql as role and undo it: 'allowed', or the SQLSTATE
+-- that refused it
+CREATE FUNCTION pg_temp.attempt(r text, stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	result text;
+BEGIN
+	EXECUTE format('SET LOCAL ROLE %I', r);
+	BEGIN
+		EXECUTE stmt;
+		RAISE SQLSTATE 'TQ001';
+	EXCEPTION WHEN OTHERS THEN
+		result := CASE SQLSTATE WHEN 'TQ001' THEN 'allowed' ELSE SQLSTATE END;
+	END;
+	RESET ROLE;
+	RETURN result;
+END
+$$;
+
+------------------------------------------------------------------ shared table
+-- a partitioned table with a unique key that does not include the tenant,
+-- and privileges granted wholesale, as DBAs do
+CREATE TABLE public.orders (tenant text NOT NULL, order_no int NOT NULL, amount int,
+                            UNIQUE (order_no)) PARTITION BY RANGE (order_no);
+CREATE TABLE public.orders_low PARTITION OF public.orders FOR VALUES FROM (0) TO (100);
+CREATE TABLE public.orders_default PARTITION OF public.orders DEFAULT;
+GRANT ALL ON ALL TABLES IN SCHEMA public TO tenant_red_writer, tenant_blue_writer;
+-- share_table: NOTICEs for the privileges it revokes, a WARNING for the key
+SELECT tenancy.share_table('public.orders', 'tenant');
+-- partitions created or attached later are protected at once
+CREATE TABLE public.orders_mid PARTITION OF public.orders FOR VALUES FROM (100) TO (200);
+CREATE TABLE public.orders_high (LIKE public.orders);
+ALTER TABLE public.orders ATTACH PARTITION public.orders_high FOR VALUES FROM (200) TO (300);
+-- 3. every partition: row-level security enabled and forced, the policy, the default
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       (SELECT string_agg(p.polname, ',') FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+       pg_get_expr(d.adbin, d.adrelid) AS tenant_default
+  FROM pg_class c
+  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = 1
+ WHERE c.relname LIKE 'orders%' AND c.relkind IN ('r', 'p') ORDER BY 1;
+-- and so are inheritance children of a shared table
+CREATE TABLE public.events (tenant text NOT NULL, what text);
+SELECT tenancy.share_table('public.events', 'tenant');
+CREATE TABLE public.events_2025 () INHERITS (public.events);
+CREATE TABLE public.events_old (tenant text NOT NULL, what text);
+ALTER TABLE public.events_old INHERIT public.events;
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       (SELECT string_agg(p.polname, ',') FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+  FROM pg_class c WHERE c.relname LIKE 'events%' AND c.relkind = 'r' ORDER BY 1;
+DROP TABLE public.events CASCADE;
+-- 1, 2. no TRIGGER, TRUNCATE or REFERENCES left to tenant roles
+SELECT c.relname, a.privilege_type, pg_get_userbyid(a.grantee) AS grantee
+  FROM pg_class c, aclexplode(c.relacl) a
+ WHERE c.relname LIKE 'orders%' AND a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES')
+ ORDER BY 1, 2, 3;
+
+-- 5. tenants insert without naming themselves; current_tenant() is callable
+SET ROLE etl_red;
+SELECT tenancy.current_tenant() AS red_is;
+INSERT INTO public.orders (order_no, amount) VALUES (1, 10), (150, 15), (250, 25), (500, 50);
+RESET ROLE;
+SET ROLE airflow_blue;
+SELECT tenancy.current_tenant() AS blue_is;
+INSERT INTO public.orders (order_no, amount) VALUES (2, 20), (501, 51);
+-- naming another tenant is still refused
+INSERT INTO public.orders (tenant, order_no) VALUES ('red', 3);
+RESET ROLE;
+SELECT tenant, order_no FROM public.orders ORDER BY order_no;
+
+-- 3. blue reads each partition directly: only its own rows
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO tenant_red_writer, tenant_blue_writer;
+SET ROLE etl_blue;
+SELECT 'orders_low' AS part, tenant, order_no FROM public.orders_low
+UNION ALL SELECT 'orders_mid', tenant, order_no FROM public.orders_mid
+UNION ALL SELECT 'orders_high', tenant, order_no FROM public.orders_high
+UNION ALL SELECT 'orders_default', tenant, order_no FROM public.orders_default
+ ORDER BY 1, 3;
+RESET ROLE;
+
+-- 1, 2. even with the privileges granted again, blue cannot truncate, plant
+-- a trigger on, or lock a shared table or a partition (42501)
+GRANT TRIGGER, TRUNCATE, REFERENCES ON public.orders, public.orders_default TO tenant_blue_writer;
+CREATE TABLE blue_bronze.loot (LIKE public.orders);
+ALTER TABLE blue_bronze.loot OWNER TO etl_blue;
+SET ROLE etl_blue;
+CREATE FUNCTION blue_bronze.copy_rows() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+	INSERT INTO blue_bronze.loot VALUES (NEW.*);
+	RETURN NEW;
+END
+$$;
+RESET ROLE;
+SELECT s.what, pg_temp.attempt('etl_blue', s.stmt) AS result
+  FROM (VALUES
+	('truncate the table', 'TRUNCATE public.orders'),
+	('truncate a partition', 'TRUNCATE public.orders_default'),
+	('trigger on the table', 'CREATE TRIGGER spy AFTER INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows()'),
+	('trigger on a partition', 'CREATE TRIGGER spy AFTER INSERT ON public.orders_low FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows()'),
+	('lock the table', 'LOCK public.orders IN ACCESS EXCLUSIVE MODE'),
+	('lock a partition', 'LOCK public.orders_mid IN SHARE MODE'),
+	('row lock is fine', 'LOCK public.orders IN ROW EXCLUSIVE MODE'),
+	('delete own rows', 'DELETE FROM public.orders')
+  ) AS s(what, stmt);
+SET ROLE etl_blue;
+CREATE TRIGGER spy AFTER INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows();
+RESET ROLE;
+-- red's rows are all there, and blue copied none
+SELECT count(*) AS red_rows FROM public.orders WHERE tenant = 'red';
+SELECT count(*) AS looted FROM blue_bronze.loot;
+
+-- 4. the unique key tells blue that order 1 exists (it cannot be prevented,
+-- only warned about at share_table and reported by the audit)
+SET ROLE etl_blue;
+INSERT INTO public.orders (order_no) VALUES (1), (7) ON CONFLICT DO NOTHING RETURNING order_no;
+RESET ROLE;
+
+-- the audit reports what a DBA left open on the shared table: the grants
+-- above, a trigger of a tenant's function (planted by a superuser here), a
+-- partition whose row-level security was switched off, an extra permissive
+-- policy, the unique key
+CREATE TRIGGER planted AFTER INSERT ON public.orders_low FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows();
+ALTER TABLE public.orders_mid NO FORCE ROW LEVEL SECURITY;
+CREATE POLICY everyone ON public.orders_high USING (true);
+SELECT check_name, severity, object, detail FROM tenancy.audit()
+ WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
+ ORDER BY check_name, object, detail;
+-- share_table again repairs the partition and the privileges
+SELECT tenancy.share_table('public.orders', 'tenant');
+DROP TRIGGER planted ON public.orders_low;
+DROP POLICY everyone ON public.orders_high;
+SELECT check_name, severity, object FROM tenancy.audit()
+ WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
+ ORDER BY check_name, object;
+
+-- 5. USAGE on schema tenancy exposes nothing but current_tenant(): no other
+-- function, no table, and no row type (a tenant column of one would block
+-- every upgrade of the extension)
+SELECT s.what, pg_temp.attempt('etl_red', s.stmt) AS result
+  FROM (VALUES
+	('call current_tenant', 'SELECT tenancy.current_tenant()'),
+	('call tenant_of_role', 'SELECT tenancy.tenant_of_role(10)'),
+	('call audit', 'SELECT tenancy.audit()'),
+	('call provision', 'SELECT tenancy.provision(''mallory'', ''{}''::jsonb)'),
+	('read tenants', 'SELECT count(*) FROM tenancy.tenants'),
+	('read a view', 'SELECT count(*) FROM tenancy.tenant_summary'),
+	('column of a row type', 'CREATE TABLE red_bronze.pin (t tenancy.tenants)'),
+	('function of a row type', 'CREATE FUNCTION red_bronze.pin(tenancy.operations) RETURNS int LANGUAGE sql AS ''SELECT 1''')
+  ) AS s(what, stmt);
+
+------------------------------------------------------------------ billing inputs
+-- 9. red's runs: two completed, one running; then red's code tries to
+-- un-bill them
+SET ROLE etl_red;
+INSERT INTO red_audit.pipeline_runs (dag_id, task_id, start_time, end_time, status)
+VALUES ('etl', 'a', now() - interval '2 hours', now() - interval '1 hour', 'success'),
+       ('etl', 'b', now() - interval '2 hours', now() - interval '90 minutes', 'success');
+INSERT INTO red_audit.pipeline_runs (dag_id, task_id, start_time, status)
+VALUES ('etl', 'c', now() - interval '30 minutes', 'running');
+-- completing a running run once is the controlled path
+UPDATE red_audit.pipeline_runs SET end_time = start_time + interval '10 minutes', status = 'success'
+ WHERE task_id = 'c';
+RESET ROLE;
+SELECT s.what, pg_temp.attempt('etl_red', s.stmt) AS result
+  FROM (VALUES
+	('un-complete a run', 'UPDATE red_audit.pipeline_runs SET end_time = NULL'),
+	('shorten a run', 'UPDATE red_audit.pipeline_runs SET end_time = start_time WHERE task_id = ''a'''),
+	('move a start', 'UPDATE red_audit.pipeline_runs SET start_time = now() WHERE task_id = ''b'''),
+	('complete twice', 'UPDATE red_audit.pipeline_runs SET status = ''failed'' WHERE task_id = ''c'''),
+	('delete runs', 'DELETE FROM red_audit.pipeline_runs'),
+	('truncate runs', 'TRUNCATE red_audit.pipeline_runs'),
+	('read completions', 'SELECT count(*) FROM tenancy.run_completions'),
+	('disable the guard', 'ALTER TABLE red_audit.pipeline_runs DISABLE TRIGGER tenancy_append_only')
+  ) AS s(what, stmt);
+-- all three runs are billed: 1 h + 30 min + 10 min of compute
+SELECT tenancy.sample_usage() AS tenants_sampled;
+SELECT s.task_runs, s.compute_seconds FROM tenancy.usage_samples s
+  JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'red';
+-- a run inserted already completed, backdated before the last sample, is
+-- billed by the next one: completions are counted when they happen
+SET ROLE etl_red;
+INSERT INTO red_audit.pipeline_runs (dag_id, task_id, start_time, end_time, status)
+VALUES ('etl', 'd', '2020-01-01 00:00', '2020-01-01 00:05', 'success');
+RESET ROLE;
+SELECT tenancy.sample_usage() AS tenants_sampled;
+SELECT s.task_runs, s.compute_seconds FROM tenancy.usage_samples s
+  JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'red' ORDER BY s.sample_id;
+-- a guard dropped by someone else is drift: the audit reports it, apply repairs it
+DROP TRIGGER tenancy_append_only ON red_audit.pipeline_runs;
+SELECT tenant, check_name, severity, object FROM tenancy.audit('red')
+ WHERE check_name = 'billing_guard';
+SELECT tenancy.apply('red', pg_temp.spec('red')) IS NOT NULL AS repaired;
+SELECT tgname, tgenabled FROM pg_trigger
+ WHERE tgrelid = 'red_audit.pipeline_runs'::regclass AND NOT tgisinternal ORDER BY 1;
+
+------------------------------------------------------------------ relation budget
+-- 8. blue (basic tier) gets a budget of 12 relations; it holds 8 (its
+-- pipeline_runs, that table's key, identity sequence, TOAST table and TOAST
+-- index; the loot table, its TOAST table and index), then creates tables
+-- until refused; a bad budget setting is refused
+SET tenancy.max_relations_per_tenant = 'basic=12,standard=5000';
+SET tenancy.max_relations_per_tenant = 'basic=12,premium=5';
+SET tenancy.max_relations_per_tenant = 'basic=-1';
+SET ROLE etl_blue;
+DO $$
+DECLARE
+	i int := 0;
+BEGIN
+	LOOP
+		i := i + 1;
+		BEGIN
+			EXECUTE format('CREATE TABLE blue_staging.t%s (id int)', i);
+		EXCEPTION WHEN configuration_limit_exceeded THEN
+			RAISE NOTICE 'table % refused: %', i, SQLERRM;
+			EXIT;
+		END;
+	END LOOP;
+END
+$$;
+CREATE TABLE blue_staging.one_more (id int);
+CREATE TEMP TABLE scratch (id int);
+CREATE VIEW blue_staging.v AS SELECT 1 AS one;
+CREATE INDEX ON blue_staging.t1 (id);
+RESET ROLE;
+-- the budget is counted as a superuser: the tenant's search_path (an
+-- operator of its own before pg_catalog's) is not used there, nor in the
+-- billing guard
+SET ROLE etl_red;
+CREATE FUNCTION red_bronze.eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('is_superuser') OPERATOR(pg_catalog.=) 'on' THEN
+		RAISE WARNING 'tenant code ran as superuser';
+	END IF;
+	RETURN a OPERATOR(pg_catalog.=) b;
+END
+$$;
+CREATE OPERATOR red_bronze.= (LEFTARG = text, RIGHTARG = text, FUNCTION = red_bronze.eq);
+SET search_path = red_bronze, pg_catalog;
+CREATE TABLE red_staging.probe (id int);
+INSERT INTO red_audit.pipeline_runs (dag_id, start_time, end_time) VALUES ('probe', now(), now());
+RESET search_path;
+RESET ROLE;
+-- red (standard: 5000) is not affected
+SET ROLE etl_red;
+CREATE TABLE red_staging.fine (id int);
+RESET ROLE;
+-- dropping frees the budget; tables rolled back (dead rows of pg_class until
+-- VACUUM) do not count
+DROP TABLE blue_staging.t1, blue_staging.t2;
+SET ROLE etl_blue;
+BEGIN;
+CREATE TABLE blue_staging.rolled_back_1 (id int);
+CREATE TABLE blue_staging.rolled_back_2 (id int);
+ROLLBACK;
+CREATE TABLE blue_staging.again_1 (id int);
+CREATE TABLE blue_staging.again_2 (id int);
+CREATE TABLE blue_staging.again_3 (id int);
+RESET ROLE;
+RESET tenancy.max_relations_per_tenant;
+
+------------------------------------------------------------------ setting ceilings
+-- 7. logged in as red (standard: statement_timeout 15min, work_mem 64MB,
+-- idle_in_transaction_session_timeout 10min): SET above a ceiling is
+-- refused, below it allowed; the role settings themselves are the tier's
+SET SESSION AUTHORIZATION etl_red;
+SHOW statement_timeout;
+SET statement_timeout = 0;
+SET statement_timeout = '2h';
+SET work_mem = '1GB';
+SET idle_in_transaction_session_timeout = 0;
+SET statement_timeout = '1min';
+SET work_mem = '8MB';
+SHOW statement_timeout;
+SHOW work_mem;
+ALTER ROLE etl_red SET statement_timeout = 0;
+ALTER ROLE etl_red RESET ALL;
+ALTER ROLE etl_red SET search_path = red_bronze;
+ALTER ROLE etl_red RESET search_path;
+-- set_config() is lowered back to the ceiling at the end of its statement
+SELECT set_config('statement_timeout', '0', false) AS set_to;
+SHOW statement_timeout;
+SELECT set_config('work_mem', '4GB', false) AS set_to;
+SHOW work_mem;
+RESET SESSION AUTHORIZATION;
+-- the superuser is not held to any ceiling
+SET statement_timeout = 0;
+SHOW statement_timeout;
+
+DROP TABLE public.orders;
+SELECT tenancy.deprovision(t, drop_data => true) IS NOT NULL AS dropped
+  FROM unnest(ARRAY['red', 'blue']) AS t;
+DROP EXTENSION tenancy;

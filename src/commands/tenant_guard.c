@@ -1,0 +1,645 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_guard.c
+ *	  Hooks that hold a tenant's code to its own share of the server:
+ *	  what a tenant role may not do to a shared table, its budget of
+ *	  relations, the ceilings of its tier's settings, and row-level
+ *	  security on partitions added to a shared table later.
+ *
+ * A tenant role is a role tenancy.current_tenant() maps to a tenant (rls.c;
+ * cached per backend).  Every hook first asks that, from the cache, and
+ * returns at once for any other role, then calls the previous hook or the
+ * standard function.  The hooks are installed from _PG_init, so they hold
+ * wherever the library is loaded; with tenancy in shared_preload_libraries
+ * (the supported setup) that is every session.
+ *
+ *	  Shared tables (current role a tenant role): TRUNCATE (row-level
+ *	  security does not apply to it), CREATE TRIGGER (a trigger sees every
+ *	  tenant's rows) and LOCK TABLE above ROW EXCLUSIVE (it would stall every
+ *	  tenant) are refused with 42501, whatever was granted.
+ *
+ *	  Partitions (any role): a table created as, or attached as, a partition
+ *	  (or inheritance child) of a shared table gets row-level security and
+ *	  the policy at once.
+ *
+ *	  Relation budget (current role a tenant role): a statement that
+ *	  creates a relation is refused with 53400 once the tenant holds its
+ *	  tier's budget of live relations (tenancy.max_relations_per_tenant),
+ *	  counted in pg_class: those in its schemas and those its roles own.
+ *
+ *	  Setting ceilings (session role a tenant role): the login role's
+ *	  settings (statement_timeout, work_mem,
+ *	  idle_in_transaction_session_timeout, set by tier) are ceilings.  SET
+ *	  to a value above one (0, which disables a timeout, is above any) is
+ *	  refused with 42501, as is ALTER ROLE ... SET or RESET of them.  A
+ *	  value that got above its ceiling another way (set_config(), a startup
+ *	  option, RESET back to one, a function's SET clause) is lowered back
+ *	  to the ceiling, with a WARNING, before and after every statement.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_db_role_setting.h"
+#include "commands/extension.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timeout.h"
+
+#include "plan.h"
+#include "tenancy.h"
+
+/* The settings of a tier that are ceilings for the tenant's sessions */
+#define CEILING_COUNT 3
+static const char *const ceiling_names[CEILING_COUNT] = {
+	"statement_timeout", "work_mem", "idle_in_transaction_session_timeout"
+};
+
+/* Ceilings of one session role, read once per transaction */
+typedef struct Ceilings
+{
+	Oid			role;
+	LocalTransactionId lxid;
+	bool		set[CEILING_COUNT];
+	int			value[CEILING_COUNT];	/* in the setting's base unit */
+	char		text[CEILING_COUNT][64];	/* as the role setting has it */
+} Ceilings;
+
+static Ceilings ceilings = {InvalidOid};
+static bool clamping = false;
+
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
+static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
+
+/*
+ * tenant_role
+ *		The tenant of a role when it is to be held to its share: tenant
+ *		roles that are not superusers.  NULL otherwise.
+ */
+static const char *
+tenant_role(Oid roleid)
+{
+	const char *tenant = TenantOfRole(roleid);
+
+	if (tenant != NULL && superuser_arg(roleid))
+		return NULL;
+	return tenant;
+}
+
+/* ------------------------------------------------------- shared tables */
+
+/*
+ * refuse_on_shared
+ *		42501 when a tenant role runs what on a shared table (or a
+ *		partition of one).
+ */
+static void
+refuse_on_shared(RangeVar *rv, const char *what, const char *why)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	char	   *column;
+	Oid			shared;
+
+	if (!OidIsValid(relid))
+		return;
+	shared = SharedTableOf(relid, &column);
+	if (!OidIsValid(shared))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s shared table %s", what,
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											   get_rel_name(relid))),
+			 errdetail("%s", why),
+			 errhint("Tenant roles may not run TRUNCATE, CREATE TRIGGER or LOCK TABLE above ROW EXCLUSIVE on a table shared with tenancy.share_table, whatever privileges they hold.")));
+}
+
+/*
+ * check_shared_tables
+ *		TRUNCATE, CREATE TRIGGER and LOCK TABLE of a tenant role.
+ */
+static void
+check_shared_tables(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_TruncateStmt:
+			foreach(lc, ((TruncateStmt *) parsetree)->relations)
+				refuse_on_shared(lfirst(lc), "truncate",
+								 "TRUNCATE ignores row-level security: it would empty every tenant's rows.");
+			break;
+		case T_CreateTrigStmt:
+			refuse_on_shared(((CreateTrigStmt *) parsetree)->relation, "create a trigger on",
+							 "A trigger runs on every tenant's rows, whatever row-level security shows its owner.");
+			break;
+		case T_LockStmt:
+			if (((LockStmt *) parsetree)->mode > RowExclusiveLock)
+				foreach(lc, ((LockStmt *) parsetree)->relations)
+					refuse_on_shared(lfirst(lc), "lock",
+									 "A lock above ROW EXCLUSIVE on a shared table stalls every tenant's writes.");
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * follow_partitions
+ *		After a statement: a table created or attached as a partition of a
+ *		shared table gets its row-level security.
+ */
+static void
+follow_partitions(Node *parsetree)
+{
+	if (IsA(parsetree, CreateStmt) && (((CreateStmt *) parsetree)->partbound != NULL ||
+									   ((CreateStmt *) parsetree)->inhRelations != NIL))
+	{
+		Oid			relid = RangeVarGetRelid(((CreateStmt *) parsetree)->relation,
+											 NoLock, true);
+
+		if (OidIsValid(relid))
+			SharePartition(relid);
+	}
+	else if (IsA(parsetree, AlterTableStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+
+			if (cmd->subtype == AT_AddInherit)
+			{
+				Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+													 NoLock, true);
+
+				if (OidIsValid(relid))
+					SharePartition(relid);
+			}
+			else if (cmd->subtype == AT_AttachPartition)
+			{
+				PartitionCmd *part = (PartitionCmd *) cmd->def;
+				Oid			relid = RangeVarGetRelid(part->name, NoLock, true);
+
+				if (OidIsValid(relid))
+					SharePartition(relid);
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------ relation budget */
+
+/*
+ * creates_relation
+ *		Whether a statement creates a relation (a row of pg_class).
+ */
+static bool
+creates_relation(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_CreateStmt:
+		case T_CreateForeignTableStmt:
+		case T_CreateTableAsStmt:
+		case T_ViewStmt:
+		case T_CreateSeqStmt:
+		case T_IndexStmt:
+		case T_CompositeTypeStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * TenantRelationBudget
+ *		The budget of live relations of a tier from
+ *		tenancy.max_relations_per_tenant ("tier=count,..."); -1 when the
+ *		setting names no budget for the tier (no limit).
+ */
+int
+TenantRelationBudget(const char *tier)
+{
+	char	   *list = pstrdup(tenancy_max_relations_per_tenant ?
+							   tenancy_max_relations_per_tenant : "");
+	char	   *save = NULL;
+	size_t		len = strlen(tier);
+
+	for (char *item = strtok_r(list, ", ", &save); item != NULL;
+		 item = strtok_r(NULL, ", ", &save))
+		if (strncmp(item, tier, len) == 0 && item[len] == '=')
+			return atoi(item + len + 1);
+	return -1;
+}
+
+/*
+ * check_relation_budget
+ *		53400 when the tenant already holds its tier's budget of live
+ *		relations.  Counted in pg_class (so rows of rolled-back creations,
+ *		dead until VACUUM, do not count): relations in the tenant's schemas
+ *		and relations its roles own anywhere (temporary tables too).  Read
+ *		as the bootstrap superuser: the tenant cannot read tenancy.tenants.
+ */
+static void
+check_relation_budget(const char *tenant)
+{
+	Oid			saved_user;
+	int			saved_sec;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	volatile int budget = -1;
+	volatile int64 live = 0;
+	char	   *volatile tier = NULL;
+	int			nest;
+
+	if (!OidIsValid(get_extension_oid("tenancy", true)))
+		return;
+	/*
+	 * As the bootstrap superuser, with search_path pinned: the tenant's own
+	 * search_path could otherwise put its operators before pg_catalog's.
+	 */
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nest = NewGUCNestLevel();
+	PG_TRY();
+	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		SPI_connect();
+		args[0] = CStringGetTextDatum(tenant);
+		if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
+								  "AND state NOT IN ('deprovisioning', 'deprovisioned')",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read tenancy.tenants");
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			Jsonb	   *spec = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1,
+																&isnull));
+			TenantModel *m = TenantModelFromSpec(tenant, spec);
+
+			tier = m->tier;
+			budget = TenantRelationBudget(m->tier);
+			if (budget >= 0)
+			{
+				Datum		nsps[TENANT_SCHEMA_COUNT];
+				Datum		roles[3 + TENANT_LOGIN_ROLE_COUNT];
+				int			nnsp = 0;
+				int			nrole = 0;
+				Oid			count_types[2] = {OIDARRAYOID, OIDARRAYOID};
+				Datum		count_args[2];
+
+				for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+					nsps[nnsp++] = ObjectIdGetDatum(get_namespace_oid(m->schemas[i], true));
+				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->owner_role, true));
+				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->writer_role, true));
+				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->reader_role, true));
+				for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+					roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->login_roles[i], true));
+				count_args[0] = PointerGetDatum(construct_array(nsps, nnsp, OIDOID, sizeof(Oid),
+																true, TYPALIGN_INT));
+				count_args[1] = PointerGetDatum(construct_array(roles, nrole, OIDOID, sizeof(Oid),
+																true, TYPALIGN_INT));
+				if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
+										  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
+										  2, count_types, count_args, NULL, true, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
+				live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+			}
+		}
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_sec);
+	}
+	PG_END_TRY();
+
+	if (budget >= 0 && live >= budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("tenant \"%s\" has reached its relation budget of %d", tenant, budget),
+				 errdetail("The tenant holds %lld live relations (tables, indexes, sequences, views and their TOAST tables, in its schemas or owned by its roles); tenancy.max_relations_per_tenant gives tier %s a budget of %d.",
+						   (long long) live, tier, budget),
+				 errhint("Drop relations the tenant no longer needs, or ask the platform's administrators for a larger budget.")));
+}
+
+/* ---------------------------------------------------- setting ceilings */
+
+/*
+ * load_ceilings
+ *		The ceilings of a session role: its own settings (all databases,
+ *		or this one) of the ceiling settings.  Read once per transaction.
+ */
+static void
+load_ceilings(Oid role)
+{
+	Relation	rel;
+
+	if (ceilings.role == role && ceilings.lxid == MyProc->lxid)
+		return;
+	memset(&ceilings, 0, sizeof(ceilings));
+	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	for (int db = 0; db < 2; db++)
+	{
+		ScanKeyData keys[2];
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(db == 0 ? InvalidOid : MyDatabaseId));
+		ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(role));
+		scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, keys);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
+											  RelationGetDescr(rel), &isnull);
+			Datum	   *items;
+			int			n;
+
+			if (isnull)
+				continue;
+			deconstruct_array(DatumGetArrayTypeP(config), TEXTOID, -1, false,
+							  TYPALIGN_INT, &items, NULL, &n);
+			for (int i = 0; i < n; i++)
+			{
+				char	   *item = TextDatumGetCString(items[i]);
+				char	   *eq = strchr(item, '=');
+
+				if (eq == NULL)
+					continue;
+				*eq = '\0';
+				for (int c = 0; c < CEILING_COUNT; c++)
+				{
+					int			value;
+
+					if (strcmp(item, ceiling_names[c]) != 0 ||
+						!parse_int(eq + 1, &value, GetConfigOptionFlags(ceiling_names[c], false),
+								   NULL))
+						continue;
+					/* a database-specific setting overrides the general one */
+					ceilings.set[c] = true;
+					ceilings.value[c] = value;
+					strlcpy(ceilings.text[c], eq + 1, sizeof(ceilings.text[c]));
+				}
+			}
+		}
+		systable_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+	ceilings.role = role;
+	ceilings.lxid = MyProc->lxid;
+}
+
+/*
+ * current_value
+ *		The value in force of a ceiling setting, in its base unit.
+ */
+static int
+current_value(int c)
+{
+	switch (c)
+	{
+		case 0:
+			return StatementTimeout;
+		case 1:
+			return work_mem;
+		default:
+			return IdleInTransactionSessionTimeout;
+	}
+}
+
+/*
+ * above_ceiling
+ *		Whether the value in force of ceiling setting c is above its ceiling
+ *		(0 disables a timeout: above any ceiling).
+ */
+static bool
+above_ceiling(int c)
+{
+	int			value = current_value(c);
+
+	if (!ceilings.set[c])
+		return false;
+	if (c != 1 && value == 0)
+		return ceilings.value[c] != 0;
+	return value > ceilings.value[c];
+}
+
+/*
+ * enforce_ceilings
+ *		Lower every ceiling setting of a tenant session that is above its
+ *		ceiling back to it, with a WARNING.  A statement timeout lowered
+ *		here is armed at once for the statement that starts.
+ */
+static void
+enforce_ceilings(void)
+{
+	Oid			session = GetSessionUserId();
+
+	if (clamping || !IsTransactionState() || IsInParallelMode() ||
+		tenant_role(session) == NULL)
+		return;
+	load_ceilings(session);
+	clamping = true;
+	PG_TRY();
+	{
+		for (int c = 0; c < CEILING_COUNT; c++)
+		{
+			if (!above_ceiling(c))
+				continue;
+			(void) set_config_option(ceiling_names[c], ceilings.text[c], PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("%s lowered to %s, the ceiling of the tenant's tier",
+							ceiling_names[c], ceilings.text[c]),
+					 errdetail("It was set above the ceiling (by set_config(), a startup option, RESET or a function's SET clause); tenant sessions may lower these settings, not raise them.")));
+			if (c == 0 && StatementTimeout > 0 && !get_timeout_active(STATEMENT_TIMEOUT))
+				enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+		}
+	}
+	PG_FINALLY();
+	{
+		clamping = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ceiling_index
+ *		Index of a ceiling setting by name, -1 when name is not one.
+ */
+static int
+ceiling_index(const char *name)
+{
+	if (name == NULL)
+		return -1;
+	for (int c = 0; c < CEILING_COUNT; c++)
+		if (pg_strcasecmp(name, ceiling_names[c]) == 0)
+			return c;
+	return -1;
+}
+
+/*
+ * check_set
+ *		After SET of a ceiling setting in a tenant session: a value above the
+ *		ceiling is refused (42501; the transaction's abort undoes the SET).
+ */
+static void
+check_set(VariableSetStmt *stmt)
+{
+	int			c = ceiling_index(stmt->name);
+	Oid			session = GetSessionUserId();
+
+	if (c < 0 || stmt->kind != VAR_SET_VALUE || tenant_role(session) == NULL)
+		return;
+	load_ceilings(session);
+	if (above_ceiling(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set parameter \"%s\" above %s", stmt->name,
+						ceilings.text[c]),
+				 c == 1 ?
+				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it.",
+						   ceilings.text[c], stmt->name) :
+				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it (0 disables the timeout, which is above any ceiling).",
+						   ceilings.text[c], stmt->name),
+				 errhint("Set it to %s or less.", ceilings.text[c])));
+}
+
+/*
+ * check_alter_role_set
+ *		ALTER ROLE ... SET or RESET of a ceiling setting (or RESET ALL) by a
+ *		tenant role: refused, since the role's settings are the ceilings.
+ */
+static void
+check_alter_role_set(AlterRoleSetStmt *stmt)
+{
+	VariableSetStmt *set = stmt->setstmt;
+
+	if (set->kind != VAR_RESET_ALL && ceiling_index(set->name) < 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to change the role setting \"%s\"",
+					set->name ? set->name : "ALL"),
+			 errdetail("A tenant login role's statement_timeout, work_mem and idle_in_transaction_session_timeout are set by its tier and are its sessions' ceilings."),
+			 errhint("Ask the platform's administrators to change the tenant's tier.")));
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+/*
+ * guard_utility
+ *		ProcessUtility_hook: the checks above around every utility
+ *		statement; other roles go straight to the previous hook.
+ */
+static void
+guard_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			  ProcessUtilityContext context, ParamListInfo params,
+			  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	const char *tenant = tenant_role(GetUserId());
+
+	if (tenant != NULL)
+	{
+		check_shared_tables(parsetree);
+		if (creates_relation(parsetree))
+			check_relation_budget(tenant);
+		if (IsA(parsetree, AlterRoleSetStmt))
+			check_alter_role_set((AlterRoleSetStmt *) parsetree);
+	}
+	enforce_ceilings();
+
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+						  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
+		follow_partitions(parsetree);
+	if (IsA(parsetree, VariableSetStmt))
+		check_set((VariableSetStmt *) parsetree);
+	enforce_ceilings();
+}
+
+/*
+ * guard_executor_start
+ *		ExecutorStart_hook: ceilings before every query.
+ */
+static void
+guard_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	enforce_ceilings();
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * guard_executor_end
+ *		ExecutorEnd_hook: ceilings after every query (set_config() in it).
+ */
+static void
+guard_executor_end(QueryDesc *queryDesc)
+{
+	if (prev_executor_end_hook)
+		prev_executor_end_hook(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	enforce_ceilings();
+}
+
+/*
+ * TenantGuardInstall
+ *		Install the hooks, chained to those installed before; from _PG_init.
+ */
+void
+TenantGuardInstall(void)
+{
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = guard_utility;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = guard_executor_start;
+	prev_executor_end_hook = ExecutorEnd_hook;
+	ExecutorEnd_hook = guard_executor_end;
+}

@@ -1,0 +1,83 @@
+# 060_tenant_ceilings.pl: a tenant's own logins against its tier's setting
+# ceilings (statement_timeout, work_mem, idle_in_transaction_session_timeout),
+# as a real second login: startup options above a ceiling are lowered before
+# the first statement, set_config() after its statement, an idle-in-
+# transaction session whose timeout was switched off with set_config() is
+# still terminated; tenancy.audit reports a session that outlasted its
+# ceiling (session_ceiling).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TenancyTest;
+
+my $node = PostgreSQL::Test::Cluster->new('ceilings');
+$node->init;
+$node->append_conf('postgresql.conf', join("\n",
+	"shared_preload_libraries = 'tenancy'",
+	"tenancy.database = 'postgres'") . "\n");
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION tenancy;
+	SELECT tenancy.provision('ceil',
+		'{"tenant": {"name": "ceil", "tier": "basic"}, "warehouse": {}, "resources": {}}'::jsonb);
+});
+
+# a login as the tenant's etl role, with startup options above the ceilings
+my ($rc, $out, $err) = $node->psql('postgres',
+	'SHOW statement_timeout; SHOW work_mem',
+	connstr => $node->connstr('postgres') . " user=etl_ceil options='-c statement_timeout=0 -c work_mem=1GB'");
+is($rc, 0, 'tenant login with startup options');
+is($out, "5min\n16MB", 'startup options above the ceilings are lowered to the basic tier (5min, 16MB)');
+like($err, qr/WARNING:  statement_timeout lowered to 5min, the ceiling of the tenant's tier/,
+	'a WARNING says statement_timeout was lowered');
+like($err, qr/WARNING:  work_mem lowered to 16MB/, 'a WARNING says work_mem was lowered');
+
+# SET above a ceiling is refused, below allowed
+($rc, $out, $err) = $node->psql('postgres',
+	"SET statement_timeout = '1h'",
+	connstr => $node->connstr('postgres') . ' user=etl_ceil');
+isnt($rc, 0, 'SET statement_timeout above the ceiling fails');
+like($err, qr/permission denied to set parameter "statement_timeout" above 5min/, 'and says why');
+($rc, $out, $err) = $node->psql('postgres',
+	"SET statement_timeout = '1min'; SHOW statement_timeout",
+	connstr => $node->connstr('postgres') . ' user=etl_ceil');
+is($out, '1min', 'SET below the ceiling is allowed');
+
+# a statement that would outlast a (lowered) ceiling is cancelled, even after
+# set_config() switched the timeout off in an earlier statement
+$node->safe_psql('postgres', "ALTER ROLE etl_ceil SET statement_timeout = '1s'");
+($rc, $out, $err) = $node->psql('postgres',
+	"SELECT set_config('statement_timeout', '0', false); SELECT pg_sleep(3)",
+	connstr => $node->connstr('postgres') . ' user=etl_ceil');
+like($err, qr/canceling statement due to statement timeout/,
+	'pg_sleep(3) after set_config(statement_timeout, 0) is cancelled at the 1s ceiling');
+
+# idle in transaction with the timeout switched off by set_config(): the
+# ceiling (lowered to 1s here) still terminates the session
+$node->safe_psql('postgres', "ALTER ROLE etl_ceil SET idle_in_transaction_session_timeout = '1s'");
+my $idle = $node->background_psql('postgres',
+	extra_params => [ '-U', 'etl_ceil' ], on_error_stop => 0);
+$idle->query_safe("BEGIN");
+$idle->query("SELECT set_config('idle_in_transaction_session_timeout', '0', false)");
+sleep 3;
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE usename = 'etl_ceil'"), '0',
+	'the session idle in a transaction was terminated at the ceiling');
+$idle->quit;
+
+# session_ceiling: a session running longer than its ceiling (the ceiling
+# lowered while it runs) is reported by the audit
+$node->safe_psql('postgres', "ALTER ROLE etl_ceil SET statement_timeout = '5min'");
+my $long = $node->background_psql('postgres',
+	extra_params => [ '-U', 'etl_ceil' ], on_error_stop => 0);
+$long->query_until(qr/started/, "\\echo started\nSELECT pg_sleep(4);\n");
+$node->safe_psql('postgres', "ALTER ROLE etl_ceil SET statement_timeout = '1s'");
+sleep 2;
+like($node->safe_psql('postgres',
+	"SELECT check_name || ' ' || severity || ' ' || object FROM tenancy.audit('ceil') WHERE check_name = 'session_ceiling'"),
+	qr/^session_ceiling warning etl_ceil$/, 'the audit reports the session that outlasted its ceiling');
+$long->quit;
+
+done_testing();

@@ -33,6 +33,8 @@ OBJS = \
 	src/platform/dag_render.o \
 	src/platform/monitoring.o \
 	src/platform/handler_http.o \
+	src/platform/owner_record.o \
+	src/platform/handler_owned.o \
 	src/platform/handler_credentials.o \
 	src/platform/handler_helm.o \
 	src/platform/handler_validate.o \

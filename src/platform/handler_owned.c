@@ -15,7 +15,9 @@
  * adopted).  Then the namespace body is applied (server-side apply),
  * unless verify_only.  A namespace being deleted is waited for.
  *
- * k8s_delete: GET the object.  Absent: done.  Not labelled as the
+ * k8s_delete: GET the object (a Secret, which the worker never reads, is
+ * deleted by a deletecollection selecting its name and the tenant's
+ * labels instead).  Absent: done.  Not labelled as the
  * tenant's, or (namespace_uid) not the namespace whose uid is recorded:
  * left alone, the step skipped with the reason.  Otherwise DELETE with
  * DeleteOptions preconditions.uid set to the uid just read, so that an
@@ -303,6 +305,66 @@ HandleK8sNamespace(const StepContext *context, StepOutcome *outcome)
 }
 
 /*
+ * delete_secret_if_labelled
+ *		Delete the Secret name in namespace ns only if it carries the
+ *		tenant's labels, without reading it (the worker never reads
+ *		Secrets): a deletecollection whose label selector is the tenant's
+ *		labels and whose field selector is the name, so that the API server
+ *		decides atomically.  Nothing matched: the Secret is absent or not
+ *		the tenant's, and is left alone.
+ */
+static void
+delete_secret_if_labelled(const StepContext *context, const char *ns,
+						  const char *name, const char *tenant,
+						  StepOutcome *outcome)
+{
+	HttpRequest request;
+	json_t	   *answer;
+	size_t		deleted;
+
+	StepHttpCall(context, "kubernetes", "DELETE",
+				 psprintf("/api/v1/namespaces/%s/secrets", ns),
+				 psprintf("labelSelector=app.kubernetes.io%%2Fmanaged-by%%3D%s%%2Ctenancy.io%%2Ftenant%%3D%s"
+						  "&fieldSelector=metadata.name%%3D%s",
+						  PLATFORM_FIELD_MANAGER, tenant, name),
+				 NULL, NULL, &request, outcome);
+	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
+		return;
+	answer = HandlerResponseJson(&request);
+	deleted = json_array_size(json_object_get(answer, "items"));
+	json_decref(answer);
+	if (deleted == 0)
+		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+						  "left alone: no Secret %s/%s labelled as tenant \"%s\"'s (absent, or not the tenant's)",
+						  ns, name, tenant);
+}
+
+/*
+ * secret_path
+ *		Whether path is /api/v1/namespaces/<ns>/secrets/<name>; *ns and
+ *		*name then point into a copy.
+ */
+static bool
+secret_path(const char *path, char **ns, char **name)
+{
+	const char *prefix = "/api/v1/namespaces/";
+	char	   *copy;
+	char	   *slash;
+
+	if (strncmp(path, prefix, strlen(prefix)) != 0)
+		return false;
+	copy = pstrdup(path + strlen(prefix));
+	slash = strchr(copy, '/');
+	if (slash == NULL || strncmp(slash, "/secrets/", 9) != 0 ||
+		strchr(slash + 9, '/') != NULL || slash[9] == '\0')
+		return false;
+	*slash = '\0';
+	*ns = copy;
+	*name = slash + 9;
+	return true;
+}
+
+/*
  * HandleK8sDelete
  *		The k8s_delete handler (see the file header).  Arguments: path,
  *		namespace_uid (the object is the tenant's namespace: its uid must be
@@ -331,11 +393,18 @@ HandlerDeleteOwned(const StepContext *context, const char *path,
 	json_t	   *options;
 	bool		absent;
 	char	   *problem;
+	char	   *secret_ns;
+	char	   *secret_name;
 	HttpRequest request;
 
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (!owner_or_fail(context, &owner, outcome))
 		return;
+	if (secret_path(path, &secret_ns, &secret_name))
+	{
+		delete_secret_if_labelled(context, secret_ns, secret_name, owner.tenant, outcome);
+		return;
+	}
 	obj = get_object(context, "kubernetes", path, &absent, outcome);
 	if (obj == NULL)
 		return;					/* gone already, or the GET failed */

@@ -259,9 +259,11 @@ is(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-initech/secrets/oau
 	'compensation removed the Secret the apply created');
 ok(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-initech/secrets/database-credentials'),
 	'and kept the one that was there before');
-is_deeply([ map { "$_->{method} $_->{path}" } grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) } ],
-	[ 'DELETE /api/v1/namespaces/airflow-initech/secrets/oauth-credentials' ],
-	'its only DELETE');
+is_deeply([ map { "$_->{method} $_->{path} $_->{query}{fieldSelector} $_->{query}{labelSelector}" }
+			grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) } ],
+	[ 'DELETE /api/v1/namespaces/airflow-initech/secrets metadata.name=oauth-credentials '
+	  . 'app.kubernetes.io/managed-by=tenancy,tenancy.io/tenant=initech' ],
+	'its only DELETE: that Secret, only if labelled as the tenant\'s');
 
 # deprovision: nothing of acme-corp left on the platform side
 my $dep = $node->safe_psql('postgres', "SELECT tenancy.deprovision('acme-corp')");

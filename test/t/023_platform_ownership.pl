@@ -209,7 +209,7 @@ is(scalar(keys %distinct), 3, 'with three distinct uids');
 my %titles = map { ($by_tenant{$_}{title} => 1) } grep { exists $by_tenant{$_} } ($long, $hex32, $hex37);
 is(scalar(keys %titles), 3, 'and three distinct titles though they share a display_name');
 like($by_tenant{$hex32}{title}, qr/^Airflow - Shared Name \(\Q$hex32\E\)$/, 'the title names the tenant');
-ok(!grep({ $_->{uid} =~ /^tenancy-/ } @mine), 'no tenant dashboard uid in the platform\'s tenancy- range');
+ok(@mine == 3 && !grep({ $_->{uid} =~ /^tenancy-/ } @mine), 'no tenant dashboard uid in the platform\'s tenancy- range');
 ($op, $state) = deprovision($hex32);
 is($state, 'succeeded', "deprovision $hex32");
 is((grafana('GET', "/api/dashboards/uid/$by_tenant{$long}{uid}"))[0], 200,

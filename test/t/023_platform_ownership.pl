@@ -80,6 +80,11 @@ sub deprovision
 
 my $seq;
 
+sub tenancy_labels
+{
+	return { 'app.kubernetes.io/managed-by' => 'tenancy', 'tenancy.io/tenant' => $_[0] };
+}
+
 # ---------------------------------------------------------------------------
 # 1. a team's namespace with the expected name is refused, never adopted
 k8s('POST', '/api/v1/namespaces', { apiVersion => 'v1', kind => 'Namespace',
@@ -257,6 +262,34 @@ ok(TenancyTest::k8s_gone($sim, '/api/v1/namespaces/data-delta'), 'its namespace 
 # once delta is deprovisioned, its namespace is free for another tenant
 ($op, $state) = provision('epsilon', resources => { kubernetes => { namespace => 'data-delta' } });
 is($state, 'succeeded', 'a deprovisioned tenant\'s namespace can be given to another');
+
+# a namespace already labelled for this very tenant, with no uid recorded
+# (what a crash between tenancy's POST and its record leaves): used, and its
+# uid recorded from then on
+k8s('POST', '/api/v1/namespaces', { apiVersion => 'v1', kind => 'Namespace',
+	metadata => { name => 'airflow-zeta', labels => tenancy_labels('zeta') } });
+my (undef, $zeta_ns) = k8s('GET', '/api/v1/namespaces/airflow-zeta');
+($op, $state) = provision('zeta');
+is($state, 'succeeded', 'a namespace labelled for this tenant and no uid recorded is used');
+is($node->safe_psql('postgres', "SELECT namespace_uid FROM tenancy.tenants WHERE name = 'zeta'"),
+	$zeta_ns->{metadata}{uid}, 'and its uid recorded');
+
+# ---------------------------------------------------------------------------
+# 5. upgrade from 0.1.0: stored specs get the namespace 0.1.0 really created
+$node->safe_psql('postgres', 'CREATE DATABASE upgrade_check');
+$node->safe_psql('upgrade_check', q{
+	CREATE EXTENSION tenancy VERSION '0.1.0';
+	INSERT INTO tenancy.tenants (name, slug, spec, state) VALUES
+		('old-a', 'old_a', '{"resources": {"kubernetes": {"namespace": "custom-ns"}}}', 'ready'),
+		('old-b', 'old_b', '{"resources": {"kubernetes": {"namespace": "custom-ns"}}}', 'ready'),
+		('old-c', 'old_c', '{"resources": {"kubernetes": {"namespace": "airflow-old-c"}}}', 'ready');
+	ALTER EXTENSION tenancy UPDATE TO '0.2.0';});
+is($node->safe_psql('upgrade_check',
+	"SELECT string_agg(name || '=' || (spec #>> '{resources,kubernetes,namespace}'), ',' ORDER BY name) FROM tenancy.tenants"),
+	'old-a=airflow-old-a,old-b=airflow-old-b,old-c=airflow-old-c',
+	'the upgrade sets each stored namespace to airflow-<name>, the one 0.1.0 created');
+is($node->safe_psql('upgrade_check', "SELECT count(*) FROM tenancy.tenants WHERE namespace_uid IS NULL"), '3',
+	'tenancy.tenants.namespace_uid exists after the upgrade');
 
 $node->stop;
 TenancyTest::stop_simulator($sim);

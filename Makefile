@@ -88,6 +88,7 @@ REGRESS = \
 	dba_day2
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
+	namespace_race \
 	tenant_concurrency \
 	tenant_locks
 ISOLATION_OPTS = --temp-config=test/regress.conf

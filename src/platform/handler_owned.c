@@ -13,7 +13,8 @@
  * otherwise the step fails for good, naming the namespace and what is
  * wrong, and nothing is written (a namespace is never relabelled nor
  * adopted).  Then the namespace body is applied (server-side apply),
- * unless verify_only.  A namespace being deleted is waited for.
+ * unless verify_only.  A namespace being deleted is waited for, polled as
+ * validation polls, up to tenancy.release_ready_timeout.
  *
  * k8s_delete: GET the object (a Secret, which the worker never reads, is
  * deleted by a deletecollection selecting its name and the tenant's
@@ -41,9 +42,7 @@
 #include "handler.h"
 #include "platform.h"
 #include "spec.h"
-
-/* How long to wait before looking again at a namespace being deleted */
-#define TERMINATING_POLL_MS 1000
+#include "tenancy.h"
 
 /* What the catalog says of the step's tenant */
 typedef struct OwnerRecord
@@ -279,10 +278,20 @@ HandleK8sNamespace(const StepContext *context, StepOutcome *outcome)
 	}
 	if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL)
 	{
+		int64		timeout_ms = (int64) tenancy_release_ready_timeout_s * 1000;
+		int64		age_ms = HandlerStepAgeMs(context);
+
 		json_decref(obj);
+		if (age_ms >= timeout_ms)
+		{
+			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+							  "namespace \"%s\" is still being deleted after %d s (tenancy.release_ready_timeout)",
+							  ns, (int) (age_ms / 1000));
+			return;
+		}
 		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
 						  "namespace \"%s\" is being deleted: waiting until it is gone", ns);
-		outcome->retry_after_ms = TERMINATING_POLL_MS;
+		outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age_ms);
 		return;
 	}
 	/* created by tenancy, uid not recorded yet (a crash after the POST) */

@@ -1,4 +1,4 @@
-# 023_platform_ownership.pl: tenancy acts only on the Kubernetes objects and
+# 024_platform_ownership.pl: tenancy acts only on the Kubernetes objects and
 # Grafana dashboards it created for the tenant (issue 17 findings 4 and 6),
 # and honours resources.kubernetes.namespace (issue 18).
 #
@@ -25,7 +25,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use TenancyTest;
 
-my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim023",
+my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim024",
 	'--helm-ready-delay-ms', '100', '--namespace-delete-delay-ms', '100');
 my $node = TenancyTest::new_node('ownership', $sim,
 	"tenancy.max_attempts = 20",

@@ -291,7 +291,8 @@ HandleK8sNamespace(const StepContext *context, StepOutcome *outcome)
 		}
 		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
 						  "namespace \"%s\" is being deleted: waiting until it is gone", ns);
-		outcome->retry_after_ms = HandlerPollDelayMs(context, timeout_ms - age_ms);
+		outcome->retry_after_ms = HandlerPollDelayMs(age_ms, timeout_ms - age_ms);
+		outcome->poll = true;
 		return;
 	}
 	/* created by tenancy, uid not recorded yet (a crash after the POST) */

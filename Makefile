@@ -33,6 +33,8 @@ OBJS = \
 	src/platform/dag_render.o \
 	src/platform/monitoring.o \
 	src/platform/handler_http.o \
+	src/platform/owner_record.o \
+	src/platform/handler_owned.o \
 	src/platform/handler_credentials.o \
 	src/platform/handler_helm.o \
 	src/platform/handler_validate.o \
@@ -86,6 +88,7 @@ REGRESS = \
 	dba_day2
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
+	namespace_race \
 	tenant_concurrency \
 	tenant_locks
 ISOLATION_OPTS = --temp-config=test/regress.conf

@@ -606,3 +606,26 @@ BEGIN
 	END LOOP;
 END
 $do$;
+
+-- Issue 17 (finding 4) and issue 18 (namespace): the Kubernetes namespace
+-- tenancy created for a tenant, proved by its uid; one live tenant per
+-- namespace.  0.1.0 ignored resources.kubernetes.namespace and gave every
+-- tenant airflow-<name>: the stored specs are made to say so, so that an
+-- apply that names another namespace is refused as a move (0A000) instead of
+-- creating a second namespace.
+UPDATE tenancy.tenants
+	SET spec = pg_catalog.jsonb_set(spec, '{resources,kubernetes,namespace}',
+									pg_catalog.to_jsonb('airflow-' OPERATOR(pg_catalog.||) name))
+	WHERE spec #> '{resources,kubernetes}' IS NOT NULL
+	  AND pg_catalog.jsonb_typeof(spec #> '{resources,kubernetes}') = 'object'
+	  AND (spec #>> '{resources,kubernetes,namespace}') IS DISTINCT FROM ('airflow-' OPERATOR(pg_catalog.||) name);
+
+ALTER TABLE tenancy.tenants ADD COLUMN namespace_uid text
+	CHECK (namespace_uid ~ '^[-0-9A-Za-z]{1,128}$');
+COMMENT ON COLUMN tenancy.tenants.namespace_uid IS
+	'metadata.uid of the Kubernetes namespace the worker created for the tenant (NULL until it has); an object at that name with another uid is not the tenant''s';
+CREATE UNIQUE INDEX tenants_namespace_idx
+	ON tenancy.tenants ((spec #>> '{resources,kubernetes,namespace}'))
+	WHERE state <> 'deprovisioned';
+COMMENT ON INDEX tenancy.tenants_namespace_idx IS
+	'A namespace (resources.kubernetes.namespace of the normalized spec) belongs to one tenant that is not deprovisioned';

@@ -92,7 +92,7 @@ SELECT ordinal, coalesce(request ->> 'method', 'handler ' || (request ->> 'handl
        request #>> '{query,fieldManager}' AS manager, request ->> 'content_type' AS content_type
   FROM tenancy.steps WHERE operation_id = :op AND target <> 'database' ORDER BY ordinal;
 SELECT jsonb_pretty(request) AS request
-  FROM tenancy.steps WHERE operation_id = :op AND object = 'namespace airflow-acme-corp';
+  FROM tenancy.steps WHERE operation_id = :op AND object LIKE 'namespace %';
 SELECT jsonb_pretty(request -> 'body') AS rolebinding
   FROM tenancy.steps WHERE operation_id = :op AND object LIKE 'rolebinding %';
 SELECT jsonb_pretty(request - 'port') AS request

@@ -115,15 +115,15 @@ fi
 if [ -f "$sim_dir/kubeconfig" ]; then
 	step "what exists on the platform side (kubectl against the simulator)"
 	k() { kubectl --kubeconfig "$sim_dir/kubeconfig" "$@" 2>&1 || true; }
-	k get namespace airflow-acme-corp --show-labels
-	k -n airflow-acme-corp get serviceaccounts,rolebindings,resourcequotas,limitranges,networkpolicies,secrets,configmaps,helmrepositories,helmreleases,servicemonitors,deployments,pods
+	k get namespace airflow-acme --show-labels
+	k -n airflow-acme get serviceaccounts,rolebindings,resourcequotas,limitranges,networkpolicies,secrets,configmaps,helmrepositories,helmreleases,servicemonitors,deployments,pods
 	step "the Airflow pods' permissions: a RoleBinding to the chart's ClusterRole"
-	k -n airflow-acme-corp get rolebinding airflow-worker -o jsonpath='{.roleRef.kind}/{.roleRef.name} -> {.subjects[0].kind}/{.subjects[0].name}'
+	k -n airflow-acme get rolebinding airflow-worker -o jsonpath='{.roleRef.kind}/{.roleRef.name} -> {.subjects[0].kind}/{.subjects[0].name}'
 	echo
 	step "the quota and the DAG files, from the spec"
-	k -n airflow-acme-corp get resourcequota tenant-quota -o jsonpath='{.spec.hard}'
+	k -n airflow-acme get resourcequota tenant-quota -o jsonpath='{.spec.hard}'
 	echo
-	k -n airflow-acme-corp get configmap tenant-dags -o jsonpath='{.data}' |
+	k -n airflow-acme get configmap tenant-dags -o jsonpath='{.data}' |
 		python3 -c 'import json, sys; print("\n".join(sorted(json.load(sys.stdin))))'
 	step "Vault and Grafana"
 	curl -s "$(endpoint control)/__sim/state" | python3 -c '

@@ -57,6 +57,19 @@ COMMENT ON COLUMN tenancy.tenants.state IS
 COMMENT ON COLUMN tenancy.tenants.server IS
 	'Registered warehouse server holding the tenant, NULL for the platform database';
 
+-- Issue 17 (finding 4) and issue 18 (namespace): the Kubernetes namespace
+-- tenancy created for a tenant, proved by its uid; one live tenant per
+-- namespace.
+ALTER TABLE tenancy.tenants ADD COLUMN namespace_uid text
+	CHECK (namespace_uid ~ '^[-0-9A-Za-z]{1,128}$');
+COMMENT ON COLUMN tenancy.tenants.namespace_uid IS
+	'metadata.uid of the Kubernetes namespace the worker created for the tenant (NULL until it has); an object at that name with another uid is not the tenant''s';
+CREATE UNIQUE INDEX tenants_namespace_idx
+	ON tenancy.tenants ((spec #>> '{resources,kubernetes,namespace}'))
+	WHERE state <> 'deprovisioned';
+COMMENT ON INDEX tenancy.tenants_namespace_idx IS
+	'A namespace (resources.kubernetes.namespace of the normalized spec) belongs to one tenant that is not deprovisioned';
+
 CREATE TABLE tenancy.operations (
 	operation_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	tenant_id	bigint NOT NULL REFERENCES tenancy.tenants (tenant_id),

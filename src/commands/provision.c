@@ -231,6 +231,13 @@ check_changes_supported(const TenantModel *old, const TenantModel *new)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot move tenant \"%s\" to another database", new->name),
 				 errdetail("warehouse.database names a different server or database than the spec last applied.")));
+	if (strcmp(old->namespace, new->namespace) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot move tenant \"%s\" to another Kubernetes namespace", new->name),
+				 errdetail("Its namespace is \"%s\"; resources.kubernetes.namespace asks for \"%s\".",
+						   old->namespace, new->namespace),
+				 errhint("Keep resources.kubernetes.namespace, or deprovision the tenant and provision it again in the new namespace.")));
 }
 
 /*

@@ -32,6 +32,7 @@ extern json_t *HandlerVaultRead(const StepContext *context, const char *path,
 extern void HandlerApplySecret(const StepContext *context, const char *ns,
 							   const char *name, json_t *string_data,
 							   StepOutcome *outcome);
+extern const char *HandlerTenantLabel(const StepContext *context);
 extern void HandlerWipeJson(json_t *value);
 extern int64 HandlerStepAgeMs(const StepContext *context);
 extern int64 HandlerPollDelayMs(int64 age_ms, int64 remaining_ms);
@@ -43,6 +44,15 @@ extern void HandleHelmRelease(const StepContext *context, StepOutcome *outcome);
 extern void HelmReapChildren(void);
 extern void HandleValidate(const StepContext *context, StepOutcome *outcome);
 extern void HandleWaitAbsent(const StepContext *context, StepOutcome *outcome);
+
+/* handler_owned.c: act only on what tenancy created for the tenant */
+extern void HandleK8sNamespace(const StepContext *context, StepOutcome *outcome);
+extern void HandleK8sDelete(const StepContext *context, StepOutcome *outcome);
+extern void HandleDashboard(const StepContext *context, StepOutcome *outcome);
+extern char *OwnershipProblem(json_t *obj, const char *tenant, const char *recorded_uid);
+extern bool HandlerNamespaceGoneForTenant(const StepContext *context, json_t *obj);
+extern void HandlerDeleteOwned(const StepContext *context, const char *path,
+							   bool namespace_uid, StepOutcome *outcome);
 
 /* handler_audit.c: maintenance (platform audit checks, pod requests) */
 extern void HandleAuditObject(const StepContext *context, StepOutcome *outcome);

@@ -15,6 +15,11 @@
  *	  handler_credentials.c  database credentials, Vault-backed secrets
  *	  handler_helm.c     tenancy.helm_mode = 'cli': helm upgrade --install
  *	  handler_validate.c validation, and waiting for a namespace to go
+ *	  handler_owned.c    ownership: the namespace created or proved the
+ *	                     tenant's, deletes only of the tenant's objects,
+ *	                     the dashboard replaced only when the tenant's
+ *	  owner_record.c     what handler_owned.c reads and writes of
+ *	                     tenancy.tenants (the recorded namespace uid)
  *
  * Every object builder returns the object as JSON text built from the
  * tenant model and its spec only, so the same spec always gives the same
@@ -118,6 +123,10 @@ typedef struct DagFile
 	char	   *source;			/* Python source */
 } DagFile;
 
+/* owner_record.c: the tenant of an operation, its recorded namespace uid */
+extern bool OwnerRecordRead(int64 operation_id, char **tenant, char **namespace_uid);
+extern void OwnerRecordSetNamespaceUid(int64 operation_id, const char *uid);
+
 /* role_password.c */
 extern void RoleSetPasswordQuietly(const char *role, const char *password);
 extern void RoleSetPasswordHere(const char *role, const char *password);
@@ -125,6 +134,7 @@ extern void RoleSetPasswordHere(const char *role, const char *password);
 /* monitoring.c */
 extern char *MonitoringServiceMonitor(const TenantModel *m);
 extern char *MonitoringDashboardUid(const TenantModel *m);
+extern char *MonitoringDashboardTag(const char *tenant);
 extern char *MonitoringDashboard(const TenantModel *m);
 
 

@@ -86,6 +86,7 @@ extern bool SpecLooksSecret(const char *key);
  */
 extern bool SpecIsDnsLabel(const char *s, int max_length);
 extern bool SpecIsName(const char *s, int max_length);
+extern bool SpecNamespaceReserved(const char *ns);
 
 /* spec_quantity.c: Kubernetes resource quantities */
 extern bool SpecParseQuantity(const char *text, double *value);

@@ -310,7 +310,15 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 	m->login_roles[1] = psprintf("airflow_%s", m->slug);
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		m->schemas[i] = psprintf("%s%s", m->schema_prefix, TenantSchemaSuffixes[i]);
-	m->namespace = psprintf("airflow-%s", m->name);
+	m->namespace = spec_string(spec, "resources.kubernetes.namespace",
+							   psprintf("airflow-%s", m->name));
+	if (!SpecIsDnsLabel(m->namespace, 63))
+		invalid_spec("resources.kubernetes.namespace",
+					 "must be a DNS-1123 label (lower-case letters, digits and \"-\", at most 63 characters)");
+	if (SpecNamespaceReserved(m->namespace))
+		invalid_spec("resources.kubernetes.namespace",
+					 psprintf("\"%s\" is reserved by Kubernetes (default and kube-*)",
+							  m->namespace));
 	m->spec = spec;
 
 	return m;

@@ -16,6 +16,14 @@
  * network policies, secrets, DAGs and ServiceMonitor; then the Airflow
  * release; the dashboard on its own; validation last.
  *
+ * Ownership (README "Security model"): the namespace step creates the
+ * namespace or uses it only if tenancy created it for this tenant (its
+ * labels, and the metadata.uid recorded in tenancy.tenants.namespace_uid);
+ * every other object lives in that namespace.  Deletes go through the
+ * k8s_delete handler (tenant labels checked, DeleteOptions
+ * preconditions.uid sent) and the dashboard handler (tenant tag checked):
+ * an object that merely has the expected name is left alone.
+ *
  * Compensation (a failed provision) deletes what the operation created, in
  * reverse order: a new namespace (with everything in it; the compensation
  * ends once it is gone) and a new dashboard.  When the platform side may
@@ -32,9 +40,12 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "platform.h"
@@ -57,7 +68,7 @@ typedef struct PlatformPlan
 	int			after_sql;		/* last remote SQL step, or 0 */
 } PlatformPlan;
 
-static char *wait_absent_request(const char *path, bool delete);
+static char *wait_absent_request(const TenantModel *m, const char *path, bool delete);
 
 /*
  * deps
@@ -104,7 +115,9 @@ add_step(PlatformPlan *pp, const char *target, const char *action,
 
 /*
  * delete_request
- *		DELETE of path; 404 means it is gone already.
+ *		DELETE of path; 404 means it is gone already.  Only for services
+ *		without ownership labels (Vault); Kubernetes objects are deleted by
+ *		k8s_delete_request.
  */
 static char *
 delete_request(const char *path)
@@ -118,6 +131,58 @@ delete_request(const char *path)
 	JwArrayStart(&w, "ok_status");
 	JwInt(&w, NULL, 404);
 	JwArrayEnd(&w);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * k8s_delete_request
+ *		The k8s_delete handler's request (handler_owned.c): delete the
+ *		Kubernetes object at path only if it carries the tenant's labels
+ *		(and, with namespace_uid, only if it is the namespace whose uid
+ *		tenancy recorded), with DeleteOptions preconditions.uid so that an
+ *		object recreated meanwhile by someone else is never deleted.
+ */
+static char *
+k8s_delete_request(const TenantModel *m, const char *path, bool namespace_uid)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "k8s_delete");
+	JwString(&w, "tenant", m->name);
+	JwString(&w, "path", path);
+	if (namespace_uid)
+		JwBool(&w, "namespace_uid", true);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
+ * grafana_request
+ *		The dashboard handler's request (handler_owned.c): upload (body) or
+ *		delete the dashboard uid, only if it is absent or carries the
+ *		tenant's tags.
+ */
+static char *
+grafana_request(const TenantModel *m, const char *body)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "dashboard");
+	JwString(&w, "tenant", m->name);
+	JwString(&w, "uid", MonitoringDashboardUid(m));
+	if (body != NULL)
+	{
+		JwString(&w, "method", "POST");
+		JwString(&w, "path", "/api/dashboards/db");
+		JwRaw(&w, "body", body);
+	}
+	else
+		JwString(&w, "method", "DELETE");
 	JwObjectEnd(&w);
 	return JwFinish(&w);
 }
@@ -177,7 +242,8 @@ apply_object(PlatformPlan *pp, const char *kind, const char *path,
 					psprintf("%s %s/%s", kind, pp->m->namespace, name),
 					psprintf("PATCH %s (server-side apply)", path),
 					apply_request(path, body),
-					compensate ? delete_request(path) : NULL, depends_on);
+					compensate ? k8s_delete_request(pp->m, path, false) : NULL,
+					depends_on);
 }
 
 /* A builder of one object from a model */
@@ -199,23 +265,59 @@ apply_built(PlatformPlan *pp, const char *kind, const char *api,
 }
 
 /*
+ * namespace_request
+ *		The k8s_namespace handler's request (handler_owned.c): create the
+ *		namespace, or use it only if tenancy created it for this tenant
+ *		(labels, and the uid recorded in tenancy.tenants), then apply body
+ *		to it unless verify_only.  method, path and body are those of the
+ *		apply, as the audit reads them.
+ */
+static char *
+namespace_request(const TenantModel *m, const char *path, const char *body,
+				  bool verify_only)
+{
+	JsonWriter	w;
+
+	JwInit(&w);
+	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "k8s_namespace");
+	JwString(&w, "tenant", m->name);
+	JwString(&w, "namespace", m->namespace);
+	if (verify_only)
+		JwBool(&w, "verify_only", true);
+	JwString(&w, "method", "PATCH");
+	JwString(&w, "path", path);
+	JwRaw(&w, "body", body);
+	JwObjectEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
  * plan_namespace
- *		The namespace; deleted by compensation when it is new.
+ *		The namespace: created, or checked to be the one tenancy created
+ *		for the tenant and applied; deleted by compensation when it is new.
+ *		An apply whose namespace body is unchanged still checks it first
+ *		when it writes anything else in it (verify), so that nothing is
+ *		written into a namespace someone else recreated under that name.
  */
 static int
-plan_namespace(PlatformPlan *pp)
+plan_namespace(PlatformPlan *pp, bool verify)
 {
 	const TenantModel *m = pp->m;
 	char	   *path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *body = K8sNamespace(m);
+	bool		unchanged = !pp->replan && pp->prev != NULL &&
+		strcmp(K8sNamespace(pp->prev), body) == 0;
 
-	if (!pp->replan && pp->prev != NULL && strcmp(K8sNamespace(pp->prev), body) == 0)
+	if (unchanged && !verify)
 		return 0;
-	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+	return add_step(pp, PLAN_TARGET_KUBERNETES, unchanged ? "verify" : "apply",
 					psprintf("namespace %s", m->namespace),
-					psprintf("PATCH %s (server-side apply)", path),
-					apply_request(path, body),
-					pp->prev == NULL ? wait_absent_request(path, true) : NULL, NIL);
+					unchanged ? psprintf("GET %s: created by tenancy for tenant %s", path, m->name)
+					: psprintf("PATCH %s (server-side apply, if created by tenancy for tenant %s)",
+							   path, m->name),
+					namespace_request(m, path, body, unchanged),
+					pp->prev == NULL ? wait_absent_request(m, path, true) : NULL, NIL);
 }
 
 /*
@@ -285,6 +387,7 @@ oauth_secret_request(const TenantModel *m)
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
 	JwString(&w, "handler", "vault_secret");
+	JwString(&w, "tenant", m->name);
 	JwString(&w, "namespace", m->namespace);
 	JwString(&w, "secret", PLATFORM_OAUTH_SECRET);
 	JwObjectStart(&w, "data");
@@ -369,6 +472,7 @@ api_secret_request(const TenantModel *m, const char *source)
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
 	JwString(&w, "handler", "vault_secret");
+	JwString(&w, "tenant", m->name);
 	JwString(&w, "namespace", m->namespace);
 	JwString(&w, "secret", api_secret_name(source));
 	JwObjectStart(&w, "data");
@@ -465,7 +569,8 @@ plan_secrets(PlatformPlan *pp, int ns)
 	handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
 				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
 				 oauth_secret_request(m), prev ? oauth_secret_request(prev) : NULL,
-				 delete_request(namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET)),
+				 k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
+													   PLATFORM_OAUTH_SECRET), false),
 				 deps(ns, -1));
 	foreach(lc, api_sources(m))
 	{
@@ -476,8 +581,8 @@ plan_secrets(PlatformPlan *pp, int ns)
 					 psprintf("secret %s/%s", m->namespace, api_secret_name(source)),
 					 api_secret_request(m, source),
 					 existed ? api_secret_request(prev, source) : NULL,
-					 delete_request(namespaced_path(m, "/api/v1", "secrets",
-													api_secret_name(source))),
+					 k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
+														   api_secret_name(source)), false),
 					 deps(ns, -1));
 	}
 	return creds;
@@ -533,28 +638,23 @@ plan_release(PlatformPlan *pp, List *depends_on)
 
 /*
  * plan_dashboard
- *		Upload the dashboard (POST with overwrite: idempotent).
+ *		Upload the dashboard: created, or replaced only when the dashboard
+ *		with its uid is the tenant's (handler_owned.c).
  */
 static void
 plan_dashboard(PlatformPlan *pp)
 {
 	const TenantModel *m = pp->m;
 	char	   *body = MonitoringDashboard(m);
-	char	   *uid_path = psprintf("/api/dashboards/uid/%s", MonitoringDashboardUid(m));
-	JsonWriter	w;
 
 	if (!pp->replan && pp->prev != NULL && strcmp(MonitoringDashboard(pp->prev), body) == 0)
 		return;
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "method", "POST");
-	JwString(&w, "path", "/api/dashboards/db");
-	JwRaw(&w, "body", body);
-	JwObjectEnd(&w);
 	add_step(pp, TARGET_GRAFANA, "upload",
 			 psprintf("dashboard %s", MonitoringDashboardUid(m)),
-			 "POST /api/dashboards/db (overwrite)", JwFinish(&w),
-			 pp->prev == NULL ? delete_request(uid_path) : NULL, NIL);
+			 psprintf("POST /api/dashboards/db (if uid %s is absent or tenant %s's)",
+					  MonitoringDashboardUid(m), m->name),
+			 grafana_request(m, body),
+			 pp->prev == NULL ? grafana_request(m, NULL) : NULL, NIL);
 }
 
 /*
@@ -610,19 +710,53 @@ last_remote_sql(PlanContext *ctx)
 }
 
 /*
- * PlanPlatformProvision
- *		The platform side of a new tenant, or what changed of it.
+ * check_namespace_free
+ *		Refuse (22023) a namespace that another tenant, not deprovisioned,
+ *		has: one namespace holds one tenant.  tenancy.tenants_namespace_idx
+ *		enforces the same between concurrent transactions; this check names
+ *		the owner.
  */
-void
-PlanPlatformProvision(PlanContext *ctx)
+static void
+check_namespace_free(const TenantModel *m)
 {
-	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform,
-	ctx->state->platform_unknown, NIL, 0};
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(m->name),
+	CStringGetTextDatum(m->namespace)};
+	char	   *owner = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT name FROM tenancy.tenants "
+							  "WHERE state OPERATOR(pg_catalog.<>) 'deprovisioned' "
+							  "AND name OPERATOR(pg_catalog.<>) $1 "
+							  "AND (spec OPERATOR(pg_catalog.#>>) '{resources,kubernetes,namespace}') "
+							  "OPERATOR(pg_catalog.=) $2 LIMIT 1",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.tenants");
+	if (SPI_processed > 0)
+		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (owner != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("namespace \"%s\" belongs to tenant \"%s\"", m->namespace, owner),
+				 errdetail("resources.kubernetes.namespace of tenant \"%s\" names the namespace of another tenant; a namespace holds one tenant.",
+						   m->name),
+				 errhint("Choose another resources.kubernetes.namespace, or leave it out for \"airflow-%s\".",
+						 m->name)));
+	SPI_finish();
+}
+
+/*
+ * plan_objects
+ *		Everything of the platform side but the namespace, each depending
+ *		on the namespace step ns (0 when none is planned).
+ */
+static void
+plan_objects(PlatformPlan *pp, int ns)
+{
 	const char *v1 = "/api/v1";
 	const char *rbac = "/apis/rbac.authorization.k8s.io/v1";
 	const char *netpol = "/apis/networking.k8s.io/v1";
-	int			ns,
-				sa,
+	int			sa,
 				binding,
 				quota,
 				limits,
@@ -631,30 +765,71 @@ PlanPlatformProvision(PlanContext *ctx)
 				creds,
 				dags;
 
-	pp.after_sql = last_remote_sql(ctx);
-	ns = plan_namespace(&pp);
-	sa = apply_built(&pp, "serviceaccount", v1, "serviceaccounts",
+	sa = apply_built(pp, "serviceaccount", v1, "serviceaccounts",
 					 PLATFORM_SERVICE_ACCOUNT, K8sServiceAccount, deps(ns, -1));
-	binding = apply_built(&pp, "rolebinding", rbac, "rolebindings",
+	binding = apply_built(pp, "rolebinding", rbac, "rolebindings",
 						  PLATFORM_ROLE_BINDING, K8sRoleBinding, deps(ns, sa, -1));
-	quota = apply_built(&pp, "resourcequota", v1, "resourcequotas", PLATFORM_QUOTA,
+	quota = apply_built(pp, "resourcequota", v1, "resourcequotas", PLATFORM_QUOTA,
 						K8sResourceQuota, deps(ns, -1));
-	limits = apply_built(&pp, "limitrange", v1, "limitranges", PLATFORM_LIMIT_RANGE,
+	limits = apply_built(pp, "limitrange", v1, "limitranges", PLATFORM_LIMIT_RANGE,
 						 K8sLimitRange, deps(ns, -1));
-	deny = apply_built(&pp, "networkpolicy", netpol, "networkpolicies",
+	deny = apply_built(pp, "networkpolicy", netpol, "networkpolicies",
 					   PLATFORM_POLICY_DENY, K8sDefaultDenyPolicy, deps(ns, -1));
-	allow = apply_built(&pp, "networkpolicy", netpol, "networkpolicies",
+	allow = apply_built(pp, "networkpolicy", netpol, "networkpolicies",
 						PLATFORM_POLICY_ALLOW, K8sIsolationPolicy, deps(ns, -1));
-	creds = plan_secrets(&pp, ns);
-	dags = apply_built(&pp, "configmap", v1, "configmaps", PLATFORM_DAG_CONFIGMAP,
+	creds = plan_secrets(pp, ns);
+	dags = apply_built(pp, "configmap", v1, "configmaps", PLATFORM_DAG_CONFIGMAP,
 					   DagConfigMap, deps(ns, -1));
-	plan_release(&pp, deps(ns, binding, quota, limits, deny, allow, creds, dags, -1));
-	apply_object(&pp, "servicemonitor",
-				 namespaced_path(pp.m, "/apis/monitoring.coreos.com/v1", "servicemonitors",
-								 psprintf("airflow-%s", pp.m->name)),
-				 psprintf("airflow-%s", pp.m->name),
-				 MonitoringServiceMonitor(pp.m),
-				 pp.prev ? MonitoringServiceMonitor(pp.prev) : NULL, deps(ns, -1));
+	plan_release(pp, deps(ns, binding, quota, limits, deny, allow, creds, dags, -1));
+	apply_object(pp, "servicemonitor",
+				 namespaced_path(pp->m, "/apis/monitoring.coreos.com/v1", "servicemonitors",
+								 psprintf("airflow-%s", pp->m->name)),
+				 psprintf("airflow-%s", pp->m->name),
+				 MonitoringServiceMonitor(pp->m),
+				 pp->prev ? MonitoringServiceMonitor(pp->prev) : NULL, deps(ns, -1));
+}
+
+/*
+ * writes_in_namespace
+ *		Whether an apply writes anything in the tenant's namespace: plan
+ *		its objects into a scratch copy of the plan and look.
+ */
+static bool
+writes_in_namespace(PlatformPlan *pp)
+{
+	PlanContext scratch = *pp->ctx;
+	PlatformPlan probe = *pp;
+	ListCell   *lc;
+
+	scratch.actions = list_copy(pp->ctx->actions);
+	probe.ctx = &scratch;
+	probe.planned = NIL;
+	plan_objects(&probe, 0);
+	foreach(lc, probe.planned)
+	{
+		PlanAction *a = list_nth(scratch.actions, lfirst_int(lc) - 1);
+
+		if (strcmp(a->target, TARGET_GRAFANA) != 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * PlanPlatformProvision
+ *		The platform side of a new tenant, or what changed of it.
+ */
+void
+PlanPlatformProvision(PlanContext *ctx)
+{
+	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform,
+	ctx->state->platform_unknown, NIL, 0};
+	int			ns;
+
+	check_namespace_free(pp.m);
+	pp.after_sql = last_remote_sql(ctx);
+	ns = plan_namespace(&pp, pp.prev != NULL && writes_in_namespace(&pp));
+	plan_objects(&pp, ns);
 	plan_dashboard(&pp);
 	if (pp.planned != NIL)
 		plan_validation(&pp);
@@ -662,13 +837,15 @@ PlanPlatformProvision(PlanContext *ctx)
 
 /*
  * wait_absent_request
- *		The wait_absent handler's request: succeed once GET path is 404;
- *		with delete, DELETE path first (the compensation of a new
- *		namespace, which then ends only once the namespace is gone, so that
- *		a retry does not meet it Terminating).
+ *		The wait_absent handler's request: succeed once GET path is 404, or
+ *		answers an object that is not the namespace tenancy created for the
+ *		tenant (which k8s_delete left alone); with delete, delete path
+ *		first as k8s_delete does (the compensation of a new namespace,
+ *		which then ends only once the namespace is gone, so that a retry
+ *		does not meet it Terminating).
  */
 static char *
-wait_absent_request(const char *path, bool delete)
+wait_absent_request(const TenantModel *m, const char *path, bool delete)
 {
 	JsonWriter	w;
 
@@ -676,6 +853,8 @@ wait_absent_request(const char *path, bool delete)
 	JwObjectStart(&w, NULL);
 	JwString(&w, "handler", "wait_absent");
 	JwString(&w, "path", path);
+	JwString(&w, "tenant", m->name);
+	JwBool(&w, "namespace_uid", true);
 	if (delete)
 		JwBool(&w, "delete", true);
 	JwObjectEnd(&w);
@@ -700,26 +879,29 @@ PlanPlatformDeprovision(PlanContext *ctx)
 	char	   *vault = psprintf("/v1/%s/metadata/tenants/%s/database",
 								 tenancy_vault_kv_mount ? tenancy_vault_kv_mount : "secret",
 								 m->name);
-	char	   *uid_path = psprintf("/api/dashboards/uid/%s", MonitoringDashboardUid(m));
 	int			hr,
 				ns;
 
 	pp.after_sql = last_remote_sql(ctx);
 	hr = add_step(&pp, PLAN_TARGET_KUBERNETES, "delete",
 				  psprintf("helmrelease %s/%s", m->namespace, PLATFORM_HELM_RELEASE),
-				  psprintf("DELETE %s", release), delete_request(release), NULL, NIL);
+				  psprintf("DELETE %s (if tenant %s's)", release, m->name),
+				  k8s_delete_request(m, release, false), NULL, NIL);
 	ns = add_step(&pp, PLAN_TARGET_KUBERNETES, "delete",
 				  psprintf("namespace %s", m->namespace),
-				  psprintf("DELETE %s", ns_path), delete_request(ns_path), NULL,
-				  deps(hr, -1));
+				  psprintf("DELETE %s (if the one tenancy created for tenant %s)",
+						   ns_path, m->name),
+				  k8s_delete_request(m, ns_path, true), NULL, deps(hr, -1));
 	add_step(&pp, PLAN_TARGET_KUBERNETES, "wait until gone",
 			 psprintf("namespace %s", m->namespace),
-			 psprintf("GET %s until 404", ns_path), wait_absent_request(ns_path, false),
+			 psprintf("GET %s until 404", ns_path), wait_absent_request(m, ns_path, false),
 			 NULL, deps(ns, -1));
 	add_step(&pp, TARGET_VAULT, "delete",
 			 psprintf("vault tenants/%s/database", m->name),
 			 psprintf("DELETE %s", vault), delete_request(vault), NULL, NIL);
 	add_step(&pp, TARGET_GRAFANA, "delete",
 			 psprintf("dashboard %s", MonitoringDashboardUid(m)),
-			 psprintf("DELETE %s", uid_path), delete_request(uid_path), NULL, NIL);
+			 psprintf("DELETE /api/dashboards/uid/%s (if tenant %s's)",
+					  MonitoringDashboardUid(m), m->name),
+			 grafana_request(m, NULL), NULL, NIL);
 }

@@ -39,6 +39,9 @@ RegisterPlatformStepHandlers(void)
 	RegisterStepHandler("helm_release", HandleHelmRelease);
 	RegisterStepHandler("validate", HandleValidate);
 	RegisterStepHandler("wait_absent", HandleWaitAbsent);
+	RegisterStepHandler("k8s_namespace", HandleK8sNamespace);
+	RegisterStepHandler("k8s_delete", HandleK8sDelete);
+	RegisterStepHandler("dashboard", HandleDashboard);
 	RegisterStepHandler("audit_object", HandleAuditObject);
 	RegisterStepHandler("audit_vault", HandleAuditVault);
 	RegisterStepHandler("pod_requests", HandlePodRequests);
@@ -209,8 +212,27 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 }
 
 /*
+ * HandlerTenantLabel
+ *		The request's "tenant" when it is a tenant name, for the
+ *		tenancy.io/tenant label of what the handler writes; NULL when absent
+ *		(steps enqueued by 0.1.0).
+ */
+const char *
+HandlerTenantLabel(const StepContext *context)
+{
+	const char *tenant = json_string_value(json_object_get(context->request, "tenant"));
+
+	if (tenant != NULL && !SpecIsName(tenant, 63))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: \"tenant\" must be a tenant name")));
+	return tenant;
+}
+
+/*
  * HandlerApplySecret
- *		Server-side apply of an Opaque Secret with string_data (borrowed).
+ *		Server-side apply of an Opaque Secret with string_data (borrowed),
+ *		labelled as tenancy's and the step's tenant's (HandlerTenantLabel).
  */
 void
 HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
@@ -232,6 +254,9 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 					   "type", "Opaque", "stringData", string_data);
 	if (secret == NULL)
 		elog(ERROR, "out of memory building a Secret");
+	if (HandlerTenantLabel(context) != NULL)
+		json_object_set_new(json_object_get(json_object_get(secret, "metadata"), "labels"),
+							"tenancy.io/tenant", json_string(HandlerTenantLabel(context)));
 	PG_TRY();
 	{
 		StepHttpCall(context, "kubernetes", "PATCH",

@@ -18,7 +18,9 @@
  *
  * wait_absent succeeds once GET of its path returns 404 (a namespace being
  * deleted), under the same timeout; with "delete" it deletes the path
- * first (the compensation of a new namespace).
+ * first (the compensation of a new namespace), as k8s_delete does: only
+ * the tenant's (handler_owned.c).  With namespace_uid it also succeeds once
+ * what is there is not the namespace tenancy created for the tenant.
  *
  *-------------------------------------------------------------------------
  */
@@ -386,6 +388,7 @@ HandleWaitAbsent(const StepContext *context, StepOutcome *outcome)
 {
 	const char *path = HandlerArgString(context, "path");
 	bool		delete = json_is_true(json_object_get(context->request, "delete"));
+	bool		namespace_uid = json_is_true(json_object_get(context->request, "namespace_uid"));
 	HttpRequest request;
 
 	if (path[0] != '/' || !HandlerValidName(path + 1))
@@ -394,14 +397,8 @@ HandleWaitAbsent(const StepContext *context, StepOutcome *outcome)
 				 errmsg("malformed step request: invalid \"path\"")));
 	if (delete)
 	{
-		StepHttpCall(context, "kubernetes", "DELETE", path, NULL, NULL, NULL,
-					 &request, outcome);
-		if (request.status == 404)
-		{
-			memset(outcome, 0, sizeof(StepOutcome));
-			outcome->kind = STEP_OUTCOME_SUCCEEDED;
-			return;
-		}
+		/* deletes only the tenant's; anything else is left alone (skipped) */
+		HandlerDeleteOwned(context, path, namespace_uid, outcome);
 		if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
 			return;
 	}
@@ -412,5 +409,14 @@ HandleWaitAbsent(const StepContext *context, StepOutcome *outcome)
 		outcome->kind = STEP_OUTCOME_SUCCEEDED;
 	}
 	else if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
-		finish_polling(context, psprintf("%s still exists", path), outcome);
+	{
+		/* with namespace_uid: what is there now is not the tenant's */
+		json_t	   *obj = namespace_uid ? HandlerResponseJson(&request) : NULL;
+
+		if (obj != NULL && HandlerNamespaceGoneForTenant(context, obj))
+			outcome->kind = STEP_OUTCOME_SUCCEEDED;
+		else
+			finish_polling(context, psprintf("%s still exists", path), outcome);
+		json_decref(obj);
+	}
 }

@@ -7,7 +7,10 @@
  * The dashboard has the source document's panels (DAG success rate, task
  * duration, memory) and one with the tenant's step health from the
  * tenancy exporter.  Its uid is derived from the tenant name, so uploading
- * it again (overwrite) replaces it instead of adding a copy.
+ * it again replaces it instead of adding a copy; the uid, the title and
+ * the "tenant:<name>" tag are distinct for distinct tenants (see
+ * MonitoringDashboardUid), and the worker replaces or deletes a dashboard
+ * only when it carries that tag (handler_owned.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +23,10 @@
 
 /* Grafana's limit on dashboard uids */
 #define GRAFANA_UID_MAX 40
+
+/* The two forms of a tenant dashboard's uid (see MonitoringDashboardUid) */
+#define DASHBOARD_UID_NAME_PREFIX "tn_"
+#define DASHBOARD_UID_HASH_PREFIX "th_"
 
 /*
  * MonitoringServiceMonitor
@@ -64,8 +71,17 @@ MonitoringServiceMonitor(const TenantModel *m)
 
 /*
  * MonitoringDashboardUid
- *		tenancy-<name> when it fits Grafana's 40 characters, else tenancy-
- *		and the first 32 hex digits of the name's SHA-256.
+ *		tn_<name> when it fits Grafana's 40 characters (names of up to 37),
+ *		else th_ and the first 37 hex digits of the name's SHA-256.
+ *
+ * The two forms cannot meet: their prefixes differ, and "_" never occurs
+ * in a tenant name, so neither can be any other tenant's tn_ form nor a
+ * dashboard the platform ships (tenancy-platform) or a user names without
+ * "_" at that place.  Names of up to 37 characters map one to one; the
+ * 38 to 40 character ones share 148 hash bits, the most Grafana's 40
+ * characters leave once the uid must also compare equal ignoring case
+ * (MySQL-backed Grafana does): 36 case-folded symbols over 37 characters
+ * cannot hold all 208 bits of a 40-character name.
  */
 char *
 MonitoringDashboardUid(const TenantModel *m)
@@ -74,8 +90,8 @@ MonitoringDashboardUid(const TenantModel *m)
 	pg_cryptohash_ctx *ctx;
 	StringInfoData buf;
 
-	if (strlen("tenancy-") + strlen(m->name) <= GRAFANA_UID_MAX)
-		return psprintf("tenancy-%s", m->name);
+	if (strlen(DASHBOARD_UID_NAME_PREFIX) + strlen(m->name) <= GRAFANA_UID_MAX)
+		return psprintf(DASHBOARD_UID_NAME_PREFIX "%s", m->name);
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) m->name, strlen(m->name)) < 0 ||
@@ -83,10 +99,23 @@ MonitoringDashboardUid(const TenantModel *m)
 		elog(ERROR, "could not compute a SHA-256 digest");
 	pg_cryptohash_free(ctx);
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "tenancy-");
-	for (int i = 0; i < 16; i++)
+	appendStringInfoString(&buf, DASHBOARD_UID_HASH_PREFIX);
+	for (int i = 0; buf.len < GRAFANA_UID_MAX; i++)
 		appendStringInfo(&buf, "%02x", digest[i]);
+	buf.data[GRAFANA_UID_MAX] = '\0';
+	buf.len = GRAFANA_UID_MAX;
 	return buf.data;
+}
+
+/*
+ * MonitoringDashboardTag
+ *		The tag that marks a dashboard as the tenant's: "tenant:<name>"
+ *		(at most 47 characters, within Grafana's 50).
+ */
+char *
+MonitoringDashboardTag(const char *tenant)
+{
+	return psprintf("tenant:%s", tenant);
 }
 
 /*
@@ -130,11 +159,17 @@ MonitoringDashboard(const TenantModel *m)
 	JwObjectStart(&w, NULL);
 	JwObjectStart(&w, "dashboard");
 	JwString(&w, "uid", MonitoringDashboardUid(m));
-	JwString(&w, "title", psprintf("Airflow - %s", m->display_name));
+	/*
+	 * Grafana keys titles per folder: the name in parentheses at the end
+	 * makes the title the tenant's alone, whatever its display name (a
+	 * name has no "(" nor " ", so it is what follows the last " (").
+	 */
+	JwString(&w, "title", psprintf("Airflow - %s (%s)", m->display_name, m->name));
 	JwArrayStart(&w, "tags");
 	JwString(&w, NULL, "airflow");
 	JwString(&w, NULL, "tenancy");
 	JwString(&w, NULL, m->name);
+	JwString(&w, NULL, MonitoringDashboardTag(m->name));
 	JwArrayEnd(&w);
 	JwString(&w, "timezone", "utc");
 	JwInt(&w, "schemaVersion", 39);
@@ -149,7 +184,7 @@ MonitoringDashboard(const TenantModel *m)
 		  psprintf("sum by (state) (tenancy_steps{tenant=\"%s\"})", m->name), 12, 8);
 	JwArrayEnd(&w);
 	JwObjectEnd(&w);
-	JwBool(&w, "overwrite", true);
+	JwBool(&w, "overwrite", true);	/* the handler checked the uid is ours */
 	JwString(&w, "message", "tenancy: applied from the tenant's spec");
 	JwObjectEnd(&w);
 	return JwFinish(&w);

@@ -34,9 +34,17 @@ static const SpecRange storage_gb_range = {false, 0, true, HUGE_VAL};
 static const SpecRange retention_range = {true, 1, false, 3650};
 static const SpecRange toleration_seconds_range = {true, 0, false, HUGE_VAL};
 
-/* Namespaces a tenant must never be given. */
-static const char *const reserved_namespaces[] = {"default", "kube-system",
-"kube-public", "kube-node-lease", NULL};
+/*
+ * SpecNamespaceReserved
+ *		Whether ns is a namespace a tenant must never be given: "default"
+ *		and every kube-* (kube-system, kube-public, kube-node-lease and those
+ *		Kubernetes may add).
+ */
+bool
+SpecNamespaceReserved(const char *ns)
+{
+	return strcmp(ns, "default") == 0 || strncmp(ns, "kube-", 5) == 0;
+}
 
 /*
  * quantity
@@ -287,17 +295,14 @@ check_kubernetes(SpecValidator *v, JsonbContainer *kubernetes)
 	static const char *const known[] = {"namespace", "quotas", "node_selector",
 	"tolerations", NULL};
 	char	   *namespace;
-	const char *const *reserved;
-
 	SpecCheckKeys(v, kubernetes, known);
 	namespace = SpecString(v, kubernetes, "namespace", false, SPEC_MAX_STRING);
 	if (namespace && !SpecIsDnsLabel(namespace, 63))
 		SpecReportAt(v, "namespace",
 					 "%s is not a DNS-1123 label (lower-case letters, digits and \"-\", at most 63 characters)",
 					 SpecQuote(namespace));
-	for (reserved = reserved_namespaces; namespace && *reserved; reserved++)
-		if (strcmp(namespace, *reserved) == 0)
-			SpecReportAt(v, "namespace", "%s is reserved by Kubernetes", SpecQuote(namespace));
+	if (namespace && SpecNamespaceReserved(namespace))
+		SpecReportAt(v, "namespace", "%s is reserved by Kubernetes", SpecQuote(namespace));
 	SpecVisitObject(v, kubernetes, "quotas", false, check_quotas);
 	SpecVisitObject(v, kubernetes, "node_selector", false, check_node_selector);
 	SpecVisitArray(v, kubernetes, "tolerations", false, check_toleration);

@@ -49,7 +49,8 @@ if ! helm=$("$top/test/tools/get-helm.sh"); then
 fi
 ok "helm: $("$helm" version --short)"
 
-if [ ! -d "$here/node_modules" ]; then
+# again when package-lock.json is newer than what npm ci installed
+if [ ! -d "$here/node_modules" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
 	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
 		{ not_ok "npm ci in test/deploy"; finish; }
 fi

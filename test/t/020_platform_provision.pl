@@ -51,48 +51,48 @@ is($node->safe_psql('postgres',
 
 # exactly the expected objects in the namespace
 my $state = TenancyTest::sim_state($sim);
-my @mine = sort grep { m{airflow-acme-corp} } keys %{ $state->{kubernetes}{objects} };
+my @mine = sort grep { m{(^|/)airflow-acme(/|$)} } keys %{ $state->{kubernetes}{objects} };
 my @expected = sort(
-	'namespaces/airflow-acme-corp',
+	'namespaces/airflow-acme',
 	map({ "$_" } (
-		'serviceaccounts/airflow-acme-corp/default',
-		'configmaps/airflow-acme-corp/kube-root-ca.crt',
-		'serviceaccounts/airflow-acme-corp/airflow-worker',
-		'rolebindings.rbac.authorization.k8s.io/airflow-acme-corp/airflow-worker',
-		'resourcequotas/airflow-acme-corp/tenant-quota',
-		'limitranges/airflow-acme-corp/tenant-limits',
-		'networkpolicies.networking.k8s.io/airflow-acme-corp/default-deny',
-		'networkpolicies.networking.k8s.io/airflow-acme-corp/tenant-isolation',
-		'secrets/airflow-acme-corp/database-credentials',
-		'secrets/airflow-acme-corp/airflow-metadata',
-		'secrets/airflow-acme-corp/oauth-credentials',
-		'secrets/airflow-acme-corp/api-api-catalog',
-		'configmaps/airflow-acme-corp/tenant-dags',
-		'helmrepositories.source.toolkit.fluxcd.io/airflow-acme-corp/apache-airflow',
-		'helmreleases.helm.toolkit.fluxcd.io/airflow-acme-corp/airflow',
-		'servicemonitors.monitoring.coreos.com/airflow-acme-corp/airflow-acme-corp',
-		map({ "deployments.apps/airflow-acme-corp/airflow-acme-corp-$_" } qw(scheduler triggerer webserver)))));
+		'serviceaccounts/airflow-acme/default',
+		'configmaps/airflow-acme/kube-root-ca.crt',
+		'serviceaccounts/airflow-acme/airflow-worker',
+		'rolebindings.rbac.authorization.k8s.io/airflow-acme/airflow-worker',
+		'resourcequotas/airflow-acme/tenant-quota',
+		'limitranges/airflow-acme/tenant-limits',
+		'networkpolicies.networking.k8s.io/airflow-acme/default-deny',
+		'networkpolicies.networking.k8s.io/airflow-acme/tenant-isolation',
+		'secrets/airflow-acme/database-credentials',
+		'secrets/airflow-acme/airflow-metadata',
+		'secrets/airflow-acme/oauth-credentials',
+		'secrets/airflow-acme/api-api-catalog',
+		'configmaps/airflow-acme/tenant-dags',
+		'helmrepositories.source.toolkit.fluxcd.io/airflow-acme/apache-airflow',
+		'helmreleases.helm.toolkit.fluxcd.io/airflow-acme/airflow',
+		'servicemonitors.monitoring.coreos.com/airflow-acme/airflow-acme-corp',
+		map({ "deployments.apps/airflow-acme/airflow-acme-corp-$_" } qw(scheduler triggerer webserver)))));
 # pods are named by their controllers (a hash), so they are matched by pattern
 my @pods = grep { m{^pods/} } @mine;
-is(join(',', sort map { m{^pods/airflow-acme-corp/airflow-acme-corp-(scheduler|triggerer|webserver)-[0-9a-f]{10}-[0-9a-f]{5}$} ? $1 : "unexpected $_" } @pods),
+is(join(',', sort map { m{^pods/airflow-acme/airflow-acme-corp-(scheduler|triggerer|webserver)-[0-9a-f]{10}-[0-9a-f]{5}$} ? $1 : "unexpected $_" } @pods),
 	'scheduler,triggerer,webserver', 'the release started one pod per component');
 is_deeply([ grep { !m{^pods/} } @mine ], \@expected, 'exactly the expected objects');
 
 # values from the spec
-my $ns = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp');
+my $ns = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme');
 is($ns->{metadata}{labels}{'tenancy.io/tier'}, 'enterprise', 'namespace tier label');
 is($ns->{metadata}{labels}{'pod-security.kubernetes.io/enforce'}, 'restricted', 'Pod Security enforce level');
 is($ns->{metadata}{annotations}{'tenancy.io/technical-contact'}, 'john.smith@acme.com', 'technical contact');
-my $quota = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/resourcequotas/tenant-quota');
+my $quota = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/resourcequotas/tenant-quota');
 is($quota->{spec}{hard}{'requests.cpu'}, '8', 'quota requests.cpu from the spec');
 is($quota->{spec}{hard}{'requests.storage'}, '100Gi', 'quota requests.storage');
 is($quota->{spec}{hard}{'limits.memory'}, '64Gi', 'quota limits.memory');
 ok(!exists $quota->{spec}{scopeSelector}, 'no PriorityClass scope selector');
-my $limits = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/limitranges/tenant-limits');
+my $limits = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/limitranges/tenant-limits');
 my ($pvc) = grep { $_->{type} eq 'PersistentVolumeClaim' } @{ $limits->{spec}{limits} };
 is("$pvc->{min}{storage}-$pvc->{max}{storage}", '1Gi-100Gi', 'PVC min and max');
 my $policy = TenancyTest::k8s_object($sim,
-	'/apis/networking.k8s.io/v1/namespaces/airflow-acme-corp/networkpolicies/tenant-isolation');
+	'/apis/networking.k8s.io/v1/namespaces/airflow-acme/networkpolicies/tenant-isolation');
 my ($https) = grep { $_->{ports}[0]{port} == 443 } @{ $policy->{spec}{egress} };
 is_deeply($https->{to}[0]{ipBlock}{except},
 	[ '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10' ],
@@ -100,17 +100,17 @@ is_deeply($https->{to}[0]{ipBlock}{except},
 # the workers' permissions: a RoleBinding to the chart's ClusterRole, no
 # Role written by the worker (which would need those permissions itself)
 my $binding = TenancyTest::k8s_object($sim,
-	'/apis/rbac.authorization.k8s.io/v1/namespaces/airflow-acme-corp/rolebindings/airflow-worker');
+	'/apis/rbac.authorization.k8s.io/v1/namespaces/airflow-acme/rolebindings/airflow-worker');
 is_deeply($binding->{roleRef},
 	{ apiGroup => 'rbac.authorization.k8s.io', kind => 'ClusterRole', name => 'tenancy-tenant-workload' },
 	'the binding refers to the tenant workload ClusterRole (tenancy.tenant_cluster_role)');
 is_deeply($binding->{subjects},
-	[ { kind => 'ServiceAccount', name => 'airflow-worker', namespace => 'airflow-acme-corp' } ],
+	[ { kind => 'ServiceAccount', name => 'airflow-worker', namespace => 'airflow-acme' } ],
 	'granted to the Airflow service account of the namespace only');
 ok(!grep({ $_->{service} eq 'kubernetes' && ($_->{resource} // '') eq 'roles' } @{ TenancyTest::journal($sim) }),
 	'the worker never wrote nor read a Role');
 my $hr = TenancyTest::k8s_object($sim,
-	'/apis/helm.toolkit.fluxcd.io/v2/namespaces/airflow-acme-corp/helmreleases/airflow');
+	'/apis/helm.toolkit.fluxcd.io/v2/namespaces/airflow-acme/helmreleases/airflow');
 is($hr->{spec}{values}{scheduler}{replicas}, 2, 'scheduler replicas from the spec');
 is($hr->{spec}{values}{webserver}{resources}{requests}{cpu}, '500m', 'webserver resources from the spec');
 is($hr->{spec}{values}{executor}, 'KubernetesExecutor', 'executor');
@@ -120,10 +120,10 @@ is($hr->{spec}{values}{config}{core}{parallelism}, '32', 'enterprise parallelism
 my ($ready) = grep { $_->{type} eq 'Ready' } @{ $hr->{status}{conditions} };
 is($ready->{status}, 'True', 'release Ready');
 is(scalar(@{ $state->{grafana}{dashboards} }), 1, 'one dashboard');
-is($state->{grafana}{dashboards}[0]{uid}, 'tenancy-acme-corp', 'dashboard uid from the tenant');
+is($state->{grafana}{dashboards}[0]{uid}, 'tn_acme-corp', 'dashboard uid from the tenant');
 
 # every generated DAG file compiles, the hostile string is one literal
-my $cm = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/configmaps/tenant-dags');
+my $cm = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/configmaps/tenant-dags');
 my $dir = tempdir(CLEANUP => 1);
 my @files = sort keys %{ $cm->{data} };
 is(scalar(@files), 5, 'one DAG per distinct schedule (3 bronze, silver, gold)');
@@ -150,14 +150,14 @@ chomp $py;
 is($py, '0', 'no import statement came from the spec');
 
 # credentials: Vault first, the Secret, the login role, never in the log
-my $secret = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/database-credentials');
+my $secret = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/secrets/database-credentials');
 my $password = decode_base64($secret->{data}{SOURCE_DB_PASSWORD});
 like($password, qr/^[A-Za-z0-9]{32}$/, 'a generated 32-character password');
 is(decode_base64($secret->{data}{SOURCE_DB_USER}), 'etl_acme_corp', 'the etl login role');
 ok($state->{vault}{secrets}{'tenants/acme-corp/database'}, 'credentials in Vault');
-my $oauth = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/oauth-credentials');
+my $oauth = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/secrets/oauth-credentials');
 is(decode_base64($oauth->{data}{OAUTH_CLIENT_SECRET}), 'v-acme/oauth/client_secret', 'OAuth secret from Vault');
-my $api = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/secrets/api-api-catalog');
+my $api = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/secrets/api-api-catalog');
 is(decode_base64($api->{data}{API_KEY}), 'v-apis/api_catalog/key', 'API key from Vault');
 
 my $hba = $node->data_dir . '/pg_hba.conf';
@@ -202,23 +202,23 @@ is(TenancyTest::wait_operation($node, $apply), 'succeeded', 'apply succeeded');
 my @changed = split /\n/, $node->safe_psql('postgres',
 	"SELECT object FROM tenancy.steps WHERE operation_id = $apply AND target <> 'database' ORDER BY ordinal");
 is_deeply(\@changed,
-	[ 'resourcequota airflow-acme-corp/tenant-quota', 'configmap airflow-acme-corp/tenant-dags',
-	  'tenant acme-corp' ],
-	'apply plans the quota, the DAGs and the validation only');
+	[ 'namespace airflow-acme', 'resourcequota airflow-acme/tenant-quota',
+	  'configmap airflow-acme/tenant-dags', 'tenant acme-corp' ],
+	'apply plans the namespace check (GET only), the quota, the DAGs and the validation only');
 my $journal = TenancyTest::journal_since($sim, $seq);
 my @writes = grep { $_->{method} ne 'GET' } @$journal;
 ok(!grep({ $_->{method} eq 'DELETE' } @writes), 'no DELETE');
 is_deeply([ sort map { "$_->{method} $_->{path}" } @writes ],
-	[ 'PATCH /api/v1/namespaces/airflow-acme-corp/configmaps/tenant-dags',
-	  'PATCH /api/v1/namespaces/airflow-acme-corp/resourcequotas/tenant-quota' ],
+	[ 'PATCH /api/v1/namespaces/airflow-acme/configmaps/tenant-dags',
+	  'PATCH /api/v1/namespaces/airflow-acme/resourcequotas/tenant-quota' ],
 	'the journal shows the two PATCHes');
-$quota = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/resourcequotas/tenant-quota');
+$quota = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/resourcequotas/tenant-quota');
 is($quota->{spec}{hard}{'requests.cpu'}, '12', 'quota updated in place');
-$cm = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/configmaps/tenant-dags');
+$cm = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/configmaps/tenant-dags');
 is(scalar(keys %{ $cm->{data} }), 6, 'a DAG for the new schedule');
 like(join('', values %{ $cm->{data} }), qr/task_id='extract_invoices'/, 'the new job is a task');
 is(decode_base64(TenancyTest::k8s_object($sim,
-	'/api/v1/namespaces/airflow-acme-corp/secrets/database-credentials')->{data}{SOURCE_DB_PASSWORD}),
+	'/api/v1/namespaces/airflow-acme/secrets/database-credentials')->{data}{SOURCE_DB_PASSWORD}),
 	$password, 'the password is unchanged');
 
 # a HelmRelease that fails: compensated, the data kept
@@ -235,7 +235,7 @@ is($node->safe_psql('postgres', "SELECT state FROM tenancy.tenants WHERE name = 
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'globex\\_%'"),
 	'6', 'its schemas are kept');
 ok(TenancyTest::k8s_gone($sim, '/api/v1/namespaces/airflow-globex'), 'compensation deleted the namespace');
-ok(!grep({ $_->{uid} eq 'tenancy-globex' } @{ TenancyTest::sim_state($sim)->{grafana}{dashboards} }),
+ok(!grep({ $_->{uid} eq 'tn_globex' } @{ TenancyTest::sim_state($sim)->{grafana}{dashboards} }),
 	'and the dashboard');
 TenancyTest::control($sim, 'DELETE', '/__sim/helmrelease-outcome');
 
@@ -259,9 +259,11 @@ is(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-initech/secrets/oau
 	'compensation removed the Secret the apply created');
 ok(TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-initech/secrets/database-credentials'),
 	'and kept the one that was there before');
-is_deeply([ map { "$_->{method} $_->{path}" } grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) } ],
-	[ 'DELETE /api/v1/namespaces/airflow-initech/secrets/oauth-credentials' ],
-	'its only DELETE');
+is_deeply([ map { "$_->{method} $_->{path} $_->{query}{fieldSelector} $_->{query}{labelSelector}" }
+			grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) } ],
+	[ 'DELETE /api/v1/namespaces/airflow-initech/secrets metadata.name=oauth-credentials '
+	  . 'app.kubernetes.io/managed-by=tenancy,tenancy.io/tenant=initech' ],
+	'its only DELETE: that Secret, only if labelled as the tenant\'s');
 
 # deprovision: nothing of acme-corp left on the platform side
 my $dep = $node->safe_psql('postgres', "SELECT tenancy.deprovision('acme-corp')");
@@ -271,7 +273,7 @@ is_deeply([ grep { m{acme-corp} } keys %{ $state->{kubernetes}{objects} } ], [],
 	'no Kubernetes object left');
 is_deeply([ grep { m{^tenants/acme-corp} } keys %{ $state->{vault}{secrets} } ], [],
 	'no credentials left in Vault');
-is_deeply([ grep { $_->{uid} eq 'tenancy-acme-corp' } @{ $state->{grafana}{dashboards} } ], [],
+is_deeply([ grep { $_->{uid} eq 'tn_acme-corp' } @{ $state->{grafana}{dashboards} } ], [],
 	'no dashboard left');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'acme\\_%'"),
 	'6', 'the warehouse schemas are kept (drop_data false)');

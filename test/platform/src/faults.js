@@ -121,6 +121,10 @@ export class Faults
 	{
 		let latencyMs = 0;
 		const applied = [];
+		// Only the simulated services are faulted: a rule without "service"
+		// means all three, never the control API.
+		if (!SERVICES.has(service))
+			return { latencyMs, applied, fault: null };
 		for (const rule of this.rules)
 		{
 			if (rule.when !== phase)

@@ -243,6 +243,8 @@ export class Listener
 		};
 
 		// Faults decided before the handler: the request never reaches it.
+		// The control API is never faulted (Faults.decide knows only the
+		// three services), so that a test can always clear its faults.
 		const before = this.sim.faults.decide(this.service.name, ctx.method, ctx.path, 'before');
 		if (before.latencyMs)
 			await sleep(before.latencyMs);

@@ -209,3 +209,25 @@ test('reset forgets everything but tokens', async () =>
 	assert.equal((await s.k8s('GET', '/api/v1/namespaces/default')).status, 200);
 	assert.equal((await s.vault('GET', '/v1/secret/data/r')).status, 404);
 });
+
+test('a rule without service never hits the control API; DELETE /__sim/faults always works (issue 16 item 10)', async () =>
+{
+	for (const kind of ['status', 'reset', 'hang'])
+	{
+		const set = await s.control('POST', '/__sim/faults', { rules: [{ kind, status: kind === 'status' ? 500 : undefined }] });
+		assert.equal(set.status, 200);
+		// the services are hit...
+		if (kind === 'status')
+			assert.equal((await s.k8s('GET', '/api/v1/namespaces')).status, 500);
+		// ...the control API is not
+		const health = await raw(`${s.endpoints.control}/__sim/health`);
+		assert.equal(health.status, 200, `control API answered ${JSON.stringify(health)} under a ${kind} rule`);
+		assert.equal((await raw(`${s.endpoints.control}/__sim/faults`)).status, 200);
+		const cleared = await raw(`${s.endpoints.control}/__sim/faults`, { method: 'DELETE' });
+		assert.equal(cleared.status, 200, `DELETE /__sim/faults answered ${JSON.stringify(cleared)} under a ${kind} rule`);
+		assert.equal((await s.k8s('GET', '/api/v1/namespaces')).status, 200);
+	}
+	// path-only rule matching the control paths too
+	await s.control('POST', '/__sim/faults', { rules: [{ path: '^/__sim', status: 503 }] });
+	assert.equal((await raw(`${s.endpoints.control}/__sim/faults`, { method: 'DELETE' })).status, 200);
+});

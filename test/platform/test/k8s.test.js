@@ -450,3 +450,36 @@ test('Table output for kubectl get', async () =>
 	assert.deepEqual(r.body.columnDefinitions.map((c) => c.name), ['Name', 'Status', 'Age']);
 	assert.ok(r.body.rows.some((row) => row.cells[0] === 'default'));
 });
+
+test('an identical server-side apply changes nothing, whatever the key order (issue 16 item 10)', async () =>
+{
+	await s.k8s('POST', '/api/v1/namespaces', ns('t-ssa-same'));
+	const url = '/apis/helm.toolkit.fluxcd.io/v2/namespaces/t-ssa-same/helmreleases/app?fieldManager=tenancy&force=true';
+	const first = {
+		apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease',
+		metadata: { name: 'app', labels: { a: '1', b: '2' } },
+		spec: { interval: '10m', chart: { spec: { chart: 'airflow', version: '1.15.0', sourceRef: { kind: 'HelmRepository', name: 'repo' } } }, values: { x: 1, y: { p: 'q', r: 's' } } },
+	};
+	// The same object with every map's keys in another order.
+	const reordered = {
+		spec: { values: { y: { r: 's', p: 'q' }, x: 1 }, chart: { spec: { sourceRef: { name: 'repo', kind: 'HelmRepository' }, version: '1.15.0', chart: 'airflow' } }, interval: '10m' },
+		metadata: { labels: { b: '2', a: '1' }, name: 'app' },
+		kind: 'HelmRelease', apiVersion: 'helm.toolkit.fluxcd.io/v2',
+	};
+	const created = await s.k8s('PATCH', url, first, { contentType: APPLY });
+	assert.equal(created.status, 201);
+	assert.equal(created.body.metadata.generation, 1);
+	// the controller writes status; wait until it is done with this generation
+	await eventually(async () => (await s.k8s('GET', '/apis/helm.toolkit.fluxcd.io/v2/namespaces/t-ssa-same/helmreleases/app')).body.status?.observedGeneration === 1);
+	const before = await s.k8s('GET', '/apis/helm.toolkit.fluxcd.io/v2/namespaces/t-ssa-same/helmreleases/app');
+	for (const body of [first, reordered, first])
+	{
+		const again = await s.k8s('PATCH', url, body, { contentType: APPLY });
+		assert.equal(again.status, 200);
+		assert.equal(again.body.metadata.generation, 1, 'generation must not move on an identical apply');
+		assert.equal(again.body.metadata.resourceVersion, before.body.metadata.resourceVersion, 'resourceVersion must not move either');
+	}
+	// a real change still bumps it
+	const changed = await s.k8s('PATCH', url, { ...first, spec: { ...first.spec, interval: '5m' } }, { contentType: APPLY });
+	assert.equal(changed.body.metadata.generation, 2);
+});

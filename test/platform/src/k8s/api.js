@@ -9,7 +9,7 @@ import * as S from './status.js';
 import { validateObject } from './validation.js';
 import { applyDefaults, typeChecks } from './defaults.js';
 import { parseLabelSelector, matchLabels, parseFieldSelector, matchFields } from './selectors.js';
-import { mergePatch, jsonPatch, strategicMergePatch, serverSideApply, trackUpdate, defaultManager } from './patch.js';
+import { mergePatch, jsonPatch, strategicMergePatch, serverSideApply, trackUpdate, defaultManager, canonicalJson } from './patch.js';
 import { discovery, openapi, wantsTable, toTable } from './discovery.js';
 import { maskValues, MASK } from '../journal.js';
 import { decodeProtobuf } from './protobuf.js';
@@ -146,7 +146,7 @@ function sameIgnoringRV(a, b)
 		const c = structuredClone(o);
 		delete c.metadata.resourceVersion;
 		delete c.metadata.managedFields;
-		return JSON.stringify(c);
+		return canonicalJson(c);
 	};
 	return strip(a) === strip(b);
 }
@@ -158,7 +158,7 @@ function specChanged(a, b)
 		const c = structuredClone(o);
 		delete c.metadata;
 		delete c.status;
-		return JSON.stringify(c);
+		return canonicalJson(c);
 	};
 	return strip(a) !== strip(b);
 }
@@ -584,7 +584,7 @@ export class KubernetesApi
 		if (!managedAlready)
 			trackUpdate(res, old, obj, manager, subresource);
 		obj.metadata.resourceVersion = old.metadata.resourceVersion;
-		if (sameIgnoringRV(old, obj) && JSON.stringify(old.metadata.managedFields) === JSON.stringify(obj.metadata.managedFields))
+		if (sameIgnoringRV(old, obj) && canonicalJson(old.metadata.managedFields) === canonicalJson(obj.metadata.managedFields))
 			return this.respondObject(ctx, res, old);
 		if (dryRun)
 			return this.respondObject(ctx, res, obj);

@@ -525,6 +525,18 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 	writeManaged(newObj, entries);
 }
 
+// JSON text of a value with every object's keys sorted: two objects that
+// hold the same data compare equal whatever order their keys came in (the
+// real server compares decoded objects, never their serialization).
+export function canonicalJson(v)
+{
+	if (Array.isArray(v))
+		return '[' + v.map(canonicalJson).join(',') + ']';
+	if (v !== null && typeof v === 'object')
+		return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + canonicalJson(v[k])).join(',') + '}';
+	return JSON.stringify(v) ?? 'null';
+}
+
 // Server-side apply of `applied` over `live` (undefined when creating).
 // Returns the new object, or throws an ApiError listing conflicts.
 export function serverSideApply(res, live, applied, manager, force, conflictError, subresource)
@@ -586,8 +598,22 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 		mine = { manager, operation: 'Apply', apiVersion: res.apiVersion, subresource, paths: new Map() };
 		entries.push(mine);
 	}
+	const before = new Set(mine.paths.keys());
 	mine.paths = new Map(appliedPaths.map((p) => [pathKey(p), p]));
-	mine.time = timestamp();
+	// An apply that changes neither the object nor what this manager owns
+	// is a no-op: its entry keeps its time, so that the caller sees an
+	// unchanged object (no new resourceVersion, no generation bump).
+	const strip = (o) =>
+	{
+		const c = structuredClone(o);
+		delete c.metadata.managedFields;
+		delete c.metadata.resourceVersion;
+		return canonicalJson(c);
+	};
+	const noop = live && mine.time && before.size === mine.paths.size &&
+		[...mine.paths.keys()].every((k) => before.has(k)) && strip(obj) === strip(live);
+	if (!noop)
+		mine.time = timestamp();
 	writeManaged(obj, entries);
 	return obj;
 }

@@ -42,6 +42,7 @@
 #include "utils/catcache.h"
 #include "utils/syscache.h"
 
+#include "pg_compat.h"
 #include "tenancy.h"
 
 PG_FUNCTION_INFO_V1(tenancy_current_tenant);

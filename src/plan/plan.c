@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "pg_compat.h"
 #include "plan.h"
 #include "spec.h"
 #include "tenancy.h"

@@ -76,7 +76,8 @@ REGRESS = \
 	spec_normalize \
 	maint_audit \
 	maint_usage \
-	servers
+	servers \
+	version_roles
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	tenant_concurrency

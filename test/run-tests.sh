@@ -128,10 +128,13 @@ for suite in "${suites[@]}"; do
 		echo "== TAP: $tap_list"
 		out="$work/tap"
 		"${as_pg[@]}" mkdir -p "$out"
+		# TESTDIR for 15's PostgreSQL::Test::Utils, TESTDATADIR and
+		# TESTLOGDIR for 16's and later (tmp_check would be relative)
 		# shellcheck disable=SC2086
 		(cd "$work/src" && "${as_pg[@]}" env PATH="$bindir:$PATH" \
 			PERL5LIB="$pgxs_dir/test/perl:$work/src/test/perl" \
 			TESTDIR="$out" PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
+			TESTDATADIR="$out/tmp_check" TESTLOGDIR="$out/tmp_check/log" \
 			TENANCY_SRC="$work/src" \
 			prove -v --timer $tap_list) >"$out/run.log" 2>&1
 		rc=$?

@@ -52,6 +52,14 @@ mkdir -p "$work/src"
 cp -r sql expected test tenancy.control "$work/src/"
 # the exporter queries that a TAP test runs against a provisioned instance
 mkdir -p "$work/src/deploy" && cp -r deploy/monitoring "$work/src/deploy/"
+# the sources of released versions, as they were (test/t/050_upgrade.pl
+# builds 0.1.0 from them); from git history, so only in a git checkout
+release_0_1_0=8d35af887237a0a7203fcdc51bd4ba2a3515f190
+if git -C "$top" cat-file -e "$release_0_1_0^{commit}" 2>/dev/null; then
+	mkdir -p "$work/release-0.1.0"
+	git -C "$top" archive "$release_0_1_0" | tar -x -C "$work/release-0.1.0"
+	export TENANCY_RELEASE_SRC="$work/release-0.1.0"
+fi
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then
 	chown -R postgres: "$work"
@@ -135,7 +143,7 @@ for suite in "${suites[@]}"; do
 			PERL5LIB="$pgxs_dir/test/perl:$work/src/test/perl" \
 			TESTDIR="$out" PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
 			TESTDATADIR="$out/tmp_check" TESTLOGDIR="$out/tmp_check/log" \
-			TENANCY_SRC="$work/src" \
+			TENANCY_SRC="$work/src" TENANCY_RELEASE_SRC="${TENANCY_RELEASE_SRC:-}" \
 			prove -v --timer $tap_list) >"$out/run.log" 2>&1
 		rc=$?
 		cat "$out/run.log"

@@ -85,7 +85,8 @@ REGRESS = \
 	maint_audit \
 	maint_usage \
 	servers \
-	dba_day2
+	dba_day2 \
+	version_roles
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	namespace_race \

@@ -15,8 +15,10 @@
  *
  * current_tenant() derives the tenant from role membership: the tenant
  * whose group role (tenant_<slug>_owner, _writer or _reader, NOLOGIN) the
- * current role is, or is a member of, directly or not.  Nothing a user can
- * SET feeds it.  The answer is cached per backend and forgotten whenever
+ * current role is, or is a member of, directly or not (from PostgreSQL 16,
+ * through grants that give INHERIT or SET: an ADMIN-only grant lets its
+ * member manage the group, not act as it).  Nothing a user can SET feeds
+ * it.  The answer is cached per backend and forgotten whenever
  * pg_authid or pg_auth_members change (syscache invalidation), so SET ROLE
  * and GRANT/REVOKE take effect at once.
  *
@@ -51,6 +53,7 @@
 #include "utils/catcache.h"
 #include "utils/syscache.h"
 
+#include "pg_compat.h"
 #include "tenancy.h"
 
 PG_FUNCTION_INFO_V1(tenancy_current_tenant);
@@ -156,7 +159,7 @@ find_tenant(Oid roleid, char *tenant)
 			strlcpy(tenant, name, NAMEDATALEN);
 		}
 
-		/* every membership is followed: no bound that would hide a tenant */
+		/* every membership is followed (no bound that would hide a tenant) */
 		memberships = SearchSysCacheList1(AUTHMEMMEMROLE,
 										  ObjectIdGetDatum(list_nth_oid(visited, i)));
 		for (int j = 0; j < memberships->n_members; j++)
@@ -164,6 +167,18 @@ find_tenant(Oid roleid, char *tenant)
 			Form_pg_auth_members m = (Form_pg_auth_members)
 			GETSTRUCT(&memberships->members[j]->tuple);
 
+#if PG_VERSION_NUM >= 160000
+
+			/*
+			 * From 16 a grant may give neither the group's privileges
+			 * (INHERIT FALSE) nor SET ROLE to it (SET FALSE): only ADMIN, to
+			 * manage its members, as CREATEROLE gives its creator over each
+			 * role it creates.  Such a member cannot act as the tenant, so
+			 * it is not of the tenant either.
+			 */
+			if (!m->inherit_option && !m->set_option)
+				continue;
+#endif
 			visited = list_append_unique_oid(visited, m->roleid);
 		}
 		ReleaseSysCacheList(memberships);

@@ -42,6 +42,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "pg_compat.h"
 #include "plan.h"
 #include "spec.h"
 #include "tenancy.h"
@@ -399,9 +400,7 @@ read_role(RoleState *state, const char *rolename, Oid writer,
 	state->connection_limit = role->rolconnlimit;
 	ReleaseSysCache(tuple);
 
-	state->is_member = OidIsValid(writer) &&
-		SearchSysCacheExists2(AUTHMEMROLEMEM, ObjectIdGetDatum(writer),
-							  ObjectIdGetDatum(roleid));
+	state->is_member = OidIsValid(writer) && role_is_granted(writer, roleid);
 	state->settings = read_role_settings(roleid);
 }
 

@@ -32,6 +32,13 @@
  * the extension before touching its tables (JournalLockExtension): DROP
  * EXTENSION and the worker queue on that lock instead of deadlocking.
  *
+ * Versions: the worker touches the extension's tables only when the version
+ * installed in the database is the library's own (TENANCY_VERSION).  After
+ * a new library is installed and the server restarted, and until ALTER
+ * EXTENSION tenancy UPDATE, the catalog is the previous version's: the
+ * worker waits (wait_for_catalog), logging once, instead of running its
+ * statements against tables they were not written for.
+ *
  * Errors: one step's decoding or handler errors fail that step alone
  * (step_exec.c).  An error while recording or claiming is logged and the
  * transaction aborted; the outcomes are then recorded one transaction each,
@@ -45,7 +52,12 @@
 
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -55,7 +67,10 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -69,6 +84,9 @@
 
 /* After an unexpected error, wait this long before the next claim. */
 #define ERROR_PAUSE_MS 1000
+
+/* While the catalog is of another version, look again this often. */
+#define CATALOG_WAIT_MS 1000
 
 /* The worker's deadlock_timeout: well below the default of 1 s. */
 #define WORKER_DEADLOCK_TIMEOUT "100ms"
@@ -87,6 +105,7 @@ typedef struct Engine
 	TimestampTz paused_until;	/* after an error */
 	TimestampTz renew_leases_at;	/* half of the oldest lease we hold is
 									 * gone; 0 when we hold none */
+	bool		catalog_checked;	/* the installed version is ours */
 } Engine;
 
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
@@ -105,6 +124,8 @@ static void maintain_guarded(Engine *engine, bool all_running,
 							 const int64 *in_flight, int n_in_flight);
 static void pause_after_error(Engine *engine, const char *what);
 static ClaimedStep *copy_claimed_step(const ClaimedStep *step);
+static char *installed_version(void);
+static void wait_for_catalog(Engine *engine);
 static long ms_until(TimestampTz when, TimestampTz now);
 
 /*
@@ -203,6 +224,114 @@ TenancyWorkerMain(Datum main_arg)
 }
 
 /*
+ * installed_version
+ *		The version of extension tenancy installed in this database, in a
+ *		short transaction of its own; NULL when it is not installed.
+ */
+static char *
+installed_version(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *version = NULL;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "tenancy worker: reading the extension's version");
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("tenancy"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			text	   *t = DatumGetTextPP(d);
+
+			/* not TextDatumGetCString: builtins.h clashes with jansson */
+			version = MemoryContextAlloc(cxt, VARSIZE_ANY_EXHDR(t) + 1);
+			memcpy(version, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			version[VARSIZE_ANY_EXHDR(t)] = '\0';
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(cxt);
+	return version;
+}
+
+/*
+ * wait_for_catalog
+ *		Return once the extension installed in the database is of this
+ *		library's version, or not installed (nothing to touch then; a pass
+ *		that finds it gone brings us back here).  Meanwhile sleep, logging
+ *		once, and answer reloads and shutdown.
+ *
+ * A library newer than the catalog (installed, server restarted, ALTER
+ * EXTENSION UPDATE not run yet) would run statements written for columns,
+ * states and functions the tables do not have yet; one older than the
+ * catalog would not know the newer ones.  Either could leave steps half
+ * recorded.  Waiting costs nothing: the steps stay pending and run once
+ * the versions match.
+ */
+static void
+wait_for_catalog(Engine *engine)
+{
+	bool		logged = false;
+
+	for (;;)
+	{
+		char	   *version;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		version = installed_version();
+		if (version == NULL || strcmp(version, TENANCY_VERSION) == 0)
+		{
+			if (logged)
+				ereport(LOG,
+						(errmsg("tenancy worker resumes: extension tenancy is at version %s in database \"%s\"",
+								TENANCY_VERSION, tenancy_database)));
+			engine->catalog_checked = (version != NULL);
+			engine->claim_all = true;
+			return;
+		}
+		if (!logged)
+		{
+			ereport(LOG,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tenancy worker is waiting for extension tenancy to be updated from version %s to %s in database \"%s\"",
+							version, TENANCY_VERSION, tenancy_database),
+					 errdetail("The library loaded is version %s; it runs no step against the catalog of another version.",
+							   TENANCY_VERSION),
+					 errhint("Run ALTER EXTENSION tenancy UPDATE in database \"%s\".",
+							 tenancy_database)));
+			logged = true;
+		}
+		pfree(version);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 CATALOG_WAIT_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
  * ms_until
  *		Milliseconds from now until when, at least 0.
  */
@@ -240,6 +369,8 @@ worker_loop(Engine *engine)
 
 		MemoryContextReset(engine->pass_cxt);
 		MemoryContextSwitchTo(engine->pass_cxt);
+		if (!engine->catalog_checked)
+			wait_for_catalog(engine);
 		/* helm children that ended are reaped, polled by their step or not */
 		HelmReapChildren();
 		now = GetCurrentTimestamp();
@@ -372,6 +503,9 @@ run_pass(Engine *engine, int room)
 		return;
 	}
 	forget_finished(engine);
+	/* dropped: a CREATE EXTENSION may install another version */
+	if (!pass.ready)
+		engine->catalog_checked = false;
 
 	if (pass.next_due != 0 && pass.next_due < engine->next_claim_at)
 		engine->next_claim_at = pass.next_due;

@@ -244,14 +244,11 @@ sub set_faults { control($_[0], 'POST', '/__sim/faults', $_[1]); }
 sub clear_faults { control($_[0], 'DELETE', '/__sim/faults'); }
 sub sim_state { return control($_[0], 'GET', '/__sim/state'); }
 
-# new_node(NAME, SIM, EXTRA_CONF...): a started cluster with tenancy
-# preloaded, its endpoints pointing at the simulator, the extension created
-# in database postgres.  Retries are fast, so that fault tests finish.
-sub new_node
+# node_conf(SIM): the settings new_node gives a cluster: tenancy preloaded,
+# fast retries, its endpoints pointing at SIM (when given)
+sub node_conf
 {
-	my ($name, $sim, @extra) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	my ($sim) = @_;
 	my @conf = (
 		"shared_preload_libraries = 'tenancy'",
 		"tenancy.database = 'postgres'",
@@ -274,7 +271,18 @@ sub new_node
 		  "tenancy.grafana_url = '$sim->{grafana}'",
 		  "tenancy.grafana_token_file = '$sim->{grafana_token_file}'";
 	}
-	$node->append_conf('postgresql.conf', join("\n", @conf, @extra) . "\n");
+	return @conf;
+}
+
+# new_node(NAME, SIM, EXTRA_CONF...): a started cluster with tenancy
+# preloaded, its endpoints pointing at the simulator, the extension created
+# in database postgres.  Retries are fast, so that fault tests finish.
+sub new_node
+{
+	my ($name, $sim, @extra) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', join("\n", node_conf($sim), @extra) . "\n");
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION tenancy');
 	return $node;

@@ -74,6 +74,7 @@ REGRESS = \
 	spec_parse \
 	spec_validate \
 	spec_normalize \
+	spec_keys \
 	maint_audit \
 	maint_usage \
 	servers

@@ -45,6 +45,8 @@
 #define PLATFORM_POLICY_ALLOW "tenant-isolation"
 #define PLATFORM_DB_SECRET "database-credentials"
 #define PLATFORM_METADATA_SECRET "airflow-metadata"
+#define PLATFORM_RESULT_BACKEND_SECRET "airflow-result-backend"
+#define PLATFORM_PLUGINS_CONFIGMAP "tenant-plugins"
 #define PLATFORM_OAUTH_SECRET "oauth-credentials"
 #define PLATFORM_HELM_REPOSITORY "apache-airflow"
 #define PLATFORM_HELM_RELEASE "airflow"
@@ -99,6 +101,7 @@ extern char *K8sLimitRange(const TenantModel *m);
 extern char *K8sDefaultDenyPolicy(const TenantModel *m);
 extern char *K8sIsolationPolicy(const TenantModel *m);
 extern void K8sLabels(JsonWriter *w, const TenantModel *m);
+extern char *K8sContacts(Jsonb *spec, const char *kind);
 
 /* airflow_release.c */
 extern char *AirflowHelmRepository(const TenantModel *m);
@@ -106,6 +109,7 @@ extern char *AirflowHelmRelease(const TenantModel *m);
 extern char *AirflowReleaseName(const TenantModel *m);
 extern char *AirflowValues(const TenantModel *m);
 extern char *AirflowUrl(const TenantModel *m);
+extern char *AirflowWarehouseConnId(const TenantModel *m);
 
 /* dag_render.c */
 extern char *DagConfigMap(const TenantModel *m);

@@ -252,7 +252,10 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tenant name \"%s\" does not match the spec's tenant.name \"%s\"",
-						name, spec_name)));
+						name, spec_name),
+				 errdetail("The first argument names the tenant, and the spec at $.tenant.name names another one."),
+				 errhint("Call it with the spec's tenant.name \"%s\", or change tenant.name in the spec to \"%s\".",
+						 spec_name, name)));
 
 	m->tier = spec_string(spec, "tenant.tier", "standard");
 	for (size_t i = 0; i < lengthof(tier_settings); i++)

@@ -252,6 +252,19 @@ PlanSqlProvision(PlanContext *ctx)
 	const TenantModel *m = ctx->model;
 	const TenantState *s = ctx->state;
 
+	/*
+	 * features.audit_logging promises pgaudit's session log of the login
+	 * roles: without pgaudit loaded pgaudit.log would be a placeholder that
+	 * logs nothing, so refuse rather than provision a weaker tenant.
+	 */
+	if (m->audit_logging && !s->pgaudit_loaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("features.audit_logging needs pgaudit, which is not loaded"),
+				 errdetail("Tenant \"%s\" asks for audit logging of its login roles (pgaudit.log = '%s'), and this server does not have pgaudit in shared_preload_libraries.",
+						   m->name, TENANT_PGAUDIT_LOG),
+				 errhint("Add pgaudit to shared_preload_libraries and restart the server, or set features.audit_logging to false.")));
+
 	ctx->phase = PLAN_PHASE_ROLES;
 	plan_role(ctx, &s->owner, m->owner_role, false, -1);
 	plan_role(ctx, &s->writer, m->writer_role, false, -1);

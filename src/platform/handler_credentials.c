@@ -17,8 +17,10 @@
  *	 3. set each login role's password as a SCRAM verifier computed here, in
  *		a short transaction with statement logging and pgaudit off, so that
  *		neither the password nor the verifier reaches a log;
- *	 4. apply the Kubernetes Secrets database-credentials (the etl role) and
- *		airflow-metadata (the Airflow role's metadata connection).
+ *	 4. apply the Kubernetes Secrets database-credentials (the etl role),
+ *		airflow-metadata (the Airflow role's metadata connection) and
+ *		airflow-result-backend (the same, as the CeleryExecutor's result
+ *		backend: db+postgresql://...).
  * The password exists only in this process's memory (wiped after use), in
  * Vault and in the Secrets: never in a step row, a message or the log.
  *
@@ -169,6 +171,19 @@ apply_credential_secrets(const StepContext *context, json_t *credentials,
 			if (data == NULL)
 				elog(ERROR, "out of memory building a Secret");
 			HandlerApplySecret(context, ns, PLATFORM_METADATA_SECRET, data, outcome);
+			HandlerWipeJson(data);
+			json_decref(data);
+			data = NULL;
+		}
+		/* the CeleryExecutor's result backend: the same database, db+ */
+		if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
+		{
+			data = json_pack("{s:s}", "connection",
+							 psprintf("db+%s", connection_url(airflow, airflow_password,
+															  host, port, database)));
+			if (data == NULL)
+				elog(ERROR, "out of memory building a Secret");
+			HandlerApplySecret(context, ns, PLATFORM_RESULT_BACKEND_SECRET, data, outcome);
 		}
 	}
 	PG_FINALLY();

@@ -88,10 +88,43 @@ technical_contact(Jsonb *spec)
 }
 
 /*
+ * K8sContacts
+ *		Every contact of a kind (technical, business) as one line:
+ *		"Name <email> (role); ...", or NULL when there is none.  Namespace
+ *		annotations and alert labels carry it.
+ */
+char *
+K8sContacts(Jsonb *spec, const char *kind)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, SpecArray(spec, psprintf("tenant.contacts.%s", kind)))
+	{
+		Jsonb	   *c = lfirst(lc);
+		char	   *name = SpecText(c, "name", NULL);
+		char	   *email = SpecText(c, "email", NULL);
+		char	   *role = SpecText(c, "role", NULL);
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		if (name)
+			appendStringInfoString(&buf, name);
+		if (email)
+			appendStringInfo(&buf, "%s<%s>", name ? " " : "", email);
+		if (role)
+			appendStringInfo(&buf, " (%s)", role);
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+/*
  * K8sNamespace
  *		The tenant's namespace: labels for selection (tenant, tier,
- *		environment, manager) and Pod Security admission, the display name
- *		and technical contact as annotations.
+ *		environment, manager) and Pod Security admission, the display name,
+ *		the first technical contact's e-mail and every contact as
+ *		annotations.
  */
 char *
 K8sNamespace(const TenantModel *m)
@@ -121,6 +154,10 @@ K8sNamespace(const TenantModel *m)
 	JwString(&w, "tenancy.io/display-name", m->display_name);
 	if (contact != NULL)
 		JwString(&w, "tenancy.io/technical-contact", contact);
+	if (K8sContacts(spec, "technical") != NULL)
+		JwString(&w, "tenancy.io/technical-contacts", K8sContacts(spec, "technical"));
+	if (K8sContacts(spec, "business") != NULL)
+		JwString(&w, "tenancy.io/business-contacts", K8sContacts(spec, "business"));
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);

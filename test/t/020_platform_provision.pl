@@ -19,6 +19,7 @@ use TenancyTest;
 my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim020",
 	'--helm-ready-delay-ms', '300');
 my $node = TenancyTest::new_node('platform', $sim,
+	"shared_preload_libraries = 'tenancy,pgaudit'",	# the spec's audit_logging
 	"listen_addresses = '127.0.0.1'",
 	"log_statement = 'all'",
 	"log_min_messages = debug1",
@@ -65,6 +66,7 @@ my @expected = sort(
 		'networkpolicies.networking.k8s.io/airflow-acme-corp/tenant-isolation',
 		'secrets/airflow-acme-corp/database-credentials',
 		'secrets/airflow-acme-corp/airflow-metadata',
+		'secrets/airflow-acme-corp/airflow-result-backend',
 		'secrets/airflow-acme-corp/oauth-credentials',
 		'secrets/airflow-acme-corp/api-api-catalog',
 		'configmaps/airflow-acme-corp/tenant-dags',
@@ -110,10 +112,12 @@ my $hr = TenancyTest::k8s_object($sim,
 	'/apis/helm.toolkit.fluxcd.io/v2/namespaces/airflow-acme-corp/helmreleases/airflow');
 is($hr->{spec}{values}{scheduler}{replicas}, 2, 'scheduler replicas from the spec');
 is($hr->{spec}{values}{webserver}{resources}{requests}{cpu}, '500m', 'webserver resources from the spec');
-is($hr->{spec}{values}{executor}, 'KubernetesExecutor', 'executor');
+is($hr->{spec}{values}{executor}, 'CeleryExecutor', 'executor');
+is_deeply([ @{ $hr->{spec}{values}{workers} }{qw(replicas)}, @{ $hr->{spec}{values}{workers}{keda} }{qw(enabled minReplicaCount maxReplicaCount)} ],
+	[ 2, JSON::PP::true, 2, 10 ], 'workers: min replicas, KEDA from min to max');
 ok(!$hr->{spec}{values}{postgresql}{enabled}, 'no bundled PostgreSQL');
 is($hr->{spec}{values}{data}{metadataSecretName}, 'airflow-metadata', 'metadata through a secret');
-is($hr->{spec}{values}{config}{core}{parallelism}, '32', 'enterprise parallelism');
+is($hr->{spec}{values}{config}{core}{parallelism}, '160', 'parallelism: 10 workers x 16 (enterprise)');
 my ($ready) = grep { $_->{type} eq 'Ready' } @{ $hr->{status}{conditions} };
 is($ready->{status}, 'True', 'release Ready');
 is(scalar(@{ $state->{grafana}{dashboards} }), 1, 'one dashboard');

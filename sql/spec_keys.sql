@@ -118,4 +118,49 @@ SELECT jsonb_pretty(r.request #> '{body,metadata,annotations}') AS annotations
  WHERE r.object LIKE 'namespace %';
 ROLLBACK;
 
+-- sla: a PrometheusRule tenant-alerts with the availability alerts of
+-- uptime_percent as error-budget burn rates, labels for routing
+CREATE FUNCTION pg_temp.rule(spec jsonb) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT request -> 'body' FROM pg_temp.recorded(spec)
+   WHERE object LIKE 'prometheusrule %' $$;
+BEGIN;
+SELECT g ->> 'name' AS "group", r ->> 'alert' AS alert, r ->> 'for' AS "for",
+       r #>> '{labels,priority}' AS priority, r #>> '{labels,severity}' AS severity,
+       r #>> '{labels,support_tier}' AS support_tier, r #>> '{labels,response_time}' AS response_time
+  FROM seed, pg_temp.rule(spec) b, jsonb_array_elements(b #> '{spec,groups}') g,
+       jsonb_array_elements(g -> 'rules') r;
+ROLLBACK;
+BEGIN;
+SELECT r ->> 'expr' AS expr, jsonb_pretty(r -> 'labels') AS labels
+  FROM seed, pg_temp.rule(spec) b, jsonb_array_elements(b #> '{spec,groups,0,rules}') r LIMIT 1;
+ROLLBACK;
+-- a changed uptime changes the thresholds, a changed response time the label
+BEGIN;
+SELECT substring(b #>> '{spec,groups,0,rules,0,expr}' from '14.4 \* \(1 - [0-9.]+ / 100\)') AS threshold,
+       b #>> '{spec,groups,0,rules,1,labels,response_time}' AS high_response
+  FROM seed, pg_temp.rule(jsonb_set(jsonb_set(spec, '{sla,uptime_percent}', '99.5'),
+                                   '{sla,response_time,high}', '"2 hours"')) b;
+ROLLBACK;
+-- no sla and no advanced monitoring: no rule at all
+BEGIN;
+SELECT count(*) AS rules FROM seed,
+       pg_temp.recorded(jsonb_set(spec - 'sla', '{features,advanced_monitoring}', 'false')) r
+ WHERE r.object LIKE 'prometheusrule %';
+ROLLBACK;
+
+-- advanced_monitoring: operational alerts and four more dashboard panels
+BEGIN;
+SELECT jsonb_path_query_array(b, '$.spec.groups[*].rules[*].alert') AS alerts
+  FROM seed, pg_temp.rule(spec - 'sla') b;
+ROLLBACK;
+BEGIN;
+SELECT jsonb_path_query_array(r.request, '$.body.dashboard.panels[*].title') AS panels
+  FROM seed, pg_temp.recorded(spec) r WHERE r.object LIKE 'dashboard %';
+ROLLBACK;
+BEGIN;
+SELECT jsonb_array_length(r.request #> '{body,dashboard,panels}') AS panels
+  FROM seed, pg_temp.recorded(jsonb_set(spec, '{features,advanced_monitoring}', 'false')) r
+ WHERE r.object LIKE 'dashboard %';
+ROLLBACK;
+
 DROP EXTENSION tenancy;

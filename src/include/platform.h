@@ -51,6 +51,14 @@
 #define PLATFORM_HELM_REPOSITORY "apache-airflow"
 #define PLATFORM_HELM_RELEASE "airflow"
 #define PLATFORM_DAG_CONFIGMAP "tenant-dags"
+#define PLATFORM_PROMETHEUS_RULE "tenant-alerts"
+#define PLATFORM_BACKUP_CRONJOB "tenant-backup"
+#define PLATFORM_BACKUP_CONFIGMAP "tenant-backup-script"
+#define PLATFORM_BACKUP_PVC "tenant-backups"
+#define PLATFORM_BACKUP_SECRET "backup-credentials"
+
+/* A daily backup whose last success is older than this is reported */
+#define PLATFORM_BACKUP_MAX_AGE_S (26 * 3600)
 
 /* Values of tenancy.helm_mode */
 typedef enum HelmMode
@@ -129,6 +137,7 @@ extern void RoleSetPasswordQuietly(const char *role, const char *password);
 extern char *MonitoringServiceMonitor(const TenantModel *m);
 extern char *MonitoringDashboardUid(const TenantModel *m);
 extern char *MonitoringDashboard(const TenantModel *m);
+extern char *MonitoringPrometheusRule(const TenantModel *m);
 
 
 #endif							/* TENANCY_PLATFORM_H */

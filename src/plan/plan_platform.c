@@ -13,8 +13,11 @@
  *
  * Order (depends_on): namespace; then service account, role binding (to
  * the ClusterRole tenancy.tenant_cluster_role), quota, limit range,
- * network policies, secrets, DAGs and ServiceMonitor; then the Airflow
- * release; the dashboard on its own; validation last.
+ * network policies, secrets, DAGs, ServiceMonitor and PrometheusRule (when
+ * the spec has an SLA or advanced monitoring); then the Airflow release;
+ * the dashboard on its own; validation last.  An object only some specs
+ * have (the PrometheusRule, the backup objects) is deleted by an apply
+ * whose spec no longer has it.
  *
  * Compensation (a failed provision) deletes what the operation created, in
  * reverse order: a new namespace (with everything in it) and a new
@@ -188,6 +191,32 @@ apply_built(PlatformPlan *pp, const char *kind, const char *api,
 	return apply_object(pp, kind, namespaced_path(pp->m, api, plural, name), name,
 						builder(pp->m), pp->prev ? builder(pp->prev) : NULL,
 						depends_on);
+}
+
+/*
+ * apply_optional
+ *		An object that only some specs have (builder returns NULL for the
+ *		others): applied like apply_built when the spec has it, deleted
+ *		(404 counts as done) when the previous spec had it and this one has
+ *		not.  Returns the ordinal, or 0.
+ */
+static int
+apply_optional(PlatformPlan *pp, const char *kind, const char *api,
+			   const char *plural, const char *name, ObjectBuilder builder,
+			   List *depends_on)
+{
+	char	   *path = namespaced_path(pp->m, api, plural, name);
+	char	   *body = builder(pp->m);
+	char	   *prev_body = pp->prev ? builder(pp->prev) : NULL;
+
+	if (body != NULL)
+		return apply_object(pp, kind, path, name, body, prev_body, depends_on);
+	if (prev_body == NULL)
+		return 0;
+	return add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+					psprintf("%s %s/%s", kind, pp->m->namespace, name),
+					psprintf("DELETE %s", path), delete_request(path), NULL,
+					depends_on);
 }
 
 /*
@@ -646,6 +675,9 @@ PlanPlatformProvision(PlanContext *ctx)
 				 psprintf("airflow-%s", pp.m->name),
 				 MonitoringServiceMonitor(pp.m),
 				 pp.prev ? MonitoringServiceMonitor(pp.prev) : NULL, deps(ns, -1));
+	apply_optional(&pp, "prometheusrule", "/apis/monitoring.coreos.com/v1",
+				   "prometheusrules", PLATFORM_PROMETHEUS_RULE,
+				   MonitoringPrometheusRule, deps(ns, -1));
 	plan_dashboard(&pp);
 	if (pp.planned != NIL)
 		plan_validation(&pp);

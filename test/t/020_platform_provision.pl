@@ -72,7 +72,8 @@ my @expected = sort(
 		'configmaps/airflow-acme-corp/tenant-dags',
 		'helmrepositories.source.toolkit.fluxcd.io/airflow-acme-corp/apache-airflow',
 		'helmreleases.helm.toolkit.fluxcd.io/airflow-acme-corp/airflow',
-		'servicemonitors.monitoring.coreos.com/airflow-acme-corp/airflow-acme-corp')),
+		'servicemonitors.monitoring.coreos.com/airflow-acme-corp/airflow-acme-corp',
+		'prometheusrules.monitoring.coreos.com/airflow-acme-corp/tenant-alerts')),
 	grep({ m{^(deployments\.apps|pods)/} } @mine));
 is_deeply(\@mine, \@expected, 'exactly the expected objects (plus the release workloads)');
 ok(scalar(grep { m{^pods/} } @mine) >= 1, 'the release started pods');

@@ -450,3 +450,36 @@ test('Table output for kubectl get', async () =>
 	assert.deepEqual(r.body.columnDefinitions.map((c) => c.name), ['Name', 'Status', 'Age']);
 	assert.ok(r.body.rows.some((row) => row.cells[0] === 'default'));
 });
+
+test('PrometheusRule and PersistentVolumeClaim: served and validated with their schemas', async () =>
+{
+	await s.k8s('POST', '/api/v1/namespaces', ns('t-rules'));
+	const base = '/apis/monitoring.coreos.com/v1/namespaces/t-rules/prometheusrules';
+	const good = await s.k8s('POST', base, {
+		apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'r' },
+		spec: { groups: [{ name: 'g', rules: [{ alert: 'A', expr: 'up == 0', for: '5m', labels: { severity: 'critical' } }] }] },
+	});
+	assert.equal(good.status, 201);
+	// a group without its name, a rule whose expr is missing: the operator's schema refuses both
+	const bad = await s.k8s('POST', base, {
+		apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'bad' },
+		spec: { groups: [{ rules: [{ alert: 'A', for: '5m' }] }] },
+	});
+	assert.equal(bad.status, 422);
+	assert.deepEqual(bad.body.details.causes.map((c) => c.field).sort(), ['spec.groups[0].name', 'spec.groups[0].rules[0].expr']);
+	const labels = await s.k8s('POST', base, {
+		apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'bad2' },
+		spec: { groups: [{ name: 'g', rules: [{ alert: 'A', expr: 'up', labels: { severity: 5 } }] }] },
+	});
+	assert.equal(labels.status, 422);
+	const pvc = await s.k8s('POST', '/api/v1/namespaces/t-rules/persistentvolumeclaims', {
+		apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p' },
+		spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } },
+	});
+	assert.equal(pvc.status, 201);
+	const pvcBad = await s.k8s('POST', '/api/v1/namespaces/t-rules/persistentvolumeclaims', {
+		apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p2' },
+		spec: { accessModes: 'ReadWriteOnce' },
+	});
+	assert.equal(pvcBad.status, 422);
+});

@@ -32,6 +32,7 @@ OBJS = \
 	src/platform/airflow_release.o \
 	src/platform/dag_render.o \
 	src/platform/monitoring.o \
+	src/platform/backup.o \
 	src/platform/handler_http.o \
 	src/platform/handler_credentials.o \
 	src/platform/handler_helm.o \

@@ -163,4 +163,23 @@ SELECT jsonb_array_length(r.request #> '{body,dashboard,panels}') AS panels
  WHERE r.object LIKE 'dashboard %';
 ROLLBACK;
 
+-- tenancy.plan shows each external request's body (Vault references as
+-- references, no secret) and, for an apply, the fields that change
+SELECT ordinal, object, request ->> 'method' AS method, request -> 'handler' AS handler,
+       request #> '{body,kind}' AS kind
+  FROM seed, tenancy.plan('acme-corp', spec) WHERE target <> 'database' ORDER BY ordinal;
+SELECT jsonb_pretty(request -> 'data') AS oauth_secret_data
+  FROM seed, tenancy.plan('acme-corp', spec) WHERE object LIKE 'secret %/oauth-credentials';
+SELECT count(*) AS sql_actions_without_request FROM seed, tenancy.plan('acme-corp', spec)
+ WHERE target = 'database' AND request IS NULL;
+BEGIN;
+SELECT tenancy.provision('acme-corp', spec) > 0 AS provisioned FROM seed;
+SELECT ordinal, object, changes
+  FROM seed, tenancy.plan('acme-corp', jsonb_set(jsonb_set(jsonb_set(spec,
+         '{resources,kubernetes,quotas,requests,cpu}', '"9"'),
+         '{resources,database,backup,retention_days}', '14'),
+         '{sla,response_time,low}', '"4 business days"'))
+ ORDER BY ordinal;
+ROLLBACK;
+
 DROP EXTENSION tenancy;

@@ -635,6 +635,7 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 			state->writer.exists = state->reader.exists = false;
 			for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 				state->logins[i].exists = false;
+			state->backup.exists = false;
 		}
 	}
 	actions = PlanTenant(model, state, drop_data ? PLAN_DEPROVISION_DROP_DATA :
@@ -665,8 +666,12 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 /*
  * tenancy_plan
  *		SQL: tenancy.plan(name text, spec jsonb) returns table(ordinal,
- *		target, action, object, detail): what provision (new tenant) or
- *		apply (existing tenant) would do, in order; nothing is executed.
+ *		target, action, object, detail, request, changes): what provision
+ *		(new tenant) or apply (existing tenant) would do, in order; nothing
+ *		is executed.  request is the body the worker would send (never a
+ *		secret: Vault references stay references); changes, for an apply,
+ *		the paths of the object or request that differ from what the spec
+ *		last applied gave.
  */
 Datum
 tenancy_plan(PG_FUNCTION_ARGS)
@@ -706,14 +711,19 @@ tenancy_plan(PG_FUNCTION_ARGS)
 	foreach(lc, c.actions)
 	{
 		PlanAction *a = lfirst(lc);
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
 
 		values[0] = Int32GetDatum(a->ordinal);
 		values[1] = CStringGetTextDatum(a->target);
 		values[2] = CStringGetTextDatum(a->action);
 		values[3] = CStringGetTextDatum(a->object);
 		values[4] = CStringGetTextDatum(a->detail);
+		/* the request the worker would send (SQL: the statement is detail) */
+		values[5] = a->request ? JsonbPGetDatum(a->request) : (Datum) 0;
+		nulls[5] = a->request == NULL;
+		values[6] = a->changes ? JsonbPGetDatum(a->changes) : (Datum) 0;
+		nulls[6] = a->changes == NULL;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();

@@ -10,7 +10,8 @@
  *	  k8s_objects.c      namespace, RBAC, quota, limit range, network policies
  *	  airflow_release.c  HelmRepository and HelmRelease (values from the spec)
  *	  dag_render.c       the DAG ConfigMap: generated Airflow DAG files
- *	  monitoring.c       ServiceMonitor and Grafana dashboard
+ *	  monitoring.c       ServiceMonitor, PrometheusRule, Grafana dashboard
+ *	  backup.c           backup CronJob, its script and volume
  *	  handler_http.c     HTTP calls of handlers (with a query string)
  *	  handler_credentials.c  database credentials, Vault-backed secrets
  *	  handler_helm.c     tenancy.helm_mode = 'cli': helm upgrade --install
@@ -109,6 +110,9 @@ extern char *K8sLimitRange(const TenantModel *m);
 extern char *K8sDefaultDenyPolicy(const TenantModel *m);
 extern char *K8sIsolationPolicy(const TenantModel *m);
 extern void K8sLabels(JsonWriter *w, const TenantModel *m);
+extern void K8sObjectStart(JsonWriter *w, const TenantModel *m,
+						   const char *api_version, const char *kind,
+						   const char *name);
 extern char *K8sContacts(Jsonb *spec, const char *kind);
 
 /* airflow_release.c */
@@ -129,6 +133,14 @@ typedef struct DagFile
 	char	   *name;			/* e.g. acme_corp_bronze_1.py */
 	char	   *source;			/* Python source */
 } DagFile;
+
+/* backup.c */
+extern const char *BackupScript(void);
+extern char *BackupScriptConfigMap(const TenantModel *m);
+extern char *BackupVolumeSize(const TenantModel *m);
+extern char *BackupVolumeClaim(const TenantModel *m);
+extern char *BackupSchedule(const TenantModel *m);
+extern char *BackupCronJob(const TenantModel *m);
 
 /* role_password.c */
 extern void RoleSetPasswordQuietly(const char *role, const char *password);

@@ -13,7 +13,8 @@
  *
  * Order (depends_on): namespace; then service account, role binding (to
  * the ClusterRole tenancy.tenant_cluster_role), quota, limit range,
- * network policies, secrets, DAGs, ServiceMonitor and PrometheusRule (when
+ * network policies, secrets, DAGs, the backup CronJob with its script and
+ * volume (backup.c), ServiceMonitor and PrometheusRule (when
  * the spec has an SLA or advanced monitoring); then the Airflow release;
  * the dashboard on its own; validation last.  An object only some specs
  * have (the PrometheusRule, the backup objects) is deleted by an apply
@@ -51,6 +52,7 @@ typedef struct PlatformPlan
 	const TenantModel *m;
 	const TenantModel *prev;	/* spec last applied, or NULL */
 	List	   *planned;		/* ordinals of the platform steps planned */
+	PlanAction *last;			/* the action added last */
 	int			after_sql;		/* last remote SQL step, or 0 */
 } PlatformPlan;
 
@@ -77,6 +79,128 @@ deps(int first,...)
 }
 
 /*
+ * value_container
+ *		The container of an object or array value, NULL for a scalar.
+ */
+static JsonbContainer *
+value_container(JsonbValue *v)
+{
+	return v->type == jbvBinary ? v->val.binary.data : NULL;
+}
+
+/*
+ * same_value
+ *		Whether two jsonb values are equal.
+ */
+static bool
+same_value(JsonbValue *a, JsonbValue *b)
+{
+	return compareJsonbContainers(&JsonbValueToJsonb(a)->root,
+								  &JsonbValueToJsonb(b)->root) == 0;
+}
+
+/*
+ * diff_paths
+ *		Append to out (a JSON array being written) the path of every leaf
+ *		where container a (the previous request) and b (the new one)
+ *		differ: keys added, removed or changed, "spec.hard.requests\.cpu"
+ *		style (dots in keys escaped), array elements as [i]; an array whose
+ *		length changed is one path.
+ */
+static void
+diff_paths(JsonbContainer *a, JsonbContainer *b, const char *path, JsonWriter *out)
+{
+	bool		objects = JsonContainerIsObject(a) && JsonContainerIsObject(b);
+	bool		arrays = JsonContainerIsArray(a) && JsonContainerIsArray(b);
+
+	if (arrays && JsonContainerSize(a) == JsonContainerSize(b))
+	{
+		for (uint32 i = 0; i < JsonContainerSize(a); i++)
+		{
+			JsonbValue *va = getIthJsonbValueFromContainer(a, i);
+			JsonbValue *vb = getIthJsonbValueFromContainer(b, i);
+			char	   *sub = psprintf("%s[%u]", path, i);
+
+			if (same_value(va, vb))
+				continue;
+			if (value_container(va) && value_container(vb))
+				diff_paths(value_container(va), value_container(vb), sub, out);
+			else
+				JwString(out, NULL, sub);
+		}
+		return;
+	}
+	if (!objects)
+	{
+		JwString(out, NULL, path[0] ? path : "$");
+		return;
+	}
+	for (int side = 0; side < 2; side++)
+	{
+		JsonbContainer *from = side == 0 ? a : b;
+		JsonbContainer *other = side == 0 ? b : a;
+		JsonbIterator *it = JsonbIteratorInit(from);
+		JsonbValue	key;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+		{
+			JsonbValue	val;
+			JsonbValue *va;
+			JsonbValue *vb;
+			StringInfoData sub;
+
+			if (tok != WJB_KEY)
+				continue;
+			(void) JsonbIteratorNext(&it, &val, true);
+			initStringInfo(&sub);
+			appendStringInfo(&sub, "%s%s", path, path[0] ? "." : "");
+			for (int i = 0; i < key.val.string.len; i++)
+			{
+				if (key.val.string.val[i] == '.')
+					appendStringInfoChar(&sub, '\\');
+				appendStringInfoChar(&sub, key.val.string.val[i]);
+			}
+			va = getKeyJsonValueFromContainer(a, key.val.string.val, key.val.string.len, NULL);
+			vb = getKeyJsonValueFromContainer(b, key.val.string.val, key.val.string.len, NULL);
+			(void) other;
+			if (va == NULL || vb == NULL)
+			{
+				/* added or removed: reported once, from the side that has it */
+				JwString(out, NULL, sub.data);
+				continue;
+			}
+			if (side == 1 || same_value(va, vb))
+				continue;
+			if (value_container(va) && value_container(vb))
+				diff_paths(value_container(va), value_container(vb), sub.data, out);
+			else
+				JwString(out, NULL, sub.data);
+		}
+	}
+}
+
+/*
+ * request_changes
+ *		What differs between the previous request and the new one, as a
+ *		JSON array of paths; NULL when there is no previous request.
+ */
+static char *
+request_changes(const char *prev_request, const char *request)
+{
+	JsonWriter	w;
+
+	if (prev_request == NULL)
+		return NULL;
+	JwInit(&w);
+	JwArrayStart(&w, NULL);
+	diff_paths(&PlanJsonbFromText(prev_request)->root,
+			   &PlanJsonbFromText(request)->root, "", &w);
+	JwArrayEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
  * add_step
  *		Append an external action with its dependencies; returns its ordinal.
  */
@@ -94,7 +218,24 @@ add_step(PlatformPlan *pp, const char *target, const char *action,
 						compensation ? PlanJsonbFromText(compensation) : NULL);
 	a->depends_on = depends_on;
 	pp->planned = lappend_int(pp->planned, a->ordinal);
+	pp->last = a;
 	return a->ordinal;
+}
+
+/*
+ * note_changes
+ *		Record on the action just added what changed since the previous
+ *		request (tenancy.plan's "changes").
+ */
+static void
+note_changes(PlatformPlan *pp, int ordinal, const char *prev_request,
+			 const char *request)
+{
+	char	   *changes = request_changes(prev_request, request);
+
+	if (ordinal > 0 && changes != NULL && pp->last != NULL &&
+		pp->last->ordinal == ordinal)
+		pp->last->changes = PlanJsonbFromText(changes);
 }
 
 /*
@@ -166,13 +307,17 @@ apply_object(PlatformPlan *pp, const char *kind, const char *path,
 {
 	bool		compensate = pp->prev != NULL && prev_body == NULL;
 
+	int			ordinal;
+
 	if (prev_body != NULL && strcmp(prev_body, body) == 0)
 		return 0;
-	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
-					psprintf("%s %s/%s", kind, pp->m->namespace, name),
-					psprintf("PATCH %s (server-side apply)", path),
-					apply_request(path, body),
-					compensate ? delete_request(path) : NULL, depends_on);
+	ordinal = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+					   psprintf("%s %s/%s", kind, pp->m->namespace, name),
+					   psprintf("PATCH %s (server-side apply)", path),
+					   apply_request(path, body),
+					   compensate ? delete_request(path) : NULL, depends_on);
+	note_changes(pp, ordinal, prev_body, body);
+	return ordinal;
 }
 
 /* A builder of one object from a model */
@@ -230,13 +375,18 @@ plan_namespace(PlatformPlan *pp)
 	char	   *path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *body = K8sNamespace(m);
 
-	if (pp->prev != NULL && strcmp(K8sNamespace(pp->prev), body) == 0)
+	char	   *prev_body = pp->prev ? K8sNamespace(pp->prev) : NULL;
+	int			ordinal;
+
+	if (prev_body != NULL && strcmp(prev_body, body) == 0)
 		return 0;
-	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
-					psprintf("namespace %s", m->namespace),
-					psprintf("PATCH %s (server-side apply)", path),
-					apply_request(path, body),
-					pp->prev == NULL ? delete_request(path) : NULL, NIL);
+	ordinal = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+					   psprintf("namespace %s", m->namespace),
+					   psprintf("PATCH %s (server-side apply)", path),
+					   apply_request(path, body),
+					   pp->prev == NULL ? delete_request(path) : NULL, NIL);
+	note_changes(pp, ordinal, prev_body, body);
+	return ordinal;
 }
 
 /*
@@ -425,6 +575,8 @@ credentials_request(const TenantModel *m)
 	JwArrayStart(&w, "roles");
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		JwString(&w, NULL, m->login_roles[i]);
+	if (m->backup_enabled)
+		JwString(&w, NULL, m->backup_role);
 	JwArrayEnd(&w);
 	JwBool(&w, "local", m->local);
 	if (m->local)
@@ -453,14 +605,18 @@ handler_step(PlatformPlan *pp, const char *target, const char *action,
 			 char *object, char *request, char *prev_request, char *compensation,
 			 List *depends_on)
 {
+	int			ordinal;
+
 	if (request == NULL)
 		return 0;
 	if (prev_request != NULL && strcmp(prev_request, request) == 0)
 		return 0;
-	return add_step(pp, target, action, object,
-					psprintf("%s (worker handler)", action), request,
-					pp->prev != NULL && prev_request == NULL ? compensation : NULL,
-					depends_on);
+	ordinal = add_step(pp, target, action, object,
+					   psprintf("%s (worker handler)", action), request,
+					   pp->prev != NULL && prev_request == NULL ? compensation : NULL,
+					   depends_on);
+	note_changes(pp, ordinal, prev_request, request);
+	return ordinal;
 }
 
 /*
@@ -488,6 +644,15 @@ plan_secrets(PlatformPlan *pp, int ns)
 				 oauth_secret_request(m), prev ? oauth_secret_request(prev) : NULL,
 				 delete_request(namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET)),
 				 deps(ns, -1));
+	/* authentication no longer oauth2: its Secret goes */
+	if (prev && oauth_secret_request(prev) != NULL && oauth_secret_request(m) == NULL)
+	{
+		char	   *path = namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET);
+
+		add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
+				 psprintf("DELETE %s", path), delete_request(path), NULL, deps(ns, -1));
+	}
 	foreach(lc, api_sources(m))
 	{
 		char	   *source = strVal(lfirst(lc));
@@ -553,6 +718,58 @@ plan_release(PlatformPlan *pp, List *depends_on)
 }
 
 /*
+ * plan_backup
+ *		The backup objects (backup.c): the script's ConfigMap, the volume and
+ *		the CronJob, which waits for them, the credentials and the quota.
+ *		Turning backups off deletes the CronJob, the script and the
+ *		backup-credentials Secret; the volume stays (it holds the backups),
+ *		and no compensation deletes it either.  A claim cannot shrink: an
+ *		apply lowering storage_gb leaves the volume at its size.
+ */
+static void
+plan_backup(PlatformPlan *pp, int ns, int creds, int quota, int limits)
+{
+	const TenantModel *m = pp->m;
+	const TenantModel *prev = pp->prev;
+	char	   *pvc_path = namespaced_path(m, "/api/v1", "persistentvolumeclaims",
+										   PLATFORM_BACKUP_PVC);
+	char	   *pvc = BackupVolumeClaim(m);
+	char	   *prev_pvc = prev ? BackupVolumeClaim(prev) : NULL;
+	int			script,
+				volume = 0;
+
+	/* a claim cannot shrink: a lower storage_gb leaves it as it is */
+	if (pvc != NULL && prev_pvc != NULL &&
+		strtod(SpecText(PlatformSpec(m), "resources.database.storage_gb", "0"), NULL) <
+		strtod(SpecText(PlatformSpec(prev), "resources.database.storage_gb", "0"), NULL))
+		pvc = prev_pvc;
+
+	script = apply_optional(pp, "configmap", "/api/v1", "configmaps",
+							PLATFORM_BACKUP_CONFIGMAP, BackupScriptConfigMap,
+							deps(ns, -1));
+	if (pvc != NULL && (prev_pvc == NULL || strcmp(pvc, prev_pvc) != 0))
+	{
+		volume = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+						  psprintf("persistentvolumeclaim %s/%s", m->namespace, PLATFORM_BACKUP_PVC),
+						  psprintf("PATCH %s (server-side apply)", pvc_path),
+						  apply_request(pvc_path, pvc), NULL, deps(ns, -1));
+		note_changes(pp, volume, prev_pvc, pvc);
+	}
+	apply_optional(pp, "cronjob", "/apis/batch/v1", "cronjobs",
+				   PLATFORM_BACKUP_CRONJOB, BackupCronJob,
+				   deps(ns, creds, script, volume, quota, limits, -1));
+	if (pvc == NULL && prev_pvc != NULL)
+	{
+		char	   *path = namespaced_path(m, "/api/v1", "secrets", PLATFORM_BACKUP_SECRET);
+
+		add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+				 psprintf("secret %s/%s", m->namespace, PLATFORM_BACKUP_SECRET),
+				 psprintf("DELETE %s", path), delete_request(path), NULL,
+				 deps(creds, -1));
+	}
+}
+
+/*
  * plan_dashboard
  *		Upload the dashboard (POST with overwrite: idempotent).
  */
@@ -564,7 +781,10 @@ plan_dashboard(PlatformPlan *pp)
 	char	   *uid_path = psprintf("/api/dashboards/uid/%s", MonitoringDashboardUid(m));
 	JsonWriter	w;
 
-	if (pp->prev != NULL && strcmp(MonitoringDashboard(pp->prev), body) == 0)
+	char	   *prev_body = pp->prev ? MonitoringDashboard(pp->prev) : NULL;
+	int			ordinal;
+
+	if (prev_body != NULL && strcmp(prev_body, body) == 0)
 		return;
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
@@ -572,10 +792,11 @@ plan_dashboard(PlatformPlan *pp)
 	JwString(&w, "path", "/api/dashboards/db");
 	JwRaw(&w, "body", body);
 	JwObjectEnd(&w);
-	add_step(pp, TARGET_GRAFANA, "upload",
-			 psprintf("dashboard %s", MonitoringDashboardUid(m)),
-			 "POST /api/dashboards/db (overwrite)", JwFinish(&w),
-			 pp->prev == NULL ? delete_request(uid_path) : NULL, NIL);
+	ordinal = add_step(pp, TARGET_GRAFANA, "upload",
+					   psprintf("dashboard %s", MonitoringDashboardUid(m)),
+					   "POST /api/dashboards/db (overwrite)", JwFinish(&w),
+					   pp->prev == NULL ? delete_request(uid_path) : NULL, NIL);
+	note_changes(pp, ordinal, prev_body, body);
 }
 
 /*
@@ -637,7 +858,7 @@ last_remote_sql(PlanContext *ctx)
 void
 PlanPlatformProvision(PlanContext *ctx)
 {
-	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform, NIL, 0};
+	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform, NIL, NULL, 0};
 	const char *v1 = "/api/v1";
 	const char *rbac = "/apis/rbac.authorization.k8s.io/v1";
 	const char *netpol = "/apis/networking.k8s.io/v1";
@@ -668,6 +889,7 @@ PlanPlatformProvision(PlanContext *ctx)
 	creds = plan_secrets(&pp, ns);
 	dags = apply_built(&pp, "configmap", v1, "configmaps", PLATFORM_DAG_CONFIGMAP,
 					   DagConfigMap, deps(ns, -1));
+	plan_backup(&pp, ns, creds, quota, limits);
 	plan_release(&pp, deps(ns, binding, quota, limits, deny, allow, creds, dags, -1));
 	apply_object(&pp, "servicemonitor",
 				 namespaced_path(pp.m, "/apis/monitoring.coreos.com/v1", "servicemonitors",
@@ -710,7 +932,7 @@ wait_absent_request(const char *path)
 void
 PlanPlatformDeprovision(PlanContext *ctx)
 {
-	PlatformPlan pp = {ctx, ctx->model, NULL, NIL, 0};
+	PlatformPlan pp = {ctx, ctx->model, NULL, NIL, NULL, 0};
 	const TenantModel *m = ctx->model;
 	char	   *ns_path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *release = namespaced_path(m, "/apis/helm.toolkit.fluxcd.io/v2",

@@ -70,6 +70,10 @@ my @expected = sort(
 		'secrets/airflow-acme-corp/oauth-credentials',
 		'secrets/airflow-acme-corp/api-api-catalog',
 		'configmaps/airflow-acme-corp/tenant-dags',
+		'configmaps/airflow-acme-corp/tenant-backup-script',
+		'persistentvolumeclaims/airflow-acme-corp/tenant-backups',
+		'cronjobs.batch/airflow-acme-corp/tenant-backup',
+		'secrets/airflow-acme-corp/backup-credentials',
 		'helmrepositories.source.toolkit.fluxcd.io/airflow-acme-corp/apache-airflow',
 		'helmreleases.helm.toolkit.fluxcd.io/airflow-acme-corp/airflow',
 		'servicemonitors.monitoring.coreos.com/airflow-acme-corp/airflow-acme-corp',
@@ -90,7 +94,7 @@ is($quota->{spec}{hard}{'limits.memory'}, '64Gi', 'quota limits.memory');
 ok(!exists $quota->{spec}{scopeSelector}, 'no PriorityClass scope selector');
 my $limits = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme-corp/limitranges/tenant-limits');
 my ($pvc) = grep { $_->{type} eq 'PersistentVolumeClaim' } @{ $limits->{spec}{limits} };
-is("$pvc->{min}{storage}-$pvc->{max}{storage}", '1Gi-100Gi', 'PVC min and max');
+is("$pvc->{min}{storage}-$pvc->{max}{storage}", '1Gi-500Gi', 'PVC min and max (quotas.limits.storage)');
 my $policy = TenancyTest::k8s_object($sim,
 	'/apis/networking.k8s.io/v1/namespaces/airflow-acme-corp/networkpolicies/tenant-isolation');
 my ($https) = grep { $_->{ports}[0]{port} == 443 } @{ $policy->{spec}{egress} };

@@ -483,3 +483,20 @@ test('PrometheusRule and PersistentVolumeClaim: served and validated with their 
 	});
 	assert.equal(pvcBad.status, 422);
 });
+
+test('CronJob: a write to /status is kept (lastSuccessfulTime), a main-resource write keeps the status', async () =>
+{
+	await s.k8s('POST', '/api/v1/namespaces', ns('t-cron'));
+	const base = '/apis/batch/v1/namespaces/t-cron/cronjobs';
+	const job = {
+		apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'b' },
+		spec: { schedule: '5 1 * * *', jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } } } } },
+	};
+	assert.equal((await s.k8s('POST', base, job)).status, 201);
+	const st = await s.k8s('PATCH', `${base}/b/status`, { status: { lastSuccessfulTime: '2026-01-02T03:04:05Z' } }, { contentType: 'application/merge-patch+json' });
+	assert.equal(st.status, 200);
+	assert.equal((await s.k8s('GET', `${base}/b`)).body.status.lastSuccessfulTime, '2026-01-02T03:04:05Z');
+	const main = await s.k8s('PATCH', `${base}/b`, { spec: { suspend: true }, status: { lastSuccessfulTime: null } }, { contentType: 'application/merge-patch+json' });
+	assert.equal(main.status, 200);
+	assert.equal((await s.k8s('GET', `${base}/b`)).body.status.lastSuccessfulTime, '2026-01-02T03:04:05Z');
+});

@@ -32,6 +32,7 @@ OBJS = \
 	src/platform/airflow_release.o \
 	src/platform/dag_render.o \
 	src/platform/monitoring.o \
+	src/platform/backup.o \
 	src/platform/handler_http.o \
 	src/platform/owner_record.o \
 	src/platform/handler_owned.o \
@@ -82,6 +83,7 @@ REGRESS = \
 	spec_parse \
 	spec_validate \
 	spec_normalize \
+	spec_keys \
 	maint_audit \
 	maint_usage \
 	servers \

@@ -11,7 +11,8 @@
 -- and why no worker answers; tenant_summary.skipped_targets; set_password,
 -- connection_info, worker_problem, forget.
 CREATE FUNCTION tenancy.plan(name text, spec text)
-RETURNS TABLE (ordinal integer, target text, action text, object text, detail text)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
+               request jsonb, changes jsonb)
 LANGUAGE c STRICT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan_text';
@@ -629,3 +630,19 @@ CREATE UNIQUE INDEX tenants_namespace_idx
 	WHERE state <> 'deprovisioned';
 COMMENT ON INDEX tenancy.tenants_namespace_idx IS
 	'A namespace (resources.kubernetes.namespace of the normalized spec) belongs to one tenant that is not deprovisioned';
+
+-- issue 18 (every key of the tenant spec does what it says): tenancy.plan
+-- shows each external request's body and, for an apply, what changes.
+-- A function's result columns cannot change in place: drop, create, grant.
+DROP FUNCTION tenancy.plan(text, jsonb);
+CREATE FUNCTION tenancy.plan(name text, spec jsonb)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
+               request jsonb, changes jsonb)
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+AS 'MODULE_PATHNAME', 'tenancy_plan';
+
+COMMENT ON FUNCTION tenancy.plan(text, jsonb) IS
+	'What provision (new tenant) or apply (existing tenant) would do, in order, with each external request''s body (no secret; Vault references as references) and, for an apply, the fields that change; nothing is executed';
+REVOKE ALL ON FUNCTION tenancy.plan(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.plan(text, jsonb) TO tenancy_admin;

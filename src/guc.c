@@ -59,6 +59,7 @@ char	   *tenancy_ingress_namespace = NULL;
 char	   *tenancy_warehouse_cidr = NULL;
 char	   *tenancy_tenant_cluster_role = NULL;
 char	   *tenancy_image_registry = NULL;
+char	   *tenancy_openlineage_url = NULL;
 int			tenancy_release_ready_timeout_s = 600;
 int			tenancy_unreachable_timeout_s = 1800;
 
@@ -328,6 +329,10 @@ define_platform_settings(void)
 						   "Registry of the images the generated DAGs run (etl runners, dbt).",
 						   NULL,
 						   &tenancy_image_registry, "registry.localhost");
+	define_platform_string("tenancy.openlineage_url",
+						   "OpenLineage endpoint (HTTP transport) of tenants with features.data_lineage.",
+						   "Empty: their lineage events go to the console transport, i.e. to the task logs.",
+						   &tenancy_openlineage_url, "");
 	DefineCustomStringVariable("tenancy.tenant_cluster_role",
 							   "ClusterRole bound to the Airflow service account in each new tenant namespace.",
 							   "The Helm chart installs it (rbac.tenantRole.name); the worker holds only \"bind\" on it. A RoleBinding's roleRef is immutable: existing tenants keep the role they were bound to.",

@@ -44,7 +44,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-settings=()
+# the reference spec asks for features.audit_logging, which needs pgaudit
+settings=("shared_preload_libraries = 'tenancy,pg_cron,pgaudit'")
 if [ -x test/platform/simctl ]; then
 	step "starting the platform simulator (Kubernetes API, Vault, Grafana)"
 	mkdir -p "$sim_dir"

@@ -11,16 +11,18 @@
  */
 
 CREATE FUNCTION tenancy.plan(name text, spec jsonb)
-RETURNS TABLE (ordinal integer, target text, action text, object text, detail text)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
+               request jsonb, changes jsonb)
 LANGUAGE c STRICT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan';
 
 COMMENT ON FUNCTION tenancy.plan(text, jsonb) IS
-	'What provision (new tenant) or apply (existing tenant) would do, in order; nothing is executed';
+	'What provision (new tenant) or apply (existing tenant) would do, in order, with each external request''s body (no secret; Vault references as references) and, for an apply, the fields that change; nothing is executed';
 
 CREATE FUNCTION tenancy.plan(name text, spec text)
-RETURNS TABLE (ordinal integer, target text, action text, object text, detail text)
+RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
+               request jsonb, changes jsonb)
 LANGUAGE c STRICT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan_text';

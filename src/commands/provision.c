@@ -737,6 +737,7 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 			state->writer.exists = state->reader.exists = false;
 			for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 				state->logins[i].exists = false;
+			state->backup.exists = false;
 		}
 	}
 	actions = PlanTenant(model, state, drop_data ? PLAN_DEPROVISION_DROP_DATA :
@@ -775,20 +776,29 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 
 /*
  * put_plan_row
- *		One row of tenancy.plan's result.
+ *		One row of tenancy.plan's result: ordinal, target, action, object,
+ *		detail, and for an action of the plan the request the worker would
+ *		send (never a secret: Vault references stay references) and, for an
+ *		apply, the paths that differ from what the spec last applied gave.
  */
 static void
 put_plan_row(ReturnSetInfo *rsinfo, int ordinal, const char *target,
-			 const char *action, const char *object, const char *detail)
+			 const char *action, const char *object, const char *detail,
+			 Jsonb *request, Jsonb *changes)
 {
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
 
 	values[0] = Int32GetDatum(ordinal);
 	values[1] = CStringGetTextDatum(target);
 	values[2] = CStringGetTextDatum(action);
 	values[3] = CStringGetTextDatum(object);
 	values[4] = CStringGetTextDatum(detail);
+	/* the request the worker would send (SQL: the statement is detail) */
+	values[5] = request ? JsonbPGetDatum(request) : (Datum) 0;
+	nulls[5] = request == NULL;
+	values[6] = changes ? JsonbPGetDatum(changes) : (Datum) 0;
+	nulls[6] = changes == NULL;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -842,20 +852,21 @@ plan_rows(FunctionCallInfo fcinfo, const char *name, Jsonb *spec)
 							  "e.g. tenancy.register_server('wh-1', 'host=%s port=%d dbname=postgres'), "
 							  "or leave warehouse.database.host empty.",
 							  c.model->remote_host, c.model->remote_port,
-							  c.model->remote_host, c.model->remote_port));
+							  c.model->remote_host, c.model->remote_port),
+					 NULL, NULL);
 	foreach(lc, c.actions)
 	{
 		PlanAction *a = lfirst(lc);
 
 		put_plan_row(rsinfo, a->ordinal, a->target, a->action, a->object,
-					 a->detail);
+					 a->detail, a->request, a->changes);
 	}
 }
 
 /*
  * tenancy_plan
  *		SQL: tenancy.plan(name text, spec jsonb) returns table(ordinal,
- *		target, action, object, detail); see plan_rows.
+ *		target, action, object, detail, request, changes); see plan_rows.
  */
 Datum
 tenancy_plan(PG_FUNCTION_ARGS)

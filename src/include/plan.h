@@ -37,6 +37,9 @@ extern const char *const TenantSchemaSuffixes[TENANT_SCHEMA_COUNT];
 /* Login roles of a tenant: etl_<slug> and airflow_<slug> */
 #define TENANT_LOGIN_ROLE_COUNT 2
 
+/* Connection limit of the backup role (pg_dump uses one connection) */
+#define TENANT_BACKUP_CONNECTION_LIMIT 2
+
 /*
  * Phases of the SQL actions: the actions of one phase are one step (see
  * PlanStep), i.e. one transaction on a warehouse server.
@@ -75,6 +78,7 @@ typedef struct TenantModel
 	char	   *schema_prefix;	/* e.g. acme_ */
 	int			connection_limit;	/* per login role */
 	bool		audit_logging;	/* features.audit_logging */
+	bool		backup_enabled; /* resources.database.backup.enabled */
 
 	/* where the SQL actions run */
 	bool		local;			/* in this database, in the caller's txn */
@@ -87,6 +91,7 @@ typedef struct TenantModel
 	char	   *writer_role;	/* tenant_<slug>_writer */
 	char	   *reader_role;	/* tenant_<slug>_reader */
 	char	   *login_roles[TENANT_LOGIN_ROLE_COUNT];	/* etl_, airflow_ */
+	char	   *backup_role;	/* backup_<slug>: login, reader member only */
 	char	   *schemas[TENANT_SCHEMA_COUNT];
 	char	   *namespace;		/* Kubernetes namespace airflow-<name> */
 	Jsonb	   *spec;			/* the spec it was built from */
@@ -113,7 +118,8 @@ typedef struct RoleState
 	bool		privileged;		/* SUPERUSER, CREATEDB, CREATEROLE,
 								 * REPLICATION or BYPASSRLS */
 	int			connection_limit;
-	bool		is_member;		/* login roles: member of the writer role */
+	bool		is_member;		/* login roles: member of the writer role
+								 * (the backup role: of the reader role) */
 	List	   *settings;		/* "name=value" strings of ALTER ROLE SET */
 } RoleState;
 
@@ -133,6 +139,7 @@ typedef struct TenantState
 	RoleState	writer;
 	RoleState	reader;
 	RoleState	logins[TENANT_LOGIN_ROLE_COUNT];
+	RoleState	backup;			/* is_member: of the reader group */
 	bool		schema_exists[TENANT_SCHEMA_COUNT];
 	/* an existing schema whose planned grant to the writer / reader is gone */
 	bool		schema_writer_grant_missing[TENANT_SCHEMA_COUNT];
@@ -165,6 +172,8 @@ typedef struct PlanAction
 	const char *phase;			/* SQL actions: the step they are run in */
 	Jsonb	   *request;		/* external actions: the step's request */
 	Jsonb	   *compensation;	/* and its compensation, or NULL */
+	Jsonb	   *changes;		/* apply: paths of the request that differ
+								 * from the previous one, NULL if new */
 	List	   *depends_on;		/* ordinals (int list) */
 } PlanAction;
 

@@ -10,7 +10,8 @@
  *	  k8s_objects.c      namespace, RBAC, quota, limit range, network policies
  *	  airflow_release.c  HelmRepository and HelmRelease (values from the spec)
  *	  dag_render.c       the DAG ConfigMap: generated Airflow DAG files
- *	  monitoring.c       ServiceMonitor and Grafana dashboard
+ *	  monitoring.c       ServiceMonitor, PrometheusRule, Grafana dashboard
+ *	  backup.c           backup CronJob, its script and volume
  *	  handler_http.c     HTTP calls of handlers (with a query string)
  *	  handler_credentials.c  database credentials, Vault-backed secrets
  *	  handler_helm.c     tenancy.helm_mode = 'cli': helm upgrade --install
@@ -50,10 +51,20 @@
 #define PLATFORM_POLICY_ALLOW "tenant-isolation"
 #define PLATFORM_DB_SECRET "database-credentials"
 #define PLATFORM_METADATA_SECRET "airflow-metadata"
+#define PLATFORM_RESULT_BACKEND_SECRET "airflow-result-backend"
+#define PLATFORM_PLUGINS_CONFIGMAP "tenant-plugins"
 #define PLATFORM_OAUTH_SECRET "oauth-credentials"
 #define PLATFORM_HELM_REPOSITORY "apache-airflow"
 #define PLATFORM_HELM_RELEASE "airflow"
 #define PLATFORM_DAG_CONFIGMAP "tenant-dags"
+#define PLATFORM_PROMETHEUS_RULE "tenant-alerts"
+#define PLATFORM_BACKUP_CRONJOB "tenant-backup"
+#define PLATFORM_BACKUP_CONFIGMAP "tenant-backup-script"
+#define PLATFORM_BACKUP_PVC "tenant-backups"
+#define PLATFORM_BACKUP_SECRET "backup-credentials"
+
+/* A daily backup whose last success is older than this is reported */
+#define PLATFORM_BACKUP_MAX_AGE_S (26 * 3600)
 
 /* Values of tenancy.helm_mode */
 typedef enum HelmMode
@@ -104,6 +115,10 @@ extern char *K8sLimitRange(const TenantModel *m);
 extern char *K8sDefaultDenyPolicy(const TenantModel *m);
 extern char *K8sIsolationPolicy(const TenantModel *m);
 extern void K8sLabels(JsonWriter *w, const TenantModel *m);
+extern void K8sObjectStart(JsonWriter *w, const TenantModel *m,
+						   const char *api_version, const char *kind,
+						   const char *name);
+extern char *K8sContacts(Jsonb *spec, const char *kind);
 
 /* airflow_release.c */
 extern char *AirflowHelmRepository(const TenantModel *m);
@@ -111,6 +126,7 @@ extern char *AirflowHelmRelease(const TenantModel *m);
 extern char *AirflowReleaseName(const TenantModel *m);
 extern char *AirflowValues(const TenantModel *m);
 extern char *AirflowUrl(const TenantModel *m);
+extern char *AirflowWarehouseConnId(const TenantModel *m);
 
 /* dag_render.c */
 extern char *DagConfigMap(const TenantModel *m);
@@ -127,6 +143,14 @@ typedef struct DagFile
 extern bool OwnerRecordRead(int64 operation_id, char **tenant, char **namespace_uid);
 extern void OwnerRecordSetNamespaceUid(int64 operation_id, const char *uid);
 
+/* backup.c */
+extern const char *BackupScript(void);
+extern char *BackupScriptConfigMap(const TenantModel *m);
+extern char *BackupVolumeSize(const TenantModel *m);
+extern char *BackupVolumeClaim(const TenantModel *m);
+extern char *BackupSchedule(const TenantModel *m);
+extern char *BackupCronJob(const TenantModel *m);
+
 /* role_password.c */
 extern void RoleSetPasswordQuietly(const char *role, const char *password);
 extern void RoleSetPasswordHere(const char *role, const char *password);
@@ -136,6 +160,7 @@ extern char *MonitoringServiceMonitor(const TenantModel *m);
 extern char *MonitoringDashboardUid(const TenantModel *m);
 extern char *MonitoringDashboardTag(const char *tenant);
 extern char *MonitoringDashboard(const TenantModel *m);
+extern char *MonitoringPrometheusRule(const TenantModel *m);
 
 
 #endif							/* TENANCY_PLATFORM_H */

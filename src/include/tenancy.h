@@ -61,6 +61,7 @@ extern char *tenancy_ingress_namespace;
 extern char *tenancy_warehouse_cidr;
 extern char *tenancy_tenant_cluster_role;
 extern char *tenancy_image_registry;
+extern char *tenancy_openlineage_url;
 extern int	tenancy_release_ready_timeout_s;
 extern int	tenancy_unreachable_timeout_s;
 

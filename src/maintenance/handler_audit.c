@@ -8,7 +8,9 @@
  * it applies are the step's arguments, taken from the plan, never
  * written down again) and compare: missing is a critical finding, every
  * field of the planned body that differs in the live object is a drift
- * finding, and a HelmRelease whose Ready condition is not True is one too.
+ * finding, and a HelmRelease whose Ready condition is not True is one too,
+ * as is a backup CronJob whose last successful run (status.
+ * lastSuccessfulTime) is older than its daily schedule allows.
  * audit_vault: the tenant's generated credentials are present in Vault
  * (the values read are wiped at once, never compared or recorded).
  * Findings go to tenancy.audit_findings of the run that enqueued the step,
@@ -29,6 +31,7 @@
 #include "handler.h"
 #include "journal.h"
 #include "maintenance.h"
+#include "platform.h"
 #include "spec.h"
 
 /* At most this many drift findings per object: the first ones say enough */
@@ -203,6 +206,69 @@ release_readiness(List *findings, json_t *live)
 }
 
 /*
+ * rfc3339_seconds
+ *		Seconds since the epoch of a Kubernetes timestamp
+ *		("2026-12-03T01:33:00Z"), or -1 when it is not one.
+ */
+static int64
+rfc3339_seconds(const char *text)
+{
+	int			year,
+				mon,
+				mday,
+				hour,
+				min,
+				sec,
+				end = 0;
+
+	if (text == NULL ||
+		sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &year, &mon, &mday, &hour,
+			   &min, &sec, &end) != 6 ||
+		end == 0 || text[end] != '\0' || mon < 1 || mon > 12)
+		return -1;
+	/* days since 1970-01-01 of the civil date (proleptic Gregorian) */
+	{
+		int			y = year - (mon <= 2);
+		int			era = (y >= 0 ? y : y - 399) / 400;
+		int			yoe = y - era * 400;
+		int			doy = (153 * (mon + (mon > 2 ? -3 : 9)) + 2) / 5 + mday - 1;
+		int			doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+		int64		days = (int64) era * 146097 + doe - 719468;
+
+		return days * 86400 + hour * 3600 + min * 60 + sec;
+	}
+}
+
+/*
+ * backup_freshness
+ *		The backup CronJob: its last successful run (status.
+ *		lastSuccessfulTime) must be more recent than its daily schedule
+ *		allows (PLATFORM_BACKUP_MAX_AGE_S); a CronJob older than that which
+ *		never succeeded is reported too.
+ */
+static List *
+backup_freshness(List *findings, json_t *live)
+{
+	const char *last = json_string_value(json_object_get(json_object_get(live, "status"),
+														  "lastSuccessfulTime"));
+	const char *created = json_string_value(json_object_get(json_object_get(live, "metadata"),
+															 "creationTimestamp"));
+	int64		now = (int64) time(NULL);
+	int64		last_s = rfc3339_seconds(last);
+	int64		created_s = rfc3339_seconds(created);
+
+	if (last_s >= 0 && now - last_s > PLATFORM_BACKUP_MAX_AGE_S)
+		return add_finding(findings, "backup_too_old", "high",
+						   psprintf("The last successful backup ran at %s, more than %d hours ago.",
+									last, PLATFORM_BACKUP_MAX_AGE_S / 3600));
+	if (last_s < 0 && created_s >= 0 && now - created_s > PLATFORM_BACKUP_MAX_AGE_S)
+		return add_finding(findings, "backup_too_old", "high",
+						   psprintf("No backup has succeeded since the CronJob was created at %s, more than %d hours ago.",
+									created, PLATFORM_BACKUP_MAX_AGE_S / 3600));
+	return findings;
+}
+
+/*
  * compare_live
  *		The findings of a live object (the response of a GET) against the
  *		planned body: labels, spec, ConfigMap data, HelmRelease readiness.
@@ -237,6 +303,8 @@ compare_live(const HttpRequest *request, json_t *expect, StepOutcome *outcome)
 										   json_object_get(live, "data"));
 			if (kind && strcmp(kind, "HelmRelease") == 0)
 				findings = release_readiness(findings, live);
+			if (kind && strcmp(kind, "CronJob") == 0)
+				findings = backup_freshness(findings, live);
 		}
 	}
 	PG_FINALLY();

@@ -257,7 +257,10 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tenant name \"%s\" does not match the spec's tenant.name \"%s\"",
-						name, spec_name)));
+						name, spec_name),
+				 errdetail("The first argument names the tenant, and the spec at $.tenant.name names another one."),
+				 errhint("Call it with the spec's tenant.name \"%s\", or change tenant.name in the spec to \"%s\".",
+						 spec_name, name)));
 
 	m->tier = spec_string(spec, "tenant.tier", "standard");
 	for (size_t i = 0; i < lengthof(tier_settings); i++)
@@ -288,6 +291,7 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 	m->connection_limit = spec_int(spec, "resources.database.connections.max",
 								   10, 1, 10000);
 	m->audit_logging = spec_bool(spec, "features.audit_logging", false);
+	m->backup_enabled = spec_bool(spec, "resources.database.backup.enabled", true);
 
 	/* placement: here unless the spec names another server or database */
 	host = spec_string(spec, "warehouse.database.host", "");
@@ -309,6 +313,7 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 	m->reader_role = psprintf("tenant_%s_reader", m->slug);
 	m->login_roles[0] = psprintf("etl_%s", m->slug);
 	m->login_roles[1] = psprintf("airflow_%s", m->slug);
+	m->backup_role = psprintf("backup_%s", m->slug);
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		m->schemas[i] = psprintf("%s%s", m->schema_prefix, TenantSchemaSuffixes[i]);
 	m->namespace = spec_string(spec, "resources.kubernetes.namespace",
@@ -484,6 +489,16 @@ TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
 		read_role(&state->logins[i], model->login_roles[i], writer, model,
 				  tenant_registered);
 
+	/*
+	 * The backup role: read when the spec wants it, or when the tenant is
+	 * registered (an apply turning backups off drops it, if tenancy made
+	 * it: see PlanSqlProvision).  A new tenant that does not want it does
+	 * not care whether a role of that name exists.
+	 */
+	if (model->backup_enabled || tenant_registered)
+		read_role(&state->backup, model->backup_role,
+				  get_role_oid(model->reader_role, true), model, tenant_registered);
+
 	owner = get_role_oid(model->owner_role, true);
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 	{
@@ -565,6 +580,13 @@ TenantStateFromModel(const TenantModel *previous)
 	model_role_state(&state->reader, previous, false);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		model_role_state(&state->logins[i], previous, true);
+	if (previous->backup_enabled)
+	{
+		model_role_state(&state->backup, previous, false);
+		state->backup.can_login = true;
+		state->backup.is_member = true;
+		state->backup.connection_limit = TENANT_BACKUP_CONNECTION_LIMIT;
+	}
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		state->schema_exists[i] = true;
 	state->audit_table_exists = true;

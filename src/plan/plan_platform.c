@@ -13,8 +13,12 @@
  *
  * Order (depends_on): namespace; then service account, role binding (to
  * the ClusterRole tenancy.tenant_cluster_role), quota, limit range,
- * network policies, secrets, DAGs and ServiceMonitor; then the Airflow
- * release; the dashboard on its own; validation last.
+ * network policies, secrets, DAGs, the backup CronJob with its script and
+ * volume (backup.c), ServiceMonitor and PrometheusRule (when
+ * the spec has an SLA or advanced monitoring); then the Airflow release;
+ * the dashboard on its own; validation last.  An object only some specs
+ * have (the PrometheusRule, the backup objects) is deleted by an apply
+ * whose spec no longer has it.
  *
  * Ownership (README "Security model"): the namespace step creates the
  * namespace or uses it only if tenancy created it for this tenant (its
@@ -65,6 +69,7 @@ typedef struct PlatformPlan
 	bool		replan;			/* plan every object, even those whose body
 								 * prev gave (TenantState.platform_unknown) */
 	List	   *planned;		/* ordinals of the platform steps planned */
+	PlanAction *last;			/* the action added last */
 	int			after_sql;		/* last remote SQL step, or 0 */
 } PlatformPlan;
 
@@ -93,6 +98,128 @@ deps(int first,...)
 }
 
 /*
+ * value_container
+ *		The container of an object or array value, NULL for a scalar.
+ */
+static JsonbContainer *
+value_container(JsonbValue *v)
+{
+	return v->type == jbvBinary ? v->val.binary.data : NULL;
+}
+
+/*
+ * same_value
+ *		Whether two jsonb values are equal.
+ */
+static bool
+same_value(JsonbValue *a, JsonbValue *b)
+{
+	return compareJsonbContainers(&JsonbValueToJsonb(a)->root,
+								  &JsonbValueToJsonb(b)->root) == 0;
+}
+
+/*
+ * diff_paths
+ *		Append to out (a JSON array being written) the path of every leaf
+ *		where container a (the previous request) and b (the new one)
+ *		differ: keys added, removed or changed, "spec.hard.requests\.cpu"
+ *		style (dots in keys escaped), array elements as [i]; an array whose
+ *		length changed is one path.
+ */
+static void
+diff_paths(JsonbContainer *a, JsonbContainer *b, const char *path, JsonWriter *out)
+{
+	bool		objects = JsonContainerIsObject(a) && JsonContainerIsObject(b);
+	bool		arrays = JsonContainerIsArray(a) && JsonContainerIsArray(b);
+
+	if (arrays && JsonContainerSize(a) == JsonContainerSize(b))
+	{
+		for (uint32 i = 0; i < JsonContainerSize(a); i++)
+		{
+			JsonbValue *va = getIthJsonbValueFromContainer(a, i);
+			JsonbValue *vb = getIthJsonbValueFromContainer(b, i);
+			char	   *sub = psprintf("%s[%u]", path, i);
+
+			if (same_value(va, vb))
+				continue;
+			if (value_container(va) && value_container(vb))
+				diff_paths(value_container(va), value_container(vb), sub, out);
+			else
+				JwString(out, NULL, sub);
+		}
+		return;
+	}
+	if (!objects)
+	{
+		JwString(out, NULL, path[0] ? path : "$");
+		return;
+	}
+	for (int side = 0; side < 2; side++)
+	{
+		JsonbContainer *from = side == 0 ? a : b;
+		JsonbContainer *other = side == 0 ? b : a;
+		JsonbIterator *it = JsonbIteratorInit(from);
+		JsonbValue	key;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+		{
+			JsonbValue	val;
+			JsonbValue *va;
+			JsonbValue *vb;
+			StringInfoData sub;
+
+			if (tok != WJB_KEY)
+				continue;
+			(void) JsonbIteratorNext(&it, &val, true);
+			initStringInfo(&sub);
+			appendStringInfo(&sub, "%s%s", path, path[0] ? "." : "");
+			for (int i = 0; i < key.val.string.len; i++)
+			{
+				if (key.val.string.val[i] == '.')
+					appendStringInfoChar(&sub, '\\');
+				appendStringInfoChar(&sub, key.val.string.val[i]);
+			}
+			va = getKeyJsonValueFromContainer(a, key.val.string.val, key.val.string.len, NULL);
+			vb = getKeyJsonValueFromContainer(b, key.val.string.val, key.val.string.len, NULL);
+			(void) other;
+			if (va == NULL || vb == NULL)
+			{
+				/* added or removed: reported once, from the side that has it */
+				JwString(out, NULL, sub.data);
+				continue;
+			}
+			if (side == 1 || same_value(va, vb))
+				continue;
+			if (value_container(va) && value_container(vb))
+				diff_paths(value_container(va), value_container(vb), sub.data, out);
+			else
+				JwString(out, NULL, sub.data);
+		}
+	}
+}
+
+/*
+ * request_changes
+ *		What differs between the previous request and the new one, as a
+ *		JSON array of paths; NULL when there is no previous request.
+ */
+static char *
+request_changes(const char *prev_request, const char *request)
+{
+	JsonWriter	w;
+
+	if (prev_request == NULL)
+		return NULL;
+	JwInit(&w);
+	JwArrayStart(&w, NULL);
+	diff_paths(&PlanJsonbFromText(prev_request)->root,
+			   &PlanJsonbFromText(request)->root, "", &w);
+	JwArrayEnd(&w);
+	return JwFinish(&w);
+}
+
+/*
  * add_step
  *		Append an external action with its dependencies; returns its ordinal.
  */
@@ -110,7 +237,24 @@ add_step(PlatformPlan *pp, const char *target, const char *action,
 						compensation ? PlanJsonbFromText(compensation) : NULL);
 	a->depends_on = depends_on;
 	pp->planned = lappend_int(pp->planned, a->ordinal);
+	pp->last = a;
 	return a->ordinal;
+}
+
+/*
+ * note_changes
+ *		Record on the action just added what changed since the previous
+ *		request (tenancy.plan's "changes").
+ */
+static void
+note_changes(PlatformPlan *pp, int ordinal, const char *prev_request,
+			 const char *request)
+{
+	char	   *changes = request_changes(prev_request, request);
+
+	if (ordinal > 0 && changes != NULL && pp->last != NULL &&
+		pp->last->ordinal == ordinal)
+		pp->last->changes = PlanJsonbFromText(changes);
 }
 
 /*
@@ -236,14 +380,18 @@ apply_object(PlatformPlan *pp, const char *kind, const char *path,
 {
 	bool		compensate = pp->prev != NULL && prev_body == NULL;
 
+	int			ordinal;
+
 	if (!pp->replan && prev_body != NULL && strcmp(prev_body, body) == 0)
 		return 0;
-	return add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
-					psprintf("%s %s/%s", kind, pp->m->namespace, name),
-					psprintf("PATCH %s (server-side apply)", path),
-					apply_request(path, body),
-					compensate ? k8s_delete_request(pp->m, path, false) : NULL,
-					depends_on);
+	ordinal = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+					   psprintf("%s %s/%s", kind, pp->m->namespace, name),
+					   psprintf("PATCH %s (server-side apply)", path),
+					   apply_request(path, body),
+					   compensate ? k8s_delete_request(pp->m, path, false) : NULL,
+					   depends_on);
+	note_changes(pp, ordinal, prev_body, body);
+	return ordinal;
 }
 
 /* A builder of one object from a model */
@@ -293,6 +441,32 @@ namespace_request(const TenantModel *m, const char *path, const char *body,
 }
 
 /*
+ * apply_optional
+ *		An object that only some specs have (builder returns NULL for the
+ *		others): applied like apply_built when the spec has it, deleted
+ *		(404 counts as done) when the previous spec had it and this one has
+ *		not.  Returns the ordinal, or 0.
+ */
+static int
+apply_optional(PlatformPlan *pp, const char *kind, const char *api,
+			   const char *plural, const char *name, ObjectBuilder builder,
+			   List *depends_on)
+{
+	char	   *path = namespaced_path(pp->m, api, plural, name);
+	char	   *body = builder(pp->m);
+	char	   *prev_body = pp->prev ? builder(pp->prev) : NULL;
+
+	if (body != NULL)
+		return apply_object(pp, kind, path, name, body, prev_body, depends_on);
+	if (prev_body == NULL)
+		return 0;
+	return add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+					psprintf("%s %s/%s", kind, pp->m->namespace, name),
+					psprintf("DELETE %s", path), k8s_delete_request(pp->m, path, false), NULL,
+					depends_on);
+}
+
+/*
  * plan_namespace
  *		The namespace: created, or checked to be the one tenancy created
  *		for the tenant and applied; deleted by compensation when it is new.
@@ -309,15 +483,20 @@ plan_namespace(PlatformPlan *pp, bool verify)
 	bool		unchanged = !pp->replan && pp->prev != NULL &&
 		strcmp(K8sNamespace(pp->prev), body) == 0;
 
+	int			ordinal;
+
 	if (unchanged && !verify)
 		return 0;
-	return add_step(pp, PLAN_TARGET_KUBERNETES, unchanged ? "verify" : "apply",
-					psprintf("namespace %s", m->namespace),
-					unchanged ? psprintf("GET %s: created by tenancy for tenant %s", path, m->name)
-					: psprintf("PATCH %s (server-side apply, if created by tenancy for tenant %s)",
-							   path, m->name),
-					namespace_request(m, path, body, unchanged),
-					pp->prev == NULL ? wait_absent_request(m, path, true) : NULL, NIL);
+	ordinal = add_step(pp, PLAN_TARGET_KUBERNETES, unchanged ? "verify" : "apply",
+					   psprintf("namespace %s", m->namespace),
+					   unchanged ? psprintf("GET %s: created by tenancy for tenant %s", path, m->name)
+					   : psprintf("PATCH %s (server-side apply, if created by tenancy for tenant %s)",
+								  path, m->name),
+					   namespace_request(m, path, body, unchanged),
+					   pp->prev == NULL ? wait_absent_request(m, path, true) : NULL, NIL);
+	if (!unchanged)
+		note_changes(pp, ordinal, pp->prev ? K8sNamespace(pp->prev) : NULL, body);
+	return ordinal;
 }
 
 /*
@@ -508,6 +687,8 @@ credentials_request(const TenantModel *m)
 	JwArrayStart(&w, "roles");
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		JwString(&w, NULL, m->login_roles[i]);
+	if (m->backup_enabled)
+		JwString(&w, NULL, m->backup_role);
 	JwArrayEnd(&w);
 	JwBool(&w, "local", m->local);
 	if (m->local)
@@ -536,14 +717,18 @@ handler_step(PlatformPlan *pp, const char *target, const char *action,
 			 char *object, char *request, char *prev_request, char *compensation,
 			 List *depends_on)
 {
+	int			ordinal;
+
 	if (request == NULL)
 		return 0;
 	if (!pp->replan && prev_request != NULL && strcmp(prev_request, request) == 0)
 		return 0;
-	return add_step(pp, target, action, object,
-					psprintf("%s (worker handler)", action), request,
-					pp->prev != NULL && prev_request == NULL ? compensation : NULL,
-					depends_on);
+	ordinal = add_step(pp, target, action, object,
+					   psprintf("%s (worker handler)", action), request,
+					   pp->prev != NULL && prev_request == NULL ? compensation : NULL,
+					   depends_on);
+	note_changes(pp, ordinal, prev_request, request);
+	return ordinal;
 }
 
 /*
@@ -572,6 +757,16 @@ plan_secrets(PlatformPlan *pp, int ns)
 				 k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
 													   PLATFORM_OAUTH_SECRET), false),
 				 deps(ns, -1));
+	/* authentication no longer oauth2: its Secret goes */
+	if (prev && oauth_secret_request(prev) != NULL && oauth_secret_request(m) == NULL)
+	{
+		char	   *path = namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET);
+
+		add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
+				 psprintf("DELETE %s", path), k8s_delete_request(m, path, false), NULL,
+				 deps(ns, -1));
+	}
 	foreach(lc, api_sources(m))
 	{
 		char	   *source = strVal(lfirst(lc));
@@ -637,6 +832,58 @@ plan_release(PlatformPlan *pp, List *depends_on)
 }
 
 /*
+ * plan_backup
+ *		The backup objects (backup.c): the script's ConfigMap, the volume and
+ *		the CronJob, which waits for them, the credentials and the quota.
+ *		Turning backups off deletes the CronJob, the script and the
+ *		backup-credentials Secret; the volume stays (it holds the backups),
+ *		and no compensation deletes it either.  A claim cannot shrink: an
+ *		apply lowering storage_gb leaves the volume at its size.
+ */
+static void
+plan_backup(PlatformPlan *pp, int ns, int creds, int quota, int limits)
+{
+	const TenantModel *m = pp->m;
+	const TenantModel *prev = pp->prev;
+	char	   *pvc_path = namespaced_path(m, "/api/v1", "persistentvolumeclaims",
+										   PLATFORM_BACKUP_PVC);
+	char	   *pvc = BackupVolumeClaim(m);
+	char	   *prev_pvc = prev ? BackupVolumeClaim(prev) : NULL;
+	int			script,
+				volume = 0;
+
+	/* a claim cannot shrink: a lower storage_gb leaves it as it is */
+	if (pvc != NULL && prev_pvc != NULL &&
+		strtod(SpecText(PlatformSpec(m), "resources.database.storage_gb", "0"), NULL) <
+		strtod(SpecText(PlatformSpec(prev), "resources.database.storage_gb", "0"), NULL))
+		pvc = prev_pvc;
+
+	script = apply_optional(pp, "configmap", "/api/v1", "configmaps",
+							PLATFORM_BACKUP_CONFIGMAP, BackupScriptConfigMap,
+							deps(ns, -1));
+	if (pvc != NULL && (prev_pvc == NULL || strcmp(pvc, prev_pvc) != 0))
+	{
+		volume = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
+						  psprintf("persistentvolumeclaim %s/%s", m->namespace, PLATFORM_BACKUP_PVC),
+						  psprintf("PATCH %s (server-side apply)", pvc_path),
+						  apply_request(pvc_path, pvc), NULL, deps(ns, -1));
+		note_changes(pp, volume, prev_pvc, pvc);
+	}
+	apply_optional(pp, "cronjob", "/apis/batch/v1", "cronjobs",
+				   PLATFORM_BACKUP_CRONJOB, BackupCronJob,
+				   deps(ns, creds, script, volume, quota, limits, -1));
+	if (pvc == NULL && prev_pvc != NULL)
+	{
+		char	   *path = namespaced_path(m, "/api/v1", "secrets", PLATFORM_BACKUP_SECRET);
+
+		add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+				 psprintf("secret %s/%s", m->namespace, PLATFORM_BACKUP_SECRET),
+				 psprintf("DELETE %s", path), k8s_delete_request(m, path, false), NULL,
+				 deps(creds, -1));
+	}
+}
+
+/*
  * plan_dashboard
  *		Upload the dashboard: created, or replaced only when the dashboard
  *		with its uid is the tenant's (handler_owned.c).
@@ -646,15 +893,18 @@ plan_dashboard(PlatformPlan *pp)
 {
 	const TenantModel *m = pp->m;
 	char	   *body = MonitoringDashboard(m);
+	char	   *prev_body = pp->prev ? MonitoringDashboard(pp->prev) : NULL;
+	int			ordinal;
 
-	if (!pp->replan && pp->prev != NULL && strcmp(MonitoringDashboard(pp->prev), body) == 0)
+	if (!pp->replan && prev_body != NULL && strcmp(prev_body, body) == 0)
 		return;
-	add_step(pp, TARGET_GRAFANA, "upload",
-			 psprintf("dashboard %s", MonitoringDashboardUid(m)),
-			 psprintf("POST /api/dashboards/db (if uid %s is absent or tenant %s's)",
-					  MonitoringDashboardUid(m), m->name),
-			 grafana_request(m, body),
-			 pp->prev == NULL ? grafana_request(m, NULL) : NULL, NIL);
+	ordinal = add_step(pp, TARGET_GRAFANA, "upload",
+					   psprintf("dashboard %s", MonitoringDashboardUid(m)),
+					   psprintf("POST /api/dashboards/db (if uid %s is absent or tenant %s's)",
+								MonitoringDashboardUid(m), m->name),
+					   grafana_request(m, body),
+					   pp->prev == NULL ? grafana_request(m, NULL) : NULL, NIL);
+	note_changes(pp, ordinal, prev_body, body);
 }
 
 /*
@@ -780,6 +1030,7 @@ plan_objects(PlatformPlan *pp, int ns)
 	creds = plan_secrets(pp, ns);
 	dags = apply_built(pp, "configmap", v1, "configmaps", PLATFORM_DAG_CONFIGMAP,
 					   DagConfigMap, deps(ns, -1));
+	plan_backup(pp, ns, creds, quota, limits);
 	plan_release(pp, deps(ns, binding, quota, limits, deny, allow, creds, dags, -1));
 	apply_object(pp, "servicemonitor",
 				 namespaced_path(pp->m, "/apis/monitoring.coreos.com/v1", "servicemonitors",
@@ -787,6 +1038,9 @@ plan_objects(PlatformPlan *pp, int ns)
 				 psprintf("airflow-%s", pp->m->name),
 				 MonitoringServiceMonitor(pp->m),
 				 pp->prev ? MonitoringServiceMonitor(pp->prev) : NULL, deps(ns, -1));
+	apply_optional(pp, "prometheusrule", "/apis/monitoring.coreos.com/v1",
+				   "prometheusrules", PLATFORM_PROMETHEUS_RULE,
+				   MonitoringPrometheusRule, deps(ns, -1));
 }
 
 /*
@@ -823,7 +1077,7 @@ void
 PlanPlatformProvision(PlanContext *ctx)
 {
 	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform,
-	ctx->state->platform_unknown, NIL, 0};
+	ctx->state->platform_unknown, NIL, NULL, 0};
 	int			ns;
 
 	check_namespace_free(pp.m);
@@ -871,7 +1125,7 @@ wait_absent_request(const TenantModel *m, const char *path, bool delete)
 void
 PlanPlatformDeprovision(PlanContext *ctx)
 {
-	PlatformPlan pp = {ctx, ctx->model, NULL, false, NIL, 0};
+	PlatformPlan pp = {ctx, ctx->model, NULL, false, NIL, NULL, 0};
 	const TenantModel *m = ctx->model;
 	char	   *ns_path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *release = namespaced_path(m, "/apis/helm.toolkit.fluxcd.io/v2",

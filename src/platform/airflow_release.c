@@ -6,12 +6,17 @@
  *	  = 'cli' the same values go to `helm upgrade --install` instead
  *	  (handler_helm.c).
  *
- * Values (README "Airflow release"): the KubernetesExecutor running pods as
- * the tenant's airflow-worker service account; scheduler and webserver
+ * Values (README "Airflow release"): the CeleryExecutor, its workers run as
+ * the tenant's airflow-worker service account, min replicas and KEDA
+ * scaling up to max (resources.airflow.workers); scheduler and webserver
  * replicas and resources from resources.airflow; node selector and
- * tolerations from resources.kubernetes; parallelism by tier; the metadata
+ * tolerations from resources.kubernetes; parallelism from workers.max and
+ * the tier's worker concurrency; the metadata
  * database reached through the airflow-metadata secret (no bundled
- * PostgreSQL subchart, no password in the values); the DAG ConfigMap
+ * PostgreSQL subchart, no password in the values), its SQLAlchemy pool
+ * sized from resources.database.connections; the warehouse as the Airflow
+ * connection warehouse.name; custom plugins and OpenLineage when the
+ * features ask for them; the DAG ConfigMap
  * mounted at /opt/airflow/dags; an ingress when tenancy.airflow_url_template
  * is set.
  *
@@ -22,21 +27,28 @@
 #include "platform.h"
 #include "tenancy.h"
 
-/* Parallelism and tasks per DAG, by tier */
+/*
+ * Tasks one Celery worker runs at once, and tasks per DAG, by tier.  The
+ * release's parallelism is workers.max times the worker concurrency: the
+ * most the largest pool KEDA may scale to can run.
+ */
 typedef struct TierParallelism
 {
 	const char *tier;
-	const char *parallelism;
+	int			worker_concurrency;
 	const char *max_active_tasks_per_dag;
 } TierParallelism;
 
 static const TierParallelism tier_parallelism[] = {
-	{"basic", "8", "4"},
-	{"standard", "16", "8"},
-	{"enterprise", "32", "16"},
+	{"basic", 4, "4"},
+	{"standard", 8, "8"},
+	{"enterprise", 16, "16"},
 };
 
-/* Resources of each task pod the KubernetesExecutor starts */
+/* Where custom plugins are mounted (features.custom_plugins) */
+#define PLUGINS_PATH "/opt/airflow/plugins"
+
+/* Resources of each Celery worker */
 #define WORKER_RESOURCES \
 	"{\"limits\": {\"cpu\": \"2\", \"memory\": \"4Gi\"}, " \
 	"\"requests\": {\"cpu\": \"500m\", \"memory\": \"1Gi\"}}"
@@ -115,6 +127,136 @@ component(JsonWriter *w, Jsonb *spec, const char *name)
 }
 
 /*
+ * connection_env_name
+ *		AIRFLOW_CONN_<ID>: the environment variable through which Airflow
+ *		finds the connection id (warehouse.name, an SQL identifier: only
+ *		[a-z0-9_], upper-cased here).
+ */
+static char *
+connection_env_name(const char *conn_id)
+{
+	char	   *name = psprintf("AIRFLOW_CONN_%s", conn_id);
+
+	for (char *c = name; *c; c++)
+		*c = pg_ascii_toupper((unsigned char) *c);
+	return name;
+}
+
+/*
+ * AirflowWarehouseConnId
+ *		The Airflow connection id of the tenant's warehouse: warehouse.name
+ *		(default <slug>).  The release defines it from the database-
+ *		credentials Secret, the DAGs name it.
+ */
+char *
+AirflowWarehouseConnId(const TenantModel *m)
+{
+	return SpecText(PlatformSpec(m), "warehouse.name", m->slug);
+}
+
+/*
+ * workers
+ *		"workers": the CeleryExecutor's workers, run as the airflow-worker
+ *		service account.  resources.airflow.workers.min is the StatefulSet's
+ *		replicas; with autoscaling, KEDA scales it between min and max on
+ *		the queued and running tasks (the chart's ScaledObject); without, min
+ *		workers run and max only sizes the parallelism (config.core).  No
+ *		persistent volume per worker:
+ *		task logs stay in the pods, and a 100Gi claim per worker (the
+ *		chart's default) would eat the tenant's storage quota.
+ */
+static void
+workers(JsonWriter *w, Jsonb *spec)
+{
+	char	   *min = SpecText(spec, "resources.airflow.workers.min", "1");
+	char	   *max = SpecText(spec, "resources.airflow.workers.max", min);
+	bool		autoscaling = SpecFlag(spec, "resources.airflow.workers.autoscaling", false);
+
+	JwObjectStart(w, "workers");
+	JwRaw(w, "replicas", min);
+	JwRaw(w, "resources", WORKER_RESOURCES);
+	JwObjectStart(w, "serviceAccount");
+	JwBool(w, "create", false);
+	JwString(w, "name", PLATFORM_SERVICE_ACCOUNT);
+	JwObjectEnd(w);
+	JwObjectStart(w, "persistence");
+	JwBool(w, "enabled", false);
+	JwObjectEnd(w);
+	JwObjectStart(w, "keda");
+	JwBool(w, "enabled", autoscaling);
+	if (autoscaling)
+	{
+		JwRaw(w, "minReplicaCount", min);
+		JwRaw(w, "maxReplicaCount", max);
+		JwBool(w, "usePgbouncer", false);
+	}
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+}
+
+/*
+ * openlineage
+ *		config.openlineage of a tenant with features.data_lineage: events
+ *		under the tenant's name as namespace, sent to tenancy.openlineage_url
+ *		(HTTP transport) or, when that is empty, to the task logs (console).
+ */
+static void
+openlineage(JsonWriter *w, const TenantModel *m)
+{
+	const char *url = tenancy_openlineage_url;
+	JsonWriter	t;
+
+	JwInit(&t);
+	JwObjectStart(&t, NULL);
+	if (url != NULL && url[0] != '\0')
+	{
+		JwString(&t, "type", "http");
+		JwString(&t, "url", url);
+	}
+	else
+		JwString(&t, "type", "console");
+	JwObjectEnd(&t);
+
+	JwObjectStart(w, "openlineage");
+	JwString(w, "disabled", "False");
+	JwString(w, "namespace", m->name);
+	JwString(w, "transport", JwFinish(&t));
+	JwObjectEnd(w);
+}
+
+/*
+ * volume
+ *		A volume of the ConfigMap of that name; an optional one may be
+ *		absent (the pods start without it).
+ */
+static void
+volume(JsonWriter *w, const char *name, bool optional)
+{
+	JwObjectStart(w, NULL);
+	JwString(w, "name", name);
+	JwObjectStart(w, "configMap");
+	JwString(w, "name", name);
+	if (optional)
+		JwBool(w, "optional", true);
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+}
+
+/*
+ * mount
+ *		The volume name mounted read-only at path in every Airflow container.
+ */
+static void
+mount(JsonWriter *w, const char *name, const char *path)
+{
+	JwObjectStart(w, NULL);
+	JwString(w, "name", name);
+	JwString(w, "mountPath", path);
+	JwBool(w, "readOnly", true);
+	JwObjectEnd(w);
+}
+
+/*
  * AirflowValues
  *		The chart values of the tenant's release, as JSON.
  */
@@ -126,6 +268,11 @@ AirflowValues(const TenantModel *m)
 	char	   *url = AirflowUrl(m);
 	char	   *node_selector = SpecJson(spec, "resources.kubernetes.node_selector");
 	char	   *tolerations = SpecJson(spec, "resources.kubernetes.tolerations");
+	bool		plugins = SpecFlag(spec, "features.custom_plugins", false);
+	bool		lineage = SpecFlag(spec, "features.data_lineage", false);
+	char	   *pool_min = SpecText(spec, "resources.database.connections.min", "1");
+	int			pool_overflow = m->connection_limit - atoi(pool_min);
+	int			workers_max = atoi(SpecText(spec, "resources.airflow.workers.max", "1"));
 	JsonWriter	w;
 
 	for (int i = 0; i < (int) lengthof(tier_parallelism); i++)
@@ -134,7 +281,7 @@ AirflowValues(const TenantModel *m)
 
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
-	JwString(&w, "executor", "KubernetesExecutor");
+	JwString(&w, "executor", "CeleryExecutor");
 	JwObjectStart(&w, "labels");
 	JwString(&w, "tenancy.io/tenant", m->name);
 	JwObjectEnd(&w);
@@ -144,17 +291,20 @@ AirflowValues(const TenantModel *m)
 	JwObjectEnd(&w);
 	JwObjectStart(&w, "data");
 	JwString(&w, "metadataSecretName", PLATFORM_METADATA_SECRET);
+	JwString(&w, "resultBackendSecretName", PLATFORM_RESULT_BACKEND_SECRET);
 	JwObjectEnd(&w);
+	/* the warehouse as an Airflow connection named warehouse.name */
+	JwArrayStart(&w, "secret");
+	JwObjectStart(&w, NULL);
+	JwString(&w, "envName", connection_env_name(AirflowWarehouseConnId(m)));
+	JwString(&w, "secretName", PLATFORM_DB_SECRET);
+	JwString(&w, "secretKey", "WAREHOUSE_DB_URL");
+	JwObjectEnd(&w);
+	JwArrayEnd(&w);
 
 	component(&w, spec, "scheduler");
 	component(&w, spec, "webserver");
-	JwObjectStart(&w, "workers");
-	JwRaw(&w, "resources", WORKER_RESOURCES);
-	JwObjectStart(&w, "serviceAccount");
-	JwBool(&w, "create", false);
-	JwString(&w, "name", PLATFORM_SERVICE_ACCOUNT);
-	JwObjectEnd(&w);
-	JwObjectEnd(&w);
+	workers(&w, spec);
 	if (node_selector != NULL)
 		JwRaw(&w, "nodeSelector", node_selector);
 	if (tolerations != NULL)
@@ -162,13 +312,23 @@ AirflowValues(const TenantModel *m)
 
 	JwObjectStart(&w, "config");
 	JwObjectStart(&w, "core");
-	JwString(&w, "parallelism", tp->parallelism);
+	JwString(&w, "parallelism", psprintf("%d", workers_max * tp->worker_concurrency));
 	JwString(&w, "max_active_tasks_per_dag", tp->max_active_tasks_per_dag);
 	JwString(&w, "load_examples", "False");
+	if (plugins)
+		JwString(&w, "plugins_folder", PLUGINS_PATH);
 	JwObjectEnd(&w);
-	JwObjectStart(&w, "kubernetes_executor");
-	JwString(&w, "namespace", m->namespace);
+	JwObjectStart(&w, "celery");
+	JwString(&w, "worker_concurrency", psprintf("%d", tp->worker_concurrency));
 	JwObjectEnd(&w);
+	/* resources.database.connections: min pooled, overflow up to max */
+	JwObjectStart(&w, "database");
+	JwString(&w, "sql_alchemy_pool_enabled", "True");
+	JwString(&w, "sql_alchemy_pool_size", pool_min);
+	JwString(&w, "sql_alchemy_max_overflow", psprintf("%d", Max(pool_overflow, 0)));
+	JwObjectEnd(&w);
+	if (lineage)
+		openlineage(&w, m);
 	if (url != NULL)
 	{
 		JwObjectStart(&w, "webserver");
@@ -187,19 +347,14 @@ AirflowValues(const TenantModel *m)
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);
 	JwArrayStart(&w, "volumes");
-	JwObjectStart(&w, NULL);
-	JwString(&w, "name", "tenant-dags");
-	JwObjectStart(&w, "configMap");
-	JwString(&w, "name", PLATFORM_DAG_CONFIGMAP);
-	JwObjectEnd(&w);
-	JwObjectEnd(&w);
+	volume(&w, PLATFORM_DAG_CONFIGMAP, false);
+	if (plugins)
+		volume(&w, PLATFORM_PLUGINS_CONFIGMAP, true);
 	JwArrayEnd(&w);
 	JwArrayStart(&w, "volumeMounts");
-	JwObjectStart(&w, NULL);
-	JwString(&w, "name", "tenant-dags");
-	JwString(&w, "mountPath", "/opt/airflow/dags");
-	JwBool(&w, "readOnly", true);
-	JwObjectEnd(&w);
+	mount(&w, PLATFORM_DAG_CONFIGMAP, "/opt/airflow/dags");
+	if (plugins)
+		mount(&w, PLATFORM_PLUGINS_CONFIGMAP, PLUGINS_PATH);
 	JwArrayEnd(&w);
 
 	JwObjectStart(&w, "ingress");

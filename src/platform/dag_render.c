@@ -7,7 +7,9 @@
  * One DAG per distinct schedule (the source document ran every job
  * @daily): the bronze jobs of that schedule as KubernetesPodOperator tasks
  * in parallel, then dbt silver, then dbt gold when they share it, then the
- * data-quality checks in the DAG of the last transformation.
+ * data-quality checks in the DAG of the last transformation.  Every task
+ * gets WAREHOUSE_CONN_ID, the Airflow connection id of the warehouse
+ * (warehouse.name), which the release defines (AIRFLOW_CONN_<ID>).
  *
  * Every value from the spec reaches the Python source through one function,
  * AppendPythonString, as a single-quoted literal in which everything but
@@ -195,7 +197,8 @@ pod_task(const TenantModel *m, const char *kind, char *id, const char *image,
 		AppendPythonString(c, extra_secret);
 		appendStringInfoString(c, "))]");
 	}
-	appendStringInfoString(c, ",\n        service_account_name=SERVICE_ACCOUNT,\n"
+	appendStringInfoString(c, ",\n        env_vars={'WAREHOUSE_CONN_ID': WAREHOUSE_CONN_ID}"
+						   ",\n        service_account_name=SERVICE_ACCOUNT,\n"
 						   "        on_finish_action='delete_pod',\n    )\n");
 	(void) m;
 	return t;
@@ -365,7 +368,9 @@ render_dag(const TenantModel *m, Dag *dag, const char *dag_id)
 	AppendPythonString(&s, PLATFORM_SERVICE_ACCOUNT);
 	appendStringInfoString(&s, "\nENV_FROM = [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=");
 	AppendPythonString(&s, PLATFORM_DB_SECRET);
-	appendStringInfoString(&s, "))]\n\ndefault_args = {\n    'owner': ");
+	appendStringInfoString(&s, "))]\n# the Airflow connection of the warehouse (warehouse.name)\nWAREHOUSE_CONN_ID = ");
+	AppendPythonString(&s, AirflowWarehouseConnId(m));
+	appendStringInfoString(&s, "\n\ndefault_args = {\n    'owner': ");
 	AppendPythonString(&s, m->name);
 	appendStringInfoString(&s, ",\n    'depends_on_past': False,\n    'retries': 2,\n"
 						   "    'retry_delay': timedelta(minutes=5),\n}\n\nwith DAG(\n    dag_id=");

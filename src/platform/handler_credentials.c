@@ -7,7 +7,9 @@
  *
  * database_credentials, in this order, so that a crash anywhere leaves a
  * state the next attempt completes without generating a second password:
- *	 1. read Vault tenants/<name>/database; reuse the passwords found there;
+ *	 1. read Vault tenants/<name>/database; reuse the passwords found there
+ *		(a role that has none yet, such as a backup role added later, gets
+ *		one, written as the next version with check-and-set);
  *	 2. otherwise generate them (pg_strong_random) and write them with
  *		check-and-set 0 (create only: of two racing attempts one wins, the
  *		other retries and reads the winner's); a rotation (the request's
@@ -17,8 +19,12 @@
  *	 3. set each login role's password as a SCRAM verifier computed here, in
  *		a short transaction with statement logging and pgaudit off, so that
  *		neither the password nor the verifier reaches a log;
- *	 4. apply the Kubernetes Secrets database-credentials (the etl role) and
- *		airflow-metadata (the Airflow role's metadata connection).
+ *	 4. apply the Kubernetes Secrets database-credentials (the etl role),
+ *		backup-credentials (the backup role, when the request names a third
+ *		role: the tenant has backups),
+ *		airflow-metadata (the Airflow role's metadata connection) and
+ *		airflow-result-backend (the same, as the CeleryExecutor's result
+ *		backend: db+postgresql://...).
  * The password exists only in this process's memory (wiped after use), in
  * Vault and in the Secrets: never in a step row, a message or the log.
  *
@@ -169,6 +175,39 @@ apply_credential_secrets(const StepContext *context, json_t *credentials,
 			if (data == NULL)
 				elog(ERROR, "out of memory building a Secret");
 			HandlerApplySecret(context, ns, PLATFORM_METADATA_SECRET, data, outcome);
+			HandlerWipeJson(data);
+			json_decref(data);
+			data = NULL;
+		}
+		/* the backup role's, for the backup CronJob (libpq's variables) */
+		if (outcome->kind == STEP_OUTCOME_SUCCEEDED &&
+			json_array_size(json_object_get(context->request, "roles")) > 2)
+		{
+			const char *backup = role_argument(context, 2);
+
+			data = json_pack("{s:s, s:s, s:s, s:s, s:s}",
+							 "PGHOST", host,
+							 "PGPORT", psprintf("%d", port),
+							 "PGDATABASE", database,
+							 "PGUSER", backup,
+							 "PGPASSWORD",
+							 json_string_value(json_object_get(credentials, backup)));
+			if (data == NULL)
+				elog(ERROR, "out of memory building a Secret");
+			HandlerApplySecret(context, ns, PLATFORM_BACKUP_SECRET, data, outcome);
+			HandlerWipeJson(data);
+			json_decref(data);
+			data = NULL;
+		}
+		/* the CeleryExecutor's result backend: the same database, db+ */
+		if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
+		{
+			data = json_pack("{s:s}", "connection",
+							 psprintf("db+%s", connection_url(airflow, airflow_password,
+															  host, port, database)));
+			if (data == NULL)
+				elog(ERROR, "out of memory building a Secret");
+			HandlerApplySecret(context, ns, PLATFORM_RESULT_BACKEND_SECRET, data, outcome);
 		}
 	}
 	PG_FINALLY();
@@ -254,6 +293,29 @@ new_credentials(const StepContext *context, const char *rotation)
 }
 
 /*
+ * add_missing_passwords
+ *		A fresh password for each role the request names that the
+ *		credentials read from Vault have none for.
+ */
+static void
+add_missing_passwords(const StepContext *context, json_t *credentials)
+{
+	size_t		n = json_array_size(json_object_get(context->request, "roles"));
+
+	for (size_t i = 0; i < n; i++)
+	{
+		const char *role = role_argument(context, i);
+		char		password[PASSWORD_LENGTH + 1];
+
+		if (json_is_string(json_object_get(credentials, role)))
+			continue;
+		generate_password(password);
+		json_object_set_new(credentials, role, json_string(password));
+		explicit_bzero(password, sizeof(password));
+	}
+}
+
+/*
  * rotated_by
  *		Whether the credentials read from Vault were written by this
  *		rotation already (an earlier attempt of the same step).
@@ -296,9 +358,15 @@ HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome)
 								rotation ? version : 0, outcome);
 		}
 		else if (credentials != NULL && !credentials_complete(context, credentials))
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-							  "Vault secret %s exists but lacks a password for a login role; delete it or add the missing key",
-							  path);
+		{
+			/*
+			 * A login role added since the credentials were written (the
+			 * backup role of a tenant that turned backups on): a password
+			 * for it, written as the next version; the others are kept.
+			 */
+			add_missing_passwords(context, credentials);
+			vault_write_created(context, path, credentials, version, outcome);
+		}
 
 		if (outcome->kind == STEP_OUTCOME_SUCCEEDED && local)
 		{

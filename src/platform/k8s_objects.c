@@ -9,7 +9,7 @@
  * Departures from the source document (README "Platform side" lists them):
  * the quota has no PriorityClass scope selector (it would exempt every pod
  * without that class from the quota), limits.storage is not a quota
- * resource and is not sent, the workers' permissions come from a
+ * resource (it is the limit range's largest claim), the workers' permissions come from a
  * RoleBinding to a ClusterRole the Helm chart installs rather than from a
  * Role the worker writes (see K8sRoleBinding), and the ingress-controller
  * and DNS peers select pods *in* the named namespaces (one peer with both
@@ -54,12 +54,12 @@ K8sLabels(JsonWriter *w, const TenantModel *m)
 }
 
 /*
- * object_start
+ * K8sObjectStart
  *		Open an object of apiVersion/kind named name in the tenant's
  *		namespace, with the common labels; the caller closes it.
  */
-static void
-object_start(JsonWriter *w, const TenantModel *m, const char *api_version,
+void
+K8sObjectStart(JsonWriter *w, const TenantModel *m, const char *api_version,
 			 const char *kind, const char *name)
 {
 	JwInit(w);
@@ -88,10 +88,43 @@ technical_contact(Jsonb *spec)
 }
 
 /*
+ * K8sContacts
+ *		Every contact of a kind (technical, business) as one line:
+ *		"Name <email> (role); ...", or NULL when there is none.  Namespace
+ *		annotations and alert labels carry it.
+ */
+char *
+K8sContacts(Jsonb *spec, const char *kind)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, SpecArray(spec, psprintf("tenant.contacts.%s", kind)))
+	{
+		Jsonb	   *c = lfirst(lc);
+		char	   *name = SpecText(c, "name", NULL);
+		char	   *email = SpecText(c, "email", NULL);
+		char	   *role = SpecText(c, "role", NULL);
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		if (name)
+			appendStringInfoString(&buf, name);
+		if (email)
+			appendStringInfo(&buf, "%s<%s>", name ? " " : "", email);
+		if (role)
+			appendStringInfo(&buf, " (%s)", role);
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+/*
  * K8sNamespace
  *		The tenant's namespace: labels for selection (tenant, tier,
- *		environment, manager) and Pod Security admission, the display name
- *		and technical contact as annotations.
+ *		environment, manager) and Pod Security admission, the display name,
+ *		the first technical contact's e-mail, every contact, the billing
+ *		contact and the cost center as annotations.
  */
 char *
 K8sNamespace(const TenantModel *m)
@@ -121,6 +154,15 @@ K8sNamespace(const TenantModel *m)
 	JwString(&w, "tenancy.io/display-name", m->display_name);
 	if (contact != NULL)
 		JwString(&w, "tenancy.io/technical-contact", contact);
+	if (K8sContacts(spec, "technical") != NULL)
+		JwString(&w, "tenancy.io/technical-contacts", K8sContacts(spec, "technical"));
+	if (K8sContacts(spec, "business") != NULL)
+		JwString(&w, "tenancy.io/business-contacts", K8sContacts(spec, "business"));
+	/* for cost allocation tools and whoever reads the namespace */
+	if (SpecText(spec, "billing.billing_contact", NULL) != NULL)
+		JwString(&w, "tenancy.io/billing-contact", SpecText(spec, "billing.billing_contact", NULL));
+	if (SpecText(spec, "billing.cost_center", NULL) != NULL)
+		JwString(&w, "tenancy.io/cost-center", SpecText(spec, "billing.cost_center", NULL));
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);
@@ -137,7 +179,7 @@ K8sServiceAccount(const TenantModel *m)
 {
 	JsonWriter	w;
 
-	object_start(&w, m, "v1", "ServiceAccount", PLATFORM_SERVICE_ACCOUNT);
+	K8sObjectStart(&w, m, "v1", "ServiceAccount", PLATFORM_SERVICE_ACCOUNT);
 	JwBool(&w, "automountServiceAccountToken", false);
 	JwObjectEnd(&w);
 	return JwFinish(&w);
@@ -158,7 +200,7 @@ K8sRoleBinding(const TenantModel *m)
 {
 	JsonWriter	w;
 
-	object_start(&w, m, "rbac.authorization.k8s.io/v1", "RoleBinding",
+	K8sObjectStart(&w, m, "rbac.authorization.k8s.io/v1", "RoleBinding",
 				 PLATFORM_ROLE_BINDING);
 	JwArrayStart(&w, "subjects");
 	JwObjectStart(&w, NULL);
@@ -181,7 +223,7 @@ K8sRoleBinding(const TenantModel *m)
  * K8sResourceQuota
  *		resources.kubernetes.quotas as a ResourceQuota: requests.<r> and
  *		limits.<r> as given, requests.pods as "pods".  limits.storage has no
- *		quota resource in Kubernetes and is left out (README).
+ *		quota resource in Kubernetes: it bounds one claim (K8sLimitRange).
  */
 char *
 K8sResourceQuota(const TenantModel *m)
@@ -190,7 +232,7 @@ K8sResourceQuota(const TenantModel *m)
 	static const char *const sections[] = {"requests", "limits"};
 	JsonWriter	w;
 
-	object_start(&w, m, "v1", "ResourceQuota", PLATFORM_QUOTA);
+	K8sObjectStart(&w, m, "v1", "ResourceQuota", PLATFORM_QUOTA);
 	JwObjectStart(&w, "spec");
 	JwObjectStart(&w, "hard");
 	for (int i = 0; i < (int) lengthof(sections); i++)
@@ -242,8 +284,11 @@ capped(Jsonb *spec, const char *path, const char *dflt)
 /*
  * K8sLimitRange
  *		Container defaults and maxima (so that pods without resources still
- *		count against the quota), and the size bounds of a PVC: 1Gi up to
- *		the namespace's storage quota.
+ *		count against the quota), and the size bounds of one PVC: 1Gi up
+ *		to quotas.limits.storage (Kubernetes has no quota of that name: the
+ *		largest single claim is what it can mean), else up to the
+ *		namespace's storage quota (quotas.requests.storage, which caps the
+ *		claims' total either way).
  */
 char *
 K8sLimitRange(const TenantModel *m)
@@ -251,11 +296,12 @@ K8sLimitRange(const TenantModel *m)
 	Jsonb	   *spec = PlatformSpec(m);
 	const char *max_cpu = capped(spec, "resources.kubernetes.quotas.limits.cpu", "4");
 	const char *max_memory = capped(spec, "resources.kubernetes.quotas.limits.memory", "8Gi");
-	const char *max_storage = SpecText(spec, "resources.kubernetes.quotas.requests.storage",
-									   "100Gi");
+	const char *max_storage = SpecText(spec, "resources.kubernetes.quotas.limits.storage",
+									   SpecText(spec, "resources.kubernetes.quotas.requests.storage",
+												"100Gi"));
 	JsonWriter	w;
 
-	object_start(&w, m, "v1", "LimitRange", PLATFORM_LIMIT_RANGE);
+	K8sObjectStart(&w, m, "v1", "LimitRange", PLATFORM_LIMIT_RANGE);
 	JwObjectStart(&w, "spec");
 	JwArrayStart(&w, "limits");
 
@@ -301,7 +347,7 @@ K8sDefaultDenyPolicy(const TenantModel *m)
 {
 	JsonWriter	w;
 
-	object_start(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_DENY);
+	K8sObjectStart(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_DENY);
 	JwObjectStart(&w, "spec");
 	JwObjectStart(&w, "podSelector");
 	JwObjectEnd(&w);
@@ -403,7 +449,7 @@ K8sIsolationPolicy(const TenantModel *m)
 	Jsonb	   *spec = PlatformSpec(m);
 	JsonWriter	w;
 
-	object_start(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_ALLOW);
+	K8sObjectStart(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_ALLOW);
 	JwObjectStart(&w, "spec");
 	JwObjectStart(&w, "podSelector");
 	JwObjectEnd(&w);

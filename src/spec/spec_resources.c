@@ -326,7 +326,8 @@ check_workers(SpecValidator *v, JsonbContainer *workers)
 	has_max = SpecNumber(v, workers, "max", false, &workers_max_range, &max);
 	if (has_min && has_max && min > max)
 		SpecReportAt(v, "min", "min (%g) exceeds max (%g)", min, max);
-	SpecBool(v, workers, "autoscaling", false);
+	if (SpecBool(v, workers, "autoscaling", false) != 1 && has_min && min == 0)
+		SpecReportAt(v, "min", "0 workers need autoscaling: true (KEDA starts workers when tasks are queued); without it no task would run");
 }
 
 /*

@@ -19,6 +19,7 @@ use TenancyTest;
 my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim020",
 	'--helm-ready-delay-ms', '300');
 my $node = TenancyTest::new_node('platform', $sim,
+	"shared_preload_libraries = 'tenancy,pgaudit'",	# the spec's audit_logging
 	"listen_addresses = '127.0.0.1'",
 	"log_statement = 'all'",
 	"log_min_messages = debug1",
@@ -65,12 +66,18 @@ my @expected = sort(
 		'networkpolicies.networking.k8s.io/airflow-acme/tenant-isolation',
 		'secrets/airflow-acme/database-credentials',
 		'secrets/airflow-acme/airflow-metadata',
+		'secrets/airflow-acme/airflow-result-backend',
 		'secrets/airflow-acme/oauth-credentials',
 		'secrets/airflow-acme/api-api-catalog',
 		'configmaps/airflow-acme/tenant-dags',
+		'configmaps/airflow-acme/tenant-backup-script',
+		'persistentvolumeclaims/airflow-acme/tenant-backups',
+		'cronjobs.batch/airflow-acme/tenant-backup',
+		'secrets/airflow-acme/backup-credentials',
 		'helmrepositories.source.toolkit.fluxcd.io/airflow-acme/apache-airflow',
 		'helmreleases.helm.toolkit.fluxcd.io/airflow-acme/airflow',
 		'servicemonitors.monitoring.coreos.com/airflow-acme/airflow-acme-corp',
+		'prometheusrules.monitoring.coreos.com/airflow-acme/tenant-alerts',
 		map({ "deployments.apps/airflow-acme/airflow-acme-corp-$_" } qw(scheduler triggerer webserver)))));
 # pods are named by their controllers (a hash), so they are matched by pattern
 my @pods = grep { m{^pods/} } @mine;
@@ -90,7 +97,7 @@ is($quota->{spec}{hard}{'limits.memory'}, '64Gi', 'quota limits.memory');
 ok(!exists $quota->{spec}{scopeSelector}, 'no PriorityClass scope selector');
 my $limits = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-acme/limitranges/tenant-limits');
 my ($pvc) = grep { $_->{type} eq 'PersistentVolumeClaim' } @{ $limits->{spec}{limits} };
-is("$pvc->{min}{storage}-$pvc->{max}{storage}", '1Gi-100Gi', 'PVC min and max');
+is("$pvc->{min}{storage}-$pvc->{max}{storage}", '1Gi-500Gi', 'PVC min and max (quotas.limits.storage)');
 my $policy = TenancyTest::k8s_object($sim,
 	'/apis/networking.k8s.io/v1/namespaces/airflow-acme/networkpolicies/tenant-isolation');
 my ($https) = grep { $_->{ports}[0]{port} == 443 } @{ $policy->{spec}{egress} };
@@ -113,10 +120,12 @@ my $hr = TenancyTest::k8s_object($sim,
 	'/apis/helm.toolkit.fluxcd.io/v2/namespaces/airflow-acme/helmreleases/airflow');
 is($hr->{spec}{values}{scheduler}{replicas}, 2, 'scheduler replicas from the spec');
 is($hr->{spec}{values}{webserver}{resources}{requests}{cpu}, '500m', 'webserver resources from the spec');
-is($hr->{spec}{values}{executor}, 'KubernetesExecutor', 'executor');
+is($hr->{spec}{values}{executor}, 'CeleryExecutor', 'executor');
+is_deeply([ @{ $hr->{spec}{values}{workers} }{qw(replicas)}, @{ $hr->{spec}{values}{workers}{keda} }{qw(enabled minReplicaCount maxReplicaCount)} ],
+	[ 2, JSON::PP::true, 2, 10 ], 'workers: min replicas, KEDA from min to max');
 ok(!$hr->{spec}{values}{postgresql}{enabled}, 'no bundled PostgreSQL');
 is($hr->{spec}{values}{data}{metadataSecretName}, 'airflow-metadata', 'metadata through a secret');
-is($hr->{spec}{values}{config}{core}{parallelism}, '32', 'enterprise parallelism');
+is($hr->{spec}{values}{config}{core}{parallelism}, '160', 'parallelism: 10 workers x 16 (enterprise)');
 my ($ready) = grep { $_->{type} eq 'Ready' } @{ $hr->{status}{conditions} };
 is($ready->{status}, 'True', 'release Ready');
 is(scalar(@{ $state->{grafana}{dashboards} }), 1, 'one dashboard');

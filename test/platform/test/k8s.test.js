@@ -483,3 +483,53 @@ test('an identical server-side apply changes nothing, whatever the key order (is
 	const changed = await s.k8s('PATCH', url, { ...first, spec: { ...first.spec, interval: '5m' } }, { contentType: APPLY });
 	assert.equal(changed.body.metadata.generation, 2);
 });
+
+test('PrometheusRule and PersistentVolumeClaim: served and validated with their schemas', async () =>
+{
+	await s.k8s('POST', '/api/v1/namespaces', ns('t-rules'));
+	const base = '/apis/monitoring.coreos.com/v1/namespaces/t-rules/prometheusrules';
+	const good = await s.k8s('POST', base, {
+		apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'r' },
+		spec: { groups: [{ name: 'g', rules: [{ alert: 'A', expr: 'up == 0', for: '5m', labels: { severity: 'critical' } }] }] },
+	});
+	assert.equal(good.status, 201);
+	// a group without its name, a rule whose expr is missing: the operator's schema refuses both
+	const bad = await s.k8s('POST', base, {
+		apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'bad' },
+		spec: { groups: [{ rules: [{ alert: 'A', for: '5m' }] }] },
+	});
+	assert.equal(bad.status, 422);
+	assert.deepEqual(bad.body.details.causes.map((c) => c.field).sort(), ['spec.groups[0].name', 'spec.groups[0].rules[0].expr']);
+	const labels = await s.k8s('POST', base, {
+		apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'bad2' },
+		spec: { groups: [{ name: 'g', rules: [{ alert: 'A', expr: 'up', labels: { severity: 5 } }] }] },
+	});
+	assert.equal(labels.status, 422);
+	const pvc = await s.k8s('POST', '/api/v1/namespaces/t-rules/persistentvolumeclaims', {
+		apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p' },
+		spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } },
+	});
+	assert.equal(pvc.status, 201);
+	const pvcBad = await s.k8s('POST', '/api/v1/namespaces/t-rules/persistentvolumeclaims', {
+		apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p2' },
+		spec: { accessModes: 'ReadWriteOnce' },
+	});
+	assert.equal(pvcBad.status, 422);
+});
+
+test('CronJob: a write to /status is kept (lastSuccessfulTime), a main-resource write keeps the status', async () =>
+{
+	await s.k8s('POST', '/api/v1/namespaces', ns('t-cron'));
+	const base = '/apis/batch/v1/namespaces/t-cron/cronjobs';
+	const job = {
+		apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'b' },
+		spec: { schedule: '5 1 * * *', jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } } } } },
+	};
+	assert.equal((await s.k8s('POST', base, job)).status, 201);
+	const st = await s.k8s('PATCH', `${base}/b/status`, { status: { lastSuccessfulTime: '2026-01-02T03:04:05Z' } }, { contentType: 'application/merge-patch+json' });
+	assert.equal(st.status, 200);
+	assert.equal((await s.k8s('GET', `${base}/b`)).body.status.lastSuccessfulTime, '2026-01-02T03:04:05Z');
+	const main = await s.k8s('PATCH', `${base}/b`, { spec: { suspend: true }, status: { lastSuccessfulTime: null } }, { contentType: 'application/merge-patch+json' });
+	assert.equal(main.status, 200);
+	assert.equal((await s.k8s('GET', `${base}/b`)).body.status.lastSuccessfulTime, '2026-01-02T03:04:05Z');
+});

@@ -92,7 +92,9 @@ export function applyDefaults(res, obj, old)
 					s.successfulJobsHistoryLimit = 3;
 				if (s.failedJobsHistoryLimit === undefined)
 					s.failedJobsHistoryLimit = 1;
-				obj.status = old?.status || obj.status || {};
+				// replace() keeps the old status on main-resource writes; a
+				// write to /status brings its own
+				obj.status = obj.status || old?.status || {};
 				break;
 			}
 		case 'Deployment':

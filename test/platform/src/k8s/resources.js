@@ -22,6 +22,7 @@ export const RESOURCES = [
 	{ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'], schema: K8S + 'IoK8sApiCoreV1ConfigMap' },
 	{ group: '', version: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespaced: true, shortNames: ['quota'], status: true, schema: K8S + 'IoK8sApiCoreV1ResourceQuota' },
 	{ group: '', version: 'v1', kind: 'LimitRange', plural: 'limitranges', namespaced: true, shortNames: ['limits'], schema: K8S + 'IoK8sApiCoreV1LimitRange' },
+	{ group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, shortNames: ['pvc'], status: true, schema: K8S + 'IoK8sApiCoreV1PersistentVolumeClaim' },
 	{ group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], status: true, schema: K8S + 'IoK8sApiCoreV1Pod' },
 	{ group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], status: true, schema: K8S + 'IoK8sApiCoreV1Service', nameRule: 'label1035' },
 	{ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles', namespaced: true, schema: K8S + 'IoK8sApiRbacV1Role', nameRule: 'path' },
@@ -32,6 +33,7 @@ export const RESOURCES = [
 	{ group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', namespaced: true, shortNames: ['cj'], generation: true, status: true, schema: K8S + 'IoK8sApiBatchV1CronJob', nameRule: 'cronjob' },
 	{ group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], generation: true, status: true, schema: K8S + 'IoK8sApiAppsV1Deployment' },
 	{ group: 'monitoring.coreos.com', version: 'v1', kind: 'ServiceMonitor', plural: 'servicemonitors', namespaced: true, shortNames: ['smon'], generation: true, crd: true, schema: PROM + 'ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1ServiceMonitor' },
+	{ group: 'monitoring.coreos.com', version: 'v1', kind: 'PrometheusRule', plural: 'prometheusrules', namespaced: true, shortNames: ['promrule'], generation: true, crd: true, schema: PROM + 'ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1PrometheusRule' },
 	{ group: 'helm.toolkit.fluxcd.io', version: 'v2', kind: 'HelmRelease', plural: 'helmreleases', namespaced: true, shortNames: ['hr'], generation: true, status: true, crd: true, schema: FLUX + 'ComGithubFluxcdHelmControllerApiV2HelmRelease' },
 	{ group: 'source.toolkit.fluxcd.io', version: 'v1', kind: 'HelmRepository', plural: 'helmrepositories', namespaced: true, shortNames: ['helmrepo'], generation: true, status: true, crd: true, schema: FLUX + 'ComGithubFluxcdSourceControllerApiV1HelmRepository' },
 ];

@@ -1,0 +1,185 @@
+--
+-- spec_keys: every key of the tenant spec does what it says, or is refused.
+-- What provision records for the reference spec, key by key: the name,
+-- the feature flags, workers, connections, warehouse.name, contacts.
+-- (The walk over every leaf of the reference spec is TAP 070.)
+--
+CREATE EXTENSION tenancy;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set seed_file :abs_srcdir '/test/fixtures/acme-corp.yaml'
+SELECT pg_read_file(:'seed_file') AS seed_yaml \gset
+CREATE TEMP TABLE seed AS
+SELECT tenancy.parse_spec(:'seed_yaml') #- '{warehouse,database,host}'
+                                        #- '{warehouse,database,name}' AS spec;
+
+-- what provision records for a spec (rolled back by the caller)
+CREATE FUNCTION pg_temp.recorded(spec jsonb, tenant text DEFAULT 'acme-corp')
+RETURNS TABLE (object text, request jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM tenancy.provision(tenant, spec);
+  RETURN QUERY SELECT s.object, s.request FROM tenancy.steps s ORDER BY s.ordinal;
+END $$;
+CREATE FUNCTION pg_temp.values(spec jsonb) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT request #> '{body,spec,values}' FROM pg_temp.recorded(spec)
+   WHERE object LIKE 'helmrelease %/airflow' $$;
+CREATE FUNCTION pg_temp.try(spec jsonb, tenant text DEFAULT 'acme-corp') RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+  PERFORM tenancy.provision(tenant, spec);
+  RETURN 'provisioned';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+  RETURN s || ': ' || m || E'\nDETAIL: ' || coalesce(d, '') || E'\nHINT: ' || coalesce(h, '');
+END $$;
+
+-- tenant.name must be the tenant provision is called for (22023), with a
+-- DETAIL and a HINT, nothing created
+SELECT pg_temp.try(spec, 'globex') FROM seed;
+SELECT count(*) AS tenants FROM tenancy.tenants;
+
+-- features with no effect yet are refused when true, never ignored
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(jsonb_set(spec, '{features,external_task_sensors}', 'true'),
+                                  '{features,cross_tenant_dependencies}', 'true'));
+SELECT pg_temp.try(jsonb_set(spec, '{features,cross_tenant_dependencies}', 'true')) FROM seed;
+
+-- custom_plugins: the plugins folder, mounted from ConfigMap tenant-plugins
+BEGIN;
+SELECT v #> '{config,core,plugins_folder}' AS plugins_folder,
+       jsonb_path_query_array(v, '$.volumes[*].configMap') AS volumes,
+       jsonb_path_query_array(v, '$.volumeMounts[*].mountPath') AS mounts
+  FROM seed, pg_temp.values(spec) v;
+ROLLBACK;
+BEGIN;
+SELECT v #> '{config,core,plugins_folder}' AS plugins_folder,
+       jsonb_path_query_array(v, '$.volumes[*].configMap') AS volumes
+  FROM seed, pg_temp.values(jsonb_set(spec, '{features,custom_plugins}', 'false')) v;
+ROLLBACK;
+
+-- data_lineage: OpenLineage, to tenancy.openlineage_url or the console
+BEGIN;
+SELECT v #> '{config,openlineage}' AS openlineage FROM seed, pg_temp.values(spec) v;
+ROLLBACK;
+BEGIN;
+SELECT v #> '{config,openlineage}' AS openlineage
+  FROM seed, pg_temp.values(jsonb_set(spec, '{features,data_lineage}', 'false')) v;
+ROLLBACK;
+
+-- workers: CeleryExecutor, min replicas, KEDA between min and max,
+-- parallelism = max x the tier's worker concurrency
+BEGIN;
+SELECT v ->> 'executor' AS executor, v #> '{workers,replicas}' AS replicas,
+       v #> '{workers,keda}' AS keda, v #> '{config,core,parallelism}' AS parallelism,
+       v #> '{config,celery}' AS celery
+  FROM seed, pg_temp.values(spec) v;
+ROLLBACK;
+BEGIN;
+SELECT v #> '{workers,replicas}' AS replicas, v #> '{workers,keda}' AS keda,
+       v #> '{config,core,parallelism}' AS parallelism
+  FROM seed, pg_temp.values(jsonb_set(spec, '{resources,airflow,workers}',
+                                      '{"min": 3, "max": 3, "autoscaling": false}')) v;
+ROLLBACK;
+-- no worker and no autoscaling would run no task: refused
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(spec, '{resources,airflow,workers}', '{"min": 0, "autoscaling": false}'));
+SELECT count(*) AS problems FROM seed,
+       tenancy.validate(jsonb_set(spec, '{resources,airflow,workers}', '{"min": 0, "max": 4, "autoscaling": true}'));
+
+-- connections: min is the SQLAlchemy pool, overflow up to max; max stays
+-- the login roles' CONNECTION LIMIT
+BEGIN;
+SELECT v #> '{config,database}' AS pool
+  FROM seed, pg_temp.values(jsonb_set(spec, '{resources,database,connections}', '{"min": 4, "max": 30}')) v;
+SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname LIKE '%acme_corp' AND rolcanlogin ORDER BY 1;
+ROLLBACK;
+
+-- warehouse.name: the Airflow connection id (defined by the release from
+-- the database-credentials Secret, named by every generated DAG task)
+BEGIN;
+SELECT v -> 'secret' AS secret FROM seed, pg_temp.values(spec) v;
+ROLLBACK;
+BEGIN;
+SELECT (SELECT count(*) FROM regexp_matches(f.value, 'WAREHOUSE_CONN_ID', 'g')) AS uses,
+       substring(f.value from 'WAREHOUSE_CONN_ID = [^\n]*') AS defined
+  FROM seed, pg_temp.recorded(spec) r, jsonb_each_text(r.request #> '{body,data}') f
+ WHERE r.object LIKE 'configmap %/tenant-dags' AND f.key = 'acme_corp_pipeline_1.py';
+ROLLBACK;
+BEGIN;
+SELECT v -> 'secret' AS secret
+  FROM seed, pg_temp.values(jsonb_set(spec, '{warehouse,name}', '"acme_dwh"')) v;
+ROLLBACK;
+
+-- contacts: every contact in the namespace's annotations
+BEGIN;
+SELECT jsonb_pretty(r.request #> '{body,metadata,annotations}') AS annotations
+  FROM seed, pg_temp.recorded(jsonb_set(spec, '{tenant,contacts,business}',
+    '[{"name": "Jane Doe", "email": "jane.doe@acme.com"}, {"name": "Bob", "email": "bob@acme.com", "role": "CFO"}]')) r
+ WHERE r.object LIKE 'namespace %';
+ROLLBACK;
+
+-- sla: a PrometheusRule tenant-alerts with the availability alerts of
+-- uptime_percent as error-budget burn rates, labels for routing
+CREATE FUNCTION pg_temp.rule(spec jsonb) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT request -> 'body' FROM pg_temp.recorded(spec)
+   WHERE object LIKE 'prometheusrule %' $$;
+BEGIN;
+SELECT g ->> 'name' AS "group", r ->> 'alert' AS alert, r ->> 'for' AS "for",
+       r #>> '{labels,priority}' AS priority, r #>> '{labels,severity}' AS severity,
+       r #>> '{labels,support_tier}' AS support_tier, r #>> '{labels,response_time}' AS response_time
+  FROM seed, pg_temp.rule(spec) b, jsonb_array_elements(b #> '{spec,groups}') g,
+       jsonb_array_elements(g -> 'rules') r;
+ROLLBACK;
+BEGIN;
+SELECT r ->> 'expr' AS expr, jsonb_pretty(r -> 'labels') AS labels
+  FROM seed, pg_temp.rule(spec) b, jsonb_array_elements(b #> '{spec,groups,0,rules}') r LIMIT 1;
+ROLLBACK;
+-- a changed uptime changes the thresholds, a changed response time the label
+BEGIN;
+SELECT substring(b #>> '{spec,groups,0,rules,0,expr}' from '14.4 \* \(1 - [0-9.]+ / 100\)') AS threshold,
+       b #>> '{spec,groups,0,rules,1,labels,response_time}' AS high_response
+  FROM seed, pg_temp.rule(jsonb_set(jsonb_set(spec, '{sla,uptime_percent}', '99.5'),
+                                   '{sla,response_time,high}', '"2 hours"')) b;
+ROLLBACK;
+-- no sla and no advanced monitoring: no rule at all
+BEGIN;
+SELECT count(*) AS rules FROM seed,
+       pg_temp.recorded(jsonb_set(spec - 'sla', '{features,advanced_monitoring}', 'false')) r
+ WHERE r.object LIKE 'prometheusrule %';
+ROLLBACK;
+
+-- advanced_monitoring: operational alerts and four more dashboard panels
+BEGIN;
+SELECT jsonb_path_query_array(b, '$.spec.groups[*].rules[*].alert') AS alerts
+  FROM seed, pg_temp.rule(spec - 'sla') b;
+ROLLBACK;
+BEGIN;
+SELECT jsonb_path_query_array(r.request, '$.body.dashboard.panels[*].title') AS panels
+  FROM seed, pg_temp.recorded(spec) r WHERE r.object LIKE 'dashboard %';
+ROLLBACK;
+BEGIN;
+SELECT jsonb_array_length(r.request #> '{body,dashboard,panels}') AS panels
+  FROM seed, pg_temp.recorded(jsonb_set(spec, '{features,advanced_monitoring}', 'false')) r
+ WHERE r.object LIKE 'dashboard %';
+ROLLBACK;
+
+-- tenancy.plan shows each external request's body (Vault references as
+-- references, no secret) and, for an apply, the fields that change
+SELECT ordinal, object, request ->> 'method' AS method, request -> 'handler' AS handler,
+       request #> '{body,kind}' AS kind
+  FROM seed, tenancy.plan('acme-corp', spec) WHERE target <> 'database' ORDER BY ordinal;
+SELECT jsonb_pretty(request -> 'data') AS oauth_secret_data
+  FROM seed, tenancy.plan('acme-corp', spec) WHERE object LIKE 'secret %/oauth-credentials';
+SELECT count(*) AS sql_actions_without_request FROM seed, tenancy.plan('acme-corp', spec)
+ WHERE target = 'database' AND request IS NULL;
+BEGIN;
+SELECT tenancy.provision('acme-corp', spec) > 0 AS provisioned FROM seed;
+SELECT ordinal, object, changes
+  FROM seed, tenancy.plan('acme-corp', jsonb_set(jsonb_set(jsonb_set(spec,
+         '{resources,kubernetes,quotas,requests,cpu}', '"9"'),
+         '{resources,database,backup,retention_days}', '14'),
+         '{sla,response_time,low}', '"4 business days"'))
+ ORDER BY ordinal;
+ROLLBACK;
+
+DROP EXTENSION tenancy;

@@ -1,0 +1,53 @@
+# 070_spec_audit_logging.pl: features.audit_logging on a server without
+# pgaudit.  The reference spec asks for it; provision must fail with a clear
+# error (55000, DETAIL naming the tenant, HINT saying how to fix it) and
+# leave nothing behind, never provision a tenant whose promised audit log
+# does not exist.  With the flag off the same spec provisions.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TenancyTest;
+
+my $node = TenancyTest::new_node('nopgaudit', undef);
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_settings WHERE name = 'pgaudit.log'"),
+	'0', 'pgaudit is not loaded');
+
+my $src = TenancyTest::src_dir();
+my $yaml = slurp_file("$src/test/fixtures/acme-corp.yaml");
+$node->safe_psql('postgres',
+	"CREATE TABLE spec AS SELECT tenancy.parse_spec(\$spec\$$yaml\$spec\$)"
+	  . " #- '{warehouse,database,host}' #- '{warehouse,database,name}' AS spec");
+
+my ($rc, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT tenancy.provision('acme-corp', spec) FROM spec");
+isnt($rc, 0, 'provision with audit_logging and no pgaudit fails');
+like($err, qr/ERROR:  55000: features.audit_logging needs pgaudit, which is not loaded/,
+	'error and SQLSTATE 55000');
+like($err, qr/DETAIL:  Tenant "acme-corp" asks for audit logging/, 'DETAIL names the tenant');
+like($err, qr/HINT:  Add pgaudit to shared_preload_libraries and restart the server, or set features.audit_logging to false/,
+	'HINT says how to fix it');
+is($node->safe_psql('postgres',
+	"SELECT (SELECT count(*) FROM tenancy.tenants) + (SELECT count(*) FROM pg_roles WHERE rolname LIKE '%acme_corp%')"),
+	'0', 'nothing created');
+
+# tenancy.plan says the same (a dry run must not show a plan provision refuses)
+($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM spec, tenancy.plan('acme-corp', spec)");
+like($err, qr/features.audit_logging needs pgaudit/, 'plan refuses it too');
+
+# the flag off: provisioned, and no pgaudit.log on the login roles
+is($node->safe_psql('postgres',
+	"SELECT tenancy.provision('acme-corp', jsonb_set(spec, '{features,audit_logging}', 'false')) > 0 FROM spec"),
+	't', 'provision without audit_logging succeeds');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+	  . " WHERE r.rolname LIKE '%acme_corp' AND array_to_string(setconfig, ',') LIKE '%pgaudit%'"),
+	'0', 'no pgaudit.log placeholder set on the login roles');
+
+# turning it on later is refused the same way
+($rc, $out, $err) = $node->psql('postgres', "SELECT tenancy.apply('acme-corp', spec) FROM spec");
+like($err, qr/features.audit_logging needs pgaudit/, 'apply turning it on is refused');
+
+$node->stop;
+done_testing();

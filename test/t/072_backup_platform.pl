@@ -1,0 +1,121 @@
+# 072_backup_platform.pl: the backup objects against the simulator, and
+# what tenancy.audit says about them.  Provision with backups, an SLA and
+# advanced monitoring: CronJob, script, volume, backup-credentials and the
+# PrometheusRule, accepted by the schema validation, the backup role's
+# password in Vault with the others.  The audit reports a CronJob whose last
+# successful run is too old (high) and one that is missing (critical).
+# Turning backups, the SLA and advanced monitoring off deletes the CronJob,
+# script, Secret and rule (the volume stays); turning backups on again
+# gives the new backup role a password, keeping the others'.
+use strict;
+use warnings;
+
+use HTTP::Tiny;
+use JSON::PP;
+use MIME::Base64;
+use POSIX qw(strftime);
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TenancyTest;
+
+my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim072",
+	'--helm-ready-delay-ms', '100');
+my $node = TenancyTest::new_node('bplat', $sim,
+	"tenancy.max_attempts = 30",
+	"tenancy.release_ready_timeout = '20s'");
+my $ns = 'airflow-bk';
+my $api = "/api/v1/namespaces/$ns";
+my $cron_path = "/apis/batch/v1/namespaces/$ns/cronjobs/tenant-backup";
+my $rule_path = "/apis/monitoring.coreos.com/v1/namespaces/$ns/prometheusrules/tenant-alerts";
+
+sub spec
+{
+	my ($backup, $sla) = @_;
+	return qq{'{"tenant": {"name": "bk", "tier": "standard",
+	   "contacts": {"technical": [{"name": "Ops", "email": "ops\@bk.example"}]}},
+	  "warehouse": {}, "features": {"advanced_monitoring": $sla},
+	  "resources": {"database": {"storage_gb": 7, "backup": {"enabled": $backup, "retention_days": 14}}}
+	  @{[ $sla eq 'true' ? ', "sla": {"uptime_percent": 99.5, "support_tier": "business-hours", "response_time": {"critical": "2 hours"}}' : '' ]}}'::jsonb};
+}
+
+my $op = $node->safe_psql('postgres', "SELECT tenancy.provision('bk', @{[ spec('true', 'true') ]})");
+is(TenancyTest::wait_operation($node, $op), 'succeeded', 'provision succeeded');
+
+my $cron = TenancyTest::k8s_object($sim, $cron_path);
+ok($cron, 'CronJob tenant-backup exists');
+my $pod = $cron->{spec}{jobTemplate}{spec}{template}{spec};
+is($pod->{securityContext}{runAsNonRoot}, JSON::PP::true, 'the backup pod runs as non-root');
+is_deeply([ map { $_->{persistentVolumeClaim}{claimName} // () } @{ $pod->{volumes} } ], ['tenant-backups'],
+	'it writes to the claim tenant-backups');
+my $pvc = TenancyTest::k8s_object($sim, "$api/persistentvolumeclaims/tenant-backups");
+is($pvc->{spec}{resources}{requests}{storage}, '7Gi', 'the claim is sized from storage_gb');
+ok(TenancyTest::k8s_object($sim, "$api/configmaps/tenant-backup-script")->{data}{'backup.sh'} =~ /pg_dump/,
+	'the script ConfigMap');
+my $secret = TenancyTest::k8s_object($sim, "$api/secrets/backup-credentials");
+is(decode_base64($secret->{data}{PGUSER}), 'backup_bk', 'backup-credentials logs in as backup_bk');
+my $password = decode_base64($secret->{data}{PGPASSWORD});
+is(length($password), 32, 'with a generated password');
+my $rule = TenancyTest::k8s_object($sim, $rule_path);
+is($rule->{spec}{groups}[0]{rules}[0]{labels}{support_tier}, 'business-hours', 'the PrometheusRule carries the support tier');
+is($rule->{spec}{groups}[0]{rules}[0]{labels}{response_time}, '2 hours', 'and the response time of its priority');
+is($rule->{spec}{groups}[0]{rules}[0]{labels}{technical_contacts}, 'Ops <ops@bk.example>', 'and the contacts');
+is($node->safe_psql('postgres', "SELECT count(*) FROM tenancy.steps WHERE request::text LIKE '%$password%'"),
+	'0', 'the password is in no step');
+
+# the audit: clean, then a CronJob whose last success is too old, then none
+sub audit
+{
+	$node->safe_psql('postgres', "SELECT count(*) FROM tenancy.audit('bk')");
+	my $run = $node->safe_psql('postgres', "SELECT max(run_id) FROM tenancy.audit_runs");
+	my $audit_op = $node->safe_psql('postgres', "SELECT max(operation_id) FROM tenancy.operations WHERE kind = 'audit'");
+	TenancyTest::wait_operation($node, $audit_op);
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(check_name || ' ' || severity || ' ' || object, E'\\n' ORDER BY check_name, object)
+		   FROM tenancy.audit_findings WHERE run_id = $run AND source = 'platform'");
+}
+is(audit(), '', 'a fresh tenant: no platform finding');
+
+sub token { my $t = slurp_file($_[0]); chomp $t; return $t; }
+my $http = HTTP::Tiny->new(timeout => 30);
+my $k8s_token = token($sim->{admin_k8s_token_file});
+sub set_last_success
+{
+	my ($seconds_ago) = @_;
+	my $res = $http->request('PATCH', $sim->{kubernetes} . "$cron_path/status", {
+		headers => { Authorization => "Bearer $k8s_token", 'Content-Type' => 'application/merge-patch+json' },
+		content => encode_json({ status => { lastSuccessfulTime => strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time() - $seconds_ago)) } }) });
+	ok($res->{success}, "lastSuccessfulTime set $seconds_ago s ago") or diag($res->{content});
+}
+set_last_success(3 * 86400);
+is(audit(), "backup_too_old high $cron_path", 'a last success 3 days ago is reported (high)');
+set_last_success(3600);
+is(audit(), '', 'one an hour ago is not');
+my $res = $http->request('DELETE', $sim->{kubernetes} . $cron_path, { headers => { Authorization => "Bearer $k8s_token" } });
+ok($res->{success}, 'CronJob deleted behind tenancy\'s back');
+is(audit(), "platform_object_missing critical $cron_path", 'a missing CronJob is reported (critical)');
+
+# backups, SLA and advanced monitoring off: deleted, the volume kept
+my $seq = (TenancyTest::journal($sim))->[-1]{seq} // 0;
+$op = $node->safe_psql('postgres', "SELECT tenancy.apply('bk', @{[ spec('false', 'false') ]})");
+is(TenancyTest::wait_operation($node, $op), 'succeeded', 'apply turning them off succeeded');
+ok(!TenancyTest::k8s_object($sim, "$api/configmaps/tenant-backup-script"), 'script deleted');
+ok(!TenancyTest::k8s_object($sim, "$api/secrets/backup-credentials"), 'backup-credentials deleted');
+ok(!TenancyTest::k8s_object($sim, $rule_path), 'PrometheusRule deleted');
+ok(TenancyTest::k8s_object($sim, "$api/persistentvolumeclaims/tenant-backups"), 'the volume with the backups stays');
+my @deletes = sort map { $_->{path} } grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) };
+is_deeply(\@deletes, [ sort("$api/configmaps/tenant-backup-script", "$api/secrets/backup-credentials", $cron_path, $rule_path) ],
+	'exactly those four DELETEs');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'backup_bk'"), '0', 'backup role dropped');
+
+# on again: a new backup role gets a password, the others keep theirs
+my $etl_before = decode_base64(TenancyTest::k8s_object($sim, "$api/secrets/database-credentials")->{data}{SOURCE_DB_PASSWORD});
+$op = $node->safe_psql('postgres', "SELECT tenancy.apply('bk', @{[ spec('true', 'false') ]})");
+is(TenancyTest::wait_operation($node, $op), 'succeeded', 'apply turning backups on again succeeded');
+ok(TenancyTest::k8s_object($sim, $cron_path), 'CronJob back');
+my $again = decode_base64(TenancyTest::k8s_object($sim, "$api/secrets/backup-credentials")->{data}{PGPASSWORD});
+is(length($again), 32, 'backup-credentials has a password again');
+is(decode_base64(TenancyTest::k8s_object($sim, "$api/secrets/database-credentials")->{data}{SOURCE_DB_PASSWORD}),
+	$etl_before, 'the ETL password is unchanged');
+
+$node->stop;
+done_testing();

@@ -238,6 +238,8 @@ sub poll_until
 {
 	my ($code, $seconds) = @_;
 	$seconds //= 30;
+	# under valgrind (test/valgrind/run.sh raises the default timeout) ten times longer
+	$seconds *= 10 if ($ENV{PG_TEST_TIMEOUT_DEFAULT} // 180) > 300;
 	for (my $i = 0; $i < $seconds * 10; $i++)
 	{
 		return 1 if $code->();

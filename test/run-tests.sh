@@ -153,13 +153,11 @@ for suite in "${suites[@]}"; do
 		echo "== TAP: $tap_list"
 		out="$work/tap"
 		"${as_pg[@]}" mkdir -p "$out"
-		# the real helm 3 of the deploy suite, for TAP 061 (skipped without it)
-		helm=$(test/tools/get-helm.sh 2>/dev/null) || helm=""
 		# shellcheck disable=SC2086
 		(cd "$work/src" && "${as_pg[@]}" env PATH="$bindir:$PATH" \
 			PERL5LIB="$pgxs_dir/test/perl:$work/src/test/perl" \
 			TESTDIR="$out" PG_REGRESS="$pgxs_dir/test/regress/pg_regress" \
-			TENANCY_SRC="$work/src" HELM="$helm" \
+			TENANCY_SRC="$work/src" \
 			prove -v --timer $tap_list) >"$out/run.log" 2>&1
 		rc=$?
 		cat "$out/run.log"

@@ -52,6 +52,7 @@ OBJS = \
 	src/maintenance/audit.o \
 	src/maintenance/audit_acl.o \
 	src/maintenance/audit_cron.o \
+	src/maintenance/audit_remote.o \
 	src/maintenance/metering.o \
 	src/maintenance/handler_audit.o \
 	src/commands/provision.o \

@@ -9,7 +9,8 @@
 -- issue 21 (a DBA's first and second day): plan(name, text); status shows
 -- when a pending step is tried next; wait says which targets were skipped
 -- and why no worker answers; tenant_summary.skipped_targets; set_password,
--- connection_info, worker_problem, forget.
+-- connection_info, worker_problem, forget; schedule_maintenance and
+-- unschedule_maintenance run as the extension's owner, one job per name.
 CREATE FUNCTION tenancy.plan(name text, spec text)
 RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
                request jsonb, changes jsonb)
@@ -56,16 +57,6 @@ COMMENT ON FUNCTION tenancy.status(text) IS
 
 CREATE OR REPLACE FUNCTION tenancy.wait(name text, timeout interval DEFAULT '5 min')
 RETURNS text
-
--- Issue 16: operations always converge --------------------------------------
-
-ALTER TABLE tenancy.steps ADD COLUMN unreachable_since timestamptz;
-
-COMMENT ON COLUMN tenancy.steps.unreachable_since IS
-	'Since when the step''s requests get no answer (refused, reset, timed out); the worker waits that out without using attempts, up to tenancy.unreachable_timeout';
-
-CREATE OR REPLACE FUNCTION tenancy.retry(operation bigint)
-RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -159,6 +150,9 @@ BEGIN
 	END LOOP;
 END
 $fn$;
+
+COMMENT ON FUNCTION tenancy.wait(text, interval) IS
+	'Block until the tenant''s latest operation ends, with a NOTICE per step state change; returns the final state';
 
 CREATE OR REPLACE VIEW tenancy.tenant_summary AS
 SELECT t.name,
@@ -274,16 +268,6 @@ BEGIN
 END
 $do$;
 
-REVOKE ALL ON FUNCTION tenancy.plan(text, text), tenancy.status(text),
-	tenancy.set_password(text), tenancy.connection_info(text),
-	tenancy.worker_problem(boolean), tenancy.forget(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION tenancy.plan(text, text), tenancy.status(text),
-	tenancy.set_password(text), tenancy.connection_info(text),
-	tenancy.worker_problem(boolean) TO tenancy_admin;
-
-
--- issue 21: schedule_maintenance and unschedule_maintenance run as the
--- extension's owner, one job per name whoever scheduled it
 CREATE OR REPLACE FUNCTION tenancy.schedule_maintenance(
 	audit_schedule text DEFAULT '17 3 * * *',
 	usage_schedule text DEFAULT '7 * * * *',
@@ -352,6 +336,106 @@ COMMENT ON FUNCTION tenancy.schedule_maintenance(text, text, text, text, interva
 	'Register tenancy''s periodic jobs with pg_cron (audit daily, usage hourly, credential rotation check daily, history purge weekly) as the extension''s owner, one job per name whoever calls it; idempotent, schedules overridable';
 
 CREATE OR REPLACE FUNCTION tenancy.unschedule_maintenance()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_count integer := 0;
+	v_job bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+		RETURN 0;
+	END IF;
+	FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
+		USING ARRAY['tenancy-audit', 'tenancy-usage', 'tenancy-rotation', 'tenancy-purge']
+	LOOP
+		EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
+		v_count := v_count + 1;
+	END LOOP;
+	RETURN v_count;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
+	'Remove the pg_cron jobs tenancy.schedule_maintenance registered, whoever scheduled them; returns how many';
+
+REVOKE ALL ON FUNCTION tenancy.plan(text, text), tenancy.status(text),
+	tenancy.set_password(text), tenancy.connection_info(text),
+	tenancy.worker_problem(boolean), tenancy.forget(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.plan(text, text), tenancy.status(text),
+	tenancy.set_password(text), tenancy.connection_info(text),
+	tenancy.worker_problem(boolean) TO tenancy_admin;
+
+-- Issue 16: operations always converge --------------------------------------
+
+ALTER TABLE tenancy.steps ADD COLUMN unreachable_since timestamptz;
+
+COMMENT ON COLUMN tenancy.steps.unreachable_since IS
+	'Since when the step''s requests get no answer (refused, reset, timed out); the worker waits that out without using attempts, up to tenancy.unreachable_timeout';
+
+CREATE OR REPLACE FUNCTION tenancy.retry(operation bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_op record;
+	v_undone boolean;
+BEGIN
+	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
+	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'operation % does not exist', retry.operation
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_op.state NOT IN ('failed', 'compensated', 'cancelled') THEN
+		RAISE EXCEPTION 'operation % is %', v_op.operation_id, v_op.state
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Only failed, compensated or cancelled operations can be retried.';
+	END IF;
+	IF EXISTS (SELECT FROM tenancy.operations n
+				WHERE n.tenant_id = v_op.tenant_id AND n.operation_id > v_op.operation_id) THEN
+		RAISE EXCEPTION 'operation % is not the tenant''s latest', v_op.operation_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'A later operation of the same tenant exists; retrying this one would undo it.';
+	END IF;
+
+	-- Compensation undid what the operation made (deleting a namespace
+	-- deletes what was in it, whatever its steps say): every step the
+	-- worker runs starts over, each idempotent against what exists now
+	-- (server-side apply; credentials read back from Vault).  SQL that
+	-- ran in the caller's transaction is never undone, and stays done.
+	v_undone := v_op.state IN ('compensated', 'failed')
+		OR EXISTS (SELECT FROM tenancy.steps c
+					WHERE c.operation_id = v_op.operation_id
+					  AND c.phase = 'compensation' AND c.state = 'compensated');
+	UPDATE tenancy.steps s
+	   SET state = 'pending', phase = 'forward', attempts = 0,
+		   next_attempt_at = pg_catalog.now(), lease_until = NULL,
+		   unreachable_since = NULL,
+		   http_status = NULL, last_error = NULL, finished_at = NULL
+	 WHERE s.operation_id = v_op.operation_id
+	   AND s.state <> 'running'
+	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped')
+				AND (NOT v_undone OR s.target IN ('database', 'remote_database')));
+	UPDATE tenancy.operations o
+	   SET state = 'pending', error = NULL, started_at = NULL, finished_at = NULL
+	 WHERE o.operation_id = v_op.operation_id;
+	UPDATE tenancy.tenants t
+	   SET state = CASE v_op.kind WHEN 'provision' THEN 'provisioning'
+								  WHEN 'apply' THEN 'updating'
+								  ELSE 'deprovisioning' END,
+		   updated_at = pg_catalog.now()
+	 WHERE t.tenant_id = v_op.tenant_id
+	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
+	PERFORM tenancy.wake_worker();
+	RETURN v_op.operation_id;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.retry(bigint) IS
+	'Run a failed, compensated or cancelled operation again: its unfinished steps start over with fresh attempts, and after a compensation every step the worker runs';
 
 -- issue 13 (noisy and nosy neighbours): tenant_of_role for the audit's
 -- checks of shared tables; the completions of pipeline runs that billing
@@ -416,19 +500,6 @@ LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	v_count integer := 0;
-	v_job bigint;
-BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
-		RETURN 0;
-	END IF;
-	FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
-		USING ARRAY['tenancy-audit', 'tenancy-usage', 'tenancy-rotation', 'tenancy-purge']
-	LOOP
-		EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
-		v_count := v_count + 1;
-	END LOOP;
-
 	v_now timestamptz := pg_catalog.clock_timestamp();
 	v_tenant record;
 	v_since timestamptz;
@@ -526,67 +597,6 @@ BEGIN
 	RETURN v_count;
 END
 $fn$;
-
-COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
-	'Remove the pg_cron jobs tenancy.schedule_maintenance registered, whoever scheduled them; returns how many';
-
-	v_op record;
-	v_undone boolean;
-BEGIN
-	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
-	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'operation % does not exist', retry.operation
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	IF v_op.state NOT IN ('failed', 'compensated', 'cancelled') THEN
-		RAISE EXCEPTION 'operation % is %', v_op.operation_id, v_op.state
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = 'Only failed, compensated or cancelled operations can be retried.';
-	END IF;
-	IF EXISTS (SELECT FROM tenancy.operations n
-				WHERE n.tenant_id = v_op.tenant_id AND n.operation_id > v_op.operation_id) THEN
-		RAISE EXCEPTION 'operation % is not the tenant''s latest', v_op.operation_id
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'A later operation of the same tenant exists; retrying this one would undo it.';
-	END IF;
-
-	-- Compensation undid what the operation made (deleting a namespace
-	-- deletes what was in it, whatever its steps say): every step the
-	-- worker runs starts over, each idempotent against what exists now
-	-- (server-side apply; credentials read back from Vault).  SQL that
-	-- ran in the caller's transaction is never undone, and stays done.
-	v_undone := v_op.state IN ('compensated', 'failed')
-		OR EXISTS (SELECT FROM tenancy.steps c
-					WHERE c.operation_id = v_op.operation_id
-					  AND c.phase = 'compensation' AND c.state = 'compensated');
-	UPDATE tenancy.steps s
-	   SET state = 'pending', phase = 'forward', attempts = 0,
-		   next_attempt_at = pg_catalog.now(), lease_until = NULL,
-		   unreachable_since = NULL,
-		   http_status = NULL, last_error = NULL, finished_at = NULL
-	 WHERE s.operation_id = v_op.operation_id
-	   AND s.state <> 'running'
-	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped')
-				AND (NOT v_undone OR s.target IN ('database', 'remote_database')));
-	UPDATE tenancy.operations o
-	   SET state = 'pending', error = NULL, started_at = NULL, finished_at = NULL
-	 WHERE o.operation_id = v_op.operation_id;
-	UPDATE tenancy.tenants t
-	   SET state = CASE v_op.kind WHEN 'provision' THEN 'provisioning'
-								  WHEN 'apply' THEN 'updating'
-								  ELSE 'deprovisioning' END,
-		   updated_at = pg_catalog.now()
-	 WHERE t.tenant_id = v_op.tenant_id
-	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
-	PERFORM tenancy.wake_worker();
-	RETURN v_op.operation_id;
-END
-$fn$;
-
-COMMENT ON FUNCTION tenancy.retry(bigint) IS
-	'Run a failed, compensated or cancelled operation again: its unfinished steps start over with fresh attempts, and after a compensation every step the worker runs';
-
 
 COMMENT ON FUNCTION tenancy.sample_usage() IS
 	'Record a usage sample per tenant: storage of its schemas, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout is skipped with a WARNING';

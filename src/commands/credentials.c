@@ -21,7 +21,6 @@
 
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
-#include "common/base64.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -175,36 +174,36 @@ check_login_role_attributes(const char *role, const TenantModel *m)
 
 /*
  * generate_password
- *		A password of PASSWORD_RANDOM_BYTES strong random bytes, base64url
+ *		A password of PASSWORD_RANDOM_BYTES strong random bytes in base64url
  *		without padding (no character that needs quoting in a connection
- *		string or a URI).
+ *		string or a URI).  Encoded here: the server's base64 API differs
+ *		between major versions.
  */
 static char *
 generate_password(void)
 {
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	uint8		raw[PASSWORD_RANDOM_BYTES];
-	int			len = pg_b64_enc_len(PASSWORD_RANDOM_BYTES);
-	char	   *out = palloc0(len + 1);
-	int			n;
+	char	   *out = palloc0(PASSWORD_RANDOM_BYTES / 3 * 4 + 1);
+	char	   *p = out;
 
+	StaticAssertStmt(PASSWORD_RANDOM_BYTES % 3 == 0,
+					 "whole base64 groups, no padding");
 	if (!pg_strong_random(raw, sizeof(raw)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random bytes for a password")));
-	n = pg_b64_encode((const char *) raw, sizeof(raw), out, len);
-	explicit_bzero(raw, sizeof(raw));
-	if (n < 0)
-		elog(ERROR, "could not encode a password");
-	out[n] = '\0';
-	for (char *c = out; *c; c++)
+	for (int i = 0; i < PASSWORD_RANDOM_BYTES; i += 3)
 	{
-		if (*c == '+')
-			*c = '-';
-		else if (*c == '/')
-			*c = '_';
-		else if (*c == '=')
-			*c = '\0';
+		uint32		group = (raw[i] << 16) | (raw[i + 1] << 8) | raw[i + 2];
+
+		*p++ = alphabet[(group >> 18) & 63];
+		*p++ = alphabet[(group >> 12) & 63];
+		*p++ = alphabet[(group >> 6) & 63];
+		*p++ = alphabet[group & 63];
 	}
+	explicit_bzero(raw, sizeof(raw));
 	return out;
 }
 

@@ -22,7 +22,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
@@ -114,36 +115,23 @@ tenancy_worker_problem(PG_FUNCTION_ARGS)
 /*
  * live_tenants
  *		How many tenants of this database's extension are not
- *		deprovisioned.  Read as the bootstrap superuser: the role dropping
- *		the extension may not be allowed to read the table.
+ *		deprovisioned.  Only asked for a caller who may drop the extension
+ *		(its owner, which owns the table, or a superuser); every name and
+ *		operator is qualified, so the caller's search_path plays no part.
  */
 static int64
 live_tenants(void)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	volatile int64 count = 0;
+	int64		count = 0;
+	bool		isnull;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		bool		isnull;
-
-		SPI_connect();
-		if (SPI_execute("SELECT pg_catalog.count(*) FROM tenancy.tenants "
-						"WHERE state <> 'deprovisioned'", true, 0) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-			count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
+	SPI_connect();
+	if (SPI_execute("SELECT pg_catalog.count(*) FROM tenancy.tenants "
+					"WHERE state OPERATOR(pg_catalog.<>) 'deprovisioned'",
+					true, 0) == SPI_OK_SELECT && SPI_processed == 1)
+		count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
 	return count;
 }
 
@@ -168,7 +156,19 @@ drops_tenancy(Node *parsetree)
 		Node	   *object = lfirst(lc);
 
 		if (IsA(object, String) && strcmp(strVal(object), "tenancy") == 0)
-			return OidIsValid(get_extension_oid("tenancy", true));
+		{
+			Oid			extension = get_extension_oid("tenancy", true);
+
+			/* others are refused by DROP itself, before anything is read */
+			return OidIsValid(extension) &&
+				(superuser() ||
+#if PG_VERSION_NUM >= 160000
+				 object_ownercheck(ExtensionRelationId, extension, GetUserId())
+#else
+				 pg_extension_ownercheck(extension, GetUserId())
+#endif
+				);
+		}
 	}
 	return false;
 }

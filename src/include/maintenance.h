@@ -18,6 +18,12 @@ extern void AuditRecordPlatformFinding(int64 run_id, const char *tenant,
 									   const char *severity,
 									   const char *object, const char *detail);
 
+/* audit.c: one finding of an audit run, source 'database' or 'platform' */
+extern void AuditRecordFinding(int64 run_id, const char *tenant,
+							   const char *source, const char *check_name,
+							   const char *severity, const char *object,
+							   const char *detail);
+
 /* metering.c: the pod requests of a usage sample (caller's transaction) */
 extern void MeteringRecordPodRequests(int64 sample_id, double cpu_cores,
 									  double memory_bytes, int pods_running);

@@ -30,6 +30,8 @@
 
 #include "postgres.h"
 
+#include "nodes/pg_list.h"
+
 #include "journal.h"
 #include "step_exec.h"
 
@@ -50,6 +52,16 @@
 extern void RemoteExecute(const char *server, const char *database,
 						  const char *sql, const char *step_key, int flags,
 						  StepOutcome *outcome);
+
+/*
+ * Run one read-only query (autocommit) on database of a registered server
+ * (worker only, no transaction open) and return its rows, each a char *[ncols]
+ * (NULL for SQL NULL) in the current memory context.  *outcome as for
+ * RemoteExecute; FAILED when the result does not have ncols columns.
+ */
+extern void RemoteQuery(const char *server, const char *database,
+						const char *sql, int ncols, List **rows,
+						StepOutcome *outcome);
 
 /*
  * Set the passwords of a tenant's login roles on database of a registered

@@ -47,6 +47,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -55,6 +56,7 @@
 
 #include "audit.h"
 #include "maintenance.h"
+#include "servers.h"
 #include "tenancy.h"
 #include "worker.h"
 
@@ -933,6 +935,81 @@ lock_tenant(AuditRun *run, const AuditTenant *t, List *const *relations)
 }
 
 /*
+ * append_json_names
+ *		,"key":["a","b"] of names.
+ */
+static void
+append_json_names(StringInfo buf, const char *key, const char *const *names, int n)
+{
+	appendStringInfo(buf, ",\"%s\":[", key);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, names[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * enqueue_remote_check
+ *		An audit operation for a tenant whose database objects live in
+ *		another database (of this server or another): one audit_remote step
+ *		(audit_remote.c) that the worker runs there through its connections.
+ *		Returns the operation's id.
+ */
+static int64
+enqueue_remote_check(AuditRun *run, const AuditTenant *t)
+{
+	TenantModel *m = t->model;
+	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, JSONBOID};
+	Datum		values[4];
+	char	   *server = NULL;
+	const char *groups[2] = {m->writer_role, m->reader_role};
+	StringInfoData request;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(t->tenant_id);
+	spi_exec("SELECT server FROM tenancy.tenants WHERE tenant_id = $1",
+			 1, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+		server = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	ServerPlaceTenant(m, server, true, true);
+
+	initStringInfo(&request);
+	appendStringInfoString(&request, "{\"handler\":\"audit_remote\",\"run_id\":");
+	appendStringInfo(&request, INT64_FORMAT, run->run_id);
+	appendStringInfoString(&request, ",\"tenant\":");
+	escape_json(&request, t->name);
+	appendStringInfoString(&request, ",\"server\":");
+	escape_json(&request, m->server ? m->server : SERVER_THIS_SERVER);
+	appendStringInfoString(&request, ",\"database\":");
+	escape_json(&request, m->remote_database);
+	appendStringInfoString(&request, ",\"owner\":");
+	escape_json(&request, m->owner_role);
+	append_json_names(&request, "groups", groups, 2);
+	append_json_names(&request, "logins", (const char *const *) m->login_roles,
+					  TENANT_LOGIN_ROLE_COUNT);
+	append_json_names(&request, "schemas", (const char *const *) m->schemas,
+					  TENANT_SCHEMA_COUNT);
+	appendStringInfoChar(&request, '}');
+
+	values[0] = Int64GetDatum(t->tenant_id);
+	values[1] = Int64GetDatum(t->generation);
+	values[2] = CStringGetTextDatum(m->remote_database);
+	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(request.data));
+	spi_exec("WITH op AS (INSERT INTO tenancy.operations (tenant_id, kind, generation) "
+			 "VALUES ($1, 'audit', $2) RETURNING operation_id) "
+			 "INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request) "
+			 "SELECT op.operation_id, 1, 'remote_database', 'audit', $3, $4 FROM op "
+			 "RETURNING operation_id",
+			 4, types, values, SPI_OK_INSERT_RETURNING);
+	run->operations++;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									   1, &isnull));
+}
+
+/*
  * audit_tenant
  *		Every database check of one tenant.
  */
@@ -951,11 +1028,15 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 
 	if (!m->local)
 	{
+		int64		operation = enqueue_remote_check(run, t);
+
 		AuditReport(run, t->name, "placement", AUDIT_INFO, m->remote_database,
-					"The tenant's database objects are on %s:%d/%s; tenancy.audit checks objects of this database only.",
+					"The tenant's database objects are in database %s on %s (port %d); the worker checks them there (audit operation " INT64_FORMAT "), and its findings join this run.",
+					m->remote_database,
+					m->server && m->server[0] ? psprintf("server %s", m->server) :
 					m->remote_host[0] ? m->remote_host : "this server",
 					m->remote_host[0] ? m->remote_port : PostPortNumber,
-					m->remote_database);
+					operation);
 		audit_credentials(run, t);
 		if (run->platform)
 		{
@@ -1360,8 +1441,24 @@ AuditRecordPlatformFinding(int64 run_id, const char *tenant,
 						   const char *check_name, const char *severity,
 						   const char *object, const char *detail)
 {
-	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[6];
+	AuditRecordFinding(run_id, tenant, "platform", check_name, severity,
+					   object, detail);
+}
+
+/*
+ * AuditRecordFinding
+ *		Record a finding the worker made (a platform check, or the check of
+ *		a tenant's database on another server: source 'database') in the
+ *		audit run that enqueued it; the caller has a transaction and a
+ *		snapshot.
+ */
+void
+AuditRecordFinding(int64 run_id, const char *tenant, const char *source,
+				   const char *check_name, const char *severity,
+				   const char *object, const char *detail)
+{
+	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[7];
 
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(tenant);
@@ -1369,11 +1466,12 @@ AuditRecordPlatformFinding(int64 run_id, const char *tenant,
 	values[3] = CStringGetTextDatum(severity);
 	values[4] = CStringGetTextDatum(object);
 	values[5] = CStringGetTextDatum(detail);
+	values[6] = CStringGetTextDatum(source);
 	SPI_connect();
 	spi_exec("INSERT INTO tenancy.audit_findings "
 			 "(run_id, tenant, source, check_name, severity, object, detail) "
-			 "VALUES ($1, $2, 'platform', $3, $4, $5, $6)",
-			 6, types, values, SPI_OK_INSERT);
+			 "VALUES ($1, $2, $7, $3, $4, $5, $6)",
+			 7, types, values, SPI_OK_INSERT);
 	SPI_finish();
 }
 

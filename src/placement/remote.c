@@ -882,6 +882,78 @@ RemoteExecute(const char *server, const char *database, const char *sql,
 }
 
 /*
+ * RemoteQuery
+ *		Run one read-only query on database of server and return its rows;
+ *		see remote.h.
+ */
+void
+RemoteQuery(const char *server, const char *database, const char *sql,
+			int ncols, List **rows, StepOutcome *outcome)
+{
+	ServerEntry entry;
+	RemoteConnection *slot = NULL;
+	PGconn	   *conn;
+	PGresult   *volatile res = NULL;
+	char	   *error = NULL;
+	bool		timed_out = false;
+
+	memset(outcome, 0, sizeof(StepOutcome));
+	*rows = NIL;
+	if (!lookup_server(server, &entry))
+	{
+		set_outcome(outcome, STEP_OUTCOME_FAILED,
+					psprintf("warehouse server \"%s\" is not registered (tenancy.register_server)",
+							 server));
+		return;
+	}
+	conn = get_connection(server, database, &entry, &slot, &error);
+	if (conn == NULL)
+	{
+		mark_down(server, error);
+		set_outcome(outcome, STEP_OUTCOME_RETRY,
+					psprintf("could not connect to server \"%s\", database \"%s\": %s",
+							 server, database, error));
+		return;
+	}
+	PG_TRY();
+	{
+		res = exec_wait(conn, sql, 0, NULL, &timed_out);
+		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+			PQnfields(res) == ncols)
+		{
+			for (int r = 0; r < PQntuples(res); r++)
+			{
+				char	  **row = palloc(sizeof(char *) * ncols);
+
+				for (int c = 0; c < ncols; c++)
+					row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
+				*rows = lappend(*rows, row);
+			}
+			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED, NULL);
+		}
+		else if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+			set_outcome(outcome, STEP_OUTCOME_FAILED,
+						psprintf("server \"%s\", database \"%s\": the query returned %d columns, not %d",
+								 server, database, PQnfields(res), ncols));
+		else if (timed_out)
+			set_outcome(outcome, STEP_OUTCOME_RETRY,
+						psprintf("server \"%s\", database \"%s\": the query ran past tenancy.request_timeout",
+								 server, database));
+		else
+			set_error_outcome(outcome, server, database, res, conn, false);
+	}
+	PG_FINALLY();
+	{
+		if (res)
+			PQclear(res);
+	}
+	PG_END_TRY();
+	if (timed_out || PQstatus(conn) != CONNECTION_OK ||
+		PQtransactionStatus(conn) != PQTRANS_IDLE)
+		release_slot(slot);
+}
+
+/*
  * RemoteSetPasswords
  *		Set the login roles' passwords on a warehouse server; see remote.h.
  *		The statement (PlanSqlPasswords) holds verifiers, so it runs

@@ -45,6 +45,7 @@ RegisterPlatformStepHandlers(void)
 	RegisterStepHandler("audit_object", HandleAuditObject);
 	RegisterStepHandler("audit_vault", HandleAuditVault);
 	RegisterStepHandler("pod_requests", HandlePodRequests);
+	RegisterStepHandler("audit_remote", HandleAuditRemote);
 }
 
 /*

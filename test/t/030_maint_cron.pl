@@ -77,6 +77,23 @@ is($node->safe_psql('postgres',
 	"SELECT tenants_audited || ' audited, ' || findings || ' findings' FROM tenancy.audit_runs ORDER BY run_id LIMIT 1"),
 	'1 audited, 0 findings', 'the audit job audited the clean tenant');
 
+# the next scheduled sample counts only the runs that ended since the first
+$node->safe_psql('postgres', q{
+	INSERT INTO cron_a_audit.pipeline_runs (dag_id, task_id, start_time, end_time, status)
+	SELECT 'dag', 'later' || i, now() - interval '1 minute', now(), 'success'
+	  FROM generate_series(1, 3) i});
+my $second = '';
+for (1 .. 150)
+{
+	$second = $node->safe_psql('postgres',
+		"SELECT s.task_runs || ' runs, ' || s.compute_seconds::int || ' s'
+		   FROM tenancy.usage_samples s WHERE s.sampled_at > (SELECT max(r.end_time) FROM cron_a_audit.pipeline_runs r)
+		  ORDER BY s.sample_id LIMIT 1");
+	last if $second ne '';
+	sleep 1;
+}
+is($second, '3 runs, 180 s', 'the next scheduled sample counted the 3 runs that ended since, not the 7 before');
+
 is($node->safe_psql('postgres', 'SELECT tenancy.unschedule_maintenance()'), '4', 'unschedule removes the four jobs');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cron.job'), '0', 'no job left');
 

@@ -1,4 +1,4 @@
-# 060_readme_install.pl: the README's "Installing from source" path, taken
+# 070_readme_install.pl: the README's "Installing from source" path, taken
 # literally (no simulator, no endpoint): the postgresql.conf lines, the shell
 # commands and the first tenant's SQL are read from README.md and run as
 # written; then the mistakes a DBA makes on the first day, each with the
@@ -153,6 +153,40 @@ $node->safe_psql('platform', q{
 	extra_params => [ '-U', 'dba' ]);
 is($out, 'scheduled_job_failed|high|tenancy-usage', 'the audit reports the failed scheduled run');
 
+# --- a tenant in another database of this server: the audit reaches it
+# through the worker's connection, and prints the real port
+$node->safe_psql('platform',
+	q{SELECT tenancy.provision('remote-t', '{"tenant": {"name": "remote-t", "tier": "basic"}, "warehouse": {"database": {"name": "remote_t_db"}}, "resources": {}}'::jsonb)},
+	extra_params => [ '-U', 'dba' ]);
+is($node->safe_psql('platform', q{SELECT tenancy.wait('remote-t', '60 s')}, extra_params => [ '-U', 'dba' ]),
+	'succeeded', 'the tenant in database remote_t_db is provisioned');
+sub remote_audit
+{
+	my $detail = $node->safe_psql('platform',
+		q{SELECT detail FROM tenancy.audit('remote-t') WHERE check_name = 'placement'},
+		extra_params => [ '-U', 'dba' ]);
+	my ($audit_op) = $detail =~ /audit operation (\d+)/;
+	ok(poll_until(sub { $node->safe_psql('platform',
+		"SELECT state FROM tenancy.operations WHERE operation_id = $audit_op") eq 'succeeded' }),
+		'the worker ran the audit of the other database');
+	return ($detail, $node->safe_psql('platform', q{
+		SELECT string_agg(check_name || ' ' || severity || ' ' || object, ', ' ORDER BY check_name, object)
+		  FROM tenancy.audit_findings
+		 WHERE run_id = (SELECT max(run_id) FROM tenancy.audit_runs) AND source = 'database'
+		   AND check_name <> 'placement'}));
+}
+my ($detail, $found) = remote_audit();
+like($detail, qr/in database remote_t_db on this server \(port $port\)/, 'the placement note names the database and the real port');
+is($found, '', 'a clean tenant in another database: no finding');
+$node->safe_psql('remote_t_db', q{
+	ALTER ROLE etl_remote_t CREATEDB;
+	GRANT USAGE ON SCHEMA remote_t_bronze TO PUBLIC;
+	GRANT CONNECT ON DATABASE remote_t_db TO PUBLIC;
+});
+($detail, $found) = remote_audit();
+is($found, 'public_connect warning remote_t_db, public_privileges critical remote_t_bronze, role_attributes critical etl_remote_t',
+	'drift in the other database is found there');
+
 # --- the stuck tenant: a server that never resolves
 $node->safe_psql('platform', q{SELECT tenancy.register_server('nowhere', 'host=nowhere.invalid port=1 dbname=postgres connect_timeout=1')});
 my $op = $node->safe_psql('platform',
@@ -204,6 +238,8 @@ sub poll_until
 {
 	my ($code, $seconds) = @_;
 	$seconds //= 30;
+	# under valgrind (test/valgrind/run.sh raises the default timeout) ten times longer
+	$seconds *= 10 if ($ENV{PG_TEST_TIMEOUT_DEFAULT} // 180) > 300;
 	for (my $i = 0; $i < $seconds * 10; $i++)
 	{
 		return 1 if $code->();

@@ -1142,10 +1142,12 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 				if (down_ms < (int64) tenancy_unreachable_timeout_s * 1000)
 				{
 					*given_back = true;
-					*retry_ms = JournalUnreachableDelayMs(down_ms);
+					*retry_ms = Max(JournalUnreachableDelayMs(down_ms),
+									Min(outcome->retry_after_ms,
+										(int64) tenancy_retry_max_delay_ms));
 					return step->compensation ? "compensating" : "pending";
 				}
-				*message = psprintf("gave up after %d s without an answer (tenancy.unreachable_timeout): %s",
+				*message = psprintf("gave up after %d s of no answer or transient errors (tenancy.unreachable_timeout): %s",
 									(int) (down_ms / 1000),
 									*message ? *message : "no error text");
 				return "failed";

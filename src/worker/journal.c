@@ -16,11 +16,19 @@
  *	 pending --claim--> running --outcome--> succeeded | skipped
  *										   | pending (retry, backoff)
  *										   | failed (operation fails)
- * When an operation fails, its pending steps are cancelled and every
- * succeeded step with a compensation moves to phase 'compensation', state
- * compensating; those run one at a time in reverse order of completion and
- * end compensated (or failed).  The operation then ends compensated, or
- * failed if a compensation failed too.
+ * Attempts count what was sent: a claim counts one for a plain request
+ * (sent right after the claim commits), JournalStepStarted one for a
+ * handler or SQL step when it starts; a poll ("not ready yet") and a
+ * request the service could not serve (no answer, 408, 429, 5xx) give
+ * theirs back, the latter for up to tenancy.unreachable_timeout.
+ * When an operation fails, every step with a compensation whose request
+ * may have acted (succeeded; failed without a refusal; waiting to retry;
+ * or in flight, when it comes back) moves to phase 'compensation', state
+ * compensating, and the other pending steps are cancelled; compensations
+ * run one at a time in reverse order of completion and end compensated
+ * (or failed).  The operation then ends compensated, or failed if a
+ * compensation failed too.  A tenant's provisions, applies and
+ * deprovisions run one after another (EARLIER_CONVERGE_DONE).
  *
  *-------------------------------------------------------------------------
  */

@@ -54,6 +54,9 @@ typedef struct StepOutcome
 	bool		poll;			/* RETRY: a readiness poll found "not ready
 								 * yet"; not an attempt (the handler keeps a
 								 * deadline of its own) */
+	bool		may_have_acted; /* FAILED, yet the step may have changed
+								 * something (the worker stopped before it
+								 * recorded a result) */
 	bool		unreachable;	/* RETRY: the service cannot serve it now:
 								 * no answer (refused, reset, timed out), or
 								 * 408, 429, 5xx; not an attempt until that

@@ -354,8 +354,8 @@ define_platform_settings(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tenancy.unreachable_timeout",
-							"How long the worker waits out a platform service that does not answer before it fails the step.",
-							"Refused connections, resets and timed-out requests are retried with growing delays, without using up tenancy.max_attempts, until the step has had no answer for this long.",
+							"How long the worker waits out a platform service that cannot serve a step before it fails the step.",
+							"Refused connections, resets, timed-out requests and 408, 429 and 5xx answers are retried with growing delays, without using up tenancy.max_attempts, until the step has met nothing else for this long.",
 							&tenancy_unreachable_timeout_s,
 							1800,
 							1,

@@ -555,7 +555,9 @@ run_local_sql(const char *sql)
  *		2xx and the listed statuses succeed; transport errors, 408, 409, 429
  *		and 5xx are worth retrying, and so is a 403 answered to a token from
  *		a Vault login (endpoint.c logs in again); any other status fails for
- *		good.
+ *		good.  No answer, 408, 429 and 5xx mean the service cannot serve the
+ *		request now (StepOutcome.unreachable): retried without using an
+ *		attempt, for up to tenancy.unreachable_timeout.
  */
 void
 StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
@@ -617,6 +619,8 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 				HttpResponseSummary(request));
 	outcome->http_status = status;
 	outcome->retry_after_ms = request->retry_after_ms;
+	/* the service cannot serve it now: waited out like no answer at all */
+	outcome->unreachable = status == 408 || status == 429 || status >= 500;
 }
 
 /*

@@ -54,10 +54,13 @@ typedef struct StepOutcome
 	bool		poll;			/* RETRY: a readiness poll found "not ready
 								 * yet"; not an attempt (the handler keeps a
 								 * deadline of its own) */
-	bool		unreachable;	/* RETRY: no answer (refused, reset, timed
-								 * out); not an attempt until the platform
-								 * has not answered for
-								 * tenancy.unreachable_timeout */
+	bool		may_have_acted; /* FAILED, yet the step may have changed
+								 * something (the worker stopped before it
+								 * recorded a result) */
+	bool		unreachable;	/* RETRY: the service cannot serve it now:
+								 * no answer (refused, reset, timed out), or
+								 * 408, 429, 5xx; not an attempt until that
+								 * has lasted tenancy.unreachable_timeout */
 } StepOutcome;
 
 /* An attempt that ended, with its outcome, waiting to be recorded. */

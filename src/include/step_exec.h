@@ -30,12 +30,14 @@
  *	 - never wait for something to happen (a release to become Ready, a
  *	   child process to exit, a namespace to be deleted) inside the
  *	   handler: look once, and if it is not there yet return RETRY with
- *	   outcome->retry_after_ms set to when to look again.  The step goes
- *	   back to pending and the worker runs other steps meanwhile.  Each
- *	   such return uses one of tenancy.max_attempts, so spread the polls
- *	   over the deadline (HandlerPollDelayMs in handler_http.c) and keep
- *	   the deadline from the step's first start (HandlerStepAgeMs), not in
- *	   worker memory: the worker may have restarted in between;
+ *	   outcome->poll set and outcome->retry_after_ms set to when to look
+ *	   again (HandlerPollDelayMs in handler_http.c).  The step goes back to
+ *	   pending and the worker runs other steps meanwhile; a poll uses no
+ *	   attempt, so the handler keeps a deadline of its own, from the
+ *	   step's first start (HandlerStepAgeMs), not in worker memory: the
+ *	   worker may have restarted in between.  A request's RETRY outcome
+ *	   (StepHttpCall) is returned as it is: no answer, 408, 429 and 5xx are
+ *	   waited out (outcome->unreachable), and never read as "not ready";
  *	 - a process it starts must not be waited for either: keep its pid in
  *	   worker memory under the idempotency key and poll it (handler_helm.c).
  * Register handlers from RegisterBuiltinStepHandlers (step_exec.c).

@@ -16,11 +16,19 @@
  *	 pending --claim--> running --outcome--> succeeded | skipped
  *										   | pending (retry, backoff)
  *										   | failed (operation fails)
- * When an operation fails, its pending steps are cancelled and every
- * succeeded step with a compensation moves to phase 'compensation', state
- * compensating; those run one at a time in reverse order of completion and
- * end compensated (or failed).  The operation then ends compensated, or
- * failed if a compensation failed too.
+ * Attempts count what was sent: a claim counts one for a plain request
+ * (sent right after the claim commits), JournalStepStarted one for a
+ * handler or SQL step when it starts; a poll ("not ready yet") and a
+ * request the service could not serve (no answer, 408, 429, 5xx) give
+ * theirs back, the latter for up to tenancy.unreachable_timeout.
+ * When an operation fails, every step with a compensation whose request
+ * may have acted (succeeded; failed without a refusal; waiting to retry;
+ * or in flight, when it comes back) moves to phase 'compensation', state
+ * compensating, and the other pending steps are cancelled; compensations
+ * run one at a time in reverse order of completion and end compensated
+ * (or failed).  The operation then ends compensated, or failed if a
+ * compensation failed too.  A tenant's provisions, applies and
+ * deprovisions run one after another (EARLIER_CONVERGE_DONE).
  *
  *-------------------------------------------------------------------------
  */
@@ -70,7 +78,7 @@ typedef struct JournalSql
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[8];
+	Oid			argtypes[9];
 } JournalSql;
 
 /* Columns every claim returns, in ClaimedStep order. */
@@ -122,13 +130,10 @@ typedef struct JournalSql
 	"                                           AND r.state = 'running')))))"
 
 /*
- * Whether a forward attempt that ended with this HTTP status (NULL: no
- * answer) may have changed something: only a 4xx other than 408, 409 and
- * 429 says the service refused the request.
+ * Steps whose failure leaves nothing behind: SQL runs in a transaction of
+ * its own (here, or on the tenant's server), rolled back on error.
  */
-#define MAY_HAVE_ACTED(status) \
-	"(" status " IS NULL OR " status " NOT BETWEEN 400 AND 499" \
-	" OR " status " IN (408, 409, 429))"
+#define SQL_TARGETS "('database', 'remote_database')"
 
 /*
  * Claim due forward steps whose dependencies are done.  The scan follows
@@ -276,9 +281,8 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	 * answer (unreachable_since starts, or goes on).
 	 *
 	 * The operation may have failed while the attempt ran.  Then a forward
-	 * step with a compensation whose attempt may have acted (it succeeded,
-	 * will be retried, or failed without a refusal from the service) is
-	 * compensated like a succeeded one; any other forward step that would
+	 * request or handler step with a compensation whose attempt may have
+	 * acted (outcome_may_have_acted) is compensated like a succeeded one; any other forward step that would
 	 * be retried is cancelled: no pass claims pending steps of a
 	 * compensating operation.  A retry of a step whose operation was
 	 * cancelled ends the step.  A step that is no longer running under
@@ -289,15 +293,16 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"WITH r AS ("
 		"  SELECT r.*, o.state = 'compensating' AND s.phase = 'forward'"
 		"              AND s.compensation IS NOT NULL"
-		"              AND (r.new_state IN ('succeeded', 'pending')"
-		"                   OR (r.new_state = 'failed' AND " MAY_HAVE_ACTED("r.http_status") ")) AS undo,"
+		"              AND s.target NOT IN " SQL_TARGETS
+		"              AND r.acted AND r.new_state IN ('succeeded', 'pending', 'failed') AS undo,"
 		"         o.state AS op_state"
 		"    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 		"                    pg_catalog.unnest($3), pg_catalog.unnest($4),"
 		"                    pg_catalog.unnest($5), pg_catalog.unnest($6),"
-		"                    pg_catalog.unnest($7), pg_catalog.unnest($8))"
+		"                    pg_catalog.unnest($7), pg_catalog.unnest($8),"
+		"                    pg_catalog.unnest($9))"
 		"           AS r(step_id, attempt, new_state, http_status, error, retry_ms,"
-		"                given_back, unreachable)"
+		"                given_back, unreachable, acted)"
 		"    JOIN tenancy.steps s ON s.step_id = r.step_id"
 		"    JOIN tenancy.operations o ON o.operation_id = s.operation_id)"
 		" UPDATE tenancy.steps s"
@@ -328,16 +333,18 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"  FROM r"
 		" WHERE s.step_id = r.step_id AND s.state = 'running' AND s.attempts = r.attempt"
 		" RETURNING s.step_id, s.operation_id, s.state",
-		8, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID}
+		9, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, BOOLARRAYOID}
 	},
 
 	/*
 	 * An operation fails: its steps not run yet are cancelled, and every
 	 * step with a compensation whose request may have acted is undone:
-	 * those that succeeded, those that failed without a refusal from the
-	 * service (a timeout, a 5xx, or the worker stopping each time: the
-	 * object may exist), and those waiting to retry such an attempt.
+	 * those that succeeded, the failed step $3 when its failure was no
+	 * refusal (no answer, a transient error, or the worker stopping each
+	 * time: the object may exist), and requests waiting to retry an
+	 * attempt that was sent.  SQL steps roll back when they fail: only
+	 * their successes are undone.
 	 */
 	[FAIL_OPERATION] = {
 		"WITH op AS ("
@@ -349,8 +356,10 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"   WHERE s.operation_id = op.operation_id AND s.phase = 'forward'"
 		"     AND s.compensation IS NOT NULL"
 		"     AND (s.state = 'succeeded'"
-		"          OR (s.state = 'failed' AND " MAY_HAVE_ACTED("s.http_status") ")"
-		"          OR (s.state = 'pending' AND s.attempts > 0))),"
+		"          OR (s.target NOT IN " SQL_TARGETS
+		"              AND (s.step_id = $3"
+		"                   OR (s.state = 'pending'"
+		"                       AND (s.attempts > 0 OR s.unreachable_since IS NOT NULL)))))),"
 		" cancelled AS ("
 		"  UPDATE tenancy.steps s SET state = 'cancelled',"
 		"         finished_at = pg_catalog.clock_timestamp(),"
@@ -364,7 +373,7 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"        finished_at = coalesce(s.finished_at, pg_catalog.clock_timestamp()),"
 		"        unreachable_since = NULL, http_status = NULL, last_error = NULL"
 		"   FROM undo WHERE s.step_id = undo.step_id",
-		2, {INT8OID, TEXTOID}
+		3, {INT8OID, TEXTOID, INT8OID}
 	},
 
 	/*
@@ -506,6 +515,7 @@ static const char *outcome_state(const ClaimedStep *step,
 								 const StepOutcome *outcome,
 								 int64 *retry_ms, char **message,
 								 bool *given_back);
+static bool outcome_may_have_acted(const StepOutcome *outcome);
 static void record_outcomes(List *finished);
 static void fail_stuck_operations(void);
 static void finish_operations(const int64 *ops, int n_ops);
@@ -1003,6 +1013,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 
 			done->step = step;
 			done->outcome.kind = STEP_OUTCOME_FAILED;
+			done->outcome.may_have_acted = true;
 			done->outcome.message = psprintf("gave up after %d attempts: the worker stopped before recording a result each time",
 											 step->attempt);
 			finished = lappend(finished, done);
@@ -1075,13 +1086,14 @@ fail_stuck_operations(void)
 
 	for (i = 0; i < n; i++)
 	{
-		Datum		values[2];
+		Datum		values[3];
 		char	   *why;
 
 		why = psprintf("steps %s can never run: their dependencies form a cycle or wait for a step that did not succeed",
 					   ordinals[i]);
 		values[0] = Int64GetDatum(ops[i]);
 		values[1] = CStringGetTextDatum(why);
+		values[2] = Int64GetDatum(0);
 		journal_execute(FAIL_STUCK_STEPS, values, NULL, 0);
 		journal_execute(FAIL_OPERATION, values, NULL, 0);
 		finish_operations(&ops[i], 1);
@@ -1146,10 +1158,12 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 				if (down_ms < (int64) tenancy_unreachable_timeout_s * 1000)
 				{
 					*given_back = true;
-					*retry_ms = JournalUnreachableDelayMs(down_ms);
+					*retry_ms = Max(JournalUnreachableDelayMs(down_ms),
+									Min(outcome->retry_after_ms,
+										(int64) tenancy_retry_max_delay_ms));
 					return step->compensation ? "compensating" : "pending";
 				}
-				*message = psprintf("gave up after %d s without an answer (tenancy.unreachable_timeout): %s",
+				*message = psprintf("gave up after %d s of no answer or transient errors (tenancy.unreachable_timeout): %s",
 									(int) (down_ms / 1000),
 									*message ? *message : "no error text");
 				return "failed";
@@ -1187,6 +1201,21 @@ JournalUnreachableDelayMs(int64 down_ms)
 }
 
 /*
+ * outcome_may_have_acted
+ *		Whether an attempt with this outcome may have changed something: it
+ *		succeeded, or it ended without a refusal (no answer, a transient
+ *		error, the worker stopping before it recorded a result).  A
+ *		permanent failure (a 4xx, a handler's refusal, a malformed step)
+ *		changed nothing; a skipped step did nothing.
+ */
+static bool
+outcome_may_have_acted(const StepOutcome *outcome)
+{
+	return outcome->kind == STEP_OUTCOME_SUCCEEDED ||
+		outcome->kind == STEP_OUTCOME_RETRY || outcome->may_have_acted;
+}
+
+/*
  * record_outcomes
  *		Record the outcomes of finished attempts (FinishedStep *) with one
  *		statement, inside the caller's transaction (SPI connected), and move
@@ -1208,10 +1237,11 @@ record_outcomes(List *finished)
 	bool	   *delay_nulls = palloc(sizeof(bool) * n);
 	Datum	   *given_back = palloc(sizeof(Datum) * n);
 	Datum	   *unreachable = palloc(sizeof(Datum) * n);
+	Datum	   *acted = palloc(sizeof(Datum) * n);
 	char	  **messages = palloc(sizeof(char *) * n);
 	int64	   *ops;
 	int			n_ops = 0;
-	Datum		values[8];
+	Datum		values[9];
 	int			i = 0;
 	uint64		r;
 	ListCell   *lc;
@@ -1231,6 +1261,7 @@ record_outcomes(List *finished)
 		given_back[i] = BoolGetDatum(back);
 		unreachable[i] = BoolGetDatum(outcome->kind == STEP_OUTCOME_RETRY &&
 									  outcome->unreachable && retry_ms >= 0);
+		acted[i] = BoolGetDatum(outcome_may_have_acted(outcome));
 		statuses[i] = Int32GetDatum(outcome->http_status);
 		status_nulls[i] = outcome->http_status < 100 || outcome->http_status > 599;
 		error_nulls[i] = messages[i] == NULL;
@@ -1247,6 +1278,7 @@ record_outcomes(List *finished)
 	values[5] = array_datum(delays, delay_nulls, n, INT8OID);
 	values[6] = array_datum(given_back, NULL, n, BOOLOID);
 	values[7] = array_datum(unreachable, NULL, n, BOOLOID);
+	values[8] = array_datum(acted, NULL, n, BOOLOID);
 	journal_execute(RECORD_OUTCOMES, values, NULL, 0);
 
 	/* what each recorded step became, by position in the finished list */
@@ -1290,13 +1322,14 @@ record_outcomes(List *finished)
 				add_due_operation(step->operation_id);
 			if (!step->compensation && strcmp(state, "failed") == 0)
 			{
-				Datum		fvalues[2];
+				Datum		fvalues[3];
 
 				fvalues[0] = Int64GetDatum(step->operation_id);
 				fvalues[1] = CStringGetTextDatum(psprintf("step %d (%s %s) failed: %s",
 														  step->ordinal, step->action,
 														  step->object,
 														  messages[i] ? messages[i] : "no error text"));
+				fvalues[2] = Int64GetDatum(DatumGetBool(acted[i]) ? step->step_id : 0);
 				journal_execute(FAIL_OPERATION, fvalues, NULL, 0);
 			}
 			for (j = 0; j < n_ops; j++)

@@ -390,6 +390,17 @@ worker_loop(Engine *engine)
 			continue;
 		}
 
+		/*
+		 * Requests that completed while a handler ran (HttpPerform drove
+		 * them): record them now rather than after the next wait.
+		 */
+		if (engine->running != NIL)
+		{
+			finish_completed(engine);
+			if (engine->finished != NIL && GetCurrentTimestamp() >= engine->paused_until)
+				continue;
+		}
+
 		now = GetCurrentTimestamp();
 		timeout = ms_until(engine->next_claim_at, now);
 		timeout = Min(timeout, ms_until(engine->next_lease_check, now));

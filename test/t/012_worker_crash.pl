@@ -15,8 +15,9 @@ my $node = TenancyTest::new_node('crash', $sim,
 	"tenancy.lease_duration = '3s'",
 	"tenancy.max_attempts = 50",
 	"restart_after_crash = on");
-# every request takes 20 ms, so that kills land mid-flight
-TenancyTest::set_faults($sim, { rules => [ { kind => 'latency', ms => 20 } ] });
+# every request takes 250 ms, so that kills land mid-flight (at 20 ms the
+# whole run could end before the first kill)
+TenancyTest::set_faults($sim, { rules => [ { kind => 'latency', ms => 250 } ] });
 
 my @tenants = map { "crash$_" } 1 .. 20;
 my %op;

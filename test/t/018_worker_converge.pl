@@ -6,7 +6,8 @@
 #  - a sibling that comes back for a retry while its operation compensates
 #    is compensated, not left pending under a compensating operation;
 #  - an unreachable platform (connection refused) is waited out up to
-#    tenancy.unreachable_timeout, not failed after max_attempts;
+#    tenancy.unreachable_timeout, not failed after max_attempts (and so
+#    are 5xx and 429 answers);
 #  - one hung request of a handler does not hold up the requests in flight;
 #  - validation counts only "not ready" answers: transient errors on its
 #    reads neither use its attempts nor fail it;
@@ -110,7 +111,10 @@ sub vault_version
 
 # ---- 2. a failed step whose request may have acted is compensated: the
 # namespace was created, the answer lost (503 after the write) every time
+# until the step gives up (503s use no attempt: tenancy.unreachable_timeout)
 {
+	sql("ALTER SYSTEM SET tenancy.unreachable_timeout = '2s'");
+	sql('SELECT pg_reload_conf()');
 	TenancyTest::set_faults($sim, { rules => [ { service => 'kubernetes', method => 'POST',
 		path => '^/api/v1/namespaces$', kind => 'status', status => 503, when => 'after' } ] });
 	my $op = TenancyTest::enqueue_operation($node, 'acted', TenancyTest::namespace_steps('acted', 0));
@@ -118,6 +122,8 @@ sub vault_version
 	TenancyTest::clear_faults($sim);
 	ok(TenancyTest::k8s_gone($sim, '/api/v1/namespaces/airflow-acted', 10),
 		'the namespace its failed step created is gone');
+	sql('ALTER SYSTEM RESET tenancy.unreachable_timeout');
+	sql('SELECT pg_reload_conf()');
 }
 
 # ---- 3. a sibling in flight when the operation fails, then told to retry:

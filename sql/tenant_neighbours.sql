@@ -140,6 +140,8 @@ RESET ROLE;
 CREATE TRIGGER planted AFTER INSERT ON public.orders_low FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows();
 ALTER TABLE public.orders_mid NO FORCE ROW LEVEL SECURITY;
 CREATE POLICY everyone ON public.orders_high USING (true);
+-- and a table of another role using a row type of tenancy
+CREATE TABLE public.pinned (t tenancy.tenants);
 SELECT check_name, severity, object, detail FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object, detail;
@@ -147,6 +149,7 @@ SELECT check_name, severity, object, detail FROM tenancy.audit()
 SELECT tenancy.share_table('public.orders', 'tenant');
 DROP TRIGGER planted ON public.orders_low;
 DROP POLICY everyone ON public.orders_high;
+DROP TABLE public.pinned;
 SELECT check_name, severity, object FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object;

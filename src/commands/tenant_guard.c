@@ -18,6 +18,10 @@
  *	  tenant's rows) and LOCK TABLE above ROW EXCLUSIVE (it would stall every
  *	  tenant) are refused with 42501, whatever was granted.
  *
+ *	  Types of tenancy (current role a tenant role): DDL whose new objects
+ *	  depend on a row type of tenancy's tables is refused with 42501 (every
+ *	  role has USAGE on schema tenancy, for tenancy.current_tenant()).
+ *
  *	  Partitions (any role): a table created as, or attached as, a partition
  *	  (or inheritance child) of a shared table gets row-level security and
  *	  the policy at once.
@@ -45,12 +49,16 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -219,6 +227,87 @@ follow_partitions(Node *parsetree)
 			}
 		}
 	}
+}
+
+/* ------------------------------------------------- types of tenancy */
+
+/*
+ * extension_types
+ *		The row types (and their array types) of the tables and views of
+ *		extension tenancy: the only types in its schema.
+ */
+static List *
+extension_types(Oid extension)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *types = NIL;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ExtensionRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extension));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+		Oid			rowtype;
+
+		if (dep->classid != RelationRelationId ||
+			!OidIsValid(rowtype = get_rel_type_id(dep->objid)))
+			continue;
+		types = lappend_oid(types, rowtype);
+		if (OidIsValid(get_array_type(rowtype)))
+			types = lappend_oid(types, get_array_type(rowtype));
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return types;
+}
+
+/*
+ * check_tenancy_types
+ *		After DDL of a tenant role: no object it created in this
+ *		transaction may depend on a type of schema tenancy.  Every role has
+ *		USAGE on the schema (to call tenancy.current_tenant()), so it can
+ *		name the row types of tenancy's tables; a column, function or view
+ *		of one would make DROP EXTENSION fail, and ALTER TABLE of tenancy's
+ *		tables in an upgrade.
+ */
+static void
+check_tenancy_types(void)
+{
+	Oid			extension = get_extension_oid("tenancy", true);
+	Relation	depend;
+	ListCell   *lc;
+
+	if (!OidIsValid(extension))
+		return;
+	depend = table_open(DependRelationId, AccessShareLock);
+	foreach(lc, extension_types(extension))
+	{
+		ScanKeyData keys[2];
+		SysScanDesc scan;
+		HeapTuple	tuple;
+		bool		found = false;
+
+		ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
+		ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+		while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+			found = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+		systable_endscan(scan);
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
+					 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
+	}
+	table_close(depend, AccessShareLock);
 }
 
 /* ------------------------------------------------------ relation budget */
@@ -608,6 +697,8 @@ guard_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		follow_partitions(parsetree);
 	if (IsA(parsetree, VariableSetStmt))
 		check_set((VariableSetStmt *) parsetree);
+	else if (tenant != NULL && GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
+		check_tenancy_types();
 	enforce_ceilings();
 }
 

@@ -1293,8 +1293,9 @@ audit_sessions(AuditRun *run, List *tenants)
  *		Schema tenancy is usable by every role (so that tenants can call
  *		tenancy.current_tenant()); nothing else in it may be: a function
  *		other than current_tenant executable by PUBLIC, a table, view or
- *		sequence with a privilege of PUBLIC, or a type usable by PUBLIC
- *		(a tenant's column of a tenancy row type would block every upgrade).
+ *		sequence with a privilege of PUBLIC, or an object outside the
+ *		extension using one of its row types (it blocks DROP EXTENSION and
+ *		upgrades; tenant roles are refused that, other roles are not).
  *		schema_exposure, high.
  */
 static void
@@ -1312,9 +1313,18 @@ audit_schema_exposure(AuditRun *run)
 			 " FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
 			 " WHERE c.relnamespace = 'tenancy'::pg_catalog.regnamespace AND a.grantee = 0"
 			 " UNION ALL"
-			 " SELECT pg_catalog.format('type %s', t.oid::pg_catalog.regtype)"
-			 " FROM pg_catalog.pg_type t WHERE t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
-			 "  AND t.typelem = 0 AND pg_catalog.has_type_privilege('public', t.oid, 'USAGE')"
+			 " SELECT pg_catalog.format('type %s, used by %s', d.refobjid::pg_catalog.regtype,"
+			 "  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
+			 " FROM pg_catalog.pg_depend d"
+			 " JOIN pg_catalog.pg_type t ON t.oid = d.refobjid"
+			 "  AND t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
+			 " LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+			 "  AND r.oid = d.objid"
+			 " WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'n'"
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			 "    AND ((e.classid = d.classid AND e.objid = d.objid)"
+			 "     OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)))"
 			 " ORDER BY 1",
 			 0, NULL, NULL, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
@@ -1324,6 +1334,8 @@ audit_schema_exposure(AuditRun *run)
 		char	   *object = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 
 		AuditReport(run, NULL, "schema_exposure", AUDIT_HIGH, object,
+					strncmp(object, "type ", 5) == 0 ?
+					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()); %s, which blocks DROP EXTENSION tenancy and upgrades of its tables. Drop or change that object." :
 					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()), and PUBLIC may use %s: every tenant role can reach it. Revoke it from PUBLIC.",
 					object);
 	}

@@ -64,6 +64,8 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "catalog/pg_rewrite.h"
+#include "rewrite/rewriteSupport.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -128,21 +130,60 @@ tenant_role(Oid roleid)
 /* ------------------------------------------------------- shared tables */
 
 /*
+ * reaches_shared
+ *		Whether relid is a shared table, a partition or child of one, or a
+ *		view (at any depth) over one: LOCK TABLE on a view locks the tables
+ *		it reads.
+ */
+static bool
+reaches_shared(Oid relid, List **visited)
+{
+	char	   *column;
+	Oid			rule;
+	Relation	depend;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (list_member_oid(*visited, relid))
+		return false;
+	*visited = lappend_oid(*visited, relid);
+	if (OidIsValid(SharedTableOf(relid, &column)))
+		return true;
+	if (get_rel_relkind(relid) != RELKIND_VIEW ||
+		!OidIsValid(rule = get_rewrite_oid(relid, ViewSelectRuleName, true)))
+		return false;
+	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(RewriteRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(rule));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, keys);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->refclassid == RelationRelationId && dep->refobjid != relid)
+			found = reaches_shared(dep->refobjid, visited);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return found;
+}
+
+/*
  * refuse_on_shared
  *		42501 when a tenant role runs what on a shared table (or a
- *		partition of one).
+ *		partition or child of one, or a view over one).
  */
 static void
 refuse_on_shared(RangeVar *rv, const char *what, const char *why)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-	char	   *column;
-	Oid			shared;
+	List	   *visited = NIL;
 
-	if (!OidIsValid(relid))
-		return;
-	shared = SharedTableOf(relid, &column);
-	if (!OidIsValid(shared))
+	if (!OidIsValid(relid) || !reaches_shared(relid, &visited))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -591,6 +591,7 @@ COMMENT ON FUNCTION tenancy.sample_usage() IS
 REVOKE ALL ON FUNCTION tenancy.tenant_of_role(oid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenancy.tenant_of_role(oid) TO tenancy_admin;
 GRANT USAGE ON SCHEMA tenancy TO PUBLIC;
+
 -- Issue 17 (finding 4) and issue 18 (namespace): the Kubernetes namespace
 -- tenancy created for a tenant, proved by its uid; one live tenant per
 -- namespace.  0.1.0 ignored resources.kubernetes.namespace and gave every

@@ -285,6 +285,10 @@ CREATE TABLE blue_staging.again_1 (id int);
 CREATE TABLE blue_staging.again_2 (id int);
 CREATE TABLE blue_staging.again_3 (id int);
 RESET ROLE;
+-- a budget lowered below what the tenant holds is reported by the audit
+SET tenancy.max_relations_per_tenant = 'basic=10,standard=5000';
+SELECT tenant, check_name, severity, object, detail FROM tenancy.audit('blue')
+ WHERE check_name = 'relation_budget';
 RESET tenancy.max_relations_per_tenant;
 
 ------------------------------------------------------------------ setting ceilings

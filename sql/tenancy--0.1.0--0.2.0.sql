@@ -444,9 +444,7 @@ COMMENT ON FUNCTION tenancy.retry(bigint) IS
 -- tenancy.apply with the stored spec to add it to existing tenants, the
 -- audit reports billing_guard until then); sample_usage counting them and
 -- skipping a tenant whose tables stay locked beyond tenancy.lock_timeout;
--- USAGE on schema tenancy for every role (tenancy.current_tenant()), with
--- the schema's types not usable by PUBLIC.  Keep the type REVOKE below the
--- last table or view any later section creates, as 99_grants.sql does.
+-- USAGE on schema tenancy for every role (tenancy.current_tenant()).
 CREATE FUNCTION tenancy.tenant_of_role(role oid)
 RETURNS text
 LANGUAGE c STRICT STABLE
@@ -604,19 +602,6 @@ COMMENT ON FUNCTION tenancy.sample_usage() IS
 REVOKE ALL ON FUNCTION tenancy.tenant_of_role(oid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenancy.tenant_of_role(oid) TO tenancy_admin;
 GRANT USAGE ON SCHEMA tenancy TO PUBLIC;
-DO $do$
-DECLARE
-	v_type regtype;
-BEGIN
-	FOR v_type IN
-		SELECT t.oid FROM pg_catalog.pg_type t
-		 WHERE t.typnamespace = 'tenancy'::regnamespace
-		   AND t.typelem = 0 AND t.typtype IN ('c', 'd', 'e', 'r', 'b')
-	LOOP
-		EXECUTE pg_catalog.format('REVOKE USAGE ON TYPE %s FROM PUBLIC', v_type);
-	END LOOP;
-END
-$do$;
 
 -- Issue 17 (finding 4) and issue 18 (namespace): the Kubernetes namespace
 -- tenancy created for a tenant, proved by its uid; one live tenant per

@@ -108,6 +108,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+CREATE VIEW blue_bronze.orders_view AS SELECT * FROM public.orders;
 RESET ROLE;
 SELECT s.what, pg_temp.attempt('etl_blue', s.stmt) AS result
   FROM (VALUES
@@ -117,9 +118,11 @@ SELECT s.what, pg_temp.attempt('etl_blue', s.stmt) AS result
 	('trigger on a partition', 'CREATE TRIGGER spy AFTER INSERT ON public.orders_low FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows()'),
 	('lock the table', 'LOCK public.orders IN ACCESS EXCLUSIVE MODE'),
 	('lock a partition', 'LOCK public.orders_mid IN SHARE MODE'),
+	('lock through a view', 'LOCK blue_bronze.orders_view IN ACCESS EXCLUSIVE MODE'),
 	('row lock is fine', 'LOCK public.orders IN ROW EXCLUSIVE MODE'),
 	('delete own rows', 'DELETE FROM public.orders')
   ) AS s(what, stmt);
+DROP VIEW blue_bronze.orders_view;
 SET ROLE etl_blue;
 CREATE TRIGGER spy AFTER INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows();
 RESET ROLE;
@@ -140,13 +143,21 @@ RESET ROLE;
 CREATE TRIGGER planted AFTER INSERT ON public.orders_low FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows();
 ALTER TABLE public.orders_mid NO FORCE ROW LEVEL SECURITY;
 CREATE POLICY everyone ON public.orders_high USING (true);
+-- and a table of another role using a row type of tenancy
+CREATE TABLE public.pinned (t tenancy.tenants);
 SELECT check_name, severity, object, detail FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object, detail;
+-- a policy altered to name no column still marks the table as shared
+ALTER POLICY tenancy_tenant_isolation ON public.orders_default USING (true) WITH CHECK (true);
+SELECT pg_temp.attempt('etl_blue', 'TRUNCATE public.orders_default') AS truncate_altered;
+ALTER POLICY tenancy_tenant_isolation ON public.orders_default
+  USING (tenant = (SELECT tenancy.current_tenant())) WITH CHECK (tenant = (SELECT tenancy.current_tenant()));
 -- share_table again repairs the partition and the privileges
 SELECT tenancy.share_table('public.orders', 'tenant');
 DROP TRIGGER planted ON public.orders_low;
 DROP POLICY everyone ON public.orders_high;
+DROP TABLE public.pinned;
 SELECT check_name, severity, object FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object;
@@ -274,6 +285,10 @@ CREATE TABLE blue_staging.again_1 (id int);
 CREATE TABLE blue_staging.again_2 (id int);
 CREATE TABLE blue_staging.again_3 (id int);
 RESET ROLE;
+-- a budget lowered below what the tenant holds is reported by the audit
+SET tenancy.max_relations_per_tenant = 'basic=10,standard=5000';
+SELECT tenant, check_name, severity, object, detail FROM tenancy.audit('blue')
+ WHERE check_name = 'relation_budget';
 RESET tenancy.max_relations_per_tenant;
 
 ------------------------------------------------------------------ setting ceilings

@@ -25,22 +25,11 @@ REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;
 -- tables call it as the tenant's roles, and tenants call it themselves: USAGE
 -- on the schema lets every role name it.  Nothing else is reachable through
 -- that USAGE: no other function, table, view or sequence is granted to
--- PUBLIC, and the row types of the tables and views are not usable (a
--- tenant's column of type tenancy.tenants would block ALTER TABLE on it, so
--- every upgrade, and DROP EXTENSION).  tenancy.audit() reports any grant
--- to PUBLIC in the schema beyond these (schema_exposure).
+-- PUBLIC.  The row types of the tables and views can be named; tenant roles
+-- are refused DDL that would depend on one (tenant_guard.c: a column of type
+-- tenancy.tenants would block DROP EXTENSION and upgrades).  Their USAGE is
+-- not revoked: pg_dump warns about every revoked row type of an extension.
+-- tenancy.audit() reports any grant to PUBLIC in the schema beyond these,
+-- and any object of another role using the row types (schema_exposure).
 GRANT EXECUTE ON FUNCTION tenancy.current_tenant() TO PUBLIC;
 GRANT USAGE ON SCHEMA tenancy TO PUBLIC;
-DO $do$
-DECLARE
-	v_type regtype;
-BEGIN
-	FOR v_type IN
-		SELECT t.oid FROM pg_catalog.pg_type t
-		 WHERE t.typnamespace = 'tenancy'::regnamespace
-		   AND t.typelem = 0 AND t.typtype IN ('c', 'd', 'e', 'r', 'b')
-	LOOP
-		EXECUTE pg_catalog.format('REVOKE USAGE ON TYPE %s FROM PUBLIC', v_type);
-	END LOOP;
-END
-$do$;

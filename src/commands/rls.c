@@ -315,7 +315,8 @@ spi_run(const char *sql)
 /*
  * SharedTenantColumn
  *		The tenant column of a table that carries the share_table policy
- *		(read back from the policy's expression), NULL when it has none.
+ *		(read back from the policy's expression), NULL when it has none,
+ *		"" when the policy was altered so that it names no column.
  *		Reads pg_policy directly: the hooks of tenant_guard.c call it.
  */
 char *
@@ -347,6 +348,9 @@ SharedTenantColumn(Oid relid)
 			if (vars != NIL && IsA(linitial(vars), Var))
 				column = get_attname(relid, ((Var *) linitial(vars))->varattno, true);
 		}
+		/* an altered policy still marks a shared table (the audit says so) */
+		if (column == NULL)
+			column = pstrdup("");
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -453,7 +457,7 @@ SharePartition(Oid relid)
 	Oid			shared = SharedTableOf(relid, &column);
 	int			nest;
 
-	if (!OidIsValid(shared) || shared == relid ||
+	if (!OidIsValid(shared) || shared == relid || column[0] == '\0' ||
 		(get_rel_relkind(relid) != RELKIND_RELATION &&
 		 get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE))
 		return;
@@ -594,9 +598,12 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 	{
 		ereport(NOTICE,
 				(errmsg("table %s is already shared", table)));
-		column = shared_column;
-		qcolumn = (char *) quote_identifier(column);
-		attnum = get_attnum(relid, column);
+		if (shared_column[0] != '\0')
+		{
+			column = shared_column;
+			qcolumn = (char *) quote_identifier(column);
+			attnum = get_attnum(relid, column);
+		}
 	}
 	else
 	{

@@ -18,6 +18,10 @@
  *	  tenant's rows) and LOCK TABLE above ROW EXCLUSIVE (it would stall every
  *	  tenant) are refused with 42501, whatever was granted.
  *
+ *	  Types of tenancy (current role a tenant role): DDL whose new objects
+ *	  depend on a row type of tenancy's tables is refused with 42501 (every
+ *	  role has USAGE on schema tenancy, for tenancy.current_tenant()).
+ *
  *	  Partitions (any role): a table created as, or attached as, a partition
  *	  (or inheritance child) of a shared table gets row-level security and
  *	  the policy at once.
@@ -45,17 +49,23 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "catalog/pg_rewrite.h"
+#include "rewrite/rewriteSupport.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -68,6 +78,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "plan.h"
 #include "tenancy.h"
@@ -78,11 +89,17 @@ static const char *const ceiling_names[CEILING_COUNT] = {
 	"statement_timeout", "work_mem", "idle_in_transaction_session_timeout"
 };
 
-/* Ceilings of one session role, read once per transaction */
+/*
+ * Ceilings of one session role.  pg_db_role_setting has no syscache, hence
+ * no invalidation: re-read when a transaction starts more than
+ * CEILINGS_MAX_AGE after the last read (reading it for every transaction
+ * cost a tenant's one-statement transactions a third of their rate).
+ */
+#define CEILINGS_MAX_AGE_MS 1000
 typedef struct Ceilings
 {
 	Oid			role;
-	LocalTransactionId lxid;
+	TimestampTz read_at;
 	bool		set[CEILING_COUNT];
 	int			value[CEILING_COUNT];	/* in the setting's base unit */
 	char		text[CEILING_COUNT][64];	/* as the role setting has it */
@@ -113,21 +130,60 @@ tenant_role(Oid roleid)
 /* ------------------------------------------------------- shared tables */
 
 /*
+ * reaches_shared
+ *		Whether relid is a shared table, a partition or child of one, or a
+ *		view (at any depth) over one: LOCK TABLE on a view locks the tables
+ *		it reads.
+ */
+static bool
+reaches_shared(Oid relid, List **visited)
+{
+	char	   *column;
+	Oid			rule;
+	Relation	depend;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (list_member_oid(*visited, relid))
+		return false;
+	*visited = lappend_oid(*visited, relid);
+	if (OidIsValid(SharedTableOf(relid, &column)))
+		return true;
+	if (get_rel_relkind(relid) != RELKIND_VIEW ||
+		!OidIsValid(rule = get_rewrite_oid(relid, ViewSelectRuleName, true)))
+		return false;
+	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&keys[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(RewriteRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(rule));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, keys);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->refclassid == RelationRelationId && dep->refobjid != relid)
+			found = reaches_shared(dep->refobjid, visited);
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return found;
+}
+
+/*
  * refuse_on_shared
  *		42501 when a tenant role runs what on a shared table (or a
- *		partition of one).
+ *		partition or child of one, or a view over one).
  */
 static void
 refuse_on_shared(RangeVar *rv, const char *what, const char *why)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-	char	   *column;
-	Oid			shared;
+	List	   *visited = NIL;
 
-	if (!OidIsValid(relid))
-		return;
-	shared = SharedTableOf(relid, &column);
-	if (!OidIsValid(shared))
+	if (!OidIsValid(relid) || !reaches_shared(relid, &visited))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -212,6 +268,87 @@ follow_partitions(Node *parsetree)
 			}
 		}
 	}
+}
+
+/* ------------------------------------------------- types of tenancy */
+
+/*
+ * extension_types
+ *		The row types (and their array types) of the tables and views of
+ *		extension tenancy: the only types in its schema.
+ */
+static List *
+extension_types(Oid extension)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *types = NIL;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(ExtensionRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extension));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+		Oid			rowtype;
+
+		if (dep->classid != RelationRelationId ||
+			!OidIsValid(rowtype = get_rel_type_id(dep->objid)))
+			continue;
+		types = lappend_oid(types, rowtype);
+		if (OidIsValid(get_array_type(rowtype)))
+			types = lappend_oid(types, get_array_type(rowtype));
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return types;
+}
+
+/*
+ * check_tenancy_types
+ *		After DDL of a tenant role: no object it created in this
+ *		transaction may depend on a type of schema tenancy.  Every role has
+ *		USAGE on the schema (to call tenancy.current_tenant()), so it can
+ *		name the row types of tenancy's tables; a column, function or view
+ *		of one would make DROP EXTENSION fail, and ALTER TABLE of tenancy's
+ *		tables in an upgrade.
+ */
+static void
+check_tenancy_types(void)
+{
+	Oid			extension = get_extension_oid("tenancy", true);
+	Relation	depend;
+	ListCell   *lc;
+
+	if (!OidIsValid(extension))
+		return;
+	depend = table_open(DependRelationId, AccessShareLock);
+	foreach(lc, extension_types(extension))
+	{
+		ScanKeyData keys[2];
+		SysScanDesc scan;
+		HeapTuple	tuple;
+		bool		found = false;
+
+		ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
+		ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+		while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+			found = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
+		systable_endscan(scan);
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
+					 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
+	}
+	table_close(depend, AccessShareLock);
 }
 
 /* ------------------------------------------------------ relation budget */
@@ -361,14 +498,17 @@ check_relation_budget(const char *tenant)
 /*
  * load_ceilings
  *		The ceilings of a session role: its own settings (all databases,
- *		or this one) of the ceiling settings.  Read once per transaction.
+ *		or this one) of the ceiling settings.  Read again at most once a
+ *		second (a changed tier takes effect within a second).
  */
 static void
 load_ceilings(Oid role)
 {
 	Relation	rel;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	if (ceilings.role == role && ceilings.lxid == MyProc->lxid)
+	if (ceilings.role == role &&
+		!TimestampDifferenceExceeds(ceilings.read_at, now, CEILINGS_MAX_AGE_MS))
 		return;
 	memset(&ceilings, 0, sizeof(ceilings));
 	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
@@ -422,7 +562,7 @@ load_ceilings(Oid role)
 	}
 	table_close(rel, AccessShareLock);
 	ceilings.role = role;
-	ceilings.lxid = MyProc->lxid;
+	ceilings.read_at = now;
 }
 
 /*
@@ -598,6 +738,8 @@ guard_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		follow_partitions(parsetree);
 	if (IsA(parsetree, VariableSetStmt))
 		check_set((VariableSetStmt *) parsetree);
+	else if (tenant != NULL && GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
+		check_tenancy_types();
 	enforce_ceilings();
 }
 

@@ -1300,6 +1300,69 @@ audit_shared_table_neighbours(AuditRun *run)
 }
 
 /*
+ * audit_relation_budgets
+ *		relation_budget: an audited tenant holds more live relations than
+ *		its tier's tenancy.max_relations_per_tenant (created while tenancy
+ *		was not loaded, or before the budget was lowered).  Counted as the
+ *		hook counts them, for every tenant in one scan of pg_class.
+ */
+static void
+audit_relation_budgets(AuditRun *run, List *tenants)
+{
+	Datum	   *names = palloc(sizeof(Datum) * (list_length(tenants) + 1));
+	int			n = 0;
+	ListCell   *lc;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	SPITupleTable *tuptable;
+	uint64		rows;
+
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+
+		if (t->audited && t->model->local && TenantRelationBudget(t->model->tier) >= 0)
+			names[n++] = CStringGetTextDatum(t->name);
+	}
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	spi_exec("WITH o AS (SELECT * FROM tenancy.tenant_objects() o WHERE o.tenant = ANY ($1)),"
+			 " nsp AS (SELECT o.tenant, n.oid FROM o JOIN pg_catalog.pg_namespace n"
+			 "  ON n.nspname = o.object_name WHERE o.object_type = 'schema'),"
+			 " rol AS (SELECT o.tenant, r.oid FROM o JOIN pg_catalog.pg_roles r"
+			 "  ON r.rolname = o.object_name WHERE o.object_type = 'role'),"
+			 " c AS (SELECT c.relnamespace, c.relowner, pg_catalog.count(*) AS n"
+			 "  FROM pg_catalog.pg_class c GROUP BY 1, 2)"
+			 " SELECT g.tenant, pg_catalog.sum(g.n)::pg_catalog.int8 FROM ("
+			 "  SELECT nsp.tenant, c.relnamespace, c.relowner, c.n FROM c JOIN nsp ON nsp.oid = c.relnamespace"
+			 "  UNION"
+			 "  SELECT rol.tenant, c.relnamespace, c.relowner, c.n FROM c JOIN rol ON rol.oid = c.relowner) g"
+			 " GROUP BY g.tenant ORDER BY 1",
+			 1, types, values, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		char	   *tenant = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		bool		isnull;
+		int64		live = DatumGetInt64(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc,
+													   2, &isnull));
+		const char *tier = NULL;
+		int			budget;
+
+		foreach(lc, tenants)
+			if (strcmp(((AuditTenant *) lfirst(lc))->name, tenant) == 0)
+				tier = ((AuditTenant *) lfirst(lc))->model->tier;
+		budget = tier ? TenantRelationBudget(tier) : -1;
+		if (budget >= 0 && live > budget)
+			AuditReport(run, tenant, "relation_budget", AUDIT_HIGH, "relations",
+						"The tenant holds %lld live relations, more than the budget of %d that tenancy.max_relations_per_tenant gives tier %s; its roles can create no relation until it is under it.",
+						(long long) live, budget, tier);
+	}
+}
+
+/*
  * audit_sessions
  *		session_ceiling: a session of an audited tenant's role has run one
  *		statement longer than its statement_timeout ceiling, or sat idle in
@@ -1374,8 +1437,9 @@ audit_sessions(AuditRun *run, List *tenants)
  *		Schema tenancy is usable by every role (so that tenants can call
  *		tenancy.current_tenant()); nothing else in it may be: a function
  *		other than current_tenant executable by PUBLIC, a table, view or
- *		sequence with a privilege of PUBLIC, or a type usable by PUBLIC
- *		(a tenant's column of a tenancy row type would block every upgrade).
+ *		sequence with a privilege of PUBLIC, or an object outside the
+ *		extension using one of its row types (it blocks DROP EXTENSION and
+ *		upgrades; tenant roles are refused that, other roles are not).
  *		schema_exposure, high.
  */
 static void
@@ -1393,9 +1457,18 @@ audit_schema_exposure(AuditRun *run)
 			 " FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
 			 " WHERE c.relnamespace = 'tenancy'::pg_catalog.regnamespace AND a.grantee = 0"
 			 " UNION ALL"
-			 " SELECT pg_catalog.format('type %s', t.oid::pg_catalog.regtype)"
-			 " FROM pg_catalog.pg_type t WHERE t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
-			 "  AND t.typelem = 0 AND pg_catalog.has_type_privilege('public', t.oid, 'USAGE')"
+			 " SELECT pg_catalog.format('type %s, used by %s', d.refobjid::pg_catalog.regtype,"
+			 "  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
+			 " FROM pg_catalog.pg_depend d"
+			 " JOIN pg_catalog.pg_type t ON t.oid = d.refobjid"
+			 "  AND t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
+			 " LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+			 "  AND r.oid = d.objid"
+			 " WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'n'"
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			 "    AND ((e.classid = d.classid AND e.objid = d.objid)"
+			 "     OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)))"
 			 " ORDER BY 1",
 			 0, NULL, NULL, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
@@ -1405,6 +1478,8 @@ audit_schema_exposure(AuditRun *run)
 		char	   *object = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 
 		AuditReport(run, NULL, "schema_exposure", AUDIT_HIGH, object,
+					strncmp(object, "type ", 5) == 0 ?
+					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()); %s, which blocks DROP EXTENSION tenancy and upgrades of its tables. Drop or change that object." :
 					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()), and PUBLIC may use %s: every tenant role can reach it. Revoke it from PUBLIC.",
 					object);
 	}
@@ -1528,6 +1603,7 @@ tenancy_audit(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	audit_sessions(&run, tenants);
+	audit_relation_budgets(&run, tenants);
 	if (name == NULL)
 	{
 		audit_shared_tables(&run);

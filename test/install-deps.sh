@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test/install-deps.sh: install what building and testing tenancy needs and
 # is missing (Debian 12).  Idempotent and quiet when everything is present.
+# debootstrap and podman: the PostgreSQL 17/18 roots and the image
+# (test/pgmatrix, run by .ci/run).
 set -euo pipefail
 
 packages=(
@@ -13,6 +15,7 @@ packages=(
 	shellcheck
 	clang libclang-rt-14-dev
 	valgrind
+	debootstrap podman
 )
 
 missing=()

@@ -28,6 +28,7 @@ root=$("$here/make-root.sh" "pg$major") || { echo "pg$major: no root"; echo "0 p
 # one build directory per run: two runs on one root do not share objects
 build=/build/tenancy-$$
 mounts=()
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
 	local i
 	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do

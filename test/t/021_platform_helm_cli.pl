@@ -134,7 +134,7 @@ is($fds{0}, '/dev/null', 'stdin is /dev/null');
 like($fds{1}, qr{^/tmp/tenancy-helm-\d+-[^/]+/output\.log$}, 'stdout goes to the run\'s output file');
 ok(!-e $values_path, 'which is removed once helm is done');
 my $values = JSON::PP->new->decode(slurp_file("$rec/values-airflow-alpha.json"));
-is($values->{executor}, 'KubernetesExecutor', 'values: executor');
+is($values->{executor}, 'CeleryExecutor', 'values: executor (Celery workers, scaled from resources.airflow.workers)');
 is($values->{scheduler}{replicas}, 2, 'values: scheduler replicas from the spec');
 ok(!$values->{postgresql}{enabled}, 'values: no bundled PostgreSQL');
 is($values->{data}{metadataSecretName}, 'airflow-metadata', 'values: metadata database through the Secret');

@@ -49,6 +49,8 @@ my $kubeconfig = slurp_file("$sim->{dir}/kubeconfig");
 my ($tls_server) = $kubeconfig =~ /^\s*server: (\S+)$/m;
 my ($tls_ca) = $kubeconfig =~ /^\s*certificate-authority: (\S+)$/m;
 my $node = TenancyTest::new_node('helmreal', $sim,
+	# acme-corp asks for audit logging, which needs pgaudit
+	"shared_preload_libraries = 'tenancy,pgaudit'",
 	"tenancy.kubernetes_url = '$tls_server'",
 	"tenancy.kubernetes_ca_file = '$tls_ca'",
 	"tenancy.helm_mode = 'cli'",

@@ -85,6 +85,8 @@ like(slurp_file($node->logfile), qr/LOG:  tenancy operation \d+ \(provision of t
 # --- the mistakes of the first day, each with its documented message
 my $spec = slurp_file("$src/deploy/examples/acme-corp.yaml");
 (my $placed = $spec) =~ s/^    # (host|port|name): /    $1: /mg;
+# another tenant: its own namespace too (one tenant per namespace)
+$placed =~ s/namespace: "airflow-acme"/namespace: "airflow-other"/;
 ($rc, $out, $err) = $node->psql('platform',
 	"SELECT action, object FROM tenancy.plan('other', " . TenancyTest::sql_literal($placed =~ s/acme-corp/other/gr) . ") WHERE ordinal = 0",
 	extra_params => [ '-U', 'dba' ]);

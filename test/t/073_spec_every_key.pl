@@ -231,7 +231,8 @@ SELECT tenancy.provision('acme-corp', spec) AS prov FROM ref \\gset
 SELECT md5(string_agg(i::text, '|' ORDER BY i.line)) AS invoice_before
   FROM tenancy.invoice('acme-corp', '2026-01-01', '2026-02-01') i \\gset
 SELECT coalesce(tenancy.apply('acme-corp', $spec_sql), 0) AS op FROM ref \\gset
-SELECT (SELECT count(*) FROM tenancy.steps WHERE operation_id = :op AND request ->> 'method' = 'DELETE')
+SELECT (SELECT count(*) FROM tenancy.steps WHERE operation_id = :op
+           AND (request ->> 'method' = 'DELETE' OR request ->> 'handler' = 'k8s_delete'))
        || '|' || coalesce((SELECT string_agg(a.object, ', ' ORDER BY a.ordinal)
                              FROM tenancy.steps a JOIN tenancy.steps p ON p.operation_id = :prov AND p.object = a.object
                             WHERE a.operation_id = :op AND a.target NOT IN ('database', 'remote_database')

@@ -42,7 +42,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 (
 	flock 9
-	make -s PG_CFLAGS='-Wall -Wextra -Werror' >/dev/null || { echo "build failed"; exit 1; }
+	make -s PG_CFLAGS='-Wall -Wextra -Werror -Wshadow=compatible-local' >/dev/null || { echo "build failed"; exit 1; }
 	$sudo make -s install >/dev/null || { echo "install failed"; exit 1; }
 ) 9>/tmp/tenancy-build.lock || exit 1
 

@@ -690,13 +690,13 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 	{
 		List	   *indexes = NIL;
-		ListCell   *lc;
+		ListCell   *li;
 
 		for (uint64 i = 0; i < SPI_processed; i++)
 			indexes = lappend(indexes, SPI_getvalue(SPI_tuptable->vals[i],
 													SPI_tuptable->tupdesc, 1));
-		foreach(lc, indexes)
-			spi_run(psprintf("DROP INDEX %s", (char *) lfirst(lc)));
+		foreach(li, indexes)
+			spi_run(psprintf("DROP INDEX %s", (char *) lfirst(li)));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -432,7 +432,14 @@ static bool
 namespace_grants(Oid nsp, Oid role, AclMode mode)
 {
 #if PG_VERSION_NUM >= 160000
-	return object_aclmask(NamespaceRelationId, nsp, role, mode, ACLMASK_ALL) == mode;
+	/* 16 does not export object_aclmask: one check per privilege */
+	for (AclMode bit = 1; bit != 0 && bit <= mode; bit <<= 1)
+	{
+		if ((mode & bit) != 0 &&
+			object_aclcheck(NamespaceRelationId, nsp, role, bit) != ACLCHECK_OK)
+			return false;
+	}
+	return true;
 #else
 	return pg_namespace_aclmask(nsp, role, mode, ACLMASK_ALL) == mode;
 #endif

@@ -49,8 +49,7 @@ my $kubeconfig = slurp_file("$sim->{dir}/kubeconfig");
 my ($tls_server) = $kubeconfig =~ /^\s*server: (\S+)$/m;
 my ($tls_ca) = $kubeconfig =~ /^\s*certificate-authority: (\S+)$/m;
 my $node = TenancyTest::new_node('helmreal', $sim,
-	# acme-corp asks for audit logging, which needs pgaudit
-	"shared_preload_libraries = 'tenancy,pgaudit'",
+	"shared_preload_libraries = 'tenancy,pgaudit'",	# the reference spec's audit_logging
 	"tenancy.kubernetes_url = '$tls_server'",
 	"tenancy.kubernetes_ca_file = '$tls_ca'",
 	"tenancy.helm_mode = 'cli'",
@@ -83,17 +82,20 @@ for my $name (sort keys %tenants)
 	# the replicas and resources of the spec
 	my $spec = JSON::PP->new->decode($node->safe_psql('postgres',
 		"SELECT spec FROM tenancy.tenants WHERE name = '$name'"));
-	my $ns = "airflow-$name";
+	# the spec's namespace (acme-corp.yaml names airflow-acme), the release
+	# airflow-<name>
+	my $ns = $spec->{resources}{kubernetes}{namespace};
+	my $release_name = "airflow-$name";
 	for my $component (qw(scheduler webserver))
 	{
-		my $dep = TenancyTest::k8s_object($sim, "/apis/apps/v1/namespaces/$ns/deployments/$ns-$component");
+		my $dep = TenancyTest::k8s_object($sim, "/apis/apps/v1/namespaces/$ns/deployments/$release_name-$component");
 		is($dep->{spec}{replicas}, $spec->{resources}{airflow}{$component}{replicas},
 			"$name: $component replicas from the spec");
 		is_deeply($dep->{spec}{template}{spec}{containers}[0]{resources},
 			$spec->{resources}{airflow}{$component}{resources},
 			"$name: $component resources from the spec");
 	}
-	my $release = TenancyTest::k8s_object($sim, "/api/v1/namespaces/$ns/secrets/sh.helm.release.v1.$ns.v1");
+	my $release = TenancyTest::k8s_object($sim, "/api/v1/namespaces/$ns/secrets/sh.helm.release.v1.$release_name.v1");
 	is($release->{metadata}{labels}{owner}, 'helm', "$name: helm recorded its release");
 }
 

@@ -690,7 +690,6 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 	{
 		List	   *indexes = NIL;
-		ListCell   *lc;
 
 		for (uint64 i = 0; i < SPI_processed; i++)
 			indexes = lappend(indexes, SPI_getvalue(SPI_tuptable->vals[i],

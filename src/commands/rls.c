@@ -690,13 +690,12 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 	{
 		List	   *indexes = NIL;
-		ListCell   *li;
 
 		for (uint64 i = 0; i < SPI_processed; i++)
 			indexes = lappend(indexes, SPI_getvalue(SPI_tuptable->vals[i],
 													SPI_tuptable->tupdesc, 1));
-		foreach(li, indexes)
-			spi_run(psprintf("DROP INDEX %s", (char *) lfirst(li)));
+		foreach(lc, indexes)
+			spi_run(psprintf("DROP INDEX %s", (char *) lfirst(lc)));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -71,7 +71,7 @@ for my $server ('b', 'c')
 	my $names = join('|', @{ $tenants_on{$server} });
 	is($node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_roles WHERE rolname ~ '_($names)(_owner|_writer|_reader)?\$'"),
-		'15', "server $server: five roles per tenant");
+		'18', "server $server: six roles per tenant (with backup_<slug>)");
 	is($node->safe_psql('warehouse',
 		"SELECT count(*) FROM pg_namespace WHERE nspname ~ '^($names)_'"),
 		'18', "server $server: six schemas per tenant");
@@ -171,7 +171,7 @@ is($wb->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname ~ '_r
 is($wb->safe_psql('warehouse', "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'red\\_%'"),
 	'0', 'red: no schema left on B');
 is($wb->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname ~ '_green(_|\$)'"),
-	'5', 'green untouched on B');
+	'6', 'green untouched on B');
 is($platform->safe_psql('postgres', "SELECT tenants FROM tenancy.server_load WHERE server = 'b'"),
 	'2', 'server_load no longer counts red');
 

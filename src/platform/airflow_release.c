@@ -305,6 +305,17 @@ AirflowValues(const TenantModel *m)
 	component(&w, spec, "scheduler");
 	component(&w, spec, "webserver");
 	workers(&w, spec);
+
+	/*
+	 * The Celery broker keeps no volume: the namespace's storage quota is
+	 * for the backups (a claim of storage_gb), and a message lost with a
+	 * restarted Redis is queued again by the scheduler (task_queued_timeout).
+	 */
+	JwObjectStart(&w, "redis");
+	JwObjectStart(&w, "persistence");
+	JwBool(&w, "enabled", false);
+	JwObjectEnd(&w);
+	JwObjectEnd(&w);
 	if (node_selector != NULL)
 		JwRaw(&w, "nodeSelector", node_selector);
 	if (tolerations != NULL)

@@ -71,7 +71,7 @@ for my $server ('b', 'c')
 	my $names = join('|', @{ $tenants_on{$server} });
 	is($node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_roles WHERE rolname ~ '_($names)(_owner|_writer|_reader)?\$'"),
-		'18', "server $server: six roles per tenant (owner, writer, reader, etl, airflow, backup)");
+		'18', "server $server: six roles per tenant (with backup_<slug>)");
 	is($node->safe_psql('warehouse',
 		"SELECT count(*) FROM pg_namespace WHERE nspname ~ '^($names)_'"),
 		'18', "server $server: six schemas per tenant");

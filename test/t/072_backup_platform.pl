@@ -123,4 +123,5 @@ is(decode_base64(TenancyTest::k8s_object($sim, "$api/secrets/database-credential
 	$etl_before, 'the ETL password is unchanged');
 
 $node->stop;
+TenancyTest::stop_simulator($sim);
 done_testing();

@@ -51,7 +51,7 @@ OBJS = \
 	src/worker/worker.o \
 	src/maintenance/audit.o \
 	src/maintenance/audit_acl.o \
-	src/maintenance/audit_cron.o \
+	src/maintenance/audit_setup.o \
 	src/maintenance/audit_remote.o \
 	src/maintenance/metering.o \
 	src/maintenance/handler_audit.o \

@@ -63,8 +63,10 @@ extern void AuditReport(AuditRun *run, const char *tenant,
 			pg_attribute_printf(6, 7);
 extern const char *AuditTenantOfRole(AuditRun *run, const char *rolname);
 
-/* audit_cron.c: tenancy's pg_cron jobs that failed or are overdue */
+/* audit_setup.c: tenancy's pg_cron jobs that failed or are overdue; who
+ * may connect to the platform database */
 extern void AuditScheduledJobs(AuditRun *run);
+extern void AuditPlatformConnect(AuditRun *run);
 
 /* audit_acl.c */
 typedef struct PlannedAccess PlannedAccess;

@@ -1608,6 +1608,7 @@ tenancy_audit(PG_FUNCTION_ARGS)
 	{
 		audit_shared_tables(&run);
 		AuditScheduledJobs(&run);
+		AuditPlatformConnect(&run);
 		audit_shared_table_neighbours(&run);
 		audit_schema_exposure(&run);
 	}

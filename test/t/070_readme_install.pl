@@ -85,14 +85,14 @@ like(slurp_file($node->logfile), qr/LOG:  tenancy operation \d+ \(provision of t
 # --- the mistakes of the first day, each with its documented message
 my $spec = slurp_file("$src/deploy/examples/acme-corp.yaml");
 (my $placed = $spec) =~ s/^    # (host|port|name): /    $1: /mg;
-# another tenant: its own namespace too (one tenant per namespace)
-$placed =~ s/namespace: "airflow-acme"/namespace: "airflow-other"/;
+# another tenant than acme-corp: its name, namespace and schema prefix
+$placed =~ s/acme/other/g;
 ($rc, $out, $err) = $node->psql('platform',
-	"SELECT action, object FROM tenancy.plan('other', " . TenancyTest::sql_literal($placed =~ s/acme-corp/other/gr) . ") WHERE ordinal = 0",
+	"SELECT action, object FROM tenancy.plan('other-corp', " . TenancyTest::sql_literal($placed) . ") WHERE ordinal = 0",
 	extra_params => [ '-U', 'dba' ]);
 is($out, 'unregistered_host|warehouse-db.internal:5432', 'plan flags the placed variant\'s unregistered host');
 ($rc, $out, $err) = $node->psql('platform',
-	"\\set VERBOSITY verbose\nSELECT tenancy.provision('other', " . TenancyTest::sql_literal($placed =~ s/acme-corp/other/gr) . ")",
+	"\\set VERBOSITY verbose\nSELECT tenancy.provision('other-corp', " . TenancyTest::sql_literal($placed) . ")",
 	extra_params => [ '-U', 'dba' ]);
 like($err, qr/ERROR:  42704: warehouse server "warehouse-db.internal" is not registered/, 'provision: 42704 for the unregistered host');
 like($err, qr/HINT:  .*register_server\('wh-1', 'host=warehouse-db.internal port=5432/, 'with a HINT that shows the call');
@@ -188,6 +188,20 @@ $node->safe_psql('remote_t_db', q{
 ($detail, $found) = remote_audit();
 is($found, 'public_connect warning remote_t_db, public_privileges critical remote_t_bronze, role_attributes critical etl_remote_t',
 	'drift in the other database is found there');
+
+# the platform database lets every role connect (PostgreSQL's default), and
+# remote-t's login roles live on this server: the full audit says so, until
+# CONNECT is revoked from PUBLIC as the README recommends
+sub public_connect
+{
+	return $node->safe_psql('platform',
+		q{SELECT count(*) FROM tenancy.audit() WHERE check_name = 'public_connect' AND object = 'platform'},
+		extra_params => [ '-U', 'dba' ]);
+}
+is(public_connect(), '1', 'the full audit flags PUBLIC CONNECT on the platform database');
+$node->safe_psql('platform',
+	'REVOKE CONNECT ON DATABASE platform FROM PUBLIC; GRANT CONNECT ON DATABASE platform TO tenancy_admin');
+is(public_connect(), '0', 'no longer once revoked');
 
 # --- the stuck tenant: a server that never resolves
 $node->safe_psql('platform', q{SELECT tenancy.register_server('nowhere', 'host=nowhere.invalid port=1 dbname=postgres connect_timeout=1')});

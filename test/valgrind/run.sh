@@ -89,7 +89,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	as_pg=(runuser -u postgres --)
 fi
 mkdir -p "$work/src"
-cp -r sql expected test tenancy.control "$work/src/"
+cp -r sql expected test tenancy.control README.md "$work/src/"
+mkdir -p "$work/src/deploy" && cp -r deploy/monitoring deploy/examples "$work/src/deploy/"
 [ "$(id -u)" -ne 0 ] || chown -R postgres: "$work/src"
 
 echo "== TAP under valgrind: ${tests[*]}"

@@ -1,22 +1,29 @@
 /*-------------------------------------------------------------------------
  *
- * audit_cron.c
- *	  Audit of tenancy's own pg_cron jobs (tenancy.schedule_maintenance):
- *	  a scheduled run that failed, or a daily job that has not run for more
- *	  than a day, is a finding of the full audit.
+ * audit_setup.c
+ *	  Checks of the full audit that concern the installation rather than
+ *	  one tenant: tenancy's own pg_cron jobs (tenancy.schedule_maintenance)
+ *	  and who may connect to the platform database.
  *
  * pg_cron records each run in cron.job_run_details; a job whose runs fail
  * (pg_cron could not connect as the job's role, say) fails silently there
  * and nowhere else.  The audit reads the latest finished run of each
- * tenancy-* job of this database.  It reads cron's tables only when pg_cron
- * is installed here; tenancy.audit runs as the extension's owner, which
- * sees every user's jobs.
+ * tenancy-* job of this database: a failed one, or a daily job that has
+ * not run for more than a day, is a finding.  It reads cron's tables only
+ * when pg_cron is installed here; tenancy.audit runs as the extension's
+ * owner, which sees every user's jobs.
+ *
+ * PostgreSQL grants CONNECT on a new database to PUBLIC.  Tenants placed in
+ * another database of this server have their login roles on this server
+ * too: with that grant they can connect to the platform database.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "audit.h"
@@ -90,4 +97,40 @@ AuditScheduledJobs(AuditRun *run)
 							jobname, started);
 		}
 	}
+}
+
+/*
+ * AuditPlatformConnect
+ *		Finding public_connect (warning) when the platform database lets
+ *		every role connect while tenants live in other databases of this
+ *		server (their login roles exist here).  The caller is connected to
+ *		SPI.
+ */
+void
+AuditPlatformConnect(AuditRun *run)
+{
+	char	   *tenants;
+
+	if (SPI_execute("SELECT pg_catalog.string_agg(t.name, ', ' ORDER BY t.name) "
+					"FROM tenancy.tenants t "
+					"WHERE t.server IS NULL AND t.state <> 'deprovisioned' "
+					"AND COALESCE(t.spec #>> '{warehouse,database,host}', '') = '' "
+					"AND COALESCE(t.spec #>> '{warehouse,database,name}', pg_catalog.current_database()) "
+					"    <> pg_catalog.current_database() "
+					"AND EXISTS (SELECT FROM pg_catalog.pg_database d, "
+					"    pg_catalog.aclexplode(COALESCE(d.datacl, pg_catalog.acldefault('d', d.datdba))) x "
+					"    WHERE d.datname = pg_catalog.current_database() "
+					"      AND x.grantee = 0 AND x.privilege_type = 'CONNECT')",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.tenants");
+	tenants = SPI_processed == 1 ?
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	if (tenants == NULL)
+		return;
+	AuditReport(run, NULL, "public_connect", AUDIT_WARNING,
+				get_database_name(MyDatabaseId),
+				"Database %s grants CONNECT to PUBLIC, and the login roles of tenants placed in other databases of this server (%s) exist here: they can connect to the platform database. "
+				"REVOKE CONNECT ON DATABASE %s FROM PUBLIC, and grant it to tenancy_admin and to the groups of the tenants that live in it.",
+				quote_identifier(get_database_name(MyDatabaseId)), tenants,
+				quote_identifier(get_database_name(MyDatabaseId)));
 }

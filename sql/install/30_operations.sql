@@ -329,10 +329,9 @@ COMMENT ON FUNCTION tenancy.steps_remember() IS
 	'Trigger: a database_credentials step or a HelmRelease apply succeeded; keep on the tenant what rotation and the audit need, so that purge_history cannot make them forget it';
 
 CREATE TRIGGER steps_remember
-	AFTER UPDATE OF state ON tenancy.steps
+	AFTER INSERT OR UPDATE OF state ON tenancy.steps
 	FOR EACH ROW
 	WHEN (NEW.state = 'succeeded' AND NEW.phase = 'forward'
-		  AND OLD.state IS DISTINCT FROM 'succeeded'
 		  AND (NEW.request ->> 'handler' = 'database_credentials'
 			   OR (NEW.request ->> 'method' = 'PATCH'
 				   AND NEW.request ->> 'path' ~ '/helmreleases/[^/]+$')))

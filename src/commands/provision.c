@@ -477,7 +477,7 @@ sync_tenant_objects(const TenantModel *m, int64 tenant_id, bool record)
 {
 	Oid			types[3] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
-	Datum		roles[3 + TENANT_LOGIN_ROLE_COUNT];
+	Datum		roles[4 + TENANT_LOGIN_ROLE_COUNT];
 	Datum		schemas[TENANT_SCHEMA_COUNT];
 
 	values[0] = Int64GetDatum(tenant_id);
@@ -498,6 +498,9 @@ sync_tenant_objects(const TenantModel *m, int64 tenant_id, bool record)
 	roles[2] = CStringGetTextDatum(m->reader_role);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		roles[3 + i] = CStringGetTextDatum(m->login_roles[i]);
+	/* "" when backups are off: a role of that name is not the tenant's */
+	roles[3 + TENANT_LOGIN_ROLE_COUNT] =
+		CStringGetTextDatum(m->backup_enabled ? m->backup_role : "");
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		schemas[i] = CStringGetTextDatum(m->schemas[i]);
 	values[1] = PointerGetDatum(construct_array(roles, lengthof(roles), TEXTOID,
@@ -792,7 +795,7 @@ terminate_sessions_callback(XactEvent event, void *arg)
 static void
 terminate_at_commit_of(const TenantModel *m)
 {
-	const char *roles[3 + TENANT_LOGIN_ROLE_COUNT];
+	const char *roles[4 + TENANT_LOGIN_ROLE_COUNT];
 	MemoryContext old;
 
 	roles[0] = m->owner_role;
@@ -800,6 +803,7 @@ terminate_at_commit_of(const TenantModel *m)
 	roles[2] = m->reader_role;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		roles[3 + i] = m->login_roles[i];
+	roles[3 + TENANT_LOGIN_ROLE_COUNT] = m->backup_enabled ? m->backup_role : NULL;
 	if (!terminate_callback_registered)
 	{
 		RegisterXactCallback(terminate_sessions_callback, NULL);
@@ -808,7 +812,7 @@ terminate_at_commit_of(const TenantModel *m)
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	for (int i = 0; i < lengthof(roles); i++)
 	{
-		Oid			oid = get_role_oid(roles[i], true);
+		Oid			oid = roles[i] ? get_role_oid(roles[i], true) : InvalidOid;
 
 		if (OidIsValid(oid))
 			terminate_at_commit = list_append_unique_oid(terminate_at_commit, oid);

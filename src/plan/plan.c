@@ -520,16 +520,17 @@ TenantForeignObjects(const TenantModel *model, int64 tenant_id)
 {
 	List	   *recorded = read_recorded(tenant_id);
 	List	   *foreign = NIL;
-	const char *roles[3 + TENANT_LOGIN_ROLE_COUNT];
+	const char *roles[4 + TENANT_LOGIN_ROLE_COUNT];
 
 	roles[0] = model->owner_role;
 	roles[1] = model->writer_role;
 	roles[2] = model->reader_role;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		roles[3 + i] = model->login_roles[i];
+	roles[3 + TENANT_LOGIN_ROLE_COUNT] = model->backup_enabled ? model->backup_role : NULL;
 	for (int i = 0; i < lengthof(roles); i++)
 	{
-		Oid			oid = get_role_oid(roles[i], true);
+		Oid			oid = roles[i] ? get_role_oid(roles[i], true) : InvalidOid;
 
 		if (OidIsValid(oid) && oid != recorded_oid(recorded, "role", roles[i]))
 			foreign = lappend(foreign, psprintf("role %s (OID %u)", roles[i], oid));
@@ -627,14 +628,15 @@ TenantStateFromCatalogs(const TenantModel *model, int64 tenant_id)
 				  tenant_id, recorded);
 
 	/*
-	 * The backup role: read when the spec wants it, or when the tenant is
-	 * registered (an apply turning backups off drops it, if tenancy made
-	 * it: see PlanSqlProvision).  A new tenant that does not want it does
-	 * not care whether a role of that name exists.
+	 * The backup role: read when the spec wants it, or when tenancy
+	 * recorded it for the tenant (an apply turning backups off drops it:
+	 * see PlanSqlProvision).  A tenant that does not want it does not care
+	 * whether a role of that name that is not its own exists.
 	 */
-	if (model->backup_enabled || tenant_registered)
+	if (model->backup_enabled ||
+		OidIsValid(recorded_oid(recorded, "role", model->backup_role)))
 		read_role(&state->backup, model->backup_role,
-				  get_role_oid(model->reader_role, true), model, tenant_registered);
+				  get_role_oid(model->reader_role, true), model, tenant_id, recorded);
 
 	owner = get_role_oid(model->owner_role, true);
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)

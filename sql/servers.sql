@@ -164,7 +164,7 @@ SELECT tenancy.drop_server('b');
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 RESET ROLE;
 -- granting EXECUTE does not open it: the functions check the caller
-GRANT EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean),
+GRANT EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]),
 	tenancy.drop_server(text) TO servers_admin;
 SET ROLE servers_admin;
 SELECT tenancy.register_server('by-admin', 'host=127.0.0.1 port=3');
@@ -174,6 +174,27 @@ SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 \set VERBOSITY terse
 RESET ROLE;
 SELECT count(*) AS servers_by_admin FROM tenancy.servers WHERE name = 'by-admin';
+
+-- issue 17, finding 7: every keyword libpq marks secret (dispchar '*') is
+-- refused, not only password; what tenancy_admin reads is masked (a row
+-- registered by 0.1.0 may hold an sslpassword), and the raw conninfo
+-- column is not readable by it at all
+\set VERBOSITY default
+SELECT tenancy.register_server('s', 'host=h sslkey=/k sslpassword=hunter2');
+\set VERBOSITY terse
+SELECT keyword FROM pg_catalog.unnest(ARRAY['password', 'sslpassword']) AS keyword
+ WHERE pg_catalog.strpos(tenancy.conninfo_masked('host=h ' || keyword || '=hunter2'), 'hunter2') > 0;
+INSERT INTO tenancy.servers (name, conninfo) VALUES ('legacy', 'host=h sslkey=/k sslpassword=hunter2');
+SET ROLE servers_admin;
+SELECT server, conninfo FROM tenancy.server_load WHERE server = 'legacy';
+SELECT conninfo FROM tenancy.servers WHERE name = 'legacy';
+SELECT name, max_connections, accepting_tenants, existing_databases FROM tenancy.servers WHERE name = 'legacy';
+RESET ROLE;
+SELECT tenancy.conninfo_masked('host=h port=5') AS unchanged, tenancy.conninfo_masked('host=''x') AS unparsable;
+DELETE FROM tenancy.servers WHERE name = 'legacy';
+-- existing_databases: names checked like warehouse.database.name
+SELECT tenancy.register_server('x', 'host=h', existing_databases => ARRAY['ok', 'template1']);
+SELECT tenancy.register_server('x', 'host=h', existing_databases => ARRAY[['a'], ['b']]);
 
 DROP EXTENSION tenancy;
 DROP ROLE servers_nobody, servers_admin;

@@ -641,3 +641,336 @@ COMMENT ON FUNCTION tenancy.plan(text, jsonb) IS
 	'What provision (new tenant) or apply (existing tenant) would do, in order, with each external request''s body (no secret; Vault references as references) and, for an apply, the fields that change; nothing is executed';
 REVOKE ALL ON FUNCTION tenancy.plan(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenancy.plan(text, jsonb) TO tenancy_admin;
+
+-- ---------------------------------------------------------------------
+-- Issue 17: trust boundary, database side (20_tenants.sql,
+-- 30_operations.sql, 40_servers.sql)
+-- ---------------------------------------------------------------------
+
+CREATE TABLE tenancy.created_objects (
+	tenant_id	bigint NOT NULL REFERENCES tenancy.tenants (tenant_id)
+				ON DELETE CASCADE,
+	kind		text NOT NULL CHECK (kind IN ('role', 'schema')),
+	name		text NOT NULL,
+	object_oid	oid NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (tenant_id, kind, name)
+);
+
+COMMENT ON TABLE tenancy.created_objects IS
+	'Roles and schemas tenancy created for each tenant in this database, by OID: the only ones it changes, grants on, sets passwords on or drops';
+COMMENT ON COLUMN tenancy.created_objects.kind IS
+	'role (pg_authid) or schema (pg_namespace)';
+COMMENT ON COLUMN tenancy.created_objects.object_oid IS
+	'OID of the object when tenancy created it: a role or schema created again under the name by someone else has another';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.created_objects', '');
+
+CREATE TABLE tenancy.locks (
+	lock_key	text PRIMARY KEY CHECK (length(lock_key) <= 80)
+);
+
+COMMENT ON TABLE tenancy.locks IS
+	'Rows that provision, apply, deprovision and placement lock FOR UPDATE to serialize (tenant <name>, placement); no role has a privilege on it';
+
+GRANT SELECT ON tenancy.created_objects TO tenancy_admin;
+
+-- Tenants of 0.1.0 in this database: their roles and schemas as they are
+-- now are taken as tenancy's (0.1.0 refused foreign ones at provision).
+-- Deprovisioned tenants kept only their owner role and its schemas.
+WITH t AS (
+	SELECT t.tenant_id, t.slug, t.state,
+		   COALESCE(t.spec #>> '{warehouse,database,schema_prefix}', t.slug || '_') AS prefix
+	  FROM tenancy.tenants t
+	 WHERE t.server IS NULL
+	   AND COALESCE(t.spec #>> '{warehouse,database,host}', '') = ''
+	   AND COALESCE(t.spec #>> '{warehouse,database,name}', pg_catalog.current_database())
+		   = pg_catalog.current_database()
+), roles AS (
+	SELECT t.tenant_id, r.rolname::text AS name, r.oid
+	  FROM t CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[
+			'tenant_' || t.slug || '_owner', 'tenant_' || t.slug || '_writer',
+			'tenant_' || t.slug || '_reader', 'etl_' || t.slug, 'airflow_' || t.slug]) AS n(name)
+	  JOIN pg_catalog.pg_roles r ON r.rolname = n.name
+	 WHERE (t.state <> 'deprovisioned' OR n.name = 'tenant_' || t.slug || '_owner')
+	   AND NOT r.rolsuper
+), schemas AS (
+	SELECT t.tenant_id, s.nspname::text AS name, s.oid
+	  FROM t CROSS JOIN LATERAL pg_catalog.unnest(ARRAY['bronze', 'silver', 'gold_mart',
+			'gold_reporting', 'staging', 'audit']) AS x(suffix)
+	  JOIN pg_catalog.pg_namespace s ON s.nspname = t.prefix || x.suffix
+	  JOIN pg_catalog.pg_roles o ON o.oid = s.nspowner
+	   AND o.rolname = 'tenant_' || t.slug || '_owner' AND NOT o.rolsuper
+)
+INSERT INTO tenancy.created_objects (tenant_id, kind, name, object_oid)
+SELECT tenant_id, 'role', name, oid FROM roles
+UNION ALL
+SELECT tenant_id, 'schema', name, oid FROM schemas
+ON CONFLICT DO NOTHING;
+
+ALTER TABLE tenancy.tenants ADD COLUMN credentials_set_at timestamptz,
+	ADD COLUMN credentials_request jsonb
+		CHECK (credentials_request IS NULL OR jsonb_typeof(credentials_request) = 'object'),
+	ADD COLUMN release_path text;
+
+COMMENT ON COLUMN tenancy.tenants.credentials_set_at IS
+	'When the database credentials of the tenant''s login roles were last set (a database_credentials step succeeded); NULL: never, or unknown';
+COMMENT ON COLUMN tenancy.tenants.credentials_request IS
+	'Target and request of the tenant''s last database_credentials step (never a secret): what rotate_credentials runs again';
+COMMENT ON COLUMN tenancy.tenants.release_path IS
+	'API path of the tenant''s Airflow HelmRelease, as last applied: what a rotation rolls out';
+
+CREATE FUNCTION tenancy.steps_remember()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF NEW.request ->> 'handler' = 'database_credentials' THEN
+		UPDATE tenancy.tenants t
+		   SET credentials_set_at = GREATEST(t.credentials_set_at,
+											 COALESCE(NEW.finished_at, pg_catalog.now())),
+			   credentials_request = pg_catalog.jsonb_build_object(
+					'target', NEW.target, 'request', NEW.request - 'rotation')
+		  FROM tenancy.operations o
+		 WHERE o.operation_id = NEW.operation_id AND t.tenant_id = o.tenant_id;
+	ELSE
+		UPDATE tenancy.tenants t
+		   SET release_path = NEW.request ->> 'path'
+		  FROM tenancy.operations o
+		 WHERE o.operation_id = NEW.operation_id AND t.tenant_id = o.tenant_id;
+	END IF;
+	RETURN NULL;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.steps_remember() IS
+	'Trigger: a database_credentials step or a HelmRelease apply succeeded; keep on the tenant what rotation and the audit need, so that purge_history cannot make them forget it';
+
+CREATE TRIGGER steps_remember
+	AFTER INSERT OR UPDATE OF state ON tenancy.steps
+	FOR EACH ROW
+	WHEN (NEW.state = 'succeeded' AND NEW.phase = 'forward'
+		  AND (NEW.request ->> 'handler' = 'database_credentials'
+			   OR (NEW.request ->> 'method' = 'PATCH'
+				   AND NEW.request ->> 'path' ~ '/helmreleases/[^/]+$')))
+	EXECUTE FUNCTION tenancy.steps_remember();
+
+-- what the step history of 0.1.0 still knows
+UPDATE tenancy.tenants t
+   SET credentials_set_at = c.finished_at,
+	   credentials_request = pg_catalog.jsonb_build_object('target', c.target,
+															'request', c.request - 'rotation')
+  FROM (SELECT DISTINCT ON (o.tenant_id) o.tenant_id, s.finished_at, s.target, s.request
+		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+		 WHERE s.state = 'succeeded' AND s.phase = 'forward'
+		   AND s.request ->> 'handler' = 'database_credentials'
+		 ORDER BY o.tenant_id, s.finished_at DESC) c
+ WHERE c.tenant_id = t.tenant_id;
+UPDATE tenancy.tenants t
+   SET release_path = r.path
+  FROM (SELECT DISTINCT ON (o.tenant_id) o.tenant_id, s.request ->> 'path' AS path
+		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+		 WHERE s.state = 'succeeded' AND s.phase = 'forward' AND s.request ->> 'method' = 'PATCH'
+		   AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+		 ORDER BY o.tenant_id, s.finished_at DESC) r
+ WHERE r.tenant_id = t.tenant_id;
+
+ALTER TABLE tenancy.servers ADD COLUMN existing_databases text[] NOT NULL DEFAULT '{}'
+	CHECK (pg_catalog.array_ndims(existing_databases) IS NULL
+		   OR pg_catalog.array_ndims(existing_databases) = 1);
+
+COMMENT ON COLUMN tenancy.servers.existing_databases IS
+	'Databases tenancy did not create that a superuser allowed tenants to be placed in; tenancy never changes their database-level grants';
+
+CREATE TABLE tenancy.databases (
+	server		text NOT NULL,
+	name		text NOT NULL,
+	database_oid oid NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (server, name)
+);
+
+COMMENT ON TABLE tenancy.databases IS
+	'Databases the worker created for tenants on warehouse servers, with their OIDs: only these (and a server''s existing_databases) hold tenants';
+COMMENT ON COLUMN tenancy.databases.server IS
+	'Registered server name, or the empty string for this PostgreSQL server';
+COMMENT ON COLUMN tenancy.databases.database_oid IS
+	'pg_database.oid right after CREATE DATABASE: a database dropped and created again by someone else has another';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.databases', '');
+
+-- Databases of this server that tenants of 0.1.0 live in are taken as
+-- tenancy's (a superuser can delete a row to withdraw that).
+INSERT INTO tenancy.databases (server, name, database_oid)
+SELECT DISTINCT '', d.datname::text, d.oid
+  FROM tenancy.tenants t
+  JOIN pg_catalog.pg_database d ON d.datname = t.spec #>> '{warehouse,database,name}'
+ WHERE t.server IS NULL AND COALESCE(t.spec #>> '{warehouse,database,host}', '') = ''
+   AND d.datname <> pg_catalog.current_database()
+ON CONFLICT DO NOTHING;
+
+CREATE FUNCTION tenancy.conninfo_masked(conninfo text)
+RETURNS text
+LANGUAGE c STRICT IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'tenancy_conninfo_masked';
+
+COMMENT ON FUNCTION tenancy.conninfo_masked(text) IS
+	'A libpq conninfo with the value of every secret-bearing keyword (libpq marks them with dispchar *) replaced by ********';
+
+REVOKE SELECT ON tenancy.servers FROM tenancy_admin;
+GRANT SELECT (name, max_connections, accepting_tenants, existing_databases,
+			  created_at, updated_at) ON tenancy.servers TO tenancy_admin;
+GRANT SELECT ON tenancy.databases TO tenancy_admin;
+
+CREATE OR REPLACE VIEW tenancy.server_load AS
+SELECT s.name AS server, tenancy.conninfo_masked(s.conninfo) AS conninfo,
+	   s.accepting_tenants, s.max_connections,
+	   count(t.tenant_id) FILTER (WHERE t.state <> 'deprovisioned') AS tenants,
+	   count(t.tenant_id) FILTER (WHERE t.state = 'deprovisioned') AS deprovisioned_tenants,
+	   s.created_at
+  FROM tenancy.servers s
+  LEFT JOIN tenancy.tenants t ON t.server = s.name
+ GROUP BY s.name;
+
+COMMENT ON VIEW tenancy.server_load IS
+	'Registered warehouse servers with the number of tenants each holds (placement picks the fewest); secrets in a conninfo are shown as ********';
+
+DROP FUNCTION tenancy.register_server(text, text, integer, boolean);
+
+CREATE FUNCTION tenancy.register_server(name text, conninfo text,
+										max_connections integer DEFAULT 4,
+										accepting_tenants boolean DEFAULT true,
+										existing_databases text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE c STRICT VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_register_server';
+
+COMMENT ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]) IS
+	'Register a warehouse server (or change a registered one): a libpq conninfo without a password or any other secret, and the databases tenancy did not create that it may place tenants in';
+
+REVOKE ALL ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenancy.conninfo_masked(text), tenancy.steps_remember() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.conninfo_masked(text), tenancy.steps_remember() TO tenancy_admin;
+
+-- rotation reads what the tenant keeps (50_maintenance.sql)
+CREATE OR REPLACE FUNCTION tenancy.rotate_credentials(name text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant record;
+	v_credentials record;
+	v_release record;
+	v_operation bigint;
+BEGIN
+	IF rotate_credentials.name IS NULL THEN
+		RAISE EXCEPTION 'tenancy.rotate_credentials needs a tenant name'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- the row lock serializes with provision, apply and deprovision
+	SELECT t.tenant_id, t.state, t.generation, t.credentials_request, t.release_path INTO v_tenant
+	  FROM tenancy.tenants t WHERE t.name = rotate_credentials.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', pg_catalog.left(rotate_credentials.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_tenant.state NOT IN ('ready', 'failed') THEN
+		RAISE EXCEPTION 'tenant "%" is %', rotate_credentials.name, v_tenant.state
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Rotate the credentials of a ready tenant; wait for its running operation (tenancy.wait).';
+	END IF;
+	IF EXISTS (SELECT 1 FROM tenancy.operations o WHERE o.tenant_id = v_tenant.tenant_id
+				  AND o.kind = 'rotate' AND o.state IN ('pending', 'running', 'compensating')) THEN
+		RAISE EXCEPTION 'the credentials of tenant "%" are being rotated', rotate_credentials.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Wait for the rotate operation to finish (tenancy.wait).';
+	END IF;
+
+	-- the planner's own credentials step, as it last ran for this tenant:
+	-- kept on the tenant (purge_history cannot lose it), else in the history
+	SELECT v_tenant.credentials_request ->> 'target' AS target,
+		   v_tenant.credentials_request -> 'request' AS request
+	  INTO v_credentials WHERE v_tenant.credentials_request IS NOT NULL;
+	IF NOT FOUND THEN
+		SELECT s.target, s.request INTO v_credentials
+		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+		 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
+		   AND s.request ->> 'handler' = 'database_credentials'
+		 ORDER BY s.finished_at DESC LIMIT 1;
+	END IF;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" has no database credentials to rotate', rotate_credentials.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'No database_credentials step of the tenant has succeeded: its platform side was never provisioned.',
+				  HINT = 'Configure tenancy.vault_url and tenancy.kubernetes_url, then run tenancy.apply with the stored spec.';
+	END IF;
+	-- and its Airflow release, when Flux manages it
+	SELECT v_tenant.release_path AS path INTO v_release WHERE v_tenant.release_path IS NOT NULL;
+	IF NOT FOUND THEN
+		SELECT s.request ->> 'path' AS path INTO v_release
+		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+		 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
+		   AND s.request ->> 'method' = 'PATCH' AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+		 ORDER BY s.finished_at DESC LIMIT 1;
+	END IF;
+
+	INSERT INTO tenancy.operations (tenant_id, kind, generation)
+	VALUES (v_tenant.tenant_id, 'rotate', v_tenant.generation)
+	RETURNING operation_id INTO v_operation;
+	-- 1. new passwords: Vault (a new version), the SCRAM verifiers, the Secrets
+	INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request)
+	VALUES (v_operation, 1, v_credentials.target, 'rotate', 'database credentials',
+			v_credentials.request || pg_catalog.jsonb_build_object('rotation', v_operation::text));
+	-- 2. a rollout of Airflow's pods, which read the Secrets at start
+	IF v_release.path IS NOT NULL THEN
+		INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, depends_on)
+		VALUES (v_operation, 2, 'kubernetes', 'rollout', 'helmrelease ' || v_release.path,
+				pg_catalog.jsonb_build_object(
+					'method', 'PATCH', 'path', v_release.path,
+					'query', pg_catalog.jsonb_build_object('fieldManager', 'tenancy-rotation'),
+					'content_type', 'application/merge-patch+json',
+					'body', pg_catalog.jsonb_build_object('spec', pg_catalog.jsonb_build_object(
+						'values', pg_catalog.jsonb_build_object('airflowPodAnnotations',
+							pg_catalog.jsonb_build_object('tenancy.io/credentials-rotation', v_operation::text))))),
+				'{1}');
+	END IF;
+	PERFORM tenancy.wake_worker();
+	RETURN v_operation;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.rotate_credentials(text) IS
+	'New database passwords end to end: a new Vault version, the login roles'' SCRAM verifiers, the Kubernetes Secrets, then a rollout of the Airflow release; returns the rotate operation';
+
+CREATE OR REPLACE FUNCTION tenancy.rotate_due_credentials()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_name text;
+	v_count integer := 0;
+	v_max_age interval := pg_catalog.make_interval(
+		days => pg_catalog.current_setting('tenancy.credential_max_age')::integer);
+BEGIN
+	FOR v_name IN
+		-- credentials_set_at is kept on the tenant (purge_history cannot
+		-- lose it); unknown (NULL) with a request to run again: rotate too
+		SELECT t.name FROM tenancy.tenants t
+		 WHERE t.state = 'ready' AND t.credentials_request IS NOT NULL
+		   AND (t.credentials_set_at IS NULL OR t.credentials_set_at < pg_catalog.now() - v_max_age)
+		 ORDER BY t.name
+	LOOP
+		PERFORM tenancy.rotate_credentials(v_name);
+		v_count := v_count + 1;
+	END LOOP;
+	RETURN v_count;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.rotate_due_credentials() IS
+	'Rotate the database credentials of every ready tenant whose password is older than tenancy.credential_max_age; returns how many';
+

@@ -160,3 +160,41 @@ COMMENT ON VIEW tenancy.operation_steps IS
 	'Operations and their steps, one row per step, with the tenant name';
 
 GRANT SELECT ON tenancy.tenant_summary, tenancy.operation_steps TO tenancy_admin;
+
+/*
+ * Trust boundary (issue 17).  created_objects records the roles and schemas
+ * tenancy created for each tenant in this database, by OID: apply, audit
+ * repair, rotation and deprovision act on a role or schema only when its
+ * OID is recorded for that tenant, so that an object that merely has the
+ * expected name (created by someone else after a deprovision) is refused,
+ * never adopted.  locks holds the rows that serialize provision, apply and
+ * deprovision of one tenant, and placement: nobody but tenancy's SECURITY
+ * DEFINER functions can lock them (any role could take an advisory lock).
+ */
+CREATE TABLE tenancy.created_objects (
+	tenant_id	bigint NOT NULL REFERENCES tenancy.tenants (tenant_id)
+				ON DELETE CASCADE,
+	kind		text NOT NULL CHECK (kind IN ('role', 'schema')),
+	name		text NOT NULL,
+	object_oid	oid NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (tenant_id, kind, name)
+);
+
+COMMENT ON TABLE tenancy.created_objects IS
+	'Roles and schemas tenancy created for each tenant in this database, by OID: the only ones it changes, grants on, sets passwords on or drops';
+COMMENT ON COLUMN tenancy.created_objects.kind IS
+	'role (pg_authid) or schema (pg_namespace)';
+COMMENT ON COLUMN tenancy.created_objects.object_oid IS
+	'OID of the object when tenancy created it: a role or schema created again under the name by someone else has another';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.created_objects', '');
+
+CREATE TABLE tenancy.locks (
+	lock_key	text PRIMARY KEY CHECK (length(lock_key) <= 80)
+);
+
+COMMENT ON TABLE tenancy.locks IS
+	'Rows that provision, apply, deprovision and placement lock FOR UPDATE to serialize (tenant <name>, placement); no role has a privilege on it';
+
+GRANT SELECT ON tenancy.created_objects TO tenancy_admin;

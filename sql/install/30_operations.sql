@@ -282,3 +282,57 @@ COMMENT ON VIEW tenancy.failed_steps IS
 	'Steps that failed for good (forward or compensation), with their last error';
 
 GRANT SELECT ON tenancy.running_operations, tenancy.failed_steps TO tenancy_admin;
+
+/*
+ * Trust boundary (issue 17): when each tenant's database credentials were
+ * last set, kept on the tenant itself so that purge_history cannot make
+ * rotation and the audit forget it.  A trigger on steps keeps it: every
+ * database_credentials step that succeeds (provision, apply, rotate).
+ */
+ALTER TABLE tenancy.tenants ADD COLUMN credentials_set_at timestamptz,
+	ADD COLUMN credentials_request jsonb
+		CHECK (credentials_request IS NULL OR jsonb_typeof(credentials_request) = 'object'),
+	ADD COLUMN release_path text;
+
+COMMENT ON COLUMN tenancy.tenants.credentials_set_at IS
+	'When the database credentials of the tenant''s login roles were last set (a database_credentials step succeeded); NULL: never, or unknown';
+COMMENT ON COLUMN tenancy.tenants.credentials_request IS
+	'Target and request of the tenant''s last database_credentials step (never a secret): what rotate_credentials runs again';
+COMMENT ON COLUMN tenancy.tenants.release_path IS
+	'API path of the tenant''s Airflow HelmRelease, as last applied: what a rotation rolls out';
+
+CREATE FUNCTION tenancy.steps_remember()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF NEW.request ->> 'handler' = 'database_credentials' THEN
+		UPDATE tenancy.tenants t
+		   SET credentials_set_at = GREATEST(t.credentials_set_at,
+											 COALESCE(NEW.finished_at, pg_catalog.now())),
+			   credentials_request = pg_catalog.jsonb_build_object(
+					'target', NEW.target, 'request', NEW.request - 'rotation')
+		  FROM tenancy.operations o
+		 WHERE o.operation_id = NEW.operation_id AND t.tenant_id = o.tenant_id;
+	ELSE
+		UPDATE tenancy.tenants t
+		   SET release_path = NEW.request ->> 'path'
+		  FROM tenancy.operations o
+		 WHERE o.operation_id = NEW.operation_id AND t.tenant_id = o.tenant_id;
+	END IF;
+	RETURN NULL;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.steps_remember() IS
+	'Trigger: a database_credentials step or a HelmRelease apply succeeded; keep on the tenant what rotation and the audit need, so that purge_history cannot make them forget it';
+
+CREATE TRIGGER steps_remember
+	AFTER INSERT OR UPDATE OF state ON tenancy.steps
+	FOR EACH ROW
+	WHEN (NEW.state = 'succeeded' AND NEW.phase = 'forward'
+		  AND (NEW.request ->> 'handler' = 'database_credentials'
+			   OR (NEW.request ->> 'method' = 'PATCH'
+				   AND NEW.request ->> 'path' ~ '/helmreleases/[^/]+$')))
+	EXECUTE FUNCTION tenancy.steps_remember();

@@ -36,14 +36,15 @@ CREATE INDEX tenants_server_idx ON tenancy.tenants (server) WHERE server IS NOT 
 
 CREATE FUNCTION tenancy.register_server(name text, conninfo text,
 										max_connections integer DEFAULT 4,
-										accepting_tenants boolean DEFAULT true)
+										accepting_tenants boolean DEFAULT true,
+										existing_databases text[] DEFAULT '{}')
 RETURNS void
 LANGUAGE c STRICT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_register_server';
 
-COMMENT ON FUNCTION tenancy.register_server(text, text, integer, boolean) IS
-	'Register a warehouse server (or change a registered one): a libpq conninfo without a password';
+COMMENT ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]) IS
+	'Register a warehouse server (or change a registered one): a libpq conninfo without a password or any other secret, and the databases tenancy did not create that it may place tenants in';
 
 CREATE FUNCTION tenancy.drop_server(name text)
 RETURNS void
@@ -54,8 +55,54 @@ AS 'MODULE_PATHNAME', 'tenancy_drop_server';
 COMMENT ON FUNCTION tenancy.drop_server(text) IS
 	'Remove a warehouse server from the registry; refused while tenants live on it';
 
+/*
+ * Trust boundary (issue 17).  Databases a tenant is placed in must have been
+ * created by tenancy (tenancy.databases records each one the worker created,
+ * with its OID), unless a superuser listed them in the server's
+ * existing_databases: tenancy then uses them as they are and never changes
+ * their database-level grants.  Connection strings are shown to
+ * non-superusers with every secret-bearing value masked.
+ */
+ALTER TABLE tenancy.servers ADD COLUMN existing_databases text[] NOT NULL DEFAULT '{}'
+	CHECK (pg_catalog.array_ndims(existing_databases) IS NULL
+		   OR pg_catalog.array_ndims(existing_databases) = 1);
+
+COMMENT ON COLUMN tenancy.servers.existing_databases IS
+	'Databases tenancy did not create that a superuser allowed tenants to be placed in; tenancy never changes their database-level grants';
+
+CREATE TABLE tenancy.databases (
+	server		text NOT NULL,
+	name		text NOT NULL,
+	database_oid oid NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (server, name)
+);
+
+COMMENT ON TABLE tenancy.databases IS
+	'Databases the worker created for tenants on warehouse servers, with their OIDs: only these (and a server''s existing_databases) hold tenants';
+COMMENT ON COLUMN tenancy.databases.server IS
+	'Registered server name, or the empty string for this PostgreSQL server';
+COMMENT ON COLUMN tenancy.databases.database_oid IS
+	'pg_database.oid right after CREATE DATABASE: a database dropped and created again by someone else has another';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.databases', '');
+
+CREATE FUNCTION tenancy.conninfo_masked(conninfo text)
+RETURNS text
+LANGUAGE c STRICT IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'tenancy_conninfo_masked';
+
+COMMENT ON FUNCTION tenancy.conninfo_masked(text) IS
+	'A libpq conninfo with the value of every secret-bearing keyword (libpq marks them with dispchar *) replaced by ********';
+
+-- tenancy_admin reads the registry without the conninfo (server_load masks it)
+GRANT SELECT (name, max_connections, accepting_tenants, existing_databases,
+			  created_at, updated_at) ON tenancy.servers TO tenancy_admin;
+GRANT SELECT ON tenancy.databases TO tenancy_admin;
+
 CREATE VIEW tenancy.server_load AS
-SELECT s.name AS server, s.conninfo, s.accepting_tenants, s.max_connections,
+SELECT s.name AS server, tenancy.conninfo_masked(s.conninfo) AS conninfo,
+	   s.accepting_tenants, s.max_connections,
 	   count(t.tenant_id) FILTER (WHERE t.state <> 'deprovisioned') AS tenants,
 	   count(t.tenant_id) FILTER (WHERE t.state = 'deprovisioned') AS deprovisioned_tenants,
 	   s.created_at
@@ -64,6 +111,7 @@ SELECT s.name AS server, s.conninfo, s.accepting_tenants, s.max_connections,
  GROUP BY s.name;
 
 COMMENT ON VIEW tenancy.server_load IS
-	'Registered warehouse servers with the number of tenants each holds (placement picks the fewest)';
+	'Registered warehouse servers with the number of tenants each holds (placement picks the fewest); secrets in a conninfo are shown as ********';
 
-GRANT SELECT ON tenancy.servers, tenancy.server_load TO tenancy_admin;
+
+GRANT SELECT ON tenancy.server_load TO tenancy_admin;

@@ -506,7 +506,7 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	-- the row lock serializes with provision, apply and deprovision
-	SELECT t.tenant_id, t.state, t.generation INTO v_tenant
+	SELECT t.tenant_id, t.state, t.generation, t.credentials_request, t.release_path INTO v_tenant
 	  FROM tenancy.tenants t WHERE t.name = rotate_credentials.name FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'tenant "%" does not exist', pg_catalog.left(rotate_credentials.name, 64)
@@ -524,12 +524,18 @@ BEGIN
 				  HINT = 'Wait for the rotate operation to finish (tenancy.wait).';
 	END IF;
 
-	-- the planner's own credentials step, as it last ran for this tenant
-	SELECT s.target, s.request INTO v_credentials
-	  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
-	 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
-	   AND s.request ->> 'handler' = 'database_credentials'
-	 ORDER BY s.finished_at DESC LIMIT 1;
+	-- the planner's own credentials step, as it last ran for this tenant:
+	-- kept on the tenant (purge_history cannot lose it), else in the history
+	SELECT v_tenant.credentials_request ->> 'target' AS target,
+		   v_tenant.credentials_request -> 'request' AS request
+	  INTO v_credentials WHERE v_tenant.credentials_request IS NOT NULL;
+	IF NOT FOUND THEN
+		SELECT s.target, s.request INTO v_credentials
+		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+		 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
+		   AND s.request ->> 'handler' = 'database_credentials'
+		 ORDER BY s.finished_at DESC LIMIT 1;
+	END IF;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'tenant "%" has no database credentials to rotate', rotate_credentials.name
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -537,11 +543,14 @@ BEGIN
 				  HINT = 'Configure tenancy.vault_url and tenancy.kubernetes_url, then run tenancy.apply with the stored spec.';
 	END IF;
 	-- and its Airflow release, when Flux manages it
-	SELECT s.request ->> 'path' AS path INTO v_release
-	  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
-	 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
-	   AND s.request ->> 'method' = 'PATCH' AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
-	 ORDER BY s.finished_at DESC LIMIT 1;
+	SELECT v_tenant.release_path AS path INTO v_release WHERE v_tenant.release_path IS NOT NULL;
+	IF NOT FOUND THEN
+		SELECT s.request ->> 'path' AS path INTO v_release
+		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
+		 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
+		   AND s.request ->> 'method' = 'PATCH' AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+		 ORDER BY s.finished_at DESC LIMIT 1;
+	END IF;
 
 	INSERT INTO tenancy.operations (tenant_id, kind, generation)
 	VALUES (v_tenant.tenant_id, 'rotate', v_tenant.generation)
@@ -585,12 +594,11 @@ DECLARE
 		days => pg_catalog.current_setting('tenancy.credential_max_age')::integer);
 BEGIN
 	FOR v_name IN
+		-- credentials_set_at is kept on the tenant (purge_history cannot
+		-- lose it); unknown (NULL) with a request to run again: rotate too
 		SELECT t.name FROM tenancy.tenants t
-		 WHERE t.state = 'ready'
-		   AND (SELECT pg_catalog.max(s.finished_at)
-				  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
-				 WHERE o.tenant_id = t.tenant_id AND s.state = 'succeeded' AND s.phase = 'forward'
-				   AND s.request ->> 'handler' = 'database_credentials') < pg_catalog.now() - v_max_age
+		 WHERE t.state = 'ready' AND t.credentials_request IS NOT NULL
+		   AND (t.credentials_set_at IS NULL OR t.credentials_set_at < pg_catalog.now() - v_max_age)
 		 ORDER BY t.name
 	LOOP
 		PERFORM tenancy.rotate_credentials(v_name);

@@ -8,8 +8,9 @@
  * Everything happens in the caller's transaction: ROLLBACK leaves no trace
  * (no role, schema, catalog row or step), and the worker only sees the
  * steps after COMMIT, when it is woken.  Two sessions working on the same
- * tenant serialize on a transaction-level advisory lock keyed by the tenant
- * name; the second then sees what the first committed.
+ * tenant serialize on a row of tenancy.locks keyed by the tenant name (no
+ * other role can lock it, unlike an advisory lock); the second then sees
+ * what the first committed.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,8 +24,12 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "access/xact.h"
 #include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include <signal.h>
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "commands/dbcommands.h"
 #include "utils/builtins.h"
@@ -45,9 +50,6 @@ PG_FUNCTION_INFO_V1(tenancy_provision_text);
 PG_FUNCTION_INFO_V1(tenancy_apply);
 PG_FUNCTION_INFO_V1(tenancy_apply_text);
 PG_FUNCTION_INFO_V1(tenancy_deprovision);
-
-/* First key of the advisory lock that serializes work on one tenant */
-#define TENANT_LOCK_KEY 0x74656e61	/* "tena" */
 
 /* The tenant's row in tenancy.tenants, if any */
 typedef struct TenantRow
@@ -87,12 +89,7 @@ typedef struct Converge
 static void
 lock_tenant(const char *name)
 {
-	LOCKTAG		tag;
-	uint32		key = DatumGetUInt32(hash_any((const unsigned char *) name,
-											  strlen(name)));
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, TENANT_LOCK_KEY, key, 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	ServerLockRow(psprintf("tenant %s", name));
 }
 
 /*
@@ -280,7 +277,7 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 		ServerPlaceTenant(previous, row.server, true, true);
 
 	if (c.model->local)
-		c.state = TenantStateFromCatalogs(c.model, row.found);
+		c.state = TenantStateFromCatalogs(c.model, row.found ? row.tenant_id : 0);
 	else
 		c.state = TenantStateFromModel(c.creating ? NULL : previous);
 	c.state->platform = c.creating ? NULL : previous;
@@ -467,6 +464,62 @@ record_operation(const TenantModel *model, int64 tenant_id, const char *kind,
 }
 
 /*
+ * sync_tenant_objects
+ *		Bring tenancy.created_objects in step with a local tenant after its
+ *		planned SQL ran: forget what no longer exists under its recorded
+ *		OID and name (dropped), and, when record is set (provision, apply),
+ *		record the tenant's roles and schemas as they exist now: each one
+ *		either was created by this transaction or was checked against the
+ *		record by TenantStateFromCatalogs before the plan was made.
+ */
+static void
+sync_tenant_objects(const TenantModel *m, int64 tenant_id, bool record)
+{
+	Oid			types[3] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	Datum		roles[4 + TENANT_LOGIN_ROLE_COUNT];
+	Datum		schemas[TENANT_SCHEMA_COUNT];
+
+	values[0] = Int64GetDatum(tenant_id);
+	spi_exec("DELETE FROM tenancy.created_objects o WHERE o.tenant_id = $1 "
+			 "AND NOT CASE o.kind "
+			 "WHEN 'role' THEN EXISTS (SELECT FROM pg_catalog.pg_roles r "
+			 "WHERE r.oid OPERATOR(pg_catalog.=) o.object_oid "
+			 "AND r.rolname OPERATOR(pg_catalog.=) o.name) "
+			 "ELSE EXISTS (SELECT FROM pg_catalog.pg_namespace n "
+			 "WHERE n.oid OPERATOR(pg_catalog.=) o.object_oid "
+			 "AND n.nspname OPERATOR(pg_catalog.=) o.name) END",
+			 1, types, values, NULL, SPI_OK_DELETE);
+	if (!record || !m->local)
+		return;
+
+	roles[0] = CStringGetTextDatum(m->owner_role);
+	roles[1] = CStringGetTextDatum(m->writer_role);
+	roles[2] = CStringGetTextDatum(m->reader_role);
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		roles[3 + i] = CStringGetTextDatum(m->login_roles[i]);
+	/* "" when backups are off: a role of that name is not the tenant's */
+	roles[3 + TENANT_LOGIN_ROLE_COUNT] =
+		CStringGetTextDatum(m->backup_enabled ? m->backup_role : "");
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		schemas[i] = CStringGetTextDatum(m->schemas[i]);
+	values[1] = PointerGetDatum(construct_array(roles, lengthof(roles), TEXTOID,
+												-1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(schemas, lengthof(schemas), TEXTOID,
+												-1, false, TYPALIGN_INT));
+	spi_exec("INSERT INTO tenancy.created_objects AS o (tenant_id, kind, name, object_oid) "
+			 "SELECT $1, 'role', r.rolname, r.oid FROM pg_catalog.pg_roles r "
+			 "WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) "
+			 "UNION ALL "
+			 "SELECT $1, 'schema', n.nspname, n.oid FROM pg_catalog.pg_namespace n "
+			 "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[]) "
+			 "ON CONFLICT (tenant_id, kind, name) DO UPDATE "
+			 "SET object_oid = excluded.object_oid, created_at = pg_catalog.now() "
+			 "WHERE o.object_oid OPERATOR(pg_catalog.<>) excluded.object_oid",
+			 3, types, values, NULL, SPI_OK_INSERT);
+}
+
+/*
  * run_converge
  *		Execute a prepared provision or apply: the local SQL, the tenant
  *		row, the operation and its steps.  NULL operation when an apply
@@ -540,6 +593,7 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 				 5, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		generation = spi_int64();
 	}
+	sync_tenant_objects(m, tenant_id, true);
 	*operation_id = record_operation(m, tenant_id,
 									 c->creating ? "provision" : "apply",
 									 generation, c->actions);
@@ -689,11 +743,94 @@ tenancy_apply_text(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Sessions to end when the transaction commits: the OIDs of the roles a
+ * deprovision disabled (in TopMemoryContext, emptied at every end).
+ */
+static List *terminate_at_commit = NIL;
+static bool terminate_callback_registered = false;
+
+/*
+ * terminate_sessions_callback
+ *		At COMMIT of a deprovision, send SIGTERM to every backend whose
+ *		session role is one of the tenant's disabled roles: NOLOGIN keeps
+ *		new sessions out once committed, this ends those already open (a
+ *		session opened before the commit but after a termination in the
+ *		transaction would survive).  No ereport here: the transaction is
+ *		committed already.  What pg_terminate_backend does, without its
+ *		permission check (a SECURITY DEFINER caller is the extension's
+ *		owner); a superuser's backend is never among them (tenant roles are
+ *		NOSUPERUSER).
+ */
+static void
+terminate_sessions_callback(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (terminate_at_commit == NIL)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
+		{
+			PGPROC	   *proc = &ProcGlobal->allProcs[i];
+			int			pid = proc->pid;
+
+			if (pid != 0 && pid != MyProcPid &&
+				list_member_oid(terminate_at_commit, proc->roleId))
+				(void) kill(pid, SIGTERM);
+		}
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		list_free(terminate_at_commit);
+		terminate_at_commit = NIL;
+	}
+}
+
+/*
+ * terminate_at_commit_of
+ *		End the sessions of the tenant's roles that exist when the current
+ *		transaction commits (see terminate_sessions_callback).
+ */
+static void
+terminate_at_commit_of(const TenantModel *m)
+{
+	const char *roles[4 + TENANT_LOGIN_ROLE_COUNT];
+	MemoryContext old;
+
+	roles[0] = m->owner_role;
+	roles[1] = m->writer_role;
+	roles[2] = m->reader_role;
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		roles[3 + i] = m->login_roles[i];
+	roles[3 + TENANT_LOGIN_ROLE_COUNT] = m->backup_enabled ? m->backup_role : NULL;
+	if (!terminate_callback_registered)
+	{
+		RegisterXactCallback(terminate_sessions_callback, NULL);
+		terminate_callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (int i = 0; i < lengthof(roles); i++)
+	{
+		Oid			oid = roles[i] ? get_role_oid(roles[i], true) : InvalidOid;
+
+		if (OidIsValid(oid))
+			terminate_at_commit = list_append_unique_oid(terminate_at_commit, oid);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * tenancy_deprovision
  *		SQL: tenancy.deprovision(name text, drop_data boolean) returns
  *		bigint.  Disable login at once and remove the roles; the schemas
  *		and data are kept unless drop_data; the platform side is deleted by
  *		the worker.  Pending steps of earlier operations are cancelled.
+ *
+ * NOLOGIN and the end of the tenant's sessions (at COMMIT) take effect even
+ * when a role cannot be dropped: such a role is left behind, reported with
+ * what it still owns and where (a WARNING, and the operation's error), and
+ * a later deprovision of the tenant tries again.
  */
 Datum
 tenancy_deprovision(PG_FUNCTION_ARGS)
@@ -704,7 +841,9 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	TenantModel *model;
 	TenantState *state;
 	List	   *actions;
+	List	   *leftovers;
 	bool		pending;
+	bool		deprovisioned;
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	int64		operation_id;
@@ -716,22 +855,16 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", name)));
-	if (strcmp(row.state, "deprovisioned") == 0 && !drop_data)
-	{
-		ereport(NOTICE,
-				(errmsg("tenant \"%s\" is already deprovisioned", name),
-				 errhint("Pass drop_data => true to drop its schemas and data too.")));
-		PG_RETURN_NULL();
-	}
+	deprovisioned = strcmp(row.state, "deprovisioned") == 0;
 
 	model = TenantModelFromSpec(name, row.spec);
 	ServerPlaceTenant(model, row.server, true, false);
 	if (model->local)
-		state = TenantStateFromCatalogs(model, true);
+		state = TenantStateFromCatalogs(model, row.tenant_id);
 	else
 	{
 		state = TenantStateFromModel(model);
-		if (strcmp(row.state, "deprovisioned") == 0)
+		if (deprovisioned)
 		{
 			/* only the owner role and the data were kept */
 			state->writer.exists = state->reader.exists = false;
@@ -740,9 +873,25 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 			state->backup.exists = false;
 		}
 	}
+	if (deprovisioned && !drop_data)
+	{
+		bool		left = state->writer.exists || state->reader.exists;
+
+		for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+			left |= state->logins[i].exists;
+		if (!left || !model->local)
+		{
+			ereport(NOTICE,
+					(errmsg("tenant \"%s\" is already deprovisioned", name),
+					 errhint("Pass drop_data => true to drop its schemas and data too.")));
+			PG_RETURN_NULL();
+		}
+	}
 	actions = PlanTenant(model, state, drop_data ? PLAN_DEPROVISION_DROP_DATA :
 						 PLAN_DEPROVISION);
-	ExecutePlanSql(actions);
+	if (model->local)
+		terminate_at_commit_of(model);
+	leftovers = ExecutePlanSql(actions);
 	pending = PlanCountExternal(actions) > 0;
 
 	SPI_connect();
@@ -768,8 +917,34 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
 			 "WHERE tenant_id = $1",
 			 2, types, values, NULL, SPI_OK_UPDATE);
+	sync_tenant_objects(model, row.tenant_id, false);
 	operation_id = record_operation(model, row.tenant_id, "deprovision",
 									row.generation, actions);
+	if (leftovers != NIL)
+	{
+		StringInfoData all;
+		ListCell   *lc;
+		Oid			optypes[2] = {INT8OID, TEXTOID};
+		Datum		opvalues[2];
+
+		initStringInfo(&all);
+		appendStringInfoString(&all, "left behind (NOLOGIN, sessions ended): ");
+		foreach(lc, leftovers)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("tenant \"%s\": a role was not dropped", name),
+					 errdetail("%s.", (char *) lfirst(lc)),
+					 errhint("The role cannot log in and its sessions end at COMMIT. Reassign or drop what it owns in the databases named (REASSIGN OWNED / DROP OWNED, connected to each), then run tenancy.deprovision('%s') again.",
+							 name)));
+			appendStringInfo(&all, "%s%s", foreach_current_index(lc) > 0 ? " | " : "",
+							 (char *) lfirst(lc));
+		}
+		opvalues[0] = Int64GetDatum(operation_id);
+		opvalues[1] = CStringGetTextDatum(all.data);
+		spi_exec("UPDATE tenancy.operations SET error = $2 WHERE operation_id = $1",
+				 2, optypes, opvalues, NULL, SPI_OK_UPDATE);
+	}
 	SPI_finish();
 	PG_RETURN_INT64(operation_id);
 }
@@ -826,7 +1001,7 @@ plan_rows(FunctionCallInfo fcinfo, const char *name, Jsonb *spec)
 	/* the plan reads the row without locking it: nothing is changed */
 	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
-	spi_exec("SELECT state, spec, server FROM tenancy.tenants WHERE name = $1",
+	spi_exec("SELECT state, spec, server, tenant_id FROM tenancy.tenants WHERE name = $1",
 			 1, types, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
@@ -838,6 +1013,8 @@ plan_rows(FunctionCallInfo fcinfo, const char *name, Jsonb *spec)
 		row.spec = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 2, &isnull));
 		row.server = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		row.tenant_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 4, &isnull));
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();

@@ -70,7 +70,9 @@ set_quiet_settings(void)
  * RoleSetPasswordQuietly
  *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' for a tenant login role,
  *		in a transaction of its own with statement logging and auditing off.
- *		Refuses a role that is missing, cannot log in, or is a superuser.
+ *		Refuses a role that is missing, cannot log in, has a privileged
+ *		attribute, is not one tenancy.created_objects records (by name and
+ *		OID), or is a member of a role that tenancy did not create.
  */
 void
 RoleSetPasswordQuietly(const char *role, const char *password)
@@ -88,8 +90,16 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	set_quiet_settings();
 
-	if (SPI_execute_with_args("SELECT rolcanlogin AND NOT rolsuper "
-							  "FROM pg_catalog.pg_authid WHERE rolname = $1",
+	if (SPI_execute_with_args("SELECT a.rolcanlogin AND NOT a.rolsuper AND NOT a.rolcreaterole "
+							  "AND NOT a.rolcreatedb AND NOT a.rolreplication AND NOT a.rolbypassrls, "
+							  "EXISTS (SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' "
+							  "AND o.name OPERATOR(pg_catalog.=) a.rolname::pg_catalog.text "
+							  "AND o.object_oid OPERATOR(pg_catalog.=) a.oid), "
+							  "NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
+							  "WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS "
+							  "(SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' "
+							  "AND o.object_oid OPERATOR(pg_catalog.=) m.roleid)) "
+							  "FROM pg_catalog.pg_authid a WHERE a.rolname OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up role \"%s\"", role);
 	if (SPI_processed != 1)
@@ -100,7 +110,19 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" is not a tenant login role", role),
-				 errdetail("tenancy sets passwords only on roles that can log in and are not superusers.")));
+				 errdetail("tenancy sets passwords only on roles that can log in and have no superuser, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS attribute.")));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("role \"%s\" was not created by tenancy", role),
+				 errdetail("tenancy.created_objects does not record a role of this name and OID: it merely has the name of a tenant's login role."),
+				 errhint("Drop or rename the role, then apply the tenant's spec again: tenancy creates its own.")));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("login role \"%s\" is a member of a role tenancy did not create", role),
+				 errdetail("Setting its password would hand out that role's privileges to whoever reads the tenant's credentials."),
+				 errhint("Revoke the membership (see \\du %s), then retry the operation.", role)));
 
 	PG_TRY();
 	{

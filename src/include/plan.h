@@ -85,6 +85,10 @@ typedef struct TenantModel
 	char	   *remote_host;	/* else: warehouse.database.host (or "") */
 	int			remote_port;
 	char	   *remote_database;	/* and warehouse.database.name */
+	bool		existing_database;	/* a database tenancy did not create,
+									 * allowed by a superuser (the server's
+									 * existing_databases): no CREATE
+									 * DATABASE, no database-level grants */
 
 	/* derived names */
 	char	   *owner_role;		/* tenant_<slug>_owner, owns the schemas */
@@ -217,7 +221,8 @@ typedef struct PlanContext
 extern void TenantCheckName(const char *name);
 extern TenantModel *TenantModelFromSpec(const char *name, Jsonb *spec);
 extern TenantState *TenantStateFromCatalogs(const TenantModel *model,
-											bool tenant_registered);
+											int64 tenant_id);
+extern List *TenantForeignObjects(const TenantModel *model, int64 tenant_id);
 extern TenantState *TenantStateFromModel(const TenantModel *previous);
 extern List *PlanTenant(const TenantModel *model, const TenantState *state,
 						PlanKind kind);
@@ -242,7 +247,7 @@ extern void PlanPlatformProvision(PlanContext *ctx);
 extern void PlanPlatformDeprovision(PlanContext *ctx);
 
 /* sql_exec.c */
-extern void ExecutePlanSql(List *actions);
+extern List *ExecutePlanSql(List *actions);
 extern int	SpiExecuteKept(SPIPlanPtr *plan, const char *sql, int nargs,
 						   Oid *types, Datum *values, const char *nulls,
 						   int expected);

@@ -60,4 +60,21 @@ extern bool ServerOfTenant(const char *tenant, char **server);
 extern void ServerPlaceTenant(TenantModel *model, const char *stored_server,
 							  bool row_found, bool dry_run);
 
+/*
+ * What tenancy.databases records of database on server (worker only): false
+ * when nothing; *database_oid InvalidOid when only the intent to create it.
+ */
+extern bool ServerDatabaseRecord(const char *server, const char *database,
+								 Oid *database_oid);
+
+/* Record a database the worker creates (InvalidOid) or created (worker only). */
+extern void ServerRecordDatabase(const char *server, const char *database,
+								 Oid database_oid);
+
+/*
+ * Lock row key of tenancy.locks until the end of the transaction (created on
+ * first use): what serializes placement and the work on one tenant.
+ */
+extern void ServerLockRow(const char *key);
+
 #endif							/* TENANCY_SERVERS_H */

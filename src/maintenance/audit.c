@@ -89,7 +89,9 @@ typedef struct AuditTenant
 	TenantModel *model;
 	bool		audited;		/* picked by the name argument */
 	double		storage_gb;		/* resources.database.storage_gb, <0: none */
-	TimestampTz credentials_set;	/* last password set, 0: never */
+	TimestampTz credentials_set;	/* last password set, 0: never or
+									 * unknown */
+	bool		ready;			/* state ready: its platform side ran */
 	List	   *freshness;		/* of FreshnessCheck */
 } AuditTenant;
 
@@ -324,6 +326,7 @@ load_tenants(AuditRun *run, const char *name)
 		t->generation = DatumGetInt64(SPI_getbinval(tuple, desc, 6, &isnull));
 		live = strcmp(state, "deprovisioned") != 0 &&
 			strcmp(state, "deprovisioning") != 0;
+		t->ready = strcmp(state, "ready") == 0;
 
 		remember_role(run, t->model->owner_role, t->name);
 		remember_role(run, t->model->writer_role, t->name);
@@ -353,8 +356,9 @@ load_tenants(AuditRun *run, const char *name)
 
 /*
  * load_credentials_and_checks
- *		When each tenant's database password was last set (the last
- *		database_credentials step that succeeded), and its freshness checks.
+ *		When each tenant's database password was last set
+ *		(tenancy.tenants.credentials_set_at, which every database_credentials
+ *		step that succeeds moves), and its freshness checks.
  */
 static void
 load_credentials_and_checks(List *tenants)
@@ -377,11 +381,9 @@ load_credentials_and_checks(List *tenants)
 		entry->tenant = t;
 	}
 
-	spi_exec("SELECT o.tenant_id, pg_catalog.max(s.finished_at) "
-			 "FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id) "
-			 "WHERE s.state = 'succeeded' AND s.phase = 'forward' "
-			 "AND s.request ->> 'handler' = 'database_credentials' "
-			 "GROUP BY o.tenant_id", 0, NULL, NULL, SPI_OK_SELECT);
+	/* kept on the tenant: purge_history does not make the audit forget it */
+	spi_exec("SELECT t.tenant_id, t.credentials_set_at FROM tenancy.tenants t "
+			 "WHERE t.credentials_set_at IS NOT NULL", 0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -669,7 +671,18 @@ audit_credentials(AuditRun *run, const AuditTenant *t)
 	int64		age_days;
 
 	if (t->credentials_set == 0)
-		return;					/* never set: the platform checks report it */
+	{
+		/*
+		 * Unknown: a ready tenant's credentials are set by its provision
+		 * when Vault is configured; without Vault they never are (the
+		 * platform checks report that).
+		 */
+		if (t->ready && tenancy_vault_url != NULL && tenancy_vault_url[0] != '\0')
+			AuditReport(run, t->name, "credential_age", AUDIT_WARNING, "database credentials",
+						"When the database password was last set is unknown (tenancy.tenants.credentials_set_at is empty): it may be older than tenancy.credential_max_age (%d days). Run tenancy.rotate_credentials('%s').",
+						tenancy_credential_max_age_days, t->name);
+		return;
+	}
 	age_days = (now - t->credentials_set) / USECS_PER_DAY;
 	if (age_days > tenancy_credential_max_age_days)
 		AuditReport(run, t->name, "credential_age", AUDIT_WARNING, "database credentials",
@@ -1077,10 +1090,24 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 		}
 	}
 
+	/* roles and schemas that merely have the tenant's names (issue 17) */
+	if (readable)
+	{
+		ListCell   *lc;
+
+		foreach(lc, TenantForeignObjects(m, t->tenant_id))
+		{
+			AuditReport(run, t->name, "foreign_object", AUDIT_CRITICAL, (char *) lfirst(lc),
+						"The %s has a name tenancy derives for the tenant but was not created by tenancy for it (tenancy.created_objects); tenancy will not adopt, change or drop it. Find out what it is, then drop or rename it.",
+						(char *) lfirst(lc));
+			readable = false;
+		}
+	}
+
 	/* what apply would change: the planner reads the catalogs */
 	if (readable)
 	{
-		state = TenantStateFromCatalogs(m, true);
+		state = TenantStateFromCatalogs(m, t->tenant_id);
 		report_planner_drift(run, m, state);
 	}
 	else

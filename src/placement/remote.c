@@ -14,6 +14,19 @@
  * takes longer than tenancy.connect_timeout or tenancy.request_timeout is
  * abandoned (the query is cancelled first) and the step retried.
  *
+ * Trust: the worker connects as a superuser or a role with CREATEROLE, into
+ * databases whose owners may be less trusted.  Every session pins
+ * search_path to pg_catalog (libpq options, which outrank ALTER DATABASE
+ * and ALTER ROLE settings) and every statement tenancy writes qualifies
+ * its operators and functions as well.  The step journal
+ * tenancy_remote.applied_steps is used only when its schema and table are
+ * owned by the connecting role and carry no trigger, rule or policy (a
+ * database owner could otherwise plant a trigger that runs as the worker);
+ * a session whose current role is not its session role (ALTER DATABASE
+ * ... SET role) is refused.  A database that exists is used for a new
+ * tenant only when tenancy.databases records that the worker created it
+ * (same OID); see handle_create_database.
+ *
  * A server that could not be reached is remembered as down for a while
  * (doubling up to tenancy.retry_max_delay), so that the steps of a stopped
  * server come back as RETRY at once instead of each waiting for a connect
@@ -61,6 +74,58 @@ extern char *pg_be_scram_build_secret(const char *password);
 	"CREATE TABLE IF NOT EXISTS tenancy_remote.applied_steps (" \
 	"step_key text PRIMARY KEY, " \
 	"applied_at timestamptz NOT NULL DEFAULT pg_catalog.now())"
+
+/*
+ * Why the journal cannot be trusted, or NULL: run before REMOTE_JOURNAL_SETUP
+ * and again after it.  The schema, if it exists, must be owned by the
+ * connecting role and hold nothing but the table and its index (and no
+ * function, type or operator); the table must be a plain table of that
+ * role with no trigger, rule, policy, row-level security or child.
+ */
+#define REMOTE_JOURNAL_CHECK \
+	"WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles r " \
+	"WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), " \
+	"nsp AS (SELECT n.oid, n.nspowner FROM pg_catalog.pg_namespace n " \
+	"WHERE n.nspname OPERATOR(pg_catalog.=) 'tenancy_remote'), " \
+	"tbl AS (SELECT c.* FROM pg_catalog.pg_class c, nsp " \
+	"WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp.oid " \
+	"AND c.relname OPERATOR(pg_catalog.=) 'applied_steps') " \
+	"SELECT CASE " \
+	"WHEN CURRENT_USER OPERATOR(pg_catalog.<>) SESSION_USER THEN " \
+	"pg_catalog.format('the session runs as role %I instead of %I (a setting of role on the database or role)', " \
+	"CURRENT_USER, SESSION_USER) " \
+	"WHEN NOT EXISTS (SELECT FROM nsp) THEN NULL " \
+	"WHEN (SELECT nsp.nspowner FROM nsp) OPERATOR(pg_catalog.<>) (SELECT me.oid FROM me) THEN " \
+	"pg_catalog.format('schema tenancy_remote is owned by role %I, not by the worker''s role %I', " \
+	"pg_catalog.pg_get_userbyid((SELECT nsp.nspowner FROM nsp)), CURRENT_USER) " \
+	"WHEN EXISTS (SELECT FROM pg_catalog.pg_class c, nsp WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp.oid " \
+	"AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['applied_steps', 'applied_steps_pkey']::pg_catalog.name[])) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_proc p, nsp WHERE p.pronamespace OPERATOR(pg_catalog.=) nsp.oid) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_operator o, nsp WHERE o.oprnamespace OPERATOR(pg_catalog.=) nsp.oid) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_type t, nsp WHERE t.typnamespace OPERATOR(pg_catalog.=) nsp.oid " \
+	"AND t.typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e " \
+	"WHERE e.oid OPERATOR(pg_catalog.=) t.typelem AND e.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid)) THEN " \
+	"'schema tenancy_remote holds objects tenancy did not create' " \
+	"WHEN NOT EXISTS (SELECT FROM tbl) THEN NULL " \
+	"WHEN (SELECT tbl.relowner OPERATOR(pg_catalog.<>) (SELECT me.oid FROM me) " \
+	"OR tbl.relkind OPERATOR(pg_catalog.<>) 'r' OR tbl.relrowsecurity OR tbl.relhassubclass " \
+	"OR tbl.relhasrules FROM tbl) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_trigger g, tbl WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl.oid) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w, tbl WHERE w.ev_class OPERATOR(pg_catalog.=) tbl.oid) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_policy y, tbl WHERE y.polrelid OPERATOR(pg_catalog.=) tbl.oid) THEN " \
+	"pg_catalog.format('table tenancy_remote.applied_steps (owner %I) is not the plain table tenancy creates: " \
+	"another owner, a trigger, a rule, a policy, row-level security or a child table', " \
+	"pg_catalog.pg_get_userbyid((SELECT tbl.relowner FROM tbl))) " \
+	"END"
+
+/* A database's OID, and whether the connecting role owns it */
+#define REMOTE_DATABASE_LOOKUP \
+	"SELECT d.oid, d.datdba OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r " \
+	"WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) " \
+	"FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1"
+
+/* The search_path every session of the worker pins (libpq options) */
+#define REMOTE_PINNED_OPTIONS "-c search_path=pg_catalog"
 
 typedef struct RemoteConnection
 {
@@ -328,6 +393,7 @@ connect_to(const char *conninfo, const char *database, char **error)
 	int			n = 0;
 	char	   *parse_error = NULL;
 	bool		has_passfile = false;
+	bool		has_options = false;
 	PGconn	   *volatile conn = NULL;
 	TimestampTz deadline;
 
@@ -348,7 +414,14 @@ connect_to(const char *conninfo, const char *database, char **error)
 			continue;
 		has_passfile |= strcmp(o->keyword, "passfile") == 0;
 		keywords[n] = pstrdup(o->keyword);
-		values[n++] = pstrdup(o->val);
+		if (strcmp(o->keyword, "options") == 0)
+		{
+			/* the last -c of a setting wins */
+			has_options = true;
+			values[n++] = psprintf("%s " REMOTE_PINNED_OPTIONS, o->val);
+		}
+		else
+			values[n++] = pstrdup(o->val);
 	}
 
 	/*
@@ -369,6 +442,11 @@ connect_to(const char *conninfo, const char *database, char **error)
 	values[n++] = database;
 	keywords[n] = "fallback_application_name";
 	values[n++] = "tenancy worker";
+	if (!has_options)
+	{
+		keywords[n] = "options";
+		values[n++] = REMOTE_PINNED_OPTIONS;
+	}
 	if (!has_passfile && tenancy_remote_passfile && tenancy_remote_passfile[0])
 	{
 		keywords[n] = "passfile";
@@ -673,11 +751,43 @@ run_with_commit(PGconn *conn, PGresult **res, const char *sql, bool quiet,
 }
 
 /*
+ * journal_setup
+ *		Make sure the step journal of this database is tenancy's own (see
+ *		REMOTE_JOURNAL_CHECK), create what is missing of it, and check
+ *		again.  false with *unsafe set (a FAILED step) when it is not.
+ */
+static bool
+journal_setup(PGconn *conn, PGresult **res, char **unsafe, bool *timed_out)
+{
+	for (int pass = 0; pass < 2; pass++)
+	{
+		if (!run_step(conn, res, REMOTE_JOURNAL_CHECK, 0, NULL, PGRES_TUPLES_OK,
+					  timed_out))
+			return false;
+		if (PQntuples(*res) != 1 || PQnfields(*res) != 1)
+			return false;
+		if (!PQgetisnull(*res, 0, 0))
+		{
+			*unsafe = printable(PQgetvalue(*res, 0, 0));
+			return false;
+		}
+		if (pass == 0 && !run_step(conn, res, REMOTE_JOURNAL_SETUP, 0, NULL,
+								   PGRES_COMMAND_OK, timed_out))
+			return false;
+	}
+	return true;
+}
+
+/*
  * run_statements
  *		The statements of one attempt on an open connection; see
  *		RemoteExecute.  unless_database: succeed without running sql when
- *		pg_database lists it.  Returns false when the connection is no
- *		longer usable (the caller drops it from the cache).
+ *		pg_database lists it and tenancy.databases records that the worker
+ *		created it (same OID; or only the intent to, and the connecting role
+ *		owns it: the worker crashed between CREATE and the record), fail
+ *		when it lists it otherwise; the intent is recorded before sql
+ *		(CREATE DATABASE) runs, the OID after.  Returns false when the
+ *		connection is no longer usable (the caller drops it from the cache).
  */
 static bool
 run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
@@ -691,6 +801,7 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 
 	PG_TRY();
 	{
+		char	   *unsafe = NULL;
 		const char *datname[1] = {unless_database};
 		bool		ok = true;
 		bool		done_before = false;
@@ -699,13 +810,41 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 		{
 			if (unless_database)
 			{
-				ok = run_step(conn, &res, "SELECT 1 FROM pg_catalog.pg_database "
-							  "WHERE datname = $1", 1, datname,
+				ok = run_step(conn, &res, REMOTE_DATABASE_LOOKUP, 1, datname,
 							  PGRES_TUPLES_OK, &timed_out);
-				done_before = ok && PQntuples(res) > 0;
+				if (ok && PQntuples(res) > 0)
+				{
+					Oid			found = atooid(PQgetvalue(res, 0, 0));
+					bool		owned = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+					Oid			recorded = InvalidOid;
+
+					if (!ServerDatabaseRecord(server, unless_database, &recorded) ||
+						(OidIsValid(recorded) ? recorded != found : !owned))
+						unsafe = psprintf("database \"%s\" exists and was not created by tenancy (tenancy.databases does not record it). "
+										  "Choose a warehouse.database.name that does not exist yet, or have a superuser list it in the server's existing_databases (tenancy.register_server) and apply the spec again",
+										  unless_database);
+					else
+					{
+						done_before = true;
+						if (!OidIsValid(recorded))
+							ServerRecordDatabase(server, unless_database, found);
+					}
+				}
+				else if (ok)
+					ServerRecordDatabase(server, unless_database, InvalidOid);
 			}
-			if (ok && !done_before)
+			if (ok && !done_before && unsafe == NULL)
 				ok = run_step(conn, &res, sql, 0, NULL, PGRES_COMMAND_OK, &timed_out);
+			if (ok && !done_before && unsafe == NULL && unless_database)
+			{
+				ok = run_step(conn, &res, REMOTE_DATABASE_LOOKUP, 1, datname,
+							  PGRES_TUPLES_OK, &timed_out) && PQntuples(res) == 1;
+				if (ok)
+					ServerRecordDatabase(server, unless_database,
+										 atooid(PQgetvalue(res, 0, 0)));
+			}
+			if (unsafe)
+				ok = false;
 		}
 		else
 		{
@@ -719,8 +858,7 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 			 */
 			if (step_key && !slot->journal_ready)
 				ok = slot->journal_ready =
-					run_step(conn, &res, REMOTE_JOURNAL_SETUP, 0, NULL,
-							 PGRES_COMMAND_OK, &timed_out);
+					journal_setup(conn, &res, &unsafe, &timed_out);
 			initStringInfo(&first);
 			appendStringInfoString(&first, "BEGIN");
 			if (quiet)
@@ -765,6 +903,14 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 			set_outcome(outcome, STEP_OUTCOME_RETRY,
 						psprintf("server \"%s\", database \"%s\": no answer within %d ms (tenancy.request_timeout)",
 								 server, database, tenancy_request_timeout_ms));
+		else if (unsafe && unless_database)
+			set_outcome(outcome, STEP_OUTCOME_FAILED,
+						psprintf("server \"%s\": refused: %s.", server, unsafe));
+		else if (unsafe)
+			set_outcome(outcome, STEP_OUTCOME_FAILED,
+						psprintf("server \"%s\", database \"%s\": refused: %s; nothing was run there. "
+								 "A superuser of that server must drop schema tenancy_remote (or what it names) and retry the operation (tenancy.retry).",
+								 server, database, unsafe));
 		else
 			set_error_outcome(outcome, server, database, res, conn, quiet);
 
@@ -1065,11 +1211,13 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 		 */
 		remote_run(server, database, json_string_value(sql), NULL, database,
 				   REMOTE_NO_TRANSACTION, outcome);
-		/* created by someone else since the look: done all the same */
+		/*
+		 * created since the look (by another tenant's step, or by someone
+		 * else): the next attempt looks again and tells which
+		 */
 		if (outcome->kind == STEP_OUTCOME_FAILED && outcome->message &&
 			strstr(outcome->message, "(SQLSTATE 42P04)") != NULL)
-			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED,
-						pstrdup("the database exists already"));
+			outcome->kind = STEP_OUTCOME_RETRY;
 		return;
 	}
 

@@ -6,8 +6,10 @@
  *	  worker's lookup of a server, and placement (see servers.h for the
  *	  rule).
  *
- * A registered conninfo never holds a password: tenancy tables must not
- * hold secrets.  The worker authenticates with a password file
+ * A registered conninfo never holds a password or any other secret (every
+ * keyword libpq marks as one, dispchar '*': password, sslpassword, ...):
+ * tenancy tables must not hold secrets, and tenancy.server_load shows
+ * conninfos masked all the same (tenancy.conninfo_masked).  The worker authenticates with a password file
  * (tenancy.remote_passfile, or passfile= in the conninfo), a service file
  * (service=) or client certificates (sslcert=, sslkey=).
  *
@@ -17,6 +19,14 @@
  * connection errors reach tenancy_admin through the steps.  A conninfo that
  * gives both host and hostaddr must verify the server's certificate: libpq
  * picks the password file entry by host but connects to hostaddr.
+ *
+ * Databases: a tenant is placed only in a database the worker created
+ * (tenancy.databases records it with its OID) or one a superuser listed in
+ * the server's existing_databases; see ServerCheckNewDatabase.
+ *
+ * Placement (and drop_server) serialize on the row 'placement' of
+ * tenancy.locks, a table nobody else may lock: an advisory lock could be
+ * taken by any role to block every provision.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,9 +51,10 @@
 
 PG_FUNCTION_INFO_V1(tenancy_register_server);
 PG_FUNCTION_INFO_V1(tenancy_drop_server);
+PG_FUNCTION_INFO_V1(tenancy_conninfo_masked);
 
-/* First key of the advisory lock that serializes placement */
-#define PLACEMENT_LOCK_KEY 0x706c6163	/* "plac" */
+/* What tenancy.conninfo_masked shows instead of a secret */
+#define SECRET_MASK "********"
 
 /* Longest name and conninfo of a registered server */
 #define SERVER_NAME_MAX 63
@@ -68,9 +79,36 @@ check_server_name(const char *name)
 }
 
 /*
+ * keyword_is_secret
+ *		Whether libpq marks a conninfo keyword as secret-bearing (dispchar
+ *		'*': password, sslpassword, and whatever a later libpq adds).
+ *		PQconninfoParse fills dispchar too, but asking libpq's own defaults
+ *		does not depend on that.
+ */
+static bool
+keyword_is_secret(const char *keyword)
+{
+	static PQconninfoOption *defaults = NULL;
+
+	if (defaults == NULL)
+	{
+		defaults = PQconndefaults();
+		if (defaults == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	for (PQconninfoOption *d = defaults; d->keyword; d++)
+		if (strcmp(d->keyword, keyword) == 0)
+			return d->dispchar && strchr(d->dispchar, '*') != NULL;
+	/* a keyword this libpq does not know cannot be parsed anyway */
+	return false;
+}
+
+/*
  * check_conninfo
  *		Parse a connection string with libpq and refuse what the registry
- *		must not hold: unknown keywords, a password (22023).
+ *		must not hold: unknown keywords, a secret (22023).
  */
 static void
 check_conninfo(const char *conninfo)
@@ -109,8 +147,12 @@ check_conninfo(const char *conninfo)
 	{
 		if (o->val == NULL)
 			continue;
-		if (strcmp(o->keyword, "password") == 0)
-			refused = "password";
+		if (keyword_is_secret(o->keyword) ||
+			(o->dispchar && strchr(o->dispchar, '*') != NULL))
+		{
+			if (refused == NULL || strcmp(refused, "replication") == 0)
+				refused = pstrdup(o->keyword);
+		}
 		else if (strcmp(o->keyword, "replication") == 0)
 			refused = "replication";
 		else if (strcmp(o->keyword, "host") == 0)
@@ -128,6 +170,13 @@ check_conninfo(const char *conninfo)
 				 errmsg("the connection string of a warehouse server must not hold a password"),
 				 errdetail("tenancy tables never hold secrets, and the registry is readable by tenancy_admin."),
 				 errhint("Give the password in a password file (tenancy.remote_passfile, or passfile= in the connection string), in a service file (service=), or use client certificates (sslcert=, sslkey=).")));
+	if (refused && strcmp(refused, "replication") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the connection string of a warehouse server must not hold a secret"),
+				 errdetail("libpq marks \"%s\" as secret-bearing; tenancy tables never hold secrets, and the registry is readable by tenancy_admin.",
+						   refused),
+				 errhint("Give it in a service file (service=), or use a client key that needs no passphrase, readable only by the server's operating system user.")));
 	if (refused)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -158,6 +207,31 @@ check_superuser(const char *action)
 }
 
 /*
+ * ServerLockRow
+ *		Lock the row key of tenancy.locks until the end of the transaction,
+ *		creating it on first use.  Only tenancy's SECURITY DEFINER functions
+ *		can: nobody else has a privilege on the table, so no role can hold
+ *		the lock to block provisions (an advisory lock's keys are guessable
+ *		and anyone may take one).  INSERT ... ON CONFLICT DO UPDATE locks
+ *		the row whether it inserted or found it, and a second session
+ *		inserting the same new key waits for the first.
+ */
+void
+ServerLockRow(const char *key)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(key)};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) SpiExecuteKept(&plan, "INSERT INTO tenancy.locks AS l (lock_key) VALUES ($1) "
+						  "ON CONFLICT (lock_key) DO UPDATE SET lock_key = excluded.lock_key",
+						  1, types, values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/*
  * lock_placement
  *		Serialize placement (and drop_server) until the end of the
  *		transaction.
@@ -165,10 +239,7 @@ check_superuser(const char *action)
 static void
 lock_placement(void)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PLACEMENT_LOCK_KEY, 0, 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	ServerLockRow("placement");
 }
 
 /*
@@ -184,8 +255,12 @@ tenancy_register_server(PG_FUNCTION_ARGS)
 	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	int32		max_connections = PG_GETARG_INT32(2);
 	bool		accepting = PG_GETARG_BOOL(3);
-	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, BOOLOID};
-	Datum		values[4];
+	ArrayType  *existing = PG_GETARG_ARRAYTYPE_P(4);
+	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, BOOLOID, TEXTARRAYOID};
+	Datum		values[5];
+	Datum	   *names;
+	bool	   *nulls;
+	int			nnames;
 
 	check_superuser("register");
 	check_server_name(name);
@@ -196,19 +271,39 @@ tenancy_register_server(PG_FUNCTION_ARGS)
 				 errmsg("max_connections of a warehouse server must be between 1 and %d",
 						SERVER_MAX_CONNECTIONS),
 				 errdetail("%d was given.", max_connections)));
+	if (ARR_NDIM(existing) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("existing_databases must be a one-dimensional array of database names")));
+	deconstruct_array(existing, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls,
+					  &nnames);
+	for (int i = 0; i < nnames; i++)
+	{
+		const char *problem = nulls[i] ? "is NULL" :
+			SpecDatabaseProblem(TextDatumGetCString(names[i]), false);
+
+		if (problem)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid database name in existing_databases"),
+					 errdetail("Element %d %s.", i + 1, problem)));
+	}
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(conninfo);
 	values[2] = Int32GetDatum(max_connections);
 	values[3] = BoolGetDatum(accepting);
+	values[4] = PointerGetDatum(existing);
 	SPI_connect();
 	if (SPI_execute_with_args("INSERT INTO tenancy.servers AS s "
-							  "(name, conninfo, max_connections, accepting_tenants) "
-							  "VALUES ($1, $2, $3, $4) "
+							  "(name, conninfo, max_connections, accepting_tenants, "
+							  "existing_databases) "
+							  "VALUES ($1, $2, $3, $4, $5) "
 							  "ON CONFLICT (name) DO UPDATE SET conninfo = $2, "
 							  "max_connections = $3, accepting_tenants = $4, "
+							  "existing_databases = $5, "
 							  "updated_at = pg_catalog.now()",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register warehouse server \"%s\"", name);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -278,6 +373,159 @@ conninfo_value(const char *value)
 	}
 	appendStringInfoChar(&quoted, '\'');
 	return quoted.data;
+}
+
+/*
+ * tenancy_conninfo_masked
+ *		SQL: tenancy.conninfo_masked(conninfo text) returns text: the
+ *		conninfo as given when no keyword holds a secret, else rebuilt with
+ *		each secret-bearing value replaced by ********.  A conninfo libpq
+ *		cannot parse is shown as a whole mask: it could be anything.
+ *		tenancy.server_load shows the registry through it, so that a row
+ *		registered before secrets were refused is not readable by
+ *		tenancy_admin.
+ */
+Datum
+tenancy_conninfo_masked(PG_FUNCTION_ARGS)
+{
+	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *error = NULL;
+	PQconninfoOption *options = PQconninfoParse(conninfo, &error);
+	bool		secret = false;
+	StringInfoData masked;
+
+	if (error)
+		PQfreemem(error);
+	if (options == NULL)
+		PG_RETURN_TEXT_P(cstring_to_text(SECRET_MASK));
+	for (PQconninfoOption *o = options; o->keyword; o++)
+		if (o->val && keyword_is_secret(o->keyword))
+			secret = true;
+	if (!secret)
+	{
+		PQconninfoFree(options);
+		PG_RETURN_TEXT_P(cstring_to_text(conninfo));
+	}
+	initStringInfo(&masked);
+	for (PQconninfoOption *o = options; o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		appendStringInfo(&masked, "%s%s=%s", masked.len > 0 ? " " : "",
+						 o->keyword,
+						 keyword_is_secret(o->keyword) ? SECRET_MASK :
+						 conninfo_value(o->val));
+	}
+	PQconninfoFree(options);
+	PG_RETURN_TEXT_P(cstring_to_text(masked.data));
+}
+
+/*
+ * ServerDatabaseRecord
+ *		What tenancy.databases says of database on server ("": this
+ *		server), in a transaction of its own (worker only): false when
+ *		nothing is recorded; else *database_oid is the OID recorded, or
+ *		InvalidOid when the worker recorded its intent to create it but not
+ *		the result (it crashed in between).
+ */
+bool
+ServerDatabaseRecord(const char *server, const char *database, Oid *database_oid)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(server), CStringGetTextDatum(database)};
+	bool		found;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT database_oid FROM tenancy.databases "
+							  "WHERE server = $1 AND name = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.databases");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		bool		isnull;
+
+		*database_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1,
+													   &isnull));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return found;
+}
+
+/*
+ * ServerRecordDatabase
+ *		Record that the worker creates (database_oid InvalidOid: is about
+ *		to create) or created database on server, in a transaction of its
+ *		own (worker only).
+ */
+void
+ServerRecordDatabase(const char *server, const char *database, Oid database_oid)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		values[3] = {CStringGetTextDatum(server), CStringGetTextDatum(database),
+	ObjectIdGetDatum(database_oid)};
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO tenancy.databases (server, name, database_oid) "
+							  "VALUES ($1, $2, $3) ON CONFLICT (server, name) DO UPDATE "
+							  "SET database_oid = excluded.database_oid, "
+							  "created_at = pg_catalog.now()",
+							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record database \"%s\" in tenancy.databases", database);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * check_new_database
+ *		A tenant new on server database: when the server is this one, the
+ *		planner sees pg_database, so a database that exists and that the
+ *		worker did not create (tenancy.databases, same OID) is refused at
+ *		once (55000) rather than by the worker's step after COMMIT.  On
+ *		another server the worker's create database step makes the same
+ *		check.  dry_run: tenancy.plan refuses the same way.
+ */
+static void
+check_new_database(const TenantModel *m)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(m->remote_database)};
+	bool		foreign;
+
+	if (m->server == NULL || strcmp(m->server, SERVER_THIS_SERVER) != 0 ||
+		m->existing_database)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_database d "
+							  "WHERE d.datname OPERATOR(pg_catalog.=) $1 "
+							  "AND NOT EXISTS (SELECT FROM tenancy.databases r "
+							  "WHERE r.server = '' AND r.name = $1 "
+							  "AND r.database_oid OPERATOR(pg_catalog.=) d.oid)",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_database");
+	foreign = SPI_processed > 0;
+	SPI_finish();
+	if (foreign)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database \"%s\" was not created by tenancy", m->remote_database),
+				 errdetail("Tenant \"%s\" would be placed in database \"%s\" of this server, which exists and is not one the worker created (tenancy.databases).  Its owner could run code as the worker there.",
+						   m->name, m->remote_database),
+				 errhint("Choose a warehouse.database.name that does not exist yet, or have a superuser register this server with tenancy.register_server(..., existing_databases => ARRAY['%s']) and place the tenant there with warehouse.database.host.",
+						 m->remote_database)));
 }
 
 /*
@@ -472,6 +720,34 @@ least_loaded_server(void)
 }
 
 /*
+ * server_allows_database
+ *		Whether a superuser listed database in the existing_databases of
+ *		registered server: tenancy then uses it as it is (no CREATE
+ *		DATABASE, no database-level grants).
+ */
+static bool
+server_allows_database(const char *server, const char *database)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		allowed;
+
+	if (server[0] == '\0')
+		return false;
+	values[0] = CStringGetTextDatum(server);
+	values[1] = CStringGetTextDatum(database);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM tenancy.servers "
+							  "WHERE name = $1 AND $2 = ANY (existing_databases)",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.servers");
+	allowed = SPI_processed > 0;
+	SPI_finish();
+	return allowed;
+}
+
+/*
  * place_on
  *		Make the model remote, on server (its database: the spec's, else one
  *		named like the platform database).
@@ -496,6 +772,7 @@ place_on(TenantModel *m, const char *server)
 					 errhint("Set warehouse.database.name in the spec.")));
 	}
 	m->server = pstrdup(server);
+	m->existing_database = server_allows_database(server, m->remote_database);
 }
 
 /*
@@ -545,7 +822,11 @@ ServerPlaceTenant(TenantModel *m, const char *stored_server, bool row_found,
 	{
 		/* nothing registered: here, or another database of this server */
 		if (!m->local)
+		{
 			m->server = pstrdup(SERVER_THIS_SERVER);
+			if (!row_found)
+				check_new_database(m);
+		}
 	}
 	else if (!dry_run)
 		ereport(ERROR,

@@ -10,9 +10,11 @@
  * plans only what differs, so a provision creates everything, an apply of
  * a changed spec touches only what changed and an apply of the same spec
  * plans nothing.  For a tenant in this database the current state comes
- * from the catalogs (and a role or schema that exists but is not the
- * tenant's is refused); for a tenant on another server, which the planner
- * cannot see, it is inferred from the spec last applied.
+ * from the catalogs (and a role or schema that exists but is not one that
+ * tenancy.created_objects records as created for the tenant, by OID, is
+ * refused: tenancy never adopts an object that merely has the name); for a
+ * tenant on another server, which the planner cannot see, it is inferred
+ * from the spec last applied.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +43,8 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 
 #include "pg_compat.h"
 #include "plan.h"
@@ -371,28 +375,123 @@ read_role_settings(Oid roleid)
 }
 
 /*
+ * A role or schema tenancy.created_objects records for the tenant being read
+ */
+typedef struct RecordedObject
+{
+	char	   *kind;			/* role or schema */
+	char	   *name;
+	Oid			oid;
+} RecordedObject;
+
+/*
+ * read_recorded
+ *		The roles and schemas tenancy recorded as created for tenant_id (0:
+ *		a tenant not in the catalog: none).
+ */
+static List *
+read_recorded(int64 tenant_id)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(tenant_id)};
+	List	   *recorded = NIL;
+
+	if (tenant_id == 0)
+		return NIL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) SpiExecuteKept(&plan, "SELECT kind, name, object_oid FROM tenancy.created_objects "
+						  "WHERE tenant_id = $1", 1, types, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		RecordedObject *r = palloc(sizeof(RecordedObject));
+
+		r->kind = SPI_getvalue(tuple, desc, 1);
+		r->name = SPI_getvalue(tuple, desc, 2);
+		r->oid = DatumGetObjectId(SPI_getbinval(tuple, desc, 3, &isnull));
+		recorded = lappend(recorded, r);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return recorded;
+}
+
+/*
+ * recorded_oid
+ *		The OID recorded for a role or schema of the tenant, or InvalidOid.
+ */
+static Oid
+recorded_oid(List *recorded, const char *kind, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, recorded)
+	{
+		RecordedObject *r = lfirst(lc);
+
+		if (strcmp(r->kind, kind) == 0 && strcmp(r->name, name) == 0)
+			return r->oid;
+	}
+	return InvalidOid;
+}
+
+/*
+ * foreign_object
+ *		Refuse a role or schema that has a name the tenant needs but that
+ *		tenancy did not create for it (42710): tenancy never adopts one.
+ */
+static void
+foreign_object(const TenantModel *model, const char *kind, const char *name,
+			   Oid oid, Oid recorded, bool registered)
+{
+	if (!registered)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("%s \"%s\" already exists", kind, name),
+				 errdetail("Tenant \"%s\" needs this %s name, and the %s was not created by tenancy for it.",
+						   model->name, kind, kind),
+				 errhint("Drop or rename the %s, or choose another tenant name%s.", kind,
+						 strcmp(kind, "schema") == 0 ? " or warehouse.database.schema_prefix" : "")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("%s \"%s\" was not created by tenancy for tenant \"%s\"", kind, name,
+					model->name),
+			 OidIsValid(recorded) ?
+			 errdetail("The %s has the name tenancy derives for the tenant, but its OID is %u and tenancy.created_objects records %u: it was dropped and created again by someone else.",
+					   kind, oid, recorded) :
+			 errdetail("The %s has the name tenancy derives for the tenant, but tenancy.created_objects does not record it as created for the tenant (OID %u).",
+					   kind, oid),
+			 errhint("tenancy does not adopt what it did not create.  Find out what the %s is, then drop or rename it and run the operation again: tenancy creates its own.",
+					 kind)));
+}
+
+/*
  * read_role
- *		What exists of the role named rolename.  When the tenant is not
- *		registered, an existing role is someone else's: refuse (42710).
+ *		What exists of the role named rolename.  An existing role must be
+ *		the one tenancy recorded for the tenant (same OID); otherwise it is
+ *		someone else's: refuse (42710).
  */
 static void
 read_role(RoleState *state, const char *rolename, Oid writer,
-		  const TenantModel *model, bool tenant_registered)
+		  const TenantModel *model, int64 tenant_id, List *recorded)
 {
 	Oid			roleid = get_role_oid(rolename, true);
+	Oid			expected;
 	HeapTuple	tuple;
 	Form_pg_authid role;
 
 	memset(state, 0, sizeof(RoleState));
 	if (!OidIsValid(roleid))
 		return;
-	if (!tenant_registered)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("role \"%s\" already exists", rolename),
-				 errdetail("Tenant \"%s\" needs this role name, and the role was not created by tenancy for it.",
-						   model->name),
-				 errhint("Drop or rename the role, or choose another tenant name.")));
+	expected = recorded_oid(recorded, "role", rolename);
+	if (expected != roleid)
+		foreign_object(model, "role", rolename, roleid, expected, tenant_id != 0);
 
 	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
 	if (!HeapTupleIsValid(tuple))
@@ -407,6 +506,43 @@ read_role(RoleState *state, const char *rolename, Oid writer,
 
 	state->is_member = OidIsValid(writer) && role_is_granted(writer, roleid);
 	state->settings = read_role_settings(roleid);
+}
+
+/*
+ * TenantForeignObjects
+ *		The roles and schemas that have a name tenant_id's model needs but
+ *		that tenancy did not record as created for it, one description
+ *		each ("role x (OID n)"): what the audit reports instead of reading
+ *		the tenant's state (TenantStateFromCatalogs would refuse them).
+ */
+List *
+TenantForeignObjects(const TenantModel *model, int64 tenant_id)
+{
+	List	   *recorded = read_recorded(tenant_id);
+	List	   *foreign = NIL;
+	const char *roles[4 + TENANT_LOGIN_ROLE_COUNT];
+
+	roles[0] = model->owner_role;
+	roles[1] = model->writer_role;
+	roles[2] = model->reader_role;
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		roles[3 + i] = model->login_roles[i];
+	roles[3 + TENANT_LOGIN_ROLE_COUNT] = model->backup_enabled ? model->backup_role : NULL;
+	for (int i = 0; i < lengthof(roles); i++)
+	{
+		Oid			oid = roles[i] ? get_role_oid(roles[i], true) : InvalidOid;
+
+		if (OidIsValid(oid) && oid != recorded_oid(recorded, "role", roles[i]))
+			foreign = lappend(foreign, psprintf("role %s (OID %u)", roles[i], oid));
+	}
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+	{
+		Oid			oid = get_namespace_oid(model->schemas[i], true);
+
+		if (OidIsValid(oid) && oid != recorded_oid(recorded, "schema", model->schemas[i]))
+			foreign = lappend(foreign, psprintf("schema %s (OID %u)", model->schemas[i], oid));
+	}
+	return foreign;
 }
 
 /*
@@ -475,44 +611,49 @@ trigger_enabled(Oid relid, const char *name)
  * TenantStateFromCatalogs
  *		Read what exists of a tenant placed in this database.
  *
- * tenant_registered says whether tenancy.tenants holds the tenant (then its
- * roles are its own); otherwise any existing derived role is a conflict.  A
- * derived schema is the tenant's only if its owner role owns it.
+ * tenant_id is the tenant's id in tenancy.tenants (0: not registered):
+ * every existing derived role and schema must be one tenancy.created_objects
+ * records as created for it (same OID), else it is refused (42710), and a
+ * schema must also be owned by the tenant's owner role.
  */
 TenantState *
-TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
+TenantStateFromCatalogs(const TenantModel *model, int64 tenant_id)
 {
 	TenantState *state = palloc0(sizeof(TenantState));
+	List	   *recorded = read_recorded(tenant_id);
 	Oid			owner;
 	Oid			writer;
 	Oid			reader;
 
-	read_role(&state->owner, model->owner_role, InvalidOid, model, tenant_registered);
-	read_role(&state->writer, model->writer_role, InvalidOid, model, tenant_registered);
-	read_role(&state->reader, model->reader_role, InvalidOid, model, tenant_registered);
+	read_role(&state->owner, model->owner_role, InvalidOid, model, tenant_id, recorded);
+	read_role(&state->writer, model->writer_role, InvalidOid, model, tenant_id, recorded);
+	read_role(&state->reader, model->reader_role, InvalidOid, model, tenant_id, recorded);
 	writer = get_role_oid(model->writer_role, true);
 	reader = get_role_oid(model->reader_role, true);
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		read_role(&state->logins[i], model->login_roles[i], writer, model,
-				  tenant_registered);
+				  tenant_id, recorded);
 
 	/*
-	 * The backup role: read when the spec wants it, or when the tenant is
-	 * registered (an apply turning backups off drops it, if tenancy made
-	 * it: see PlanSqlProvision).  A new tenant that does not want it does
-	 * not care whether a role of that name exists.
+	 * The backup role: read when the spec wants it, or when tenancy
+	 * recorded it for the tenant (an apply turning backups off drops it:
+	 * see PlanSqlProvision).  A tenant that does not want it does not care
+	 * whether a role of that name that is not its own exists.
 	 */
-	if (model->backup_enabled || tenant_registered)
+	if (model->backup_enabled ||
+		OidIsValid(recorded_oid(recorded, "role", model->backup_role)))
 		read_role(&state->backup, model->backup_role,
-				  get_role_oid(model->reader_role, true), model, tenant_registered);
+				  get_role_oid(model->reader_role, true), model, tenant_id, recorded);
 
 	owner = get_role_oid(model->owner_role, true);
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 	{
 		Oid			nsp = get_namespace_oid(model->schemas[i], true);
+		Oid			expected;
 
 		if (!OidIsValid(nsp))
 			continue;
+		expected = recorded_oid(recorded, "schema", model->schemas[i]);
 		if (!OidIsValid(owner) || !pg_namespace_ownercheck(nsp, owner) ||
 			superuser_arg(owner))
 			ereport(ERROR,
@@ -521,6 +662,9 @@ TenantStateFromCatalogs(const TenantModel *model, bool tenant_registered)
 					 errdetail("Tenant \"%s\" needs this schema name, and the schema is not owned by its role \"%s\".",
 							   model->name, model->owner_role),
 					 errhint("Choose another warehouse.database.schema_prefix, or drop or rename the schema.")));
+		if (expected != nsp)
+			foreign_object(model, "schema", model->schemas[i], nsp, expected,
+						   tenant_id != 0);
 		state->schema_exists[i] = true;
 		if (i == TENANT_AUDIT_SCHEMA_INDEX)
 		{
@@ -644,18 +788,23 @@ remote_undo_sql(const TenantModel *m, const char *action, const char *object)
 {
 	const char *owner = quote_identifier(m->owner_role);
 
+	/*
+	 * Every operator and function qualified: the warehouse database's owner
+	 * may have set its search_path (the worker's sessions pin it as well).
+	 */
 	if (strcmp(action, "create role") == 0 && strcmp(object, m->owner_role) == 0)
 		return psprintf("DO $tenancy$ BEGIN "
-						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s) "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) %s) "
 						"AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n "
-						"JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner WHERE r.rolname = %s) "
+						"JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner "
+						"WHERE r.rolname OPERATOR(pg_catalog.=) %s) "
 						"THEN DROP OWNED BY %s; DROP ROLE %s; END IF; END $tenancy$",
 						quote_literal_cstr(object), quote_literal_cstr(object),
 						owner, owner);
 	if (strcmp(action, "create role") == 0)
 		return psprintf("DO $tenancy$ BEGIN "
-						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s) THEN "
-						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s) THEN "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) %s) THEN "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) %s) THEN "
 						"REASSIGN OWNED BY %s TO %s; END IF; "
 						"DROP OWNED BY %s; DROP ROLE %s; END IF; END $tenancy$",
 						quote_literal_cstr(object), quote_literal_cstr(m->owner_role),
@@ -663,10 +812,10 @@ remote_undo_sql(const TenantModel *m, const char *action, const char *object)
 						quote_identifier(object), quote_identifier(object));
 	if (strcmp(action, "create schema") == 0)
 		return psprintf("DO $tenancy$ BEGIN "
-						"IF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s) "
+						"IF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) %s) "
 						"AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c "
-						"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-						"WHERE n.nspname = %s) "
+						"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+						"WHERE n.nspname OPERATOR(pg_catalog.=) %s) "
 						"THEN DROP SCHEMA %s; END IF; END $tenancy$",
 						quote_literal_cstr(object), quote_literal_cstr(object),
 						quote_identifier(object));
@@ -745,8 +894,10 @@ PlanAddSql(PlanContext *ctx, const char *action, const char *object, char *sql)
  * plan_create_database
  *		The first action of a tenant new on another server: its database,
  *		unless pg_database lists it (CREATE DATABASE cannot run in a
- *		transaction block, so the worker checks first).  Never undone: the
- *		database may hold other tenants.
+ *		transaction block, so the worker checks first); one that exists and
+ *		that the worker did not create is refused (see remote.c).  Not
+ *		planned in a database a superuser allowed (existing_database).
+ *		Never undone: the database may hold other tenants.
  */
 static void
 plan_create_database(PlanContext *ctx)
@@ -956,7 +1107,7 @@ PlanTenant(const TenantModel *model, const TenantState *state, PlanKind kind)
 	ctx.actions = NIL;
 	if (kind == PLAN_PROVISION)
 	{
-		if (!model->local && !state->owner.exists)
+		if (!model->local && !state->owner.exists && !model->existing_database)
 			plan_create_database(&ctx);
 		PlanSqlProvision(&ctx);
 		PlanPlatformProvision(&ctx);

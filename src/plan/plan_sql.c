@@ -312,7 +312,8 @@ plan_audit_table(PlanContext *ctx)
  *		database to PUBLIC, so every role of the server could connect (and
  *		see the tenant's schemas and catalogs) otherwise.  Planned again
  *		when a group role is (re)created; DROP OWNED removes the grant with
- *		the role.
+ *		the role.  Never in a database tenancy did not create (a server's
+ *		existing_databases): its grants are its owner's business.
  */
 static void
 plan_database_access(PlanContext *ctx)
@@ -369,7 +370,8 @@ PlanSqlProvision(PlanContext *ctx)
 		plan_backup_role(ctx, &s->backup);
 	else if (s->platform != NULL && s->platform->backup_enabled)
 		plan_drop_role(ctx, &s->backup, m->backup_role, true);
-	if (!m->local && (!s->writer.exists || !s->reader.exists))
+	if (!m->local && !m->existing_database &&
+		(!s->writer.exists || !s->reader.exists))
 		plan_database_access(ctx);
 
 	ctx->phase = PLAN_PHASE_DEFAULT_PRIVILEGES;
@@ -464,13 +466,17 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 	for (int i = 0; i < nroles; i++)
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
 						 quote_literal_cstr(roles[i]));
+	/* operators and functions qualified: see remote_undo_sql */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "DO $tenancy$ BEGIN "
-					 "IF (SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname IN (%s) "
-					 "AND rolcanlogin AND NOT rolsuper) <> %d THEN "
+					 "IF (SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles "
+					 "WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY[%s]::pg_catalog.name[]) "
+					 "AND rolcanlogin AND NOT rolsuper AND NOT rolcreaterole "
+					 "AND NOT rolcreatedb AND NOT rolreplication AND NOT rolbypassrls) "
+					 "OPERATOR(pg_catalog.<>) %d THEN "
 					 "RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = "
-					 "'a tenant login role to get a password is missing, cannot log in or is a superuser'; "
+					 "'a tenant login role to get a password is missing, cannot log in or is privileged'; "
 					 "END IF; END $tenancy$",
 					 names.data, nroles);
 

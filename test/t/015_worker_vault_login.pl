@@ -58,7 +58,14 @@ sub credentials
 {
 	my ($tenant) = @_;
 	my $slug = $tenant =~ s/-/_/gr;
-	$node->safe_psql('postgres', "CREATE ROLE ${slug}_etl LOGIN; CREATE ROLE ${slug}_airflow LOGIN");
+	# the roles as tenancy would have created and recorded them (issue 17:
+	# passwords are set only on roles tenancy.created_objects records)
+	$node->safe_psql('postgres', qq{
+		CREATE ROLE ${slug}_etl LOGIN; CREATE ROLE ${slug}_airflow LOGIN;
+		INSERT INTO tenancy.tenants (name, slug, spec) VALUES ('$tenant', '$slug', '{}') ON CONFLICT (name) DO NOTHING;
+		INSERT INTO tenancy.created_objects (tenant_id, kind, name, object_oid)
+		SELECT t.tenant_id, 'role', r.rolname, r.oid FROM tenancy.tenants t, pg_roles r
+		 WHERE t.name = '$tenant' AND r.rolname IN ('${slug}_etl', '${slug}_airflow')});
 	return TenancyTest::enqueue_operation($node, $tenant, [ {
 		target => 'kubernetes', action => 'create', object => "namespace/airflow-$tenant",
 		request => { method => 'POST', path => '/api/v1/namespaces',

@@ -96,7 +96,7 @@ is($wb->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname =
 my $error = $platform->safe_psql('postgres', qq{
 	SELECT attempts || ':' || last_error FROM tenancy.steps
 	 WHERE operation_id = $rot AND object = 'database credentials'});
-like($error, qr/^1:.*a tenant login role to get a password is missing, cannot log in or is a superuser.*42704/,
+like($error, qr/^1:.*a tenant login role to get a password is missing, cannot log in or is privileged.*42704/,
 	'failed at its first attempt (42704), with what is wrong');
 unlike($error, qr/SCRAM-SHA-256|ALTER ROLE/, 'the message holds no statement and no verifier');
 

@@ -810,7 +810,7 @@ terminate_at_commit_of(const TenantModel *m)
 		terminate_callback_registered = true;
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	for (int i = 0; i < lengthof(roles); i++)
+	for (int i = 0; i < (int) lengthof(roles); i++)
 	{
 		Oid			oid = roles[i] ? get_role_oid(roles[i], true) : InvalidOid;
 

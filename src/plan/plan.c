@@ -528,7 +528,7 @@ TenantForeignObjects(const TenantModel *model, int64 tenant_id)
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		roles[3 + i] = model->login_roles[i];
 	roles[3 + TENANT_LOGIN_ROLE_COUNT] = model->backup_enabled ? model->backup_role : NULL;
-	for (int i = 0; i < lengthof(roles); i++)
+	for (int i = 0; i < (int) lengthof(roles); i++)
 	{
 		Oid			oid = roles[i] ? get_role_oid(roles[i], true) : InvalidOid;
 

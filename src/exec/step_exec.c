@@ -113,14 +113,14 @@ idempotency_key(const ClaimedStep *step)
 }
 
 /*
- * error_is_transient
+ * StepErrorIsTransient
  *		Errors that say nothing about the step, only about the moment: the
- *		step's transaction lost a lock conflict (a deadlock, which the
- *		worker's short deadlock_timeout makes it the one to detect, or a
- *		serialization failure) and is worth another attempt.
+ *		transaction lost a lock conflict (a deadlock, which the worker's
+ *		short deadlock_timeout makes it the one to detect, or a
+ *		serialization failure) and is worth another try.
  */
-static bool
-error_is_transient(int sqlerrcode)
+bool
+StepErrorIsTransient(int sqlerrcode)
 {
 	return sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 		sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
@@ -175,7 +175,7 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 		MemoryContextSwitchTo(running->cxt);
 		memset(outcome, 0, sizeof(StepOutcome));
 		HandlerSetOutcome(outcome,
-					error_is_transient(edata->sqlerrcode)
+					StepErrorIsTransient(edata->sqlerrcode)
 					? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 					"%s", edata->message);
 		started = false;

@@ -112,4 +112,7 @@ extern void StepOutcomeFromResponse(const HttpRequest *request,
 									const int *ok_status, int n_ok_status,
 									StepOutcome *outcome);
 
+/* A lock conflict (deadlock, serialization failure, lock not available) */
+extern bool StepErrorIsTransient(int sqlerrcode);
+
 #endif							/* TENANCY_STEP_EXEC_H */

@@ -473,8 +473,9 @@ pause_after_error(Engine *engine, const char *what)
  *
  * If the pass fails, the outcomes are recorded one transaction each, so
  * that one outcome that cannot be recorded does not hold back the others;
- * an outcome that still cannot be recorded is dropped (its lease brings the
- * step back).
+ * an outcome that lost a lock conflict is kept for the next pass, one that
+ * still cannot be recorded otherwise is dropped (its lease brings the step
+ * back).
  */
 static void
 run_pass(Engine *engine, int room)
@@ -593,18 +594,21 @@ step_started(Engine *engine, ClaimedStep *step)
 /*
  * record_one_by_one
  *		Record each finished step in a transaction of its own (after a pass
- *		failed); an outcome that cannot be recorded is logged and dropped.
+ *		failed); an outcome that cannot be recorded is logged, and kept for
+ *		the next pass when it lost a lock conflict, else dropped.
  */
 static void
 record_one_by_one(Engine *engine)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	List	   *volatile kept = NIL;
 	ListCell   *lc;
 
 	foreach(lc, engine->finished)
 	{
 		FinishedStep *done = lfirst(lc);
 		JournalPass pass;
+		volatile bool keep = false;
 
 		memset(&pass, 0, sizeof(pass));
 		pass.finished = list_make1(done);
@@ -615,16 +619,34 @@ record_one_by_one(Engine *engine)
 		}
 		PG_CATCH();
 		{
+			ErrorData  *edata;
+
 			MemoryContextSwitchTo(cxt);
 			errcontext("tenancy worker recording step %d of operation " INT64_FORMAT,
 					   done->step->ordinal, done->step->operation_id);
+			edata = CopyErrorData();
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();
+
+			/*
+			 * A lock conflict (a deprovision or cancel changing the same
+			 * operation and tenant rows) says nothing about the outcome: keep
+			 * it for the next pass.  Dropping it would leave the step running
+			 * until its lease expires, and its operation, and every later
+			 * operation of the tenant, waiting that long.
+			 */
+			keep = StepErrorIsTransient(edata->sqlerrcode);
+			FreeErrorData(edata);
 		}
 		PG_END_TRY();
+		if (keep)
+			kept = lappend(kept, done);
+		else
+			MemoryContextDelete(done->cxt);
 	}
-	forget_finished(engine);
+	list_free(engine->finished);
+	engine->finished = kept;
 }
 
 /*

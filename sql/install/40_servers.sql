@@ -95,7 +95,11 @@ AS 'MODULE_PATHNAME', 'tenancy_conninfo_masked';
 COMMENT ON FUNCTION tenancy.conninfo_masked(text) IS
 	'A libpq conninfo with the value of every secret-bearing keyword (libpq marks them with dispchar *) replaced by ********';
 
--- tenancy_admin reads the registry without the conninfo (server_load masks it)
+-- tenancy_admin reads the registry without the conninfo (server_load masks it).
+-- The REVOKE makes the table's own privileges explicit (the owner's only), as
+-- an installation upgraded from 0.1.0, where tenancy_admin read the whole
+-- table, has them.
+REVOKE ALL ON tenancy.servers FROM PUBLIC;
 GRANT SELECT (name, max_connections, accepting_tenants, existing_databases,
 			  created_at, updated_at) ON tenancy.servers TO tenancy_admin;
 GRANT SELECT ON tenancy.databases TO tenancy_admin;

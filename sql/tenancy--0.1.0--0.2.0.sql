@@ -974,3 +974,44 @@ $fn$;
 COMMENT ON FUNCTION tenancy.rotate_due_credentials() IS
 	'Rotate the database credentials of every ready tenant whose password is older than tenancy.credential_max_age; returns how many';
 
+-- issue 17/19: after a restore into another cluster (new OIDs) a superuser
+-- vouches for the tenant's objects
+CREATE FUNCTION tenancy.rebind_restored_objects(name text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+	v_roles integer;
+	v_schemas integer;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'permission denied to rebind the objects of tenant "%"', left(rebind_restored_objects.name, 64)
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only a superuser can vouch that the roles and schemas that now carry the recorded names are the tenant''s.';
+	END IF;
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t
+	 WHERE t.name = rebind_restored_objects.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(rebind_restored_objects.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	UPDATE tenancy.created_objects o SET object_oid = r.oid
+	  FROM pg_catalog.pg_roles r
+	 WHERE o.tenant_id = v_tenant AND o.kind = 'role'
+	   AND r.rolname = o.name AND r.oid <> o.object_oid;
+	GET DIAGNOSTICS v_roles = ROW_COUNT;
+	UPDATE tenancy.created_objects o SET object_oid = n.oid
+	  FROM pg_catalog.pg_namespace n
+	 WHERE o.tenant_id = v_tenant AND o.kind = 'schema'
+	   AND n.nspname = o.name AND n.oid <> o.object_oid;
+	GET DIAGNOSTICS v_schemas = ROW_COUNT;
+	RETURN v_roles + v_schemas;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.rebind_restored_objects(text) IS
+	'Superusers, after restoring the platform database into another cluster (OIDs change): record the OIDs that the tenant''s roles and schemas have now; returns how many records changed';
+
+REVOKE ALL ON FUNCTION tenancy.rebind_restored_objects(text) FROM PUBLIC;

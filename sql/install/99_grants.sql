@@ -21,6 +21,10 @@ REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean,
 -- only (the function checks it too).
 REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;
 
+-- Vouching after a restore that the objects carrying a tenant's recorded
+-- names are its own: superusers only (the function checks it too).
+REVOKE EXECUTE ON FUNCTION tenancy.rebind_restored_objects(text) FROM tenancy_admin;
+
 -- Row-level security policies and the tenant column's default of shared
 -- tables call it as the tenant's roles, and tenants call it themselves: USAGE
 -- on the schema lets every role name it.  Nothing else is reachable through

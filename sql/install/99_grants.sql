@@ -15,6 +15,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tenancy TO tenancy_admin;
 -- (tenancy.remote_passfile), so whoever registers a server could collect
 -- them or probe the network from the server.  The functions check it too.
 REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]),
+	tenancy.reconcile_created_objects(),
 	tenancy.drop_server(text) FROM tenancy_admin;
 
 -- Forgetting a tenant leaves its roles and schemas with no record: superusers

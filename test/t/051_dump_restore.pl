@@ -99,6 +99,11 @@ is($new->safe_psql('postgres', q{
 	SELECT (SELECT string_agg(tenant, ',') FROM public.runs) || ' ' || (SELECT count(*) FROM dr_a_bronze.events)}),
 	'dr-a 3', "the tenant's role, schema, data and the shared table's policy are restored");
 
+# roles and schemas have new OIDs in the new cluster: a superuser declares
+# them tenancy's once (issue 17: tenancy acts only on what it recorded)
+cmp_ok($new->safe_psql('postgres', 'SELECT tenancy.reconcile_created_objects()'), '>', 0,
+	'reconcile_created_objects records the restored OIDs');
+
 # the journal goes on
 my $max_op = $new->safe_psql('postgres', 'SELECT max(operation_id) FROM tenancy.operations');
 my $op = run_op($new, "SELECT tenancy.provision('dr-d', " . spec('dr-d', 'basic') . ')',

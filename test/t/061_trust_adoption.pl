@@ -41,8 +41,8 @@ my $roles_sql = q{SELECT string_agg(format('%s:%s%s%s%s%s%s:%s:%s', a.rolname, a
 # 1. ops2: provisioned, deprovisioned; an unrelated etl_ops2 appears
 $node->safe_psql('postgres', 'SET ROLE admin1; SELECT tenancy.provision(\'ops2\', ' . spec('ops2') . ')');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM tenancy.created_objects o
-	JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'ops2'}), '11',
-	'provision records its 5 roles and 6 schemas');
+	JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'ops2'}), '12',
+	'provision records its 6 roles (backup_ops2 included) and 6 schemas');
 $node->safe_psql('postgres', "SET ROLE admin1; SELECT tenancy.deprovision('ops2')");
 is($node->safe_psql('postgres', q{SELECT string_agg(o.kind || ' ' || o.name, ', ' ORDER BY o.kind, o.name) FROM tenancy.created_objects o
 	JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'ops2' AND o.kind = 'role'}),
@@ -65,7 +65,7 @@ $node->safe_psql('postgres', 'DROP ROLE etl_ops2');
 ($rc, $out, $err) = as_admin('SELECT tenancy.provision(\'ops2\', ' . spec('ops2') . ')');
 is($rc, 0, 'provision after the DBA dropped the foreign role') or diag($err);
 is($node->safe_psql('postgres', q{SELECT count(*) FROM tenancy.created_objects o JOIN pg_roles r
-	ON r.oid = o.object_oid AND r.rolname = o.name WHERE o.name LIKE '%ops2%'}), '5',
+	ON r.oid = o.object_oid AND r.rolname = o.name WHERE o.name LIKE '%ops2%'}), '6',
 	'its roles are recorded with the OIDs they have now');
 is($node->safe_psql('postgres', q{SELECT pg_has_role('etl_ops2', 'pg_execute_server_program', 'MEMBER')}), 'f',
 	'the fresh etl_ops2 has no membership of the old one');

@@ -810,6 +810,42 @@ SELECT DISTINCT '', d.datname::text, d.oid
    AND d.datname <> pg_catalog.current_database()
 ON CONFLICT DO NOTHING;
 
+CREATE FUNCTION tenancy.reconcile_created_objects()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_roles bigint;
+	v_schemas bigint;
+	v_databases bigint;
+BEGIN
+	IF NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false) THEN
+		RAISE EXCEPTION 'permission denied to reconcile what tenancy created'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only a superuser may declare the roles, schemas and databases that now have the recorded names to be the ones tenancy created.';
+	END IF;
+	UPDATE tenancy.created_objects o SET object_oid = r.oid
+	  FROM pg_catalog.pg_roles r
+	 WHERE o.kind = 'role' AND r.rolname = o.name AND r.oid <> o.object_oid AND NOT r.rolsuper;
+	GET DIAGNOSTICS v_roles = ROW_COUNT;
+	UPDATE tenancy.created_objects o SET object_oid = n.oid
+	  FROM pg_catalog.pg_namespace n
+	 WHERE o.kind = 'schema' AND n.nspname = o.name AND n.oid <> o.object_oid;
+	GET DIAGNOSTICS v_schemas = ROW_COUNT;
+	UPDATE tenancy.databases d SET database_oid = p.oid
+	  FROM pg_catalog.pg_database p
+	 WHERE d.server = '' AND p.datname = d.name AND p.oid <> d.database_oid;
+	GET DIAGNOSTICS v_databases = ROW_COUNT;
+	RETURN v_roles + v_schemas + v_databases;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.reconcile_created_objects() IS
+	'Superuser only, after restoring the platform database into another cluster (roles, schemas and databases get new OIDs): record the current OIDs of the recorded names as tenancy''s; returns how many records changed';
+
+REVOKE ALL ON FUNCTION tenancy.reconcile_created_objects() FROM PUBLIC;
+
 CREATE FUNCTION tenancy.conninfo_masked(conninfo text)
 RETURNS text
 LANGUAGE c STRICT IMMUTABLE PARALLEL SAFE
@@ -973,45 +1009,3 @@ $fn$;
 
 COMMENT ON FUNCTION tenancy.rotate_due_credentials() IS
 	'Rotate the database credentials of every ready tenant whose password is older than tenancy.credential_max_age; returns how many';
-
--- issue 17/19: after a restore into another cluster (new OIDs) a superuser
--- vouches for the tenant's objects
-CREATE FUNCTION tenancy.rebind_restored_objects(name text)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-	v_tenant bigint;
-	v_roles integer;
-	v_schemas integer;
-BEGIN
-	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-		RAISE EXCEPTION 'permission denied to rebind the objects of tenant "%"', left(rebind_restored_objects.name, 64)
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = 'Only a superuser can vouch that the roles and schemas that now carry the recorded names are the tenant''s.';
-	END IF;
-	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t
-	 WHERE t.name = rebind_restored_objects.name FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'tenant "%" does not exist', left(rebind_restored_objects.name, 64)
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	UPDATE tenancy.created_objects o SET object_oid = r.oid
-	  FROM pg_catalog.pg_roles r
-	 WHERE o.tenant_id = v_tenant AND o.kind = 'role'
-	   AND r.rolname = o.name AND r.oid <> o.object_oid;
-	GET DIAGNOSTICS v_roles = ROW_COUNT;
-	UPDATE tenancy.created_objects o SET object_oid = n.oid
-	  FROM pg_catalog.pg_namespace n
-	 WHERE o.tenant_id = v_tenant AND o.kind = 'schema'
-	   AND n.nspname = o.name AND n.oid <> o.object_oid;
-	GET DIAGNOSTICS v_schemas = ROW_COUNT;
-	RETURN v_roles + v_schemas;
-END
-$fn$;
-
-COMMENT ON FUNCTION tenancy.rebind_restored_objects(text) IS
-	'Superusers, after restoring the platform database into another cluster (OIDs change): record the OIDs that the tenant''s roles and schemas have now; returns how many records changed';
-
-REVOKE ALL ON FUNCTION tenancy.rebind_restored_objects(text) FROM PUBLIC;

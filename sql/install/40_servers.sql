@@ -87,6 +87,40 @@ COMMENT ON COLUMN tenancy.databases.database_oid IS
 
 SELECT pg_catalog.pg_extension_config_dump('tenancy.databases', '');
 
+CREATE FUNCTION tenancy.reconcile_created_objects()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_roles bigint;
+	v_schemas bigint;
+	v_databases bigint;
+BEGIN
+	IF NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false) THEN
+		RAISE EXCEPTION 'permission denied to reconcile what tenancy created'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only a superuser may declare the roles, schemas and databases that now have the recorded names to be the ones tenancy created.';
+	END IF;
+	UPDATE tenancy.created_objects o SET object_oid = r.oid
+	  FROM pg_catalog.pg_roles r
+	 WHERE o.kind = 'role' AND r.rolname = o.name AND r.oid <> o.object_oid AND NOT r.rolsuper;
+	GET DIAGNOSTICS v_roles = ROW_COUNT;
+	UPDATE tenancy.created_objects o SET object_oid = n.oid
+	  FROM pg_catalog.pg_namespace n
+	 WHERE o.kind = 'schema' AND n.nspname = o.name AND n.oid <> o.object_oid;
+	GET DIAGNOSTICS v_schemas = ROW_COUNT;
+	UPDATE tenancy.databases d SET database_oid = p.oid
+	  FROM pg_catalog.pg_database p
+	 WHERE d.server = '' AND p.datname = d.name AND p.oid <> d.database_oid;
+	GET DIAGNOSTICS v_databases = ROW_COUNT;
+	RETURN v_roles + v_schemas + v_databases;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.reconcile_created_objects() IS
+	'Superuser only, after restoring the platform database into another cluster (roles, schemas and databases get new OIDs): record the current OIDs of the recorded names as tenancy''s; returns how many records changed';
+
 CREATE FUNCTION tenancy.conninfo_masked(conninfo text)
 RETURNS text
 LANGUAGE c STRICT IMMUTABLE PARALLEL SAFE
@@ -95,13 +129,6 @@ AS 'MODULE_PATHNAME', 'tenancy_conninfo_masked';
 COMMENT ON FUNCTION tenancy.conninfo_masked(text) IS
 	'A libpq conninfo with the value of every secret-bearing keyword (libpq marks them with dispchar *) replaced by ********';
 
--- tenancy_admin reads the registry without the conninfo (server_load masks it).
--- The REVOKE makes the table's own privileges explicit (the owner's only), as
--- an installation upgraded from 0.1.0, where tenancy_admin read the whole
--- table, has them.
-REVOKE ALL ON tenancy.servers FROM PUBLIC;
-GRANT SELECT (name, max_connections, accepting_tenants, existing_databases,
-			  created_at, updated_at) ON tenancy.servers TO tenancy_admin;
 GRANT SELECT ON tenancy.databases TO tenancy_admin;
 
 CREATE VIEW tenancy.server_load AS
@@ -118,4 +145,10 @@ COMMENT ON VIEW tenancy.server_load IS
 	'Registered warehouse servers with the number of tenants each holds (placement picks the fewest); secrets in a conninfo are shown as ********';
 
 
-GRANT SELECT ON tenancy.server_load TO tenancy_admin;
+GRANT SELECT ON tenancy.servers, tenancy.server_load TO tenancy_admin;
+
+-- issue 17: tenancy_admin reads the registry without the conninfo
+-- (server_load shows it masked)
+REVOKE SELECT ON tenancy.servers FROM tenancy_admin;
+GRANT SELECT (name, max_connections, accepting_tenants, existing_databases,
+			  created_at, updated_at) ON tenancy.servers TO tenancy_admin;

@@ -77,44 +77,6 @@ $fn$;
 COMMENT ON FUNCTION tenancy.forget(text) IS
 	'Superusers: delete a stuck tenant''s record, operations and steps without touching anything it created (returned: what may remain); frees its warehouse server for drop_server';
 
-CREATE FUNCTION tenancy.rebind_restored_objects(name text)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-	v_tenant bigint;
-	v_roles integer;
-	v_schemas integer;
-BEGIN
-	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-		RAISE EXCEPTION 'permission denied to rebind the objects of tenant "%"', left(rebind_restored_objects.name, 64)
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = 'Only a superuser can vouch that the roles and schemas that now carry the recorded names are the tenant''s.';
-	END IF;
-	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t
-	 WHERE t.name = rebind_restored_objects.name FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'tenant "%" does not exist', left(rebind_restored_objects.name, 64)
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	UPDATE tenancy.created_objects o SET object_oid = r.oid
-	  FROM pg_catalog.pg_roles r
-	 WHERE o.tenant_id = v_tenant AND o.kind = 'role'
-	   AND r.rolname = o.name AND r.oid <> o.object_oid;
-	GET DIAGNOSTICS v_roles = ROW_COUNT;
-	UPDATE tenancy.created_objects o SET object_oid = n.oid
-	  FROM pg_catalog.pg_namespace n
-	 WHERE o.tenant_id = v_tenant AND o.kind = 'schema'
-	   AND n.nspname = o.name AND n.oid <> o.object_oid;
-	GET DIAGNOSTICS v_schemas = ROW_COUNT;
-	RETURN v_roles + v_schemas;
-END
-$fn$;
-
-COMMENT ON FUNCTION tenancy.rebind_restored_objects(text) IS
-	'Superusers, after restoring the platform database into another cluster (OIDs change): record the OIDs that the tenant''s roles and schemas have now; returns how many records changed';
-
 -- Said at CREATE EXTENSION: a database that no worker serves keeps its
 -- platform and remote steps pending for ever.
 DO $do$

@@ -15,15 +15,12 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tenancy TO tenancy_admin;
 -- (tenancy.remote_passfile), so whoever registers a server could collect
 -- them or probe the network from the server.  The functions check it too.
 REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]),
+	tenancy.reconcile_created_objects(),
 	tenancy.drop_server(text) FROM tenancy_admin;
 
 -- Forgetting a tenant leaves its roles and schemas with no record: superusers
 -- only (the function checks it too).
 REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;
-
--- Vouching after a restore that the objects carrying a tenant's recorded
--- names are its own: superusers only (the function checks it too).
-REVOKE EXECUTE ON FUNCTION tenancy.rebind_restored_objects(text) FROM tenancy_admin;
 
 -- Row-level security policies and the tenant column's default of shared
 -- tables call it as the tenant's roles, and tenants call it themselves: USAGE

@@ -467,7 +467,7 @@ foreign_object(const TenantModel *model, const char *kind, const char *name,
 					   kind, oid, recorded) :
 			 errdetail("The %s has the name tenancy derives for the tenant, but tenancy.created_objects does not record it as created for the tenant (OID %u).",
 					   kind, oid),
-			 errhint("tenancy does not adopt what it did not create.  Find out what the %s is, then drop or rename it and run the operation again: tenancy creates its own.",
+			 errhint("tenancy does not adopt what it did not create.  Find out what the %s is, then drop or rename it and run the operation again: tenancy creates its own.  (After restoring the platform database into another cluster, every OID changed: a superuser runs tenancy.reconcile_created_objects() once.)",
 					 kind)));
 }
 

@@ -430,6 +430,20 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 		PlanAddSql(ctx, "disable login", m->backup_role,
 				   psprintf("ALTER ROLE %s NOLOGIN", qi(m->backup_role)));
 
+	/*
+	 * On a warehouse server, the open sessions of the tenant's login roles
+	 * are ended in the transaction that disables them (in this database
+	 * the caller's COMMIT does it: see tenancy_deprovision).
+	 */
+	if (!m->local && (s->logins[0].exists || s->logins[1].exists || s->backup.exists))
+		PlanAddSql(ctx, "end sessions", m->name,
+				   psprintf("SELECT pg_catalog.pg_terminate_backend(a.pid) "
+							"FROM pg_catalog.pg_stat_activity a "
+							"WHERE a.usename OPERATOR(pg_catalog.=) ANY (ARRAY[%s, %s, %s]::pg_catalog.name[])",
+							quote_literal_cstr(m->login_roles[0]),
+							quote_literal_cstr(m->login_roles[1]),
+							quote_literal_cstr(m->backup_role)));
+
 	ctx->phase = PLAN_PHASE_DROP_SCHEMAS;
 	if (drop_data)
 		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
@@ -461,12 +475,36 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 {
 	StringInfoData sql;
 	StringInfoData names;
+	StringInfoData groups;
 
 	initStringInfo(&names);
 	for (int i = 0; i < nroles; i++)
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
 						 quote_literal_cstr(roles[i]));
-	/* operators and functions qualified: see remote_undo_sql */
+	/*
+	 * The groups a login role may be a member of: its tenant's writer and
+	 * reader (etl_<slug>, airflow_<slug>, backup_<slug>: tenant_<slug>_...).
+	 */
+	initStringInfo(&groups);
+	for (int i = 0; i < nroles; i++)
+	{
+		const char *slug = strchr(roles[i], '_');
+
+		if (slug == NULL)
+			elog(ERROR, "\"%s\" is not a tenant login role name", roles[i]);
+		appendStringInfo(&groups, "%s%s, %s", i > 0 ? ", " : "",
+						 quote_literal_cstr(psprintf("tenant_%s_writer", slug + 1)),
+						 quote_literal_cstr(psprintf("tenant_%s_reader", slug + 1)));
+	}
+
+	/*
+	 * Operators and functions qualified: see remote_undo_sql.  A login role
+	 * that is a member of any other role, or whose groups are members of
+	 * anything or privileged, does not get a password: whoever reads the
+	 * tenant's credentials would hold those privileges (a role of that name
+	 * created by someone else on the warehouse after a deprovision, say a
+	 * member of pg_execute_server_program).
+	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "DO $tenancy$ BEGIN "
@@ -477,8 +515,23 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 					 "OPERATOR(pg_catalog.<>) %d THEN "
 					 "RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = "
 					 "'a tenant login role to get a password is missing, cannot log in or is privileged'; "
+					 "END IF; "
+					 "IF EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
+					 "JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.member "
+					 "JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid "
+					 "WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[%s]::pg_catalog.name[]) "
+					 "AND g.rolname OPERATOR(pg_catalog.<>) ALL (ARRAY[%s]::pg_catalog.name[])) "
+					 "OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
+					 "JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.member "
+					 "WHERE g.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[%s]::pg_catalog.name[])) "
+					 "OR EXISTS (SELECT FROM pg_catalog.pg_roles g "
+					 "WHERE g.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[%s]::pg_catalog.name[]) "
+					 "AND (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication "
+					 "OR g.rolbypassrls OR g.rolcanlogin)) THEN "
+					 "RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = "
+					 "'a tenant login role to get a password is a member of a role tenancy did not create'; "
 					 "END IF; END $tenancy$",
-					 names.data, nroles);
+					 names.data, nroles, names.data, groups.data, groups.data, groups.data);
 
 	/*
 	 * The verifiers go straight into a buffer made large enough first: no

@@ -11,6 +11,7 @@
 use strict;
 use warnings;
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -158,8 +159,23 @@ is($wc->safe_psql('warehouse', "SELECT count(*) FROM pg_namespace WHERE nspname 
 
 # deprovision, data kept: logins and group roles gone, schemas and the owner kept
 $wb->safe_psql('warehouse', "INSERT INTO red_audit.pipeline_runs (dag_id) VALUES ('kept')");
+# an open session of red's etl role on B is ended with its NOLOGIN (issue 17)
+my ($sin, $sout, $serr) = ('', '', '');
+my $session = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $wb->connstr('warehouse') . ' user=etl_red', '-c', 'SELECT pg_sleep(120)' ],
+	'<', \$sin, '>', \$sout, '2>', \$serr);
+my $open = 0;
+for (1 .. 100)
+{
+	$open = $wb->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE usename = 'etl_red'");
+	last if $open > 0;
+	select(undef, undef, undef, 0.1);
+}
+is($open, '1', 'red has a session open on B');
 my $dep = $platform->safe_psql('postgres', "SELECT tenancy.deprovision('red')");
 is(TenancyTest::wait_operation($platform, $dep, 60), 'succeeded', 'deprovision of red succeeded');
+$session->finish;
+like($serr, qr/terminating connection/, 'red\'s open session on B was ended');
 is($wb->safe_psql('postgres', "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname ~ '_red(_|\$)'"),
 	'tenant_red_owner', 'red: only the (NOLOGIN) owner role is left on B');
 is($wb->safe_psql('warehouse', 'SELECT count(*) FROM red_audit.pipeline_runs'), '1',

@@ -100,5 +100,18 @@ like($error, qr/^1:.*a tenant login role to get a password is missing, cannot lo
 	'failed at its first attempt (42704), with what is wrong');
 unlike($error, qr/SCRAM-SHA-256|ALTER ROLE/, 'the message holds no statement and no verifier');
 
+# issue 17: a login role that is a member of a role tenancy did not create
+# on B (someone granted it pg_execute_server_program): no password is set,
+# or whoever reads the tenant's credentials could run programs on B
+$wb->safe_psql('postgres', 'ALTER ROLE airflow_vip LOGIN; GRANT pg_execute_server_program TO etl_vip');
+$rot = $platform->safe_psql('postgres', "SELECT tenancy.rotate_credentials('vip')");
+$state = TenancyTest::wait_operation($platform, $rot, 60);
+ok($state eq 'failed' || $state eq 'compensated', "rotation with a foreign membership ended $state");
+like($platform->safe_psql('postgres', qq{SELECT last_error FROM tenancy.steps
+	 WHERE operation_id = $rot AND object = 'database credentials'}),
+	qr/member of a role tenancy did not create.*55000/, 'refused (55000), the membership named as the reason');
+is($wb->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'etl_vip'"),
+	$verifier, 'its verifier was not changed');
+
 TenancyTest::stop_simulator($sim);
 done_testing();

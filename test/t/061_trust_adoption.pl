@@ -42,7 +42,7 @@ my $roles_sql = q{SELECT string_agg(format('%s:%s%s%s%s%s%s:%s:%s', a.rolname, a
 $node->safe_psql('postgres', 'SET ROLE admin1; SELECT tenancy.provision(\'ops2\', ' . spec('ops2') . ')');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM tenancy.created_objects o
 	JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'ops2'}), '12',
-	'provision records its 6 roles (backup_<slug> too) and 6 schemas');
+	'provision records its 6 roles (backup_ops2 included) and 6 schemas');
 $node->safe_psql('postgres', "SET ROLE admin1; SELECT tenancy.deprovision('ops2')");
 is($node->safe_psql('postgres', q{SELECT string_agg(o.kind || ' ' || o.name, ', ' ORDER BY o.kind, o.name) FROM tenancy.created_objects o
 	JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'ops2' AND o.kind = 'role'}),

@@ -131,9 +131,10 @@ is($node->safe_psql('postgres', "SELECT namespace_uid FROM tenancy.tenants WHERE
 for my $label ('app.kubernetes.io/managed-by', 'tenancy.io/tenant')
 {
 	my @unlabelled = grep { !defined $_->{metadata}{labels}{$label} }
-	  grep { $_->{metadata}{namespace} eq 'airflow-alpha' && ($_->{metadata}{managedFields}[0]{manager} // '') eq 'tenancy' }
+	  grep { ($_->{metadata}{namespace} // $_->{metadata}{name}) eq 'airflow-alpha'
+			   && ($_->{metadata}{managedFields}[0]{manager} // '') eq 'tenancy' }
 	  values %{ TenancyTest::sim_state($sim)->{kubernetes}{objects} };
-	is(scalar(@unlabelled), 0, "every object tenancy wrote in the namespace carries $label")
+	is(scalar(@unlabelled), 0, "every object tenancy wrote (the namespace and what is in it) carries $label")
 	  or diag(join ', ', map { "$_->{kind}/$_->{metadata}{name}" } @unlabelled);
 }
 
@@ -226,7 +227,7 @@ is($state, 'succeeded', "deprovision $hex32");
 is((grafana('GET', "/api/dashboards/uid/$by_tenant{$long}{uid}"))[0], 200,
 	'the long-named tenant keeps its dashboard');
 is((grafana('GET', "/api/dashboards/uid/$by_tenant{$hex37}{uid}"))[0], 200, "and so does $hex37");
-is((grafana('GET', "/api/dashboards/uid/$by_tenant{$hex32}{uid}"))[0], 404, "$hex32's is gone");
+is((grafana('GET', "/api/dashboards/uid/$by_tenant{$hex32}{uid}"))[0], 404, "${hex32}'s is gone");
 
 # a dashboard of someone else at the tenant's uid is refused, then left alone
 grafana('POST', '/api/dashboards/db', { dashboard => { uid => 'tn_gamma', title => 'Ops board' } });

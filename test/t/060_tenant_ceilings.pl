@@ -72,12 +72,16 @@ $idle->quit;
 $node->safe_psql('postgres', "ALTER ROLE etl_ceil SET statement_timeout = '5min'");
 my $long = $node->background_psql('postgres',
 	extra_params => [ '-U', 'etl_ceil' ], on_error_stop => 0);
-$long->query_until(qr/started/, "\\echo started\nSELECT pg_sleep(4);\n");
+$long->query_until(qr/started/, "\\echo started\nSELECT pg_sleep(300);\n");
 $node->safe_psql('postgres', "ALTER ROLE etl_ceil SET statement_timeout = '1s'");
-sleep 2;
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE usename = 'etl_ceil' AND state = 'active' AND query_start < now() - interval '2 s'")
+  or die 'the long statement did not start';
 like($node->safe_psql('postgres',
 	"SELECT check_name || ' ' || severity || ' ' || object FROM tenancy.audit('ceil') WHERE check_name = 'session_ceiling'"),
 	qr/^session_ceiling warning etl_ceil$/, 'the audit reports the session that outlasted its ceiling');
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'etl_ceil'");
 $long->quit;
 
 done_testing();

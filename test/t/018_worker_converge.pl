@@ -300,6 +300,26 @@ sub vault_version
 	ok(TenancyTest::k8s_gone($sim, '/api/v1/namespaces/airflow-gone', 10), 'no namespace left');
 }
 
+# ---- 10. an operation left compensating with a pending step (what the
+# previous version left behind, issue 16 item 2) ends after an upgrade
+{
+	# as the previous version left it: a forward step back to pending while
+	# its operation compensates (no claim takes it)
+	my $op = sql(q{
+		WITH t AS (INSERT INTO tenancy.tenants (name, slug, spec) VALUES ('legacy', 'legacy', '{}')
+		           RETURNING tenant_id),
+		     o AS (INSERT INTO tenancy.operations (tenant_id, kind, generation, state, error)
+		           SELECT tenant_id, 'provision', 1, 'compensating', 'step 2 failed' FROM t
+		           RETURNING operation_id),
+		     s AS (INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, attempts)
+		           SELECT operation_id, 1, 'kubernetes', 'get', 'never',
+		                  '{"method": "GET", "path": "/api/v1/namespaces/default"}', 1 FROM o)
+		SELECT operation_id FROM o});
+	is(TenancyTest::wait_operation($node, $op, 20), 'compensated', 'the stuck operation ends');
+	like(sql("SELECT state || ': ' || last_error FROM tenancy.steps WHERE operation_id = $op"),
+		qr/^cancelled: .*not run: the operation is compensating/, 'its pending step was cancelled, saying why');
+}
+
 is(sql("SELECT count(*) FROM tenancy.running_operations"), '0', 'nothing left running');
 is(sql("SELECT count(*) FROM tenancy.steps WHERE state IN ('pending', 'running', 'compensating')"), '0',
 	'no step left pending, running or compensating');

@@ -308,8 +308,14 @@ wait_for_catalog(Engine *engine)
 				ereport(LOG,
 						(errmsg("tenancy worker resumes: extension tenancy is at version %s in database \"%s\"",
 								TENANCY_VERSION, tenancy_database)));
+			/*
+			 * Not installed: passes record nothing and claim nothing
+			 * (run_pass) until a look finds it installed; the next claim
+			 * keeps its own pace (asking for one here would loop).
+			 */
 			engine->catalog_checked = (version != NULL);
-			engine->claim_all = true;
+			if (version != NULL)
+				engine->claim_all = true;
 			return;
 		}
 		if (!logged)
@@ -488,7 +494,8 @@ run_pass(Engine *engine, int room)
 
 	memset(&pass, 0, sizeof(pass));
 	pass.finished = engine->finished;
-	pass.max_claim = Max(room, 0);
+	/* no claim before the installed version was seen to be ours */
+	pass.max_claim = engine->catalog_checked ? Max(room, 0) : 0;
 	pass.claim_all = engine->claim_all && room > 0;
 	pass.result_cxt = engine->pass_cxt;
 	if (pass.claim_all)

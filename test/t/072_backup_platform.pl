@@ -6,7 +6,8 @@
 # successful run is too old (high) and one that is missing (critical).
 # Turning backups, the SLA and advanced monitoring off deletes the CronJob,
 # script, Secret and rule (the volume stays); turning backups on again
-# gives the new backup role a password, keeping the others'.
+# gives the new backup role a password, keeping the others'.  Last, a
+# CronJob deleted behind tenancy's back is reported missing.
 use strict;
 use warnings;
 
@@ -78,6 +79,7 @@ is(audit(), '', 'a fresh tenant: no platform finding');
 sub token { my $t = slurp_file($_[0]); chomp $t; return $t; }
 my $http = HTTP::Tiny->new(timeout => 30);
 my $k8s_token = token($sim->{admin_k8s_token_file});
+my $res;
 sub set_last_success
 {
 	my ($seconds_ago) = @_;
@@ -90,10 +92,6 @@ set_last_success(3 * 86400);
 is(audit(), "backup_too_old high $cron_path", 'a last success 3 days ago is reported (high)');
 set_last_success(3600);
 is(audit(), '', 'one an hour ago is not');
-my $res = $http->request('DELETE', $sim->{kubernetes} . $cron_path, { headers => { Authorization => "Bearer $k8s_token" } });
-ok($res->{success}, 'CronJob deleted behind tenancy\'s back');
-is(audit(), "platform_object_missing critical $cron_path", 'a missing CronJob is reported (critical)');
-
 # backups, SLA and advanced monitoring off: deleted, the volume kept
 my $seq = (TenancyTest::journal($sim))->[-1]{seq} // 0;
 $op = $node->safe_psql('postgres', "SELECT tenancy.apply('bk', @{[ spec('false', 'false') ]})");
@@ -123,6 +121,11 @@ my $again = decode_base64(TenancyTest::k8s_object($sim, "$api/secrets/backup-cre
 is(length($again), 32, 'backup-credentials has a password again');
 is(decode_base64(TenancyTest::k8s_object($sim, "$api/secrets/database-credentials")->{data}{SOURCE_DB_PASSWORD}),
 	$etl_before, 'the ETL password is unchanged');
+
+# last: the CronJob deleted behind tenancy's back
+$res = $http->request('DELETE', $sim->{kubernetes} . $cron_path, { headers => { Authorization => "Bearer $k8s_token" } });
+ok($res->{success}, 'CronJob deleted behind tenancy\'s back');
+is(audit(), "platform_object_missing critical $cron_path", 'a missing CronJob is reported (critical)');
 
 $node->stop;
 TenancyTest::stop_simulator($sim);

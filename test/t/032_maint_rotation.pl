@@ -134,8 +134,8 @@ ok($third ne $new && login($third) eq 'etl_rot_a', 'and gave another working pas
 is($node->safe_psql('postgres', 'SELECT tenancy.rotate_due_credentials()'), '0',
 	'rotate_due_credentials: nothing due yet');
 $node->safe_psql('postgres', q{
-	UPDATE tenancy.steps SET finished_at = finished_at - interval '200 days'
-	 WHERE request ->> 'handler' = 'database_credentials' AND state = 'succeeded'});
+	UPDATE tenancy.tenants SET credentials_set_at = credentials_set_at - interval '200 days'
+	 WHERE name = 'rot-a'});
 is($node->safe_psql('postgres', 'SELECT tenancy.rotate_due_credentials()'), '1',
 	'rotate_due_credentials rotates the tenant whose password is older than the maximum age');
 my $due = $node->safe_psql('postgres',

@@ -78,6 +78,14 @@ SELECT tenancy.set_password('airflow_acme_corp');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 ALTER ROLE airflow_acme_corp NOCREATEDB;
+-- a login role given a role tenancy did not create: its password would hand
+-- that role's privileges out
+GRANT pg_read_all_data TO airflow_acme_corp;
+SET ROLE regress_dba;
+SELECT tenancy.set_password('airflow_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE pg_read_all_data FROM airflow_acme_corp;
 SELECT rolpassword IS NULL AS airflow_no_password FROM pg_authid WHERE rolname = 'airflow_acme_corp';
 SET ROLE regress_dba;
 

@@ -11,9 +11,10 @@
  * nobody can log in as them.  set_password generates a password, sets it as
  * a SCRAM verifier (statement logging and auditing off meanwhile) and
  * returns it once: it is stored nowhere else.  It acts only on the login
- * roles of a live tenant of this database, and only when they still have
- * the attributes tenancy gave them, so that it cannot hand out a way into
- * any other role.
+ * roles of a live tenant of this database, and only on the role tenancy
+ * created (tenancy.created_objects, by name and OID) while it still has
+ * the attributes and memberships tenancy gave it (RoleSetPasswordHere), so
+ * that it cannot hand out a way into any other role.
  *
  *-------------------------------------------------------------------------
  */
@@ -128,51 +129,6 @@ tenant_of_login_role(const char *role)
 }
 
 /*
- * check_login_role_attributes
- *		The role exists here, can log in, is a member of the tenant's writer
- *		or reader group and has none of the attributes tenancy never gives a
- *		login role (superuser, createrole, createdb, replication,
- *		bypassrls); 42501 otherwise.
- */
-static void
-check_login_role_attributes(const char *role, const TenantModel *m)
-{
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	bool		ok;
-	bool		isnull;
-
-	values[0] = CStringGetTextDatum(role);
-	values[1] = CStringGetTextDatum(m->writer_role);
-	values[2] = CStringGetTextDatum(m->reader_role);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT r.rolcanlogin AND NOT (r.rolsuper OR r.rolcreaterole "
-							  "OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls) "
-							  "AND EXISTS (SELECT FROM pg_catalog.pg_auth_members a "
-							  "JOIN pg_catalog.pg_roles g ON g.oid = a.roleid "
-							  "WHERE a.member = r.oid AND g.rolname IN ($2, $3)) "
-							  "FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
-							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_roles");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("login role \"%s\" does not exist", role),
-				 errdetail("Tenant \"%s\" is recorded, but its login role is missing from this database.",
-						   m->name),
-				 errhint("Run tenancy.audit('%s'), then tenancy.apply() with its spec to re-create it.",
-						 m->name)));
-	ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	if (isnull || !ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" is not a login role as tenancy created it", role),
-				 errdetail("tenancy sets passwords only on a tenant's login roles that can log in, belong to the tenant's writer or reader group and are not superuser, createrole, createdb, replication or bypassrls."),
-				 errhint("Run tenancy.audit('%s') to see what changed.", m->name)));
-}
-
-/*
  * generate_password
  *		A password of PASSWORD_RANDOM_BYTES strong random bytes in base64url
  *		without padding (no character that needs quoting in a connection
@@ -249,7 +205,6 @@ tenancy_set_password(PG_FUNCTION_ARGS)
 						"this server"),
 				 errdetail("tenancy.set_password sets passwords of tenants in this database only."),
 				 errhint("Configure Vault (tenancy.vault_url) so that the worker sets them there, or set it on that server as its superuser.")));
-	check_login_role_attributes(role, entry.model);
 
 	password = generate_password();
 	RoleSetPasswordHere(role, password);

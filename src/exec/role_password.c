@@ -67,28 +67,18 @@ set_quiet_settings(void)
 }
 
 /*
- * RoleSetPasswordQuietly
- *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' for a tenant login role,
- *		in a transaction of its own with statement logging and auditing off.
- *		Refuses a role that is missing, cannot log in, has a privileged
- *		attribute, is not one tenancy.created_objects records (by name and
- *		OID), or is a member of a role that tenancy did not create.
+ * check_tenant_login_role
+ *		Refuse (ERROR) a role that is missing, cannot log in, has a
+ *		privileged attribute, is not one tenancy.created_objects records (by
+ *		name and OID), or is a member of a role that tenancy did not create.
+ *		The caller is connected to SPI.
  */
-void
-RoleSetPasswordQuietly(const char *role, const char *password)
+static void
+check_tenant_login_role(const char *role)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(role)};
-	char	   *volatile verifier = NULL;
-	char	   *volatile literal = NULL;
-	char	   *volatile sql = NULL;
 	bool		isnull;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	set_quiet_settings();
 
 	if (SPI_execute_with_args("SELECT a.rolcanlogin AND NOT a.rolsuper AND NOT a.rolcreaterole "
 							  "AND NOT a.rolcreatedb AND NOT a.rolreplication AND NOT a.rolbypassrls, "
@@ -123,6 +113,31 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 				 errmsg("login role \"%s\" is a member of a role tenancy did not create", role),
 				 errdetail("Setting its password would hand out that role's privileges to whoever reads the tenant's credentials."),
 				 errhint("Revoke the membership (see \\du %s), then retry the operation.", role)));
+}
+
+/*
+ * wipe
+ *		Overwrite a string that held a secret (NULL: nothing).
+ */
+static void
+wipe(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+}
+
+/*
+ * alter_role_password
+ *		ALTER ROLE ... PASSWORD '<SCRAM verifier computed here>'; the
+ *		verifier and the statement are wiped whatever happens.  The caller
+ *		is connected to SPI and has made the transaction quiet.
+ */
+static void
+alter_role_password(const char *role, const char *password)
+{
+	char	   *volatile verifier = NULL;
+	char	   *volatile literal = NULL;
+	char	   *volatile sql = NULL;
 
 	PG_TRY();
 	{
@@ -133,16 +148,35 @@ RoleSetPasswordQuietly(const char *role, const char *password)
 		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not set the password of role \"%s\"", role);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		if (verifier)
-			explicit_bzero(verifier, strlen(verifier));
-		if (literal)
-			explicit_bzero(literal, strlen(literal));
-		if (sql)
-			explicit_bzero(sql, strlen(sql));
+		wipe(verifier);
+		wipe(literal);
+		wipe(sql);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	wipe(verifier);
+	wipe(literal);
+	wipe(sql);
+}
+
+/*
+ * RoleSetPasswordQuietly
+ *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' for a tenant login role,
+ *		in a transaction of its own with statement logging and auditing off.
+ *		Refuses what check_tenant_login_role refuses.
+ */
+void
+RoleSetPasswordQuietly(const char *role, const char *password)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	set_quiet_settings();
+	check_tenant_login_role(role);
+	alter_role_password(role, password);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -153,38 +187,18 @@ RoleSetPasswordQuietly(const char *role, const char *password)
  *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' in the caller's
  *		transaction (tenancy.set_password), with statement logging,
  *		auditing and statement tracking off until it has run: the settings
- *		are restored when it returns, the verifier and the statement wiped.
- *		The caller has checked that the role is a tenant login role.
+ *		are restored when it returns.  Refuses what check_tenant_login_role
+ *		refuses.
  */
 void
 RoleSetPasswordHere(const char *role, const char *password)
 {
-	char	   *volatile verifier = NULL;
-	char	   *volatile literal = NULL;
-	char	   *volatile sql = NULL;
 	int			nestlevel = NewGUCNestLevel();
 
 	set_quiet_settings();
-	PG_TRY();
-	{
-		verifier = pg_be_scram_build_secret(password);
-		literal = quote_literal_cstr(verifier);
-		sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
-					   literal);
-		SPI_connect();
-		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not set the password of role \"%s\"", role);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		if (verifier)
-			explicit_bzero(verifier, strlen(verifier));
-		if (literal)
-			explicit_bzero(literal, strlen(literal));
-		if (sql)
-			explicit_bzero(sql, strlen(sql));
-	}
-	PG_END_TRY();
+	SPI_connect();
+	check_tenant_login_role(role);
+	alter_role_password(role, password);
+	SPI_finish();
 	AtEOXact_GUC(false, nestlevel);
 }

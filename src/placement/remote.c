@@ -961,18 +961,18 @@ run_on_slot(PGconn *conn, RemoteConnection *slot, const char *server,
 }
 
 /*
- * remote_run
- *		Look the server up, connect (or reuse the cached connection) and run
- *		one attempt; see RemoteExecute.
+ * open_server
+ *		Look the server up and get a connection to database there (the
+ *		cached one, or a new one), honouring the server's down time; NULL
+ *		with *outcome set when there is none.  maintenance_db: connect to
+ *		the server's maintenance database instead.
  */
-static void
-remote_run(const char *server, const char *database, const char *sql,
-		   const char *step_key, const char *unless_database, int flags,
-		   StepOutcome *outcome)
+static PGconn *
+open_server(const char *server, const char *database, bool maintenance_db,
+			RemoteConnection **slot, StepOutcome *outcome)
 {
 	ServerEntry entry;
 	ServerHealth *h;
-	RemoteConnection *slot = NULL;
 	PGconn	   *conn;
 	char	   *error = NULL;
 
@@ -982,9 +982,9 @@ remote_run(const char *server, const char *database, const char *sql,
 		set_outcome(outcome, STEP_OUTCOME_FAILED,
 					psprintf("warehouse server \"%s\" is not registered (tenancy.register_server)",
 							 server));
-		return;
+		return NULL;
 	}
-	if (unless_database)
+	if (maintenance_db)
 		database = entry.maintenance_db;
 
 	h = server_health(server, false);
@@ -994,24 +994,44 @@ remote_run(const char *server, const char *database, const char *sql,
 					psprintf("server \"%s\" is unreachable, not retried before %s: %s",
 							 server, timestamptz_to_str(h->down_until),
 							 h->last_error));
-		return;
+		return NULL;
 	}
 
-	conn = get_connection(server, database, &entry, &slot, &error);
+	conn = get_connection(server, database, &entry, slot, &error);
 	if (conn == NULL)
 	{
 		mark_down(server, error);
 		set_outcome(outcome, STEP_OUTCOME_RETRY,
 					psprintf("could not connect to server \"%s\", database \"%s\": %s",
 							 server, database, error));
-		return;
+		return NULL;
 	}
 	if (h)
 	{
 		h->failures = 0;
 		h->down_until = 0;
 	}
+	return conn;
+}
 
+/*
+ * remote_run
+ *		Look the server up, connect (or reuse the cached connection) and run
+ *		one attempt; see RemoteExecute.
+ */
+static void
+remote_run(const char *server, const char *database, const char *sql,
+		   const char *step_key, const char *unless_database, int flags,
+		   StepOutcome *outcome)
+{
+	RemoteConnection *slot = NULL;
+	PGconn	   *conn = open_server(server, database, unless_database != NULL,
+								   &slot, outcome);
+
+	if (conn == NULL)
+		return;
+	if (unless_database)
+		database = pstrdup(PQdb(conn));
 	run_on_slot(conn, slot, server, database, sql, step_key, unless_database,
 				flags, outcome);
 }
@@ -1036,31 +1056,15 @@ void
 RemoteQuery(const char *server, const char *database, const char *sql,
 			int ncols, List **rows, StepOutcome *outcome)
 {
-	ServerEntry entry;
 	RemoteConnection *slot = NULL;
 	PGconn	   *conn;
 	PGresult   *volatile res = NULL;
-	char	   *error = NULL;
 	bool		timed_out = false;
 
-	memset(outcome, 0, sizeof(StepOutcome));
 	*rows = NIL;
-	if (!lookup_server(server, &entry))
-	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED,
-					psprintf("warehouse server \"%s\" is not registered (tenancy.register_server)",
-							 server));
-		return;
-	}
-	conn = get_connection(server, database, &entry, &slot, &error);
+	conn = open_server(server, database, false, &slot, outcome);
 	if (conn == NULL)
-	{
-		mark_down(server, error);
-		set_outcome(outcome, STEP_OUTCOME_RETRY,
-					psprintf("could not connect to server \"%s\", database \"%s\": %s",
-							 server, database, error));
 		return;
-	}
 	PG_TRY();
 	{
 		res = exec_wait(conn, sql, 0, NULL, &timed_out);

@@ -371,6 +371,9 @@ worker_loop(Engine *engine)
 			EndpointsReset();
 			HttpClientReconfigure(engine->client);
 			engine->claim_all = true;
+			/* tests wait for this line instead of sleeping after a reload */
+			ereport(LOG,
+					(errmsg("tenancy worker reloaded its configuration")));
 		}
 
 		MemoryContextReset(engine->pass_cxt);

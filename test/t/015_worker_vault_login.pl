@@ -78,6 +78,22 @@ sub credentials
 		depends_on => [1] } ]);
 }
 
+# reload_and_wait(SQL): run SQL that reloads the configuration, then wait
+# (at most 30 s, failing loudly) until the worker says it reloaded, instead
+# of sleeping and hoping it did
+sub reload_and_wait
+{
+	my ($sql) = @_;
+	my $count = sub { my @n = slurp_file($node->logfile) =~ /tenancy worker reloaded its configuration/g; scalar @n };
+	my $before = $count->();
+	$node->safe_psql('postgres', $sql);
+	for (1 .. 300)
+	{
+		return if $count->() > $before;
+		select(undef, undef, undef, 0.1);
+	}
+	die 'the worker did not reload its configuration within 30 s';
+}
 sub logins { return grep { $_->{path} eq '/v1/auth/kubernetes/login' } @{ $_[0] }; }
 sub step_of { return $node->safe_psql('postgres', "SELECT state || ' ' || attempts || ' ' || coalesce(last_error, '') FROM tenancy.steps WHERE operation_id = $_[0]"); }
 
@@ -135,8 +151,7 @@ TenancyTest::clear_faults($sim);
 # (a configuration reload forgets the token: the next write logs in)
 TenancyTest::control($sim, 'POST', '/__sim/vault-roles', { role => 'tenancy',
 	policies => [ { path => 'secret/*', capabilities => $all } ], ttl => 2 });
-$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-sleep(1);
+reload_and_wait('SELECT pg_reload_conf()');
 $mark = last_seq();
 is(TenancyTest::wait_operation($node, vault_write('lease1')), 'succeeded', 'write with a 2 s token');
 is(scalar(logins(vault_requests($mark))), 1, 'a reload made the worker log in again');
@@ -148,8 +163,7 @@ is(join(' ', map { ($_->{path} =~ /login/ ? 'login' : 'write') . ':' . $_->{stat
 	'login:200 write:200', 'logged in again before the write, which was not denied');
 
 # 5. a role Vault does not know: steps retry with the login error, then fail
-$node->safe_psql('postgres', "ALTER SYSTEM SET tenancy.vault_auth_role = 'no-such-role'; SELECT pg_reload_conf()");
-sleep(1);
+reload_and_wait("ALTER SYSTEM SET tenancy.vault_auth_role = 'no-such-role'; SELECT pg_reload_conf()");
 $op = vault_write('badrole');
 is(TenancyTest::wait_operation($node, $op), 'compensated', 'an unknown role fails the operation');
 like(step_of($op),

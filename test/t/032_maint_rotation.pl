@@ -128,6 +128,24 @@ is(TenancyTest::wait_operation($node, $rot2), 'succeeded', 'a second rotation su
 my $third = secret_password();
 ok($third ne $new && login($third) eq 'etl_rot_a', 'and gave another working password');
 
+# rotate_due_credentials (the pg_cron job's command): nothing is due while
+# the last password is younger than tenancy.credential_max_age; once it is
+# older, the tenant is rotated, and the new password works
+is($node->safe_psql('postgres', 'SELECT tenancy.rotate_due_credentials()'), '0',
+	'rotate_due_credentials: nothing due yet');
+$node->safe_psql('postgres', q{
+	UPDATE tenancy.tenants SET credentials_set_at = credentials_set_at - interval '200 days'
+	 WHERE name = 'rot-a'});
+is($node->safe_psql('postgres', 'SELECT tenancy.rotate_due_credentials()'), '1',
+	'rotate_due_credentials rotates the tenant whose password is older than the maximum age');
+my $due = $node->safe_psql('postgres',
+	"SELECT max(o.operation_id) FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'rot-a' AND o.kind = 'rotate'");
+is(TenancyTest::wait_operation($node, $due), 'succeeded', 'the due rotation succeeded');
+my $fourth = secret_password();
+ok($fourth ne $third && login($fourth) eq 'etl_rot_a', 'and gave another working password');
+is($node->safe_psql('postgres', 'SELECT tenancy.rotate_due_credentials()'), '0',
+	'then nothing is due again');
+
 # refusals
 my ($rc, $out, $err) = $node->psql('postgres', "SELECT tenancy.rotate_credentials('nobody')");
 like($err, qr/tenant "nobody" does not exist/, 'unknown tenant refused');

@@ -106,10 +106,8 @@ my @deletes = sort map {
 	my $field = $_->{query}{fieldSelector} // '';
 	$field =~ s/^metadata\.name=// ? "$_->{path}/$field" : $_->{path}
 } grep { $_->{method} eq 'DELETE' } @{ TenancyTest::journal_since($sim, $seq) };
-# the CronJob was deleted behind tenancy's back above: the worker finds it
-# gone (404 on its ownership check) and sends no DELETE for it
-is_deeply(\@deletes, [ sort("$api/configmaps/tenant-backup-script", "$api/secrets/backup-credentials", $rule_path) ],
-	'exactly those three DELETEs (the CronJob was gone already)');
+is_deeply(\@deletes, [ sort("$api/configmaps/tenant-backup-script", "$api/secrets/backup-credentials", $cron_path, $rule_path) ],
+	'exactly those four DELETEs');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'backup_bk'"), '0', 'backup role dropped');
 
 # on again: a new backup role gets a password, the others keep theirs

@@ -21,7 +21,8 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use TenancyTest;
 
-my $node = TenancyTest::new_node('trust_placement', undef, 'tenancy.max_attempts = 3');
+my $node = TenancyTest::new_node('trust_placement', undef, 'tenancy.max_attempts = 20',
+	"tenancy.connect_timeout = '20s'", "tenancy.request_timeout = '30s'");
 my $super = $node->safe_psql('postgres', 'SELECT current_user');
 $node->safe_psql('postgres', q{
 	CREATE ROLE admin1 LOGIN IN ROLE tenancy_admin;

@@ -40,8 +40,11 @@ my $timeout = $ENV{SOAK_TIMEOUT_S} // 300;
 
 my $sim = TenancyTest::start_simulator("${PostgreSQL::Test::Utils::tmp_check}/sim017",
 	'--helm-ready-delay-ms', '200');
+# a stop of the worker costs an attempt to every step it held started (the
+# journal cannot tell a kill from a step that crashes the worker), and a
+# polling step (validation) is started often: leave room for every stop
 my $node = TenancyTest::new_node('soak', $sim,
-	"tenancy.max_attempts = 8",
+	"tenancy.max_attempts = " . (8 + $kills),
 	"tenancy.lease_duration = '5s'",
 	"tenancy.request_timeout = '3s'",
 	"tenancy.retry_max_delay = '2s'",

@@ -2,7 +2,7 @@
 -- spec_keys: every key of the tenant spec does what it says, or is refused.
 -- What provision records for the reference spec, key by key: the name,
 -- the feature flags, workers, connections, warehouse.name, contacts.
--- (The walk over every leaf of the reference spec is TAP 070.)
+-- (The walk over every leaf of the reference spec is TAP 073.)
 --
 CREATE EXTENSION tenancy;
 \getenv abs_srcdir PG_ABS_SRCDIR

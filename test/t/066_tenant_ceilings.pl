@@ -1,4 +1,4 @@
-# 060_tenant_ceilings.pl: a tenant's own logins against its tier's setting
+# 066_tenant_ceilings.pl: a tenant's own logins against its tier's setting
 # ceilings (statement_timeout, work_mem, idle_in_transaction_session_timeout),
 # as a real second login: startup options above a ceiling are lowered before
 # the first statement, set_config() after its statement, an idle-in-

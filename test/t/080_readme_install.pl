@@ -1,4 +1,4 @@
-# 070_readme_install.pl: the README's "Installing from source" path, taken
+# 080_readme_install.pl: the README's "Installing from source" path, taken
 # literally (no simulator, no endpoint): the postgresql.conf lines, the shell
 # commands and the first tenant's SQL are read from README.md and run as
 # written; then the mistakes a DBA makes on the first day, each with the

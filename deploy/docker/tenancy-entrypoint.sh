@@ -15,6 +15,14 @@ set -euo pipefail
 : "${TENANCY_DATABASE:=platform}"
 config_file=${TENANCY_CONFIG_FILE:-/etc/tenancy/postgresql.conf}
 
+# Smart, not fast: psql has gone when this runs, but its backend may still be
+# exiting; a fast stop would end it with a FATAL "terminating connection due
+# to administrator command" in the log.  Smart waits for it, then stops the
+# background workers.
+stop_server() {
+	pg_ctl --pgdata="$PGDATA" --wait --timeout=120 --mode=smart stop
+}
+
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 	echo "tenancy-entrypoint: initializing $PGDATA"
 	mkdir -p "$PGDATA"
@@ -33,7 +41,7 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 		WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = :'db')
 		\gexec
 	SQL
-	pg_ctl --pgdata="$PGDATA" --wait --mode=fast stop
+	stop_server
 
 	# Then the extensions, with the libraries preloaded as pg_cron requires.
 	pg_ctl --pgdata="$PGDATA" --wait --timeout=120 \
@@ -42,7 +50,7 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 		CREATE EXTENSION IF NOT EXISTS pg_cron;
 		CREATE EXTENSION IF NOT EXISTS tenancy;
 	SQL
-	pg_ctl --pgdata="$PGDATA" --wait --mode=fast stop
+	stop_server
 	echo "tenancy-entrypoint: database \"$TENANCY_DATABASE\" ready"
 fi
 

@@ -59,7 +59,8 @@ OBJS = \
 	src/commands/rls.o \
 	src/commands/credentials.o \
 	src/commands/setup.o \
-	src/commands/tenant_guard.o
+	src/commands/tenant_guard.o \
+	src/commands/hooks.o
 
 # The install script of the current version is assembled from one file per
 # concern in sql/install/, in file-name order, so that SQL stays as modular as

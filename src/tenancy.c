@@ -37,10 +37,8 @@ _PG_init(void)
 		return;
 
 	DefineTenancySettings();
-	InstallUtilityHook();
-
-	/* tenant_guard.c: tenants held to their share, in every session */
-	TenantGuardInstall();
+	/* hooks.c: DROP EXTENSION refused with tenants; tenants held to their share */
+	InstallHooks();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -3,7 +3,8 @@
  * setup.c
  *	  What a DBA gets wrong on the first day, said where it happens:
  *	  tenancy.worker_problem() (no worker serves this database), and the
- *	  utility hook that refuses DROP EXTENSION tenancy while tenants exist.
+ *	  check that refuses DROP EXTENSION tenancy while tenants exist (run
+ *	  by the utility hook, hooks.c).
  *
  * The platform and remote steps run only in the background worker, which
  * connects to one database, tenancy.database (default postgres).  An
@@ -13,7 +14,7 @@
  *
  * DROP EXTENSION tenancy removes the record of every tenant but not the
  * tenants: their roles and schemas (customer data) and platform objects
- * stay, and nothing could deprovision them any more.  The hook refuses it
+ * stay, and nothing could deprovision them any more.  It is refused
  * (2BP01) while tenants are not deprovisioned, unless
  * tenancy.allow_drop_with_tenants is on.
  *
@@ -39,8 +40,6 @@
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(tenancy_worker_problem);
-
-static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /*
  * preloaded
@@ -174,17 +173,14 @@ drops_tenancy(Node *parsetree)
 }
 
 /*
- * tenancy_process_utility
+ * RefuseDropWithTenants
  *		Refuse DROP EXTENSION tenancy while tenants exist (see the file
- *		header); everything else passes through.
+ *		header); from the utility hook (hooks.c), before the statement runs.
  */
-static void
-tenancy_process_utility(PlannedStmt *pstmt, const char *queryString,
-						bool readOnlyTree, ProcessUtilityContext context,
-						ParamListInfo params, QueryEnvironment *queryEnv,
-						DestReceiver *dest, QueryCompletion *qc)
+void
+RefuseDropWithTenants(Node *parsetree)
 {
-	if (!tenancy_allow_drop_with_tenants && drops_tenancy(pstmt->utilityStmt))
+	if (!tenancy_allow_drop_with_tenants && drops_tenancy(parsetree))
 	{
 		int64		count = live_tenants();
 
@@ -197,21 +193,4 @@ tenancy_process_utility(PlannedStmt *pstmt, const char *queryString,
 					 errdetail("Dropping it would forget them but leave their roles, schemas (customer data) and platform objects behind, with nothing left to deprovision them."),
 					 errhint("Deprovision them first (SELECT tenancy.deprovision(name) FROM tenancy.tenants WHERE state <> 'deprovisioned', then tenancy.wait), or SET tenancy.allow_drop_with_tenants = on as a superuser to drop it anyway.")));
 	}
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							 queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
-/*
- * InstallUtilityHook
- *		Called once from _PG_init.
- */
-void
-InstallUtilityHook(void)
-{
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = tenancy_process_utility;
 }

@@ -7,11 +7,11 @@
  *	  security on partitions added to a shared table later.
  *
  * A tenant role is a role tenancy.current_tenant() maps to a tenant (rls.c;
- * cached per backend).  Every hook first asks that, from the cache, and
- * returns at once for any other role, then calls the previous hook or the
- * standard function.  The hooks are installed from _PG_init, so they hold
- * wherever the library is loaded; with tenancy in shared_preload_libraries
- * (the supported setup) that is every session.
+ * cached per backend).  Every check first asks that, from the cache, and
+ * returns at once for any other role.  hooks.c calls them around every
+ * utility statement and query; the hooks are installed from _PG_init, so
+ * they hold wherever the library is loaded; with tenancy in
+ * shared_preload_libraries (the supported setup) that is every session.
  *
  *	  Shared tables (current role a tenant role): TRUNCATE (row-level
  *	  security does not apply to it), CREATE TRIGGER (a trigger sees every
@@ -108,9 +108,6 @@ typedef struct Ceilings
 static Ceilings ceilings = {InvalidOid};
 static bool clamping = false;
 
-static ProcessUtility_hook_type prev_utility_hook = NULL;
-static ExecutorStart_hook_type prev_executor_start_hook = NULL;
-static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 
 /*
  * tenant_role
@@ -702,19 +699,15 @@ check_alter_role_set(AlterRoleSetStmt *stmt)
 			 errhint("Ask the platform's administrators to change the tenant's tier.")));
 }
 
-/* ---------------------------------------------------------------- hooks */
+/* ------------------------------------------------- called by hooks.c */
 
 /*
- * guard_utility
- *		ProcessUtility_hook: the checks above around every utility
- *		statement; other roles go straight to the previous hook.
+ * TenantGuardBeforeUtility
+ *		The checks above, before a utility statement runs.
  */
-static void
-guard_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-			  ProcessUtilityContext context, ParamListInfo params,
-			  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+void
+TenantGuardBeforeUtility(Node *parsetree)
 {
-	Node	   *parsetree = pstmt->utilityStmt;
 	const char *tenant = tenant_role(GetUserId());
 
 	if (tenant != NULL)
@@ -726,62 +719,32 @@ guard_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			check_alter_role_set((AlterRoleSetStmt *) parsetree);
 	}
 	enforce_ceilings();
+}
 
-	if (prev_utility_hook)
-		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
-						  queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
-
+/*
+ * TenantGuardAfterUtility
+ *		After a utility statement ran: row-level security on new partitions
+ *		of a shared table, the setting ceilings, tenancy's row types.
+ */
+void
+TenantGuardAfterUtility(Node *parsetree)
+{
 	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
 		follow_partitions(parsetree);
 	if (IsA(parsetree, VariableSetStmt))
 		check_set((VariableSetStmt *) parsetree);
-	else if (tenant != NULL && GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
+	else if (tenant_role(GetUserId()) != NULL &&
+			 GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
 		check_tenancy_types();
 	enforce_ceilings();
 }
 
 /*
- * guard_executor_start
- *		ExecutorStart_hook: ceilings before every query.
- */
-static void
-guard_executor_start(QueryDesc *queryDesc, int eflags)
-{
-	enforce_ceilings();
-	if (prev_executor_start_hook)
-		prev_executor_start_hook(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-}
-
-/*
- * guard_executor_end
- *		ExecutorEnd_hook: ceilings after every query (set_config() in it).
- */
-static void
-guard_executor_end(QueryDesc *queryDesc)
-{
-	if (prev_executor_end_hook)
-		prev_executor_end_hook(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
-	enforce_ceilings();
-}
-
-/*
- * TenantGuardInstall
- *		Install the hooks, chained to those installed before; from _PG_init.
+ * TenantGuardAroundQuery
+ *		Before and after every query (set_config() may run in one).
  */
 void
-TenantGuardInstall(void)
+TenantGuardAroundQuery(void)
 {
-	prev_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = guard_utility;
-	prev_executor_start_hook = ExecutorStart_hook;
-	ExecutorStart_hook = guard_executor_start;
-	prev_executor_end_hook = ExecutorEnd_hook;
-	ExecutorEnd_hook = guard_executor_end;
+	enforce_ceilings();
 }

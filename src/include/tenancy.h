@@ -70,9 +70,9 @@ extern char *tenancy_remote_passfile;
 
 extern void DefineTenancySettings(void);
 
-/* commands/setup.c */
+/* commands/setup.c: the worker's absence said; DROP EXTENSION refused */
 extern char *WorkerProblem(bool running_now);
-extern void InstallUtilityHook(void);
+extern void RefuseDropWithTenants(Node *parsetree);
 
 /* rls.c: tenants of roles, shared tables */
 extern const char *TenantOfRole(Oid roleid);
@@ -80,8 +80,13 @@ extern char *SharedTenantColumn(Oid relid);
 extern Oid	SharedTableOf(Oid relid, char **column);
 extern void SharePartition(Oid relid);
 
-/* tenant_guard.c: the hooks that hold tenants to their share */
-extern void TenantGuardInstall(void);
+/* commands/hooks.c: every hook, calling the checks below and above */
+extern void InstallHooks(void);
+
+/* tenant_guard.c: the checks that hold tenants to their share */
+extern void TenantGuardBeforeUtility(Node *parsetree);
+extern void TenantGuardAfterUtility(Node *parsetree);
+extern void TenantGuardAroundQuery(void);
 extern int	TenantRelationBudget(const char *tier);
 
 #endif							/* TENANCY_H */

@@ -120,7 +120,7 @@ $(DATA_built): $(INSTALL_PARTS) $(EXTENSION).control
 
 # Targets that must work on a fresh machine, before the server headers that
 # PGXS needs are installed: the scripts install what is missing first.
-.PHONY: test demo bench fuzz print-tests
+.PHONY: test demo bench fuzz print-tests indent
 test:
 	test/run-tests.sh
 demo:
@@ -129,6 +129,8 @@ bench:
 	test/bench/run.sh
 fuzz:
 	test/fuzz/run.sh $(FUZZ_SECONDS)
+indent:
+	test/tools/indent.sh
 print-tests:
 	@echo "REGRESS=$(REGRESS)"
 	@echo "ISOLATION=$(ISOLATION)"

@@ -12,7 +12,7 @@ packages=(
 	libipc-run-perl
 	python3 python3-kubernetes python3-hvac
 	openssl unzip nodejs npm
-	shellcheck
+	shellcheck pg-bsd-indent
 	clang libclang-rt-14-dev
 	valgrind
 	debootstrap podman

@@ -11,6 +11,7 @@
 #               (test/deploy; after tap, whose simulator journals it reads)
 #   selftest    the runner's TAP counter and the valgrind summary against
 #               inputs of known verdict (test/selftest/run.sh)
+#   format      src/ laid out as pgindent would (test/tools/indent.sh)
 #
 # The last line is "N passed, M failed, K skipped": TAP and the node suites
 # count per assertion; a suite that cannot run or runs nothing is a failure.
@@ -187,6 +188,15 @@ for suite in "${suites[@]}"; do
 			for log in "$out"/tmp_check/log/*; do
 				[ -f "$log" ] && { echo "--- tail of $log"; tail -n 30 "$log"; }
 			done
+		fi
+		;;
+	format)
+		echo "== format (pg_bsd_indent with pgindent's options; make indent fixes it)"
+		if test/tools/indent.sh --check; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failures+=(format)
 		fi
 		;;
 	selftest)

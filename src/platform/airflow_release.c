@@ -388,20 +388,6 @@ AirflowValues(const TenantModel *m)
 }
 
 /*
- * metadata
- *		metadata of an object of the release in the tenant's namespace.
- */
-static void
-metadata(JsonWriter *w, const TenantModel *m, const char *name)
-{
-	JwObjectStart(w, "metadata");
-	JwString(w, "name", name);
-	JwString(w, "namespace", m->namespace);
-	K8sLabels(w, m);
-	JwObjectEnd(w);
-}
-
-/*
  * AirflowHelmRepository
  *		Where Flux finds the chart (tenancy.airflow_chart_repository).
  */
@@ -410,11 +396,8 @@ AirflowHelmRepository(const TenantModel *m)
 {
 	JsonWriter	w;
 
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "apiVersion", "source.toolkit.fluxcd.io/v1");
-	JwString(&w, "kind", "HelmRepository");
-	metadata(&w, m, PLATFORM_HELM_REPOSITORY);
+	K8sObjectStart(&w, m, "source.toolkit.fluxcd.io/v1", "HelmRepository",
+				   PLATFORM_HELM_REPOSITORY);
 	JwObjectStart(&w, "spec");
 	JwString(&w, "interval", "1h");
 	JwString(&w, "url", tenancy_airflow_chart_repository);
@@ -434,11 +417,8 @@ AirflowHelmRelease(const TenantModel *m)
 {
 	JsonWriter	w;
 
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "apiVersion", "helm.toolkit.fluxcd.io/v2");
-	JwString(&w, "kind", "HelmRelease");
-	metadata(&w, m, PLATFORM_HELM_RELEASE);
+	K8sObjectStart(&w, m, "helm.toolkit.fluxcd.io/v2", "HelmRelease",
+				   PLATFORM_HELM_RELEASE);
 	JwObjectStart(&w, "spec");
 	JwString(&w, "interval", "10m");
 	JwString(&w, "releaseName", AirflowReleaseName(m));

@@ -447,15 +447,7 @@ DagConfigMap(const TenantModel *m)
 	JsonWriter	w;
 	ListCell   *lc;
 
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "apiVersion", "v1");
-	JwString(&w, "kind", "ConfigMap");
-	JwObjectStart(&w, "metadata");
-	JwString(&w, "name", PLATFORM_DAG_CONFIGMAP);
-	JwString(&w, "namespace", m->namespace);
-	K8sLabels(&w, m);
-	JwObjectEnd(&w);
+	K8sObjectStart(&w, m, "v1", "ConfigMap", PLATFORM_DAG_CONFIGMAP);
 	JwObjectStart(&w, "data");
 	foreach(lc, DagFiles(m))
 	{

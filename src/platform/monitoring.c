@@ -47,15 +47,8 @@ MonitoringServiceMonitor(const TenantModel *m)
 {
 	JsonWriter	w;
 
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "apiVersion", "monitoring.coreos.com/v1");
-	JwString(&w, "kind", "ServiceMonitor");
-	JwObjectStart(&w, "metadata");
-	JwString(&w, "name", psprintf("airflow-%s", m->name));
-	JwString(&w, "namespace", m->namespace);
-	K8sLabels(&w, m);
-	JwObjectEnd(&w);
+	K8sObjectStart(&w, m, "monitoring.coreos.com/v1", "ServiceMonitor",
+				   psprintf("airflow-%s", m->name));
 	JwObjectStart(&w, "spec");
 	JwObjectStart(&w, "selector");
 	JwObjectStart(&w, "matchLabels");
@@ -382,15 +375,8 @@ MonitoringPrometheusRule(const TenantModel *m)
 
 	if (uptime == NULL && !advanced)
 		return NULL;
-	JwInit(&w);
-	JwObjectStart(&w, NULL);
-	JwString(&w, "apiVersion", "monitoring.coreos.com/v1");
-	JwString(&w, "kind", "PrometheusRule");
-	JwObjectStart(&w, "metadata");
-	JwString(&w, "name", PLATFORM_PROMETHEUS_RULE);
-	JwString(&w, "namespace", m->namespace);
-	K8sLabels(&w, m);
-	JwObjectEnd(&w);
+	K8sObjectStart(&w, m, "monitoring.coreos.com/v1", "PrometheusRule",
+				   PLATFORM_PROMETHEUS_RULE);
 	JwObjectStart(&w, "spec");
 	JwArrayStart(&w, "groups");
 	if (uptime != NULL)

@@ -97,13 +97,6 @@ extern void JwBool(JsonWriter *w, const char *key, bool value);
 extern void JwRaw(JsonWriter *w, const char *key, const char *json);
 extern char *JwFinish(JsonWriter *w);
 
-extern JsonbValue *SpecFind(Jsonb *spec, const char *path);
-extern char *SpecText(Jsonb *spec, const char *path, const char *dflt);
-extern char *SpecJson(Jsonb *spec, const char *path);
-extern bool SpecFlag(Jsonb *spec, const char *path, bool dflt);
-extern List *SpecArray(Jsonb *spec, const char *path);
-extern char *SpecScalarText(Jsonb *value);
-extern List *SpecObjectKeys(Jsonb *spec, const char *path);
 extern Jsonb *PlatformSpec(const TenantModel *m);
 
 /* k8s_objects.c */

@@ -25,6 +25,24 @@ typedef struct SpecProblem
 	char	   *message;		/* lower-case, no trailing period */
 } SpecProblem;
 
+/* spec_path.c: values by dotted path ("tenant.tier") */
+typedef enum SpecPathResult
+{
+	SPEC_PATH_FOUND,
+	SPEC_PATH_ABSENT,			/* missing, or JSON null */
+	SPEC_PATH_BLOCKED			/* a value on the way is not an object */
+} SpecPathResult;
+
+extern SpecPathResult SpecLookup(Jsonb *spec, const char *path, JsonbValue *out,
+								 int *blocked_len);
+extern JsonbValue *SpecFind(Jsonb *spec, const char *path);
+extern char *SpecText(Jsonb *spec, const char *path, const char *dflt);
+extern char *SpecJson(Jsonb *spec, const char *path);
+extern bool SpecFlag(Jsonb *spec, const char *path, bool dflt);
+extern List *SpecArray(Jsonb *spec, const char *path);
+extern char *SpecScalarText(Jsonb *value);
+extern List *SpecObjectKeys(Jsonb *spec, const char *path);
+
 /* YAML or JSON text to jsonb; ereport(ERROR, 22P02) naming line and column */
 extern Jsonb *SpecParseText(const char *text, int len);
 

@@ -137,31 +137,19 @@ check_schema_prefix(const char *prefix)
 static bool
 spec_lookup(Jsonb *spec, const char *path, JsonbValue *out)
 {
-	JsonbContainer *container = &spec->root;
-	char	   *copy = pstrdup(path);
-	char	   *key = copy;
+	int			blocked_len;
 
-	for (;;)
+	switch (SpecLookup(spec, path, out, &blocked_len))
 	{
-		char	   *dot = strchr(key, '.');
-
-		if (dot)
-			*dot = '\0';
-		if (!JsonContainerIsObject(container) ||
-			getKeyJsonValueFromContainer(container, key, strlen(key), out) == NULL)
-			return false;
-		if (dot == NULL)
-			return out->type != jbvNull;
-		if (out->type == jbvNull)
-			return false;
-		if (out->type != jbvBinary || !JsonContainerIsObject(out->val.binary.data))
-		{
-			*dot = '\0';
-			invalid_spec(pnstrdup(path, dot - copy), "must be an object");
-		}
-		container = out->val.binary.data;
-		key = dot + 1;
+		case SPEC_PATH_FOUND:
+			return true;
+		case SPEC_PATH_BLOCKED:
+			invalid_spec(pnstrdup(path, blocked_len), "must be an object");
+			break;
+		case SPEC_PATH_ABSENT:
+			break;
 	}
+	return false;
 }
 
 /*

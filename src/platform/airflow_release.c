@@ -25,6 +25,7 @@
 #include "postgres.h"
 
 #include "platform.h"
+#include "spec.h"
 #include "tenancy.h"
 
 /*

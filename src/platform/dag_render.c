@@ -24,6 +24,7 @@
 #include "mb/pg_wchar.h"
 
 #include "platform.h"
+#include "spec.h"
 #include "tenancy.h"
 
 /* Longest task id Airflow accepts is 250; stay well below */

@@ -19,6 +19,7 @@ OBJS = \
 	src/spec/spec_parse.o \
 	src/spec/spec_quantity.o \
 	src/spec/spec_cron.o \
+	src/spec/spec_check.o \
 	src/spec/spec_validate.o \
 	src/spec/spec_tenant.o \
 	src/spec/spec_resources.o \

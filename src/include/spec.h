@@ -4,9 +4,9 @@
  *	  The tenant spec: parse (YAML or JSON text to jsonb), validate (every
  *	  problem at once, by JSON path) and normalize (defaults filled in).
  *
- * spec_parse.c, spec_validate.c (with spec_quantity.c and spec_cron.c) and
- * spec_normalize.c implement these; the planner and provision/apply call
- * them.  The YAML converter itself is spec_yaml.h (no server dependency).
+ * spec_parse.c, spec_validate.c (with spec_check.c, spec_quantity.c and
+ * spec_cron.c) and spec_normalize.c implement these; the planner and
+ * provision/apply call them.  The YAML converter itself is spec_yaml.h (no server dependency).
  *
  *-------------------------------------------------------------------------
  */
@@ -97,7 +97,7 @@ extern bool SpecVaultPathOfOtherTenant(const char *path, const char *tenant);
 extern bool SpecLooksSecret(const char *key);
 
 /*
- * spec_validate.c: names.  SpecIsDnsLabel: an RFC 1123 label of at most
+ * spec_check.c: names.  SpecIsDnsLabel: an RFC 1123 label of at most
  * max_length characters (lower-case letters, digits, '-', alphanumeric at
  * both ends), as Kubernetes names namespaces.  SpecIsName: such a label
  * starting with a letter, the one rule of tenant and server names.

@@ -5,9 +5,9 @@
  *	  built, the problems found so far, and checks of one field each that
  *	  report at that field's path and never throw.
  *
- * spec_validate.c holds the toolkit and the entry points; spec_tenant.c
- * (tenant, features, sla, billing), spec_warehouse.c and spec_resources.c
- * the sections.
+ * spec_check.c holds the toolkit; spec_validate.c the entry points, which
+ * call the section validators: spec_tenant.c (tenant, features, sla,
+ * billing), spec_warehouse.c and spec_resources.c.
  *
  *-------------------------------------------------------------------------
  */

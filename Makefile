@@ -51,6 +51,7 @@ OBJS = \
 	src/worker/journal.o \
 	src/worker/worker_wake.o \
 	src/worker/worker.o \
+	src/maintenance/audit_run.o \
 	src/maintenance/audit.o \
 	src/maintenance/audit_acl.o \
 	src/maintenance/audit_setup.o \

@@ -5,7 +5,8 @@
  *	  exists, and record every finding of a run.
  *
  *	  audit.c      the run: tenants, planner drift, roles, credentials,
- *	               data freshness, storage, shared tables, recording
+ *	               data freshness, storage, shared tables
+ *	  audit_run.c  what every part writes to: findings, role -> tenant
  *	  audit_acl.c  the planned grants, memberships and role settings (read
  *	               back from the planner's own statements) against the
  *	               ACLs, default ACLs, memberships and settings that exist
@@ -56,12 +57,15 @@ typedef struct AuditRelation
 	char	   *freshness_column;	/* timestamp column measuring freshness */
 } AuditRelation;
 
-/* audit.c */
+/* audit_run.c: the run's findings and its role -> tenant map */
 extern void AuditReport(AuditRun *run, const char *tenant,
 						const char *check_name, const char *severity,
 						const char *object, const char *fmt,...)
 			pg_attribute_printf(6, 7);
 extern const char *AuditTenantOfRole(AuditRun *run, const char *rolname);
+extern void AuditRolesInit(AuditRun *run);
+extern void AuditRememberRole(AuditRun *run, const char *rolname,
+							  const char *tenant);
 
 /* audit_setup.c: tenancy's pg_cron jobs that failed or are overdue; who
  * may connect to the platform database */

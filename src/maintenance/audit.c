@@ -109,13 +109,6 @@ typedef struct TenantById
 	AuditTenant *tenant;
 } TenantById;
 
-/* role name -> tenant name */
-typedef struct RoleTenant
-{
-	char		rolname[NAMEDATALEN];	/* hash key */
-	char	   *tenant;
-} RoleTenant;
-
 /* How planner actions become findings */
 typedef struct DriftKind
 {
@@ -139,78 +132,6 @@ static const DriftKind drift_kinds[] = {
 	{"alter table owner", NULL, NULL},
 	{"guard audit table", "billing_guard", AUDIT_HIGH},
 };
-
-/*
- * AuditReport
- *		Record one finding of the run and return it as a row.
- */
-void
-AuditReport(AuditRun *run, const char *tenant, const char *check_name,
-			const char *severity, const char *object, const char *fmt,...)
-{
-	StringInfoData detail;
-	Datum		values[5];
-	bool		nulls[5] = {tenant == NULL, false, false, false, false};
-	Datum		args[6];
-	char		argnulls[6] = {' ', tenant == NULL ? 'n' : ' ', ' ', ' ', ' ', ' '};
-
-	initStringInfo(&detail);
-	for (;;)
-	{
-		va_list		ap;
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&detail, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&detail, needed);
-	}
-
-	values[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
-	values[1] = CStringGetTextDatum(check_name);
-	values[2] = CStringGetTextDatum(severity);
-	values[3] = CStringGetTextDatum(object);
-	values[4] = CStringGetTextDatum(detail.data);
-	tuplestore_putvalues(run->store, run->desc, values, nulls);
-
-	args[0] = Int64GetDatum(run->run_id);
-	memcpy(&args[1], values, sizeof(values));
-	if (SPI_execute_plan(run->insert_finding, args, argnulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record an audit finding");
-	run->findings++;
-}
-
-/*
- * AuditTenantOfRole
- *		The registered tenant one of whose roles rolname is, or NULL.
- */
-const char *
-AuditTenantOfRole(AuditRun *run, const char *rolname)
-{
-	char		key[NAMEDATALEN] = {0};
-	RoleTenant *entry;
-
-	strlcpy(key, rolname, NAMEDATALEN);
-	entry = hash_search(run->role_tenants, key, HASH_FIND, NULL);
-	return entry ? entry->tenant : NULL;
-}
-
-/*
- * remember_role
- *		Add a tenant role to the run's role -> tenant map.
- */
-static void
-remember_role(AuditRun *run, const char *rolname, const char *tenant)
-{
-	char		key[NAMEDATALEN] = {0};
-	RoleTenant *entry;
-
-	strlcpy(key, rolname, NAMEDATALEN);
-	entry = hash_search(run->role_tenants, key, HASH_ENTER, NULL);
-	entry->tenant = (char *) tenant;
-}
 
 /*
  * spi_exec
@@ -296,14 +217,8 @@ load_tenants(AuditRun *run, const char *name)
 {
 	List	   *tenants = NIL;
 	bool		found = false;
-	HASHCTL		ctl;
 
-	ctl.keysize = NAMEDATALEN;
-	ctl.entrysize = sizeof(RoleTenant);
-	ctl.hcxt = CurrentMemoryContext;
-	run->role_tenants = hash_create("tenancy audit roles", 1024, &ctl,
-									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
+	AuditRolesInit(run);
 	spi_exec("SELECT tenant_id, name, spec, state, "
 			 "(spec #>> '{resources,database,storage_gb}')::float8, generation "
 			 "FROM tenancy.tenants ORDER BY name", 0, NULL, NULL, SPI_OK_SELECT);
@@ -328,11 +243,11 @@ load_tenants(AuditRun *run, const char *name)
 			strcmp(state, "deprovisioning") != 0;
 		t->ready = strcmp(state, "ready") == 0;
 
-		remember_role(run, t->model->owner_role, t->name);
-		remember_role(run, t->model->writer_role, t->name);
-		remember_role(run, t->model->reader_role, t->name);
+		AuditRememberRole(run, t->model->owner_role, t->name);
+		AuditRememberRole(run, t->model->writer_role, t->name);
+		AuditRememberRole(run, t->model->reader_role, t->name);
 		for (int r = 0; r < TENANT_LOGIN_ROLE_COUNT; r++)
-			remember_role(run, t->model->login_roles[r], t->name);
+			AuditRememberRole(run, t->model->login_roles[r], t->name);
 
 		if (name != NULL && strcmp(name, t->name) == 0)
 		{

@@ -1009,3 +1009,12 @@ $fn$;
 
 COMMENT ON FUNCTION tenancy.rotate_due_credentials() IS
 	'Rotate the database credentials of every ready tenant whose password is older than tenancy.credential_max_age; returns how many';
+
+-- The library version that planned each operation: the first provision or
+-- apply after an upgrade plans every platform object again (provision.c,
+-- platform_history), since the new version may build objects the old one
+-- did not.  Rows from before the column existed stay NULL ("unknown").
+ALTER TABLE tenancy.operations ADD COLUMN planned_by text;
+ALTER TABLE tenancy.operations ALTER COLUMN planned_by SET DEFAULT tenancy.version();
+COMMENT ON COLUMN tenancy.operations.planned_by IS
+	'Version of the tenancy library that planned the operation (NULL: before 0.2.0)';

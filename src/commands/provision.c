@@ -67,6 +67,9 @@ typedef struct PlatformHistory
 {
 	bool		ever_succeeded;
 	bool		last_ended_unsuccessfully;
+	bool		planned_by_other_version;	/* the latest provision or apply
+											 * that succeeded */
+	bool		planned_by_0_1_0;	/* that one by 0.1.0 (planned_by NULL) */
 } PlatformHistory;
 
 static PlatformHistory platform_history(int64 tenant_id);
@@ -299,6 +302,25 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 				c.state->platform = NULL;
 			c.state->platform_unknown = true;
 		}
+
+		/*
+		 * The platform side was last converged by another version of the
+		 * library (before an upgrade): this one may build objects that one
+		 * did not (0.2.0's backup CronJob, PrometheusRule, Celery values),
+		 * and comparing its renderings of the old and new spec would miss
+		 * them.  Plan every object again; server-side apply makes that
+		 * harmless.
+		 */
+		if (history.planned_by_other_version)
+			c.state->platform_unknown = true;
+
+		/*
+		 * On another server the state is inferred from the spec last
+		 * applied, as this version would have planned it; 0.1.0 created no
+		 * backup role there.
+		 */
+		if (!c.model->local && history.planned_by_0_1_0)
+			memset(&c.state->backup, 0, sizeof(c.state->backup));
 	}
 	c.actions = PlanTenant(c.model, c.state, PLAN_PROVISION);
 	return c;
@@ -307,24 +329,30 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 /*
  * platform_history
  *		What the tenant's provisions and applies did to its platform side:
- *		whether one ever succeeded, and whether the latest converge
- *		operation (provision, apply or deprovision) ended without
- *		succeeding (failed, compensated, cancelled).
+ *		whether one ever succeeded, whether the latest converge operation
+ *		(provision, apply or deprovision) ended without succeeding (failed,
+ *		compensated, cancelled), and whether the latest that succeeded was
+ *		planned by another version of the library.
  */
 static PlatformHistory
 platform_history(int64 tenant_id)
 {
-	PlatformHistory history = {false, false};
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(tenant_id)};
+	PlatformHistory history = {false, false, false, false};
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(tenant_id),
+	CStringGetTextDatum(TENANCY_VERSION)};
 
 	SPI_connect();
 	spi_exec("SELECT coalesce(bool_or(o.state = 'succeeded' AND o.kind <> 'deprovision'), false), "
 			 "coalesce((array_agg(o.state IN ('failed', 'compensated', 'cancelled') "
-			 "                    ORDER BY o.operation_id DESC))[1], false) "
+			 "                    ORDER BY o.operation_id DESC))[1], false), "
+			 "coalesce((array_agg(o.planned_by IS DISTINCT FROM $2 ORDER BY o.operation_id DESC) "
+			 "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false), "
+			 "coalesce((array_agg(o.planned_by IS NULL ORDER BY o.operation_id DESC) "
+			 "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false) "
 			 "FROM tenancy.operations o WHERE o.tenant_id = $1 "
 			 "AND o.kind IN ('provision', 'apply', 'deprovision')",
-			 1, types, values, NULL, SPI_OK_SELECT);
+			 2, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -335,6 +363,12 @@ platform_history(int64 tenant_id)
 		history.last_ended_unsuccessfully = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 																	   SPI_tuptable->tupdesc,
 																	   2, &isnull));
+		history.planned_by_other_version = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+																	  SPI_tuptable->tupdesc,
+																	  3, &isnull));
+		history.planned_by_0_1_0 = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc,
+															  4, &isnull));
 	}
 	SPI_finish();
 	return history;

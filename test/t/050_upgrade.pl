@@ -167,13 +167,28 @@ is($node->safe_psql('postgres', q{
 	SET ROLE etl_up_local;
 	SELECT string_agg(tenant, ',' ORDER BY tenant) FROM public.runs}),
 	'up-local', 'the shared table shows a tenant its rows alone');
+my ($rc, $out, $err);
+# what 0.2.0 builds and 0.1.0 did not (the backup CronJob) reaches a tenant
+# of 0.1.0 with the first apply, even with its spec unchanged; once
+my $cronjob = '/apis/batch/v1/namespaces/airflow-up-local/cronjobs/tenant-backup';
+ok(!defined TenancyTest::k8s_object($sim, $cronjob), '0.1.0 created no backup CronJob');
+my $replan = run_op("SELECT tenancy.apply('up-local', " . spec('up-local', 'basic') . ')',
+	'the first apply after the upgrade, spec unchanged, runs');
+ok(defined TenancyTest::k8s_object($sim, $cronjob), 'it created the backup CronJob');
+is($node->safe_psql('postgres', "SELECT planned_by FROM tenancy.operations WHERE operation_id = $replan"),
+	$new_version, 'the operation records the version that planned it');
+($rc, $out, $err) = $node->psql('postgres',
+	"SELECT tenancy.apply('up-local', " . spec('up-local', 'basic') . ')');
+like($err, qr/is up to date/, 'the next apply with the same spec plans nothing');
 run_op("SELECT tenancy.apply('up-local', " . spec('up-local', 'standard') . ')', 'apply changes a tenant');
 run_op("SELECT tenancy.apply('up-placed', " . spec('up-placed', 'standard', 'wh') . ')',
 	'apply changes the placed tenant');
+is($warehouse->safe_psql('postgres', "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'backup_up_placed'"),
+	't', 'on the warehouse, that apply created the backup role 0.1.0 did not');
 run_op("SELECT tenancy.deprovision('up-gone', true)", 'deprovision removes a tenant');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname ~ '_up_gone'"), '0',
 	'its roles are gone');
-my ($rc, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM tenancy.audit()');
+($rc, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM tenancy.audit()');
 is($rc, 0, 'audit runs') or diag($err);
 run_op("SELECT tenancy.rotate_credentials('up-local')", 'rotation gives a new password end to end');
 $node->safe_psql('postgres', 'SELECT tenancy.sample_usage()');

@@ -26,6 +26,7 @@ OBJS = \
 	src/spec/spec_warehouse.o \
 	src/spec/spec_normalize.o \
 	src/spec/spec_path.o \
+	src/spec/spec_capacity.o \
 	src/plan/plan.o \
 	src/plan/plan_sql.o \
 	src/plan/plan_platform.o \

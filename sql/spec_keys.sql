@@ -86,6 +86,24 @@ SELECT path, message FROM seed,
 SELECT count(*) AS problems FROM seed,
        tenancy.validate(jsonb_set(spec, '{resources,airflow,workers}', '{"min": 0, "max": 4, "autoscaling": true}'));
 
+-- workers and the quota: each worker requests 500m CPU and 1Gi and is
+-- limited to 1 CPU and 2Gi.  The reference's quota (requests 8 CPU, limits
+-- 16) holds its 10 workers beside 2 schedulers and 2 webservers exactly.
+-- With limits.cpu 10, 4 fit (10 - 2x2 - 2x1): max 10 with autoscaling is
+-- refused (KEDA would scale to it), and so are 5 workers without.
+BEGIN;
+SELECT v #> '{workers,resources}' AS worker_resources
+  FROM seed, pg_temp.values(spec) v;
+ROLLBACK;
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(spec, '{resources,kubernetes,quotas,limits,cpu}', '"10"'));
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(jsonb_set(spec, '{resources,kubernetes,quotas,limits,cpu}', '"10"'),
+                                  '{resources,airflow,workers}', '{"min": 5, "max": 5, "autoscaling": false}'));
+SELECT count(*) AS problems FROM seed,
+       tenancy.validate(jsonb_set(jsonb_set(spec, '{resources,kubernetes,quotas,limits,cpu}', '"10"'),
+                                  '{resources,airflow,workers}', '{"min": 2, "max": 4, "autoscaling": true}'));
+
 -- connections: min is the SQLAlchemy pool, overflow up to max; max stays
 -- the login roles' CONNECTION LIMIT
 BEGIN;

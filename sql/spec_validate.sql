@@ -233,14 +233,15 @@ SELECT id, path, message FROM bad_results
 SELECT id, path, message FROM bad_results ORDER BY id, path;
 
 -- Kubernetes quantities compare by value, as Kubernetes reads them
+-- (ephemeral-storage: no worker needs it, so how many fit is not in play)
 SELECT q.request, q.limit_,
        (SELECT string_agg(v.path || ': ' || v.message, '; ')
           FROM tenancy.validate(jsonb_build_object(
                  'tenant', '{"name": "a", "tier": "basic"}'::jsonb,
                  'warehouse', '{}'::jsonb,
                  'resources', jsonb_build_object('kubernetes', jsonb_build_object('quotas',
-                    jsonb_build_object('requests', jsonb_build_object('memory', q.request),
-                                       'limits', jsonb_build_object('memory', q.limit_)))))) v) AS problems
+                    jsonb_build_object('requests', jsonb_build_object('ephemeral-storage', q.request),
+                                       'limits', jsonb_build_object('ephemeral-storage', q.limit_)))))) v) AS problems
   FROM (VALUES ('1Ki', '1024'), ('1.5Gi', '1536Mi'), ('0.5', '500m'), ('.5', '499m'),
                ('1e3', '999'), ('1k', '1e3'), ('1E', '1P'), ('2', '2.'), ('+1', '1'),
                ('1M', '1Mi'), ('1Mi', '1M'), ('1e', '1'), ('1m5', '2'), ('', '1'),
@@ -307,7 +308,7 @@ SELECT n #> '{resources,kubernetes,quotas}' AS quotas,
 tenant: {name: b, tier: basic, display_name: ~}
 warehouse: {database: {host: ""}}
 resources:
-  kubernetes: {quotas: {requests: {cpu: "1"}}}
+  kubernetes: {quotas: {requests: {cpu: "2"}}}
   database: {connections: {min: 30}}
   airflow: {workers: {max: 5}}
 $$)) AS n;

@@ -58,6 +58,16 @@ extern void SpecCheck(Jsonb *spec);
 /* defaults filled in; the input must be valid */
 extern Jsonb *SpecNormalize(Jsonb *spec);
 
+/*
+ * spec_capacity.c: each Celery worker's resources (the release sets them),
+ * and how many workers fit in the namespace's quota.
+ */
+#define SPEC_WORKER_REQUEST_CPU "500m"
+#define SPEC_WORKER_REQUEST_MEMORY "1Gi"
+#define SPEC_WORKER_LIMIT_CPU "1"
+#define SPEC_WORKER_LIMIT_MEMORY "2Gi"
+extern int	SpecWorkersThatFit(Jsonb *spec, char **limited_by);
+
 /* Limits of derived names (doc/design.md, "Derived names"). */
 #define SPEC_TENANT_NAME_MAX 40
 #define SPEC_IDENTIFIER_MAX 63	/* NAMEDATALEN - 1 */

@@ -49,10 +49,6 @@ static const TierParallelism tier_parallelism[] = {
 /* Where custom plugins are mounted (features.custom_plugins) */
 #define PLUGINS_PATH "/opt/airflow/plugins"
 
-/* Resources of each Celery worker */
-#define WORKER_RESOURCES \
-	"{\"limits\": {\"cpu\": \"2\", \"memory\": \"4Gi\"}, " \
-	"\"requests\": {\"cpu\": \"500m\", \"memory\": \"1Gi\"}}"
 
 /*
  * AirflowReleaseName
@@ -161,7 +157,9 @@ AirflowWarehouseConnId(const TenantModel *m)
  *		service account.  resources.airflow.workers.min is the StatefulSet's
  *		replicas; with autoscaling, KEDA scales it between min and max on
  *		the queued and running tasks (the chart's ScaledObject); without, min
- *		workers run and max only sizes the parallelism (config.core).  No
+ *		workers run and max only sizes the parallelism (config.core).  The
+ *		validator refuses workers that do not fit in the quota
+ *		(spec_capacity.c).  No
  *		persistent volume per worker:
  *		task logs stay in the pods, and a 100Gi claim per worker (the
  *		chart's default) would eat the tenant's storage quota.
@@ -175,7 +173,16 @@ workers(JsonWriter *w, Jsonb *spec)
 
 	JwObjectStart(w, "workers");
 	JwRaw(w, "replicas", min);
-	JwRaw(w, "resources", WORKER_RESOURCES);
+	JwObjectStart(w, "resources");
+	JwObjectStart(w, "limits");
+	JwString(w, "cpu", SPEC_WORKER_LIMIT_CPU);
+	JwString(w, "memory", SPEC_WORKER_LIMIT_MEMORY);
+	JwObjectEnd(w);
+	JwObjectStart(w, "requests");
+	JwString(w, "cpu", SPEC_WORKER_REQUEST_CPU);
+	JwString(w, "memory", SPEC_WORKER_REQUEST_MEMORY);
+	JwObjectEnd(w);
+	JwObjectEnd(w);
 	JwObjectStart(w, "serviceAccount");
 	JwBool(w, "create", false);
 	JwString(w, "name", PLATFORM_SERVICE_ACCOUNT);

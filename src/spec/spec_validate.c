@@ -33,6 +33,40 @@ PG_FUNCTION_INFO_V1(tenancy_validate);
 #define SPEC_CHECK_MAX_DETAIL 50
 
 /*
+ * check_workers_fit
+ *		The workers that run must fit in the quota beside the scheduler and
+ *		webserver (spec_capacity.c): workers.max with autoscaling (KEDA
+ *		scales to it), else workers.min.  Checked across sections, on a spec
+ *		with no other problem, with its defaults (the tier's quota, the
+ *		scheduler's and webserver's resources) filled in.
+ */
+static void
+check_workers_fit(SpecValidator *v, Jsonb *given)
+{
+	Jsonb	   *spec = SpecNormalize(given);
+	bool		autoscaling = SpecFlag(spec, "resources.airflow.workers.autoscaling", false);
+	const char *key = autoscaling ? "max" : "min";
+	char	   *limited_by;
+	int			fit = SpecWorkersThatFit(spec, &limited_by);
+	int			workers;
+	int			mark;
+
+	workers = atoi(SpecText(spec, psprintf("resources.airflow.workers.%s", key),
+							SpecText(spec, "resources.airflow.workers.min", "1")));
+	if (workers <= fit)
+		return;
+	mark = SpecPathPushKey(v, "resources");
+	SpecPathPushKey(v, "airflow");
+	SpecPathPushKey(v, "workers");
+	SpecReportAt(v, key,
+				 "%d workers (each requests %s CPU and %s of memory, limited to %s CPU and %s) do not fit beside the scheduler and webserver in resources.kubernetes.%s: %d do%s",
+				 workers, SPEC_WORKER_REQUEST_CPU, SPEC_WORKER_REQUEST_MEMORY,
+				 SPEC_WORKER_LIMIT_CPU, SPEC_WORKER_LIMIT_MEMORY, limited_by, fit,
+				 autoscaling ? " (KEDA would scale to max; the quota would refuse the pods past it)" : "");
+	SpecPathPop(v, mark);
+}
+
+/*
  * SpecValidate
  *		Every problem of a spec (see spec.h).
  */
@@ -60,6 +94,8 @@ SpecValidate(Jsonb *spec)
 	SpecVisitObject(&v, root, "features", false, SpecValidateFeatures);
 	SpecVisitObject(&v, root, "sla", false, SpecValidateSla);
 	SpecVisitObject(&v, root, "billing", false, SpecValidateBilling);
+	if (v.problems == NIL)
+		check_workers_fit(&v, spec);
 	return v.problems;
 }
 

@@ -128,14 +128,16 @@ my %change = (
 	'resources.kubernetes.tolerations.0.value' => 'acme',
 	'resources.kubernetes.tolerations.0.effect' => 'NoExecute',
 	'resources.airflow.workers.min' => 3,
-	'resources.airflow.workers.max' => 12,
+	'resources.airflow.workers.max' => 8,
 	'resources.airflow.workers.autoscaling' => JSON::PP::false,
+	# smaller than the reference's: its quota holds its 10 workers exactly
+	# beside them, and more would be refused (spec_capacity.c)
 	(map { my $c = $_; (
-		"resources.airflow.$c.replicas" => 3,
-		"resources.airflow.$c.resources.requests.cpu" => $c eq 'scheduler' ? '1500m' : '750m',
-		"resources.airflow.$c.resources.requests.memory" => $c eq 'scheduler' ? '3Gi' : '1536Mi',
-		"resources.airflow.$c.resources.limits.cpu" => '3',
-		"resources.airflow.$c.resources.limits.memory" => '6Gi') } qw(scheduler webserver)),
+		"resources.airflow.$c.replicas" => 1,
+		"resources.airflow.$c.resources.requests.cpu" => $c eq 'scheduler' ? '750m' : '250m',
+		"resources.airflow.$c.resources.requests.memory" => $c eq 'scheduler' ? '1536Mi' : '768Mi',
+		"resources.airflow.$c.resources.limits.cpu" => $c eq 'scheduler' ? '1500m' : '750m',
+		"resources.airflow.$c.resources.limits.memory" => $c eq 'scheduler' ? '3Gi' : '1536Mi') } qw(scheduler webserver)),
 	'resources.database.connections.min' => 12,
 	'resources.database.connections.max' => 60,
 	'resources.database.storage_gb' => 150,

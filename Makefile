@@ -58,6 +58,7 @@ OBJS = \
 	src/maintenance/audit_setup.o \
 	src/maintenance/audit_remote.o \
 	src/maintenance/metering.o \
+	src/maintenance/maintenance_record.o \
 	src/maintenance/handler_audit.o \
 	src/commands/provision.o \
 	src/commands/rls.o \

@@ -12,19 +12,19 @@
 
 #include "postgres.h"
 
-/* audit.c: one platform finding of an audit run (caller's transaction) */
+/* maintenance_record.c: one platform finding of an audit run (caller's transaction) */
 extern void AuditRecordPlatformFinding(int64 run_id, const char *tenant,
 									   const char *check_name,
 									   const char *severity,
 									   const char *object, const char *detail);
 
-/* audit.c: one finding of an audit run, source 'database' or 'platform' */
+/* maintenance_record.c: one finding of an audit run, source 'database' or 'platform' */
 extern void AuditRecordFinding(int64 run_id, const char *tenant,
 							   const char *source, const char *check_name,
 							   const char *severity, const char *object,
 							   const char *detail);
 
-/* metering.c: the pod requests of a usage sample (caller's transaction) */
+/* maintenance_record.c: the pod requests of a usage sample (caller's transaction) */
 extern void MeteringRecordPodRequests(int64 sample_id, double cpu_cores,
 									  double memory_bytes, int pods_running);
 

@@ -1449,50 +1449,6 @@ finish_run(AuditRun *run, int audited)
 }
 
 /*
- * AuditRecordPlatformFinding
- *		Record a finding of a platform check (handler_audit.c) in the audit
- *		run that enqueued it; the caller has a transaction and a snapshot.
- */
-void
-AuditRecordPlatformFinding(int64 run_id, const char *tenant,
-						   const char *check_name, const char *severity,
-						   const char *object, const char *detail)
-{
-	AuditRecordFinding(run_id, tenant, "platform", check_name, severity,
-					   object, detail);
-}
-
-/*
- * AuditRecordFinding
- *		Record a finding the worker made (a platform check, or the check of
- *		a tenant's database on another server: source 'database') in the
- *		audit run that enqueued it; the caller has a transaction and a
- *		snapshot.
- */
-void
-AuditRecordFinding(int64 run_id, const char *tenant, const char *source,
-				   const char *check_name, const char *severity,
-				   const char *object, const char *detail)
-{
-	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[7];
-
-	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(tenant);
-	values[2] = CStringGetTextDatum(check_name);
-	values[3] = CStringGetTextDatum(severity);
-	values[4] = CStringGetTextDatum(object);
-	values[5] = CStringGetTextDatum(detail);
-	values[6] = CStringGetTextDatum(source);
-	SPI_connect();
-	spi_exec("INSERT INTO tenancy.audit_findings "
-			 "(run_id, tenant, source, check_name, severity, object, detail) "
-			 "VALUES ($1, $2, $7, $3, $4, $5, $6)",
-			 7, types, values, SPI_OK_INSERT);
-	SPI_finish();
-}
-
-/*
  * tenancy_audit
  *		SQL: tenancy.audit(name text DEFAULT NULL) returns table(tenant,
  *		check_name, severity, object, detail).  Audits one tenant, or all

@@ -146,33 +146,6 @@ tenancy_parse_quantity(PG_FUNCTION_ARGS)
 }
 
 /*
- * MeteringRecordPodRequests
- *		Fill the pod requests into a usage sample (the worker's pod_requests
- *		step); the caller has a transaction and a snapshot.
- */
-void
-MeteringRecordPodRequests(int64 sample_id, double cpu_cores, double memory_bytes,
-						  int pods_running)
-{
-	Oid			types[4] = {INT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
-	Datum		values[4];
-
-	values[0] = Int64GetDatum(sample_id);
-	values[1] = Float8GetDatum(cpu_cores);
-	values[2] = Float8GetDatum(memory_bytes);
-	values[3] = Int32GetDatum(pods_running);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE tenancy.usage_samples SET "
-							  "cpu_requested = round($2::numeric, 3), "
-							  "memory_requested_bytes = $3::bigint, pods_running = $4 "
-							  "WHERE sample_id = $1",
-							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the pod requests of usage sample " INT64_FORMAT,
-			 sample_id);
-	SPI_finish();
-}
-
-/*
  * run_column
  *		A column of a pipeline_runs row by name; *isnull set.  A column the
  *		table lacks reads as NULL.

@@ -8,13 +8,15 @@
 #   1 spec       spec/
 #   2 plan       plan/, and platform/'s object builders (the bodies the
 #                planner puts in steps)
-#   3 execute    exec/, placement/, platform/handler_*.c, owner_record.c,
+#   3 record     maintenance_record.c: what the maintenance handlers record
+#                (audit findings, usage samples)
+#   4 execute    exec/, placement/, platform/handler_*.c, owner_record.c,
 #                maintenance/handler_audit.c and audit_remote.c: what runs
-#                one step
-#   4 journal    worker/journal.c, worker_wake.c
-#   5 worker     worker/worker.c
-#   6 commands   commands/, maintenance/ (the SQL entry points)
-#   7 module     tenancy.c (_PG_init)
+#                one step and says its outcome
+#   5 journal    worker/journal.c, worker_wake.c: records the outcomes
+#   6 worker     worker/worker.c: the loop
+#   7 commands   commands/, maintenance/ (the SQL entry points)
+#   8 module     tenancy.c (_PG_init)
 #
 # The calls are read from the objects' symbol tables (nm), so build first.
 # Prints every call from a lower layer into a higher one; --check exits 1
@@ -31,12 +33,13 @@ layer_of() {
 		spec/*) echo "1 spec" ;;
 		plan/* | platform/k8s_objects | platform/airflow_release | platform/dag_render | \
 			platform/monitoring | platform/backup | platform/platform_json) echo "2 plan" ;;
+		maintenance/maintenance_record) echo "3 record" ;;
 		exec/* | placement/* | platform/* | maintenance/handler_audit | maintenance/audit_remote)
-			echo "3 execute" ;;
-		worker/journal | worker/worker_wake) echo "4 journal" ;;
-		worker/*) echo "5 worker" ;;
-		commands/* | maintenance/*) echo "6 commands" ;;
-		tenancy) echo "7 module" ;;
+			echo "4 execute" ;;
+		worker/journal | worker/worker_wake) echo "5 journal" ;;
+		worker/*) echo "6 worker" ;;
+		commands/* | maintenance/*) echo "7 commands" ;;
+		tenancy) echo "8 module" ;;
 		*) echo "? unknown" ;;
 	esac
 }

@@ -464,10 +464,12 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 /*
  * PlanSqlPasswords
  *		The statement that sets the passwords of login roles on a warehouse
- *		server: a check that every role exists there, can log in and is not
- *		a superuser (42704 otherwise), then ALTER ROLE ... PASSWORD with
- *		each role's SCRAM verifier.  Built by the worker once it holds the
- *		passwords: a secret is never planned, so never in a plan or a step.
+ *		server: a check that every role and its groups are the ones the
+ *		ledger records (42710 otherwise), that every role exists there, can
+ *		log in and is not a superuser (42704 otherwise), then ALTER ROLE ...
+ *		PASSWORD with each role's SCRAM verifier.  Built by the worker once
+ *		it holds the passwords: a secret is never planned, so never in a
+ *		plan or a step.
  */
 char *
 PlanSqlPasswords(int nroles, const char *const *roles,
@@ -476,6 +478,7 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 	StringInfoData sql;
 	StringInfoData names;
 	StringInfoData groups;
+	List	   *recorded = NIL;
 
 	initStringInfo(&names);
 	for (int i = 0; i < nroles; i++)
@@ -495,6 +498,9 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 		appendStringInfo(&groups, "%s%s, %s", i > 0 ? ", " : "",
 						 quote_literal_cstr(psprintf("tenant_%s_writer", slug + 1)),
 						 quote_literal_cstr(psprintf("tenant_%s_reader", slug + 1)));
+		recorded = lappend(recorded, (char *) roles[i]);
+		recorded = lappend(recorded, psprintf("tenant_%s_writer", slug + 1));
+		recorded = lappend(recorded, psprintf("tenant_%s_reader", slug + 1));
 	}
 
 	/*
@@ -506,6 +512,12 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 	 * member of pg_execute_server_program).
 	 */
 	initStringInfo(&sql);
+
+	/*
+	 * First the ledger (plan_ledger.c): each login role and its groups must
+	 * be the ones tenancy created for the tenant there, by OID (42710).
+	 */
+	appendStringInfo(&sql, "%s;\n", PlanLedgerGuard(NULL, recorded, NIL, NULL));
 	appendStringInfo(&sql,
 					 "DO $tenancy$ BEGIN "
 					 "IF (SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles "

@@ -949,13 +949,15 @@ ledger_guard(const TenantModel *m, List *actions, int first, int last,
 		PlanAction *a = list_nth(actions, i);
 
 		if (strcmp(a->action, "create role") == 0)
-			roles = list_append_unique_ptr(roles, a->object);
+			roles = lappend(roles, a->object);
 		else if (strcmp(a->action, "create schema") == 0)
 			schemas = lappend(schemas, a->object);
 		else if (strcmp(a->action, "create table") == 0)
 			schemas = lappend(schemas, m->schemas[TENANT_AUDIT_SCHEMA_INDEX]);
 	}
-	if (roles != NIL)
+	/* the owner takes the objects of the roles dropped (REASSIGN OWNED) */
+	if (roles != NIL && strcmp(llast(roles), m->owner_role) != 0 &&
+		strcmp(linitial(roles), m->owner_role) != 0)
 		roles = lappend(roles, m->owner_role);
 	return PlanLedgerGuard(m->name, roles, schemas, NULL);
 }

@@ -85,6 +85,33 @@ extern char *pg_be_scram_build_secret(const char *password);
 	"PRIMARY KEY (kind, name))"
 
 /*
+ * A database whose step journal predates the ledger (tenancy 0.1.0 placed
+ * tenants there): true when the journal exists and the ledger does not.
+ */
+#define REMOTE_LEDGER_MISSING \
+	"SELECT pg_catalog.to_regclass('tenancy_remote.applied_steps') IS NOT NULL " \
+	"AND pg_catalog.to_regclass('tenancy_remote.created_objects') IS NULL"
+
+/*
+ * The one-time record of such a database's existing tenant roles and
+ * schemas (by the names tenancy derives, not superusers; schemas owned by
+ * a tenant owner role), as the upgrade to 0.2.0 records a local tenant's
+ * (sql/tenancy--0.1.0--0.2.0.sql): 0.1.0 created them without recording
+ * their OIDs, and refused a role or schema that existed at provision.  From
+ * then on only what the worker creates is recorded.
+ */
+#define REMOTE_LEDGER_SEED \
+	"; INSERT INTO tenancy_remote.created_objects (kind, name, object_oid, tenant) " \
+	"SELECT 'role', r.rolname, r.oid, '(0.1.0)' FROM pg_catalog.pg_roles r " \
+	"WHERE r.rolname OPERATOR(pg_catalog.~) " \
+	"'^(tenant_[a-z0-9_]+_(owner|writer|reader)|(etl|airflow|backup)_[a-z0-9_]+)$' " \
+	"AND NOT r.rolsuper " \
+	"UNION ALL SELECT 'schema', n.nspname, n.oid, '(0.1.0)' FROM pg_catalog.pg_namespace n " \
+	"JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) n.nspowner " \
+	"WHERE o.rolname OPERATOR(pg_catalog.~) '^tenant_[a-z0-9_]+_owner$' AND NOT o.rolsuper " \
+	"ON CONFLICT DO NOTHING"
+
+/*
  * Why the journal cannot be trusted, or NULL: run before REMOTE_JOURNAL_SETUP
  * and again after it.  The schema, if it exists, must be owned by the
  * connecting role and hold nothing but the two tables and their indexes (and
@@ -712,7 +739,8 @@ error_field(PGresult *res, int field, const char *label)
  *		server's message (never the statement); with its DETAIL and HINT
  *		when it is the ledger's refusal of a foreign role or schema
  *		(42710, raised by tenancy's guard before anything else ran: they
- *		name the object and its OIDs and say what the DBA does).
+ *		name the object and its OIDs and say what the DBA does), or a role
+ *		or object that others depend on (2BP01: DETAIL names them).
  */
 static void
 set_error_outcome(StepOutcome *outcome, const char *server, const char *database,
@@ -721,7 +749,8 @@ set_error_outcome(StepOutcome *outcome, const char *server, const char *database
 	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	bool		transient = sqlstate_is_transient(sqlstate);
-	bool		explain = sqlstate && strcmp(sqlstate, "42710") == 0;
+	bool		explain = sqlstate && (strcmp(sqlstate, "42710") == 0 ||
+									   strcmp(sqlstate, "2BP01") == 0);
 
 	if (message == NULL)
 		message = PQerrorMessage(conn);
@@ -789,6 +818,8 @@ run_with_commit(PGconn *conn, PGresult **res, const char *sql, bool quiet,
 static bool
 journal_setup(PGconn *conn, PGresult **res, char **unsafe, bool *timed_out)
 {
+	bool		seed;
+
 	for (int pass = 0; pass < 2; pass++)
 	{
 		if (!run_step(conn, res, REMOTE_JOURNAL_CHECK, 0, NULL, PGRES_TUPLES_OK,
@@ -801,8 +832,15 @@ journal_setup(PGconn *conn, PGresult **res, char **unsafe, bool *timed_out)
 			*unsafe = printable(PQgetvalue(*res, 0, 0));
 			return false;
 		}
-		if (pass == 0 && !run_step(conn, res, REMOTE_JOURNAL_SETUP, 0, NULL,
-								   PGRES_COMMAND_OK, timed_out))
+		if (pass > 0)
+			break;
+		/* checked: the journal (if any) is tenancy's own */
+		if (!run_step(conn, res, REMOTE_LEDGER_MISSING, 0, NULL, PGRES_TUPLES_OK,
+					  timed_out) || PQntuples(*res) != 1)
+			return false;
+		seed = strcmp(PQgetvalue(*res, 0, 0), "t") == 0;
+		if (!run_step(conn, res, seed ? REMOTE_JOURNAL_SETUP REMOTE_LEDGER_SEED :
+					  REMOTE_JOURNAL_SETUP, 0, NULL, PGRES_COMMAND_OK, timed_out))
 			return false;
 	}
 	return true;
@@ -888,7 +926,7 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 			 * is checked before any statement, a step's or not: tenancy's
 			 * statements read its ledger (plan_ledger.c).
 			 */
-			if (!slot->journal_ready)
+			if (!(flags & REMOTE_NO_JOURNAL) && !slot->journal_ready)
 				ok = slot->journal_ready =
 					journal_setup(conn, &res, &unsafe, &timed_out);
 			initStringInfo(&first);
@@ -1207,7 +1245,7 @@ void
 HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 {
 	static const char *const known_keys[] = {"server", "database", "sql",
-	"create_database"};
+	"create_database", "journal"};
 	json_t	   *request = context->request;
 	const char *key;
 	json_t	   *value;
@@ -1215,6 +1253,7 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 	const char *database = request_name(request, "database", false);
 	json_t	   *sql = json_object_get(request, "sql");
 	json_t	   *create = json_object_get(request, "create_database");
+	json_t	   *journal = json_object_get(request, "journal");
 
 	memset(outcome, 0, sizeof(StepOutcome));
 	json_object_foreach(request, key, value)
@@ -1232,7 +1271,8 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 	}
 	if (server == NULL || database == NULL || !json_is_string(sql) ||
 		json_string_value(sql)[0] == '\0' ||
-		(create != NULL && !json_is_boolean(create)))
+		(create != NULL && !json_is_boolean(create)) ||
+		(journal != NULL && !json_is_boolean(journal)))
 	{
 		set_outcome(outcome, STEP_OUTCOME_FAILED,
 					pstrdup("malformed step request: a remote_database step needs \"server\", \"database\" (names) and \"sql\" (a statement)"));
@@ -1257,6 +1297,18 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 		return;
 	}
 
+	/*
+	 * "journal": false: statements that may run any number of times, in a
+	 * database that is not the tenant's (deprovision's clean-up of what the
+	 * tenant's roles hold in other databases): nothing of tenancy's is
+	 * created there.
+	 */
+	if (json_is_false(journal))
+	{
+		RemoteExecute(server, database, json_string_value(sql), NULL,
+					  REMOTE_NO_JOURNAL, outcome);
+		return;
+	}
 	RemoteExecute(server, database, json_string_value(sql),
 				  psprintf(UINT64_FORMAT "/%s/%s", GetSystemIdentifier(),
 						   tenancy_database, context->idempotency_key),

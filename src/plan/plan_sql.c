@@ -691,8 +691,7 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 		databases = held_elsewhere(dropped, nroles);
 	for (int i = 0; i < nroles; i++)
 		if (!dropped[i].elsewhere)
-			plan_drop_role(ctx, dropped[i].state, dropped[i].name,
-						   !drop_data && dropped[i].state != &s->owner);
+			plan_drop_role(ctx, dropped[i].state, dropped[i].name, !drop_data);
 	if (databases != NIL)
 		plan_cleanup_elsewhere(ctx, dropped, nroles, &owner, databases, drop_data);
 }

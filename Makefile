@@ -29,6 +29,7 @@ OBJS = \
 	src/spec/spec_capacity.o \
 	src/plan/plan.o \
 	src/plan/plan_sql.o \
+	src/plan/plan_ledger.o \
 	src/plan/plan_platform.o \
 	src/platform/platform_json.o \
 	src/platform/k8s_objects.o \

@@ -100,6 +100,26 @@ SELECT count(*) FILTER (WHERE state = 'skipped' AND last_error LIKE 'no endpoint
        count(*) FILTER (WHERE next_attempt_at IS NOT NULL) AS pending_with_next_attempt
   FROM tenancy.status('acme-corp');
 
+-- wait refuses at once (55000) to wait for an operation its own transaction
+-- wrote, also one written in a subtransaction: a savepoint, a PL/pgSQL
+-- block with EXCEPTION (the worker cannot see it before COMMIT)
+BEGIN;
+SAVEPOINT before_provision;
+SELECT tenancy.provision('wait-own', '{"tenant": {"name": "wait-own", "tier": "basic"}, "warehouse": {}, "resources": {}}') > 0 AS provisioned;
+SELECT tenancy.wait('wait-own', '2 s');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+DO $$
+BEGIN
+	PERFORM tenancy.provision('wait-own', '{"tenant": {"name": "wait-own", "tier": "basic"}, "warehouse": {}, "resources": {}}');
+	PERFORM tenancy.wait('wait-own', '2 s');
+EXCEPTION WHEN query_canceled THEN
+	RAISE NOTICE 'timed out instead of refusing';
+END
+$$;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS wait_own_tenants FROM tenancy.tenants WHERE name = 'wait-own';
+
 -- the day-2 views and functions of the README, as tenancy_admin
 -- apply(name, yaml) with the spec unchanged: nothing to do (NULL)
 SELECT tenancy.apply('acme-corp', :'spec') IS NULL AS unchanged;

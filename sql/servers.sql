@@ -67,31 +67,43 @@ SELECT server, tenants FROM tenancy.server_load ORDER BY server;
 
 -- what the worker gets: the database first (outside a transaction, unless
 -- it exists), then one step per phase of the planned SQL (each one
--- transaction on the warehouse), chained, each undone on failure
+-- transaction on the warehouse), chained, each undone on failure; each
+-- step between the ledger's guard and clean-up, each CREATE ROLE or CREATE
+-- SCHEMA followed by its record (statements on tenancy_remote)
 SELECT s.ordinal, s.action, s.object, s.compensation IS NOT NULL AS undone, s.depends_on,
-       pg_catalog.array_length(pg_catalog.regexp_split_to_array(s.request ->> 'sql', E';\n'), 1) AS statements
+       count(*) FILTER (WHERE x NOT LIKE '%tenancy_remote.%') AS statements,
+       count(*) FILTER (WHERE x LIKE '%tenancy_remote.%') AS ledger_statements,
+       (pg_catalog.array_agg(x ORDER BY n))[1] LIKE 'DO $tenancy$ DECLARE f record;%tenancy_remote.created_objects%' AS guard_first
   FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
-  JOIN tenancy.tenants t USING (tenant_id)
- WHERE t.name = 'p1' AND s.target = 'remote_database' ORDER BY s.ordinal;
+  JOIN tenancy.tenants t USING (tenant_id),
+       pg_catalog.regexp_split_to_table(s.request ->> 'sql', E';\n') WITH ORDINALITY AS q(x, n)
+ WHERE t.name = 'p1' AND s.target = 'remote_database'
+ GROUP BY s.ordinal, s.action, s.object, s.compensation, s.depends_on ORDER BY s.ordinal;
 SELECT s.request - 'sql' AS placement
   FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
   JOIN tenancy.tenants t USING (tenant_id)
  WHERE t.name = 'p1' AND s.action = 'roles';
 -- every statement that tenancy.plan showed is in a step, in plan order
-SELECT (SELECT string_agg(s.request ->> 'sql', E';\n' ORDER BY s.ordinal)
+SELECT (SELECT string_agg(x, E';\n' ORDER BY s.ordinal, n)
           FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
-          JOIN tenancy.tenants t USING (tenant_id)
-         WHERE t.name = 'p1' AND s.target = 'remote_database' AND s.ordinal > 1)
+          JOIN tenancy.tenants t USING (tenant_id),
+               pg_catalog.regexp_split_to_table(s.request ->> 'sql', E';\n') WITH ORDINALITY AS q(x, n)
+         WHERE t.name = 'p1' AND s.target = 'remote_database' AND s.ordinal > 1
+           AND x NOT LIKE '%tenancy_remote.%')
      = (SELECT string_agg(substring(detail FROM 'through the worker: (.*)$'), E';\n' ORDER BY ordinal)
           FROM p1_plan WHERE target = 'remote_database' AND ordinal > 1) AS steps_hold_the_plan,
        (SELECT count(*) FROM p1_plan WHERE target = 'remote_database') AS planned_statements;
 -- the undo of the roles step: each role, last created first; the owner
--- only while it owns no schema
-SELECT u AS undo_roles
+-- only while it owns no schema; between the ledger's guard (of the roles
+-- it drops) and clean-up
+SELECT CASE WHEN u LIKE 'DO $tenancy$ DECLARE f record;%' THEN
+            'guard: ' || substring(u FROM 'ANY \((ARRAY\[[^]]*\])')
+            WHEN u LIKE 'DELETE FROM tenancy_remote.%' THEN 'clean-up of the ledger'
+            ELSE u END AS undo_roles
   FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
   JOIN tenancy.tenants t USING (tenant_id),
-       pg_catalog.regexp_split_to_table(s.compensation ->> 'sql', E';\n') AS u
- WHERE t.name = 'p1' AND s.action = 'roles';
+       pg_catalog.regexp_split_to_table(s.compensation ->> 'sql', E';\n') WITH ORDINALITY AS q(u, n)
+ WHERE t.name = 'p1' AND s.action = 'roles' ORDER BY n;
 -- the tenant's database is open to its groups only (CONNECT and TEMPORARY
 -- are PUBLIC's by default on a new database)
 SELECT s.ordinal, s.action, s.object, d AS statement

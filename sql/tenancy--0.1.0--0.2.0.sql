@@ -55,6 +55,17 @@ $fn$;
 COMMENT ON FUNCTION tenancy.status(text) IS
 	'Steps of the tenant''s latest operation, with their state, attempts, last error (for a skipped step: why) and, while pending, when the worker tries next';
 
+CREATE FUNCTION tenancy.is_own_transaction(xid)
+RETURNS boolean
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_is_own_transaction';
+
+COMMENT ON FUNCTION tenancy.is_own_transaction(xid) IS
+	'Whether the transaction id is the current transaction or one of its subtransactions (tenancy.wait refuses to wait for its own operation)';
+
+REVOKE ALL ON FUNCTION tenancy.is_own_transaction(xid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenancy.is_own_transaction(xid) TO tenancy_admin;
+
 CREATE OR REPLACE FUNCTION tenancy.wait(name text, timeout interval DEFAULT '5 min')
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -90,7 +101,7 @@ BEGIN
 
 	LOOP
 		SELECT o.operation_id, o.state,
-			   o.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id_if_assigned())
+			   tenancy.is_own_transaction(o.xmin)
 		  INTO v_op, v_op_state, v_mine
 		  FROM tenancy.operations o
 		 WHERE o.tenant_id = v_tenant

@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -24,6 +25,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(tenancy_version);
+PG_FUNCTION_INFO_V1(tenancy_is_own_transaction);
 
 /*
  * _PG_init
@@ -56,4 +58,21 @@ Datum
 tenancy_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(TENANCY_VERSION));
+}
+
+/*
+ * tenancy_is_own_transaction
+ *		SQL: tenancy.is_own_transaction(xid) returns whether xid is the
+ *		current transaction or one of its subtransactions (not aborted).
+ *		tenancy.wait refuses to wait for an operation its own transaction
+ *		wrote: the worker cannot see it before COMMIT.  Comparing with the
+ *		top-level xid alone misses an operation written in a subtransaction
+ *		(a savepoint, a PL/pgSQL block with EXCEPTION).
+ */
+Datum
+tenancy_is_own_transaction(PG_FUNCTION_ARGS)
+{
+	TransactionId xid = DatumGetTransactionId(PG_GETARG_DATUM(0));
+
+	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(xid));
 }

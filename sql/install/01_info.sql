@@ -17,3 +17,11 @@ ALTER TABLE tenancy.operations ADD COLUMN planned_by text;
 ALTER TABLE tenancy.operations ALTER COLUMN planned_by SET DEFAULT tenancy.version();
 COMMENT ON COLUMN tenancy.operations.planned_by IS
 	'Version of the tenancy library that planned the operation (NULL: before 0.2.0)';
+
+CREATE FUNCTION tenancy.is_own_transaction(xid)
+RETURNS boolean
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_is_own_transaction';
+
+COMMENT ON FUNCTION tenancy.is_own_transaction(xid) IS
+	'Whether the transaction id is the current transaction or one of its subtransactions (tenancy.wait refuses to wait for its own operation)';

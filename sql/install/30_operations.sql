@@ -88,7 +88,7 @@ BEGIN
 
 	LOOP
 		SELECT o.operation_id, o.state,
-			   o.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id_if_assigned())
+			   tenancy.is_own_transaction(o.xmin)
 		  INTO v_op, v_op_state, v_mine
 		  FROM tenancy.operations o
 		 WHERE o.tenant_id = v_tenant

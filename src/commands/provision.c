@@ -271,6 +271,15 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	c.model = TenantModelFromSpec(name, spec);
 	/* checked_spec has validated and normalized it: see PlatformSpec */
 	c.model->platform_spec = spec;
+
+	/*
+	 * One namespace holds one tenant: two provisions of different tenants
+	 * into one namespace serialize here, so that the second, once the first
+	 * commits, is refused by the planner's check (22023, owner named)
+	 * rather than by tenancy.tenants_namespace_idx (23505).
+	 */
+	if (!dry_run)
+		ServerLockRow(psprintf("namespace %s", c.model->namespace));
 	if (row.found)
 		previous = TenantModelFromSpec(name, row.spec);
 	if (!c.creating)

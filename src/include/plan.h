@@ -242,6 +242,15 @@ extern void PlanSqlDeprovision(PlanContext *ctx, bool drop_data);
 extern char *PlanSqlPasswords(int nroles, const char *const *roles,
 							  const char *const *verifiers);
 
+/* plan_ledger.c */
+extern void PlanLedgerNames(const TenantModel *m, List **roles, List **schemas,
+							const char **optional_role);
+extern char *PlanLedgerGuard(const char *tenant, List *roles, List *schemas,
+							 const char *optional_role);
+extern char *PlanLedgerRecord(const TenantModel *m, const char *kind,
+							  const char *name);
+extern char *PlanLedgerForget(const TenantModel *m);
+
 /* plan_platform.c */
 extern void PlanPlatformProvision(PlanContext *ctx);
 extern void PlanPlatformDeprovision(PlanContext *ctx);

@@ -40,6 +40,9 @@
 #define REMOTE_QUIET			0x02	/* the SQL holds a secret (a SCRAM
 										 * verifier): statement logging and
 										 * pgaudit off, no SQL in messages */
+#define REMOTE_NO_JOURNAL		0x04	/* idempotent SQL in a database that
+										 * is not the tenant's: no step
+										 * journal, no ledger created there */
 
 /*
  * Run sql on database of a registered server (worker only, no transaction

@@ -67,19 +67,55 @@ extern char *pg_be_scram_build_secret(const char *password);
 /* Longest error text kept in an outcome */
 #define REMOTE_MAX_MESSAGE 300
 
-/* The schema and table on each warehouse database that record done steps */
+/*
+ * The schema on each warehouse database that records done steps, and the
+ * roles and schemas tenancy created there with their OIDs (the ledger that
+ * proves them the tenant's: see plan_ledger.c)
+ */
 #define REMOTE_JOURNAL_SETUP \
 	"CREATE SCHEMA IF NOT EXISTS tenancy_remote; " \
 	"REVOKE ALL ON SCHEMA tenancy_remote FROM PUBLIC; " \
 	"CREATE TABLE IF NOT EXISTS tenancy_remote.applied_steps (" \
 	"step_key text PRIMARY KEY, " \
-	"applied_at timestamptz NOT NULL DEFAULT pg_catalog.now())"
+	"applied_at timestamptz NOT NULL DEFAULT pg_catalog.now()); " \
+	"CREATE TABLE IF NOT EXISTS tenancy_remote.created_objects (" \
+	"kind text NOT NULL, name name NOT NULL, object_oid oid NOT NULL, " \
+	"tenant text NOT NULL, " \
+	"created_at timestamptz NOT NULL DEFAULT pg_catalog.now(), " \
+	"PRIMARY KEY (kind, name))"
+
+/*
+ * A database whose step journal predates the ledger (tenancy 0.1.0 placed
+ * tenants there): true when the journal exists and the ledger does not.
+ */
+#define REMOTE_LEDGER_MISSING \
+	"SELECT pg_catalog.to_regclass('tenancy_remote.applied_steps') IS NOT NULL " \
+	"AND pg_catalog.to_regclass('tenancy_remote.created_objects') IS NULL"
+
+/*
+ * The one-time record of such a database's existing tenant roles and
+ * schemas (by the names tenancy derives, not superusers; schemas owned by
+ * a tenant owner role), as the upgrade to 0.2.0 records a local tenant's
+ * (sql/tenancy--0.1.0--0.2.0.sql): 0.1.0 created them without recording
+ * their OIDs, and refused a role or schema that existed at provision.  From
+ * then on only what the worker creates is recorded.
+ */
+#define REMOTE_LEDGER_SEED \
+	"; INSERT INTO tenancy_remote.created_objects (kind, name, object_oid, tenant) " \
+	"SELECT 'role', r.rolname, r.oid, '(0.1.0)' FROM pg_catalog.pg_roles r " \
+	"WHERE r.rolname OPERATOR(pg_catalog.~) " \
+	"'^(tenant_[a-z0-9_]+_(owner|writer|reader)|(etl|airflow|backup)_[a-z0-9_]+)$' " \
+	"AND NOT r.rolsuper " \
+	"UNION ALL SELECT 'schema', n.nspname, n.oid, '(0.1.0)' FROM pg_catalog.pg_namespace n " \
+	"JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) n.nspowner " \
+	"WHERE o.rolname OPERATOR(pg_catalog.~) '^tenant_[a-z0-9_]+_owner$' AND NOT o.rolsuper " \
+	"ON CONFLICT DO NOTHING"
 
 /*
  * Why the journal cannot be trusted, or NULL: run before REMOTE_JOURNAL_SETUP
  * and again after it.  The schema, if it exists, must be owned by the
- * connecting role and hold nothing but the table and its index (and no
- * function, type or operator); the table must be a plain table of that
+ * connecting role and hold nothing but the two tables and their indexes (and
+ * no function, type or operator); each table must be a plain table of that
  * role with no trigger, rule, policy, row-level security or child.
  */
 #define REMOTE_JOURNAL_CHECK \
@@ -89,7 +125,15 @@ extern char *pg_be_scram_build_secret(const char *password);
 	"WHERE n.nspname OPERATOR(pg_catalog.=) 'tenancy_remote'), " \
 	"tbl AS (SELECT c.* FROM pg_catalog.pg_class c, nsp " \
 	"WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp.oid " \
-	"AND c.relname OPERATOR(pg_catalog.=) 'applied_steps') " \
+	"AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['applied_steps', 'created_objects']::pg_catalog.name[])), " \
+	"bad AS (SELECT tbl.relname, tbl.relowner FROM tbl " \
+	"WHERE tbl.relowner OPERATOR(pg_catalog.<>) (SELECT me.oid FROM me) " \
+	"OR tbl.relkind OPERATOR(pg_catalog.<>) 'r' OR tbl.relrowsecurity OR tbl.relhassubclass " \
+	"OR tbl.relhasrules " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl.oid) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) tbl.oid) " \
+	"OR EXISTS (SELECT FROM pg_catalog.pg_policy y WHERE y.polrelid OPERATOR(pg_catalog.=) tbl.oid) " \
+	"ORDER BY tbl.relname LIMIT 1) " \
 	"SELECT CASE " \
 	"WHEN CURRENT_USER OPERATOR(pg_catalog.<>) SESSION_USER THEN " \
 	"pg_catalog.format('the session runs as role %I instead of %I (a setting of role on the database or role)', " \
@@ -99,23 +143,18 @@ extern char *pg_be_scram_build_secret(const char *password);
 	"pg_catalog.format('schema tenancy_remote is owned by role %I, not by the worker''s role %I', " \
 	"pg_catalog.pg_get_userbyid((SELECT nsp.nspowner FROM nsp)), CURRENT_USER) " \
 	"WHEN EXISTS (SELECT FROM pg_catalog.pg_class c, nsp WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp.oid " \
-	"AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['applied_steps', 'applied_steps_pkey']::pg_catalog.name[])) " \
+	"AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['applied_steps', 'applied_steps_pkey', " \
+	"'created_objects', 'created_objects_pkey']::pg_catalog.name[])) " \
 	"OR EXISTS (SELECT FROM pg_catalog.pg_proc p, nsp WHERE p.pronamespace OPERATOR(pg_catalog.=) nsp.oid) " \
 	"OR EXISTS (SELECT FROM pg_catalog.pg_operator o, nsp WHERE o.oprnamespace OPERATOR(pg_catalog.=) nsp.oid) " \
 	"OR EXISTS (SELECT FROM pg_catalog.pg_type t, nsp WHERE t.typnamespace OPERATOR(pg_catalog.=) nsp.oid " \
 	"AND t.typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e " \
 	"WHERE e.oid OPERATOR(pg_catalog.=) t.typelem AND e.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid)) THEN " \
 	"'schema tenancy_remote holds objects tenancy did not create' " \
-	"WHEN NOT EXISTS (SELECT FROM tbl) THEN NULL " \
-	"WHEN (SELECT tbl.relowner OPERATOR(pg_catalog.<>) (SELECT me.oid FROM me) " \
-	"OR tbl.relkind OPERATOR(pg_catalog.<>) 'r' OR tbl.relrowsecurity OR tbl.relhassubclass " \
-	"OR tbl.relhasrules FROM tbl) " \
-	"OR EXISTS (SELECT FROM pg_catalog.pg_trigger g, tbl WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl.oid) " \
-	"OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w, tbl WHERE w.ev_class OPERATOR(pg_catalog.=) tbl.oid) " \
-	"OR EXISTS (SELECT FROM pg_catalog.pg_policy y, tbl WHERE y.polrelid OPERATOR(pg_catalog.=) tbl.oid) THEN " \
-	"pg_catalog.format('table tenancy_remote.applied_steps (owner %I) is not the plain table tenancy creates: " \
+	"WHEN EXISTS (SELECT FROM bad) THEN " \
+	"(SELECT pg_catalog.format('table tenancy_remote.%I (owner %I) is not the plain table tenancy creates: " \
 	"another owner, a trigger, a rule, a policy, row-level security or a child table', " \
-	"pg_catalog.pg_get_userbyid((SELECT tbl.relowner FROM tbl))) " \
+	"bad.relname, pg_catalog.pg_get_userbyid(bad.relowner)) FROM bad) " \
 	"END"
 
 /* A database's OID, and whether the connecting role owns it */
@@ -683,9 +722,25 @@ sqlstate_is_transient(const char *sqlstate)
 }
 
 /*
+ * error_field
+ *		" LABEL: text" of one field of an error (printable), or "".
+ */
+static char *
+error_field(PGresult *res, int field, const char *label)
+{
+	const char *text = res ? PQresultErrorField(res, field) : NULL;
+
+	return text ? psprintf(" %s: %s", label, printable(text)) : "";
+}
+
+/*
  * set_error_outcome
  *		RETRY or FAILED for a statement that did not succeed, with the
- *		server's message (never the statement).
+ *		server's message (never the statement); with its DETAIL and HINT
+ *		when it is the ledger's refusal of a foreign role or schema
+ *		(42710, raised by tenancy's guard before anything else ran: they
+ *		name the object and its OIDs and say what the DBA does), or a role
+ *		or object that others depend on (2BP01: DETAIL names them).
  */
 static void
 set_error_outcome(StepOutcome *outcome, const char *server, const char *database,
@@ -694,16 +749,20 @@ set_error_outcome(StepOutcome *outcome, const char *server, const char *database
 	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	bool		transient = sqlstate_is_transient(sqlstate);
+	bool		explain = sqlstate && (strcmp(sqlstate, "42710") == 0 ||
+									   strcmp(sqlstate, "2BP01") == 0);
 
 	if (message == NULL)
 		message = PQerrorMessage(conn);
 	set_outcome(outcome, transient ? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
-				psprintf("server \"%s\", database \"%s\": %s%s%s%s",
+				psprintf("server \"%s\", database \"%s\": %s%s%s%s%s%s",
 						 server, database,
 						 quiet && !transient ? "a statement holding a secret failed: " : "",
 						 printable(message),
 						 sqlstate ? " (SQLSTATE " : "",
-						 sqlstate ? psprintf("%s)", sqlstate) : ""));
+						 sqlstate ? psprintf("%s)", sqlstate) : "",
+						 explain ? error_field(res, PG_DIAG_MESSAGE_DETAIL, "DETAIL") : "",
+						 explain ? error_field(res, PG_DIAG_MESSAGE_HINT, "HINT") : ""));
 }
 
 /*
@@ -759,6 +818,8 @@ run_with_commit(PGconn *conn, PGresult **res, const char *sql, bool quiet,
 static bool
 journal_setup(PGconn *conn, PGresult **res, char **unsafe, bool *timed_out)
 {
+	bool		seed;
+
 	for (int pass = 0; pass < 2; pass++)
 	{
 		if (!run_step(conn, res, REMOTE_JOURNAL_CHECK, 0, NULL, PGRES_TUPLES_OK,
@@ -771,8 +832,15 @@ journal_setup(PGconn *conn, PGresult **res, char **unsafe, bool *timed_out)
 			*unsafe = printable(PQgetvalue(*res, 0, 0));
 			return false;
 		}
-		if (pass == 0 && !run_step(conn, res, REMOTE_JOURNAL_SETUP, 0, NULL,
-								   PGRES_COMMAND_OK, timed_out))
+		if (pass > 0)
+			break;
+		/* checked: the journal (if any) is tenancy's own */
+		if (!run_step(conn, res, REMOTE_LEDGER_MISSING, 0, NULL, PGRES_TUPLES_OK,
+					  timed_out) || PQntuples(*res) != 1)
+			return false;
+		seed = strcmp(PQgetvalue(*res, 0, 0), "t") == 0;
+		if (!run_step(conn, res, seed ? REMOTE_JOURNAL_SETUP REMOTE_LEDGER_SEED :
+					  REMOTE_JOURNAL_SETUP, 0, NULL, PGRES_COMMAND_OK, timed_out))
 			return false;
 	}
 	return true;
@@ -854,9 +922,11 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 			 * Two round trips: BEGIN and the claim of the step's key (a row
 			 * that exists already means the step ran), then the statement
 			 * and COMMIT.  A failed statement leaves the transaction
-			 * aborted, and the claim goes with it at ROLLBACK.
+			 * aborted, and the claim goes with it at ROLLBACK.  The journal
+			 * is checked before any statement, a step's or not: tenancy's
+			 * statements read its ledger (plan_ledger.c).
 			 */
-			if (step_key && !slot->journal_ready)
+			if (!(flags & REMOTE_NO_JOURNAL) && !slot->journal_ready)
 				ok = slot->journal_ready =
 					journal_setup(conn, &res, &unsafe, &timed_out);
 			initStringInfo(&first);
@@ -1175,7 +1245,7 @@ void
 HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 {
 	static const char *const known_keys[] = {"server", "database", "sql",
-	"create_database"};
+	"create_database", "journal"};
 	json_t	   *request = context->request;
 	const char *key;
 	json_t	   *value;
@@ -1183,6 +1253,7 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 	const char *database = request_name(request, "database", false);
 	json_t	   *sql = json_object_get(request, "sql");
 	json_t	   *create = json_object_get(request, "create_database");
+	json_t	   *journal = json_object_get(request, "journal");
 
 	memset(outcome, 0, sizeof(StepOutcome));
 	json_object_foreach(request, key, value)
@@ -1200,7 +1271,8 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 	}
 	if (server == NULL || database == NULL || !json_is_string(sql) ||
 		json_string_value(sql)[0] == '\0' ||
-		(create != NULL && !json_is_boolean(create)))
+		(create != NULL && !json_is_boolean(create)) ||
+		(journal != NULL && !json_is_boolean(journal)))
 	{
 		set_outcome(outcome, STEP_OUTCOME_FAILED,
 					pstrdup("malformed step request: a remote_database step needs \"server\", \"database\" (names) and \"sql\" (a statement)"));
@@ -1225,6 +1297,18 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 		return;
 	}
 
+	/*
+	 * "journal": false: statements that may run any number of times, in a
+	 * database that is not the tenant's (deprovision's clean-up of what the
+	 * tenant's roles hold in other databases): nothing of tenancy's is
+	 * created there.
+	 */
+	if (json_is_false(journal))
+	{
+		RemoteExecute(server, database, json_string_value(sql), NULL,
+					  REMOTE_NO_JOURNAL, outcome);
+		return;
+	}
 	RemoteExecute(server, database, json_string_value(sql),
 				  psprintf(UINT64_FORMAT "/%s/%s", GetSystemIdentifier(),
 						   tenancy_database, context->idempotency_key),

@@ -901,10 +901,62 @@ plan_create_database(PlanContext *ctx)
 }
 
 /*
+ * append_statement
+ *		Append one statement to a step's SQL, after a ";\n" unless first.
+ */
+static void
+append_statement(StringInfo sql, const char *statement)
+{
+	appendStringInfo(sql, "%s%s", sql->len > 0 ? ";\n" : "", statement);
+}
+
+/*
+ * ledger_guard
+ *		The check a step on another server starts with (see plan_ledger.c).
+ *		A step checks every role and schema name of the tenant: it may
+ *		grant to, set or drop any of them.  A compensation checks only
+ *		what it removes (the roles and schemas its step created, and the
+ *		owner role that takes their objects), so that a foreign object
+ *		elsewhere does not keep it from removing the tenant's own.
+ */
+static char *
+ledger_guard(const TenantModel *m, List *actions, int first, int last,
+			 bool compensation)
+{
+	List	   *roles = NIL;
+	List	   *schemas = NIL;
+	const char *optional = NULL;
+
+	if (!compensation)
+	{
+		PlanLedgerNames(m, &roles, &schemas, &optional);
+		return PlanLedgerGuard(m->name, roles, schemas, optional);
+	}
+	for (int i = first; i <= last; i++)
+	{
+		PlanAction *a = list_nth(actions, i);
+
+		if (strcmp(a->action, "create role") == 0)
+			roles = lappend(roles, a->object);
+		else if (strcmp(a->action, "create schema") == 0)
+			schemas = lappend(schemas, a->object);
+		else if (strcmp(a->action, "create table") == 0)
+			schemas = lappend(schemas, m->schemas[TENANT_AUDIT_SCHEMA_INDEX]);
+	}
+	/* the owner takes the objects of the roles dropped (REASSIGN OWNED) */
+	if (roles != NIL && strcmp(llast(roles), m->owner_role) != 0 &&
+		strcmp(linitial(roles), m->owner_role) != 0)
+		roles = lappend(roles, m->owner_role);
+	return PlanLedgerGuard(m->name, roles, schemas, NULL);
+}
+
+/*
  * sql_step
  *		The step of the SQL actions first..last (one phase, one target):
  *		their statements in order, in one transaction; on another server
- *		with the compensation of each, in reverse order.  A lone action
+ *		with the compensation of each, in reverse order, and both between
+ *		the ledger's guard and its clean-up, each CREATE ROLE or CREATE
+ *		SCHEMA followed by its record (plan_ledger.c).  A lone action
  *		keeps its own name; several are named by their phase and objects.
  */
 static PlanStep *
@@ -917,26 +969,45 @@ sql_step(const TenantModel *m, List *actions, int first, int last)
 	StringInfoData objects;
 	StringInfoData json;
 	bool		remote = strcmp(head->target, PLAN_TARGET_REMOTE_DATABASE) == 0;
+	bool		ledger = remote &&
+		strcmp(head->phase, PLAN_PHASE_CREATE_DATABASE) != 0;
 
 	initStringInfo(&sql);
 	initStringInfo(&undo);
 	initStringInfo(&objects);
+	if (ledger)
+		append_statement(&sql, ledger_guard(m, actions, first, last, false));
 	for (int i = first; i <= last; i++)
 	{
 		PlanAction *a = list_nth(actions, i);
 
-		appendStringInfo(&sql, "%s%s", i > first ? ";\n" : "", a->sql);
+		append_statement(&sql, a->sql);
+		if (ledger && strcmp(a->action, "create role") == 0)
+			append_statement(&sql, PlanLedgerRecord(m, "role", a->object));
+		else if (ledger && strcmp(a->action, "create schema") == 0)
+			append_statement(&sql, PlanLedgerRecord(m, "schema", a->object));
 		/* each object once: a role's statements follow one another */
 		if (i == first || strcmp(a->object, ((PlanAction *) list_nth(actions, i - 1))->object) != 0)
 			appendStringInfo(&objects, "%s%s", i > first ? ", " : "", a->object);
 	}
+	if (ledger)
+		append_statement(&sql, PlanLedgerForget(m));
 	for (int i = last; remote && i >= first; i--)
 	{
 		PlanAction *a = list_nth(actions, i);
 		char	   *u = remote_undo_sql(m, a->action, a->object);
 
 		if (u)
-			appendStringInfo(&undo, "%s%s", undo.len > 0 ? ";\n" : "", u);
+			append_statement(&undo, u);
+	}
+	if (ledger && undo.len > 0)
+	{
+		char	   *body = undo.data;
+
+		initStringInfo(&undo);
+		append_statement(&undo, ledger_guard(m, actions, first, last, true));
+		append_statement(&undo, body);
+		append_statement(&undo, PlanLedgerForget(m));
 	}
 
 	step->ordinal = ((PlanAction *) list_nth(actions, last))->ordinal;

@@ -962,9 +962,11 @@ last_remote_sql(PlanContext *ctx)
 /*
  * check_namespace_free
  *		Refuse (22023) a namespace that another tenant, not deprovisioned,
- *		has: one namespace holds one tenant.  tenancy.tenants_namespace_idx
- *		enforces the same between concurrent transactions; this check names
- *		the owner.
+ *		has: one namespace holds one tenant.  provision and apply lock the
+ *		namespace's row of tenancy.locks first, and the query takes a
+ *		snapshot of its own (not read-only), so a concurrent provision that
+ *		committed while this one waited is seen and named here;
+ *		tenancy.tenants_namespace_idx remains the last word.
  */
 static void
 check_namespace_free(const TenantModel *m)
@@ -980,7 +982,7 @@ check_namespace_free(const TenantModel *m)
 							  "AND name OPERATOR(pg_catalog.<>) $1 "
 							  "AND (spec OPERATOR(pg_catalog.#>>) '{resources,kubernetes,namespace}') "
 							  "OPERATOR(pg_catalog.=) $2 LIMIT 1",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tenancy.tenants");
 	if (SPI_processed > 0)
 		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

@@ -14,7 +14,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 
 #include "plan.h"
 
@@ -408,6 +415,213 @@ plan_drop_role(PlanContext *ctx, const RoleState *state, const char *role,
 }
 
 /*
+ * A role of a local tenant that deprovision drops, and whether it holds
+ * something (owns objects, has privileges or default privileges) in another
+ * database of this server
+ */
+typedef struct DroppedRole
+{
+	const char *name;
+	const RoleState *state;
+	Oid			oid;
+	bool		elsewhere;
+} DroppedRole;
+
+/*
+ * held_elsewhere
+ *		Mark the roles that pg_shdepend lists in databases other than this
+ *		one, and return those databases' names, sorted.
+ */
+static List *
+held_elsewhere(DroppedRole *roles, int nroles)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Datum	   *oids = palloc(sizeof(Datum) * Max(nroles, 1));
+	Oid			types[2] = {OIDARRAYOID, OIDOID};
+	Datum		values[2];
+	List	   *databases = NIL;
+
+	for (int i = 0; i < nroles; i++)
+		oids[i] = ObjectIdGetDatum(roles[i].oid);
+	values[0] = PointerGetDatum(construct_array(oids, nroles, OIDOID, sizeof(Oid),
+												true, TYPALIGN_INT));
+	values[1] = ObjectIdGetDatum(MyDatabaseId);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT s.refobjid, d.datname::pg_catalog.text "
+							  "FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d "
+							  "ON d.oid OPERATOR(pg_catalog.=) s.dbid "
+							  "WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass "
+							  "AND s.refobjid OPERATOR(pg_catalog.=) ANY ($1) "
+							  "AND s.dbid OPERATOR(pg_catalog.<>) $2 "
+							  "GROUP BY 1, 2 ORDER BY 2",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_shdepend");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Oid			role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *datname = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		for (int i = 0; i < nroles; i++)
+			roles[i].elsewhere |= roles[i].oid == role;
+		if (databases == NIL || strcmp(llast(databases), datname) != 0)
+			databases = lappend(databases, pstrdup(datname));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return databases;
+}
+
+/*
+ * role_cleanup_sql
+ *		One statement for one database: each role held elsewhere, if it is
+ *		still the one tenancy created (same OID; a role of that name with
+ *		another OID is refused, 42710), hands what it owns to the owner role
+ *		(reassign: the data is kept; never to the database's owner, who
+ *		would then run the tenant's code) and loses what it was granted
+ *		(DROP OWNED, which also drops what it still owns: with drop_data, the
+ *		tenant's objects there).  DROP OWNED is RESTRICT: an object another
+ *		role's objects depend on stops the step, named in its error.
+ *		drop_roles: then drop the roles (the last step, in this database).
+ */
+static char *
+role_cleanup_sql(const TenantModel *m, DroppedRole *roles, int nroles,
+				 const DroppedRole *owner, bool reassign, bool drop_roles)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "DO $tenancy$ BEGIN ");
+	for (int i = 0; i <= nroles; i++)
+	{
+		const DroppedRole *r = i < nroles ? &roles[i] : owner;
+
+		if (i == nroles && !reassign)
+			break;
+		if (i < nroles && !r->elsewhere)
+			continue;
+		appendStringInfo(&sql,
+						 "IF EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %s "
+						 "AND r.oid OPERATOR(pg_catalog.<>) %u::pg_catalog.oid) THEN "
+						 "RAISE EXCEPTION USING ERRCODE = '42710', "
+						 "MESSAGE = %s, "
+						 "DETAIL = pg_catalog.format('The role has the name tenancy derives for the tenant, but its OID is %%s and tenancy.created_objects records %%s: it was dropped and created again by someone else.', "
+						 "(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %s), %u), "
+						 "HINT = 'tenancy does not drop what it did not create.  Find out what the role is, then drop or rename it and retry the operation (tenancy.retry).'; "
+						 "END IF; ",
+						 quote_literal_cstr(r->name), r->oid,
+						 quote_literal_cstr(psprintf("role \"%s\" was not created by tenancy for tenant \"%s\"",
+													 r->name, m->name)),
+						 quote_literal_cstr(r->name), r->oid);
+	}
+	for (int i = 0; i < nroles; i++)
+	{
+		if (!roles[i].elsewhere)
+			continue;
+		appendStringInfo(&sql,
+						 "IF EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) %u::pg_catalog.oid) THEN ",
+						 roles[i].oid);
+		if (reassign)
+			appendStringInfo(&sql,
+							 "IF EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) %u::pg_catalog.oid) THEN "
+							 "REASSIGN OWNED BY %s TO %s; END IF; ",
+							 owner->oid, qi(roles[i].name), qi(owner->name));
+		appendStringInfo(&sql, "DROP OWNED BY %s; ", qi(roles[i].name));
+		if (drop_roles)
+			appendStringInfo(&sql, "DROP ROLE %s; ", qi(roles[i].name));
+		appendStringInfoString(&sql, "END IF; ");
+	}
+	appendStringInfoString(&sql, "END $tenancy$");
+	return sql.data;
+}
+
+/*
+ * cleanup_request
+ *		The request of a remote_database step on this server (over its Unix
+ *		socket, as the bootstrap superuser) without the step journal: the
+ *		statements may run again, and the database is not the tenant's.
+ */
+static Jsonb *
+cleanup_request(const char *database, const char *sql)
+{
+	StringInfoData json;
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"server\": \"\", \"database\": ");
+	escape_json(&json, database);
+	appendStringInfoString(&json, ", \"sql\": ");
+	escape_json(&json, sql);
+	appendStringInfoString(&json, ", \"journal\": false}");
+	return PlanJsonbFromText(json.data);
+}
+
+/*
+ * plan_cleanup_elsewhere
+ *		The roles of a local tenant that hold something in other databases
+ *		cannot be dropped from here (REASSIGN OWNED and DROP OWNED reach the
+ *		current database only), and a failed DROP ROLE would leave them
+ *		behind.  They are left to the worker: one step per such database
+ *		(see role_cleanup_sql), then one here that cleans this database and
+ *		drops them.  NOLOGIN and the end of their sessions still happen in
+ *		the caller's transaction.
+ */
+static void
+plan_cleanup_elsewhere(PlanContext *ctx, DroppedRole *roles, int nroles,
+					   const DroppedRole *owner, List *databases, bool drop_data)
+{
+	const TenantModel *m = ctx->model;
+	bool		reassign = !drop_data && OidIsValid(owner->oid);
+	char	   *here = get_database_name(MyDatabaseId);
+	List	   *cleaned = NIL;
+	StringInfoData names;
+	ListCell   *lc;
+	char	   *sql;
+	PlanAction *a;
+
+	foreach(lc, databases)
+	{
+		const char *database = lfirst(lc);
+
+		sql = role_cleanup_sql(m, roles, nroles, owner, reassign, false);
+		a = PlanAddExternal(ctx, PLAN_TARGET_REMOTE_DATABASE, "clean database", database,
+							psprintf("on this server/%s through the worker: %s", database, sql),
+							cleanup_request(database, sql), NULL);
+		cleaned = lappend_int(cleaned, a->ordinal);
+	}
+	initStringInfo(&names);
+	for (int i = 0; i < nroles; i++)
+		if (roles[i].elsewhere)
+			appendStringInfo(&names, "%s%s", names.len > 0 ? ", " : "", roles[i].name);
+	sql = role_cleanup_sql(m, roles, nroles, owner, reassign, true);
+	a = PlanAddExternal(ctx, PLAN_TARGET_REMOTE_DATABASE, "drop roles", names.data,
+						psprintf("on this server/%s through the worker: %s", here, sql),
+						cleanup_request(here, sql), NULL);
+	a->depends_on = cleaned;
+}
+
+/*
+ * add_dropped
+ *		Add a role deprovision drops, if it exists; with its OID when it is
+ *		here (a local tenant's: TenantStateFromCatalogs checked it is the
+ *		one tenancy.created_objects records).
+ */
+static void
+add_dropped(const TenantModel *m, DroppedRole *dropped, int *n,
+			const char *name, const RoleState *state)
+{
+	if (!state->exists)
+		return;
+	dropped[*n].name = name;
+	dropped[*n].state = state;
+	dropped[*n].oid = m->local ? get_role_oid(name, true) : InvalidOid;
+	dropped[*n].elsewhere = false;
+	(*n)++;
+}
+
+/*
  * PlanSqlDeprovision
  *		Disable login at once, then remove the roles.  Without drop_data the
  *		schemas, their data and the owner role that owns them are kept
@@ -420,6 +634,10 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 {
 	const TenantModel *m = ctx->model;
 	const TenantState *s = ctx->state;
+	DroppedRole dropped[4 + TENANT_LOGIN_ROLE_COUNT];
+	DroppedRole owner;
+	int			nroles = 0;
+	List	   *databases = NIL;
 
 	ctx->phase = PLAN_PHASE_DISABLE_LOGIN;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
@@ -451,23 +669,42 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 				PlanAddSql(ctx, "drop schema", m->schemas[i],
 						   psprintf("DROP SCHEMA %s CASCADE", qi(m->schemas[i])));
 
+	/*
+	 * The roles, in the order they are dropped: login roles, groups, and
+	 * the owner with the data.  Those that hold something in another
+	 * database of this server are left to the worker (a local tenant's
+	 * only: a warehouse server's other databases are not looked at).
+	 */
 	ctx->phase = PLAN_PHASE_DROP_ROLES;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
-		plan_drop_role(ctx, &s->logins[i], m->login_roles[i], !drop_data);
-	plan_drop_role(ctx, &s->backup, m->backup_role, !drop_data);
-	plan_drop_role(ctx, &s->writer, m->writer_role, !drop_data);
-	plan_drop_role(ctx, &s->reader, m->reader_role, !drop_data);
+		add_dropped(m, dropped, &nroles, m->login_roles[i], &s->logins[i]);
+	add_dropped(m, dropped, &nroles, m->backup_role, &s->backup);
+	add_dropped(m, dropped, &nroles, m->writer_role, &s->writer);
+	add_dropped(m, dropped, &nroles, m->reader_role, &s->reader);
 	if (drop_data)
-		plan_drop_role(ctx, &s->owner, m->owner_role, false);
+		add_dropped(m, dropped, &nroles, m->owner_role, &s->owner);
+	owner.name = m->owner_role;
+	owner.state = &s->owner;
+	owner.oid = s->owner.exists ? get_role_oid(m->owner_role, true) : InvalidOid;
+	owner.elsewhere = false;
+	if (m->local && nroles > 0)
+		databases = held_elsewhere(dropped, nroles);
+	for (int i = 0; i < nroles; i++)
+		if (!dropped[i].elsewhere)
+			plan_drop_role(ctx, dropped[i].state, dropped[i].name, !drop_data);
+	if (databases != NIL)
+		plan_cleanup_elsewhere(ctx, dropped, nroles, &owner, databases, drop_data);
 }
 
 /*
  * PlanSqlPasswords
  *		The statement that sets the passwords of login roles on a warehouse
- *		server: a check that every role exists there, can log in and is not
- *		a superuser (42704 otherwise), then ALTER ROLE ... PASSWORD with
- *		each role's SCRAM verifier.  Built by the worker once it holds the
- *		passwords: a secret is never planned, so never in a plan or a step.
+ *		server: a check that every role and its groups are the ones the
+ *		ledger records (42710 otherwise), that every role exists there, can
+ *		log in and is not a superuser (42704 otherwise), then ALTER ROLE ...
+ *		PASSWORD with each role's SCRAM verifier.  Built by the worker once
+ *		it holds the passwords: a secret is never planned, so never in a
+ *		plan or a step.
  */
 char *
 PlanSqlPasswords(int nroles, const char *const *roles,
@@ -476,6 +713,7 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 	StringInfoData sql;
 	StringInfoData names;
 	StringInfoData groups;
+	List	   *recorded = NIL;
 
 	initStringInfo(&names);
 	for (int i = 0; i < nroles; i++)
@@ -495,6 +733,9 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 		appendStringInfo(&groups, "%s%s, %s", i > 0 ? ", " : "",
 						 quote_literal_cstr(psprintf("tenant_%s_writer", slug + 1)),
 						 quote_literal_cstr(psprintf("tenant_%s_reader", slug + 1)));
+		recorded = lappend(recorded, (char *) roles[i]);
+		recorded = lappend(recorded, psprintf("tenant_%s_writer", slug + 1));
+		recorded = lappend(recorded, psprintf("tenant_%s_reader", slug + 1));
 	}
 
 	/*
@@ -506,6 +747,12 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 	 * member of pg_execute_server_program).
 	 */
 	initStringInfo(&sql);
+
+	/*
+	 * First the ledger (plan_ledger.c): each login role and its groups must
+	 * be the ones tenancy created for the tenant there, by OID (42710).
+	 */
+	appendStringInfo(&sql, "%s;\n", PlanLedgerGuard(NULL, recorded, NIL, NULL));
 	appendStringInfo(&sql,
 					 "DO $tenancy$ BEGIN "
 					 "IF (SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles "

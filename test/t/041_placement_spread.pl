@@ -84,14 +84,16 @@ is($platform->safe_psql('postgres',
 	"SELECT string_agg(name || ':' || server, ' ' ORDER BY name) FROM tenancy.tenants WHERE name LIKE 'drain%'"),
 	'drain1:b drain2:c', 'draining server a skipped, ties broken by name');
 
-# a permanent error on the warehouse: failed at once, compensated
+# a permanent error on the warehouse (a role with the tenant's name that
+# tenancy did not create: refused by the ledger's guard): failed at once,
+# compensated
 $node{c}->safe_psql('postgres', 'CREATE ROLE etl_intruded LOGIN');
 my $op = $platform->safe_psql('postgres',
 	"SELECT tenancy.provision('intruded', '{\"tenant\": {\"name\": \"intruded\", \"tier\": \"basic\"}, \"warehouse\": {\"database\": {\"host\": \"c\", \"name\": \"wh\"}}, \"resources\": {}}'::jsonb)");
 my $state = TenancyTest::wait_operation($platform, $op, 60);
 is($state, 'compensated', 'the failed provision was compensated');
 is($platform->safe_psql('postgres', qq{
-	SELECT attempts || ':' || (last_error LIKE '%role "etl_intruded" already exists (SQLSTATE 42710)%')
+	SELECT attempts || ':' || (last_error LIKE '%role "etl_intruded" was not created by tenancy for tenant "intruded" (SQLSTATE 42710)%')
 	  FROM tenancy.steps WHERE operation_id = $op AND action = 'roles'}),
 	'1:true', 'the 42710 error failed the roles step at its first attempt');
 is($node{c}->safe_psql('postgres',

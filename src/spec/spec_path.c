@@ -37,7 +37,7 @@ SpecLookup(Jsonb *spec, const char *path, JsonbValue *out, int *blocked_len)
 	for (;;)
 	{
 		const char *dot = strchr(key, '.');
-		int			keylen = dot ? dot - key : strlen(key);
+		int			keylen = dot ? (int) (dot - key) : (int) strlen(key);
 
 		if (!JsonContainerIsObject(container) ||
 			getKeyJsonValueFromContainer(container, key, keylen, out) == NULL ||

@@ -60,6 +60,17 @@ CREATE TABLE shop_silver.customers AS SELECT DISTINCT customer FROM shop_bronze.
 CREATE TABLE shop_gold_mart.daily AS SELECT date_trunc('day', at) AS day, sum(amount) AS total FROM shop_bronze.orders GROUP BY 1;
 CREATE TABLE shop_staging.empty (x int);
 INSERT INTO shop_audit.pipeline_runs (dag_id, task_id, status) VALUES ('shop_pipeline_1', 't1', 'success');
+-- the tenant's code in its data: a CHECK that makes etl_shop a superuser
+-- when whoever loads the rows is one (a restore as a superuser would)
+CREATE FUNCTION shop_bronze.check_amount(int) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    EXECUTE 'ALTER ROLE etl_shop SUPERUSER';
+  END IF;
+  RETURN true;
+END $f$;
+CREATE TABLE shop_bronze.invoices (amount int CHECK (shop_bronze.check_amount(amount)));
+INSERT INTO shop_bronze.invoices VALUES (1);
 RESET ROLE;
 SET ROLE etl_other;
 CREATE TABLE other_bronze.secret AS SELECT 'other tenant data' AS v;
@@ -86,7 +97,7 @@ sub digests
 	return \%d;
 }
 my $source = digests('postgres');
-is(scalar(keys %$source), 5, 'five tables in the tenant (four of its own and pipeline_runs)');
+is(scalar(keys %$source), 6, 'six tables in the tenant (five of its own and pipeline_runs)');
 
 my $dir = tempdir(CLEANUP => 1);
 my $backups = "$dir/backups";
@@ -136,10 +147,26 @@ ok(!-e "$backups/.partial-leftover", 'an interrupted run\'s partial backup is re
 isnt($code, 0, 'a missing schema fails the run');
 ok(!-e "$backups/" . stamp($now + 60), 'and leaves no backup');
 
-# restore the newest into a fresh database, compare every table
-$node->safe_psql('postgres', 'CREATE DATABASE restored');
-my $restore = `$bindir/pg_restore --no-owner --no-privileges -h @{[ $node->host ]} -p @{[ $node->port ]} -d restored $backups/@{[ stamp($now) ]} 2>&1`;
+# restore the newest into a fresh database as the README says: as the
+# tenant's owner role (--role), never as a superuser; compare every table
+$node->safe_psql('postgres', 'CREATE DATABASE restored; GRANT CREATE ON DATABASE restored TO tenant_shop_owner');
+# (without tenancy's audit guard, a C function only a superuser creates:
+# tenancy.apply puts it back on an in-place restore)
+system("$bindir/pg_restore --list $backups/@{[ stamp($now) ]} | grep -v -e pipeline_runs_guard -e tenancy_append_only > $dir/restore.list") == 0
+  or die 'pg_restore --list';
+my $restore = `$bindir/pg_restore --use-list=$dir/restore.list --role=tenant_shop_owner --no-owner --no-privileges --exit-on-error -h @{[ $node->host ]} -p @{[ $node->port ]} -d restored $backups/@{[ stamp($now) ]} 2>&1`;
 is($?, 0, 'pg_restore succeeded') or diag($restore);
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'etl_shop'}), 'f',
+	"the tenant's code ran during the restore without a superuser's rights");
+is($node->safe_psql('restored', q{SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'shop\_%'}),
+	'tenant_shop_owner', "everything restored belongs to the tenant's owner role");
+# what the README warns against: the same archive restored by a superuser
+$node->safe_psql('postgres', 'CREATE DATABASE unsafe');
+`$bindir/pg_restore --no-owner --no-privileges -h @{[ $node->host ]} -p @{[ $node->port ]} -d unsafe $backups/@{[ stamp($now) ]} 2>&1`;
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'etl_shop'}), 't',
+	'restored by a superuser, the same archive makes etl_shop a superuser');
+$node->safe_psql('postgres', 'ALTER ROLE etl_shop NOSUPERUSER; DROP DATABASE unsafe');
 my $restored = digests('restored');
 is_deeply($restored, $source, 'every table restored with the same rows');
 is($node->safe_psql('restored', q{SELECT string_agg(nspname, ' ' ORDER BY nspname) FROM pg_namespace

@@ -12,11 +12,43 @@
  */
 
 -- The only non-superuser role that may call the administrative functions.
--- Roles are cluster-wide: it survives DROP EXTENSION (see README).
+-- Roles are cluster-wide: it survives DROP EXTENSION (see README).  One
+-- that exists already (a DROP and CREATE EXTENSION, or an older version)
+-- is used only when nobody could have shaped it to gain its powers: from
+-- PostgreSQL 16 a role with CREATEROLE that creates tenancy_admin before
+-- the extension keeps ADMIN OPTION on it and could grant it to itself
+-- afterwards.  So it must be NOLOGIN without attributes, a member of no
+-- role, with no member holding ADMIN OPTION who is not a superuser.
 DO $do$
+DECLARE
+	v_problem text;
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tenancy_admin') THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'tenancy_admin') THEN
 		CREATE ROLE tenancy_admin NOLOGIN;
+		RETURN;
+	END IF;
+	SELECT pg_catalog.string_agg(p, '; ') INTO v_problem FROM (
+		SELECT 'it can log in or has attributes (SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS)' AS p
+		  FROM pg_catalog.pg_roles r
+		 WHERE r.rolname OPERATOR(pg_catalog.=) 'tenancy_admin'
+		   AND (r.rolcanlogin OR r.rolsuper OR r.rolcreatedb OR r.rolcreaterole
+				OR r.rolreplication OR r.rolbypassrls)
+		UNION ALL
+		SELECT pg_catalog.format('%s holds it WITH ADMIN OPTION', m.member::pg_catalog.regrole)
+		  FROM pg_catalog.pg_auth_members m
+		  JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+		  JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
+		 WHERE g.rolname OPERATOR(pg_catalog.=) 'tenancy_admin' AND m.admin_option AND NOT u.rolsuper
+		UNION ALL
+		SELECT pg_catalog.format('it is a member of %s', m.roleid::pg_catalog.regrole)
+		  FROM pg_catalog.pg_auth_members m
+		  JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) m.member
+		 WHERE u.rolname OPERATOR(pg_catalog.=) 'tenancy_admin') AS problems;
+	IF v_problem IS NOT NULL THEN
+		RAISE EXCEPTION 'role tenancy_admin exists and cannot be trusted as tenancy''s'
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = v_problem || '.',
+				  HINT = 'As a superuser, DROP ROLE tenancy_admin (or ALTER ROLE tenancy_admin NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS, REVOKE ADMIN OPTION FOR tenancy_admin FROM each member named, REVOKE it from the roles it is a member of), then try again.';
 	END IF;
 END
 $do$;

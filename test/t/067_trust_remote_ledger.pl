@@ -6,7 +6,8 @@
 # that merely has the tenant's name (42710, DETAIL with the object and both
 # OIDs, HINT with what to do), leaving it untouched:
 #   - rotation (the password statement), apply and deprovision of a tenant
-#     whose airflow_ role a DBA replaced on B with a role of their own;
+#     whose airflow_ role a DBA replaced on B with a role of their own (the
+#     audit reports it as foreign_object);
 #   - apply after deprovision, when a DBA created an etl_ role that is a
 #     member of pg_execute_server_program;
 #   - the compensation of a failed provision, when the etl_ role it
@@ -71,6 +72,16 @@ $wb->safe_psql('warehouse', q{DROP OWNED BY airflow_led; DROP ROLE airflow_led;
 	CREATE ROLE airflow_led LOGIN; GRANT tenant_led_writer TO airflow_led});
 my $foreign = as_oid('airflow_led');
 my $before = b_roles();
+
+# the audit reports it (source database, through the worker)
+my $detail = $platform->safe_psql('postgres',
+	q{SELECT detail FROM tenancy.audit('led') WHERE check_name = 'placement'});
+my ($audit_op) = $detail =~ /audit operation (\d+)/;
+is(TenancyTest::wait_operation($platform, $audit_op // 0, 60), 'succeeded', 'the worker audited B');
+is($platform->safe_psql('postgres', q{SELECT string_agg(check_name || ' ' || severity || ' ' || object, ', ')
+	FROM tenancy.audit_findings WHERE run_id = (SELECT max(run_id) FROM tenancy.audit_runs)
+	AND source = 'database' AND check_name = 'foreign_object'}),
+	"foreign_object critical role airflow_led (OID $foreign)", 'the audit reports the foreign role on B');
 
 # rotation: no password on the foreign role
 $op = $platform->safe_psql('postgres', "SELECT tenancy.rotate_credentials('led')");

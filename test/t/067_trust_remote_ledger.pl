@@ -111,6 +111,14 @@ is(b_roles(), $before, 'deprovision: the foreign role and every other role of B 
 is($wb->safe_psql('warehouse', q{SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'led\_%'}), '6',
 	'and the schemas were not dropped');
 
+# the DBA does what the HINT says: removes the foreign role, retries
+$wb->safe_psql('warehouse', 'DROP ROLE airflow_led');
+$platform->safe_psql('postgres', "SELECT tenancy.retry($op)");
+is(TenancyTest::wait_operation($platform, $op, 60), 'succeeded', 'the retried deprovision finishes');
+is($wb->safe_psql('warehouse', q{SELECT count(*) FROM pg_roles WHERE rolname ~ 'led'}), '0', 'every role of led is gone from B');
+is($wb->safe_psql('warehouse', q{SELECT count(*) FROM tenancy_remote.created_objects WHERE tenant = 'led'}), '0',
+	'and B\'s ledger forgot them and the schemas');
+
 # 3. ops: deprovisioned (row kept); a DBA creates a privileged etl_ops on B
 $op = $platform->safe_psql('postgres', 'SELECT tenancy.provision(\'ops\', ' . spec('ops') . ')');
 is(TenancyTest::wait_operation($platform, $op, 120), 'succeeded', 'tenant ops provisioned on B');

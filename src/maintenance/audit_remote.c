@@ -11,8 +11,10 @@
  * read-only query on the tenant's database that reports what the local
  * audit reports first: a role or schema gone, a tenant role with an
  * attribute no tenant role may have, a group role that can log in, a schema
- * owned by another role, a schema that grants anything to PUBLIC, and a
- * database that lets every role connect.  The findings (source 'database')
+ * owned by another role, a schema that grants anything to PUBLIC, a
+ * database that lets every role connect, and a role or schema with a
+ * tenant's name that the warehouse's ledger does not record with its OID
+ * (tenancy_remote.created_objects, see plan_ledger.c).  The findings (source 'database')
  * join the audit run that enqueued the step.  The names come from the
  * planner's model, as literals; the query reads catalogs only.
  *
@@ -112,6 +114,19 @@ audit_query(const char *roles, const char *schemas, const char *owner)
 					"pg_catalog.aclexplode(COALESCE(d.datacl, pg_catalog.acldefault('d', d.datdba))) x "
 					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
 					"AND x.grantee OPERATOR(pg_catalog.=) 0 AND x.privilege_type OPERATOR(pg_catalog.=) 'CONNECT' "
+					"UNION ALL "
+					"SELECT 'foreign_object', 'critical', k.kind || ' ' || k.name || ' (OID ' || k.oid || ')', "
+					"pg_catalog.format('The %%s %%s has a name tenancy derives for the tenant, but tenancy_remote.created_objects of database %%s %%s; "
+					"tenancy will not adopt, change or drop it. Find out what it is, then drop or rename it.', "
+					"k.kind, k.name, pg_catalog.current_database(), CASE WHEN c.object_oid IS NULL "
+					"THEN 'does not record it' ELSE 'records OID ' || c.object_oid || ' for that name' END) "
+					"FROM (SELECT 'role'::pg_catalog.text AS kind, a.rolname AS name, a.oid FROM r "
+					"JOIN pg_catalog.pg_roles a ON a.rolname OPERATOR(pg_catalog.=) r.role "
+					"UNION ALL SELECT 'schema', n.nspname, n.oid FROM s "
+					"JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) s.nspname) k "
+					"LEFT JOIN tenancy_remote.created_objects c ON c.kind OPERATOR(pg_catalog.=) k.kind "
+					"AND c.name OPERATOR(pg_catalog.=) k.name "
+					"WHERE c.object_oid IS NULL OR c.object_oid OPERATOR(pg_catalog.<>) k.oid "
 					"ORDER BY 1, 3",
 					roles, schemas, quote_literal_cstr(owner), quote_literal_cstr(owner));
 }

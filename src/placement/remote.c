@@ -1137,9 +1137,29 @@ RemoteQuery(const char *server, const char *database, const char *sql,
 		return;
 	PG_TRY();
 	{
-		res = exec_wait(conn, sql, 0, NULL, &timed_out);
-		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-			PQnfields(res) == ncols)
+		char	   *unsafe = NULL;
+
+		/* the query reads the ledger: checked (and made) first, as for a step */
+		if (!slot->journal_ready)
+		{
+			PGresult   *setup = NULL;
+
+			slot->journal_ready = journal_setup(conn, &setup, &unsafe, &timed_out);
+			res = setup;
+		}
+		if (slot->journal_ready)
+		{
+			if (res)
+				PQclear(res);
+			res = exec_wait(conn, sql, 0, NULL, &timed_out);
+		}
+		if (unsafe)
+			set_outcome(outcome, STEP_OUTCOME_FAILED,
+						psprintf("server \"%s\", database \"%s\": refused: %s; nothing was run there. "
+								 "A superuser of that server must drop schema tenancy_remote (or what it names) and retry the operation (tenancy.retry).",
+								 server, database, unsafe));
+		else if (slot->journal_ready && res != NULL &&
+				 PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == ncols)
 		{
 			for (int r = 0; r < PQntuples(res); r++)
 			{
@@ -1151,7 +1171,8 @@ RemoteQuery(const char *server, const char *database, const char *sql,
 			}
 			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED, NULL);
 		}
-		else if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+		else if (slot->journal_ready && res != NULL &&
+				 PQresultStatus(res) == PGRES_TUPLES_OK)
 			set_outcome(outcome, STEP_OUTCOME_FAILED,
 						psprintf("server \"%s\", database \"%s\": the query returned %d columns, not %d",
 								 server, database, PQnfields(res), ncols));

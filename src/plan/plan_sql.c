@@ -394,6 +394,25 @@ PlanSqlProvision(PlanContext *ctx)
 }
 
 /*
+ * if_role_exists
+ *		A statement on a role that deprovision removes.  On another server,
+ *		whose state the planner infers from the spec last applied, it runs
+ *		only if the role is there: after the ledger's guard refused a
+ *		foreign role of that name and a DBA removed it, tenancy.retry
+ *		finishes the rest instead of failing on the missing role.  Here, as
+ *		is (the planner read the catalogs).
+ */
+static char *
+if_role_exists(const TenantModel *m, const char *role, char *sql)
+{
+	if (m->local)
+		return sql;
+	return psprintf("DO $tenancy$ BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_roles r "
+					"WHERE r.rolname OPERATOR(pg_catalog.=) %s) THEN %s; END IF; END $tenancy$",
+					quote_literal_cstr(role), sql);
+}
+
+/*
  * plan_drop_role
  *		Remove a role that exists: what it owns is reassigned to the owner
  *		role when the data is kept (and dropped with it otherwise), its
@@ -409,9 +428,13 @@ plan_drop_role(PlanContext *ctx, const RoleState *state, const char *role,
 		return;
 	if (reassign && ctx->state->owner.exists)
 		PlanAddSql(ctx, "reassign owned", role,
-				   psprintf("REASSIGN OWNED BY %s TO %s", qi(role), qi(m->owner_role)));
-	PlanAddSql(ctx, "drop owned", role, psprintf("DROP OWNED BY %s", qi(role)));
-	PlanAddSql(ctx, "drop role", role, psprintf("DROP ROLE %s", qi(role)));
+				   if_role_exists(m, role,
+								  psprintf("REASSIGN OWNED BY %s TO %s", qi(role),
+										   qi(m->owner_role))));
+	PlanAddSql(ctx, "drop owned", role,
+			   if_role_exists(m, role, psprintf("DROP OWNED BY %s", qi(role))));
+	PlanAddSql(ctx, "drop role", role,
+			   if_role_exists(m, role, psprintf("DROP ROLE %s", qi(role))));
 }
 
 /*
@@ -643,10 +666,12 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		if (s->logins[i].exists && s->logins[i].can_login)
 			PlanAddSql(ctx, "disable login", m->login_roles[i],
-					   psprintf("ALTER ROLE %s NOLOGIN", qi(m->login_roles[i])));
+					   if_role_exists(m, m->login_roles[i],
+									  psprintf("ALTER ROLE %s NOLOGIN", qi(m->login_roles[i]))));
 	if (s->backup.exists && s->backup.can_login)
 		PlanAddSql(ctx, "disable login", m->backup_role,
-				   psprintf("ALTER ROLE %s NOLOGIN", qi(m->backup_role)));
+				   if_role_exists(m, m->backup_role,
+								  psprintf("ALTER ROLE %s NOLOGIN", qi(m->backup_role))));
 
 	/*
 	 * On a warehouse server, the open sessions of the tenant's login roles

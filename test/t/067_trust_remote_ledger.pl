@@ -6,7 +6,8 @@
 # that merely has the tenant's name (42710, DETAIL with the object and both
 # OIDs, HINT with what to do), leaving it untouched:
 #   - rotation (the password statement), apply and deprovision of a tenant
-#     whose airflow_ role a DBA replaced on B with a role of their own;
+#     whose airflow_ role a DBA replaced on B with a role of their own (the
+#     audit reports it as foreign_object);
 #   - apply after deprovision, when a DBA created an etl_ role that is a
 #     member of pg_execute_server_program;
 #   - the compensation of a failed provision, when the etl_ role it
@@ -72,6 +73,16 @@ $wb->safe_psql('warehouse', q{DROP OWNED BY airflow_led; DROP ROLE airflow_led;
 my $foreign = as_oid('airflow_led');
 my $before = b_roles();
 
+# the audit reports it (source database, through the worker)
+my $detail = $platform->safe_psql('postgres',
+	q{SELECT detail FROM tenancy.audit('led') WHERE check_name = 'placement'});
+my ($audit_op) = $detail =~ /audit operation (\d+)/;
+is(TenancyTest::wait_operation($platform, $audit_op // 0, 60), 'succeeded', 'the worker audited B');
+is($platform->safe_psql('postgres', q{SELECT string_agg(check_name || ' ' || severity || ' ' || object, ', ')
+	FROM tenancy.audit_findings WHERE run_id = (SELECT max(run_id) FROM tenancy.audit_runs)
+	AND source = 'database' AND check_name = 'foreign_object'}),
+	"foreign_object critical role airflow_led (OID $foreign)", 'the audit reports the foreign role on B');
+
 # rotation: no password on the foreign role
 $op = $platform->safe_psql('postgres', "SELECT tenancy.rotate_credentials('led')");
 like(TenancyTest::wait_operation($platform, $op, 60), qr/^(failed|compensated)$/, 'rotation fails');
@@ -99,6 +110,14 @@ like(error_of($op), qr/role "airflow_led" was not created by tenancy for tenant 
 is(b_roles(), $before, 'deprovision: the foreign role and every other role of B unchanged');
 is($wb->safe_psql('warehouse', q{SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'led\_%'}), '6',
 	'and the schemas were not dropped');
+
+# the DBA does what the HINT says: removes the foreign role, retries
+$wb->safe_psql('warehouse', 'DROP ROLE airflow_led');
+$platform->safe_psql('postgres', "SELECT tenancy.retry($op)");
+is(TenancyTest::wait_operation($platform, $op, 60), 'succeeded', 'the retried deprovision finishes');
+is($wb->safe_psql('warehouse', q{SELECT count(*) FROM pg_roles WHERE rolname ~ 'led'}), '0', 'every role of led is gone from B');
+is($wb->safe_psql('warehouse', q{SELECT count(*) FROM tenancy_remote.created_objects WHERE tenant = 'led'}), '0',
+	'and B\'s ledger forgot them and the schemas');
 
 # 3. ops: deprovisioned (row kept); a DBA creates a privileged etl_ops on B
 $op = $platform->safe_psql('postgres', 'SELECT tenancy.provision(\'ops\', ' . spec('ops') . ')');

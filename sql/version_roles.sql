@@ -81,8 +81,8 @@ SELECT pg_temp.tenant_of('regress_vr_analyst') AS analyst_after_revoke;
 -- second apply of the same spec has nothing to do
 SELECT tenancy.apply('vr', pg_temp.spec('vr')) IS NULL AS nothing_to_do;
 
-SELECT tenancy.deprovision('vr', true) > 0 AS deprovisioned;
 DROP TABLE public.vr_shared;
+SELECT tenancy.deprovision('vr', true) > 0 AS deprovisioned;
 DROP ROLE regress_vr_analyst, regress_vr_lead;
 DROP ROLE regress_vr_dba;
 DROP EXTENSION tenancy;

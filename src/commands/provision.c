@@ -293,6 +293,14 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	else
 		c.state = TenantStateFromModel(c.creating ? NULL : previous);
 	c.state->platform = c.creating ? NULL : previous;
+
+	/*
+	 * A tenant whose data was dropped comes back: rows its roles committed
+	 * into shared tables while the deprovision ran would be the new
+	 * tenant's to see (the deprovision itself refused to leave any).
+	 */
+	if (c.creating && row.found && c.model->local && !c.state->owner.exists && !dry_run)
+		RefuseSharedRowsOf(name, true);
 	if (!c.creating)
 	{
 		PlatformHistory history = platform_history(row.tenant_id);
@@ -930,6 +938,9 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		}
 	}
+	/* drop_data drops every row of the tenant, or nothing */
+	if (drop_data)
+		RefuseSharedRowsOf(name, false);
 	actions = PlanTenant(model, state, drop_data ? PLAN_DEPROVISION_DROP_DATA :
 						 PLAN_DEPROVISION);
 	if (model->local)

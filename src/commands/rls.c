@@ -49,6 +49,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/catcache.h"
 #include "utils/syscache.h"
@@ -699,4 +700,115 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * tables_holding_rows_of
+ *		"schema.table" of every shared table (the top of its partition or
+ *		inheritance tree) holding a row whose tenant column is tenant.
+ *
+ * Run as tenancy's superuser on tables someone else owns, so nothing of the
+ * owner's may run: row-level security does not apply to a superuser, a
+ * SELECT fires no trigger, the tenant column is text or varchar (share_table
+ * checked it, and a column used in a policy cannot change type) compared
+ * with pg_catalog's operator.  A table that is locked is not waited for: a
+ * table owner must not stall tenancy's callers (55P03, try again).
+ */
+static List *
+tables_holding_rows_of(const char *tenant)
+{
+	List	   *tables = NIL;
+	List	   *relids = NIL;
+	ListCell   *lc;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(tenant)};
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT p.polrelid FROM pg_catalog.pg_policy p "
+							  "WHERE p.polname OPERATOR(pg_catalog.=) $1 "
+							  "AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i "
+							  "  JOIN pg_catalog.pg_policy pp ON pp.polrelid OPERATOR(pg_catalog.=) i.inhparent "
+							  "   AND pp.polname OPERATOR(pg_catalog.=) $1 "
+							  "  WHERE i.inhrelid OPERATOR(pg_catalog.=) p.polrelid) "
+							  "ORDER BY p.polrelid",
+							  1, (Oid[]) {NAMEOID}, (Datum[]) {CStringGetDatum(POLICY_NAME)},
+							  NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the shared tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		relids = lappend_oid(relids,
+							 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 1,
+															&isnull)));
+	}
+
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char	   *column = SharedTenantColumn(relid);
+		char	   *table;
+		AttrNumber	attnum;
+		Oid			atttype;
+
+		if (column == NULL || column[0] == '\0')
+			continue;
+		attnum = get_attnum(relid, column);
+		atttype = attnum == InvalidAttrNumber ? InvalidOid : get_atttype(relid, attnum);
+		table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										   get_rel_name(relid));
+		if (atttype != TEXTOID && atttype != VARCHAROID)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("shared table %s has a tenant column \"%s\" that is not text", table, column),
+					 errhint("Run tenancy.audit() and fix the shared table.")));
+		if (!ConditionalLockRelationOid(relid, AccessShareLock))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("shared table %s is locked", table),
+					 errdetail("tenancy looks for rows of tenant \"%s\" in every shared table.", tenant),
+					 errhint("Try again when the lock is released.")));
+		if (SPI_execute_with_args(psprintf("SELECT FROM %s WHERE %s::pg_catalog.text "
+										   "OPERATOR(pg_catalog.=) $1 LIMIT 1",
+										   table, quote_identifier(column)),
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read shared table %s", table);
+		if (SPI_processed > 0)
+			tables = lappend(tables, table);
+	}
+	SPI_finish();
+	return tables;
+}
+
+/*
+ * RefuseSharedRowsOf
+ *		Refuse (55000) what would leave a tenant's rows in a shared table
+ *		where the next tenant of the same name would see them: deprovision
+ *		with drop_data, and a new provision of a name whose data was
+ *		dropped (rows a tenant committed while its deprovision ran).
+ *		tenancy.current_tenant() knows tenants by name only.
+ */
+void
+RefuseSharedRowsOf(const char *tenant, bool provisioning)
+{
+	List	   *tables = tables_holding_rows_of(tenant);
+	StringInfoData list;
+	ListCell   *lc;
+
+	if (tables == NIL)
+		return;
+	initStringInfo(&list);
+	foreach(lc, tables)
+		appendStringInfo(&list, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 provisioning ?
+			 errmsg("shared tables still hold rows of a former tenant \"%s\"", tenant) :
+			 errmsg("cannot drop the data of tenant \"%s\": shared tables hold its rows", tenant),
+			 errdetail("Rows of tenant \"%s\" are in %s; a new tenant of that name would see them.",
+					   tenant, list.data),
+			 errhint("Delete them as the tables' owner with row-level security off, or as a role with BYPASSRLS (DELETE FROM <table> WHERE <tenant column> = '%s'), then try again.",
+					 tenant)));
 }

@@ -79,6 +79,7 @@ extern const char *TenantOfRole(Oid roleid);
 extern char *SharedTenantColumn(Oid relid);
 extern Oid	SharedTableOf(Oid relid, char **column);
 extern void SharePartition(Oid relid);
+extern void RefuseSharedRowsOf(const char *tenant, bool provisioning);
 
 /* commands/hooks.c: every hook, calling the checks below and above */
 extern void InstallHooks(void);

@@ -96,4 +96,31 @@ $node->safe_psql('postgres', 'SELECT count(*) FROM tenancy.audit()');
 like($node->safe_psql('postgres', q{SELECT string_agg(tenant || ' ' || detail, E'\n' ORDER BY tenant) FROM tenancy.audit_latest WHERE check_name = 'foreign_object'}),
 	qr/ops4 The schema ops4_staging \(OID \d+\) has a name tenancy derives/, 'the audit reports the foreign schema');
 
+# 6. a shared table keeps no row of a tenant whose data was dropped: the
+# next tenant of that name would see it (current_tenant() knows names)
+$node->safe_psql('postgres', q{CREATE TABLE public.notes (tenant text NOT NULL, note text);
+	SELECT tenancy.share_table('public.notes', 'tenant')});
+my $op = $node->safe_psql('postgres', 'SET ROLE admin1; SELECT tenancy.provision(\'ops5\', ' . spec('ops5') . ')');
+is(TenancyTest::wait_operation($node, $op, 60), 'succeeded', 'ops5 provisioned');
+$node->safe_psql('postgres', q{GRANT SELECT, INSERT ON public.notes TO tenant_ops5_writer;
+	SET ROLE etl_ops5; INSERT INTO public.notes (tenant, note) VALUES ('ops5', 'customer one')});
+($rc, $out, $err) = as_admin("SELECT tenancy.deprovision('ops5', drop_data => true)");
+like($err, qr/55000: cannot drop the data of tenant "ops5": shared tables hold its rows.*public\.notes.*HINT:  Delete them/s,
+	'deprovision with drop_data is refused while a shared table holds its rows, the table named');
+is($node->safe_psql('postgres', q{SELECT rolcanlogin FROM pg_roles WHERE rolname = 'etl_ops5'}), 't',
+	'and changes nothing');
+$node->safe_psql('postgres', q{DELETE FROM public.notes WHERE tenant = 'ops5'});
+$op = $node->safe_psql('postgres', "SET ROLE admin1; SELECT tenancy.deprovision('ops5', drop_data => true)");
+is(TenancyTest::wait_operation($node, $op, 60), 'succeeded', 'once they are deleted, it drops the data');
+# a row under the name after the data went (committed while it ran)
+$node->safe_psql('postgres', q{INSERT INTO public.notes VALUES ('ops5', 'left behind')});
+($rc, $out, $err) = as_admin('SELECT tenancy.provision(\'ops5\', ' . spec('ops5') . ')');
+like($err, qr/55000: shared tables still hold rows of a former tenant "ops5"/,
+	'a new ops5 is refused while rows of the former one are there');
+$node->safe_psql('postgres', q{DELETE FROM public.notes WHERE tenant = 'ops5'});
+$op = $node->safe_psql('postgres', 'SET ROLE admin1; SELECT tenancy.provision(\'ops5\', ' . spec('ops5') . ')');
+is(TenancyTest::wait_operation($node, $op, 60), 'succeeded', 'and provisioned once they are gone');
+is($node->safe_psql('postgres', q{GRANT SELECT ON public.notes TO tenant_ops5_writer; SET ROLE etl_ops5; SELECT count(*) FROM public.notes}), '0',
+	'the new ops5 sees no row of the former one');
+
 done_testing();

@@ -99,6 +99,7 @@ REGRESS = \
 	version_roles
 REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
+	audit_deadlock \
 	namespace_race \
 	tenant_concurrency \
 	tenant_locks

@@ -829,7 +829,14 @@ lock_tenant(AuditRun *run, const AuditTenant *t, List *const *relations)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		/*
+		 * A deadlock too: a tenant's session that locks one of its tables
+		 * while the audit waits for another it holds can pick the audit as
+		 * the victim.  Rolling back the subtransaction gives up every lock
+		 * taken for this tenant, so the others are audited.
+		 */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
 			ReThrowError(edata);
 		locked = false;
 	}
@@ -841,7 +848,7 @@ lock_tenant(AuditRun *run, const AuditTenant *t, List *const *relations)
 	{
 		AuditReport(run, t->name, "locked_objects", AUDIT_WARNING,
 					psprintf("%s.%s", schema, current->relname),
-					"Table %s.%s could not be locked within tenancy.lock_timeout (%d ms): a session holds a conflicting lock on it. The storage and freshness checks of the tenant were skipped; the other tenants were audited.",
+					"Table %s.%s could not be locked within tenancy.lock_timeout (%d ms), or waiting for it deadlocked: a session holds a conflicting lock on it. The storage and freshness checks of the tenant were skipped; the other tenants were audited.",
 					quote_identifier(schema), quote_identifier(current->relname),
 					tenancy_lock_timeout_ms);
 		return false;

@@ -383,6 +383,12 @@ DECLARE
 	v_op record;
 	v_undone boolean;
 BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = retry.operation)
+	  FOR NO KEY UPDATE;
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
 	IF NOT FOUND THEN
@@ -1009,3 +1015,50 @@ $fn$;
 
 COMMENT ON FUNCTION tenancy.rotate_due_credentials() IS
 	'Rotate the database credentials of every ready tenant whose password is older than tenancy.credential_max_age; returns how many';
+
+-- Issue 16 (lock order): retry and cancel lock the tenant's row first
+
+CREATE OR REPLACE FUNCTION tenancy.cancel(operation bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_op record;
+BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = cancel.operation)
+	  FOR NO KEY UPDATE;
+	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
+	  FROM tenancy.operations o WHERE o.operation_id = cancel.operation FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'operation % does not exist', cancel.operation
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_op.state NOT IN ('pending', 'running', 'compensating') THEN
+		RAISE EXCEPTION 'operation % is already %', v_op.operation_id, v_op.state
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+
+	UPDATE tenancy.steps s
+	   SET state = 'cancelled', finished_at = pg_catalog.now(),
+		   last_error = 'cancelled by ' || session_user
+	 WHERE s.operation_id = v_op.operation_id
+	   AND s.state IN ('pending', 'compensating');
+	UPDATE tenancy.operations o
+	   SET state = 'cancelled', finished_at = pg_catalog.now(),
+		   error = coalesce(o.error || '; ', '') || 'cancelled by ' || session_user
+	 WHERE o.operation_id = v_op.operation_id;
+	UPDATE tenancy.tenants t
+	   SET state = 'failed', updated_at = pg_catalog.now()
+	 WHERE t.tenant_id = v_op.tenant_id
+	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
+	RETURN v_op.operation_id;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.cancel(bigint) IS
+	'Stop an operation: steps not yet started are cancelled, requests in flight finish; nothing is undone';

@@ -161,6 +161,12 @@ DECLARE
 	v_op record;
 	v_undone boolean;
 BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = retry.operation)
+	  FOR NO KEY UPDATE;
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
 	IF NOT FOUND THEN
@@ -223,6 +229,12 @@ AS $fn$
 DECLARE
 	v_op record;
 BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = cancel.operation)
+	  FOR NO KEY UPDATE;
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = cancel.operation FOR UPDATE;
 	IF NOT FOUND THEN

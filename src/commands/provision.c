@@ -67,6 +67,7 @@ typedef struct PlatformHistory
 {
 	bool		ever_succeeded;
 	bool		last_ended_unsuccessfully;
+	bool		last_unfinished;	/* pending, running or compensating */
 } PlatformHistory;
 
 static PlatformHistory platform_history(int64 tenant_id);
@@ -252,6 +253,17 @@ checked_spec(const char *name, Jsonb *spec)
 }
 
 /*
+ * jsonb_equal
+ *		Whether two jsonb values are equal.
+ */
+static bool
+jsonb_equal(Jsonb *a, Jsonb *b)
+{
+	return DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(a),
+											JsonbPGetDatum(b)));
+}
+
+/*
  * prepare_converge
  *		Model, current state and plan of a provision or apply.  Shared by
  *		tenancy.plan, so that what it shows is what provision/apply do.
@@ -290,8 +302,16 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 		 * platform side may differ from the spec last applied, whatever its
 		 * steps say (compensation deleted the namespace).  Plan every
 		 * object again, as new if none ever succeeded (compensation then
-		 * deletes them again).  One that has not ended is waited for (the
-		 * journal runs them in order), and this plan assumes it succeeds.
+		 * deletes them again).
+		 *
+		 * One that has not ended yet runs before this one (the journal runs
+		 * a tenant's operations in order), and may still fail and be
+		 * compensated: a change of the spec cannot know what it will find
+		 * either, so it plans every object again too (issue 16, item 5).
+		 * Its steps are idempotent, so the tenant ends at the new spec
+		 * whatever the earlier operation ends in.  The same spec again
+		 * adds nothing to the operation in front (if that fails, the
+		 * tenant is failed and the next apply plans everything).
 		 */
 		if (history.last_ended_unsuccessfully)
 		{
@@ -299,6 +319,8 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 				c.state->platform = NULL;
 			c.state->platform_unknown = true;
 		}
+		else if (history.last_unfinished && !jsonb_equal(spec, row.spec))
+			c.state->platform_unknown = true;
 	}
 	c.actions = PlanTenant(c.model, c.state, PLAN_PROVISION);
 	return c;
@@ -309,18 +331,20 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
  *		What the tenant's provisions and applies did to its platform side:
  *		whether one ever succeeded, and whether the latest converge
  *		operation (provision, apply or deprovision) ended without
- *		succeeding (failed, compensated, cancelled).
+ *		succeeding (failed, compensated, cancelled) or has not ended.
  */
 static PlatformHistory
 platform_history(int64 tenant_id)
 {
-	PlatformHistory history = {false, false};
+	PlatformHistory history = {false, false, false};
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(tenant_id)};
 
 	SPI_connect();
 	spi_exec("SELECT coalesce(bool_or(o.state = 'succeeded' AND o.kind <> 'deprovision'), false), "
 			 "coalesce((array_agg(o.state IN ('failed', 'compensated', 'cancelled') "
+			 "                    ORDER BY o.operation_id DESC))[1], false), "
+			 "coalesce((array_agg(o.state IN ('pending', 'running', 'compensating') "
 			 "                    ORDER BY o.operation_id DESC))[1], false) "
 			 "FROM tenancy.operations o WHERE o.tenant_id = $1 "
 			 "AND o.kind IN ('provision', 'apply', 'deprovision')",
@@ -335,6 +359,9 @@ platform_history(int64 tenant_id)
 		history.last_ended_unsuccessfully = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 																	   SPI_tuptable->tupdesc,
 																	   2, &isnull));
+		history.last_unfinished = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc,
+															 3, &isnull));
 	}
 	SPI_finish();
 	return history;
@@ -538,9 +565,7 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
-	spec_changed = !c->row.found ||
-		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(spec),
-										  JsonbPGetDatum(c->row.spec)));
+	spec_changed = !c->row.found || !jsonb_equal(spec, c->row.spec);
 	if (!c->creating && c->actions == NIL && !spec_changed)
 	{
 		ereport(NOTICE,

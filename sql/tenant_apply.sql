@@ -36,6 +36,10 @@ SELECT kind, generation FROM tenancy.operations WHERE operation_id = :op;
 SELECT target, count(*) FROM tenancy.steps WHERE operation_id = :op GROUP BY 1 ORDER BY 1;
 SELECT compensation IS NULL AS existing_namespace_not_deleted_on_failure
   FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+-- each step names the object it acts on in typed columns (what rotation
+-- and the steps_remember trigger look for, not the request's path)
+SELECT ordinal, action, object_kind, object_namespace, object_name
+  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes' ORDER BY ordinal;
 SELECT rolname, rolconfig FROM pg_roles WHERE rolname LIKE '%\_acme' ORDER BY 1;
 
 -- a changed connection limit: two ALTER ROLE, nothing else

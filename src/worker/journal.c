@@ -560,7 +560,7 @@ static void journal_commit(void);
 static int	journal_execute(JournalStatement which, Datum *values,
 							const char *nulls, long count);
 static Datum int8_array_datum(const int64 *values, int n);
-static Datum array_datum(Datum *values, bool *nulls, int n, Oid elemtype);
+
 static void add_due_operation(int64 operation_id);
 static void forget_due_operations_before(List *claimed);
 static ClaimedStep *claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc);
@@ -696,11 +696,11 @@ journal_execute(JournalStatement which, Datum *values, const char *nulls,
 }
 
 /*
- * array_datum
+ * JournalArrayDatum
  *		A one-dimensional array datum of a built-in type, NULLs allowed.
  */
-static Datum
-array_datum(Datum *values, bool *nulls, int n, Oid elemtype)
+Datum
+JournalArrayDatum(Datum *values, bool *nulls, int n, Oid elemtype)
 {
 	int			dims[1];
 	int			lbs[1];
@@ -728,7 +728,7 @@ int8_array_datum(const int64 *values, int n)
 
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(values[i]);
-	return array_datum(elems, NULL, n, INT8OID);
+	return JournalArrayDatum(elems, NULL, n, INT8OID);
 }
 
 /*
@@ -1399,15 +1399,15 @@ record_outcomes(List *finished)
 			step_ids[i] = DatumGetInt64(ids[i]);
 		lock_tenants(LOCK_TENANTS_OF_STEPS, step_ids, n);
 	}
-	values[0] = array_datum(ids, NULL, n, INT8OID);
-	values[1] = array_datum(attempts, NULL, n, INT4OID);
-	values[2] = array_datum(states, NULL, n, TEXTOID);
-	values[3] = array_datum(statuses, status_nulls, n, INT4OID);
-	values[4] = array_datum(errors, error_nulls, n, TEXTOID);
-	values[5] = array_datum(delays, delay_nulls, n, INT8OID);
-	values[6] = array_datum(given_back, NULL, n, BOOLOID);
-	values[7] = array_datum(unreachable, NULL, n, BOOLOID);
-	values[8] = array_datum(acted, NULL, n, BOOLOID);
+	values[0] = JournalArrayDatum(ids, NULL, n, INT8OID);
+	values[1] = JournalArrayDatum(attempts, NULL, n, INT4OID);
+	values[2] = JournalArrayDatum(states, NULL, n, TEXTOID);
+	values[3] = JournalArrayDatum(statuses, status_nulls, n, INT4OID);
+	values[4] = JournalArrayDatum(errors, error_nulls, n, TEXTOID);
+	values[5] = JournalArrayDatum(delays, delay_nulls, n, INT8OID);
+	values[6] = JournalArrayDatum(given_back, NULL, n, BOOLOID);
+	values[7] = JournalArrayDatum(unreachable, NULL, n, BOOLOID);
+	values[8] = JournalArrayDatum(acted, NULL, n, BOOLOID);
 	journal_execute(RECORD_OUTCOMES, values, NULL, 0);
 
 	/* what each recorded step became, by position in the finished list */

@@ -51,6 +51,7 @@ OBJS = \
 	src/placement/servers.o \
 	src/placement/remote.o \
 	src/worker/journal.o \
+	src/worker/journal_write.o \
 	src/worker/worker_wake.o \
 	src/worker/worker.o \
 	src/maintenance/audit_run.o \

@@ -385,6 +385,32 @@ ALTER TABLE tenancy.steps ADD COLUMN unreachable_since timestamptz;
 COMMENT ON COLUMN tenancy.steps.unreachable_since IS
 	'Since when the step''s requests get no answer (refused, reset, timed out); the worker waits that out without using attempts, up to tenancy.unreachable_timeout';
 
+-- Issue 15: the object a step acts on, typed, so that rotation and the
+-- trigger below find earlier steps without matching their request's JSON
+ALTER TABLE tenancy.steps ADD COLUMN object_kind text,
+	ADD COLUMN object_namespace text,
+	ADD COLUMN object_name text;
+
+COMMENT ON COLUMN tenancy.steps.object_kind IS
+	'Kind of the Kubernetes object the step acts on (namespace, helmrelease, configmap...), NULL if none';
+COMMENT ON COLUMN tenancy.steps.object_namespace IS
+	'Namespace of that object, NULL for a namespace itself';
+COMMENT ON COLUMN tenancy.steps.object_name IS
+	'Name of that object';
+
+-- the steps 0.1.0 recorded: their object column says "kind namespace/name"
+-- (or "namespace name") for every Kubernetes apply and delete it planned
+UPDATE tenancy.steps
+   SET object_kind = pg_catalog.split_part(object, ' ', 1),
+	   object_namespace = pg_catalog.split_part(pg_catalog.split_part(object, ' ', 2), '/', 1),
+	   object_name = pg_catalog.split_part(pg_catalog.split_part(object, ' ', 2), '/', 2)
+ WHERE target = 'kubernetes' AND action IN ('apply', 'delete')
+   AND object ~ '^[a-z]+ [-a-z0-9.]+/[-a-z0-9.]+$';
+UPDATE tenancy.steps
+   SET object_kind = 'namespace', object_name = pg_catalog.split_part(object, ' ', 2)
+ WHERE target = 'kubernetes' AND action IN ('apply', 'verify', 'delete')
+   AND object ~ '^namespace [-a-z0-9]+$';
+
 CREATE OR REPLACE FUNCTION tenancy.retry(operation bigint)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -394,6 +420,12 @@ DECLARE
 	v_op record;
 	v_undone boolean;
 BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = retry.operation)
+	  FOR NO KEY UPDATE;
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
 	IF NOT FOUND THEN
@@ -421,26 +453,7 @@ BEGIN
 		OR EXISTS (SELECT FROM tenancy.steps c
 					WHERE c.operation_id = v_op.operation_id
 					  AND c.phase = 'compensation' AND c.state = 'compensated');
-	UPDATE tenancy.steps s
-	   SET state = 'pending', phase = 'forward', attempts = 0,
-		   next_attempt_at = pg_catalog.now(), lease_until = NULL,
-		   unreachable_since = NULL,
-		   http_status = NULL, last_error = NULL, finished_at = NULL
-	 WHERE s.operation_id = v_op.operation_id
-	   AND s.state <> 'running'
-	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped')
-				AND (NOT v_undone OR s.target IN ('database', 'remote_database')));
-	UPDATE tenancy.operations o
-	   SET state = 'pending', error = NULL, started_at = NULL, finished_at = NULL
-	 WHERE o.operation_id = v_op.operation_id;
-	UPDATE tenancy.tenants t
-	   SET state = CASE v_op.kind WHEN 'provision' THEN 'provisioning'
-								  WHEN 'apply' THEN 'updating'
-								  ELSE 'deprovisioning' END,
-		   updated_at = pg_catalog.now()
-	 WHERE t.tenant_id = v_op.tenant_id
-	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
-	PERFORM tenancy.wake_worker();
+	PERFORM tenancy.journal_restart(v_op.operation_id, v_undone);
 	RETURN v_op.operation_id;
 END
 $fn$;
@@ -587,11 +600,8 @@ BEGIN
 
 		-- pod requests: the worker reads the namespace and fills the sample in
 		IF v_platform THEN
-			INSERT INTO tenancy.operations (tenant_id, kind, generation)
-			VALUES (v_tenant.tenant_id, 'usage', v_tenant.generation)
-			RETURNING operation_id INTO v_operation;
-			INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request)
-			VALUES (v_operation, 1, 'kubernetes', 'measure',
+			v_operation := tenancy.journal_add_operation(v_tenant.tenant_id, 'usage', v_tenant.generation);
+			PERFORM tenancy.journal_add_step(v_operation, 1, 'kubernetes', 'measure',
 					'pods in namespace ' || v_tenant.namespace,
 					pg_catalog.jsonb_build_object('handler', 'pod_requests',
 												  'namespace', v_tenant.namespace,
@@ -763,8 +773,7 @@ CREATE TRIGGER steps_remember
 	FOR EACH ROW
 	WHEN (NEW.state = 'succeeded' AND NEW.phase = 'forward'
 		  AND (NEW.request ->> 'handler' = 'database_credentials'
-			   OR (NEW.request ->> 'method' = 'PATCH'
-				   AND NEW.request ->> 'path' ~ '/helmreleases/[^/]+$')))
+			   OR (NEW.object_kind = 'helmrelease' AND NEW.action = 'apply')))
 	EXECUTE FUNCTION tenancy.steps_remember();
 
 -- what the step history of 0.1.0 still knows
@@ -782,8 +791,8 @@ UPDATE tenancy.tenants t
    SET release_path = r.path
   FROM (SELECT DISTINCT ON (o.tenant_id) o.tenant_id, s.request ->> 'path' AS path
 		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
-		 WHERE s.state = 'succeeded' AND s.phase = 'forward' AND s.request ->> 'method' = 'PATCH'
-		   AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+		 WHERE s.state = 'succeeded' AND s.phase = 'forward'
+		   AND s.object_kind = 'helmrelease' AND s.action = 'apply'
 		 ORDER BY o.tenant_id, s.finished_at DESC) r
  WHERE r.tenant_id = t.tenant_id;
 
@@ -960,21 +969,17 @@ BEGIN
 		SELECT s.request ->> 'path' AS path INTO v_release
 		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
 		 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
-		   AND s.request ->> 'method' = 'PATCH' AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+		   AND s.object_kind = 'helmrelease' AND s.action = 'apply'
 		 ORDER BY s.finished_at DESC LIMIT 1;
 	END IF;
 
-	INSERT INTO tenancy.operations (tenant_id, kind, generation)
-	VALUES (v_tenant.tenant_id, 'rotate', v_tenant.generation)
-	RETURNING operation_id INTO v_operation;
+	v_operation := tenancy.journal_add_operation(v_tenant.tenant_id, 'rotate', v_tenant.generation);
 	-- 1. new passwords: Vault (a new version), the SCRAM verifiers, the Secrets
-	INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request)
-	VALUES (v_operation, 1, v_credentials.target, 'rotate', 'database credentials',
+	PERFORM tenancy.journal_add_step(v_operation, 1, v_credentials.target, 'rotate', 'database credentials',
 			v_credentials.request || pg_catalog.jsonb_build_object('rotation', v_operation::text));
 	-- 2. a rollout of Airflow's pods, which read the Secrets at start
 	IF v_release.path IS NOT NULL THEN
-		INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, depends_on)
-		VALUES (v_operation, 2, 'kubernetes', 'rollout', 'helmrelease ' || v_release.path,
+		PERFORM tenancy.journal_add_step(v_operation, 2, 'kubernetes', 'rollout', 'helmrelease ' || v_release.path,
 				pg_catalog.jsonb_build_object(
 					'method', 'PATCH', 'path', v_release.path,
 					'query', pg_catalog.jsonb_build_object('fieldManager', 'tenancy-rotation'),
@@ -1069,3 +1074,86 @@ BEGIN
 	END IF;
 END
 $do$;
+
+-- Issue 15 (one journal API) and 16 (lock order): retry and cancel lock the
+-- tenant's row first and, with rotation, usage sampling and the audit,
+-- write operations and steps only through the journal's functions
+
+/*
+ * The journal's writers (src/worker/journal_write.c): with the worker, the
+ * only code that inserts or changes operations and steps.  Internal: the
+ * SECURITY DEFINER functions of the extension call them; no role is
+ * granted them (99_grants.sql), since a step is a request the worker sends
+ * with its own credentials.
+ */
+CREATE FUNCTION tenancy.journal_add_operation(tenant bigint, kind text, generation bigint)
+RETURNS bigint
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_journal_add_operation';
+
+COMMENT ON FUNCTION tenancy.journal_add_operation(bigint, text, bigint) IS
+	'Internal: record a pending operation of a tenant; returns its id';
+
+CREATE FUNCTION tenancy.journal_add_step(operation bigint, ordinal integer, target text,
+										 action text, object text, request jsonb,
+										 depends_on integer[] DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'tenancy_journal_add_step';
+
+COMMENT ON FUNCTION tenancy.journal_add_step(bigint, integer, text, text, text, jsonb, integer[]) IS
+	'Internal: record a pending step of an operation';
+
+CREATE FUNCTION tenancy.journal_restart(operation bigint, undone boolean)
+RETURNS void
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_journal_restart';
+
+COMMENT ON FUNCTION tenancy.journal_restart(bigint, boolean) IS
+	'Internal: run an operation again (tenancy.retry); undone: after a compensation, every step the worker runs starts over';
+
+CREATE FUNCTION tenancy.journal_cancel(operation bigint, reason text)
+RETURNS void
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_journal_cancel';
+
+COMMENT ON FUNCTION tenancy.journal_cancel(bigint, text) IS
+	'Internal: cancel an unfinished operation (tenancy.cancel)';
+
+REVOKE ALL ON FUNCTION tenancy.journal_add_operation(bigint, text, bigint),
+	tenancy.journal_add_step(bigint, integer, text, text, text, jsonb, integer[]),
+	tenancy.journal_restart(bigint, boolean),
+	tenancy.journal_cancel(bigint, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION tenancy.cancel(operation bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_op record;
+BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = cancel.operation)
+	  FOR NO KEY UPDATE;
+	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
+	  FROM tenancy.operations o WHERE o.operation_id = cancel.operation FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'operation % does not exist', cancel.operation
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v_op.state NOT IN ('pending', 'running', 'compensating') THEN
+		RAISE EXCEPTION 'operation % is already %', v_op.operation_id, v_op.state
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+
+	PERFORM tenancy.journal_cancel(v_op.operation_id, 'cancelled by ' || session_user);
+	RETURN v_op.operation_id;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.cancel(bigint) IS
+	'Stop an operation: steps not yet started are cancelled, requests in flight finish; nothing is undone';

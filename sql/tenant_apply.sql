@@ -9,12 +9,26 @@ CREATE EXTENSION tenancy;
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set helpers :abs_srcdir '/sql/include/tenant_spec.sql'
 \i :helpers
+-- worker_done(): what the worker records when every step of the queued
+-- operations succeeded (no worker runs here); an apply after it is planned
+-- against the spec last applied, not queued behind an unfinished
+-- operation (which plans every platform object again)
+CREATE FUNCTION pg_temp.worker_done() RETURNS void
+LANGUAGE sql AS $$
+	UPDATE tenancy.steps SET state = 'succeeded', started_at = now(), finished_at = now()
+	 WHERE state = 'pending';
+	UPDATE tenancy.operations SET state = 'succeeded', started_at = coalesce(started_at, now()),
+	       finished_at = now()
+	 WHERE state IN ('pending', 'running');
+$$;
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{}')) AS op \gset
 SELECT kind, generation FROM tenancy.operations WHERE operation_id = :op;
 SELECT rolname, rolconnlimit, rolconfig FROM pg_roles WHERE rolname LIKE '%\_acme' ORDER BY 1;
 
 -- a changed tier: only the login roles' settings, their connection limit
--- (the tier's default) and the namespace labels
+-- (the tier's default) and the namespace labels (once the provision ended:
+-- worker_done)
+SELECT pg_temp.worker_done();
 SELECT ordinal, target, action, object, detail
   FROM tenancy.plan('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"}}'));
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"}}')) AS op \gset
@@ -22,9 +36,14 @@ SELECT kind, generation FROM tenancy.operations WHERE operation_id = :op;
 SELECT target, count(*) FROM tenancy.steps WHERE operation_id = :op GROUP BY 1 ORDER BY 1;
 SELECT compensation IS NULL AS existing_namespace_not_deleted_on_failure
   FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes';
+-- each step names the object it acts on in typed columns (what rotation
+-- and the steps_remember trigger look for, not the request's path)
+SELECT ordinal, action, object_kind, object_namespace, object_name
+  FROM tenancy.steps WHERE operation_id = :op AND target = 'kubernetes' ORDER BY ordinal;
 SELECT rolname, rolconfig FROM pg_roles WHERE rolname LIKE '%\_acme' ORDER BY 1;
 
 -- a changed connection limit: two ALTER ROLE, nothing else
+SELECT pg_temp.worker_done();
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"},
     "resources": {"database": {"connections": {"max": 25}}}}')) AS op \gset
 SELECT ordinal, target, object, request ->> 'sql' AS sql
@@ -39,6 +58,7 @@ SELECT count(*) - :operations_before AS new_operations, max(generation) AS gener
 
 -- audit_logging, with pgaudit loaded (test/regress.conf): pgaudit.log on
 -- the two login roles and nothing on the platform side
+SELECT pg_temp.worker_done();
 SELECT tenancy.apply('acme', pg_temp.spec('acme', '{"tenant": {"tier": "enterprise"},
     "resources": {"database": {"connections": {"max": 25}}},
     "features": {"audit_logging": true}}')) AS op \gset

@@ -12,6 +12,19 @@ ALTER TABLE tenancy.steps ADD COLUMN unreachable_since timestamptz;
 COMMENT ON COLUMN tenancy.steps.unreachable_since IS
 	'Since when the step''s requests get no answer (refused, reset, timed out); the worker waits that out without using attempts, up to tenancy.unreachable_timeout';
 
+-- Issue 15: the object a step acts on, typed, so that rotation and the
+-- trigger below find earlier steps without matching their request's JSON
+ALTER TABLE tenancy.steps ADD COLUMN object_kind text,
+	ADD COLUMN object_namespace text,
+	ADD COLUMN object_name text;
+
+COMMENT ON COLUMN tenancy.steps.object_kind IS
+	'Kind of the Kubernetes object the step acts on (namespace, helmrelease, configmap...), NULL if none';
+COMMENT ON COLUMN tenancy.steps.object_namespace IS
+	'Namespace of that object, NULL for a namespace itself';
+COMMENT ON COLUMN tenancy.steps.object_name IS
+	'Name of that object';
+
 CREATE FUNCTION tenancy.wake_worker()
 RETURNS void
 LANGUAGE c VOLATILE
@@ -19,6 +32,47 @@ AS 'MODULE_PATHNAME', 'tenancy_wake_worker';
 
 COMMENT ON FUNCTION tenancy.wake_worker() IS
 	'Wake the background worker when the current transaction commits';
+
+/*
+ * The journal's writers (src/worker/journal_write.c): with the worker, the
+ * only code that inserts or changes operations and steps.  Internal: the
+ * SECURITY DEFINER functions of the extension call them; no role is
+ * granted them (99_grants.sql), since a step is a request the worker sends
+ * with its own credentials.
+ */
+CREATE FUNCTION tenancy.journal_add_operation(tenant bigint, kind text, generation bigint)
+RETURNS bigint
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_journal_add_operation';
+
+COMMENT ON FUNCTION tenancy.journal_add_operation(bigint, text, bigint) IS
+	'Internal: record a pending operation of a tenant; returns its id';
+
+CREATE FUNCTION tenancy.journal_add_step(operation bigint, ordinal integer, target text,
+										 action text, object text, request jsonb,
+										 depends_on integer[] DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'tenancy_journal_add_step';
+
+COMMENT ON FUNCTION tenancy.journal_add_step(bigint, integer, text, text, text, jsonb, integer[]) IS
+	'Internal: record a pending step of an operation';
+
+CREATE FUNCTION tenancy.journal_restart(operation bigint, undone boolean)
+RETURNS void
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_journal_restart';
+
+COMMENT ON FUNCTION tenancy.journal_restart(bigint, boolean) IS
+	'Internal: run an operation again (tenancy.retry); undone: after a compensation, every step the worker runs starts over';
+
+CREATE FUNCTION tenancy.journal_cancel(operation bigint, reason text)
+RETURNS void
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'tenancy_journal_cancel';
+
+COMMENT ON FUNCTION tenancy.journal_cancel(bigint, text) IS
+	'Internal: cancel an unfinished operation (tenancy.cancel)';
 
 CREATE FUNCTION tenancy.status(name text)
 RETURNS TABLE (operation_id bigint, kind text, operation_state text,
@@ -161,6 +215,12 @@ DECLARE
 	v_op record;
 	v_undone boolean;
 BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = retry.operation)
+	  FOR NO KEY UPDATE;
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = retry.operation FOR UPDATE;
 	IF NOT FOUND THEN
@@ -188,26 +248,7 @@ BEGIN
 		OR EXISTS (SELECT FROM tenancy.steps c
 					WHERE c.operation_id = v_op.operation_id
 					  AND c.phase = 'compensation' AND c.state = 'compensated');
-	UPDATE tenancy.steps s
-	   SET state = 'pending', phase = 'forward', attempts = 0,
-		   next_attempt_at = pg_catalog.now(), lease_until = NULL,
-		   unreachable_since = NULL,
-		   http_status = NULL, last_error = NULL, finished_at = NULL
-	 WHERE s.operation_id = v_op.operation_id
-	   AND s.state <> 'running'
-	   AND NOT (s.phase = 'forward' AND s.state IN ('succeeded', 'skipped')
-				AND (NOT v_undone OR s.target IN ('database', 'remote_database')));
-	UPDATE tenancy.operations o
-	   SET state = 'pending', error = NULL, started_at = NULL, finished_at = NULL
-	 WHERE o.operation_id = v_op.operation_id;
-	UPDATE tenancy.tenants t
-	   SET state = CASE v_op.kind WHEN 'provision' THEN 'provisioning'
-								  WHEN 'apply' THEN 'updating'
-								  ELSE 'deprovisioning' END,
-		   updated_at = pg_catalog.now()
-	 WHERE t.tenant_id = v_op.tenant_id
-	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
-	PERFORM tenancy.wake_worker();
+	PERFORM tenancy.journal_restart(v_op.operation_id, v_undone);
 	RETURN v_op.operation_id;
 END
 $fn$;
@@ -223,6 +264,12 @@ AS $fn$
 DECLARE
 	v_op record;
 BEGIN
+	-- the journal's lock order: the tenant's row, then its operations and
+	-- steps (doc/architecture.md); the worker takes them in that order too
+	PERFORM FROM tenancy.tenants t
+	  WHERE t.tenant_id = (SELECT o.tenant_id FROM tenancy.operations o
+							WHERE o.operation_id = cancel.operation)
+	  FOR NO KEY UPDATE;
 	SELECT o.operation_id, o.tenant_id, o.kind, o.state INTO v_op
 	  FROM tenancy.operations o WHERE o.operation_id = cancel.operation FOR UPDATE;
 	IF NOT FOUND THEN
@@ -234,19 +281,7 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
 
-	UPDATE tenancy.steps s
-	   SET state = 'cancelled', finished_at = pg_catalog.now(),
-		   last_error = 'cancelled by ' || session_user
-	 WHERE s.operation_id = v_op.operation_id
-	   AND s.state IN ('pending', 'compensating');
-	UPDATE tenancy.operations o
-	   SET state = 'cancelled', finished_at = pg_catalog.now(),
-		   error = coalesce(o.error || '; ', '') || 'cancelled by ' || session_user
-	 WHERE o.operation_id = v_op.operation_id;
-	UPDATE tenancy.tenants t
-	   SET state = 'failed', updated_at = pg_catalog.now()
-	 WHERE t.tenant_id = v_op.tenant_id
-	   AND v_op.kind IN ('provision', 'apply', 'deprovision');
+	PERFORM tenancy.journal_cancel(v_op.operation_id, 'cancelled by ' || session_user);
 	RETURN v_op.operation_id;
 END
 $fn$;
@@ -333,6 +368,5 @@ CREATE TRIGGER steps_remember
 	FOR EACH ROW
 	WHEN (NEW.state = 'succeeded' AND NEW.phase = 'forward'
 		  AND (NEW.request ->> 'handler' = 'database_credentials'
-			   OR (NEW.request ->> 'method' = 'PATCH'
-				   AND NEW.request ->> 'path' ~ '/helmreleases/[^/]+$')))
+			   OR (NEW.object_kind = 'helmrelease' AND NEW.action = 'apply')))
 	EXECUTE FUNCTION tenancy.steps_remember();

@@ -280,11 +280,8 @@ BEGIN
 
 		-- pod requests: the worker reads the namespace and fills the sample in
 		IF v_platform THEN
-			INSERT INTO tenancy.operations (tenant_id, kind, generation)
-			VALUES (v_tenant.tenant_id, 'usage', v_tenant.generation)
-			RETURNING operation_id INTO v_operation;
-			INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request)
-			VALUES (v_operation, 1, 'kubernetes', 'measure',
+			v_operation := tenancy.journal_add_operation(v_tenant.tenant_id, 'usage', v_tenant.generation);
+			PERFORM tenancy.journal_add_step(v_operation, 1, 'kubernetes', 'measure',
 					'pods in namespace ' || v_tenant.namespace,
 					pg_catalog.jsonb_build_object('handler', 'pod_requests',
 												  'namespace', v_tenant.namespace,
@@ -548,21 +545,17 @@ BEGIN
 		SELECT s.request ->> 'path' AS path INTO v_release
 		  FROM tenancy.operations o JOIN tenancy.steps s USING (operation_id)
 		 WHERE o.tenant_id = v_tenant.tenant_id AND s.phase = 'forward' AND s.state = 'succeeded'
-		   AND s.request ->> 'method' = 'PATCH' AND s.request ->> 'path' ~ '/helmreleases/[^/]+$'
+		   AND s.object_kind = 'helmrelease' AND s.action = 'apply'
 		 ORDER BY s.finished_at DESC LIMIT 1;
 	END IF;
 
-	INSERT INTO tenancy.operations (tenant_id, kind, generation)
-	VALUES (v_tenant.tenant_id, 'rotate', v_tenant.generation)
-	RETURNING operation_id INTO v_operation;
+	v_operation := tenancy.journal_add_operation(v_tenant.tenant_id, 'rotate', v_tenant.generation);
 	-- 1. new passwords: Vault (a new version), the SCRAM verifiers, the Secrets
-	INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request)
-	VALUES (v_operation, 1, v_credentials.target, 'rotate', 'database credentials',
+	PERFORM tenancy.journal_add_step(v_operation, 1, v_credentials.target, 'rotate', 'database credentials',
 			v_credentials.request || pg_catalog.jsonb_build_object('rotation', v_operation::text));
 	-- 2. a rollout of Airflow's pods, which read the Secrets at start
 	IF v_release.path IS NOT NULL THEN
-		INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, depends_on)
-		VALUES (v_operation, 2, 'kubernetes', 'rollout', 'helmrelease ' || v_release.path,
+		PERFORM tenancy.journal_add_step(v_operation, 2, 'kubernetes', 'rollout', 'helmrelease ' || v_release.path,
 				pg_catalog.jsonb_build_object(
 					'method', 'PATCH', 'path', v_release.path,
 					'query', pg_catalog.jsonb_build_object('fieldManager', 'tenancy-rotation'),

@@ -18,6 +18,13 @@ REVOKE EXECUTE ON FUNCTION tenancy.register_server(text, text, integer, boolean,
 	tenancy.reconcile_created_objects(),
 	tenancy.drop_server(text) FROM tenancy_admin;
 
+-- The journal's writers are internal: a step is a request the worker sends
+-- with its own credentials (30_operations.sql).
+REVOKE EXECUTE ON FUNCTION tenancy.journal_add_operation(bigint, text, bigint),
+	tenancy.journal_add_step(bigint, integer, text, text, text, jsonb, integer[]),
+	tenancy.journal_restart(bigint, boolean),
+	tenancy.journal_cancel(bigint, text) FROM tenancy_admin;
+
 -- Forgetting a tenant leaves its roles and schemas with no record: superusers
 -- only (the function checks it too).
 REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;

@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "journal.h"
 #include "plan.h"
 #include "servers.h"
 #include "spec.h"
@@ -67,6 +68,7 @@ typedef struct PlatformHistory
 {
 	bool		ever_succeeded;
 	bool		last_ended_unsuccessfully;
+	bool		last_unfinished;	/* pending, running or compensating */
 	bool		planned_by_other_version;	/* the latest provision or apply
 											 * that succeeded */
 	bool		planned_by_0_1_0;	/* that one by 0.1.0 (planned_by NULL) */
@@ -98,16 +100,10 @@ lock_tenant(const char *name)
 /*
  * spi_exec
  *		Run a parameterised catalog statement; the caller is connected.
- *		Each call site keeps its own plan for the life of the backend (see
- *		SpiExecuteKept), so a provision parses and plans none of them.
+ *		Each call site keeps its own plan for the life of the backend
+ *		(SPI_EXEC_KEPT), so a provision parses and plans none of them.
  */
-#define spi_exec(sql, nargs, types, values, nulls, expected) \
-	do { \
-		static SPIPlanPtr plan_ = NULL; \
-		\
-		(void) SpiExecuteKept(&plan_, (sql), (nargs), (types), (values), \
-							  (nulls), (expected)); \
-	} while (0)
+#define spi_exec SPI_EXEC_KEPT
 
 /*
  * spi_int64
@@ -255,6 +251,17 @@ checked_spec(const char *name, Jsonb *spec)
 }
 
 /*
+ * jsonb_equal
+ *		Whether two jsonb values are equal.
+ */
+static bool
+jsonb_equal(Jsonb *a, Jsonb *b)
+{
+	return DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(a),
+											JsonbPGetDatum(b)));
+}
+
+/*
  * prepare_converge
  *		Model, current state and plan of a provision or apply.  Shared by
  *		tenancy.plan, so that what it shows is what provision/apply do.
@@ -310,8 +317,16 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 		 * platform side may differ from the spec last applied, whatever its
 		 * steps say (compensation deleted the namespace).  Plan every
 		 * object again, as new if none ever succeeded (compensation then
-		 * deletes them again).  One that has not ended is waited for (the
-		 * journal runs them in order), and this plan assumes it succeeds.
+		 * deletes them again).
+		 *
+		 * One that has not ended yet runs before this one (the journal runs
+		 * a tenant's operations in order), and may still fail and be
+		 * compensated: a change of the spec cannot know what it will find
+		 * either, so it plans every object again too (issue 16, item 5).
+		 * Its steps are idempotent, so the tenant ends at the new spec
+		 * whatever the earlier operation ends in.  The same spec again
+		 * adds nothing to the operation in front (if that fails, the
+		 * tenant is failed and the next apply plans everything).
 		 */
 		if (history.last_ended_unsuccessfully)
 		{
@@ -319,6 +334,8 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 				c.state->platform = NULL;
 			c.state->platform_unknown = true;
 		}
+		else if (history.last_unfinished && !jsonb_equal(spec, row.spec))
+			c.state->platform_unknown = true;
 
 		/*
 		 * The platform side was last converged by another version of the
@@ -348,13 +365,13 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
  *		What the tenant's provisions and applies did to its platform side:
  *		whether one ever succeeded, whether the latest converge operation
  *		(provision, apply or deprovision) ended without succeeding (failed,
- *		compensated, cancelled), and whether the latest that succeeded was
- *		planned by another version of the library.
+ *		compensated, cancelled) or has not ended, and whether the latest
+ *		that succeeded was planned by another version of the library.
  */
 static PlatformHistory
 platform_history(int64 tenant_id)
 {
-	PlatformHistory history = {false, false, false, false};
+	PlatformHistory history = {false, false, false, false, false};
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(tenant_id),
 	CStringGetTextDatum(TENANCY_VERSION)};
@@ -362,6 +379,8 @@ platform_history(int64 tenant_id)
 	SPI_connect();
 	spi_exec("SELECT coalesce(bool_or(o.state = 'succeeded' AND o.kind <> 'deprovision'), false), "
 			 "coalesce((array_agg(o.state IN ('failed', 'compensated', 'cancelled') "
+			 "                    ORDER BY o.operation_id DESC))[1], false), "
+			 "coalesce((array_agg(o.state IN ('pending', 'running', 'compensating') "
 			 "                    ORDER BY o.operation_id DESC))[1], false), "
 			 "coalesce((array_agg(o.planned_by IS DISTINCT FROM $2 ORDER BY o.operation_id DESC) "
 			 "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false), "
@@ -380,135 +399,36 @@ platform_history(int64 tenant_id)
 		history.last_ended_unsuccessfully = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 																	   SPI_tuptable->tupdesc,
 																	   2, &isnull));
+		history.last_unfinished = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc,
+															 3, &isnull));
 		history.planned_by_other_version = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 																	  SPI_tuptable->tupdesc,
-																	  3, &isnull));
+																	  4, &isnull));
 		history.planned_by_0_1_0 = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 															  SPI_tuptable->tupdesc,
-															  4, &isnull));
+															  5, &isnull));
 	}
 	SPI_finish();
 	return history;
 }
 
 /*
- * depends_on_literal
- *		The int4[] literal of an integer List, e.g. {3}.
- */
-static Datum
-depends_on_literal(List *ints)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	foreach(lc, ints)
-		appendStringInfo(&buf, "%s%d", foreach_current_index(lc) > 0 ? "," : "",
-						 lfirst_int(lc));
-	appendStringInfoChar(&buf, '}');
-	return CStringGetTextDatum(buf.data);
-}
-
-/*
- * column_array
- *		A one-dimensional array of a column of the steps to insert.
- */
-static Datum
-column_array(Datum *values, bool *nulls, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type,
-											  typlen, typbyval, typalign));
-}
-
-/*
  * record_operation
- *		Insert the operation and its steps (see PlanSteps), the steps in one
- *		statement.  SQL that already ran here is recorded as succeeded;
- *		everything else is pending for the worker.  Without pending steps
- *		the operation is done at once.
+ *		Record the operation and its steps (see PlanSteps) in the journal.
+ *		SQL that already ran here is recorded as succeeded; everything else
+ *		is pending for the worker.  Without pending steps the operation is
+ *		done at once.
  */
 static int64
 record_operation(const TenantModel *model, int64 tenant_id, const char *kind,
 				 int64 generation, List *actions)
 {
 	bool		done = PlanCountExternal(actions) == 0;
-	List	   *steps = PlanSteps(model, actions);
-	Oid			optypes[4] = {INT8OID, TEXTOID, INT8OID, BOOLOID};
-	Datum		opvalues[4];
-	int			n = list_length(steps);
-	Oid			steptypes[8] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
-	Datum		stepvalues[8];
-	Datum	   *ordinals = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *targets = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *verbs = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *objects = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *depends = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *requests = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *compensations = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *no_compensation = palloc(sizeof(bool) * Max(n, 1));
 	int64		operation_id;
-	ListCell   *lc;
 
-	opvalues[0] = Int64GetDatum(tenant_id);
-	opvalues[1] = CStringGetTextDatum(kind);
-	opvalues[2] = Int64GetDatum(generation);
-	opvalues[3] = BoolGetDatum(done);
-	spi_exec("INSERT INTO tenancy.operations "
-			 "(tenant_id, kind, generation, state, started_at, finished_at) "
-			 "VALUES ($1, $2, $3, "
-			 "CASE WHEN $4 THEN 'succeeded' ELSE 'pending' END, "
-			 "pg_catalog.now(), CASE WHEN $4 THEN pg_catalog.now() END) "
-			 "RETURNING operation_id",
-			 4, optypes, opvalues, NULL, SPI_OK_INSERT_RETURNING);
-	operation_id = spi_int64();
-	if (n == 0)
-		return operation_id;
-
-	foreach(lc, steps)
-	{
-		PlanStep   *step = lfirst(lc);
-		int			i = foreach_current_index(lc);
-
-		ordinals[i] = Int32GetDatum(step->ordinal);
-		targets[i] = CStringGetTextDatum(step->target);
-		verbs[i] = CStringGetTextDatum(step->action);
-		objects[i] = CStringGetTextDatum(step->object);
-		depends[i] = depends_on_literal(step->depends_on);
-		requests[i] = JsonbPGetDatum(step->request);
-		compensations[i] = step->compensation ? JsonbPGetDatum(step->compensation) : (Datum) 0;
-		no_compensation[i] = step->compensation == NULL;
-	}
-	stepvalues[0] = Int64GetDatum(operation_id);
-	stepvalues[1] = column_array(ordinals, NULL, n, INT4OID);
-	stepvalues[2] = column_array(targets, NULL, n, TEXTOID);
-	stepvalues[3] = column_array(verbs, NULL, n, TEXTOID);
-	stepvalues[4] = column_array(objects, NULL, n, TEXTOID);
-	stepvalues[5] = column_array(depends, NULL, n, TEXTOID);	/* ragged: literals */
-	stepvalues[6] = column_array(requests, NULL, n, JSONBOID);
-	stepvalues[7] = column_array(compensations, no_compensation, n, JSONBOID);
-
-	spi_exec("INSERT INTO tenancy.steps "
-			 "(operation_id, ordinal, target, action, object, request, "
-			 "compensation, depends_on, state, started_at, finished_at) "
-			 "SELECT $1, s.ordinal, s.target, s.action, s.object, s.request, "
-			 "s.compensation, s.depends_on::pg_catalog.int4[], "
-			 "CASE WHEN s.target = 'database' THEN 'succeeded' ELSE 'pending' END, "
-			 "CASE WHEN s.target = 'database' THEN pg_catalog.now() END, "
-			 "CASE WHEN s.target = 'database' THEN pg_catalog.now() END "
-			 "FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-			 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
-			 "pg_catalog.unnest($7), pg_catalog.unnest($8)) "
-			 "AS s(ordinal, target, action, object, depends_on, request, compensation)",
-			 8, steptypes, stepvalues, NULL, SPI_OK_INSERT);
+	operation_id = JournalAddOperation(tenant_id, kind, generation, true, done);
+	JournalAddPlanSteps(operation_id, PlanSteps(model, actions));
 	if (!done)
 		WorkerWakeAtCommit();
 	return operation_id;
@@ -589,9 +509,7 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
-	spec_changed = !c->row.found ||
-		!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(spec),
-										  JsonbPGetDatum(c->row.spec)));
+	spec_changed = !c->row.found || !jsonb_equal(spec, c->row.spec);
 	if (!c->creating && c->actions == NIL && !spec_changed)
 	{
 		ereport(NOTICE,
@@ -605,10 +523,10 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 	ExecutePlanSql(c->actions);
 
 	/* a change with nothing for the worker leaves earlier work pending */
-	if (c->creating)
-		state = pending ? "provisioning" : "ready";
-	else if (pending)
-		state = "updating";
+	if (pending)
+		state = JournalTenantStateRunning(c->creating ? "provision" : "apply");
+	else if (c->creating)
+		state = "ready";
 	else if (strcmp(c->row.state, "provisioning") == 0 ||
 			 strcmp(c->row.state, "updating") == 0)
 		state = c->row.state;
@@ -950,24 +868,15 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	values[0] = Int64GetDatum(row.tenant_id);
-	values[1] = CStringGetTextDatum(pending ? "deprovisioning" : "deprovisioned");
+	values[1] = CStringGetTextDatum(pending ? JournalTenantStateRunning("deprovision")
+									: "deprovisioned");
 	/*
 	 * Every unfinished operation of the tenant ends here, cancelled: steps
 	 * not started are not run, compensations not started are not needed
 	 * (the deprovision removes everything).  Requests in flight finish;
 	 * the deprovision's steps wait for them (the journal's claims).
 	 */
-	spi_exec("UPDATE tenancy.steps SET state = 'cancelled', finished_at = pg_catalog.now(), "
-			 "last_error = 'not run: superseded by deprovision' "
-			 "WHERE state IN ('pending', 'compensating') AND operation_id IN "
-			 "(SELECT operation_id FROM tenancy.operations WHERE tenant_id = $1 "
-			 "AND state IN ('pending', 'running', 'compensating'))",
-			 1, types, values, NULL, SPI_OK_UPDATE);
-	spi_exec("UPDATE tenancy.operations SET state = 'cancelled', "
-			 "finished_at = pg_catalog.now(), "
-			 "error = coalesce(error || '; ', '') || 'superseded by deprovision' "
-			 "WHERE tenant_id = $1 AND state IN ('pending', 'running', 'compensating')",
-			 1, types, values, NULL, SPI_OK_UPDATE);
+	JournalSupersede(row.tenant_id, "superseded by deprovision");
 	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
 			 "WHERE tenant_id = $1",
 			 2, types, values, NULL, SPI_OK_UPDATE);
@@ -978,8 +887,6 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	{
 		StringInfoData all;
 		ListCell   *lc;
-		Oid			optypes[2] = {INT8OID, TEXTOID};
-		Datum		opvalues[2];
 
 		initStringInfo(&all);
 		appendStringInfoString(&all, "left behind (NOLOGIN, sessions ended): ");
@@ -994,10 +901,7 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 			appendStringInfo(&all, "%s%s", foreach_current_index(lc) > 0 ? " | " : "",
 							 (char *) lfirst(lc));
 		}
-		opvalues[0] = Int64GetDatum(operation_id);
-		opvalues[1] = CStringGetTextDatum(all.data);
-		spi_exec("UPDATE tenancy.operations SET error = $2 WHERE operation_id = $1",
-				 2, optypes, opvalues, NULL, SPI_OK_UPDATE);
+		JournalSetError(operation_id, all.data);
 	}
 	SPI_finish();
 	PG_RETURN_INT64(operation_id);

@@ -41,7 +41,7 @@ typedef struct AuditRun
 	int			findings;
 	HTAB	   *role_tenants;	/* role name -> tenant name, every tenant */
 	bool		platform;		/* enqueue platform checks (Kubernetes set) */
-	SPIPlanPtr	insert_check;	/* INSERT INTO tenancy.steps, a check */
+	SPIPlanPtr	check_request;	/* the check step of a planned action */
 	int			operations;		/* audit operations enqueued */
 } AuditRun;
 

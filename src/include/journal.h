@@ -146,4 +146,47 @@ extern int64 JournalUnreachableDelayMs(int64 down_ms);
  */
 extern bool JournalStepStarted(ClaimedStep *step);
 
+/*
+ * The journal's writers in the caller's transaction (journal_write.c): with
+ * the worker's functions above, the only code that inserts or changes
+ * operations and steps.  Callers lock the tenant's row first.
+ */
+
+/* The tenant's state while an operation of this kind runs, or NULL. */
+extern const char *JournalTenantStateRunning(const char *kind);
+
+/*
+ * A new operation, pending (succeeded at once when done); started: its
+ * first steps ran in the caller's transaction.  Returns its id.
+ */
+extern int64 JournalAddOperation(int64 tenant_id, const char *kind,
+								 int64 generation, bool started, bool done);
+
+/* The planned steps (PlanStep *) of a new operation. */
+extern void JournalAddPlanSteps(int64 operation_id, List *steps);
+
+/*
+ * One pending maintenance step; depends_on an int4[] datum or 0; acts_on
+ * the planned action whose object it acts on (object_* columns), or NULL.
+ */
+struct PlanAction;
+extern void JournalAddStep(int64 operation_id, int32 ordinal,
+						   const char *target, const char *action,
+						   const char *object, Datum request,
+						   Datum depends_on, const struct PlanAction *acts_on);
+
+/* Cancel every unfinished operation of the tenant, saying why. */
+extern void JournalSupersede(int64 tenant_id, const char *reason);
+
+/* Set an operation's error text. */
+extern void JournalSetError(int64 operation_id, const char *error);
+
+/* tenancy.retry's and tenancy.cancel's changes. */
+extern void JournalRestart(int64 operation_id, bool undone);
+extern void JournalCancel(int64 operation_id, const char *reason);
+
+/* A one-dimensional array datum of a built-in type, NULLs allowed. */
+extern Datum JournalArrayDatum(Datum *values, bool *nulls, int n,
+							   Oid elemtype);
+
 #endif							/* TENANCY_JOURNAL_H */

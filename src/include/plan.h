@@ -179,6 +179,10 @@ typedef struct PlanAction
 	Jsonb	   *changes;		/* apply: paths of the request that differ
 								 * from the previous one, NULL if new */
 	List	   *depends_on;		/* ordinals (int list) */
+	/* the Kubernetes object it acts on, or NULLs (tenancy.steps.object_*) */
+	const char *object_kind;	/* e.g. "helmrelease", "namespace" */
+	const char *object_namespace;	/* NULL for a namespace itself */
+	const char *object_name;
 } PlanAction;
 
 /*
@@ -198,6 +202,9 @@ typedef struct PlanStep
 	Jsonb	   *compensation;
 	List	   *depends_on;		/* step ordinals (int list) */
 	bool		is_sql;			/* its statements ran here or go to a server */
+	const char *object_kind;	/* PlanAction's, NULL for a SQL phase */
+	const char *object_namespace;
+	const char *object_name;
 } PlanStep;
 
 /* Which operation is being planned */
@@ -260,5 +267,18 @@ extern List *ExecutePlanSql(List *actions);
 extern int	SpiExecuteKept(SPIPlanPtr *plan, const char *sql, int nargs,
 						   Oid *types, Datum *values, const char *nulls,
 						   int expected);
+
+/*
+ * SPI_EXEC_KEPT: SpiExecuteKept with a plan kept per call site, for the
+ * life of the backend (a catalog statement is parsed and planned once); the
+ * caller is connected to SPI.
+ */
+#define SPI_EXEC_KEPT(sql, nargs, types, values, nulls, expected) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		\
+		(void) SpiExecuteKept(&plan_, (sql), (nargs), (types), (values), \
+							  (nulls), (expected)); \
+	} while (0)
 
 #endif							/* TENANCY_PLAN_H */

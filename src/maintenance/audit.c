@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "journal.h"
 #include "maintenance.h"
 #include "servers.h"
 #include "tenancy.h"
@@ -183,26 +184,25 @@ start_run(AuditRun *run, const char *name)
 	run->platform = tenancy_kubernetes_url != NULL && tenancy_kubernetes_url[0] != '\0';
 	if (run->platform)
 	{
-		Oid			check_types[6] = {INT8OID, INT4OID, INT8OID, TEXTOID, TEXTOID, JSONBOID};
+		Oid			check_types[3] = {INT8OID, TEXTOID, JSONBOID};
 
-		run->insert_check =
-			SPI_prepare("INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request) "
-						"SELECT $1, $2, c.target, 'audit', $5, c.request FROM (SELECT "
-						" CASE WHEN $6 ->> 'handler' = 'database_credentials' THEN 'vault' ELSE 'kubernetes' END AS target,"
-						" CASE WHEN $6 ->> 'handler' = 'database_credentials' THEN"
-						"  pg_catalog.jsonb_build_object('handler', 'audit_vault', 'run_id', $3, 'tenant', $4,"
-						"   'vault_path', $6 ->> 'vault_path')"
-						" ELSE pg_catalog.jsonb_build_object('handler', 'audit_object', 'run_id', $3, 'tenant', $4,"
-						"   'path', CASE WHEN $6 ->> 'method' = 'POST'"
-						"    THEN ($6 ->> 'path') || '/' || ($6 #>> '{body,metadata,name}') ELSE $6 ->> 'path' END,"
-						"   'expect', $6 -> 'body') END AS request"
-						" WHERE $6 ->> 'handler' = 'database_credentials'"
-						"  OR ($6 ->> 'method' IN ('PATCH', 'POST') AND $6 #>> '{body,metadata,name}' IS NOT NULL"
-						"   AND $6 #>> '{body,kind}' IS DISTINCT FROM 'Secret')) c",
-						6, check_types);
-		if (run->insert_check == NULL)
+		run->check_request =
+			SPI_prepare("SELECT c.target, c.request FROM (SELECT "
+						" CASE WHEN $3 ->> 'handler' = 'database_credentials' THEN 'vault' ELSE 'kubernetes' END AS target,"
+						" CASE WHEN $3 ->> 'handler' = 'database_credentials' THEN"
+						"  pg_catalog.jsonb_build_object('handler', 'audit_vault', 'run_id', $1, 'tenant', $2,"
+						"   'vault_path', $3 ->> 'vault_path')"
+						" ELSE pg_catalog.jsonb_build_object('handler', 'audit_object', 'run_id', $1, 'tenant', $2,"
+						"   'path', CASE WHEN $3 ->> 'method' = 'POST'"
+						"    THEN ($3 ->> 'path') || '/' || ($3 #>> '{body,metadata,name}') ELSE $3 ->> 'path' END,"
+						"   'expect', $3 -> 'body') END AS request"
+						" WHERE $3 ->> 'handler' = 'database_credentials'"
+						"  OR ($3 ->> 'method' IN ('PATCH', 'POST') AND $3 #>> '{body,metadata,name}' IS NOT NULL"
+						"   AND $3 #>> '{body,kind}' IS DISTINCT FROM 'Secret')) c",
+						3, check_types);
+		if (run->check_request == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(run->insert_check);
+		SPI_keepplan(run->check_request);
 	}
 }
 
@@ -738,45 +738,33 @@ enqueue_platform_checks(AuditRun *run, const AuditTenant *t, List *new_tenant_pl
 	foreach(lc, new_tenant_plan)
 	{
 		PlanAction *a = lfirst(lc);
-		Datum		values[6];
-		int			rc;
+		Datum		values[3];
+		bool		isnull;
+		char	   *target;
+		Jsonb	   *request;
 
 		if (a->sql != NULL || a->request == NULL)
 			continue;
+		values[0] = Int64GetDatum(run->run_id);
+		values[1] = CStringGetTextDatum(t->name);
+		values[2] = JsonbPGetDatum(a->request);
+		if (SPI_execute_plan(run->check_request, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not plan a platform check");
+		if (SPI_processed == 0)
+			continue;			/* nothing to check for this action */
+		target = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		request = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2,
+												   &isnull));
+		/* the operation is recorded with its first check: none is left empty */
 		if (operation_id == 0)
 		{
-			Oid			types[2] = {INT8OID, INT8OID};
-			Datum		args[2] = {Int64GetDatum(t->tenant_id), Int64GetDatum(t->generation)};
-			bool		isnull;
-
-			spi_exec("INSERT INTO tenancy.operations (tenant_id, kind, generation) "
-					 "VALUES ($1, 'audit', $2) RETURNING operation_id",
-					 2, types, args, SPI_OK_INSERT_RETURNING);
-			operation_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		values[0] = Int64GetDatum(operation_id);
-		values[1] = Int32GetDatum(ordinal + 1);
-		values[2] = Int64GetDatum(run->run_id);
-		values[3] = CStringGetTextDatum(t->name);
-		values[4] = CStringGetTextDatum(a->object);
-		values[5] = JsonbPGetDatum(a->request);
-		rc = SPI_execute_plan(run->insert_check, values, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "could not enqueue a platform check");
-		ordinal += SPI_processed;
-	}
-	if (operation_id != 0)
-	{
-		Oid			types[1] = {INT8OID};
-		Datum		args[1] = {Int64GetDatum(operation_id)};
-
-		/* a plan with nothing to check leaves no empty operation behind */
-		if (ordinal == 0)
-			spi_exec("DELETE FROM tenancy.operations WHERE operation_id = $1",
-					 1, types, args, SPI_OK_DELETE);
-		else
+			operation_id = JournalAddOperation(t->tenant_id, "audit",
+											   t->generation, false, false);
 			run->operations++;
+		}
+		JournalAddStep(operation_id, ++ordinal, target, "audit", a->object,
+					   JsonbPGetDatum(request), (Datum) 0, a);
 	}
 }
 
@@ -897,12 +885,12 @@ static int64
 enqueue_remote_check(AuditRun *run, const AuditTenant *t)
 {
 	TenantModel *m = t->model;
-	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, JSONBOID};
-	Datum		values[4];
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
 	char	   *server = NULL;
 	const char *groups[2] = {m->writer_role, m->reader_role};
 	StringInfoData request;
-	bool		isnull;
+	int64		operation_id;
 
 	values[0] = Int64GetDatum(t->tenant_id);
 	spi_exec("SELECT server FROM tenancy.tenants WHERE tenant_id = $1",
@@ -929,19 +917,13 @@ enqueue_remote_check(AuditRun *run, const AuditTenant *t)
 					  TENANT_SCHEMA_COUNT);
 	appendStringInfoChar(&request, '}');
 
-	values[0] = Int64GetDatum(t->tenant_id);
-	values[1] = Int64GetDatum(t->generation);
-	values[2] = CStringGetTextDatum(m->remote_database);
-	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(request.data));
-	spi_exec("WITH op AS (INSERT INTO tenancy.operations (tenant_id, kind, generation) "
-			 "VALUES ($1, 'audit', $2) RETURNING operation_id) "
-			 "INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request) "
-			 "SELECT op.operation_id, 1, 'remote_database', 'audit', $3, $4 FROM op "
-			 "RETURNING operation_id",
-			 4, types, values, SPI_OK_INSERT_RETURNING);
+	operation_id = JournalAddOperation(t->tenant_id, "audit", t->generation,
+									   false, false);
+	JournalAddStep(operation_id, 1, "remote_database", "audit", m->remote_database,
+				   DirectFunctionCall1(jsonb_in, CStringGetDatum(request.data)),
+				   (Datum) 0, NULL);
 	run->operations++;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									   1, &isnull));
+	return operation_id;
 }
 
 /*
@@ -1519,8 +1501,8 @@ tenancy_audit(PG_FUNCTION_ARGS)
 	}
 	finish_run(&run, audited);
 	SPI_freeplan(run.insert_finding);
-	if (run.insert_check)
-		SPI_freeplan(run.insert_check);
+	if (run.check_request)
+		SPI_freeplan(run.check_request);
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
 	PG_RETURN_VOID();

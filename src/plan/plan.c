@@ -1066,6 +1066,9 @@ PlanSteps(const TenantModel *model, List *actions)
 			step->request = a->request;
 			step->compensation = a->compensation;
 			step->depends_on = a->depends_on;
+			step->object_kind = a->object_kind;
+			step->object_namespace = a->object_namespace;
+			step->object_name = a->object_name;
 		}
 		else
 		{

@@ -242,6 +242,25 @@ add_step(PlatformPlan *pp, const char *target, const char *action,
 }
 
 /*
+ * set_object
+ *		Say which Kubernetes object the action just added acts on (kind,
+ *		namespace, name: tenancy.steps.object_*), so that rotation and the
+ *		audit find earlier steps by these columns rather than by their
+ *		request's path.
+ */
+static void
+set_object(PlatformPlan *pp, int ordinal, const char *kind,
+		   const char *namespace, const char *name)
+{
+	if (ordinal > 0 && pp->last != NULL && pp->last->ordinal == ordinal)
+	{
+		pp->last->object_kind = kind;
+		pp->last->object_namespace = namespace;
+		pp->last->object_name = name;
+	}
+}
+
+/*
  * note_changes
  *		Record on the action just added what changed since the previous
  *		request (tenancy.plan's "changes").
@@ -390,6 +409,7 @@ apply_object(PlatformPlan *pp, const char *kind, const char *path,
 					   apply_request(path, body),
 					   compensate ? k8s_delete_request(pp->m, path, false) : NULL,
 					   depends_on);
+	set_object(pp, ordinal, kind, pp->m->namespace, name);
 	note_changes(pp, ordinal, prev_body, body);
 	return ordinal;
 }
@@ -455,15 +475,18 @@ apply_optional(PlatformPlan *pp, const char *kind, const char *api,
 	char	   *path = namespaced_path(pp->m, api, plural, name);
 	char	   *body = builder(pp->m);
 	char	   *prev_body = pp->prev ? builder(pp->prev) : NULL;
+	int			ordinal;
 
 	if (body != NULL)
 		return apply_object(pp, kind, path, name, body, prev_body, depends_on);
 	if (prev_body == NULL)
 		return 0;
-	return add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
-					psprintf("%s %s/%s", kind, pp->m->namespace, name),
-					psprintf("DELETE %s", path), k8s_delete_request(pp->m, path, false), NULL,
-					depends_on);
+	ordinal = add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+					   psprintf("%s %s/%s", kind, pp->m->namespace, name),
+					   psprintf("DELETE %s", path), k8s_delete_request(pp->m, path, false), NULL,
+					   depends_on);
+	set_object(pp, ordinal, kind, pp->m->namespace, name);
+	return ordinal;
 }
 
 /*
@@ -494,6 +517,7 @@ plan_namespace(PlatformPlan *pp, bool verify)
 								  path, m->name),
 					   namespace_request(m, path, body, unchanged),
 					   pp->prev == NULL ? wait_absent_request(m, path, true) : NULL, NIL);
+	set_object(pp, ordinal, "namespace", NULL, m->namespace);
 	if (!unchanged)
 		note_changes(pp, ordinal, pp->prev ? K8sNamespace(pp->prev) : NULL, body);
 	return ordinal;
@@ -751,34 +775,38 @@ plan_secrets(PlatformPlan *pp, int ns)
 						 psprintf("secret %s/%s", m->namespace, PLATFORM_DB_SECRET),
 						 credentials_request(m), prev ? credentials_request(prev) : NULL,
 						 NULL, deps(ns, -1));
-	handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
-				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
-				 oauth_secret_request(m), prev ? oauth_secret_request(prev) : NULL,
-				 k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
-													   PLATFORM_OAUTH_SECRET), false),
-				 deps(ns, -1));
+	set_object(pp, creds, "secret", m->namespace, PLATFORM_DB_SECRET);
+	set_object(pp, handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
+								psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
+								oauth_secret_request(m), prev ? oauth_secret_request(prev) : NULL,
+								k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
+																	  PLATFORM_OAUTH_SECRET), false),
+								deps(ns, -1)),
+			   "secret", m->namespace, PLATFORM_OAUTH_SECRET);
 	/* authentication no longer oauth2: its Secret goes */
 	if (prev && oauth_secret_request(prev) != NULL && oauth_secret_request(m) == NULL)
 	{
 		char	   *path = namespaced_path(m, "/api/v1", "secrets", PLATFORM_OAUTH_SECRET);
 
-		add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
-				 psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
-				 psprintf("DELETE %s", path), k8s_delete_request(m, path, false), NULL,
-				 deps(ns, -1));
+		set_object(pp, add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+								psprintf("secret %s/%s", m->namespace, PLATFORM_OAUTH_SECRET),
+								psprintf("DELETE %s", path), k8s_delete_request(m, path, false),
+								NULL, deps(ns, -1)),
+				   "secret", m->namespace, PLATFORM_OAUTH_SECRET);
 	}
 	foreach(lc, api_sources(m))
 	{
 		char	   *source = strVal(lfirst(lc));
 		bool		existed = prev && list_member(api_sources(prev), lfirst(lc));
 
-		handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
-					 psprintf("secret %s/%s", m->namespace, api_secret_name(source)),
-					 api_secret_request(m, source),
-					 existed ? api_secret_request(prev, source) : NULL,
-					 k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
-														   api_secret_name(source)), false),
-					 deps(ns, -1));
+		set_object(pp, handler_step(pp, PLAN_TARGET_KUBERNETES, "secret from vault",
+									psprintf("secret %s/%s", m->namespace, api_secret_name(source)),
+									api_secret_request(m, source),
+									existed ? api_secret_request(prev, source) : NULL,
+									k8s_delete_request(m, namespaced_path(m, "/api/v1", "secrets",
+																		  api_secret_name(source)), false),
+									deps(ns, -1)),
+				   "secret", m->namespace, api_secret_name(source));
 	}
 	return creds;
 }
@@ -867,6 +895,7 @@ plan_backup(PlatformPlan *pp, int ns, int creds, int quota, int limits)
 						  psprintf("persistentvolumeclaim %s/%s", m->namespace, PLATFORM_BACKUP_PVC),
 						  psprintf("PATCH %s (server-side apply)", pvc_path),
 						  apply_request(pvc_path, pvc), NULL, deps(ns, -1));
+		set_object(pp, volume, "persistentvolumeclaim", m->namespace, PLATFORM_BACKUP_PVC);
 		note_changes(pp, volume, prev_pvc, pvc);
 	}
 	apply_optional(pp, "cronjob", "/apis/batch/v1", "cronjobs",
@@ -876,10 +905,11 @@ plan_backup(PlatformPlan *pp, int ns, int creds, int quota, int limits)
 	{
 		char	   *path = namespaced_path(m, "/api/v1", "secrets", PLATFORM_BACKUP_SECRET);
 
-		add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
-				 psprintf("secret %s/%s", m->namespace, PLATFORM_BACKUP_SECRET),
-				 psprintf("DELETE %s", path), k8s_delete_request(m, path, false), NULL,
-				 deps(creds, -1));
+		set_object(pp, add_step(pp, PLAN_TARGET_KUBERNETES, "delete",
+								psprintf("secret %s/%s", m->namespace, PLATFORM_BACKUP_SECRET),
+								psprintf("DELETE %s", path), k8s_delete_request(m, path, false), NULL,
+								deps(creds, -1)),
+				   "secret", m->namespace, PLATFORM_BACKUP_SECRET);
 	}
 }
 
@@ -1143,11 +1173,13 @@ PlanPlatformDeprovision(PlanContext *ctx)
 				  psprintf("helmrelease %s/%s", m->namespace, PLATFORM_HELM_RELEASE),
 				  psprintf("DELETE %s (if tenant %s's)", release, m->name),
 				  k8s_delete_request(m, release, false), NULL, NIL);
+	set_object(&pp, hr, "helmrelease", m->namespace, PLATFORM_HELM_RELEASE);
 	ns = add_step(&pp, PLAN_TARGET_KUBERNETES, "delete",
 				  psprintf("namespace %s", m->namespace),
 				  psprintf("DELETE %s (if the one tenancy created for tenant %s)",
 						   ns_path, m->name),
 				  k8s_delete_request(m, ns_path, true), NULL, deps(hr, -1));
+	set_object(&pp, ns, "namespace", NULL, m->namespace);
 	add_step(&pp, PLAN_TARGET_KUBERNETES, "wait until gone",
 			 psprintf("namespace %s", m->namespace),
 			 psprintf("GET %s until 404", ns_path), wait_absent_request(m, ns_path, false),

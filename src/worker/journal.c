@@ -70,7 +70,11 @@ typedef enum JournalStatement
 	STUCK_OPERATIONS,
 	FAIL_STUCK_STEPS,
 	STEP_STARTED,
+	ORPHAN_OPERATIONS,
 	SETTLE_ORPHANS,
+	EXPIRED_STEPS,
+	LOCK_TENANTS_OF_STEPS,
+	LOCK_TENANTS_OF_OPERATIONS,
 	N_JOURNAL_STATEMENTS
 } JournalStatement;
 
@@ -165,6 +169,7 @@ typedef struct JournalSql
 	"                            AND d.state NOT IN ('succeeded', 'skipped')))" \
 	"   ORDER BY " order \
 	"   LIMIT $1" \
+	"   FOR NO KEY UPDATE OF o SKIP LOCKED" \
 	"   FOR UPDATE OF s SKIP LOCKED)" \
 	" UPDATE tenancy.steps s" \
 	"    SET state = 'running'," \
@@ -182,6 +187,14 @@ typedef struct JournalSql
 	"         WHERE d.operation_id = " s ".operation_id" \
 	"           AND d.ordinal = ANY (" s ".depends_on)" \
 	"           AND d.state NOT IN ('succeeded', 'skipped'))"
+
+/*
+ * A step left pending (or compensating) by an operation that ended or
+ * stopped running forward (or stopped compensating).
+ */
+#define STEP_ORPHANED(s, o) \
+	"((" s ".state = 'pending' AND " o ".state NOT IN ('pending', 'running'))" \
+	" OR (" s ".state = 'compensating' AND " o ".state <> 'compensating'))"
 
 static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	[CLAIM_FORWARD] = {
@@ -208,6 +221,7 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		"                                   > (coalesce(s.finished_at, s.created_at), s.ordinal))))"
 		"   ORDER BY s.next_attempt_at, s.step_id"
 		"   LIMIT $1"
+		"   FOR NO KEY UPDATE OF o SKIP LOCKED"
 		"   FOR UPDATE OF s SKIP LOCKED)"
 		" UPDATE tenancy.steps s"
 		"    SET state = 'running',"
@@ -250,8 +264,9 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		" WHERE s.state = 'running'"
 		"   AND ($1 OR s.lease_until < pg_catalog.clock_timestamp())"
 		"   AND s.step_id <> ALL ($2)"
-		"   AND s.attempts < $3",
-		3, {BOOLOID, INT8ARRAYOID, INT4OID}
+		"   AND s.attempts < $3"
+		"   AND s.step_id = ANY ($4)",
+		4, {BOOLOID, INT8ARRAYOID, INT4OID, INT8ARRAYOID}
 	},
 	[RENEW_LEASES] = {
 		"UPDATE tenancy.steps"
@@ -268,8 +283,9 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		" WHERE s.state = 'running'"
 		"   AND ($1 OR s.lease_until < pg_catalog.clock_timestamp())"
 		"   AND s.step_id <> ALL ($2)"
-		"   AND s.attempts >= $3",
-		3, {BOOLOID, INT8ARRAYOID, INT4OID}
+		"   AND s.attempts >= $3"
+		"   AND s.step_id = ANY ($4)",
+		4, {BOOLOID, INT8ARRAYOID, INT4OID, INT8ARRAYOID}
 	},
 
 	/*
@@ -444,17 +460,57 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	 * an earlier version): cancelled, so that every operation reaches a
 	 * final state; their operations are then finished.
 	 */
+	[ORPHAN_OPERATIONS] = {
+		"SELECT DISTINCT s.operation_id FROM tenancy.steps s"
+		"  JOIN tenancy.operations o ON o.operation_id = s.operation_id"
+		" WHERE " STEP_ORPHANED("s", "o"),
+		0, {0}
+	},
 	[SETTLE_ORPHANS] = {
 		"UPDATE tenancy.steps s"
 		"   SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp(),"
 		"       last_error = coalesce(s.last_error || '; ', '')"
 		"                    || 'not run: the operation is ' || o.state"
 		"  FROM tenancy.operations o"
-		" WHERE o.operation_id = s.operation_id"
-		"   AND ((s.state = 'pending' AND o.state NOT IN ('pending', 'running'))"
-		"        OR (s.state = 'compensating' AND o.state NOT IN ('compensating')))"
+		" WHERE o.operation_id = s.operation_id AND o.operation_id = ANY ($1)"
+		"   AND " STEP_ORPHANED("s", "o")
 		" RETURNING s.operation_id",
-		0, {0}
+		1, {INT8ARRAYOID}
+	},
+
+	/* Steps left running whose lease expired (or all, at startup). */
+	[EXPIRED_STEPS] = {
+		"SELECT s.step_id FROM tenancy.steps s"
+		" WHERE s.state = 'running'"
+		"   AND ($1 OR s.lease_until < pg_catalog.clock_timestamp())"
+		"   AND s.step_id <> ALL ($2)",
+		2, {BOOLOID, INT8ARRAYOID}
+	},
+
+	/*
+	 * The lock order (doc/architecture.md, "The journal"): a transaction
+	 * that changes a tenant's operations or steps locks the tenant's row
+	 * first.  provision, apply, deprovision, retry, cancel and rotation
+	 * do; the worker does it with these two statements before it records
+	 * outcomes or settles steps, in tenant_id order.  (The claims take no
+	 * tenant lock: they skip the operations and steps others hold.)
+	 */
+	[LOCK_TENANTS_OF_STEPS] = {
+		"SELECT t.tenant_id FROM tenancy.tenants t"
+		" WHERE t.tenant_id IN (SELECT o.tenant_id FROM tenancy.steps s"
+		"                         JOIN tenancy.operations o ON o.operation_id = s.operation_id"
+		"                        WHERE s.step_id = ANY ($1))"
+		" ORDER BY t.tenant_id"
+		"   FOR NO KEY UPDATE OF t",
+		1, {INT8ARRAYOID}
+	},
+	[LOCK_TENANTS_OF_OPERATIONS] = {
+		"SELECT t.tenant_id FROM tenancy.tenants t"
+		" WHERE t.tenant_id IN (SELECT o.tenant_id FROM tenancy.operations o"
+		"                        WHERE o.operation_id = ANY ($1))"
+		" ORDER BY t.tenant_id"
+		"   FOR NO KEY UPDATE OF t",
+		1, {INT8ARRAYOID}
 	},
 
 	/*
@@ -504,7 +560,7 @@ static void journal_commit(void);
 static int	journal_execute(JournalStatement which, Datum *values,
 							const char *nulls, long count);
 static Datum int8_array_datum(const int64 *values, int n);
-static Datum array_datum(Datum *values, bool *nulls, int n, Oid elemtype);
+
 static void add_due_operation(int64 operation_id);
 static void forget_due_operations_before(List *claimed);
 static ClaimedStep *claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc);
@@ -522,6 +578,8 @@ static void finish_operations(const int64 *ops, int n_ops);
 static void log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
 						const char *state, const char *message);
 static void settle_orphans(void);
+static int64 *first_column_int64(int *n);
+static void lock_tenants(JournalStatement which, const int64 *ids, int n);
 
 /*
  * Set when a provision, apply or deprovision ended since the last pass:
@@ -638,11 +696,11 @@ journal_execute(JournalStatement which, Datum *values, const char *nulls,
 }
 
 /*
- * array_datum
+ * JournalArrayDatum
  *		A one-dimensional array datum of a built-in type, NULLs allowed.
  */
-static Datum
-array_datum(Datum *values, bool *nulls, int n, Oid elemtype)
+Datum
+JournalArrayDatum(Datum *values, bool *nulls, int n, Oid elemtype)
 {
 	int			dims[1];
 	int			lbs[1];
@@ -670,7 +728,7 @@ int8_array_datum(const int64 *values, int n)
 
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(values[i]);
-	return array_datum(elems, NULL, n, INT8OID);
+	return JournalArrayDatum(elems, NULL, n, INT8OID);
 }
 
 /*
@@ -942,11 +1000,22 @@ JournalStepStarted(ClaimedStep *step)
 static void
 settle_orphans(void)
 {
+	int64	   *candidates;
 	int64	   *ops;
+	int			n_candidates;
 	int			n = 0;
 	uint64		i;
 
-	journal_execute(SETTLE_ORPHANS, NULL, NULL, 0);
+	journal_execute(ORPHAN_OPERATIONS, NULL, NULL, 0);
+	candidates = first_column_int64(&n_candidates);
+	if (n_candidates == 0)
+		return;
+	lock_tenants(LOCK_TENANTS_OF_OPERATIONS, candidates, n_candidates);
+	{
+		Datum		values[1] = {int8_array_datum(candidates, n_candidates)};
+
+		journal_execute(SETTLE_ORPHANS, values, NULL, 0);
+	}
 	if (SPI_processed == 0)
 		return;
 	ops = palloc(sizeof(int64) * SPI_processed);
@@ -970,6 +1039,49 @@ settle_orphans(void)
 }
 
 /*
+ * first_column_int64
+ *		The bigint first column of the rows the last statement returned.
+ */
+static int64 *
+first_column_int64(int *n)
+{
+	int64	   *values = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		values[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+	}
+	*n = (int) SPI_processed;
+	return values;
+}
+
+/*
+ * lock_tenants
+ *		Lock the rows of the tenants of the given steps or operations
+ *		(LOCK_TENANTS_OF_STEPS, LOCK_TENANTS_OF_OPERATIONS), in tenant_id
+ *		order, before changing their steps or operations: the one lock
+ *		order every writer of the journal follows.  A deprovision, cancel
+ *		or retry holding a tenant is waited for here, before the worker
+ *		holds any row of that tenant's, so neither can be the other's
+ *		deadlock victim.
+ */
+static void
+lock_tenants(JournalStatement which, const int64 *ids, int n)
+{
+	Datum		values[1];
+
+	if (n == 0)
+		return;
+	values[0] = int8_array_datum(ids, n);
+	journal_execute(which, values, NULL, 0);
+}
+
+/*
  * JournalMaintain
  *		Make steps left running by a dead worker due again, failing those
  *		that used up their attempts (a step that kills the worker every time
@@ -979,8 +1091,10 @@ settle_orphans(void)
 int
 JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 {
-	Datum		values[3];
-	int			requeued;
+	Datum		values[4];
+	int			requeued = 0;
+	int64	   *expired;
+	int			n_expired;
 	List	   *exhausted = NIL;
 	ListCell   *lc;
 	uint64		i;
@@ -993,15 +1107,22 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 	}
 	values[0] = BoolGetDatum(all_running);
 	values[1] = int8_array_datum(in_flight, n_in_flight);
-	values[2] = Int32GetDatum(tenancy_max_attempts);
-	journal_execute(REQUEUE_EXPIRED, values, NULL, 0);
-	requeued = (int) SPI_processed;
+	journal_execute(EXPIRED_STEPS, values, NULL, 0);
+	expired = first_column_int64(&n_expired);
+	if (n_expired > 0)
+	{
+		lock_tenants(LOCK_TENANTS_OF_STEPS, expired, n_expired);
+		values[2] = Int32GetDatum(tenancy_max_attempts);
+		values[3] = int8_array_datum(expired, n_expired);
+		journal_execute(REQUEUE_EXPIRED, values, NULL, 0);
+		requeued = (int) SPI_processed;
 
-	journal_execute(EXPIRED_EXHAUSTED, values, NULL, 0);
-	for (i = 0; i < SPI_processed; i++)
-		exhausted = lappend(exhausted,
-							claimed_step_from_tuple(SPI_tuptable->vals[i],
-													SPI_tuptable->tupdesc));
+		journal_execute(EXPIRED_EXHAUSTED, values, NULL, 0);
+		for (i = 0; i < SPI_processed; i++)
+			exhausted = lappend(exhausted,
+								claimed_step_from_tuple(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc));
+	}
 	if (exhausted != NIL)
 	{
 		List	   *finished = NIL;
@@ -1084,6 +1205,7 @@ fail_stuck_operations(void)
 		ordinals[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 	}
 
+	lock_tenants(LOCK_TENANTS_OF_OPERATIONS, ops, n);
 	for (i = 0; i < n; i++)
 	{
 		Datum		values[3];
@@ -1270,15 +1392,22 @@ record_outcomes(List *finished)
 		delay_nulls[i] = retry_ms < 0;
 		i++;
 	}
-	values[0] = array_datum(ids, NULL, n, INT8OID);
-	values[1] = array_datum(attempts, NULL, n, INT4OID);
-	values[2] = array_datum(states, NULL, n, TEXTOID);
-	values[3] = array_datum(statuses, status_nulls, n, INT4OID);
-	values[4] = array_datum(errors, error_nulls, n, TEXTOID);
-	values[5] = array_datum(delays, delay_nulls, n, INT8OID);
-	values[6] = array_datum(given_back, NULL, n, BOOLOID);
-	values[7] = array_datum(unreachable, NULL, n, BOOLOID);
-	values[8] = array_datum(acted, NULL, n, BOOLOID);
+	{
+		int64	   *step_ids = palloc(sizeof(int64) * n);
+
+		for (i = 0; i < n; i++)
+			step_ids[i] = DatumGetInt64(ids[i]);
+		lock_tenants(LOCK_TENANTS_OF_STEPS, step_ids, n);
+	}
+	values[0] = JournalArrayDatum(ids, NULL, n, INT8OID);
+	values[1] = JournalArrayDatum(attempts, NULL, n, INT4OID);
+	values[2] = JournalArrayDatum(states, NULL, n, TEXTOID);
+	values[3] = JournalArrayDatum(statuses, status_nulls, n, INT4OID);
+	values[4] = JournalArrayDatum(errors, error_nulls, n, TEXTOID);
+	values[5] = JournalArrayDatum(delays, delay_nulls, n, INT8OID);
+	values[6] = JournalArrayDatum(given_back, NULL, n, BOOLOID);
+	values[7] = JournalArrayDatum(unreachable, NULL, n, BOOLOID);
+	values[8] = JournalArrayDatum(acted, NULL, n, BOOLOID);
 	journal_execute(RECORD_OUTCOMES, values, NULL, 0);
 
 	/* what each recorded step became, by position in the finished list */

@@ -6,6 +6,8 @@
 #      against a minimal HTTP server (what the worker alone can do); with
 #      20 ms latency per request: max_concurrent_requests 32 vs 1
 #   3. worker memory (VmRSS) after 1k and after 10k steps
+#   0. (first) the cost of the per-tenant ordering check: provisions vs usage
+#      operations, the same steps; BENCH_ONLY=ordering runs only that
 # Not a timed test: prints figures and ratios measured in this run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,21 +54,27 @@ rate() {
 		WHERE t.name LIKE '$1%' AND s.state = 'succeeded'"
 }
 
-# enqueue TENANT_PREFIX N_TENANTS N_CONFIGMAPS: one transaction, one
-# operation per tenant: a namespace, then configmaps applied in it
+# enqueue TENANT_PREFIX N_TENANTS N_CONFIGMAPS [KIND [HISTORY]]: one
+# transaction, one operation of KIND (provision) per tenant: a namespace,
+# then configmaps applied in it; each tenant first gets HISTORY (0)
+# operations that ended
 enqueue() {
-	cluster_psql -q -o /dev/null -v p="$1" -v n="$2" -v m="$3" <<'SQL'
+	cluster_psql -q -o /dev/null -v p="$1" -v n="$2" -v m="$3" -v k="${4:-provision}" -v h="${5:-0}" <<'SQL'
 BEGIN;
 INSERT INTO tenancy.tenants (name, slug, spec)
 	SELECT :'p' || i, replace(:'p', '-', '_') || i, '{}' FROM generate_series(1, :n) i;
+INSERT INTO tenancy.operations (tenant_id, kind, generation, state, started_at, finished_at)
+	SELECT tenant_id, :'k', 1, 'succeeded', now(), now()
+	  FROM tenancy.tenants, generate_series(1, :h) WHERE name LIKE :'p' || '%' ORDER BY tenant_id;
 INSERT INTO tenancy.operations (tenant_id, kind, generation)
-	SELECT tenant_id, 'provision', 1 FROM tenancy.tenants WHERE name LIKE :'p' || '%' ORDER BY tenant_id;
+	SELECT tenant_id, :'k', 1 FROM tenancy.tenants WHERE name LIKE :'p' || '%' ORDER BY tenant_id;
 INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, request, depends_on)
 	SELECT o.operation_id, 1, 'kubernetes', 'create', 'namespace',
 		   jsonb_build_object('method', 'POST', 'path', '/api/v1/namespaces', 'ok_status', '[409]'::jsonb,
 			   'body', jsonb_build_object('apiVersion', 'v1', 'kind', 'Namespace',
 				   'metadata', jsonb_build_object('name', 'airflow-' || t.name))), '{}'::int[]
-	  FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name LIKE :'p' || '%'
+	  FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id)
+	 WHERE t.name LIKE :'p' || '%' AND o.state = 'pending'
 	UNION ALL
 	SELECT o.operation_id, 1 + c, 'kubernetes', 'apply', 'configmap',
 		   jsonb_build_object('method', 'PATCH', 'path', '/api/v1/namespaces/airflow-' || t.name || '/configmaps/cm' || c,
@@ -75,7 +83,7 @@ INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, reques
 			   'body', jsonb_build_object('apiVersion', 'v1', 'kind', 'ConfigMap',
 				   'metadata', jsonb_build_object('name', 'cm' || c), 'data', jsonb_build_object('c', c::text))), '{1}'::int[]
 	  FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id), generate_series(1, :m) c
-	 WHERE t.name LIKE :'p' || '%';
+	 WHERE t.name LIKE :'p' || '%' AND o.state = 'pending';
 SELECT tenancy.wake_worker();
 COMMIT;
 SQL
@@ -90,6 +98,41 @@ wait_done() {
 }
 
 now() { date +%s.%N; }
+
+# steps_per_s PREFIX: first claim to last result, as a number
+steps_per_s() {
+	cluster_psql -Atc "SELECT round(count(*) / extract(epoch FROM max(s.finished_at) - min(s.started_at))::numeric)
+		FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id) JOIN tenancy.tenants t USING (tenant_id)
+		WHERE t.name LIKE '$1%' AND s.state = 'succeeded'"
+}
+
+echo "-- 0. the per-tenant ordering check (EARLIER_CONVERGE_DONE, issue 16): 200 tenants x 10 steps as"
+echo "   provisions (checked) and as usage operations (not a converge kind: not checked), 6 rounds, each kind first in 3;"
+echo "   without and with 20 ended operations per tenant before (what the check reads)"
+for history in 0 20; do
+	declare -A rates=()
+	for round in 1 2 3 4 5 6; do
+		# each kind goes first in every other round: the runs get slower as
+		# the tables grow, which must not count against one kind
+		order="usage provision"
+		[ $((round % 2)) -eq 1 ] || order="provision usage"
+		for kind in $order; do
+			p="ord$history-$kind-$round-"
+			enqueue "$p" 200 9 "$kind" "$history"
+			wait_done "$p"
+			rates[$kind]+="$(steps_per_s "$p") "
+		done
+	done
+	python3 -c '
+import statistics, sys
+u = [float(x) for x in sys.argv[2].split()]
+p = [float(x) for x in sys.argv[3].split()]
+r = [b / a for a, b in zip(u, p)]
+print("history %s: usage %s steps/s, provision %s steps/s; medians %.0f vs %.0f; provision/usage per round %s, median %.2f"
+      % (sys.argv[1], sys.argv[2].strip(), sys.argv[3].strip(), statistics.median(u), statistics.median(p),
+         " ".join("%.2f" % x for x in r), statistics.median(r)))' "$history" "${rates[usage]}" "${rates[provision]}"
+done
+[ "${BENCH_ONLY:-}" != ordering ] || exit 0
 
 echo "-- 1. commit -> first request at the simulator (200 commits, one GET step each)"
 clear_journal

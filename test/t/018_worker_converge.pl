@@ -15,10 +15,17 @@
 #    and re-creates every object, reusing the credentials in Vault; apply
 #    after a failed provision re-plans every object;
 #  - an apply during a running provision waits for it;
-#  - a deprovision ends the provision it supersedes.
+#  - a deprovision ends the provision it supersedes;
+#  - an apply queued behind a provision that then fails and is compensated
+#    re-creates every object: the tenant ends at the stored spec;
+#  - the worker and a deprovision take the tenant's locks in one order:
+#    no deadlock when a deprovision holds the tenant while the worker
+#    records the outcome that ends its provision;
+#  - no step ever used more than tenancy.max_attempts attempts.
 use strict;
 use warnings;
 
+use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -52,6 +59,21 @@ sub tenant_objects
 	my $state = TenancyTest::sim_state($sim);
 	return join(' ', sort grep { m{/airflow-$name(/|$)} && !m{^(pods|deployments\.apps|replicasets\.apps)/} }
 		  keys %{ $state->{kubernetes}{objects} });
+}
+
+# every kind of object a provision makes is among a tenant's objects
+sub has_every_object
+{
+	my ($objects, $name, $when) = @_;
+	for my $kind ("namespaces/airflow-$name", 'resourcequotas/', 'limitranges/',
+		"networkpolicies.networking.k8s.io/airflow-$name/default-deny",
+		"networkpolicies.networking.k8s.io/airflow-$name/tenant-isolation",
+		"serviceaccounts/airflow-$name/airflow-worker", 'rolebindings.rbac.authorization.k8s.io/',
+		"secrets/airflow-$name/database-credentials", "secrets/airflow-$name/airflow-metadata",
+		"configmaps/airflow-$name/tenant-dags", 'helmrepositories.', 'helmreleases.', 'servicemonitors.')
+	{
+		like($objects, qr/\Q$kind\E/, "$when: $kind");
+	}
 }
 
 # the current version of a KV v2 secret in the simulated Vault
@@ -244,13 +266,7 @@ sub vault_version
 	sql("SELECT tenancy.retry($op)");
 	is(TenancyTest::wait_operation($node, $op, 60), 'succeeded', 'retry at once succeeded');
 	my $objects = tenant_objects('again');
-	for my $kind (qw(namespaces/airflow-again resourcequotas/ limitranges/ networkpolicies.networking.k8s.io/airflow-again/default-deny
-		networkpolicies.networking.k8s.io/airflow-again/tenant-isolation serviceaccounts/airflow-again/airflow-worker
-		rolebindings.rbac.authorization.k8s.io/ secrets/airflow-again/database-credentials secrets/airflow-again/airflow-metadata
-		configmaps/airflow-again/tenant-dags helmrepositories. helmreleases. servicemonitors.))
-	{
-		like($objects, qr/\Q$kind\E/, "after retry: $kind");
-	}
+	has_every_object($objects, 'again', 'after retry');
 	is(vault_version('tenants/again/database'), 1,
 		'the credentials in Vault were reused, not written again');
 	is(sql("SELECT state FROM tenancy.tenants WHERE name = 'again'"), 'ready', 'tenant ready');
@@ -320,6 +336,76 @@ sub vault_version
 		qr/^cancelled: .*not run: the operation is compensating/, 'its pending step was cancelled, saying why');
 }
 
+# ---- 11. an apply queued behind a provision that then fails: planned
+# against what may exist, not against the spec last applied (issue 16,
+# item 5): after the provision's compensation deleted the namespace, the
+# apply re-creates every object, with the applied quota
+{
+	TenancyTest::set_faults($sim, { rules => [
+		{ service => 'kubernetes', kind => 'latency', ms => 1000, path => '^/api/v1/namespaces/airflow-queued/serviceaccounts/' },
+		{ service => 'kubernetes', kind => 'status', status => 403, count => 1,
+		  path => '^/api/v1/namespaces/airflow-queued/serviceaccounts/' } ] });
+	my $prov = sql("SELECT tenancy.provision('queued', " . spec('queued') . ")");
+	my $apply = sql("SELECT tenancy.apply('queued', " . spec('queued', '{"resources": {"kubernetes": {"quotas": {"requests": {"cpu": "2"}, "limits": {"cpu": "3"}}}}}') . ")");
+	is(TenancyTest::wait_operation($node, $prov, 60), 'compensated', 'the provision in front failed and was compensated');
+	is(TenancyTest::wait_operation($node, $apply, 60), 'succeeded', 'the apply queued behind it succeeded');
+	TenancyTest::clear_faults($sim);
+	my $objects = tenant_objects('queued');
+	has_every_object($objects, 'queued', 'after the queued apply');
+	my $quota = TenancyTest::k8s_object($sim, '/api/v1/namespaces/airflow-queued/resourcequotas/tenant-quota');
+	is($quota->{spec}{hard}{'limits.cpu'}, '3', 'the cluster has the applied quota');
+	is(sql("SELECT state FROM tenancy.tenants WHERE name = 'queued'"), 'ready', 'tenant ready');
+}
+
+# ---- 12. one lock order: a deprovision holds the tenant's row while the
+# worker records the outcome that ends the tenant's provision.  The worker
+# used to change the step and the operation first and wait for the tenant
+# last, while the deprovision waited for the operation: a deadlock.
+{
+	# validation's reads are slow: it is seen running
+	TenancyTest::set_faults($sim, { rules => [ { service => 'kubernetes', kind => 'latency', ms => 1500,
+		method => 'GET', path => '^/api/v1/namespaces/airflow-locked$' } ] });
+	my $prov = sql("SELECT tenancy.provision('locked', " . spec('locked') . ")");
+	# every step done but validation, the last: its outcome ends the provision
+	my $validating = '';
+	for (1 .. 600)
+	{
+		$validating = sql("SELECT state FROM tenancy.steps WHERE operation_id = $prov AND action = 'validate'");
+		last if $validating eq 'running';
+		usleep(50_000);
+	}
+	is($validating, 'running', 'the provision validates');
+	my $log_offset = -s $node->logfile;
+	my ($in, $out, $err) = ('', '', '');
+	my $racer = IPC::Run::start([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	$in .= "BEGIN;\nSELECT 'locked' FROM tenancy.tenants WHERE name = 'locked' FOR UPDATE;\n";
+	for (1 .. 100) { $racer->pump_nb; last if $out =~ /locked/; usleep(50_000); }
+	like($out, qr/locked/, 'a session holds the tenant\'s row');
+	# the worker comes to record an outcome of the tenant and waits
+	my $waits = 0;
+	for (1 .. 300)
+	{
+		$waits = sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tenancy worker' AND wait_event_type = 'Lock'");
+		last if $waits;
+		$racer->pump_nb;
+		usleep(100_000);
+	}
+	is($waits, '1', 'the worker waits for the tenant\'s row');
+	TenancyTest::clear_faults($sim);
+	$in .= "SELECT tenancy.deprovision('locked') > 0;\nCOMMIT;\n";
+	$racer->finish;
+	is($? >> 8, 0, 'the deprovision in that session succeeded') or diag($err);
+	my $dep = sql("SELECT max(operation_id) FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'locked'");
+	is(TenancyTest::wait_operation($node, $dep, 60), 'succeeded', 'the deprovision ran');
+	like(sql("SELECT state FROM tenancy.operations WHERE operation_id = $prov"), qr/^(succeeded|cancelled)$/,
+		'the provision ended');
+	my $log = substr(PostgreSQL::Test::Utils::slurp_file($node->logfile), $log_offset);
+	unlike($log, qr/deadlock detected/, 'no deadlock in the server log');
+}
+
+is(sql("SELECT count(*) FROM tenancy.steps WHERE attempts > current_setting('tenancy.max_attempts')::int"), '0',
+	'no step used more than tenancy.max_attempts attempts');
 is(sql("SELECT count(*) FROM tenancy.running_operations"), '0', 'nothing left running');
 is(sql("SELECT count(*) FROM tenancy.steps WHERE state IN ('pending', 'running', 'compensating')"), '0',
 	'no step left pending, running or compensating');

@@ -516,7 +516,7 @@ static const char *outcome_state(const ClaimedStep *step,
 								 int64 *retry_ms, char **message,
 								 bool *given_back);
 static bool outcome_may_have_acted(const StepOutcome *outcome);
-static void record_outcomes(List *finished);
+static void record_outcomes(List *finished, int64 *min_retry_ms);
 static void fail_stuck_operations(void);
 static void finish_operations(const int64 *ops, int n_ops);
 static void log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
@@ -883,10 +883,26 @@ JournalRunPass(JournalPass *pass)
 	pass->ready = JournalLockExtension();
 	if (pass->ready)
 	{
+		int64		min_retry_ms = -1;
+
 		if (pass->finished != NIL)
-			record_outcomes(pass->finished);
+			record_outcomes(pass->finished, &min_retry_ms);
 		if (pass->max_claim > 0)
 			claim_steps(pass);
+
+		/*
+		 * A retry recorded here is due at its own time, whatever kind of
+		 * pass comes next: the worker's timer must know it (else it would
+		 * wait for tenancy.poll_interval).
+		 */
+		if (min_retry_ms >= 0)
+		{
+			TimestampTz retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															   min_retry_ms);
+
+			if (pass->next_due == 0 || retry_at < pass->next_due)
+				pass->next_due = retry_at;
+		}
 	}
 	else
 		n_due_operations = 0;
@@ -1005,6 +1021,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 	if (exhausted != NIL)
 	{
 		List	   *finished = NIL;
+		int64		no_retry_ms = -1;	/* failures: nothing to retry */
 
 		foreach(lc, exhausted)
 		{
@@ -1018,7 +1035,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 											 step->attempt);
 			finished = lappend(finished, done);
 		}
-		record_outcomes(finished);
+		record_outcomes(finished, &no_retry_ms);
 	}
 
 	fail_stuck_operations();
@@ -1223,7 +1240,7 @@ outcome_may_have_acted(const StepOutcome *outcome)
  *		an operation with nothing left to run ends.
  */
 static void
-record_outcomes(List *finished)
+record_outcomes(List *finished, int64 *min_retry_ms)
 {
 	int			n = list_length(finished);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
@@ -1268,6 +1285,8 @@ record_outcomes(List *finished)
 		errors[i] = error_nulls[i] ? (Datum) 0 : CStringGetTextDatum(messages[i]);
 		delays[i] = Int64GetDatum(retry_ms);
 		delay_nulls[i] = retry_ms < 0;
+		if (retry_ms >= 0 && (*min_retry_ms < 0 || retry_ms < *min_retry_ms))
+			*min_retry_ms = retry_ms;
 		i++;
 	}
 	values[0] = array_datum(ids, NULL, n, INT8OID);

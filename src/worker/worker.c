@@ -111,6 +111,7 @@ typedef struct Engine
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
 
 static void worker_loop(Engine *engine);
+static int	engine_busy(Engine *engine);
 static bool pass_wanted(Engine *engine, int room, TimestampTz now);
 static void run_pass(Engine *engine, int room);
 static void record_one_by_one(Engine *engine);
@@ -350,6 +351,16 @@ ms_until(TimestampTz when, TimestampTz now)
 }
 
 /*
+ * engine_busy
+ *		How many request slots the steps the worker holds take.
+ */
+static int
+engine_busy(Engine *engine)
+{
+	return list_length(engine->running);
+}
+
+/*
  * worker_loop
  *		Record and claim, start, wait; forever.
  */
@@ -391,7 +402,7 @@ worker_loop(Engine *engine)
 
 		if (now >= engine->next_claim_at)
 			engine->claim_all = true;
-		room = tenancy_max_concurrent_requests - list_length(engine->running);
+		room = tenancy_max_concurrent_requests - engine_busy(engine);
 		if (pass_wanted(engine, room, now))
 		{
 			run_pass(engine, room);
@@ -410,8 +421,16 @@ worker_loop(Engine *engine)
 				continue;
 		}
 
+		/*
+		 * Sleep until the earliest of: the next due step (retries recorded
+		 * by any pass lower next_claim_at, see run_pass), the next lease
+		 * check or renewal, the end of a pause; curl's own timers cut the
+		 * wait shorter (HttpWait).  A due claim with no free slot waits for
+		 * a request to complete instead of spinning.
+		 */
 		now = GetCurrentTimestamp();
-		timeout = ms_until(engine->next_claim_at, now);
+		room = tenancy_max_concurrent_requests - engine_busy(engine);
+		timeout = room > 0 ? ms_until(engine->next_claim_at, now) : LONG_MAX;
 		timeout = Min(timeout, ms_until(engine->next_lease_check, now));
 		if (engine->renew_leases_at != 0)
 			timeout = Min(timeout, ms_until(engine->renew_leases_at, now));

@@ -33,6 +33,7 @@
 #include "handler.h"
 #include "remote.h"
 #include "step_exec.h"
+#include "step_task.h"
 #include "tenancy.h"
 
 #define MAX_HANDLERS 64
@@ -47,6 +48,9 @@ typedef struct RegisteredHandler
 static RegisteredHandler handlers[MAX_HANDLERS];
 static int	n_handlers = 0;
 
+static bool start_step_here(HttpClient *client, RunningStep *running,
+							StepOutcome *outcome);
+static void step_task_main(void *arg);
 static bool dispatch_step(HttpClient *client, RunningStep *running,
 						  json_t *root, StepOutcome *outcome);
 static bool build_http_request(RunningStep *running, json_t *root,
@@ -129,13 +133,64 @@ StepErrorIsTransient(int sqlerrcode)
 
 /*
  * StepStart
+ *		Start a claimed step: local SQL here and now, anything else in a
+ *		task of its own, which ends at once unless it has a request or a
+ *		Vault login to wait for.
+ */
+StepProgress
+StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
+{
+	const char *target = running->step->target;
+
+	running->client = client;
+	if (target != NULL && strcmp(target, "database") == 0)
+		return start_step_here(client, running, outcome) ? STEP_IN_FLIGHT : STEP_DONE;
+
+	running->task = StepTaskStart(step_task_main, running);
+	if (running->task != NULL)
+		return STEP_WAITING;
+	*outcome = running->outcome;
+	return running->in_flight ? STEP_IN_FLIGHT : STEP_DONE;
+}
+
+/*
+ * StepResume
+ *		Continue a step whose task is ready, until it waits again or ends.
+ */
+StepProgress
+StepResume(RunningStep *running, StepOutcome *outcome)
+{
+	Assert(running->task != NULL);
+	if (!StepTaskResume(running->task))
+		return STEP_WAITING;
+	running->task = NULL;
+	*outcome = running->outcome;
+	return running->in_flight ? STEP_IN_FLIGHT : STEP_DONE;
+}
+
+/*
+ * step_task_main
+ *		What a step's task runs.
+ */
+static void
+step_task_main(void *arg)
+{
+	RunningStep *running = (RunningStep *) arg;
+
+	running->in_flight = start_step_here(running->client, running,
+										 &running->outcome);
+}
+
+/*
+ * start_step_here
  *		Decode and start a claimed step.  Any error raised while doing so
  *		fails this step alone: it is caught here, never reaching the worker
  *		loop, so one bad row cannot make the worker crash-loop.  A lost lock
- *		conflict (error_is_transient) is retried instead.
+ *		conflict (error_is_transient) is retried instead.  True when the
+ *		step's own request (running->request) was started on client.
  */
-bool
-StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
+static bool
+start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 {
 	ClaimedStep *step = running->step;
 	json_t	   *volatile root = NULL;

@@ -22,11 +22,12 @@
  *	   and frees what jansson or libcurl allocated for a secret, in
  *	   PG_TRY/PG_FINALLY so that an ERROR does not leak it.
  *
- * Handlers run on the worker's only thread: while one runs, no other step
- * starts and the requests in flight are not driven (their timeouts keep
- * running).  So a handler must return within a few hundred milliseconds:
- *	 - a few synchronous requests are fine (StepHttpCall returns at the
- *	   request timeout at the latest);
+ * Handlers run in step tasks (step_task.h) on the worker's only thread:
+ * a request of StepHttpCall goes out with the worker's other requests, and
+ * while it is in flight the worker starts, resumes and records other
+ * steps.  Code between two requests runs alone, so it must be quick:
+ *	 - requests are fine, many of them (each waits without blocking; SQL
+ *	   transactions of a handler must end before its next request);
  *	 - never wait for something to happen (a release to become Ready, a
  *	   child process to exit, a namespace to be deleted) inside the
  *	   handler: look once, and if it is not there yet return RETRY with
@@ -81,15 +82,33 @@ typedef struct RunningStep
 	HttpRequest request;		/* when the step is one HTTP request */
 	int		   *ok_status;		/* statuses that count as success, too */
 	int			n_ok_status;
+
+	/* while the step runs in a task (step_task.h) */
+	struct StepTask *task;		/* NULL when none is waiting */
+	HttpClient *client;
+	StepOutcome outcome;		/* set by the task when it ends */
+	bool		in_flight;		/* the task started running->request */
 } RunningStep;
 
+/* Where a step is after StepStart or StepResume. */
+typedef enum StepProgress
+{
+	STEP_DONE,					/* *outcome is set */
+	STEP_IN_FLIGHT,				/* its request is on the client: finish it
+								 * with StepFinishHttp once it completes */
+	STEP_WAITING				/* its task waits: StepResume it once
+								 * StepTaskNextReady hands it back */
+} StepProgress;
+
 /*
- * Start a step.  Returns true when an HTTP request was started on client
- * (finish it with StepFinishHttp once it completes); false when the step
- * is already done, with *outcome set.
+ * Start a step.  Every step but local SQL runs in a task, so that a handler
+ * waiting for its requests (or a Vault login) does not hold up the worker.
  */
-extern bool StepStart(HttpClient *client, RunningStep *running,
-					  StepOutcome *outcome);
+extern StepProgress StepStart(HttpClient *client, RunningStep *running,
+							  StepOutcome *outcome);
+
+/* Resume a step whose task is ready (StepTaskNextReady). */
+extern StepProgress StepResume(RunningStep *running, StepOutcome *outcome);
 
 /* The outcome of a step's completed HTTP request. */
 extern void StepFinishHttp(RunningStep *running, StepOutcome *outcome);

@@ -79,6 +79,7 @@
 #include "http.h"
 #include "journal.h"
 #include "step_exec.h"
+#include "step_task.h"
 #include "tenancy.h"
 #include "worker.h"
 
@@ -97,6 +98,7 @@ typedef struct Engine
 	MemoryContext pass_cxt;		/* reset at every pass */
 	MemoryContext steps_cxt;	/* parent of each running step's context */
 	List	   *running;		/* RunningStep * with a request in flight */
+	List	   *waiting;		/* RunningStep * whose task waits */
 	List	   *finished;		/* FinishedStep * not yet recorded */
 	bool		requeued_at_start;
 	bool		claim_all;		/* look at every due step at the next pass */
@@ -117,6 +119,9 @@ static void run_pass(Engine *engine, int room);
 static void record_one_by_one(Engine *engine);
 static void forget_finished(Engine *engine);
 static void start_step(Engine *engine, ClaimedStep *claimed);
+static void file_step(Engine *engine, RunningStep *running,
+					  StepProgress progress, const StepOutcome *outcome);
+static void resume_ready(Engine *engine);
 static bool step_started(Engine *engine, ClaimedStep *step);
 static void finish_completed(Engine *engine);
 static void renew_leases_if_due(Engine *engine, List *claimed, int next);
@@ -213,7 +218,7 @@ TenancyWorkerMain(Datum main_arg)
 											 "tenancy worker steps",
 											 ALLOCSET_DEFAULT_SIZES);
 	engine.client = HttpClientCreate();
-	/* handlers' synchronous requests keep the worker's requests moving */
+	/* requests of handlers (in step tasks) go out on the worker's client */
 	HttpSetBackgroundClient(engine.client);
 	engine.claim_all = true;
 
@@ -357,7 +362,7 @@ ms_until(TimestampTz when, TimestampTz now)
 static int
 engine_busy(Engine *engine)
 {
-	return list_length(engine->running);
+	return list_length(engine->running) + list_length(engine->waiting);
 }
 
 /*
@@ -411,10 +416,11 @@ worker_loop(Engine *engine)
 		}
 
 		/*
-		 * Requests that completed while a handler ran (HttpPerform drove
-		 * them): record them now rather than after the next wait.
+		 * Requests that completed while steps started (remote SQL and helm
+		 * run to completion in their tasks, driving nothing): record them
+		 * now rather than after the next wait.
 		 */
-		if (engine->running != NIL)
+		if (engine->running != NIL || engine->waiting != NIL)
 		{
 			finish_completed(engine);
 			if (engine->finished != NIL && GetCurrentTimestamp() >= engine->paused_until)
@@ -437,7 +443,7 @@ worker_loop(Engine *engine)
 		if (engine->paused_until > now)
 			timeout = Max(timeout, ms_until(engine->paused_until, now));
 
-		if (engine->running != NIL)
+		if (engine->running != NIL || engine->waiting != NIL)
 		{
 			HttpWait(engine->client, Max(timeout, 1), &latch_set);
 			if (latch_set)
@@ -569,11 +575,11 @@ run_pass(Engine *engine, int room)
 
 	/*
 	 * Plain requests first (their attempts were counted by the claim: they
-	 * go out now, and handlers' synchronous requests drive them on, see
-	 * HttpPerform).  Handlers, local and remote SQL then run to completion
-	 * here, one after another: the steps after them wait, their leases
-	 * renewed if the wait grows long, and each counts its attempt only
-	 * when it starts.
+	 * go out now).  Then handlers, each in a task that runs until it waits
+	 * for a request and is resumed when the request completed
+	 * (resume_ready); local and remote SQL run to completion here.  Each
+	 * counts its attempt only when it starts; the leases of the steps
+	 * after a slow one are renewed if the wait grows long.
 	 */
 	foreach(lc, pass.claimed)
 	{
@@ -719,11 +725,13 @@ renew_leases_if_due(Engine *engine, List *claimed, int next)
 	if (engine->renew_leases_at == 0 || now < engine->renew_leases_at)
 		return;
 
-	ids = palloc(sizeof(int64) * (list_length(claimed) + list_length(engine->running) +
+	ids = palloc(sizeof(int64) * (list_length(claimed) + engine_busy(engine) +
 								  list_length(engine->finished) + 1));
 	for_each_from(lc, claimed, next)
 		ids[n++] = ((ClaimedStep *) lfirst(lc))->step_id;
 	foreach(lc, engine->running)
+		ids[n++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	foreach(lc, engine->waiting)
 		ids[n++] = ((RunningStep *) lfirst(lc))->step->step_id;
 	foreach(lc, engine->finished)
 		ids[n++] = ((FinishedStep *) lfirst(lc))->step->step_id;
@@ -769,9 +777,11 @@ maintain(Engine *engine, bool all_running)
 		TimestampTzPlusMilliseconds(now, Min((int64) tenancy_lease_duration_s * 500,
 											 (int64) tenancy_poll_interval_ms));
 
-	in_flight = palloc(sizeof(int64) * Max(list_length(engine->running) +
+	in_flight = palloc(sizeof(int64) * Max(engine_busy(engine) +
 										   list_length(engine->finished), 1));
 	foreach(lc, engine->running)
+		in_flight[n_in_flight++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	foreach(lc, engine->waiting)
 		in_flight[n_in_flight++] = ((RunningStep *) lfirst(lc))->step->step_id;
 	/* outcomes not recorded yet (after an error) are ours too */
 	foreach(lc, engine->finished)
@@ -823,10 +833,7 @@ copy_claimed_step(const ClaimedStep *step)
 
 /*
  * start_step
- *		Start one claimed step in a memory context of its own.  A step that
- *		made a request joins the running list; one that is already done
- *		(handler, local SQL, skipped, malformed) joins the finished list,
- *		recorded by the next pass.
+ *		Start one claimed step in a memory context of its own.
  */
 static void
 start_step(Engine *engine, ClaimedStep *claimed)
@@ -834,7 +841,7 @@ start_step(Engine *engine, ClaimedStep *claimed)
 	MemoryContext cxt;
 	MemoryContext old;
 	RunningStep *running;
-	FinishedStep *done;
+	StepOutcome outcome;
 
 	cxt = AllocSetContextCreate(engine->steps_cxt, "tenancy step",
 								ALLOCSET_SMALL_SIZES);
@@ -842,32 +849,82 @@ start_step(Engine *engine, ClaimedStep *claimed)
 	running = palloc0(sizeof(RunningStep));
 	running->cxt = cxt;
 	running->step = copy_claimed_step(claimed);
-	done = palloc0(sizeof(FinishedStep));
-	done->step = running->step;
-	done->cxt = cxt;
+	file_step(engine, running, StepStart(engine->client, running, &outcome),
+			  &outcome);
+	MemoryContextSwitchTo(old);
+}
 
-	if (StepStart(engine->client, running, &done->outcome))
+/*
+ * file_step
+ *		Put a step where its progress says: a step whose request is in
+ *		flight joins the running list, one whose task waits the waiting
+ *		list; one that is done (handler, local SQL, skipped, malformed)
+ *		joins the finished list, recorded by the next pass.
+ */
+static void
+file_step(Engine *engine, RunningStep *running, StepProgress progress,
+		  const StepOutcome *outcome)
+{
+	MemoryContext old = MemoryContextSwitchTo(engine->steps_cxt);
+	FinishedStep *done;
+
+	switch (progress)
 	{
-		MemoryContextSwitchTo(engine->steps_cxt);
-		engine->running = lappend(engine->running, running);
-	}
-	else
-	{
-		MemoryContextSwitchTo(engine->steps_cxt);
-		engine->finished = lappend(engine->finished, done);
+		case STEP_IN_FLIGHT:
+			engine->running = lappend(engine->running, running);
+			break;
+		case STEP_WAITING:
+			engine->waiting = lappend(engine->waiting, running);
+			break;
+		case STEP_DONE:
+			MemoryContextSwitchTo(running->cxt);
+			done = palloc0(sizeof(FinishedStep));
+			done->step = running->step;
+			done->cxt = running->cxt;
+			done->outcome = *outcome;
+			MemoryContextSwitchTo(engine->steps_cxt);
+			engine->finished = lappend(engine->finished, done);
+			break;
 	}
 	MemoryContextSwitchTo(old);
 }
 
 /*
+ * resume_ready
+ *		Resume every step whose task waits no more (its request completed,
+ *		or the Vault login it waited for ended), until each waits again or
+ *		is done.
+ */
+static void
+resume_ready(Engine *engine)
+{
+	void	   *arg;
+
+	while (StepTaskNextReady(&arg) != NULL)
+	{
+		RunningStep *running = (RunningStep *) arg;
+		StepOutcome outcome;
+		StepProgress progress = StepResume(running, &outcome);
+
+		if (progress == STEP_WAITING)
+			continue;
+		engine->waiting = list_delete_ptr(engine->waiting, running);
+		file_step(engine, running, progress, &outcome);
+	}
+}
+
+/*
  * finish_completed
- *		Move every step whose request completed to the finished list.
+ *		Move every step whose request completed to the finished list, and
+ *		resume the tasks whose requests completed.
  */
 static void
 finish_completed(Engine *engine)
 {
 	List	   *completed = HttpTakeCompleted(engine->client);
 	ListCell   *lc;
+
+	resume_ready(engine);
 
 	foreach(lc, completed)
 	{

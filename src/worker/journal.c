@@ -1163,9 +1163,13 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 		case STEP_OUTCOME_RETRY:
 			if (outcome->poll)
 			{
-				/* "not ready yet": the handler keeps its own deadline */
+				/*
+				 * "not ready yet": the handler keeps its own deadline and
+				 * paces its polls (HandlerPollDelayMs, from 100 ms)
+				 */
 				*given_back = true;
-				*retry_ms = Max(outcome->retry_after_ms, (int64) tenancy_retry_base_delay_ms);
+				*retry_ms = outcome->retry_after_ms > 0 ? outcome->retry_after_ms
+					: (int64) tenancy_retry_base_delay_ms;
 				return step->compensation ? "compensating" : "pending";
 			}
 			if (outcome->unreachable)

@@ -48,6 +48,10 @@ typedef struct RegisteredHandler
 static RegisteredHandler handlers[MAX_HANDLERS];
 static int	n_handlers = 0;
 
+#define MAX_HOUSEKEEPING 8
+static void (*housekeeping[MAX_HOUSEKEEPING]) (void);
+static int	n_housekeeping = 0;
+
 static bool start_step_here(HttpClient *client, RunningStep *running,
 							StepOutcome *outcome);
 static void step_task_main(void *arg);
@@ -77,6 +81,31 @@ RegisterStepHandler(const char *name, StepHandlerFunction function)
 	handlers[n_handlers].name = name;
 	handlers[n_handlers].function = function;
 	n_handlers++;
+}
+
+/*
+ * RegisterStepHousekeeping
+ *		Have the worker call function at every turn of its loop.
+ */
+void
+RegisterStepHousekeeping(void (*function) (void))
+{
+	if (n_housekeeping >= MAX_HOUSEKEEPING)
+		elog(ERROR, "too many step housekeeping functions");
+	housekeeping[n_housekeeping++] = function;
+}
+
+/*
+ * StepHousekeeping
+ *		Call the functions handlers registered for the worker's every turn.
+ */
+void
+StepHousekeeping(void)
+{
+	int			i;
+
+	for (i = 0; i < n_housekeeping; i++)
+		housekeeping[i] ();
 }
 
 /*
@@ -199,7 +228,7 @@ start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (step->malformed != NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
 					step->malformed);
 		return false;
 	}
@@ -210,10 +239,10 @@ start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 
 		root = json_loads(step->request ? step->request : "", 0, &jerr);
 		if (root == NULL)
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: %s", jerr.text);
 		else if (!json_is_object(root))
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: not a JSON object");
 		else
 			started = dispatch_step(client, running, root, outcome);
@@ -229,7 +258,7 @@ start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 			AbortCurrentTransaction();
 		MemoryContextSwitchTo(running->cxt);
 		memset(outcome, 0, sizeof(StepOutcome));
-		HandlerSetOutcome(outcome,
+		StepSetOutcome(outcome,
 					StepErrorIsTransient(edata->sqlerrcode)
 					? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 					"%s", edata->message);
@@ -261,14 +290,14 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (!json_is_string(handler))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"handler\" must be a string");
 			return false;
 		}
 		function = find_handler(json_string_value(handler));
 		if (function == NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"unknown step handler \"%.64s\"", json_string_value(handler));
 			return false;
 		}
@@ -285,7 +314,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (!json_is_string(sql))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: a database step needs \"sql\", a string");
 			return false;
 		}
@@ -302,7 +331,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (function == NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"no executor for %s steps in this build: the step must name a handler",
 						step->target);
 			return false;
@@ -317,18 +346,18 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 	endpoint = EndpointFor(step->target);
 	if (endpoint == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
 					"no endpoint configured for %s", step->target);
 		return false;
 	}
 	if (endpoint->not_configured != NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
 		return false;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
 		return false;
 	}
@@ -431,7 +460,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: unknown key \"%.64s\"", key);
 			return false;
 		}
@@ -440,7 +469,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	memset(req, 0, sizeof(HttpRequest));
 	if (!json_is_string(method))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: \"method\" must be a string");
 		return false;
 	}
@@ -449,14 +478,14 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			req->method = methods[i];
 	if (req->method == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: unsupported method \"%.16s\"",
 					json_string_value(method));
 		return false;
 	}
 	if (!json_is_string(path) || !valid_path(json_string_value(path)))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: \"path\" must be an absolute URL path without dot segments, query or fragment");
 		return false;
 	}
@@ -469,7 +498,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 
 		if (!json_is_object(query))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"query\" must be an object");
 			return false;
 		}
@@ -486,7 +515,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 				text = pstrdup(json_is_true(value) ? "true" : "false");
 			else
 			{
-				HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+				StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 							"malformed step request: query parameter \"%.64s\" must be a string, integer or boolean",
 							key);
 				return false;
@@ -511,7 +540,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 		if (!json_is_string(content_type) ||
 			!valid_token_text(json_string_value(content_type), 100))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"content_type\" must be a short printable string");
 			return false;
 		}
@@ -527,7 +556,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	{
 		if (!json_is_array(ok_status))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"ok_status\" must be an array of HTTP statuses");
 			return false;
 		}
@@ -538,7 +567,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			if (!json_is_integer(value) || json_integer_value(value) < 100 ||
 				json_integer_value(value) > 599)
 			{
-				HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+				StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 							"malformed step request: \"ok_status\" must be an array of HTTP statuses");
 				return false;
 			}
@@ -630,7 +659,7 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 
 	if (request->error != NULL)
 	{
-		HandlerSetOutcome(outcome,
+		StepSetOutcome(outcome,
 					request->error_permanent ? STEP_OUTCOME_FAILED : STEP_OUTCOME_RETRY,
 					"%s %s: %s", request->method, path, request->error);
 		/* refused, reset, timed out: an outage to wait out, not an attempt */
@@ -660,14 +689,14 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 
 		if (why != NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
 						request->method, path, why);
 			outcome->http_status = status;
 			return;
 		}
 	}
 
-	HandlerSetOutcome(outcome,
+	StepSetOutcome(outcome,
 				(status == 408 || status == 409 || status == 429 || status >= 500)
 				? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 				"%s %s returned HTTP %d: %s", request->method, path, status,
@@ -707,13 +736,13 @@ StepHttpCall(const StepContext *context, const char *target, const char *method,
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (endpoint == NULL || endpoint->not_configured != NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
 					endpoint ? endpoint->not_configured : "no endpoint configured");
 		return;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
 		return;
 	}

@@ -68,6 +68,15 @@ typedef void (*StepHandlerFunction) (const StepContext *context,
 /* Register a handler under a name (at worker start). */
 extern void RegisterStepHandler(const char *name, StepHandlerFunction function);
 
+/*
+ * Register a function the worker calls at every turn of its loop, for what
+ * handlers keep between the steps they run (helm's child processes).
+ */
+extern void RegisterStepHousekeeping(void (*function) (void));
+
+/* Call those functions (the worker, once a turn). */
+extern void StepHousekeeping(void);
+
 /* Register every handler this build has; called once by the worker. */
 extern void RegisterBuiltinStepHandlers(void);
 
@@ -125,6 +134,10 @@ extern void StepHttpCall(const StepContext *context, const char *target,
 						 const char *query, json_t *body,
 						 const char *content_type, HttpRequest *request,
 						 StepOutcome *outcome);
+
+/* Set an outcome's kind and formatted message (step_outcome.c). */
+extern void StepSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
+						   const char *fmt,...) pg_attribute_printf(3, 4);
 
 /* Classify a completed request (2xx and ok_status succeed). */
 extern void StepOutcomeFromResponse(const HttpRequest *request,

@@ -40,6 +40,8 @@ RegisterPlatformStepHandlers(void)
 	RegisterStepHandler("database_credentials", HandleDatabaseCredentials);
 	RegisterStepHandler("vault_secret", HandleVaultSecret);
 	RegisterStepHandler("helm_release", HandleHelmRelease);
+	/* helm children that ended are reaped, polled by their step or not */
+	RegisterStepHousekeeping(HelmReapChildren);
 	RegisterStepHandler("validate", HandleValidate);
 	RegisterStepHandler("wait_absent", HandleWaitAbsent);
 	RegisterStepHandler("k8s_namespace", HandleK8sNamespace);
@@ -49,32 +51,6 @@ RegisterPlatformStepHandlers(void)
 	RegisterStepHandler("audit_vault", HandleAuditVault);
 	RegisterStepHandler("pod_requests", HandlePodRequests);
 	RegisterStepHandler("audit_remote", HandleAuditRemote);
-}
-
-/*
- * HandlerSetOutcome
- *		Fill an outcome with a kind and a formatted message (never a secret).
- */
-void
-HandlerSetOutcome(StepOutcome *outcome, StepOutcomeKind kind, const char *fmt,...)
-{
-	StringInfoData buf;
-
-	outcome->kind = kind;
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	outcome->message = buf.data;
 }
 
 /*
@@ -179,8 +155,8 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 
 	if (!SpecVaultPathValid(path, strlen(path)))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "invalid Vault path \"%.100s\"", path);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "invalid Vault path \"%.100s\"", path);
 		return NULL;
 	}
 	StepHttpCall(context, "vault", "GET", HandlerVaultDataPath(path), NULL, NULL,
@@ -202,8 +178,8 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 	{
 		HandlerWipeJson(root);
 		json_decref(root);
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "Vault returned no KV v2 data for \"%.100s\"", path);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "Vault returned no KV v2 data for \"%.100s\"", path);
 		return NULL;
 	}
 	if (version)
@@ -247,8 +223,8 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 
 	if (!HandlerValidName(ns) || !HandlerValidName(name) || strchr(ns, '/') || strchr(name, '/'))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "invalid secret name \"%.100s/%.100s\"", ns, name);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "invalid secret name \"%.100s/%.100s\"", ns, name);
 		return;
 	}
 	secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:O}",

@@ -9,10 +9,12 @@
  *		attempts that ended since the last pass, and claims as many due
  *		steps as there are free request slots; commits;
  *	 2. starts the claimed steps (step_exec.c): HTTP requests go to
- *		libcurl's multi handle, other steps run to completion at once and
- *		are recorded by the next pass;
+ *		libcurl's multi handle; handlers run in tasks (step_task.c) until
+ *		they wait for a request of their own, which goes to the same
+ *		handle; local SQL runs to completion at once;
  *	 3. waits on the requests' sockets and on its latch (http.c), with no
- *		transaction open.
+ *		transaction open, resuming the tasks whose requests completed;
+ *		what ended is recorded by the next pass.
  * Recording many outcomes in one transaction, and claiming in the same one,
  * is what makes the worker fast: a transaction per pass, not two per step.
  * Every state change is still committed before it is acted on: a step runs
@@ -24,7 +26,9 @@
  * when something else may have made steps due: a commit that enqueued
  * steps or tenancy.retry woke the worker (worker_wake.c), a retry or a lease
  * came due, tenancy.poll_interval passed, or the last such claim was full.
- * When nothing is in flight the worker sleeps on its latch.
+ * Every pass that records a retry moves the next wake-up to its due time
+ * (JournalPass.next_due), so a retry runs on time whichever pass recorded
+ * it.  When nothing is in flight the worker sleeps on its latch.
  *
  * Leases: the worker renews the leases of every step it holds once half of
  * the oldest has passed (renew_leases_if_due), between handlers too, so a
@@ -75,7 +79,6 @@
 #include "utils/wait_event.h"
 
 #include "endpoint.h"
-#include "handler.h"
 #include "http.h"
 #include "journal.h"
 #include "step_exec.h"
@@ -396,8 +399,8 @@ worker_loop(Engine *engine)
 		MemoryContextSwitchTo(engine->pass_cxt);
 		if (!engine->catalog_checked)
 			wait_for_catalog(engine);
-		/* helm children that ended are reaped, polled by their step or not */
-		HelmReapChildren();
+		/* what handlers keep between steps (helm's children) */
+		StepHousekeeping();
 		now = GetCurrentTimestamp();
 
 		renew_leases_if_due(engine, NIL, 0);

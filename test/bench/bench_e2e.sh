@@ -69,7 +69,7 @@ cluster_start "$work/pg" \
 	"max_connections = 50" >/dev/null
 cluster_psql -q -c 'CREATE EXTENSION tenancy'
 worker_pid() { cluster_psql -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy worker'"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+rss_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 spec() { echo "{\"tenant\": {\"name\": \"$1\", \"tier\": \"basic\", \"environment\": \"dev\"}, \"warehouse\": {}, \"resources\": {}}"; }
 
 # one tenant first, not measured: the worker's connections and caches warm
@@ -171,5 +171,5 @@ scaled = "" if n_base == n else f" ({n_base} tenants took {base_s:.2f} s, scaled
 print(f"sequential baseline: {baseline:.1f} s{scaled}; tenancy is {baseline / total:.1f}x faster (goal >= 50x at 100 tenants)")
 print(f"platform floor: {floor:.2f} s (ready {ready} ms + chain of {chain} requests x {latency} ms + {n} x {call_s * 1000:.1f} ms); "
       f"tenancy / floor = {total / floor:.2f} (goal <= 1.5)")
-print(f"worker RSS: {rss0} kB before, {rss1} kB after: growth {(rss1 - rss0) / 1024.0:.1f} MB (goal < 10 MB at 1,000 tenants)")
+print(f"worker private memory (RssAnon): {rss0} kB before, {rss1} kB after: growth {(rss1 - rss0) / 1024.0:.1f} MB (goal < 10 MB at 1,000 tenants)")
 PY

@@ -70,6 +70,7 @@ cluster_start "$work/pg" \
 cluster_psql -q -c 'CREATE EXTENSION tenancy'
 worker_pid() { cluster_psql -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy worker'"; }
 rss_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 spec() { echo "{\"tenant\": {\"name\": \"$1\", \"tier\": \"basic\", \"environment\": \"dev\"}, \"warehouse\": {}, \"resources\": {}}"; }
 
 # one tenant first, not measured: the worker's connections and caches warm
@@ -78,7 +79,10 @@ cluster_psql -Atq -c "SELECT tenancy.provision('warm', '$(spec warm)'::jsonb)" >
 until [ "$(cluster_psql -Atc "SELECT count(*) FROM tenancy.operations WHERE state IN ('pending', 'running')")" = 0 ]; do sleep 0.1; done
 curl -sf -XDELETE "$control/__sim/journal" >/dev/null
 pid=$(worker_pid)
+sim_pid=$(cat "$sim/sim.pid")
 rss0=$(rss_kb "$pid")
+wcpu0=$(cpu_s "$pid")
+scpu0=$(cpu_s "$sim_pid")
 
 echo "-- tenancy: $n provisions committed one after another from one session, $latency ms per request, Ready after $ready ms"
 {
@@ -96,6 +100,9 @@ until [ "$(cluster_psql -Atc "SELECT count(*) FROM tenancy.operations o JOIN ten
 done
 end=$(date +%s.%N)
 rss1=$(rss_kb "$pid")
+wcpu1=$(cpu_s "$pid")
+scpu1=$(cpu_s "$sim_pid")
+echo "CPU during the run: worker $(echo "$wcpu1 - $wcpu0" | bc) s, simulator $(echo "$scpu1 - $scpu0" | bc) s"
 curl -sf "$control/__sim/journal" > "$work/journal.json"
 cluster_psql -Atc "SELECT o.state, count(*) FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name LIKE 'e%' GROUP BY 1" > "$work/states.txt"
 cluster_psql -Atc "SELECT round(extract(epoch FROM o.finished_at - o.created_at) * 1000) FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name LIKE 'e%' AND o.state = 'succeeded' ORDER BY 1" > "$work/per_tenant_ms.txt"

@@ -537,6 +537,28 @@ EndpointFor(const char *target)
 }
 
 /*
+ * EndpointUsesLogin
+ *		Whether getting the target's token may take a login request.
+ */
+bool
+EndpointUsesLogin(const char *target)
+{
+	size_t		i;
+
+	for (i = 0; i < lengthof(endpoint_slots); i++)
+	{
+		EndpointSlot *slot = &endpoint_slots[i];
+
+		if (strcmp(slot->target, target) != 0)
+			continue;
+		if (!slot->built)
+			build_endpoint(slot);
+		return slot->login.enabled;
+	}
+	return false;
+}
+
+/*
  * EndpointsReset
  *		Forget the endpoints after a configuration reload; tokens are wiped.
  */

@@ -55,6 +55,7 @@ static int	n_housekeeping = 0;
 static bool start_step_here(HttpClient *client, RunningStep *running,
 							StepOutcome *outcome);
 static void step_task_main(void *arg);
+static bool runs_in_task(const ClaimedStep *step);
 static bool dispatch_step(HttpClient *client, RunningStep *running,
 						  json_t *root, StepOutcome *outcome);
 static bool build_http_request(RunningStep *running, json_t *root,
@@ -162,17 +163,15 @@ StepErrorIsTransient(int sqlerrcode)
 
 /*
  * StepStart
- *		Start a claimed step: local SQL here and now, anything else in a
- *		task of its own, which ends at once unless it has a request or a
- *		Vault login to wait for.
+ *		Start a claimed step: here and now when it cannot wait
+ *		(runs_in_task), else in a task of its own, which ends at once
+ *		unless it has a request or a Vault login to wait for.
  */
 StepProgress
 StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 {
-	const char *target = running->step->target;
-
 	running->client = client;
-	if (target != NULL && strcmp(target, "database") == 0)
+	if (!runs_in_task(running->step))
 		return start_step_here(client, running, outcome) ? STEP_IN_FLIGHT : STEP_DONE;
 
 	running->task = StepTaskStart(step_task_main, running);
@@ -180,6 +179,30 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 		return STEP_WAITING;
 	*outcome = running->outcome;
 	return running->in_flight ? STEP_IN_FLIGHT : STEP_DONE;
+}
+
+/*
+ * runs_in_task
+ *		Whether a step may have to wait: a handler (or the helm and remote
+ *		SQL executors), or a request whose token comes from a login.  Local
+ *		SQL and a plain request to another endpoint never wait: they start
+ *		in the loop, without a task's context switches.  The look for a
+ *		"handler" key in the request's text may also find one in a body:
+ *		that costs a task, nothing more.
+ */
+static bool
+runs_in_task(const ClaimedStep *step)
+{
+	const char *target = step->target;
+
+	if (target == NULL || step->request == NULL || step->malformed != NULL)
+		return step->malformed == NULL;
+	if (strcmp(target, "database") == 0)
+		return false;
+	if (strcmp(target, "kubernetes") != 0 && strcmp(target, "grafana") != 0 &&
+		strcmp(target, "vault") != 0)
+		return true;
+	return EndpointUsesLogin(target) || strstr(step->request, "\"handler\"") != NULL;
 }
 
 /*

@@ -110,8 +110,8 @@ typedef enum StepProgress
 } StepProgress;
 
 /*
- * Start a step.  Every step but local SQL runs in a task, so that a handler
- * waiting for its requests (or a Vault login) does not hold up the worker.
+ * Start a step.  A step that may wait (a handler, or a request that may need
+ * a Vault login) runs in a task, so that it does not hold up the worker.
  */
 extern StepProgress StepStart(HttpClient *client, RunningStep *running,
 							  StepOutcome *outcome);

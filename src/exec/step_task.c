@@ -49,8 +49,8 @@
 /* Room on a task's stack beyond max_stack_depth (the check's own slack). */
 #define TASK_STACK_MARGIN (512 * 1024)
 
-/* Stacks kept for reuse (about the request slots of a busy worker). */
-#define MAX_POOLED_STACKS 64
+/* Stacks kept for reuse; more are unmapped, their touched pages freed. */
+#define MAX_POOLED_STACKS 8
 
 typedef struct TaskStack
 {

@@ -47,6 +47,8 @@ OBJS = \
 	src/exec/role_password.o \
 	src/exec/endpoint.o \
 	src/exec/http.o \
+	src/exec/step_outcome.o \
+	src/exec/step_task.o \
 	src/exec/step_exec.o \
 	src/placement/servers.o \
 	src/placement/remote.o \

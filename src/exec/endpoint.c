@@ -36,6 +36,7 @@
 
 #include "endpoint.h"
 #include "http.h"
+#include "step_task.h"
 #include "tenancy.h"
 
 #define SERVICE_ACCOUNT_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -68,6 +69,8 @@ typedef struct EndpointSlot
 	Endpoint	endpoint;
 	TokenFileState token_state;
 	LoginState	login;
+	bool		login_in_flight;	/* a task is logging in (kept across
+									 * EndpointsReset: that task clears it) */
 } EndpointSlot;
 
 /* Serial of the last token set on any endpoint (0 stands for none). */
@@ -321,7 +324,31 @@ refresh_login(EndpointSlot *slot)
 		set_token(e, NULL);
 	if (now < slot->login.not_before)
 		return;
-	vault_login(slot);
+
+	/*
+	 * One login at a time: steps that need the token while a task logs in
+	 * wait for that login (the worker runs other steps meanwhile), then use
+	 * its token or its error; while a renewal is in flight they use the
+	 * token it renews.  Outside a task there is nothing to wait with: the
+	 * caller goes on without a token and retries.
+	 */
+	if (slot->login_in_flight)
+	{
+		while (slot->login_in_flight && e->token == NULL && StepTaskActive())
+			StepTaskWaitFor(slot);
+		return;
+	}
+	slot->login_in_flight = true;
+	PG_TRY();
+	{
+		vault_login(slot);
+	}
+	PG_FINALLY();
+	{
+		slot->login_in_flight = false;
+		StepTaskWake(slot);
+	}
+	PG_END_TRY();
 	if (e->token == NULL || e->token_error != NULL)
 		slot->login.not_before = TimestampTzPlusMilliseconds(now, VAULT_LOGIN_RETRY_MS);
 }
@@ -507,6 +534,28 @@ EndpointFor(const char *target)
 		return &slot->endpoint;
 	}
 	return NULL;
+}
+
+/*
+ * EndpointUsesLogin
+ *		Whether getting the target's token may take a login request.
+ */
+bool
+EndpointUsesLogin(const char *target)
+{
+	size_t		i;
+
+	for (i = 0; i < lengthof(endpoint_slots); i++)
+	{
+		EndpointSlot *slot = &endpoint_slots[i];
+
+		if (strcmp(slot->target, target) != 0)
+			continue;
+		if (!slot->built)
+			build_endpoint(slot);
+		return slot->login.enabled;
+	}
+	return false;
 }
 
 /*

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "access/xact.h"
 #include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -32,6 +33,7 @@
 #include "utils/wait_event.h"
 
 #include "http.h"
+#include "step_task.h"
 #include "tenancy.h"
 
 /* Responses larger than this are refused (Kubernetes lists can be big). */
@@ -91,6 +93,7 @@ static void collect_completed(HttpClient *client);
 static int	wait_for_events(HttpClient *client, long wait_ms, WaitEvent *events);
 static void release_transfer(HttpClient *client, HttpTransfer *t);
 static void wipe_headers(struct curl_slist *headers);
+static void perform_in_task(HttpRequest *request);
 static struct curl_slist *append_header(struct curl_slist *list, const char *header);
 
 /*
@@ -419,7 +422,14 @@ HttpStart(HttpClient *client, HttpRequest *request)
 		curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) tenancy_connect_timeout_ms);
 		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) tenancy_request_timeout_ms);
 		curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-		curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+		/*
+		 * Waiting for a connection that may multiplex pays only where ALPN
+		 * says so at the handshake.  Over plain HTTP, libcurl learns that a
+		 * connection does not multiplex from its first response: a request
+		 * that hangs would hold up every later one to the same host.
+		 */
+		if (strncmp(request->url, "https:", 6) == 0)
+			curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 		curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(easy, CURLOPT_USERAGENT, "tenancy/" TENANCY_VERSION);
 		curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_response);
@@ -575,7 +585,14 @@ collect_completed(HttpClient *client)
 		req->response_len = t->len;
 		if (req->body)
 			explicit_bzero(req->body, req->body_len);
-		client->completed = lappend(client->completed, req);
+		if (req->awaited)
+		{
+			/* a task's request (HttpPerform): the task takes it */
+			req->awaited = false;
+			StepTaskWake(req);
+		}
+		else
+			client->completed = lappend(client->completed, req);
 		MemoryContextSwitchTo(old);
 
 		release_transfer(client, t);
@@ -730,6 +747,36 @@ HttpSetBackgroundClient(HttpClient *client)
 }
 
 /*
+ * perform_in_task
+ *		HttpPerform in a step task: the request joins the worker's others on
+ *		the background client (its limits hold for it too), and the task
+ *		waits until collect_completed wakes it.  The loop drives it meanwhile.
+ *		If the wait fails, the transfer is released: the request's memory
+ *		goes with the task's step.
+ */
+static void
+perform_in_task(HttpRequest *request)
+{
+	if (IsTransactionOrTransactionBlock())
+		elog(ERROR, "a step handler made a request with a transaction open");
+	request->awaited = true;
+	HttpStart(background_client, request);
+	PG_TRY();
+	{
+		while (request->awaited)
+			StepTaskWaitFor(request);
+	}
+	PG_CATCH();
+	{
+		if (request->awaited && request->transfer != NULL)
+			release_transfer(background_client, request->transfer);
+		request->awaited = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
  * HttpPerform
  *		Run one request to completion (for step handlers that make several
  *		requests in sequence), on a client of its own, still answering
@@ -743,6 +790,12 @@ HttpPerform(HttpRequest *request)
 	volatile bool woken = false;
 
 	Assert(sync_client == NULL || sync_client != background_client);
+
+	if (StepTaskActive() && background_client != NULL)
+	{
+		perform_in_task(request);
+		return;
+	}
 
 	if (sync_client == NULL)
 		sync_client = HttpClientCreate();

@@ -33,6 +33,7 @@
 #include "handler.h"
 #include "remote.h"
 #include "step_exec.h"
+#include "step_task.h"
 #include "tenancy.h"
 
 #define MAX_HANDLERS 64
@@ -47,6 +48,14 @@ typedef struct RegisteredHandler
 static RegisteredHandler handlers[MAX_HANDLERS];
 static int	n_handlers = 0;
 
+#define MAX_HOUSEKEEPING 8
+static void (*housekeeping[MAX_HOUSEKEEPING]) (void);
+static int	n_housekeeping = 0;
+
+static bool start_step_here(HttpClient *client, RunningStep *running,
+							StepOutcome *outcome);
+static void step_task_main(void *arg);
+static bool runs_in_task(const ClaimedStep *step);
 static bool dispatch_step(HttpClient *client, RunningStep *running,
 						  json_t *root, StepOutcome *outcome);
 static bool build_http_request(RunningStep *running, json_t *root,
@@ -73,6 +82,31 @@ RegisterStepHandler(const char *name, StepHandlerFunction function)
 	handlers[n_handlers].name = name;
 	handlers[n_handlers].function = function;
 	n_handlers++;
+}
+
+/*
+ * RegisterStepHousekeeping
+ *		Have the worker call function at every turn of its loop.
+ */
+void
+RegisterStepHousekeeping(void (*function) (void))
+{
+	if (n_housekeeping >= MAX_HOUSEKEEPING)
+		elog(ERROR, "too many step housekeeping functions");
+	housekeeping[n_housekeeping++] = function;
+}
+
+/*
+ * StepHousekeeping
+ *		Call the functions handlers registered for the worker's every turn.
+ */
+void
+StepHousekeeping(void)
+{
+	int			i;
+
+	for (i = 0; i < n_housekeeping; i++)
+		housekeeping[i] ();
 }
 
 /*
@@ -129,13 +163,86 @@ StepErrorIsTransient(int sqlerrcode)
 
 /*
  * StepStart
+ *		Start a claimed step: here and now when it cannot wait
+ *		(runs_in_task), else in a task of its own, which ends at once
+ *		unless it has a request or a Vault login to wait for.
+ */
+StepProgress
+StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
+{
+	running->client = client;
+	if (!runs_in_task(running->step))
+		return start_step_here(client, running, outcome) ? STEP_IN_FLIGHT : STEP_DONE;
+
+	running->task = StepTaskStart(step_task_main, running);
+	if (running->task != NULL)
+		return STEP_WAITING;
+	*outcome = running->outcome;
+	return running->in_flight ? STEP_IN_FLIGHT : STEP_DONE;
+}
+
+/*
+ * runs_in_task
+ *		Whether a step may have to wait: a handler (or the helm and remote
+ *		SQL executors), or a request whose token comes from a login.  Local
+ *		SQL and a plain request to another endpoint never wait: they start
+ *		in the loop, without a task's context switches.  The look for a
+ *		"handler" key in the request's text may also find one in a body:
+ *		that costs a task, nothing more.
+ */
+static bool
+runs_in_task(const ClaimedStep *step)
+{
+	const char *target = step->target;
+
+	if (target == NULL || step->request == NULL || step->malformed != NULL)
+		return step->malformed == NULL;
+	if (strcmp(target, "database") == 0)
+		return false;
+	if (strcmp(target, "kubernetes") != 0 && strcmp(target, "grafana") != 0 &&
+		strcmp(target, "vault") != 0)
+		return true;
+	return EndpointUsesLogin(target) || strstr(step->request, "\"handler\"") != NULL;
+}
+
+/*
+ * StepResume
+ *		Continue a step whose task is ready, until it waits again or ends.
+ */
+StepProgress
+StepResume(RunningStep *running, StepOutcome *outcome)
+{
+	Assert(running->task != NULL);
+	if (!StepTaskResume(running->task))
+		return STEP_WAITING;
+	running->task = NULL;
+	*outcome = running->outcome;
+	return running->in_flight ? STEP_IN_FLIGHT : STEP_DONE;
+}
+
+/*
+ * step_task_main
+ *		What a step's task runs.
+ */
+static void
+step_task_main(void *arg)
+{
+	RunningStep *running = (RunningStep *) arg;
+
+	running->in_flight = start_step_here(running->client, running,
+										 &running->outcome);
+}
+
+/*
+ * start_step_here
  *		Decode and start a claimed step.  Any error raised while doing so
  *		fails this step alone: it is caught here, never reaching the worker
  *		loop, so one bad row cannot make the worker crash-loop.  A lost lock
- *		conflict (error_is_transient) is retried instead.
+ *		conflict (error_is_transient) is retried instead.  True when the
+ *		step's own request (running->request) was started on client.
  */
-bool
-StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
+static bool
+start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 {
 	ClaimedStep *step = running->step;
 	json_t	   *volatile root = NULL;
@@ -144,7 +251,7 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (step->malformed != NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
 					step->malformed);
 		return false;
 	}
@@ -155,10 +262,10 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 
 		root = json_loads(step->request ? step->request : "", 0, &jerr);
 		if (root == NULL)
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: %s", jerr.text);
 		else if (!json_is_object(root))
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: not a JSON object");
 		else
 			started = dispatch_step(client, running, root, outcome);
@@ -174,7 +281,7 @@ StepStart(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 			AbortCurrentTransaction();
 		MemoryContextSwitchTo(running->cxt);
 		memset(outcome, 0, sizeof(StepOutcome));
-		HandlerSetOutcome(outcome,
+		StepSetOutcome(outcome,
 					StepErrorIsTransient(edata->sqlerrcode)
 					? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 					"%s", edata->message);
@@ -206,14 +313,14 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (!json_is_string(handler))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"handler\" must be a string");
 			return false;
 		}
 		function = find_handler(json_string_value(handler));
 		if (function == NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"unknown step handler \"%.64s\"", json_string_value(handler));
 			return false;
 		}
@@ -230,7 +337,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (!json_is_string(sql))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: a database step needs \"sql\", a string");
 			return false;
 		}
@@ -247,7 +354,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 
 		if (function == NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"no executor for %s steps in this build: the step must name a handler",
 						step->target);
 			return false;
@@ -262,18 +369,18 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 	endpoint = EndpointFor(step->target);
 	if (endpoint == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
 					"no endpoint configured for %s", step->target);
 		return false;
 	}
 	if (endpoint->not_configured != NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s", endpoint->not_configured);
 		return false;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
 		return false;
 	}
@@ -376,7 +483,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: unknown key \"%.64s\"", key);
 			return false;
 		}
@@ -385,7 +492,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	memset(req, 0, sizeof(HttpRequest));
 	if (!json_is_string(method))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: \"method\" must be a string");
 		return false;
 	}
@@ -394,14 +501,14 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			req->method = methods[i];
 	if (req->method == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: unsupported method \"%.16s\"",
 					json_string_value(method));
 		return false;
 	}
 	if (!json_is_string(path) || !valid_path(json_string_value(path)))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 					"malformed step request: \"path\" must be an absolute URL path without dot segments, query or fragment");
 		return false;
 	}
@@ -414,7 +521,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 
 		if (!json_is_object(query))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"query\" must be an object");
 			return false;
 		}
@@ -431,7 +538,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 				text = pstrdup(json_is_true(value) ? "true" : "false");
 			else
 			{
-				HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+				StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 							"malformed step request: query parameter \"%.64s\" must be a string, integer or boolean",
 							key);
 				return false;
@@ -456,7 +563,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 		if (!json_is_string(content_type) ||
 			!valid_token_text(json_string_value(content_type), 100))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"content_type\" must be a short printable string");
 			return false;
 		}
@@ -472,7 +579,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	{
 		if (!json_is_array(ok_status))
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 						"malformed step request: \"ok_status\" must be an array of HTTP statuses");
 			return false;
 		}
@@ -483,7 +590,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			if (!json_is_integer(value) || json_integer_value(value) < 100 ||
 				json_integer_value(value) > 599)
 			{
-				HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
+				StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
 							"malformed step request: \"ok_status\" must be an array of HTTP statuses");
 				return false;
 			}
@@ -575,7 +682,7 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 
 	if (request->error != NULL)
 	{
-		HandlerSetOutcome(outcome,
+		StepSetOutcome(outcome,
 					request->error_permanent ? STEP_OUTCOME_FAILED : STEP_OUTCOME_RETRY,
 					"%s %s: %s", request->method, path, request->error);
 		/* refused, reset, timed out: an outage to wait out, not an attempt */
@@ -605,14 +712,14 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 
 		if (why != NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
 						request->method, path, why);
 			outcome->http_status = status;
 			return;
 		}
 	}
 
-	HandlerSetOutcome(outcome,
+	StepSetOutcome(outcome,
 				(status == 408 || status == 409 || status == 429 || status >= 500)
 				? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
 				"%s %s returned HTTP %d: %s", request->method, path, status,
@@ -652,13 +759,13 @@ StepHttpCall(const StepContext *context, const char *target, const char *method,
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (endpoint == NULL || endpoint->not_configured != NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
 					endpoint ? endpoint->not_configured : "no endpoint configured");
 		return;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
 					endpoint->token_error ? endpoint->token_error : "no token");
 		return;
 	}

@@ -37,6 +37,9 @@ extern Endpoint *EndpointFor(const char *target);
 /* Forget every endpoint (after SIGHUP): rebuilt from settings on next use. */
 extern void EndpointsReset(void);
 
+/* Does the target's token come from a login (a request, which may wait)? */
+extern bool EndpointUsesLogin(const char *target);
+
 /*
  * A request to the endpoint, sent with the token of the given serial (0:
  * none), was answered 403.  When the token came from a Vault login (it may

@@ -20,9 +20,7 @@
 
 #include "step_exec.h"
 
-/* handler_http.c (requests: StepHttpCall, step_exec.h); HandlerSetOutcome serves step_exec.c too */
-extern void HandlerSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
-							  const char *fmt,...) pg_attribute_printf(3, 4);
+/* handler_http.c (requests: StepHttpCall, outcomes: StepSetOutcome, step_exec.h) */
 extern const char *HandlerArgString(const StepContext *context, const char *key);
 extern bool HandlerValidName(const char *name);
 extern json_t *HandlerResponseJson(const HttpRequest *request);

@@ -35,6 +35,8 @@ typedef struct HttpRequest
 	size_t		body_len;
 	const char *idempotency_key;	/* sent as Idempotency-Key, or NULL */
 	void	   *caller_data;
+	bool		awaited;		/* a task waits on it (HttpPerform): it is
+								 * woken, not listed by HttpTakeCompleted */
 
 	/* set when the request completes */
 	int			status;			/* HTTP status, 0 if no response */
@@ -74,8 +76,10 @@ extern List *HttpTakeCompleted(HttpClient *client);
 extern void HttpAbortAll(HttpClient *client);
 
 /*
- * One request, start to finish, waiting on the latch meanwhile, and moving
- * the background client's requests on.
+ * One request, start to finish.  In a step task (step_task.h) it goes to
+ * the background client with the worker's other requests and the task
+ * waits for it; elsewhere it runs on a client of its own, waiting on the
+ * latch meanwhile and moving the background client's requests on.
  */
 extern void HttpPerform(HttpRequest *request);
 

@@ -88,8 +88,9 @@ typedef struct JournalPass
 	bool		ready;			/* the extension is installed */
 	List	   *claimed;		/* ClaimedStep *, running under a lease */
 	bool		more_due;		/* the claim filled max_claim: more may be due */
-	TimestampTz next_due;		/* with claim_all: earliest future due time or
-								 * lease expiry, 0 if none */
+	TimestampTz next_due;		/* earliest due time of a retry recorded by
+								 * this pass, and with claim_all of any step
+								 * or lease expiry; 0 if none */
 	bool		converge_ended; /* a provision, apply or deprovision ended:
 								 * the tenant's next one may be due */
 } JournalPass;

@@ -22,11 +22,12 @@
  *	   and frees what jansson or libcurl allocated for a secret, in
  *	   PG_TRY/PG_FINALLY so that an ERROR does not leak it.
  *
- * Handlers run on the worker's only thread: while one runs, no other step
- * starts and the requests in flight are not driven (their timeouts keep
- * running).  So a handler must return within a few hundred milliseconds:
- *	 - a few synchronous requests are fine (StepHttpCall returns at the
- *	   request timeout at the latest);
+ * Handlers run in step tasks (step_task.h) on the worker's only thread:
+ * a request of StepHttpCall goes out with the worker's other requests, and
+ * while it is in flight the worker starts, resumes and records other
+ * steps.  Code between two requests runs alone, so it must be quick:
+ *	 - requests are fine, many of them (each waits without blocking; SQL
+ *	   transactions of a handler must end before its next request);
  *	 - never wait for something to happen (a release to become Ready, a
  *	   child process to exit, a namespace to be deleted) inside the
  *	   handler: look once, and if it is not there yet return RETRY with
@@ -67,6 +68,15 @@ typedef void (*StepHandlerFunction) (const StepContext *context,
 /* Register a handler under a name (at worker start). */
 extern void RegisterStepHandler(const char *name, StepHandlerFunction function);
 
+/*
+ * Register a function the worker calls at every turn of its loop, for what
+ * handlers keep between the steps they run (helm's child processes).
+ */
+extern void RegisterStepHousekeeping(void (*function) (void));
+
+/* Call those functions (the worker, once a turn). */
+extern void StepHousekeeping(void);
+
 /* Register every handler this build has; called once by the worker. */
 extern void RegisterBuiltinStepHandlers(void);
 
@@ -81,15 +91,33 @@ typedef struct RunningStep
 	HttpRequest request;		/* when the step is one HTTP request */
 	int		   *ok_status;		/* statuses that count as success, too */
 	int			n_ok_status;
+
+	/* while the step runs in a task (step_task.h) */
+	struct StepTask *task;		/* NULL when none is waiting */
+	HttpClient *client;
+	StepOutcome outcome;		/* set by the task when it ends */
+	bool		in_flight;		/* the task started running->request */
 } RunningStep;
 
+/* Where a step is after StepStart or StepResume. */
+typedef enum StepProgress
+{
+	STEP_DONE,					/* *outcome is set */
+	STEP_IN_FLIGHT,				/* its request is on the client: finish it
+								 * with StepFinishHttp once it completes */
+	STEP_WAITING				/* its task waits: StepResume it once
+								 * StepTaskNextReady hands it back */
+} StepProgress;
+
 /*
- * Start a step.  Returns true when an HTTP request was started on client
- * (finish it with StepFinishHttp once it completes); false when the step
- * is already done, with *outcome set.
+ * Start a step.  A step that may wait (a handler, or a request that may need
+ * a Vault login) runs in a task, so that it does not hold up the worker.
  */
-extern bool StepStart(HttpClient *client, RunningStep *running,
-					  StepOutcome *outcome);
+extern StepProgress StepStart(HttpClient *client, RunningStep *running,
+							  StepOutcome *outcome);
+
+/* Resume a step whose task is ready (StepTaskNextReady). */
+extern StepProgress StepResume(RunningStep *running, StepOutcome *outcome);
 
 /* The outcome of a step's completed HTTP request. */
 extern void StepFinishHttp(RunningStep *running, StepOutcome *outcome);
@@ -106,6 +134,10 @@ extern void StepHttpCall(const StepContext *context, const char *target,
 						 const char *query, json_t *body,
 						 const char *content_type, HttpRequest *request,
 						 StepOutcome *outcome);
+
+/* Set an outcome's kind and formatted message (step_outcome.c). */
+extern void StepSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
+						   const char *fmt,...) pg_attribute_printf(3, 4);
 
 /* Classify a completed request (2xx and ok_status succeed). */
 extern void StepOutcomeFromResponse(const HttpRequest *request,

@@ -183,8 +183,8 @@ HandleAuditRemote(const StepContext *context, StepOutcome *outcome)
 		!HandlerValidName(owner) || groups == NULL || logins == NULL ||
 		schemas == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "malformed step request: audit_remote needs run_id, tenant, server, database, owner, groups, logins and schemas");
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "malformed step request: audit_remote needs run_id, tenant, server, database, owner, groups, logins and schemas");
 		return;
 	}
 	RemoteQuery(json_string_value(server), database,

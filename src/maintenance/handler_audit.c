@@ -286,8 +286,8 @@ compare_live(const HttpRequest *request, json_t *expect, StepOutcome *outcome)
 	{
 		live = HandlerResponseJson(request);
 		if (live == NULL)
-			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-							  "the Kubernetes API did not answer with JSON");
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "the Kubernetes API did not answer with JSON");
 		else
 		{
 			json_t	   *labels = json_object_get(json_object_get(expect, "metadata"), "labels");
@@ -337,7 +337,7 @@ HandleAuditObject(const StepContext *context, StepOutcome *outcome)
 	{
 		findings = add_finding(findings, "platform_object_missing", "critical",
 							   psprintf("%s %s does not exist.", kind ? kind : "The object", path));
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SUCCEEDED, "missing: reported");
+		StepSetOutcome(outcome, STEP_OUTCOME_SUCCEEDED, "missing: reported");
 	}
 	else if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
 		findings = compare_live(&request, expect, outcome);

@@ -102,8 +102,8 @@ vault_write_created(const StepContext *context, const char *path,
 	}
 	PG_END_TRY();
 	if (outcome->kind == STEP_OUTCOME_FAILED && request.status == 400)
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						  "Vault secret %s was created concurrently; reading it again", path);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "Vault secret %s was created concurrently; reading it again", path);
 }
 
 /*
@@ -238,8 +238,8 @@ set_remote_passwords(const StepContext *context, json_t *credentials,
 
 	if (!ServerOfTenant(tenant, &server))
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "tenant \"%s\" is not in tenancy.tenants", tenant);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "tenant \"%s\" is not in tenancy.tenants", tenant);
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -434,10 +434,10 @@ HandleVaultSecret(const StepContext *context, StepOutcome *outcome)
 				json_t	   *field = json_object_get(secret, "value");
 
 				if (outcome->kind == STEP_OUTCOME_SUCCEEDED && !json_is_string(field))
-					HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-									  "Vault secret %.200s %s; store it with a \"value\" field",
-									  json_string_value(vault),
-									  secret ? "has no \"value\" field" : "does not exist");
+					StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+								   "Vault secret %.200s %s; store it with a \"value\" field",
+								   json_string_value(vault),
+								   secret ? "has no \"value\" field" : "does not exist");
 				else if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
 					json_object_set(data, key, field);
 				if (secret)

@@ -407,8 +407,8 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 				run = &runs[i];
 		if (run == NULL)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-							  "%d helm runs in progress already", MAX_HELM_RUNS);
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "%d helm runs in progress already", MAX_HELM_RUNS);
 			return;
 		}
 		memset(run, 0, sizeof(HelmRun));
@@ -424,8 +424,8 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		PG_END_TRY();
 		strlcpy(run->key, context->idempotency_key, sizeof(run->key));
 		run->started_at = GetCurrentTimestamp();
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
-						  (int) run->pid);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
+					   (int) run->pid);
 		outcome->retry_after_ms = 500;
 		outcome->poll = true;
 		return;
@@ -445,8 +445,8 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 
 		if (age < timeout_ms)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
-							  (int) run->pid);
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "helm upgrade --install running (pid %d)",
+						   (int) run->pid);
 			outcome->retry_after_ms = HandlerPollDelayMs(age, timeout_ms - age);
 			outcome->poll = true;
 			return;
@@ -459,22 +459,22 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		(void) kill(run->pid, SIGTERM);
 		run->term_sent_at = GetCurrentTimestamp();
 		run->key[0] = '\0';
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "helm did not finish within tenancy.release_ready_timeout: %s",
-						  output_tail(run->dir));
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "helm did not finish within tenancy.release_ready_timeout: %s",
+					   output_tail(run->dir));
 		return;
 	}
 	else if (done == run->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		outcome->kind = STEP_OUTCOME_SUCCEEDED;
 	else if (done == run->pid && WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "could not run \"%s\" (tenancy.helm_binary): %s",
-						  tenancy_helm_binary, output_tail(run->dir));
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "could not run \"%s\" (tenancy.helm_binary): %s",
+					   tenancy_helm_binary, output_tail(run->dir));
 	else
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "helm failed (%s %d): %s",
-						  done == run->pid && WIFEXITED(status) ? "exit status" : "signal",
-						  done == run->pid && WIFEXITED(status) ? WEXITSTATUS(status)
-						  : (done == run->pid && WIFSIGNALED(status) ? WTERMSIG(status) : -1),
-						  output_tail(run->dir));
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED, "helm failed (%s %d): %s",
+					   done == run->pid && WIFEXITED(status) ? "exit status" : "signal",
+					   done == run->pid && WIFEXITED(status) ? WEXITSTATUS(status)
+					   : (done == run->pid && WIFSIGNALED(status) ? WTERMSIG(status) : -1),
+					   output_tail(run->dir));
 	free_run(run);
 }

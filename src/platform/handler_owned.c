@@ -141,8 +141,8 @@ get_object(const StepContext *context, const char *target, const char *path,
 	if (!json_is_object(obj))
 	{
 		json_decref(obj);
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						  "GET %.200s answered %d without a JSON object", path, request.status);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "GET %.200s answered %d without a JSON object", path, request.status);
 		return NULL;
 	}
 	return obj;
@@ -185,8 +185,8 @@ owner_or_fail(const StepContext *context, OwnerRecord *owner, StepOutcome *outco
 {
 	if (read_owner(context, owner))
 		return true;
-	HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-					  "the step's operation or tenant is no longer in the catalog");
+	StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+				   "the step's operation or tenant is no longer in the catalog");
 	return false;
 }
 
@@ -208,9 +208,9 @@ create_namespace(const StepContext *context, const char *ns, json_t *body,
 				 &request, outcome);
 	if (request.status == 409)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						  "namespace \"%s\" was created by someone else meanwhile: looking at it again",
-						  ns);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "namespace \"%s\" was created by someone else meanwhile: looking at it again",
+					   ns);
 		outcome->http_status = 409;
 		return;
 	}
@@ -218,8 +218,8 @@ create_namespace(const StepContext *context, const char *ns, json_t *body,
 		return;
 	created = HandlerResponseJson(&request);
 	if (object_uid(created) == NULL)
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						  "creating namespace \"%s\" answered no metadata.uid", ns);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "creating namespace \"%s\" answered no metadata.uid", ns);
 	else
 		record_namespace_uid(context, object_uid(created));
 	json_decref(created);
@@ -269,11 +269,11 @@ HandleK8sNamespace(const StepContext *context, StepOutcome *outcome)
 	if (problem != NULL)
 	{
 		json_decref(obj);
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "namespace \"%s\" exists and was not created by tenancy for tenant \"%s\": %s; "
-						  "it was left unchanged. Delete or rename that namespace, or give the tenant "
-						  "another resources.kubernetes.namespace",
-						  ns, owner.tenant, problem);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "namespace \"%s\" exists and was not created by tenancy for tenant \"%s\": %s; "
+					   "it was left unchanged. Delete or rename that namespace, or give the tenant "
+					   "another resources.kubernetes.namespace",
+					   ns, owner.tenant, problem);
 		return;
 	}
 	if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL)
@@ -284,13 +284,13 @@ HandleK8sNamespace(const StepContext *context, StepOutcome *outcome)
 		json_decref(obj);
 		if (age_ms >= timeout_ms)
 		{
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-							  "namespace \"%s\" is still being deleted after %d s (tenancy.release_ready_timeout)",
-							  ns, (int) (age_ms / 1000));
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "namespace \"%s\" is still being deleted after %d s (tenancy.release_ready_timeout)",
+						   ns, (int) (age_ms / 1000));
 			return;
 		}
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						  "namespace \"%s\" is being deleted: waiting until it is gone", ns);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "namespace \"%s\" is being deleted: waiting until it is gone", ns);
 		outcome->retry_after_ms = HandlerPollDelayMs(age_ms, timeout_ms - age_ms);
 		outcome->poll = true;
 		return;
@@ -344,9 +344,9 @@ delete_secret_if_labelled(const StepContext *context, const char *ns,
 	deleted = json_array_size(json_object_get(answer, "items"));
 	json_decref(answer);
 	if (deleted == 0)
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
-						  "left alone: no Secret %s/%s labelled as tenant \"%s\"'s (absent, or not the tenant's)",
-						  ns, name, tenant);
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+					   "left alone: no Secret %s/%s labelled as tenant \"%s\"'s (absent, or not the tenant's)",
+					   ns, name, tenant);
 }
 
 /*
@@ -423,8 +423,8 @@ HandlerDeleteOwned(const StepContext *context, const char *path,
 	if (problem != NULL)
 	{
 		json_decref(obj);
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
-						  "left alone: %s is not tenant \"%s\"'s: %s", path, owner.tenant, problem);
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+					   "left alone: %s is not tenant \"%s\"'s: %s", path, owner.tenant, problem);
 		return;
 	}
 	if (json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL)
@@ -439,7 +439,7 @@ HandlerDeleteOwned(const StepContext *context, const char *path,
 	json_decref(obj);
 	if (options == NULL)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s has no metadata.uid", path);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s has no metadata.uid", path);
 		return;
 	}
 	PG_TRY();
@@ -458,8 +458,8 @@ HandlerDeleteOwned(const StepContext *context, const char *path,
 		outcome->kind = STEP_OUTCOME_SUCCEEDED;
 	}
 	else if (request.status == 409)
-		HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						  "%s changed between reading and deleting it (409): looking again", path);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "%s changed between reading and deleting it (409): looking again", path);
 }
 
 /*
@@ -538,11 +538,11 @@ HandleDashboard(const StepContext *context, StepOutcome *outcome)
 		const char *title = json_string_value(json_object_get(json_object_get(answer, "dashboard"),
 															  "title"));
 
-		HandlerSetOutcome(outcome, upload ? STEP_OUTCOME_FAILED : STEP_OUTCOME_SKIPPED,
-						  "%sdashboard %s (\"%.100s\") is not tenant \"%s\"'s: it has no tag \"%s\"%s",
-						  upload ? "" : "left alone: ", uid, title ? title : "", owner.tenant,
-						  MonitoringDashboardTag(owner.tenant),
-						  upload ? "; it was left unchanged. Delete it or give it another uid" : "");
+		StepSetOutcome(outcome, upload ? STEP_OUTCOME_FAILED : STEP_OUTCOME_SKIPPED,
+					   "%sdashboard %s (\"%.100s\") is not tenant \"%s\"'s: it has no tag \"%s\"%s",
+					   upload ? "" : "left alone: ", uid, title ? title : "", owner.tenant,
+					   MonitoringDashboardTag(owner.tenant),
+					   upload ? "; it was left unchanged. Delete it or give it another uid" : "");
 		json_decref(answer);
 		return;
 	}
@@ -571,13 +571,13 @@ HandleDashboard(const StepContext *context, StepOutcome *outcome)
 		const char *status = json_string_value(json_object_get(err, "status"));
 
 		if (absent && status != NULL && strcmp(status, "name-exists") == 0)
-			HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-							  "Grafana already has a dashboard titled like tenant \"%s\"'s in its folder, and it is not the tenant's; it was left unchanged. Rename or delete it",
-							  owner.tenant);
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "Grafana already has a dashboard titled like tenant \"%s\"'s in its folder, and it is not the tenant's; it was left unchanged. Rename or delete it",
+						   owner.tenant);
 		else
-			HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY,
-							  "dashboard %s changed meanwhile (412 %.40s): looking again",
-							  uid, status ? status : "");
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "dashboard %s changed meanwhile (412 %.40s): looking again",
+						   uid, status ? status : "");
 		outcome->http_status = 412;
 		json_decref(err);
 	}

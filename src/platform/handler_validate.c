@@ -285,12 +285,12 @@ finish_polling(const StepContext *context, const char *report, StepOutcome *outc
 
 	if (age_ms >= timeout_ms)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "not ready after %d s (tenancy.release_ready_timeout): %s",
-						  (int) (age_ms / 1000), report);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "not ready after %d s (tenancy.release_ready_timeout): %s",
+					   (int) (age_ms / 1000), report);
 		return;
 	}
-	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "waiting: %s", report);
+	StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "waiting: %s", report);
 	outcome->retry_after_ms = HandlerPollDelayMs(age_ms, timeout_ms - age_ms);
 	outcome->poll = true;
 }
@@ -316,13 +316,13 @@ finish_transient(const StepContext *context, Checks *c, StepOutcome *outcome)
 	*outcome = c->transient_outcome;
 	if (age_ms >= timeout_ms + (int64) tenancy_unreachable_timeout_s * 1000)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						  "no usable answer for %d s (tenancy.release_ready_timeout and tenancy.unreachable_timeout): %s",
-						  (int) (age_ms / 1000), why);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "no usable answer for %d s (tenancy.release_ready_timeout and tenancy.unreachable_timeout): %s",
+					   (int) (age_ms / 1000), why);
 		return;
 	}
-	HandlerSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s (checks: %s)", why,
-					  c->report.data);
+	StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s (checks: %s)", why,
+				   c->report.data);
 	outcome->retry_after_ms = Max(c->transient_outcome.retry_after_ms,
 								  HandlerPollDelayMs(age_ms, PG_INT64_MAX));
 	outcome->poll = true;
@@ -355,8 +355,8 @@ HandleValidate(const StepContext *context, StepOutcome *outcome)
 	check_namespace(context, ns, &c);
 	if (c.skipped)
 	{
-		HandlerSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
-						  "no endpoint configured for kubernetes: nothing to validate");
+		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
+					   "no endpoint configured for kubernetes: nothing to validate");
 		return;
 	}
 	if (release != NULL)
@@ -367,7 +367,7 @@ HandleValidate(const StepContext *context, StepOutcome *outcome)
 		check_airflow(json_string_value(url), &c);
 
 	if (c.failed)
-		HandlerSetOutcome(outcome, STEP_OUTCOME_FAILED, "validation failed: %s", c.report.data);
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED, "validation failed: %s", c.report.data);
 	else if (c.transient)
 		finish_transient(context, &c, outcome);
 	else if (c.pending)

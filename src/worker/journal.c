@@ -572,7 +572,7 @@ static const char *outcome_state(const ClaimedStep *step,
 								 int64 *retry_ms, char **message,
 								 bool *given_back);
 static bool outcome_may_have_acted(const StepOutcome *outcome);
-static void record_outcomes(List *finished);
+static void record_outcomes(List *finished, int64 *min_retry_ms);
 static void fail_stuck_operations(void);
 static void finish_operations(const int64 *ops, int n_ops);
 static void log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
@@ -941,10 +941,26 @@ JournalRunPass(JournalPass *pass)
 	pass->ready = JournalLockExtension();
 	if (pass->ready)
 	{
+		int64		min_retry_ms = -1;
+
 		if (pass->finished != NIL)
-			record_outcomes(pass->finished);
+			record_outcomes(pass->finished, &min_retry_ms);
 		if (pass->max_claim > 0)
 			claim_steps(pass);
+
+		/*
+		 * A retry recorded here is due at its own time, whatever kind of
+		 * pass comes next: the worker's timer must know it (else it would
+		 * wait for tenancy.poll_interval).
+		 */
+		if (min_retry_ms >= 0)
+		{
+			TimestampTz retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															   min_retry_ms);
+
+			if (pass->next_due == 0 || retry_at < pass->next_due)
+				pass->next_due = retry_at;
+		}
 	}
 	else
 		n_due_operations = 0;
@@ -1126,6 +1142,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 	if (exhausted != NIL)
 	{
 		List	   *finished = NIL;
+		int64		no_retry_ms = -1;	/* failures: nothing to retry */
 
 		foreach(lc, exhausted)
 		{
@@ -1139,7 +1156,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 											 step->attempt);
 			finished = lappend(finished, done);
 		}
-		record_outcomes(finished);
+		record_outcomes(finished, &no_retry_ms);
 	}
 
 	fail_stuck_operations();
@@ -1268,9 +1285,13 @@ outcome_state(const ClaimedStep *step, const StepOutcome *outcome,
 		case STEP_OUTCOME_RETRY:
 			if (outcome->poll)
 			{
-				/* "not ready yet": the handler keeps its own deadline */
+				/*
+				 * "not ready yet": the handler keeps its own deadline and
+				 * paces its polls (HandlerPollDelayMs, from 100 ms)
+				 */
 				*given_back = true;
-				*retry_ms = Max(outcome->retry_after_ms, (int64) tenancy_retry_base_delay_ms);
+				*retry_ms = outcome->retry_after_ms > 0 ? outcome->retry_after_ms
+					: (int64) tenancy_retry_base_delay_ms;
 				return step->compensation ? "compensating" : "pending";
 			}
 			if (outcome->unreachable)
@@ -1345,7 +1366,7 @@ outcome_may_have_acted(const StepOutcome *outcome)
  *		an operation with nothing left to run ends.
  */
 static void
-record_outcomes(List *finished)
+record_outcomes(List *finished, int64 *min_retry_ms)
 {
 	int			n = list_length(finished);
 	Datum	   *ids = palloc(sizeof(Datum) * n);
@@ -1390,6 +1411,8 @@ record_outcomes(List *finished)
 		errors[i] = error_nulls[i] ? (Datum) 0 : CStringGetTextDatum(messages[i]);
 		delays[i] = Int64GetDatum(retry_ms);
 		delay_nulls[i] = retry_ms < 0;
+		if (retry_ms >= 0 && (*min_retry_ms < 0 || retry_ms < *min_retry_ms))
+			*min_retry_ms = retry_ms;
 		i++;
 	}
 	{

@@ -9,10 +9,12 @@
  *		attempts that ended since the last pass, and claims as many due
  *		steps as there are free request slots; commits;
  *	 2. starts the claimed steps (step_exec.c): HTTP requests go to
- *		libcurl's multi handle, other steps run to completion at once and
- *		are recorded by the next pass;
+ *		libcurl's multi handle; handlers run in tasks (step_task.c) until
+ *		they wait for a request of their own, which goes to the same
+ *		handle; local SQL runs to completion at once;
  *	 3. waits on the requests' sockets and on its latch (http.c), with no
- *		transaction open.
+ *		transaction open, resuming the tasks whose requests completed;
+ *		what ended is recorded by the next pass.
  * Recording many outcomes in one transaction, and claiming in the same one,
  * is what makes the worker fast: a transaction per pass, not two per step.
  * Every state change is still committed before it is acted on: a step runs
@@ -24,7 +26,9 @@
  * when something else may have made steps due: a commit that enqueued
  * steps or tenancy.retry woke the worker (worker_wake.c), a retry or a lease
  * came due, tenancy.poll_interval passed, or the last such claim was full.
- * When nothing is in flight the worker sleeps on its latch.
+ * Every pass that records a retry moves the next wake-up to its due time
+ * (JournalPass.next_due), so a retry runs on time whichever pass recorded
+ * it.  When nothing is in flight the worker sleeps on its latch.
  *
  * Leases: the worker renews the leases of every step it holds once half of
  * the oldest has passed (renew_leases_if_due), between handlers too, so a
@@ -75,10 +79,10 @@
 #include "utils/wait_event.h"
 
 #include "endpoint.h"
-#include "handler.h"
 #include "http.h"
 #include "journal.h"
 #include "step_exec.h"
+#include "step_task.h"
 #include "tenancy.h"
 #include "worker.h"
 
@@ -97,6 +101,7 @@ typedef struct Engine
 	MemoryContext pass_cxt;		/* reset at every pass */
 	MemoryContext steps_cxt;	/* parent of each running step's context */
 	List	   *running;		/* RunningStep * with a request in flight */
+	List	   *waiting;		/* RunningStep * whose task waits */
 	List	   *finished;		/* FinishedStep * not yet recorded */
 	bool		requeued_at_start;
 	bool		claim_all;		/* look at every due step at the next pass */
@@ -111,11 +116,15 @@ typedef struct Engine
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
 
 static void worker_loop(Engine *engine);
+static int	engine_busy(Engine *engine);
 static bool pass_wanted(Engine *engine, int room, TimestampTz now);
 static void run_pass(Engine *engine, int room);
 static void record_one_by_one(Engine *engine);
 static void forget_finished(Engine *engine);
 static void start_step(Engine *engine, ClaimedStep *claimed);
+static void file_step(Engine *engine, RunningStep *running,
+					  StepProgress progress, const StepOutcome *outcome);
+static void resume_ready(Engine *engine);
 static bool step_started(Engine *engine, ClaimedStep *step);
 static void finish_completed(Engine *engine);
 static void renew_leases_if_due(Engine *engine, List *claimed, int next);
@@ -212,7 +221,7 @@ TenancyWorkerMain(Datum main_arg)
 											 "tenancy worker steps",
 											 ALLOCSET_DEFAULT_SIZES);
 	engine.client = HttpClientCreate();
-	/* handlers' synchronous requests keep the worker's requests moving */
+	/* requests of handlers (in step tasks) go out on the worker's client */
 	HttpSetBackgroundClient(engine.client);
 	engine.claim_all = true;
 
@@ -350,6 +359,16 @@ ms_until(TimestampTz when, TimestampTz now)
 }
 
 /*
+ * engine_busy
+ *		How many request slots the steps the worker holds take.
+ */
+static int
+engine_busy(Engine *engine)
+{
+	return list_length(engine->running) + list_length(engine->waiting);
+}
+
+/*
  * worker_loop
  *		Record and claim, start, wait; forever.
  */
@@ -380,8 +399,8 @@ worker_loop(Engine *engine)
 		MemoryContextSwitchTo(engine->pass_cxt);
 		if (!engine->catalog_checked)
 			wait_for_catalog(engine);
-		/* helm children that ended are reaped, polled by their step or not */
-		HelmReapChildren();
+		/* what handlers keep between steps (helm's children) */
+		StepHousekeeping();
 		now = GetCurrentTimestamp();
 
 		renew_leases_if_due(engine, NIL, 0);
@@ -391,7 +410,7 @@ worker_loop(Engine *engine)
 
 		if (now >= engine->next_claim_at)
 			engine->claim_all = true;
-		room = tenancy_max_concurrent_requests - list_length(engine->running);
+		room = tenancy_max_concurrent_requests - engine_busy(engine);
 		if (pass_wanted(engine, room, now))
 		{
 			run_pass(engine, room);
@@ -400,25 +419,34 @@ worker_loop(Engine *engine)
 		}
 
 		/*
-		 * Requests that completed while a handler ran (HttpPerform drove
-		 * them): record them now rather than after the next wait.
+		 * Requests that completed while steps started (remote SQL and helm
+		 * run to completion in their tasks, driving nothing): record them
+		 * now rather than after the next wait.
 		 */
-		if (engine->running != NIL)
+		if (engine->running != NIL || engine->waiting != NIL)
 		{
 			finish_completed(engine);
 			if (engine->finished != NIL && GetCurrentTimestamp() >= engine->paused_until)
 				continue;
 		}
 
+		/*
+		 * Sleep until the earliest of: the next due step (retries recorded
+		 * by any pass lower next_claim_at, see run_pass), the next lease
+		 * check or renewal, the end of a pause; curl's own timers cut the
+		 * wait shorter (HttpWait).  A due claim with no free slot waits for
+		 * a request to complete instead of spinning.
+		 */
 		now = GetCurrentTimestamp();
-		timeout = ms_until(engine->next_claim_at, now);
+		room = tenancy_max_concurrent_requests - engine_busy(engine);
+		timeout = room > 0 ? ms_until(engine->next_claim_at, now) : LONG_MAX;
 		timeout = Min(timeout, ms_until(engine->next_lease_check, now));
 		if (engine->renew_leases_at != 0)
 			timeout = Min(timeout, ms_until(engine->renew_leases_at, now));
 		if (engine->paused_until > now)
 			timeout = Max(timeout, ms_until(engine->paused_until, now));
 
-		if (engine->running != NIL)
+		if (engine->running != NIL || engine->waiting != NIL)
 		{
 			HttpWait(engine->client, Max(timeout, 1), &latch_set);
 			if (latch_set)
@@ -550,11 +578,11 @@ run_pass(Engine *engine, int room)
 
 	/*
 	 * Plain requests first (their attempts were counted by the claim: they
-	 * go out now, and handlers' synchronous requests drive them on, see
-	 * HttpPerform).  Handlers, local and remote SQL then run to completion
-	 * here, one after another: the steps after them wait, their leases
-	 * renewed if the wait grows long, and each counts its attempt only
-	 * when it starts.
+	 * go out now).  Then handlers, each in a task that runs until it waits
+	 * for a request and is resumed when the request completed
+	 * (resume_ready); local and remote SQL run to completion here.  Each
+	 * counts its attempt only when it starts; the leases of the steps
+	 * after a slow one are renewed if the wait grows long.
 	 */
 	foreach(lc, pass.claimed)
 	{
@@ -700,11 +728,13 @@ renew_leases_if_due(Engine *engine, List *claimed, int next)
 	if (engine->renew_leases_at == 0 || now < engine->renew_leases_at)
 		return;
 
-	ids = palloc(sizeof(int64) * (list_length(claimed) + list_length(engine->running) +
+	ids = palloc(sizeof(int64) * (list_length(claimed) + engine_busy(engine) +
 								  list_length(engine->finished) + 1));
 	for_each_from(lc, claimed, next)
 		ids[n++] = ((ClaimedStep *) lfirst(lc))->step_id;
 	foreach(lc, engine->running)
+		ids[n++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	foreach(lc, engine->waiting)
 		ids[n++] = ((RunningStep *) lfirst(lc))->step->step_id;
 	foreach(lc, engine->finished)
 		ids[n++] = ((FinishedStep *) lfirst(lc))->step->step_id;
@@ -750,9 +780,11 @@ maintain(Engine *engine, bool all_running)
 		TimestampTzPlusMilliseconds(now, Min((int64) tenancy_lease_duration_s * 500,
 											 (int64) tenancy_poll_interval_ms));
 
-	in_flight = palloc(sizeof(int64) * Max(list_length(engine->running) +
+	in_flight = palloc(sizeof(int64) * Max(engine_busy(engine) +
 										   list_length(engine->finished), 1));
 	foreach(lc, engine->running)
+		in_flight[n_in_flight++] = ((RunningStep *) lfirst(lc))->step->step_id;
+	foreach(lc, engine->waiting)
 		in_flight[n_in_flight++] = ((RunningStep *) lfirst(lc))->step->step_id;
 	/* outcomes not recorded yet (after an error) are ours too */
 	foreach(lc, engine->finished)
@@ -804,10 +836,7 @@ copy_claimed_step(const ClaimedStep *step)
 
 /*
  * start_step
- *		Start one claimed step in a memory context of its own.  A step that
- *		made a request joins the running list; one that is already done
- *		(handler, local SQL, skipped, malformed) joins the finished list,
- *		recorded by the next pass.
+ *		Start one claimed step in a memory context of its own.
  */
 static void
 start_step(Engine *engine, ClaimedStep *claimed)
@@ -815,7 +844,7 @@ start_step(Engine *engine, ClaimedStep *claimed)
 	MemoryContext cxt;
 	MemoryContext old;
 	RunningStep *running;
-	FinishedStep *done;
+	StepOutcome outcome;
 
 	cxt = AllocSetContextCreate(engine->steps_cxt, "tenancy step",
 								ALLOCSET_SMALL_SIZES);
@@ -823,32 +852,82 @@ start_step(Engine *engine, ClaimedStep *claimed)
 	running = palloc0(sizeof(RunningStep));
 	running->cxt = cxt;
 	running->step = copy_claimed_step(claimed);
-	done = palloc0(sizeof(FinishedStep));
-	done->step = running->step;
-	done->cxt = cxt;
+	file_step(engine, running, StepStart(engine->client, running, &outcome),
+			  &outcome);
+	MemoryContextSwitchTo(old);
+}
 
-	if (StepStart(engine->client, running, &done->outcome))
+/*
+ * file_step
+ *		Put a step where its progress says: a step whose request is in
+ *		flight joins the running list, one whose task waits the waiting
+ *		list; one that is done (handler, local SQL, skipped, malformed)
+ *		joins the finished list, recorded by the next pass.
+ */
+static void
+file_step(Engine *engine, RunningStep *running, StepProgress progress,
+		  const StepOutcome *outcome)
+{
+	MemoryContext old = MemoryContextSwitchTo(engine->steps_cxt);
+	FinishedStep *done;
+
+	switch (progress)
 	{
-		MemoryContextSwitchTo(engine->steps_cxt);
-		engine->running = lappend(engine->running, running);
-	}
-	else
-	{
-		MemoryContextSwitchTo(engine->steps_cxt);
-		engine->finished = lappend(engine->finished, done);
+		case STEP_IN_FLIGHT:
+			engine->running = lappend(engine->running, running);
+			break;
+		case STEP_WAITING:
+			engine->waiting = lappend(engine->waiting, running);
+			break;
+		case STEP_DONE:
+			MemoryContextSwitchTo(running->cxt);
+			done = palloc0(sizeof(FinishedStep));
+			done->step = running->step;
+			done->cxt = running->cxt;
+			done->outcome = *outcome;
+			MemoryContextSwitchTo(engine->steps_cxt);
+			engine->finished = lappend(engine->finished, done);
+			break;
 	}
 	MemoryContextSwitchTo(old);
 }
 
 /*
+ * resume_ready
+ *		Resume every step whose task waits no more (its request completed,
+ *		or the Vault login it waited for ended), until each waits again or
+ *		is done.
+ */
+static void
+resume_ready(Engine *engine)
+{
+	void	   *arg;
+
+	while (StepTaskNextReady(&arg) != NULL)
+	{
+		RunningStep *running = (RunningStep *) arg;
+		StepOutcome outcome;
+		StepProgress progress = StepResume(running, &outcome);
+
+		if (progress == STEP_WAITING)
+			continue;
+		engine->waiting = list_delete_ptr(engine->waiting, running);
+		file_step(engine, running, progress, &outcome);
+	}
+}
+
+/*
  * finish_completed
- *		Move every step whose request completed to the finished list.
+ *		Move every step whose request completed to the finished list, and
+ *		resume the tasks whose requests completed.
  */
 static void
 finish_completed(Engine *engine)
 {
 	List	   *completed = HttpTakeCompleted(engine->client);
 	ListCell   *lc;
+
+	resume_ready(engine);
 
 	foreach(lc, completed)
 	{

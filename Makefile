@@ -43,6 +43,7 @@ OBJS = \
 	src/platform/handler_credentials.o \
 	src/platform/handler_helm.o \
 	src/platform/handler_validate.o \
+	src/exec/spi_util.o \
 	src/exec/sql_exec.o \
 	src/exec/role_password.o \
 	src/exec/endpoint.o \
@@ -52,6 +53,7 @@ OBJS = \
 	src/exec/step_exec.o \
 	src/placement/servers.o \
 	src/placement/remote.o \
+	src/worker/extension_lock_util.o \
 	src/worker/journal.o \
 	src/worker/journal_write.o \
 	src/worker/worker_wake.o \

@@ -11,7 +11,9 @@
 #               (test/deploy; after tap, whose simulator journals it reads)
 #   selftest    the runner's TAP counter and the valgrind summary against
 #               inputs of known verdict (test/selftest/run.sh)
-#   format      src/ laid out as pgindent would (test/tools/indent.sh)
+#   format      src/ laid out as pgindent would (test/tools/indent.sh), and
+#               every call between its files going down the layers
+#               (test/tools/layers.sh)
 #
 # The last line is "N passed, M failed, K skipped": TAP and the node suites
 # count per assertion; a suite that cannot run or runs nothing is a failure.
@@ -191,13 +193,15 @@ for suite in "${suites[@]}"; do
 		fi
 		;;
 	format)
-		echo "== format (pg_bsd_indent with pgindent's options; make indent fixes it)"
-		if test/tools/indent.sh --check; then
-			passed=$((passed + 1))
-		else
-			failed=$((failed + 1))
-			failures+=(format)
-		fi
+		echo "== format (pg_bsd_indent with pgindent's options, make indent fixes it; the layer rule)"
+		for check in test/tools/indent.sh test/tools/layers.sh; do
+			if "$check" --check; then
+				passed=$((passed + 1))
+			else
+				failed=$((failed + 1))
+				failures+=(format)
+			fi
+		done
 		;;
 	selftest)
 		[ -x test/selftest/run.sh ] || { no_suite selftest "test/selftest/run.sh is missing or not executable"; continue; }

@@ -8,7 +8,8 @@
  * caller's transaction (or subtransaction) like any other statement, so a
  * failed provision leaves nothing half-created.  Actions for another
  * server (target remote_database) are left to the worker.  Also here: the
- * kept plans of the extension's own catalog statements (SpiExecuteKept).
+ * kept plans of the extension's own catalog statements (SpiExecuteKept,
+ * spi_util.c).
  *
  * One exception to "an error aborts everything": the statements that drop
  * one role of a deprovisioned tenant (REASSIGN OWNED, DROP OWNED, DROP
@@ -195,41 +196,4 @@ ExecutePlanSql(List *actions)
 	error_context_stack = callback.previous;
 	SPI_finish();
 	return leftovers;
-}
-
-/*
- * SpiExecuteKept
- *		Run a catalog statement of the extension through a plan prepared on
- *		first use and kept for the life of the backend (*plan caches it);
- *		the caller is connected to SPI.  An unexpected result is an internal
- *		error.
- *
- * The plan cache revalidates a kept plan before each use and prepares it
- * again from the statement's text when a table it uses was dropped and
- * created again (DROP and CREATE EXTENSION in one session).  Plans are
- * generic: the statements follow an index or insert whatever the values.
- */
-int
-SpiExecuteKept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-			   Datum *values, const char *nulls, int expected)
-{
-	int			rc;
-
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	prepared = SPI_prepare_cursor(sql, nargs, types,
-												  CURSOR_OPT_GENERIC_PLAN);
-
-		if (prepared == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not keep the plan of \"%s\"", sql);
-		*plan = prepared;
-	}
-	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
-	if (rc != expected)
-		elog(ERROR, "tenancy catalog statement failed: %s",
-			 SPI_result_code_string(rc));
-	return rc;
 }

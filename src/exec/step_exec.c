@@ -18,6 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include <curl/curl.h>
@@ -642,7 +643,7 @@ run_local_sql(const char *sql)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!JournalLockExtension())
+	if (!WorkerLockExtension())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"tenancy\" is not installed: the step's SQL was not run")));

@@ -126,15 +126,6 @@ extern int	JournalMaintain(bool all_running, const int64 *in_flight,
  */
 extern void JournalRenewLeases(const int64 *step_ids, int n_steps);
 
-/*
- * Inside a transaction of the worker, before touching the extension's
- * tables: share-lock the extension (DROP EXTENSION waits for the
- * transaction, or the transaction for the DROP, never a deadlock between
- * them); false when it is not installed.  The one exception to "every
- * function here runs its own transaction".
- */
-extern bool JournalLockExtension(void);
-
 /* Delay before retry number attempt (1-based), with jitter. */
 extern int64 JournalRetryDelayMs(int attempt, int64 retry_after_ms);
 

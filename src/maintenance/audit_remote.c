@@ -20,6 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -147,7 +148,7 @@ record_remote_findings(int64 run_id, const char *tenant, List *rows)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* two tables (findings and their run): queue behind DROP EXTENSION */
-	(void) JournalLockExtension();
+	(void) WorkerLockExtension();
 	foreach(lc, rows)
 	{
 		char	  **row = lfirst(lc);

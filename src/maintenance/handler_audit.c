@@ -23,6 +23,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -78,7 +79,7 @@ record_findings(int64 run_id, const char *tenant, const char *object,
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* two tables (findings and their run): queue behind DROP EXTENSION */
-	(void) JournalLockExtension();
+	(void) WorkerLockExtension();
 	foreach(lc, findings)
 	{
 		PlatformFinding *f = lfirst(lc);
@@ -449,7 +450,7 @@ HandlePodRequests(const StepContext *context, StepOutcome *outcome)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) JournalLockExtension();
+	(void) WorkerLockExtension();
 	MeteringRecordPodRequests(sample_id, cpu, memory, running);
 	PopActiveSnapshot();
 	CommitTransactionCommand();

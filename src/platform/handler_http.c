@@ -8,6 +8,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -269,7 +270,7 @@ HandlerStepAgeMs(const StepContext *context)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (JournalLockExtension() &&
+	if (WorkerLockExtension() &&
 		SPI_execute_with_args("SELECT (EXTRACT(epoch FROM "
 							  "pg_catalog.clock_timestamp() - started_at) * 1000)::bigint "
 							  "FROM tenancy.steps WHERE step_id = $1",

@@ -11,6 +11,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -41,7 +42,7 @@ OwnerRecordRead(int64 operation_id, char **tenant, char **namespace_uid)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (JournalLockExtension() &&
+	if (WorkerLockExtension() &&
 		SPI_execute_with_args("SELECT t.name, t.namespace_uid "
 							  "FROM tenancy.operations o JOIN tenancy.tenants t "
 							  "ON t.tenant_id OPERATOR(pg_catalog.=) o.tenant_id "
@@ -81,7 +82,7 @@ OwnerRecordSetNamespaceUid(int64 operation_id, const char *uid)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	values[0] = Int64GetDatum(operation_id);
 	values[1] = uid ? CStringGetTextDatum(uid) : (Datum) 0;
-	if (JournalLockExtension() &&
+	if (WorkerLockExtension() &&
 		SPI_execute_with_args("UPDATE tenancy.tenants t SET namespace_uid = $2 "
 							  "FROM tenancy.operations o "
 							  "WHERE o.operation_id OPERATOR(pg_catalog.=) $1 "

@@ -32,6 +32,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -603,47 +604,6 @@ journal_begin(const char *activity)
 }
 
 /*
- * JournalLockExtension
- *		In a transaction of the worker, before it touches a table of the
- *		extension: lock the extension itself (AccessShareLock on the
- *		pg_extension object, until the transaction ends), and say whether it
- *		is installed.
- *
- * DROP EXTENSION locks the extension (AccessExclusiveLock) before any of
- * its members, then the members one after another in an order of its own,
- * which differs from the order in which the worker's statements lock
- * tenancy.steps, operations and tenants.  Without this lock, a worker
- * transaction holding steps and waiting for operations, and a DROP
- * EXTENSION holding operations and waiting for steps, deadlock; and the
- * DBA's statement may be the one the deadlock detector cancels.  With it,
- * the two queue on one lock before either holds a table: DROP EXTENSION
- * waits for the worker's short transaction, or the worker waits for the
- * DROP and then finds the extension gone.  The lock taken is re-checked
- * after the wait (a DROP and a CREATE may have come in between).
- */
-bool
-JournalLockExtension(void)
-{
-	Oid			locked = InvalidOid;
-
-	for (;;)
-	{
-		Oid			current = get_extension_oid("tenancy", true);
-
-		if (current == locked)
-			return OidIsValid(current);
-		if (OidIsValid(locked))
-			UnlockDatabaseObject(ExtensionRelationId, locked, 0, AccessShareLock);
-		if (!OidIsValid(current))
-			return false;
-		LockDatabaseObject(ExtensionRelationId, current, 0, AccessShareLock);
-		/* the re-check reads pg_extension as of now, after a DROP we waited for */
-		InvalidateCatalogSnapshot();
-		locked = current;
-	}
-}
-
-/*
  * journal_commit
  *		Commit the transaction journal_begin started and report statistics.
  */
@@ -938,7 +898,7 @@ JournalRunPass(JournalPass *pass)
 	journal_begin(pass->max_claim > 0
 				  ? "tenancy worker: recording results and claiming due steps"
 				  : "tenancy worker: recording results");
-	pass->ready = JournalLockExtension();
+	pass->ready = WorkerLockExtension();
 	if (pass->ready)
 	{
 		int64		min_retry_ms = -1;
@@ -985,7 +945,7 @@ JournalStepStarted(ClaimedStep *step)
 	bool		ours = false;
 
 	journal_begin("tenancy worker: starting a step");
-	if (JournalLockExtension())
+	if (WorkerLockExtension())
 	{
 		bool		isnull;
 
@@ -1116,7 +1076,7 @@ JournalMaintain(bool all_running, const int64 *in_flight, int n_in_flight)
 	uint64		i;
 
 	journal_begin("tenancy worker: requeueing expired leases");
-	if (!JournalLockExtension())
+	if (!WorkerLockExtension())
 	{
 		journal_commit();
 		return 0;
@@ -1184,7 +1144,7 @@ JournalRenewLeases(const int64 *step_ids, int n_steps)
 	if (n_steps == 0)
 		return;
 	journal_begin("tenancy worker: renewing leases");
-	if (JournalLockExtension())
+	if (WorkerLockExtension())
 	{
 		values[0] = int8_array_datum(step_ids, n_steps);
 		values[1] = Int32GetDatum(tenancy_lease_duration_s);

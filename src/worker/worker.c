@@ -33,7 +33,7 @@
  * Leases: the worker renews the leases of every step it holds once half of
  * the oldest has passed (renew_leases_if_due), between handlers too, so a
  * step it still holds never looks abandoned.  Its transactions share-lock
- * the extension before touching its tables (JournalLockExtension): DROP
+ * the extension before touching its tables (WorkerLockExtension): DROP
  * EXTENSION and the worker queue on that lock instead of deadlocking.
  *
  * Versions: the worker touches the extension's tables only when the version
@@ -52,6 +52,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "extension_lock.h"
 #include "postgres.h"
 
 #include <limits.h>
@@ -194,7 +195,7 @@ TenancyWorkerMain(Datum main_arg)
 	 * When a transaction of the worker closes a deadlock cycle (with DROP
 	 * EXTENSION, or any session), the worker detects it first and gives
 	 * way: its step retries later (StepStart), a pass records again.  Most
-	 * cycles with DROP EXTENSION cannot form at all (JournalLockExtension);
+	 * cycles with DROP EXTENSION cannot form at all (WorkerLockExtension);
 	 * this covers the transactions of handlers that do not lock the
 	 * extension.  Keep it below the deadlock_timeout of DBA sessions.
 	 */

@@ -13,7 +13,8 @@
 #   4 execute    exec/, placement/, platform/handler_*.c, owner_record.c,
 #                maintenance/handler_audit.c and audit_remote.c: what runs
 #                one step and says its outcome
-#   5 journal    worker/journal.c, worker_wake.c: records the outcomes
+#   5 journal    worker/journal.c, journal_write.c, worker_wake.c: records
+#                the outcomes
 #   6 worker     worker/worker.c: the loop
 #   7 commands   commands/, maintenance/ (the SQL entry points)
 #   8 module     tenancy.c (_PG_init)
@@ -36,7 +37,7 @@ layer_of() {
 		maintenance/maintenance_record) echo "3 record" ;;
 		exec/* | placement/* | platform/* | maintenance/handler_audit | maintenance/audit_remote)
 			echo "4 execute" ;;
-		worker/journal | worker/worker_wake) echo "5 journal" ;;
+		worker/journal | worker/journal_write | worker/worker_wake) echo "5 journal" ;;
 		worker/*) echo "6 worker" ;;
 		commands/* | maintenance/*) echo "7 commands" ;;
 		tenancy) echo "8 module" ;;

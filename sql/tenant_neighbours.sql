@@ -284,6 +284,32 @@ ROLLBACK;
 CREATE TABLE blue_staging.again_1 (id int);
 CREATE TABLE blue_staging.again_2 (id int);
 CREATE TABLE blue_staging.again_3 (id int);
+-- one statement may not take the tenant over its budget, however many
+-- relations it creates: the check after the statement fails it and nothing
+-- of it is left.  With one relation to spare (11 of 12): a table with three
+-- UNIQUE columns (4 relations), a second UNIQUE constraint added (an index
+-- each), CREATE TABLE AS, SELECT INTO and CREATE MATERIALIZED VIEW of a text
+-- column (a TOAST table and its index besides) are refused; a table of one
+-- int column fits
+DROP TABLE blue_staging.again_2;
+CREATE TABLE blue_staging.wide (a int UNIQUE, b int UNIQUE, c int UNIQUE);
+SELECT to_regclass('blue_staging.wide') IS NULL AS wide_gone;
+ALTER TABLE blue_staging.again_1 ADD CONSTRAINT u1 UNIQUE (id);
+ALTER TABLE blue_staging.again_1 ADD CONSTRAINT u2 UNIQUE (id);
+DO $$
+BEGIN
+	FOR i IN 3..50 LOOP
+		EXECUTE format('ALTER TABLE blue_staging.again_1 ADD CONSTRAINT u%s UNIQUE (id)', i);
+	END LOOP;
+END
+$$;
+SELECT count(*) AS unique_constraints FROM pg_constraint
+ WHERE conrelid = 'blue_staging.again_1'::regclass;
+ALTER TABLE blue_staging.again_1 DROP CONSTRAINT u1;
+CREATE TABLE blue_staging.ctas AS SELECT 'x'::text AS t;
+SELECT 'x'::text AS t INTO blue_staging.selected;
+CREATE MATERIALIZED VIEW blue_staging.mv AS SELECT 'x'::text AS t;
+CREATE TABLE blue_staging.narrow (id int);
 RESET ROLE;
 -- a budget lowered below what the tenant holds is reported by the audit
 SET tenancy.max_relations_per_tenant = 'basic=10,standard=5000';

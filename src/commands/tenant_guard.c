@@ -30,6 +30,10 @@
  *	  creates a relation is refused with 53400 once the tenant holds its
  *	  tier's budget of live relations (tenancy.max_relations_per_tenant),
  *	  counted in pg_class: those in its schemas and those its roles own.
+ *	  After a statement that may have created relations (CREATE TABLE,
+ *	  CREATE INDEX, ALTER TABLE, CREATE TABLE AS, ...) the count is taken
+ *	  again and the statement fails with 53400 when it left the tenant
+ *	  above its budget (one statement can create many).
  *
  *	  Setting ceilings (session role a tenant role): the login role's
  *	  settings (statement_timeout, work_mem,
@@ -373,6 +377,27 @@ creates_relation(Node *parsetree)
 }
 
 /*
+ * may_create_relations
+ *		Whether a statement may leave more rows in pg_class than it found,
+ *		beyond the one the statements of creates_relation create: indexes
+ *		of constraints, TOAST tables of new columns, partitions' indexes,
+ *		the relations of a trusted extension's script.
+ */
+static bool
+may_create_relations(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+		case T_CreateExtensionStmt:
+		case T_AlterExtensionStmt:
+			return true;
+		default:
+			return creates_relation(parsetree);
+	}
+}
+
+/*
  * TenantRelationBudget
  *		The budget of live relations of a tier from
  *		tenancy.max_relations_per_tenant ("tier=count,..."); -1 when the
@@ -394,27 +419,37 @@ TenantRelationBudget(const char *tier)
 }
 
 /*
- * check_relation_budget
- *		53400 when the tenant already holds its tier's budget of live
- *		relations.  Counted in pg_class (so rows of rolled-back creations,
- *		dead until VACUUM, do not count): relations in the tenant's schemas
- *		and relations its roles own anywhere (temporary tables too).  Read
- *		as the bootstrap superuser: the tenant cannot read tenancy.tenants.
+ * RelationCount
+ *		What the budget check needs of a tenant: its tier, the tier's budget
+ *		(-1: none) and the live relations it holds.
  */
-static void
-check_relation_budget(const char *tenant)
+typedef struct RelationCount
+{
+	char	   *tier;
+	int			budget;
+	int64		live;
+} RelationCount;
+
+/*
+ * count_relations
+ *		The tenant's budget and live relations.  Counted in pg_class (so
+ *		rows of rolled-back creations, dead until VACUUM, do not count):
+ *		relations in the tenant's schemas and relations its roles own
+ *		anywhere (temporary tables too).  Read as the bootstrap superuser:
+ *		the tenant cannot read tenancy.tenants.  The count is not run when
+ *		the tier has no budget.
+ */
+static RelationCount
+count_relations(const char *tenant)
 {
 	Oid			saved_user;
 	int			saved_sec;
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
-	volatile int budget = -1;
-	volatile int64 live = 0;
-	char	   *volatile tier = NULL;
+	volatile RelationCount result = {NULL, -1, 0};
+	MemoryContext caller = CurrentMemoryContext;
 	int			nest;
 
-	if (!OidIsValid(get_extension_oid("tenancy", true)))
-		return;
 	/*
 	 * As the bootstrap superuser, with search_path pinned: the tenant's own
 	 * search_path could otherwise put its operators before pg_catalog's.
@@ -430,9 +465,14 @@ check_relation_budget(const char *tenant)
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		args[0] = CStringGetTextDatum(tenant);
+
+		/*
+		 * Not read-only: SPI then starts each query with a new snapshot,
+		 * which sees the relations the statement that just ran created.
+		 */
 		if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
 								  "AND state NOT IN ('deprovisioning', 'deprovisioned')",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read tenancy.tenants");
 		if (SPI_processed == 1)
 		{
@@ -442,12 +482,13 @@ check_relation_budget(const char *tenant)
 																&isnull));
 			TenantModel *m = TenantModelFromSpec(tenant, spec);
 
-			tier = m->tier;
-			budget = TenantRelationBudget(m->tier);
-			if (budget >= 0)
+			/* SPI_finish frees what was allocated since SPI_connect */
+			result.tier = MemoryContextStrdup(caller, m->tier);
+			result.budget = TenantRelationBudget(m->tier);
+			if (result.budget >= 0)
 			{
 				Datum		nsps[TENANT_SCHEMA_COUNT];
-				Datum		roles[3 + TENANT_LOGIN_ROLE_COUNT];
+				Datum		roles[4 + TENANT_LOGIN_ROLE_COUNT];
 				int			nnsp = 0;
 				int			nrole = 0;
 				Oid			count_types[2] = {OIDARRAYOID, OIDARRAYOID};
@@ -458,6 +499,7 @@ check_relation_budget(const char *tenant)
 				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->owner_role, true));
 				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->writer_role, true));
 				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->reader_role, true));
+				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->backup_role, true));
 				for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 					roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->login_roles[i], true));
 				count_args[0] = PointerGetDatum(construct_array(nsps, nnsp, OIDOID, sizeof(Oid),
@@ -466,10 +508,10 @@ check_relation_budget(const char *tenant)
 																true, TYPALIGN_INT));
 				if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
 										  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
-										  2, count_types, count_args, NULL, true, 0) != SPI_OK_SELECT)
+										  2, count_types, count_args, NULL, false, 0) != SPI_OK_SELECT)
 					elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
-				live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
+				result.live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1, &isnull));
 			}
 		}
 		SPI_finish();
@@ -480,13 +522,56 @@ check_relation_budget(const char *tenant)
 		SetUserIdAndSecContext(saved_user, saved_sec);
 	}
 	PG_END_TRY();
+	return result;
+}
 
-	if (budget >= 0 && live >= budget)
+/*
+ * check_relation_budget
+ *		Before a statement that creates a relation: 53400 when the tenant
+ *		already holds its tier's budget of live relations.
+ */
+static void
+check_relation_budget(const char *tenant)
+{
+	RelationCount count;
+
+	if (!OidIsValid(get_extension_oid("tenancy", true)))
+		return;
+	count = count_relations(tenant);
+	if (count.budget >= 0 && count.live >= count.budget)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("tenant \"%s\" has reached its relation budget of %d", tenant, budget),
+				 errmsg("tenant \"%s\" has reached its relation budget of %d", tenant,
+						count.budget),
 				 errdetail("The tenant holds %lld live relations (tables, indexes, sequences, views and their TOAST tables, in its schemas or owned by its roles); tenancy.max_relations_per_tenant gives tier %s a budget of %d.",
-						   (long long) live, tier, budget),
+						   (long long) count.live, count.tier, count.budget),
+				 errhint("Drop relations the tenant no longer needs, or ask the platform's administrators for a larger budget.")));
+}
+
+/*
+ * check_relation_budget_after
+ *		After a DDL statement: 53400 when the tenant now holds more than its
+ *		budget, so that the statement's transaction rolls back.  The check
+ *		before a statement cannot see how many relations it creates: one
+ *		CREATE TABLE with many UNIQUE columns creates an index for each,
+ *		ALTER TABLE ... ADD CONSTRAINT ... UNIQUE one more, a column of a
+ *		toastable type a TOAST table and its index.
+ */
+static void
+check_relation_budget_after(const char *tenant)
+{
+	RelationCount count;
+
+	if (!OidIsValid(get_extension_oid("tenancy", true)))
+		return;
+	count = count_relations(tenant);
+	if (count.budget >= 0 && count.live > count.budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("statement would exceed the relation budget of %d of tenant \"%s\"",
+						count.budget, tenant),
+				 errdetail("After the statement the tenant would hold %lld live relations (tables, indexes, sequences, views and their TOAST tables, in its schemas or owned by its roles); tenancy.max_relations_per_tenant gives tier %s a budget of %d.",
+						   (long long) count.live, count.tier, count.budget),
 				 errhint("Drop relations the tenant no longer needs, or ask the platform's administrators for a larger budget.")));
 }
 
@@ -724,18 +809,25 @@ TenantGuardBeforeUtility(Node *parsetree)
 /*
  * TenantGuardAfterUtility
  *		After a utility statement ran: row-level security on new partitions
- *		of a shared table, the setting ceilings, tenancy's row types.
+ *		of a shared table, the setting ceilings, tenancy's row types, the
+ *		relation budget.
  */
 void
 TenantGuardAfterUtility(Node *parsetree)
 {
+	const char *tenant;
+
 	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
 		follow_partitions(parsetree);
 	if (IsA(parsetree, VariableSetStmt))
 		check_set((VariableSetStmt *) parsetree);
-	else if (tenant_role(GetUserId()) != NULL &&
+	else if ((tenant = tenant_role(GetUserId())) != NULL &&
 			 GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
+	{
 		check_tenancy_types();
+		if (may_create_relations(parsetree))
+			check_relation_budget_after(tenant);
+	}
 	enforce_ceilings();
 }
 

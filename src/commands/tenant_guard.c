@@ -37,7 +37,8 @@
  *
  *	  Setting ceilings (session role a tenant role): the login role's
  *	  settings (statement_timeout, work_mem,
- *	  idle_in_transaction_session_timeout, set by tier) are ceilings.  SET
+ *	  idle_in_transaction_session_timeout, set by tier) are ceilings (of
+ *	  the backup role, which pg_dump logs in as, only work_mem).  SET
  *	  to a value above one (0, which disables a timeout, is above any) is
  *	  refused with 42501, as is ALTER ROLE ... SET or RESET of them.  A
  *	  value that got above its ceiling another way (set_config(), a startup
@@ -578,6 +579,26 @@ check_relation_budget_after(const char *tenant)
 /* ---------------------------------------------------- setting ceilings */
 
 /*
+ * is_backup_role
+ *		Whether role is backup_<slug>, the backup role of its tenant.
+ */
+static bool
+is_backup_role(Oid role)
+{
+	const char *tenant = TenantOfRole(role);
+	char	   *name = GetUserNameFromId(role, true);
+	char	   *expected;
+
+	if (tenant == NULL || name == NULL)
+		return false;
+	expected = psprintf("backup_%s", tenant);
+	for (char *c = expected; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	return strcmp(name, expected) == 0;
+}
+
+/*
  * load_ceilings
  *		The ceilings of a session role: its own settings (all databases,
  *		or this one) of the ceiling settings.  Read again at most once a
@@ -643,6 +664,15 @@ load_ceilings(Oid role)
 		systable_endscan(scan);
 	}
 	table_close(rel, AccessShareLock);
+
+	/*
+	 * pg_dump sets both timeouts to 0 in its session (a dump runs as long
+	 * as the data takes); refusing that would fail every backup.  The
+	 * backup role keeps the tier's work_mem as a ceiling, and its
+	 * temp_file_limit, which only a superuser can change.
+	 */
+	if (is_backup_role(role))
+		ceilings.set[0] = ceilings.set[2] = false;
 	ceilings.role = role;
 	ceilings.read_at = now;
 }

@@ -145,6 +145,8 @@ ALTER TABLE public.orders_mid NO FORCE ROW LEVEL SECURITY;
 CREATE POLICY everyone ON public.orders_high USING (true);
 -- and a table of another role using a row type of tenancy
 CREATE TABLE public.pinned (t tenancy.tenants);
+-- and a view of another role calling tenancy.current_tenant()
+CREATE VIEW public.whoami AS SELECT tenancy.current_tenant() AS me;
 SELECT check_name, severity, object, detail FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object, detail;
@@ -158,6 +160,7 @@ SELECT tenancy.share_table('public.orders', 'tenant');
 DROP TRIGGER planted ON public.orders_low;
 DROP POLICY everyone ON public.orders_high;
 DROP TABLE public.pinned;
+DROP VIEW public.whoami;
 SELECT check_name, severity, object FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object;
@@ -174,8 +177,18 @@ SELECT s.what, pg_temp.attempt('etl_red', s.stmt) AS result
 	('read tenants', 'SELECT count(*) FROM tenancy.tenants'),
 	('read a view', 'SELECT count(*) FROM tenancy.tenant_summary'),
 	('column of a row type', 'CREATE TABLE red_bronze.pin (t tenancy.tenants)'),
-	('function of a row type', 'CREATE FUNCTION red_bronze.pin(tenancy.operations) RETURNS int LANGUAGE sql AS ''SELECT 1''')
+	('function of a row type', 'CREATE FUNCTION red_bronze.pin(tenancy.operations) RETURNS int LANGUAGE sql AS ''SELECT 1'''),
+	-- nor a stored call of current_tenant() (it would block DROP EXTENSION
+	-- too); a PL/pgSQL body records no dependency
+	('default calling current_tenant', 'CREATE TABLE red_bronze.me (t text DEFAULT tenancy.current_tenant())'),
+	('view calling current_tenant', 'CREATE VIEW red_bronze.me AS SELECT tenancy.current_tenant() AS me'),
+	('SQL body calling current_tenant', 'CREATE FUNCTION red_bronze.me() RETURNS text LANGUAGE sql BEGIN ATOMIC SELECT tenancy.current_tenant(); END'),
+	('PL/pgSQL calling current_tenant', 'CREATE FUNCTION red_bronze.me() RETURNS text LANGUAGE plpgsql AS ''BEGIN RETURN tenancy.current_tenant(); END''')
   ) AS s(what, stmt);
+-- with its message
+SET ROLE etl_red;
+CREATE VIEW red_bronze.me AS SELECT tenancy.current_tenant() AS me;
+RESET ROLE;
 
 ------------------------------------------------------------------ billing inputs
 -- 9. red's runs: two completed, one running; then red's code tries to

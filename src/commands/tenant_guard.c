@@ -18,9 +18,12 @@
  *	  tenant's rows) and LOCK TABLE above ROW EXCLUSIVE (it would stall every
  *	  tenant) are refused with 42501, whatever was granted.
  *
- *	  Types of tenancy (current role a tenant role): DDL whose new objects
- *	  depend on a row type of tenancy's tables is refused with 42501 (every
- *	  role has USAGE on schema tenancy, for tenancy.current_tenant()).
+ *	  Types and functions of tenancy (current role a tenant role): DDL
+ *	  whose new objects depend on a row type of tenancy's tables, or on a
+ *	  function of tenancy (a column default or view calling
+ *	  tenancy.current_tenant()), is refused with 42501: every role has
+ *	  USAGE on schema tenancy, for tenancy.current_tenant(), and such an
+ *	  object would block DROP EXTENSION.
  *
  *	  Partitions (any role): a table created as, or attached as, a partition
  *	  (or inheritance child) of a shared table gets row-level security and
@@ -56,6 +59,7 @@
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -63,6 +67,7 @@
 #include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
@@ -82,6 +87,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -272,22 +278,23 @@ follow_partitions(Node *parsetree)
 	}
 }
 
-/* ------------------------------------------------- types of tenancy */
+/* ------------------------------------- types and functions of tenancy */
 
 /*
- * extension_types
+ * extension_members
  *		The row types (and their array types) of the tables and views of
- *		extension tenancy: the only types in its schema.
+ *		extension tenancy, the only types in its schema, and its functions.
  */
-static List *
-extension_types(Oid extension)
+static void
+extension_members(Oid extension, List **types, List **functions)
 {
 	Relation	depend = table_open(DependRelationId, AccessShareLock);
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	List	   *types = NIL;
 
+	*types = NIL;
+	*functions = NIL;
 	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(ExtensionRelationId));
 	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
@@ -298,58 +305,130 @@ extension_types(Oid extension)
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
 		Oid			rowtype;
 
+		if (dep->classid == ProcedureRelationId)
+			*functions = lappend_oid(*functions, dep->objid);
 		if (dep->classid != RelationRelationId ||
 			!OidIsValid(rowtype = get_rel_type_id(dep->objid)))
 			continue;
-		types = lappend_oid(types, rowtype);
+		*types = lappend_oid(*types, rowtype);
 		if (OidIsValid(get_array_type(rowtype)))
-			types = lappend_oid(types, get_array_type(rowtype));
+			*types = lappend_oid(*types, get_array_type(rowtype));
 	}
 	systable_endscan(scan);
 	table_close(depend, AccessShareLock);
-	return types;
 }
 
 /*
- * check_tenancy_types
+ * relation_of
+ *		The relation an object belongs to: itself when it is one, else the
+ *		relation it depends on automatically or internally (a column
+ *		default, a policy, a view's rule, a trigger, an index).  InvalidOid
+ *		when none.
+ */
+static Oid
+relation_of(Relation depend, Oid classid, Oid objid)
+{
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			relid = InvalidOid;
+
+	if (classid == RelationRelationId)
+		return objid;
+	ScanKeyInit(&keys[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(classid));
+	ScanKeyInit(&keys[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(objid));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, keys);
+	while (!OidIsValid(relid) && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->refclassid == RelationRelationId &&
+			(dep->deptype == DEPENDENCY_AUTO || dep->deptype == DEPENDENCY_INTERNAL))
+			relid = dep->refobjid;
+	}
+	systable_endscan(scan);
+	return relid;
+}
+
+/*
+ * new_dependent
+ *		Whether an object created in this transaction depends on object
+ *		(refclassid, refobjid).  With skip_shared, a dependent belonging to
+ *		a shared table (or a partition of one) does not count: share_table
+ *		gives those a policy and a column default calling
+ *		tenancy.current_tenant(), also to the partitions a tenant creates.
+ */
+static bool
+new_dependent(Relation depend, Oid refclassid, Oid refobjid, bool skip_shared)
+{
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(refclassid));
+	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(refobjid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+		char	   *column;
+		Oid			relid;
+
+		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
+			continue;
+		if (skip_shared &&
+			OidIsValid(relid = relation_of(depend, dep->classid, dep->objid)) &&
+			OidIsValid(SharedTableOf(relid, &column)))
+			continue;
+		found = true;
+	}
+	systable_endscan(scan);
+	return found;
+}
+
+/*
+ * check_tenancy_members
  *		After DDL of a tenant role: no object it created in this
- *		transaction may depend on a type of schema tenancy.  Every role has
- *		USAGE on the schema (to call tenancy.current_tenant()), so it can
- *		name the row types of tenancy's tables; a column, function or view
- *		of one would make DROP EXTENSION fail, and ALTER TABLE of tenancy's
- *		tables in an upgrade.
+ *		transaction may depend on a type or a function of extension
+ *		tenancy.  Every role has USAGE on the schema (to call
+ *		tenancy.current_tenant()), so it can name the row types of
+ *		tenancy's tables and current_tenant() in a column, a column
+ *		default, a view, a policy or a function's SQL body; any of them
+ *		would make DROP EXTENSION fail, and ALTER TABLE of tenancy's tables
+ *		in an upgrade.
  */
 static void
-check_tenancy_types(void)
+check_tenancy_members(void)
 {
 	Oid			extension = get_extension_oid("tenancy", true);
 	Relation	depend;
+	List	   *types;
+	List	   *functions;
 	ListCell   *lc;
 
 	if (!OidIsValid(extension))
 		return;
+	extension_members(extension, &types, &functions);
 	depend = table_open(DependRelationId, AccessShareLock);
-	foreach(lc, extension_types(extension))
-	{
-		ScanKeyData keys[2];
-		SysScanDesc scan;
-		HeapTuple	tuple;
-		bool		found = false;
-
-		ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
-		ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
-		scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
-		while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
-			found = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
-		systable_endscan(scan);
-		if (found)
+	foreach(lc, types)
+		if (new_dependent(depend, TypeRelationId, lfirst_oid(lc), false))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
 					 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
-	}
+	foreach(lc, functions)
+		if (new_dependent(depend, ProcedureRelationId, lfirst_oid(lc), true))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to store a call of function %s",
+							format_procedure(lfirst_oid(lc))),
+					 errdetail("Tenant roles may call tenancy.current_tenant() in queries, but no object of theirs (a column default, a view, a policy, a function's SQL body) may depend on a function of tenancy: it would block DROP EXTENSION and upgrades of tenancy."),
+					 errhint("Call it in the statements that need it, or in a PL/pgSQL function, whose body records no dependency.")));
 	table_close(depend, AccessShareLock);
 }
 
@@ -839,7 +918,7 @@ TenantGuardBeforeUtility(Node *parsetree)
 /*
  * TenantGuardAfterUtility
  *		After a utility statement ran: row-level security on new partitions
- *		of a shared table, the setting ceilings, tenancy's row types, the
+ *		of a shared table, the setting ceilings, tenancy's row types and functions, the
  *		relation budget.
  */
 void
@@ -854,7 +933,7 @@ TenantGuardAfterUtility(Node *parsetree)
 	else if ((tenant = tenant_role(GetUserId())) != NULL &&
 			 GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
 	{
-		check_tenancy_types();
+		check_tenancy_members();
 		if (may_create_relations(parsetree))
 			check_relation_budget_after(tenant);
 	}

@@ -1380,8 +1380,9 @@ audit_sessions(AuditRun *run, List *tenants)
  *		tenancy.current_tenant()); nothing else in it may be: a function
  *		other than current_tenant executable by PUBLIC, a table, view or
  *		sequence with a privilege of PUBLIC, or an object outside the
- *		extension using one of its row types (it blocks DROP EXTENSION and
- *		upgrades; tenant roles are refused that, other roles are not).
+ *		extension using one of its row types or functions (it blocks DROP
+ *		EXTENSION and upgrades; tenant roles are refused that, other roles
+ *		are not; share_table's policies and column defaults are expected).
  *		schema_exposure, high.
  */
 static void
@@ -1411,6 +1412,27 @@ audit_schema_exposure(AuditRun *run)
 			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
 			 "    AND ((e.classid = d.classid AND e.objid = d.objid)"
 			 "     OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)))"
+			 " UNION ALL"
+			 " SELECT pg_catalog.format('function %s, used by %s', d.refobjid::pg_catalog.regprocedure,"
+			 "  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
+			 " FROM pg_catalog.pg_depend d"
+			 " JOIN pg_catalog.pg_depend m ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+			 "  AND m.objid = d.refobjid AND m.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			 "  AND m.refobjid = (SELECT x.oid FROM pg_catalog.pg_extension x WHERE x.extname = 'tenancy')"
+			 " WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n'"
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			 "    AND e.classid = d.classid AND e.objid = d.objid)"
+			 /* share_table's policies and defaults, and tenancy's own tables' */
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o"
+			 "   JOIN pg_catalog.pg_class c ON c.oid = o.refobjid"
+			 "   WHERE o.classid = d.classid AND o.objid = d.objid"
+			 "    AND o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.deptype IN ('a', 'i')"
+			 "    AND (c.relnamespace = 'tenancy'::pg_catalog.regnamespace"
+			 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p"
+			 "      WHERE p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "')"
+			 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
+			 "      AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "')))"
 			 " ORDER BY 1",
 			 0, NULL, NULL, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
@@ -1420,7 +1442,7 @@ audit_schema_exposure(AuditRun *run)
 		char	   *object = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 
 		AuditReport(run, NULL, "schema_exposure", AUDIT_HIGH, object,
-					strncmp(object, "type ", 5) == 0 ?
+					strncmp(object, "type ", 5) == 0 || strstr(object, ", used by ") != NULL ?
 					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()); %s, which blocks DROP EXTENSION tenancy and upgrades of its tables. Drop or change that object." :
 					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()), and PUBLIC may use %s: every tenant role can reach it. Revoke it from PUBLIC.",
 					object);

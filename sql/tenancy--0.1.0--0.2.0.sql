@@ -530,6 +530,7 @@ BEGIN
 		SELECT t.tenant_id, t.name, t.generation,
 			   pg_catalog.bool_and(o.local) AS local,
 			   pg_catalog.array_agg(o.object_name) FILTER (WHERE o.object_type = 'schema') AS schemas,
+			   pg_catalog.array_agg(o.object_name) FILTER (WHERE o.object_type = 'role') AS roles,
 			   pg_catalog.max(o.object_name) FILTER (WHERE o.object_type = 'schema' AND o.purpose = 'audit') AS audit_schema,
 			   pg_catalog.max(o.object_name) FILTER (WHERE o.object_type = 'namespace') AS namespace
 		  FROM tenancy.tenants t JOIN o ON o.tenant = t.name
@@ -552,6 +553,13 @@ BEGIN
 			  FROM pg_catalog.pg_class c
 			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 			 WHERE n.nspname = ANY (v_tenant.schemas::name[]) AND c.relkind IN ('r', 'm');
+			-- and the large objects its roles own (pg_largeobject is no schema's)
+			v_storage := v_storage + (
+				SELECT COALESCE(pg_catalog.sum(pg_catalog.octet_length(l.data)), 0)
+				  FROM pg_catalog.pg_largeobject_metadata m
+				  JOIN pg_catalog.pg_largeobject l ON l.loid = m.oid
+				 WHERE m.lomowner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+									   WHERE r.rolname = ANY (v_tenant.roles::name[])));
 			v_runs_table := pg_catalog.to_regclass(pg_catalog.format('%I.pipeline_runs', v_tenant.audit_schema));
 			IF v_runs_table IS NOT NULL AND EXISTS (
 				SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = v_runs_table
@@ -608,7 +616,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.sample_usage() IS
-	'Record a usage sample per tenant: storage of its schemas, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout is skipped with a WARNING';
+	'Record a usage sample per tenant: storage of its schemas and of the large objects its roles own, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout is skipped with a WARNING';
 
 REVOKE ALL ON FUNCTION tenancy.tenant_of_role(oid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenancy.tenant_of_role(oid) TO tenancy_admin;

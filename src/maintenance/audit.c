@@ -607,8 +607,44 @@ audit_credentials(AuditRun *run, const AuditTenant *t)
 }
 
 /*
+ * large_object_bytes
+ *		Bytes of the large objects the roles of a tenant of this server
+ *		own: pg_largeobject is in none of its schemas, and lo_from_bytea()
+ *		is open to every role.  sample_usage counts them the same way.
+ */
+static double
+large_object_bytes(const TenantModel *m)
+{
+	Datum		roles[4 + TENANT_LOGIN_ROLE_COUNT];
+	int			n = 0;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	bool		isnull;
+	double		bytes;
+
+	roles[n++] = CStringGetTextDatum(m->owner_role);
+	roles[n++] = CStringGetTextDatum(m->writer_role);
+	roles[n++] = CStringGetTextDatum(m->reader_role);
+	roles[n++] = CStringGetTextDatum(m->backup_role);
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		roles[n++] = CStringGetTextDatum(m->login_roles[i]);
+	values[0] = PointerGetDatum(construct_array(roles, n, TEXTOID, -1, false, TYPALIGN_INT));
+	spi_exec("SELECT COALESCE(pg_catalog.sum(pg_catalog.octet_length(l.data)), 0)::pg_catalog.float8"
+			 " FROM pg_catalog.pg_largeobject_metadata m"
+			 " JOIN pg_catalog.pg_largeobject l ON l.loid = m.oid"
+			 " WHERE m.lomowner IN (SELECT r.oid FROM pg_catalog.pg_roles r"
+			 "  WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))",
+			 1, types, values, SPI_OK_SELECT);
+	bytes = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										 &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return bytes;
+}
+
+/*
  * audit_storage
- *		Bytes of the tenant's schemas against resources.database.storage_gb.
+ *		Bytes of the tenant's schemas, and of the large objects its roles
+ *		own, against resources.database.storage_gb.
  */
 static void
 audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
@@ -625,14 +661,16 @@ audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
 		foreach(lc, relations[i])
 			bytes += ((AuditRelation *) lfirst(lc))->bytes;
 	}
+	if (t->model->local)
+		bytes += large_object_bytes(t->model);
 	limit = t->storage_gb * 1024.0 * 1024.0 * 1024.0;
 	if (bytes > limit)
 		AuditReport(run, t->name, "storage", AUDIT_HIGH, "schemas",
-					"The tenant's schemas hold %.0f bytes, more than resources.database.storage_gb (%g GB).",
+					"The tenant's schemas and large objects hold %.0f bytes, more than resources.database.storage_gb (%g GB).",
 					bytes, t->storage_gb);
 	else if (bytes > limit * STORAGE_WARNING_FRACTION)
 		AuditReport(run, t->name, "storage", AUDIT_WARNING, "schemas",
-					"The tenant's schemas hold %.0f bytes, %.0f%% of resources.database.storage_gb (%g GB).",
+					"The tenant's schemas and large objects hold %.0f bytes, %.0f%% of resources.database.storage_gb (%g GB).",
 					bytes, 100.0 * bytes / limit, t->storage_gb);
 }
 

@@ -607,6 +607,36 @@ audit_credentials(AuditRun *run, const AuditTenant *t)
 }
 
 /*
+ * audit_estimated_usage
+ *		usage_estimated: the tenant's last ESTIMATED_SAMPLES usage samples
+ *		all read its storage from its files because one of its tables was
+ *		locked each time (sample_usage's fallback): a tenant that keeps a
+ *		table locked is metered from estimates only.
+ */
+#define ESTIMATED_SAMPLES 3
+static void
+audit_estimated_usage(AuditRun *run, const AuditTenant *t)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(t->tenant_id)};
+	bool		isnull;
+	int64		estimated;
+
+	spi_exec("SELECT pg_catalog.count(*) FILTER (WHERE s.storage_estimated)"
+			 " FROM (SELECT u.storage_estimated FROM tenancy.usage_samples u"
+			 "  WHERE u.tenant_id = $1 ORDER BY u.sampled_at DESC"
+			 "  LIMIT " CppAsString2(ESTIMATED_SAMPLES) ") s",
+			 1, types, values, SPI_OK_SELECT);
+	estimated = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (estimated >= ESTIMATED_SAMPLES)
+		AuditReport(run, t->name, "usage_estimated", AUDIT_WARNING, "usage samples",
+					"The tenant's last %d usage samples estimated its storage from the sizes of its files: each time a session held a lock on one of its tables for longer than tenancy.lock_timeout. Look for its sessions idle in a transaction.",
+					ESTIMATED_SAMPLES);
+}
+
+/*
  * large_object_bytes
  *		Bytes of the large objects the roles of a tenant of this server
  *		own: pg_largeobject is in none of its schemas, and lo_from_bytea()
@@ -1079,6 +1109,7 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 	if (state)
 		AuditRoleSettings(run, m, state, planned);
 	audit_credentials(run, t);
+	audit_estimated_usage(run, t);
 	if (lock_tenant(run, t, relations))
 	{
 		audit_freshness(run, t, relations);

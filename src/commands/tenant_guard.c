@@ -78,6 +78,7 @@
 #include "rewrite/rewriteSupport.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -478,6 +479,29 @@ may_create_relations(Node *parsetree)
 }
 
 /*
+ * next_oid
+ *		The OID the server will assign next.  A statement that leaves it
+ *		where it found it created no relation (every relation takes an OID
+ *		from this counter), so the count after it can be skipped: ALTER
+ *		TABLE ... DROP CONSTRAINT, ALTER COLUMN ... SET DEFAULT.  Other
+ *		sessions move it too; that only costs a count.
+ */
+static Oid
+next_oid(void)
+{
+	Oid			next;
+
+	LWLockAcquire(OidGenLock, LW_SHARED);
+#if PG_VERSION_NUM >= 170000
+	next = TransamVariables->nextOid;
+#else
+	next = ShmemVariableCache->nextOid;
+#endif
+	LWLockRelease(OidGenLock);
+	return next;
+}
+
+/*
  * TenantRelationBudget
  *		The budget of live relations of a tier from
  *		tenancy.max_relations_per_tenant ("tier=count,..."); -1 when the
@@ -505,94 +529,150 @@ TenantRelationBudget(const char *tier)
  */
 typedef struct RelationCount
 {
-	char	   *tier;
+	const char *tier;
 	int			budget;
 	int64		live;
 } RelationCount;
+
+/*
+ * What the count needs of the tenant a session's statements run as: its
+ * tier and the OIDs of its schemas and roles, from its spec in
+ * tenancy.tenants.  Read again when a transaction starts more than
+ * BUDGET_INFO_MAX_AGE_MS after the last read, like the ceilings: reading
+ * the spec for every DDL statement doubled the cost of a tenant's
+ * statements even when its tier has no budget.  (A changed tier, or a
+ * schema or role created since, counts from the next read.)
+ */
+#define BUDGET_INFO_MAX_AGE_MS 1000
+#define BUDGET_ROLE_COUNT (4 + TENANT_LOGIN_ROLE_COUNT)
+typedef struct BudgetInfo
+{
+	char		tenant[NAMEDATALEN];
+	TimestampTz read_at;
+	bool		found;			/* a tenant not being deprovisioned */
+	char		tier[NAMEDATALEN];
+	Datum		schemas[TENANT_SCHEMA_COUNT];
+	Datum		roles[BUDGET_ROLE_COUNT];
+} BudgetInfo;
+
+static BudgetInfo budget_info = {""};
+
+/*
+ * connect_as_superuser
+ *		Connect to SPI as the bootstrap superuser with search_path pinned
+ *		(the tenant's own search_path could otherwise put its operators
+ *		before pg_catalog's; it cannot read tenancy.tenants).  Returns the
+ *		GUC nest level the caller ends with AtEOXact_GUC after SPI_finish;
+ *		the caller restores the user.
+ */
+static int
+connect_as_superuser(Oid saved_user, int saved_sec)
+{
+	int			nest;
+
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SPI_connect();
+	return nest;
+}
+
+/*
+ * load_budget_info
+ *		The tenant's tier and the OIDs of its schemas and roles (those that
+ *		exist), read from its spec; cached (see BudgetInfo).  Called
+ *		connected to SPI as the superuser.
+ */
+static void
+load_budget_info(const char *tenant)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Jsonb	   *spec;
+	TenantModel *m;
+	int			n = 0;
+
+	if (strcmp(budget_info.tenant, tenant) == 0 &&
+		!TimestampDifferenceExceeds(budget_info.read_at, now, BUDGET_INFO_MAX_AGE_MS))
+		return;
+	memset(&budget_info, 0, sizeof(budget_info));
+	args[0] = CStringGetTextDatum(tenant);
+	if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
+							  "AND state NOT IN ('deprovisioning', 'deprovisioned')",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.tenants");
+	if (SPI_processed == 1)
+	{
+		spec = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+		m = TenantModelFromSpec(tenant, spec);
+		strlcpy(budget_info.tier, m->tier, sizeof(budget_info.tier));
+		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+			budget_info.schemas[i] = ObjectIdGetDatum(get_namespace_oid(m->schemas[i], true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->owner_role, true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->writer_role, true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->reader_role, true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->backup_role, true));
+		for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+			budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->login_roles[i], true));
+		budget_info.found = true;
+	}
+	strlcpy(budget_info.tenant, tenant, sizeof(budget_info.tenant));
+	budget_info.read_at = now;
+}
 
 /*
  * count_relations
  *		The tenant's budget and live relations.  Counted in pg_class (so
  *		rows of rolled-back creations, dead until VACUUM, do not count):
  *		relations in the tenant's schemas and relations its roles own
- *		anywhere (temporary tables too).  Read as the bootstrap superuser:
- *		the tenant cannot read tenancy.tenants.  The count is not run when
- *		the tier has no budget.
+ *		anywhere (temporary tables too).  Nothing is counted when the
+ *		tier has no budget.
  */
 static RelationCount
 count_relations(const char *tenant)
 {
 	Oid			saved_user;
 	int			saved_sec;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
 	volatile RelationCount result = {NULL, -1, 0};
-	MemoryContext caller = CurrentMemoryContext;
 	int			nest;
 
-	/*
-	 * As the bootstrap superuser, with search_path pinned: the tenant's own
-	 * search_path could otherwise put its operators before pg_catalog's.
-	 */
 	GetUserIdAndSecContext(&saved_user, &saved_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	nest = NewGUCNestLevel();
 	PG_TRY();
 	{
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		SPI_connect();
-		args[0] = CStringGetTextDatum(tenant);
-
-		/*
-		 * Not read-only: SPI then starts each query with a new snapshot,
-		 * which sees the relations the statement that just ran created.
-		 */
-		if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
-								  "AND state NOT IN ('deprovisioning', 'deprovisioned')",
-								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read tenancy.tenants");
-		if (SPI_processed == 1)
+		nest = connect_as_superuser(saved_user, saved_sec);
+		load_budget_info(tenant);
+		if (budget_info.found)
 		{
+			result.tier = budget_info.tier;
+			result.budget = TenantRelationBudget(budget_info.tier);
+		}
+		if (result.budget >= 0)
+		{
+			Oid			types[2] = {OIDARRAYOID, OIDARRAYOID};
+			Datum		args[2];
 			bool		isnull;
-			Jsonb	   *spec = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1,
-																&isnull));
-			TenantModel *m = TenantModelFromSpec(tenant, spec);
 
-			/* SPI_finish frees what was allocated since SPI_connect */
-			result.tier = MemoryContextStrdup(caller, m->tier);
-			result.budget = TenantRelationBudget(m->tier);
-			if (result.budget >= 0)
-			{
-				Datum		nsps[TENANT_SCHEMA_COUNT];
-				Datum		roles[4 + TENANT_LOGIN_ROLE_COUNT];
-				int			nnsp = 0;
-				int			nrole = 0;
-				Oid			count_types[2] = {OIDARRAYOID, OIDARRAYOID};
-				Datum		count_args[2];
+			args[0] = PointerGetDatum(construct_array(budget_info.schemas, TENANT_SCHEMA_COUNT,
+													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(budget_info.roles, BUDGET_ROLE_COUNT,
+													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
-				for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
-					nsps[nnsp++] = ObjectIdGetDatum(get_namespace_oid(m->schemas[i], true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->owner_role, true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->writer_role, true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->reader_role, true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->backup_role, true));
-				for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
-					roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->login_roles[i], true));
-				count_args[0] = PointerGetDatum(construct_array(nsps, nnsp, OIDOID, sizeof(Oid),
-																true, TYPALIGN_INT));
-				count_args[1] = PointerGetDatum(construct_array(roles, nrole, OIDOID, sizeof(Oid),
-																true, TYPALIGN_INT));
-				if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
-										  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
-										  2, count_types, count_args, NULL, false, 0) != SPI_OK_SELECT)
-					elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
-				result.live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc, 1, &isnull));
-			}
+			/*
+			 * Not read-only: SPI then starts the query with a new snapshot,
+			 * which sees the relations the statement that just ran created.
+			 */
+			if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
+									  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
+									  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
+			result.live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
@@ -897,12 +977,15 @@ check_alter_role_set(AlterRoleSetStmt *stmt)
 
 /*
  * TenantGuardBeforeUtility
- *		The checks above, before a utility statement runs.
+ *		The checks above, before a utility statement runs.  Returns the
+ *		next OID for TenantGuardAfterUtility when the statement is a tenant
+ *		role's that may create relations, InvalidOid otherwise.
  */
-void
+Oid
 TenantGuardBeforeUtility(Node *parsetree)
 {
 	const char *tenant = tenant_role(GetUserId());
+	Oid			next = InvalidOid;
 
 	if (tenant != NULL)
 	{
@@ -911,8 +994,11 @@ TenantGuardBeforeUtility(Node *parsetree)
 			check_relation_budget(tenant);
 		if (IsA(parsetree, AlterRoleSetStmt))
 			check_alter_role_set((AlterRoleSetStmt *) parsetree);
+		if (may_create_relations(parsetree))
+			next = next_oid();
 	}
 	enforce_ceilings();
+	return next;
 }
 
 /*
@@ -922,7 +1008,7 @@ TenantGuardBeforeUtility(Node *parsetree)
  *		relation budget.
  */
 void
-TenantGuardAfterUtility(Node *parsetree)
+TenantGuardAfterUtility(Node *parsetree, Oid next_oid_before)
 {
 	const char *tenant;
 
@@ -934,7 +1020,7 @@ TenantGuardAfterUtility(Node *parsetree)
 			 GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
 	{
 		check_tenancy_members();
-		if (may_create_relations(parsetree))
+		if (may_create_relations(parsetree) && next_oid() != next_oid_before)
 			check_relation_budget_after(tenant);
 	}
 	enforce_ceilings();

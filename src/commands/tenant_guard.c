@@ -555,7 +555,7 @@ typedef struct BudgetInfo
 	Datum		roles[BUDGET_ROLE_COUNT];
 } BudgetInfo;
 
-static BudgetInfo budget_info = {""};
+static BudgetInfo budget_info;
 
 /*
  * connect_as_superuser
@@ -566,7 +566,7 @@ static BudgetInfo budget_info = {""};
  *		the caller restores the user.
  */
 static int
-connect_as_superuser(Oid saved_user, int saved_sec)
+connect_as_superuser(int saved_sec)
 {
 	int			nest;
 
@@ -645,7 +645,7 @@ count_relations(const char *tenant)
 	GetUserIdAndSecContext(&saved_user, &saved_sec);
 	PG_TRY();
 	{
-		nest = connect_as_superuser(saved_user, saved_sec);
+		nest = connect_as_superuser(saved_sec);
 		load_budget_info(tenant);
 		if (budget_info.found)
 		{

@@ -113,6 +113,19 @@ SELECT tenancy.apply('audit-b', pg_temp.spec('audit-b',
 	'{"resources": {"database": {"storage_gb": 0.00001}}}')) IS NOT NULL AS applied;
 SELECT check_name, severity, object, detail ~ 'more than resources.database.storage_gb' AS over
   FROM tenancy.audit('audit-b');
+-- the large objects its roles own count too: under a quota of 1 MiB
+-- (0.0009765625 GB) with its tables, over it with 2 MiB of large object
+SELECT tenancy.apply('audit-b', pg_temp.spec('audit-b',
+	'{"resources": {"database": {"storage_gb": 0.0009765625}}}')) IS NOT NULL AS applied;
+SELECT count(*) AS storage_findings FROM tenancy.audit('audit-b') WHERE check_name = 'storage';
+SET ROLE etl_audit_b;
+SELECT lo_from_bytea(0, convert_to(repeat('x', 2097152), 'UTF8')) AS big_lo \gset
+RESET ROLE;
+SELECT check_name, severity, object, detail ~ '^The tenant''s schemas and large objects hold' AS with_large_objects
+  FROM tenancy.audit('audit-b') WHERE check_name = 'storage';
+SELECT lo_unlink(:big_lo);
+SELECT tenancy.apply('audit-b', pg_temp.spec('audit-b',
+	'{"resources": {"database": {"storage_gb": 0.00001}}}')) IS NOT NULL AS applied;
 
 -- credentials older than tenancy.credential_max_age (a synthetic rotation step)
 INSERT INTO tenancy.operations (tenant_id, kind, generation, state, finished_at, created_at, started_at)

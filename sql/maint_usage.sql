@@ -52,6 +52,19 @@ SELECT tenancy.sample_usage() AS tenants_sampled;
 SELECT s.task_runs FROM tenancy.usage_samples s JOIN tenancy.tenants t USING (tenant_id)
  WHERE t.name = 'meter-usage' ORDER BY s.sample_id DESC LIMIT 1;
 
+-- large objects the tenant's roles own are in no schema of theirs
+-- (pg_largeobject) and count in its storage: 1 MiB stored with
+-- lo_from_bytea by its etl role adds 1 MiB to its next sample
+SET ROLE etl_meter_fixed;
+SELECT lo_from_bytea(0, convert_to(repeat('x', 1048576), 'UTF8')) > 0 AS stored;
+RESET ROLE;
+SELECT tenancy.sample_usage() AS tenants_sampled;
+SELECT added FROM (
+	SELECT s.sample_id, s.storage_bytes - lag(s.storage_bytes) OVER (ORDER BY s.sample_id) AS added
+	  FROM tenancy.usage_samples s JOIN tenancy.tenants t USING (tenant_id)
+	 WHERE t.name = 'meter-fixed') d
+ ORDER BY sample_id DESC LIMIT 1;
+
 -- synthetic samples for January 2026 (30 days), the same for every tenant:
 --   Dec 31  10 GiB, 999 runs  (before the period: its runs are not counted,
 --                               its storage level holds until the next sample)

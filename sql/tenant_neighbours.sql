@@ -145,6 +145,8 @@ ALTER TABLE public.orders_mid NO FORCE ROW LEVEL SECURITY;
 CREATE POLICY everyone ON public.orders_high USING (true);
 -- and a table of another role using a row type of tenancy
 CREATE TABLE public.pinned (t tenancy.tenants);
+-- and a view of another role calling tenancy.current_tenant()
+CREATE VIEW public.whoami AS SELECT tenancy.current_tenant() AS me;
 SELECT check_name, severity, object, detail FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object, detail;
@@ -158,6 +160,7 @@ SELECT tenancy.share_table('public.orders', 'tenant');
 DROP TRIGGER planted ON public.orders_low;
 DROP POLICY everyone ON public.orders_high;
 DROP TABLE public.pinned;
+DROP VIEW public.whoami;
 SELECT check_name, severity, object FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object;
@@ -174,8 +177,18 @@ SELECT s.what, pg_temp.attempt('etl_red', s.stmt) AS result
 	('read tenants', 'SELECT count(*) FROM tenancy.tenants'),
 	('read a view', 'SELECT count(*) FROM tenancy.tenant_summary'),
 	('column of a row type', 'CREATE TABLE red_bronze.pin (t tenancy.tenants)'),
-	('function of a row type', 'CREATE FUNCTION red_bronze.pin(tenancy.operations) RETURNS int LANGUAGE sql AS ''SELECT 1''')
+	('function of a row type', 'CREATE FUNCTION red_bronze.pin(tenancy.operations) RETURNS int LANGUAGE sql AS ''SELECT 1'''),
+	-- nor a stored call of current_tenant() (it would block DROP EXTENSION
+	-- too); a PL/pgSQL body records no dependency
+	('default calling current_tenant', 'CREATE TABLE red_bronze.me (t text DEFAULT tenancy.current_tenant())'),
+	('view calling current_tenant', 'CREATE VIEW red_bronze.me AS SELECT tenancy.current_tenant() AS me'),
+	('SQL body calling current_tenant', 'CREATE FUNCTION red_bronze.me() RETURNS text LANGUAGE sql BEGIN ATOMIC SELECT tenancy.current_tenant(); END'),
+	('PL/pgSQL calling current_tenant', 'CREATE FUNCTION red_bronze.me() RETURNS text LANGUAGE plpgsql AS ''BEGIN RETURN tenancy.current_tenant(); END''')
   ) AS s(what, stmt);
+-- with its message
+SET ROLE etl_red;
+CREATE VIEW red_bronze.me AS SELECT tenancy.current_tenant() AS me;
+RESET ROLE;
 
 ------------------------------------------------------------------ billing inputs
 -- 9. red's runs: two completed, one running; then red's code tries to
@@ -284,6 +297,32 @@ ROLLBACK;
 CREATE TABLE blue_staging.again_1 (id int);
 CREATE TABLE blue_staging.again_2 (id int);
 CREATE TABLE blue_staging.again_3 (id int);
+-- one statement may not take the tenant over its budget, however many
+-- relations it creates: the check after the statement fails it and nothing
+-- of it is left.  With one relation to spare (11 of 12): a table with three
+-- UNIQUE columns (4 relations), a second UNIQUE constraint added (an index
+-- each), CREATE TABLE AS, SELECT INTO and CREATE MATERIALIZED VIEW of a text
+-- column (a TOAST table and its index besides) are refused; a table of one
+-- int column fits
+DROP TABLE blue_staging.again_2;
+CREATE TABLE blue_staging.wide (a int UNIQUE, b int UNIQUE, c int UNIQUE);
+SELECT to_regclass('blue_staging.wide') IS NULL AS wide_gone;
+ALTER TABLE blue_staging.again_1 ADD CONSTRAINT u1 UNIQUE (id);
+ALTER TABLE blue_staging.again_1 ADD CONSTRAINT u2 UNIQUE (id);
+DO $$
+BEGIN
+	FOR i IN 3..50 LOOP
+		EXECUTE format('ALTER TABLE blue_staging.again_1 ADD CONSTRAINT u%s UNIQUE (id)', i);
+	END LOOP;
+END
+$$;
+SELECT count(*) AS unique_constraints FROM pg_constraint
+ WHERE conrelid = 'blue_staging.again_1'::regclass;
+ALTER TABLE blue_staging.again_1 DROP CONSTRAINT u1;
+CREATE TABLE blue_staging.ctas AS SELECT 'x'::text AS t;
+SELECT 'x'::text AS t INTO blue_staging.selected;
+CREATE MATERIALIZED VIEW blue_staging.mv AS SELECT 'x'::text AS t;
+CREATE TABLE blue_staging.narrow (id int);
 RESET ROLE;
 -- a budget lowered below what the tenant holds is reported by the audit
 SET tenancy.max_relations_per_tenant = 'basic=10,standard=5000';

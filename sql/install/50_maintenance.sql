@@ -63,6 +63,7 @@ CREATE TABLE tenancy.usage_samples (
 	cpu_requested numeric CHECK (cpu_requested >= 0),
 	memory_requested_bytes bigint CHECK (memory_requested_bytes >= 0),
 	pods_running integer CHECK (pods_running >= 0),
+	storage_estimated boolean NOT NULL DEFAULT false,
 	UNIQUE (tenant_id, sampled_at)
 );
 
@@ -70,6 +71,8 @@ COMMENT ON TABLE tenancy.usage_samples IS
 	'Metering: per tenant and sample, storage, task runs and compute since the previous sample, and pod requests';
 COMMENT ON COLUMN tenancy.usage_samples.storage_bytes IS
 	'Bytes of the tenant''s schemas (tables, indexes, TOAST) when sampled; NULL for tenants on another server';
+COMMENT ON COLUMN tenancy.usage_samples.storage_estimated IS
+	'storage_bytes was read from the sizes of the tables'' files, without a lock, because one of them was locked beyond tenancy.lock_timeout';
 COMMENT ON COLUMN tenancy.usage_samples.task_runs IS
 	'Runs of <prefix>audit.pipeline_runs completed since the tenant''s previous sample (tenancy.run_completions; each run counted once)';
 COMMENT ON COLUMN tenancy.usage_samples.compute_seconds IS
@@ -206,6 +209,7 @@ DECLARE
 	v_tenant record;
 	v_since timestamptz;
 	v_storage bigint;
+	v_estimated boolean;
 	v_runs bigint;
 	v_seconds numeric;
 	v_sample bigint;
@@ -223,6 +227,7 @@ BEGIN
 		SELECT t.tenant_id, t.name, t.generation,
 			   pg_catalog.bool_and(o.local) AS local,
 			   pg_catalog.array_agg(o.object_name) FILTER (WHERE o.object_type = 'schema') AS schemas,
+			   pg_catalog.array_agg(o.object_name) FILTER (WHERE o.object_type = 'role') AS roles,
 			   pg_catalog.max(o.object_name) FILTER (WHERE o.object_type = 'schema' AND o.purpose = 'audit') AS audit_schema,
 			   pg_catalog.max(o.object_name) FILTER (WHERE o.object_type = 'namespace') AS namespace
 		  FROM tenancy.tenants t JOIN o ON o.tenant = t.name
@@ -234,17 +239,57 @@ BEGIN
 		v_since := (SELECT pg_catalog.max(s.sampled_at) FROM tenancy.usage_samples s
 					 WHERE s.tenant_id = v_tenant.tenant_id);
 		v_storage := NULL;
+		v_estimated := false;
 		v_runs := NULL;
 		v_seconds := NULL;
 		INSERT INTO tenancy.usage_samples (tenant_id, sampled_at)
 		VALUES (v_tenant.tenant_id, v_now)
 		RETURNING sample_id INTO v_sample;
 		IF v_tenant.local THEN
+		  BEGIN
 			SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)
 			  INTO v_storage
 			  FROM pg_catalog.pg_class c
 			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 			 WHERE n.nspname = ANY (v_tenant.schemas::name[]) AND c.relkind IN ('r', 'm');
+		  EXCEPTION WHEN lock_not_available THEN
+			-- a table of the tenant is locked (skipping it would freeze its
+			-- storage at the last level): the sizes of the files of its
+			-- tables, TOAST tables and their indexes, read without a lock
+			v_estimated := true;
+			WITH t AS (
+				SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class c
+				  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+				 WHERE n.nspname = ANY (v_tenant.schemas::name[]) AND c.relkind IN ('r', 'm')),
+			rels AS (
+				SELECT t.oid FROM t
+				UNION ALL SELECT t.reltoastrelid FROM t WHERE t.reltoastrelid <> 0),
+			paths AS (
+				SELECT pg_catalog.pg_relation_filepath(r.oid) AS path
+				  FROM (SELECT rels.oid FROM rels
+						UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i
+						 WHERE i.indrelid IN (SELECT rels.oid FROM rels)) r),
+			nodes AS (
+				SELECT pg_catalog.regexp_replace(p.path, '/[^/]*$', '') AS dir,
+					   pg_catalog.regexp_replace(p.path, '^.*/', '') AS node
+				  FROM paths p WHERE p.path IS NOT NULL),
+			files AS (
+				-- each directory listed once: forks (_fsm, _vm, _init) and segments (.1, ...)
+				SELECT d.dir, f.name,
+					   pg_catalog.regexp_replace(f.name, '(_[a-z]+)?([.][0-9]+)?$', '') AS node
+				  FROM (SELECT DISTINCT nodes.dir FROM nodes) d,
+					   pg_catalog.pg_ls_dir(d.dir, true, false) AS f(name))
+			SELECT COALESCE(pg_catalog.sum((pg_catalog.pg_stat_file(f.dir || '/' || f.name, true)).size), 0)
+			  INTO v_storage
+			  FROM nodes JOIN files f ON f.dir = nodes.dir AND f.node = nodes.node;
+		  END;
+			-- and the large objects its roles own (pg_largeobject is no schema's)
+			v_storage := v_storage + (
+				SELECT COALESCE(pg_catalog.sum(pg_catalog.octet_length(l.data)), 0)
+				  FROM pg_catalog.pg_largeobject_metadata m
+				  JOIN pg_catalog.pg_largeobject l ON l.loid = m.oid
+				 WHERE m.lomowner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+									   WHERE r.rolname = ANY (v_tenant.roles::name[])));
 			v_runs_table := pg_catalog.to_regclass(pg_catalog.format('%I.pipeline_runs', v_tenant.audit_schema));
 			IF v_runs_table IS NOT NULL AND EXISTS (
 				SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = v_runs_table
@@ -269,7 +314,8 @@ BEGIN
 			END IF;
 		END IF;
 		UPDATE tenancy.usage_samples
-		   SET storage_bytes = v_storage, task_runs = v_runs, compute_seconds = v_seconds
+		   SET storage_bytes = v_storage, storage_estimated = v_estimated,
+			   task_runs = v_runs, compute_seconds = v_seconds
 		 WHERE sample_id = v_sample;
 	  EXCEPTION WHEN lock_not_available THEN
 		RAISE WARNING 'usage of tenant "%" not sampled: one of its tables is locked', v_tenant.name
@@ -298,7 +344,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.sample_usage() IS
-	'Record a usage sample per tenant: storage of its schemas, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout is skipped with a WARNING';
+	'Record a usage sample per tenant: storage of its schemas and of the large objects its roles own, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout gets its storage from the sizes of its files, read without a lock (storage_estimated)';
 
 CREATE FUNCTION tenancy.usage(name text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (metric text, quantity numeric, unit text)

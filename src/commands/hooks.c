@@ -39,9 +39,11 @@ tenancy_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			next_oid_before;
 
 	RefuseDropWithTenants(parsetree);
-	TenantGuardBeforeUtility(parsetree);
+	/* a local, not a static: utility statements nest (CREATE TABLE's indexes) */
+	next_oid_before = TenantGuardBeforeUtility(parsetree);
 
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
@@ -50,7 +52,7 @@ tenancy_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 
-	TenantGuardAfterUtility(parsetree);
+	TenantGuardAfterUtility(parsetree, next_oid_before);
 }
 
 /*

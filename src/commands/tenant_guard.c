@@ -18,9 +18,12 @@
  *	  tenant's rows) and LOCK TABLE above ROW EXCLUSIVE (it would stall every
  *	  tenant) are refused with 42501, whatever was granted.
  *
- *	  Types of tenancy (current role a tenant role): DDL whose new objects
- *	  depend on a row type of tenancy's tables is refused with 42501 (every
- *	  role has USAGE on schema tenancy, for tenancy.current_tenant()).
+ *	  Types and functions of tenancy (current role a tenant role): DDL
+ *	  whose new objects depend on a row type of tenancy's tables, or on a
+ *	  function of tenancy (a column default or view calling
+ *	  tenancy.current_tenant()), is refused with 42501: every role has
+ *	  USAGE on schema tenancy, for tenancy.current_tenant(), and such an
+ *	  object would block DROP EXTENSION.
  *
  *	  Partitions (any role): a table created as, or attached as, a partition
  *	  (or inheritance child) of a shared table gets row-level security and
@@ -30,10 +33,15 @@
  *	  creates a relation is refused with 53400 once the tenant holds its
  *	  tier's budget of live relations (tenancy.max_relations_per_tenant),
  *	  counted in pg_class: those in its schemas and those its roles own.
+ *	  After a statement that may have created relations (CREATE TABLE,
+ *	  CREATE INDEX, ALTER TABLE, CREATE TABLE AS, ...) the count is taken
+ *	  again and the statement fails with 53400 when it left the tenant
+ *	  above its budget (one statement can create many).
  *
  *	  Setting ceilings (session role a tenant role): the login role's
  *	  settings (statement_timeout, work_mem,
- *	  idle_in_transaction_session_timeout, set by tier) are ceilings.  SET
+ *	  idle_in_transaction_session_timeout, set by tier) are ceilings (of
+ *	  the backup role, which pg_dump logs in as, only work_mem).  SET
  *	  to a value above one (0, which disables a timeout, is above any) is
  *	  refused with 42501, as is ALTER ROLE ... SET or RESET of them.  A
  *	  value that got above its ceiling another way (set_config(), a startup
@@ -51,6 +59,7 @@
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -58,6 +67,7 @@
 #include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/executor.h"
@@ -68,6 +78,7 @@
 #include "rewrite/rewriteSupport.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -77,6 +88,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -267,22 +279,23 @@ follow_partitions(Node *parsetree)
 	}
 }
 
-/* ------------------------------------------------- types of tenancy */
+/* ------------------------------------- types and functions of tenancy */
 
 /*
- * extension_types
+ * extension_members
  *		The row types (and their array types) of the tables and views of
- *		extension tenancy: the only types in its schema.
+ *		extension tenancy, the only types in its schema, and its functions.
  */
-static List *
-extension_types(Oid extension)
+static void
+extension_members(Oid extension, List **types, List **functions)
 {
 	Relation	depend = table_open(DependRelationId, AccessShareLock);
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	List	   *types = NIL;
 
+	*types = NIL;
+	*functions = NIL;
 	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(ExtensionRelationId));
 	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
@@ -293,58 +306,130 @@ extension_types(Oid extension)
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
 		Oid			rowtype;
 
+		if (dep->classid == ProcedureRelationId)
+			*functions = lappend_oid(*functions, dep->objid);
 		if (dep->classid != RelationRelationId ||
 			!OidIsValid(rowtype = get_rel_type_id(dep->objid)))
 			continue;
-		types = lappend_oid(types, rowtype);
+		*types = lappend_oid(*types, rowtype);
 		if (OidIsValid(get_array_type(rowtype)))
-			types = lappend_oid(types, get_array_type(rowtype));
+			*types = lappend_oid(*types, get_array_type(rowtype));
 	}
 	systable_endscan(scan);
 	table_close(depend, AccessShareLock);
-	return types;
 }
 
 /*
- * check_tenancy_types
+ * relation_of
+ *		The relation an object belongs to: itself when it is one, else the
+ *		relation it depends on automatically or internally (a column
+ *		default, a policy, a view's rule, a trigger, an index).  InvalidOid
+ *		when none.
+ */
+static Oid
+relation_of(Relation depend, Oid classid, Oid objid)
+{
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			relid = InvalidOid;
+
+	if (classid == RelationRelationId)
+		return objid;
+	ScanKeyInit(&keys[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(classid));
+	ScanKeyInit(&keys[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(objid));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, keys);
+	while (!OidIsValid(relid) && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->refclassid == RelationRelationId &&
+			(dep->deptype == DEPENDENCY_AUTO || dep->deptype == DEPENDENCY_INTERNAL))
+			relid = dep->refobjid;
+	}
+	systable_endscan(scan);
+	return relid;
+}
+
+/*
+ * new_dependent
+ *		Whether an object created in this transaction depends on object
+ *		(refclassid, refobjid).  With skip_shared, a dependent belonging to
+ *		a shared table (or a partition of one) does not count: share_table
+ *		gives those a policy and a column default calling
+ *		tenancy.current_tenant(), also to the partitions a tenant creates.
+ */
+static bool
+new_dependent(Relation depend, Oid refclassid, Oid refobjid, bool skip_shared)
+{
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(refclassid));
+	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(refobjid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+		char	   *column;
+		Oid			relid;
+
+		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
+			continue;
+		if (skip_shared &&
+			OidIsValid(relid = relation_of(depend, dep->classid, dep->objid)) &&
+			OidIsValid(SharedTableOf(relid, &column)))
+			continue;
+		found = true;
+	}
+	systable_endscan(scan);
+	return found;
+}
+
+/*
+ * check_tenancy_members
  *		After DDL of a tenant role: no object it created in this
- *		transaction may depend on a type of schema tenancy.  Every role has
- *		USAGE on the schema (to call tenancy.current_tenant()), so it can
- *		name the row types of tenancy's tables; a column, function or view
- *		of one would make DROP EXTENSION fail, and ALTER TABLE of tenancy's
- *		tables in an upgrade.
+ *		transaction may depend on a type or a function of extension
+ *		tenancy.  Every role has USAGE on the schema (to call
+ *		tenancy.current_tenant()), so it can name the row types of
+ *		tenancy's tables and current_tenant() in a column, a column
+ *		default, a view, a policy or a function's SQL body; any of them
+ *		would make DROP EXTENSION fail, and ALTER TABLE of tenancy's tables
+ *		in an upgrade.
  */
 static void
-check_tenancy_types(void)
+check_tenancy_members(void)
 {
 	Oid			extension = get_extension_oid("tenancy", true);
 	Relation	depend;
+	List	   *types;
+	List	   *functions;
 	ListCell   *lc;
 
 	if (!OidIsValid(extension))
 		return;
+	extension_members(extension, &types, &functions);
 	depend = table_open(DependRelationId, AccessShareLock);
-	foreach(lc, extension_types(extension))
-	{
-		ScanKeyData keys[2];
-		SysScanDesc scan;
-		HeapTuple	tuple;
-		bool		found = false;
-
-		ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
-		ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
-		scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
-		while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
-			found = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
-		systable_endscan(scan);
-		if (found)
+	foreach(lc, types)
+		if (new_dependent(depend, TypeRelationId, lfirst_oid(lc), false))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
 					 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
-	}
+	foreach(lc, functions)
+		if (new_dependent(depend, ProcedureRelationId, lfirst_oid(lc), true))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to store a call of function %s",
+							format_procedure(lfirst_oid(lc))),
+					 errdetail("Tenant roles may call tenancy.current_tenant() in queries, but no object of theirs (a column default, a view, a policy, a function's SQL body) may depend on a function of tenancy: it would block DROP EXTENSION and upgrades of tenancy."),
+					 errhint("Call it in the statements that need it, or in a PL/pgSQL function, whose body records no dependency.")));
 	table_close(depend, AccessShareLock);
 }
 
@@ -373,6 +458,50 @@ creates_relation(Node *parsetree)
 }
 
 /*
+ * may_create_relations
+ *		Whether a statement may leave more rows in pg_class than it found,
+ *		beyond the one the statements of creates_relation create: indexes
+ *		of constraints, TOAST tables of new columns, partitions' indexes,
+ *		the relations of a trusted extension's script.
+ */
+static bool
+may_create_relations(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+		case T_CreateExtensionStmt:
+		case T_AlterExtensionStmt:
+			return true;
+		default:
+			return creates_relation(parsetree);
+	}
+}
+
+/*
+ * next_oid
+ *		The OID the server will assign next.  A statement that leaves it
+ *		where it found it created no relation (every relation takes an OID
+ *		from this counter), so the count after it can be skipped: ALTER
+ *		TABLE ... DROP CONSTRAINT, ALTER COLUMN ... SET DEFAULT.  Other
+ *		sessions move it too; that only costs a count.
+ */
+static Oid
+next_oid(void)
+{
+	Oid			next;
+
+	LWLockAcquire(OidGenLock, LW_SHARED);
+#if PG_VERSION_NUM >= 170000
+	next = TransamVariables->nextOid;
+#else
+	next = ShmemVariableCache->nextOid;
+#endif
+	LWLockRelease(OidGenLock);
+	return next;
+}
+
+/*
  * TenantRelationBudget
  *		The budget of live relations of a tier from
  *		tenancy.max_relations_per_tenant ("tier=count,..."); -1 when the
@@ -394,83 +523,156 @@ TenantRelationBudget(const char *tier)
 }
 
 /*
- * check_relation_budget
- *		53400 when the tenant already holds its tier's budget of live
- *		relations.  Counted in pg_class (so rows of rolled-back creations,
- *		dead until VACUUM, do not count): relations in the tenant's schemas
- *		and relations its roles own anywhere (temporary tables too).  Read
- *		as the bootstrap superuser: the tenant cannot read tenancy.tenants.
+ * RelationCount
+ *		What the budget check needs of a tenant: its tier, the tier's budget
+ *		(-1: none) and the live relations it holds.
  */
-static void
-check_relation_budget(const char *tenant)
+typedef struct RelationCount
 {
-	Oid			saved_user;
-	int			saved_sec;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
-	volatile int budget = -1;
-	volatile int64 live = 0;
-	char	   *volatile tier = NULL;
+	const char *tier;
+	int			budget;
+	int64		live;
+} RelationCount;
+
+/*
+ * What the count needs of the tenant a session's statements run as: its
+ * tier and the OIDs of its schemas and roles, from its spec in
+ * tenancy.tenants.  Read again when a transaction starts more than
+ * BUDGET_INFO_MAX_AGE_MS after the last read, like the ceilings: reading
+ * the spec for every DDL statement doubled the cost of a tenant's
+ * statements even when its tier has no budget.  (A changed tier, or a
+ * schema or role created since, counts from the next read.)
+ */
+#define BUDGET_INFO_MAX_AGE_MS 1000
+#define BUDGET_ROLE_COUNT (4 + TENANT_LOGIN_ROLE_COUNT)
+typedef struct BudgetInfo
+{
+	char		tenant[NAMEDATALEN];
+	TimestampTz read_at;
+	bool		found;			/* a tenant not being deprovisioned */
+	char		tier[NAMEDATALEN];
+	Datum		schemas[TENANT_SCHEMA_COUNT];
+	Datum		roles[BUDGET_ROLE_COUNT];
+} BudgetInfo;
+
+static BudgetInfo budget_info;
+
+/*
+ * connect_as_superuser
+ *		Connect to SPI as the bootstrap superuser with search_path pinned
+ *		(the tenant's own search_path could otherwise put its operators
+ *		before pg_catalog's; it cannot read tenancy.tenants).  Returns the
+ *		GUC nest level the caller ends with AtEOXact_GUC after SPI_finish;
+ *		the caller restores the user.
+ */
+static int
+connect_as_superuser(int saved_sec)
+{
 	int			nest;
 
-	if (!OidIsValid(get_extension_oid("tenancy", true)))
-		return;
-	/*
-	 * As the bootstrap superuser, with search_path pinned: the tenant's own
-	 * search_path could otherwise put its operators before pg_catalog's.
-	 */
-	GetUserIdAndSecContext(&saved_user, &saved_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   saved_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SPI_connect();
+	return nest;
+}
+
+/*
+ * load_budget_info
+ *		The tenant's tier and the OIDs of its schemas and roles (those that
+ *		exist), read from its spec; cached (see BudgetInfo).  Called
+ *		connected to SPI as the superuser.
+ */
+static void
+load_budget_info(const char *tenant)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Jsonb	   *spec;
+	TenantModel *m;
+	int			n = 0;
+
+	if (strcmp(budget_info.tenant, tenant) == 0 &&
+		!TimestampDifferenceExceeds(budget_info.read_at, now, BUDGET_INFO_MAX_AGE_MS))
+		return;
+	memset(&budget_info, 0, sizeof(budget_info));
+	args[0] = CStringGetTextDatum(tenant);
+	if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
+							  "AND state NOT IN ('deprovisioning', 'deprovisioned')",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tenancy.tenants");
+	if (SPI_processed == 1)
+	{
+		spec = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+		m = TenantModelFromSpec(tenant, spec);
+		strlcpy(budget_info.tier, m->tier, sizeof(budget_info.tier));
+		for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+			budget_info.schemas[i] = ObjectIdGetDatum(get_namespace_oid(m->schemas[i], true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->owner_role, true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->writer_role, true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->reader_role, true));
+		budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->backup_role, true));
+		for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+			budget_info.roles[n++] = ObjectIdGetDatum(get_role_oid(m->login_roles[i], true));
+		budget_info.found = true;
+	}
+	strlcpy(budget_info.tenant, tenant, sizeof(budget_info.tenant));
+	budget_info.read_at = now;
+}
+
+/*
+ * count_relations
+ *		The tenant's budget and live relations.  Counted in pg_class (so
+ *		rows of rolled-back creations, dead until VACUUM, do not count):
+ *		relations in the tenant's schemas and relations its roles own
+ *		anywhere (temporary tables too).  Nothing is counted when the
+ *		tier has no budget.
+ */
+static RelationCount
+count_relations(const char *tenant)
+{
+	Oid			saved_user;
+	int			saved_sec;
+	volatile RelationCount result = {NULL, -1, 0};
+	int			nest;
+
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
 	PG_TRY();
 	{
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		SPI_connect();
-		args[0] = CStringGetTextDatum(tenant);
-		if (SPI_execute_with_args("SELECT spec FROM tenancy.tenants WHERE name = $1 "
-								  "AND state NOT IN ('deprovisioning', 'deprovisioned')",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read tenancy.tenants");
-		if (SPI_processed == 1)
+		nest = connect_as_superuser(saved_sec);
+		load_budget_info(tenant);
+		if (budget_info.found)
 		{
+			result.tier = budget_info.tier;
+			result.budget = TenantRelationBudget(budget_info.tier);
+		}
+		if (result.budget >= 0)
+		{
+			Oid			types[2] = {OIDARRAYOID, OIDARRAYOID};
+			Datum		args[2];
 			bool		isnull;
-			Jsonb	   *spec = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1,
-																&isnull));
-			TenantModel *m = TenantModelFromSpec(tenant, spec);
 
-			tier = m->tier;
-			budget = TenantRelationBudget(m->tier);
-			if (budget >= 0)
-			{
-				Datum		nsps[TENANT_SCHEMA_COUNT];
-				Datum		roles[3 + TENANT_LOGIN_ROLE_COUNT];
-				int			nnsp = 0;
-				int			nrole = 0;
-				Oid			count_types[2] = {OIDARRAYOID, OIDARRAYOID};
-				Datum		count_args[2];
+			args[0] = PointerGetDatum(construct_array(budget_info.schemas, TENANT_SCHEMA_COUNT,
+													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(budget_info.roles, BUDGET_ROLE_COUNT,
+													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
-				for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
-					nsps[nnsp++] = ObjectIdGetDatum(get_namespace_oid(m->schemas[i], true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->owner_role, true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->writer_role, true));
-				roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->reader_role, true));
-				for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
-					roles[nrole++] = ObjectIdGetDatum(get_role_oid(m->login_roles[i], true));
-				count_args[0] = PointerGetDatum(construct_array(nsps, nnsp, OIDOID, sizeof(Oid),
-																true, TYPALIGN_INT));
-				count_args[1] = PointerGetDatum(construct_array(roles, nrole, OIDOID, sizeof(Oid),
-																true, TYPALIGN_INT));
-				if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
-										  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
-										  2, count_types, count_args, NULL, true, 0) != SPI_OK_SELECT)
-					elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
-				live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-			}
+			/*
+			 * Not read-only: SPI then starts the query with a new snapshot,
+			 * which sees the relations the statement that just ran created.
+			 */
+			if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
+									  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
+									  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
+			result.live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
@@ -480,17 +682,80 @@ check_relation_budget(const char *tenant)
 		SetUserIdAndSecContext(saved_user, saved_sec);
 	}
 	PG_END_TRY();
+	return result;
+}
 
-	if (budget >= 0 && live >= budget)
+/*
+ * check_relation_budget
+ *		Before a statement that creates a relation: 53400 when the tenant
+ *		already holds its tier's budget of live relations.
+ */
+static void
+check_relation_budget(const char *tenant)
+{
+	RelationCount count;
+
+	if (!OidIsValid(get_extension_oid("tenancy", true)))
+		return;
+	count = count_relations(tenant);
+	if (count.budget >= 0 && count.live >= count.budget)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("tenant \"%s\" has reached its relation budget of %d", tenant, budget),
+				 errmsg("tenant \"%s\" has reached its relation budget of %d", tenant,
+						count.budget),
 				 errdetail("The tenant holds %lld live relations (tables, indexes, sequences, views and their TOAST tables, in its schemas or owned by its roles); tenancy.max_relations_per_tenant gives tier %s a budget of %d.",
-						   (long long) live, tier, budget),
+						   (long long) count.live, count.tier, count.budget),
+				 errhint("Drop relations the tenant no longer needs, or ask the platform's administrators for a larger budget.")));
+}
+
+/*
+ * check_relation_budget_after
+ *		After a DDL statement: 53400 when the tenant now holds more than its
+ *		budget, so that the statement's transaction rolls back.  The check
+ *		before a statement cannot see how many relations it creates: one
+ *		CREATE TABLE with many UNIQUE columns creates an index for each,
+ *		ALTER TABLE ... ADD CONSTRAINT ... UNIQUE one more, a column of a
+ *		toastable type a TOAST table and its index.
+ */
+static void
+check_relation_budget_after(const char *tenant)
+{
+	RelationCount count;
+
+	if (!OidIsValid(get_extension_oid("tenancy", true)))
+		return;
+	count = count_relations(tenant);
+	if (count.budget >= 0 && count.live > count.budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("statement would exceed the relation budget of %d of tenant \"%s\"",
+						count.budget, tenant),
+				 errdetail("After the statement the tenant would hold %lld live relations (tables, indexes, sequences, views and their TOAST tables, in its schemas or owned by its roles); tenancy.max_relations_per_tenant gives tier %s a budget of %d.",
+						   (long long) count.live, count.tier, count.budget),
 				 errhint("Drop relations the tenant no longer needs, or ask the platform's administrators for a larger budget.")));
 }
 
 /* ---------------------------------------------------- setting ceilings */
+
+/*
+ * is_backup_role
+ *		Whether role is backup_<slug>, the backup role of its tenant.
+ */
+static bool
+is_backup_role(Oid role)
+{
+	const char *tenant = TenantOfRole(role);
+	char	   *name = GetUserNameFromId(role, true);
+	char	   *expected;
+
+	if (tenant == NULL || name == NULL)
+		return false;
+	expected = psprintf("backup_%s", tenant);
+	for (char *c = expected; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	return strcmp(name, expected) == 0;
+}
 
 /*
  * load_ceilings
@@ -558,6 +823,15 @@ load_ceilings(Oid role)
 		systable_endscan(scan);
 	}
 	table_close(rel, AccessShareLock);
+
+	/*
+	 * pg_dump sets both timeouts to 0 in its session (a dump runs as long
+	 * as the data takes); refusing that would fail every backup.  The
+	 * backup role keeps the tier's work_mem as a ceiling, and its
+	 * temp_file_limit, which only a superuser can change.
+	 */
+	if (is_backup_role(role))
+		ceilings.set[0] = ceilings.set[2] = false;
 	ceilings.role = role;
 	ceilings.read_at = now;
 }
@@ -703,12 +977,15 @@ check_alter_role_set(AlterRoleSetStmt *stmt)
 
 /*
  * TenantGuardBeforeUtility
- *		The checks above, before a utility statement runs.
+ *		The checks above, before a utility statement runs.  Returns the
+ *		next OID for TenantGuardAfterUtility when the statement is a tenant
+ *		role's that may create relations, InvalidOid otherwise.
  */
-void
+Oid
 TenantGuardBeforeUtility(Node *parsetree)
 {
 	const char *tenant = tenant_role(GetUserId());
+	Oid			next = InvalidOid;
 
 	if (tenant != NULL)
 	{
@@ -717,25 +994,35 @@ TenantGuardBeforeUtility(Node *parsetree)
 			check_relation_budget(tenant);
 		if (IsA(parsetree, AlterRoleSetStmt))
 			check_alter_role_set((AlterRoleSetStmt *) parsetree);
+		if (may_create_relations(parsetree))
+			next = next_oid();
 	}
 	enforce_ceilings();
+	return next;
 }
 
 /*
  * TenantGuardAfterUtility
  *		After a utility statement ran: row-level security on new partitions
- *		of a shared table, the setting ceilings, tenancy's row types.
+ *		of a shared table, the setting ceilings, tenancy's row types and functions, the
+ *		relation budget.
  */
 void
-TenantGuardAfterUtility(Node *parsetree)
+TenantGuardAfterUtility(Node *parsetree, Oid next_oid_before)
 {
+	const char *tenant;
+
 	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
 		follow_partitions(parsetree);
 	if (IsA(parsetree, VariableSetStmt))
 		check_set((VariableSetStmt *) parsetree);
-	else if (tenant_role(GetUserId()) != NULL &&
+	else if ((tenant = tenant_role(GetUserId())) != NULL &&
 			 GetCommandLogLevel(parsetree) == LOGSTMT_DDL)
-		check_tenancy_types();
+	{
+		check_tenancy_members();
+		if (may_create_relations(parsetree) && next_oid() != next_oid_before)
+			check_relation_budget_after(tenant);
+	}
 	enforce_ceilings();
 }
 

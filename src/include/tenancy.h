@@ -85,8 +85,8 @@ extern void RefuseSharedRowsOf(const char *tenant, bool provisioning);
 extern void InstallHooks(void);
 
 /* tenant_guard.c: the checks that hold tenants to their share */
-extern void TenantGuardBeforeUtility(Node *parsetree);
-extern void TenantGuardAfterUtility(Node *parsetree);
+extern Oid	TenantGuardBeforeUtility(Node *parsetree);
+extern void TenantGuardAfterUtility(Node *parsetree, Oid next_oid_before);
 extern void TenantGuardAroundQuery(void);
 extern int	TenantRelationBudget(const char *tier);
 

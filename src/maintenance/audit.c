@@ -607,8 +607,74 @@ audit_credentials(AuditRun *run, const AuditTenant *t)
 }
 
 /*
+ * audit_estimated_usage
+ *		usage_estimated: the tenant's last ESTIMATED_SAMPLES usage samples
+ *		all read its storage from its files because one of its tables was
+ *		locked each time (sample_usage's fallback): a tenant that keeps a
+ *		table locked is metered from estimates only.
+ */
+#define ESTIMATED_SAMPLES 3
+static void
+audit_estimated_usage(AuditRun *run, const AuditTenant *t)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(t->tenant_id)};
+	bool		isnull;
+	int64		estimated;
+
+	spi_exec("SELECT pg_catalog.count(*) FILTER (WHERE s.storage_estimated)"
+			 " FROM (SELECT u.storage_estimated FROM tenancy.usage_samples u"
+			 "  WHERE u.tenant_id = $1 ORDER BY u.sampled_at DESC"
+			 "  LIMIT " CppAsString2(ESTIMATED_SAMPLES) ") s",
+			 1, types, values, SPI_OK_SELECT);
+	estimated = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (estimated >= ESTIMATED_SAMPLES)
+		AuditReport(run, t->name, "usage_estimated", AUDIT_WARNING, "usage samples",
+					"The tenant's last %d usage samples estimated its storage from the sizes of its files: each time a session held a lock on one of its tables for longer than tenancy.lock_timeout. Look for its sessions idle in a transaction.",
+					ESTIMATED_SAMPLES);
+}
+
+/*
+ * large_object_bytes
+ *		Bytes of the large objects the roles of a tenant of this server
+ *		own: pg_largeobject is in none of its schemas, and lo_from_bytea()
+ *		is open to every role.  sample_usage counts them the same way.
+ */
+static double
+large_object_bytes(const TenantModel *m)
+{
+	Datum		roles[4 + TENANT_LOGIN_ROLE_COUNT];
+	int			n = 0;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	bool		isnull;
+	double		bytes;
+
+	roles[n++] = CStringGetTextDatum(m->owner_role);
+	roles[n++] = CStringGetTextDatum(m->writer_role);
+	roles[n++] = CStringGetTextDatum(m->reader_role);
+	roles[n++] = CStringGetTextDatum(m->backup_role);
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		roles[n++] = CStringGetTextDatum(m->login_roles[i]);
+	values[0] = PointerGetDatum(construct_array(roles, n, TEXTOID, -1, false, TYPALIGN_INT));
+	spi_exec("SELECT COALESCE(pg_catalog.sum(pg_catalog.octet_length(l.data)), 0)::pg_catalog.float8"
+			 " FROM pg_catalog.pg_largeobject_metadata m"
+			 " JOIN pg_catalog.pg_largeobject l ON l.loid = m.oid"
+			 " WHERE m.lomowner IN (SELECT r.oid FROM pg_catalog.pg_roles r"
+			 "  WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))",
+			 1, types, values, SPI_OK_SELECT);
+	bytes = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										 &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return bytes;
+}
+
+/*
  * audit_storage
- *		Bytes of the tenant's schemas against resources.database.storage_gb.
+ *		Bytes of the tenant's schemas, and of the large objects its roles
+ *		own, against resources.database.storage_gb.
  */
 static void
 audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
@@ -625,14 +691,16 @@ audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
 		foreach(lc, relations[i])
 			bytes += ((AuditRelation *) lfirst(lc))->bytes;
 	}
+	if (t->model->local)
+		bytes += large_object_bytes(t->model);
 	limit = t->storage_gb * 1024.0 * 1024.0 * 1024.0;
 	if (bytes > limit)
 		AuditReport(run, t->name, "storage", AUDIT_HIGH, "schemas",
-					"The tenant's schemas hold %.0f bytes, more than resources.database.storage_gb (%g GB).",
+					"The tenant's schemas and large objects hold %.0f bytes, more than resources.database.storage_gb (%g GB).",
 					bytes, t->storage_gb);
 	else if (bytes > limit * STORAGE_WARNING_FRACTION)
 		AuditReport(run, t->name, "storage", AUDIT_WARNING, "schemas",
-					"The tenant's schemas hold %.0f bytes, %.0f%% of resources.database.storage_gb (%g GB).",
+					"The tenant's schemas and large objects hold %.0f bytes, %.0f%% of resources.database.storage_gb (%g GB).",
 					bytes, 100.0 * bytes / limit, t->storage_gb);
 }
 
@@ -1030,6 +1098,7 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 	if (state)
 		AuditRoleSettings(run, m, state, planned);
 	audit_credentials(run, t);
+	audit_estimated_usage(run, t);
 	if (lock_tenant(run, t, relations))
 	{
 		audit_freshness(run, t, relations);
@@ -1369,8 +1438,9 @@ audit_sessions(AuditRun *run, List *tenants)
  *		tenancy.current_tenant()); nothing else in it may be: a function
  *		other than current_tenant executable by PUBLIC, a table, view or
  *		sequence with a privilege of PUBLIC, or an object outside the
- *		extension using one of its row types (it blocks DROP EXTENSION and
- *		upgrades; tenant roles are refused that, other roles are not).
+ *		extension using one of its row types or functions (it blocks DROP
+ *		EXTENSION and upgrades; tenant roles are refused that, other roles
+ *		are not; share_table's policies and column defaults are expected).
  *		schema_exposure, high.
  */
 static void
@@ -1400,6 +1470,27 @@ audit_schema_exposure(AuditRun *run)
 			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
 			 "    AND ((e.classid = d.classid AND e.objid = d.objid)"
 			 "     OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)))"
+			 " UNION ALL"
+			 " SELECT pg_catalog.format('function %s, used by %s', d.refobjid::pg_catalog.regprocedure,"
+			 "  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
+			 " FROM pg_catalog.pg_depend d"
+			 " JOIN pg_catalog.pg_depend m ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+			 "  AND m.objid = d.refobjid AND m.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			 "  AND m.refobjid = (SELECT x.oid FROM pg_catalog.pg_extension x WHERE x.extname = 'tenancy')"
+			 " WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n'"
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			 "    AND e.classid = d.classid AND e.objid = d.objid)"
+			 /* share_table's policies and defaults, and tenancy's own tables' */
+			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o"
+			 "   JOIN pg_catalog.pg_class c ON c.oid = o.refobjid"
+			 "   WHERE o.classid = d.classid AND o.objid = d.objid"
+			 "    AND o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.deptype IN ('a', 'i')"
+			 "    AND (c.relnamespace = 'tenancy'::pg_catalog.regnamespace"
+			 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p"
+			 "      WHERE p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "')"
+			 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
+			 "      AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "')))"
 			 " ORDER BY 1",
 			 0, NULL, NULL, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
@@ -1409,7 +1500,7 @@ audit_schema_exposure(AuditRun *run)
 		char	   *object = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 
 		AuditReport(run, NULL, "schema_exposure", AUDIT_HIGH, object,
-					strncmp(object, "type ", 5) == 0 ?
+					strncmp(object, "type ", 5) == 0 || strstr(object, ", used by ") != NULL ?
 					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()); %s, which blocks DROP EXTENSION tenancy and upgrades of its tables. Drop or change that object." :
 					"Every role has USAGE on schema tenancy (to call tenancy.current_tenant()), and PUBLIC may use %s: every tenant role can reach it. Revoke it from PUBLIC.",
 					object);

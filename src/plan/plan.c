@@ -725,6 +725,10 @@ TenantStateFromModel(const TenantModel *previous)
 		state->backup.can_login = true;
 		state->backup.is_member = true;
 		state->backup.connection_limit = TENANT_BACKUP_CONNECTION_LIMIT;
+		for (int i = 0; i < TENANT_TIER_SETTING_COUNT; i++)
+			state->backup.settings = lappend(state->backup.settings,
+											 psprintf("%s=%s", previous->setting_names[i],
+													  previous->setting_values[i]));
 	}
 	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
 		state->schema_exists[i] = true;

@@ -87,4 +87,24 @@ $node->safe_psql('postgres',
 	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = 'etl_ceil'");
 $long->quit;
 
+# the backup role (backup_<slug>) is a tenant role too: it has the tier's
+# settings, work_mem is a ceiling, temp_file_limit only a superuser can
+# change; the timeouts it may lower to 0, as pg_dump does in its session
+($rc, $out, $err) = $node->psql('postgres',
+	'SHOW statement_timeout; SHOW work_mem; SHOW temp_file_limit; SHOW idle_in_transaction_session_timeout',
+	connstr => $node->connstr('postgres') . ' user=backup_ceil');
+is($out, "5min\n16MB\n1GB\n5min", 'the backup role has the basic tier\'s settings');
+($rc, $out, $err) = $node->psql('postgres', "SET work_mem = '1GB'",
+	connstr => $node->connstr('postgres') . ' user=backup_ceil');
+like($err, qr/permission denied to set parameter "work_mem" above 16MB/,
+	'the backup role cannot raise work_mem above its tier');
+($rc, $out, $err) = $node->psql('postgres', "SET temp_file_limit = -1",
+	connstr => $node->connstr('postgres') . ' user=backup_ceil');
+like($err, qr/permission denied to set parameter "temp_file_limit"/,
+	'nor temp_file_limit');
+$node->safe_psql('postgres', 'SET ROLE etl_ceil; CREATE TABLE ceil_bronze.dumped (id int)');
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('postgres') . ' user=backup_ceil',
+	'-n', 'ceil_bronze', '-f', $node->basedir . '/ceil.sql' ],
+	'pg_dump as the backup role still works (it sets the timeouts to 0)');
+
 done_testing();

@@ -176,6 +176,20 @@ test('worker ClusterRole: bound to the worker only, no wildcards, bind limited t
 	assert.ok(find(objs, 'ClusterRole', 'tenancy-tenant-workload'));
 });
 
+test('tenant workload ClusterRole: Secrets by name and get only, not backup-credentials', { skip }, () =>
+{
+	const role = find(render(), 'ClusterRole', 'tenancy-tenant-workload');
+	const secrets = role.rules.filter((r) => r.resources.includes('secrets'));
+
+	assert.ok(secrets.length > 0);
+	for (const r of secrets)
+	{
+		assert.deepEqual(r.verbs, ['get'], 'no list or watch: they return every Secret of the namespace');
+		assert.ok(Array.isArray(r.resourceNames) && r.resourceNames.length > 0, 'by name only');
+		assert.ok(!r.resourceNames.includes('backup-credentials'), 'the backup role\'s password is not readable by the workload');
+	}
+});
+
 test('Vault policy: generated credentials, reference prefixes; deploy/vault/tenancy-worker.hcl is the default', { skip }, () =>
 {
 	const plain = vaultPolicy(render());

@@ -39,7 +39,11 @@ _PG_init(void)
 		return;
 
 	DefineTenancySettings();
-	/* hooks.c: DROP EXTENSION refused with tenants; tenants held to their share */
+
+	/*
+	 * hooks.c: DROP EXTENSION refused with tenants; tenants held to their
+	 * share
+	 */
 	InstallHooks();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -31,7 +31,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(selftest regress isolation tap platform deploy)
+[ ${#suites[@]} -gt 0 ] || suites=(format selftest regress isolation tap platform deploy)
 
 # TENANCY_NO_INSTALL_DEPS=1: the packages are there already (the Debian roots
 # of test/pgmatrix, whose PostgreSQL is not the host's 15)

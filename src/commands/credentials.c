@@ -139,7 +139,7 @@ static char *
 generate_password(void)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	uint8		raw[PASSWORD_RANDOM_BYTES];
 	char	   *out = palloc0(PASSWORD_RANDOM_BYTES / 3 * 4 + 1);
 	char	   *p = out;

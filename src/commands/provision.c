@@ -282,8 +282,8 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	/*
 	 * One namespace holds one tenant: two provisions of different tenants
 	 * into one namespace serialize here, so that the second, once the first
-	 * commits, is refused by the planner's check (22023, owner named)
-	 * rather than by tenancy.tenants_namespace_idx (23505).
+	 * commits, is refused by the planner's check (22023, owner named) rather
+	 * than by tenancy.tenants_namespace_idx (23505).
 	 */
 	if (!dry_run)
 		ServerLockRow(psprintf("namespace %s", c.model->namespace));
@@ -303,8 +303,8 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 
 	/*
 	 * A tenant whose data was dropped comes back: rows its roles committed
-	 * into shared tables while the deprovision ran would be the new
-	 * tenant's to see (the deprovision itself refused to leave any).
+	 * into shared tables while the deprovision ran would be the new tenant's
+	 * to see (the deprovision itself refused to leave any).
 	 */
 	if (c.creating && row.found && c.model->local && !c.state->owner.exists && !dry_run)
 		RefuseSharedRowsOf(name, true);
@@ -315,18 +315,18 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 		/*
 		 * The latest provision or apply ended without succeeding: the
 		 * platform side may differ from the spec last applied, whatever its
-		 * steps say (compensation deleted the namespace).  Plan every
-		 * object again, as new if none ever succeeded (compensation then
-		 * deletes them again).
+		 * steps say (compensation deleted the namespace).  Plan every object
+		 * again, as new if none ever succeeded (compensation then deletes
+		 * them again).
 		 *
-		 * One that has not ended yet runs before this one (the journal runs
-		 * a tenant's operations in order), and may still fail and be
+		 * One that has not ended yet runs before this one (the journal runs a
+		 * tenant's operations in order), and may still fail and be
 		 * compensated: a change of the spec cannot know what it will find
-		 * either, so it plans every object again too (issue 16, item 5).
-		 * Its steps are idempotent, so the tenant ends at the new spec
-		 * whatever the earlier operation ends in.  The same spec again
-		 * adds nothing to the operation in front (if that fails, the
-		 * tenant is failed and the next apply plans everything).
+		 * either, so it plans every object again too (issue 16, item 5). Its
+		 * steps are idempotent, so the tenant ends at the new spec whatever
+		 * the earlier operation ends in.  The same spec again adds nothing to
+		 * the operation in front (if that fails, the tenant is failed and the
+		 * next apply plans everything).
 		 */
 		if (history.last_ended_unsuccessfully)
 		{
@@ -349,9 +349,9 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 			c.state->platform_unknown = true;
 
 		/*
-		 * On another server the state is inferred from the spec last
-		 * applied, as this version would have planned it; 0.1.0 created no
-		 * backup role there.
+		 * On another server the state is inferred from the spec last applied,
+		 * as this version would have planned it; 0.1.0 created no backup role
+		 * there.
 		 */
 		if (!c.model->local && history.planned_by_0_1_0)
 			memset(&c.state->backup, 0, sizeof(c.state->backup));
@@ -870,11 +870,12 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(row.tenant_id);
 	values[1] = CStringGetTextDatum(pending ? JournalTenantStateRunning("deprovision")
 									: "deprovisioned");
+
 	/*
 	 * Every unfinished operation of the tenant ends here, cancelled: steps
-	 * not started are not run, compensations not started are not needed
-	 * (the deprovision removes everything).  Requests in flight finish;
-	 * the deprovision's steps wait for them (the journal's claims).
+	 * not started are not run, compensations not started are not needed (the
+	 * deprovision removes everything).  Requests in flight finish; the
+	 * deprovision's steps wait for them (the journal's claims).
 	 */
 	JournalSupersede(row.tenant_id, "superseded by deprovision");
 	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "

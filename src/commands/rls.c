@@ -174,8 +174,8 @@ find_tenant(Oid roleid, char *tenant)
 			 * From 16 a grant may give neither the group's privileges
 			 * (INHERIT FALSE) nor SET ROLE to it (SET FALSE): only ADMIN, to
 			 * manage its members, as CREATEROLE gives its creator over each
-			 * role it creates.  Such a member cannot act as the tenant, so
-			 * it is not of the tenant either.
+			 * role it creates.  Such a member cannot act as the tenant, so it
+			 * is not of the tenant either.
 			 */
 			if (!m->inherit_option && !m->set_option)
 				continue;
@@ -500,7 +500,7 @@ revoke_tenant_privileges(Oid relid, const char *table)
 		for (int i = 0; i < ACL_NUM(acl); i++)
 		{
 			AclMode		privs = ACLITEM_GET_PRIVS(items[i]) &
-				(ACL_TRIGGER | ACL_TRUNCATE | ACL_REFERENCES);
+			(ACL_TRIGGER | ACL_TRUNCATE | ACL_REFERENCES);
 			Oid			grantee = items[i].ai_grantee;
 
 			if (privs != 0 &&
@@ -722,6 +722,8 @@ tables_holding_rows_of(const char *tenant)
 	ListCell   *lc;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(tenant)};
+	Oid			policy_type[1] = {NAMEOID};
+	Datum		policy_name[1] = {CStringGetDatum(POLICY_NAME)};
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT p.polrelid FROM pg_catalog.pg_policy p "
@@ -731,8 +733,7 @@ tables_holding_rows_of(const char *tenant)
 							  "   AND pp.polname OPERATOR(pg_catalog.=) $1 "
 							  "  WHERE i.inhrelid OPERATOR(pg_catalog.=) p.polrelid) "
 							  "ORDER BY p.polrelid",
-							  1, (Oid[]) {NAMEOID}, (Datum[]) {CStringGetDatum(POLICY_NAME)},
-							  NULL, true, 0) != SPI_OK_SELECT)
+							  1, policy_type, policy_name, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the shared tables");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

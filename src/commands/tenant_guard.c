@@ -114,7 +114,7 @@ typedef struct Ceilings
 	TimestampTz read_at;
 	bool		set[CEILING_COUNT];
 	int			value[CEILING_COUNT];	/* in the setting's base unit */
-	char		text[CEILING_COUNT][64];	/* as the role setting has it */
+	char		as_set[CEILING_COUNT][64];	/* as the role setting has it */
 } Ceilings;
 
 static Ceilings ceilings = {InvalidOid};
@@ -418,18 +418,18 @@ check_tenancy_members(void)
 	depend = table_open(DependRelationId, AccessShareLock);
 	foreach(lc, types)
 		if (new_dependent(depend, TypeRelationId, lfirst_oid(lc), false))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
-					 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
+				 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
 	foreach(lc, functions)
 		if (new_dependent(depend, ProcedureRelationId, lfirst_oid(lc), true))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to store a call of function %s",
-							format_procedure(lfirst_oid(lc))),
-					 errdetail("Tenant roles may call tenancy.current_tenant() in queries, but no object of theirs (a column default, a view, a policy, a function's SQL body) may depend on a function of tenancy: it would block DROP EXTENSION and upgrades of tenancy."),
-					 errhint("Call it in the statements that need it, or in a PL/pgSQL function, whose body records no dependency.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to store a call of function %s",
+						format_procedure(lfirst_oid(lc))),
+				 errdetail("Tenant roles may call tenancy.current_tenant() in queries, but no object of theirs (a column default, a view, a policy, a function's SQL body) may depend on a function of tenancy: it would block DROP EXTENSION and upgrades of tenancy."),
+				 errhint("Call it in the statements that need it, or in a PL/pgSQL function, whose body records no dependency.")));
 	table_close(depend, AccessShareLock);
 }
 
@@ -816,7 +816,7 @@ load_ceilings(Oid role)
 					/* a database-specific setting overrides the general one */
 					ceilings.set[c] = true;
 					ceilings.value[c] = value;
-					strlcpy(ceilings.text[c], eq + 1, sizeof(ceilings.text[c]));
+					strlcpy(ceilings.as_set[c], eq + 1, sizeof(ceilings.as_set[c]));
 				}
 			}
 		}
@@ -825,10 +825,10 @@ load_ceilings(Oid role)
 	table_close(rel, AccessShareLock);
 
 	/*
-	 * pg_dump sets both timeouts to 0 in its session (a dump runs as long
-	 * as the data takes); refusing that would fail every backup.  The
-	 * backup role keeps the tier's work_mem as a ceiling, and its
-	 * temp_file_limit, which only a superuser can change.
+	 * pg_dump sets both timeouts to 0 in its session (a dump runs as long as
+	 * the data takes); refusing that would fail every backup.  The backup
+	 * role keeps the tier's work_mem as a ceiling, and its temp_file_limit,
+	 * which only a superuser can change.
 	 */
 	if (is_backup_role(role))
 		ceilings.set[0] = ceilings.set[2] = false;
@@ -893,12 +893,12 @@ enforce_ceilings(void)
 		{
 			if (!above_ceiling(c))
 				continue;
-			(void) set_config_option(ceiling_names[c], ceilings.text[c], PGC_USERSET,
+			(void) set_config_option(ceiling_names[c], ceilings.as_set[c], PGC_USERSET,
 									 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("%s lowered to %s, the ceiling of the tenant's tier",
-							ceiling_names[c], ceilings.text[c]),
+							ceiling_names[c], ceilings.as_set[c]),
 					 errdetail("It was set above the ceiling (by set_config(), a startup option, RESET or a function's SET clause); tenant sessions may lower these settings, not raise them.")));
 			if (c == 0 && StatementTimeout > 0 && !get_timeout_active(STATEMENT_TIMEOUT))
 				enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
@@ -944,13 +944,13 @@ check_set(VariableSetStmt *stmt)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to set parameter \"%s\" above %s", stmt->name,
-						ceilings.text[c]),
+						ceilings.as_set[c]),
 				 c == 1 ?
 				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it.",
-						   ceilings.text[c], stmt->name) :
+						   ceilings.as_set[c], stmt->name) :
 				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it (0 disables the timeout, which is above any ceiling).",
-						   ceilings.text[c], stmt->name),
-				 errhint("Set it to %s or less.", ceilings.text[c])));
+						   ceilings.as_set[c], stmt->name),
+				 errhint("Set it to %s or less.", ceilings.as_set[c])));
 }
 
 /*

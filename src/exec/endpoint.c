@@ -57,7 +57,8 @@ typedef struct LoginState
 {
 	bool		enabled;		/* the endpoint's token comes from a login */
 	TimestampTz renew_at;		/* log in again from then on (0: never) */
-	TimestampTz expires_at;		/* the token is no good from then on (0: never) */
+	TimestampTz expires_at;		/* the token is no good from then on (0:
+								 * never) */
 	TimestampTz not_before;		/* after a failed login, not before then */
 	bool		after_denial;	/* the token replaced one that was denied */
 } LoginState;
@@ -328,9 +329,9 @@ refresh_login(EndpointSlot *slot)
 	/*
 	 * One login at a time: steps that need the token while a task logs in
 	 * wait for that login (the worker runs other steps meanwhile), then use
-	 * its token or its error; while a renewal is in flight they use the
-	 * token it renews.  Outside a task there is nothing to wait with: the
-	 * caller goes on without a token and retries.
+	 * its token or its error; while a renewal is in flight they use the token
+	 * it renews.  Outside a task there is nothing to wait with: the caller
+	 * goes on without a token and retries.
 	 */
 	if (slot->login_in_flight)
 	{

@@ -422,6 +422,7 @@ HttpStart(HttpClient *client, HttpRequest *request)
 		curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) tenancy_connect_timeout_ms);
 		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) tenancy_request_timeout_ms);
 		curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+
 		/*
 		 * Waiting for a connection that may multiplex pays only where ALPN
 		 * says so at the handshake.  Over plain HTTP, libcurl learns that a
@@ -812,10 +813,10 @@ HttpPerform(HttpRequest *request)
 			bool		latch_set = false;
 
 			/*
-			 * The worker's own requests are driven meanwhile (a look at
-			 * their sockets every SYNC_POLL_MS at most), so that one slow
-			 * or hung request of a handler does not hold up the requests
-			 * already in flight.
+			 * The worker's own requests are driven meanwhile (a look at their
+			 * sockets every SYNC_POLL_MS at most), so that one slow or hung
+			 * request of a handler does not hold up the requests already in
+			 * flight.
 			 */
 			if (background_client != NULL && background_client->in_flight > 0)
 			{

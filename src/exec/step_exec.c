@@ -253,7 +253,7 @@ start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 	if (step->malformed != NULL)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_FAILED, "malformed step: %s",
-					step->malformed);
+					   step->malformed);
 		return false;
 	}
 
@@ -264,10 +264,10 @@ start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 		root = json_loads(step->request ? step->request : "", 0, &jerr);
 		if (root == NULL)
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: %s", jerr.text);
+						   "malformed step request: %s", jerr.text);
 		else if (!json_is_object(root))
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: not a JSON object");
+						   "malformed step request: not a JSON object");
 		else
 			started = dispatch_step(client, running, root, outcome);
 	}
@@ -283,9 +283,9 @@ start_step_here(HttpClient *client, RunningStep *running, StepOutcome *outcome)
 		MemoryContextSwitchTo(running->cxt);
 		memset(outcome, 0, sizeof(StepOutcome));
 		StepSetOutcome(outcome,
-					StepErrorIsTransient(edata->sqlerrcode)
-					? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
-					"%s", edata->message);
+					   StepErrorIsTransient(edata->sqlerrcode)
+					   ? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
+					   "%s", edata->message);
 		started = false;
 	}
 	PG_END_TRY();
@@ -315,14 +315,14 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 		if (!json_is_string(handler))
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: \"handler\" must be a string");
+						   "malformed step request: \"handler\" must be a string");
 			return false;
 		}
 		function = find_handler(json_string_value(handler));
 		if (function == NULL)
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"unknown step handler \"%.64s\"", json_string_value(handler));
+						   "unknown step handler \"%.64s\"", json_string_value(handler));
 			return false;
 		}
 		context.step = step;
@@ -339,7 +339,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 		if (!json_is_string(sql))
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: a database step needs \"sql\", a string");
+						   "malformed step request: a database step needs \"sql\", a string");
 			return false;
 		}
 		run_local_sql(json_string_value(sql));
@@ -356,8 +356,8 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 		if (function == NULL)
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"no executor for %s steps in this build: the step must name a handler",
-						step->target);
+						   "no executor for %s steps in this build: the step must name a handler",
+						   step->target);
 			return false;
 		}
 		context.step = step;
@@ -371,7 +371,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 	if (endpoint == NULL)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
-					"no endpoint configured for %s", step->target);
+					   "no endpoint configured for %s", step->target);
 		return false;
 	}
 	if (endpoint->not_configured != NULL)
@@ -382,7 +382,7 @@ dispatch_step(HttpClient *client, RunningStep *running, json_t *root,
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
-					endpoint->token_error ? endpoint->token_error : "no token");
+					   endpoint->token_error ? endpoint->token_error : "no token");
 		return false;
 	}
 	if (!build_http_request(running, root, endpoint, outcome))
@@ -485,7 +485,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 		if (!known)
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: unknown key \"%.64s\"", key);
+						   "malformed step request: unknown key \"%.64s\"", key);
 			return false;
 		}
 	}
@@ -494,7 +494,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	if (!json_is_string(method))
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-					"malformed step request: \"method\" must be a string");
+					   "malformed step request: \"method\" must be a string");
 		return false;
 	}
 	for (i = 0; i < lengthof(methods); i++)
@@ -503,14 +503,14 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 	if (req->method == NULL)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-					"malformed step request: unsupported method \"%.16s\"",
-					json_string_value(method));
+					   "malformed step request: unsupported method \"%.16s\"",
+					   json_string_value(method));
 		return false;
 	}
 	if (!json_is_string(path) || !valid_path(json_string_value(path)))
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-					"malformed step request: \"path\" must be an absolute URL path without dot segments, query or fragment");
+					   "malformed step request: \"path\" must be an absolute URL path without dot segments, query or fragment");
 		return false;
 	}
 
@@ -523,7 +523,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 		if (!json_is_object(query))
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: \"query\" must be an object");
+						   "malformed step request: \"query\" must be an object");
 			return false;
 		}
 		json_object_foreach(query, key, value)
@@ -533,15 +533,18 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 
 			if (json_is_string(value))
 				text = pstrdup(json_string_value(value));
+
 			else if (json_is_integer(value))
 				text = psprintf("%" JSON_INTEGER_FORMAT, json_integer_value(value));
+
 			else if (json_is_boolean(value))
 				text = pstrdup(json_is_true(value) ? "true" : "false");
+
 			else
 			{
 				StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-							"malformed step request: query parameter \"%.64s\" must be a string, integer or boolean",
-							key);
+							   "malformed step request: query parameter \"%.64s\" must be a string, integer or boolean",
+							   key);
 				return false;
 			}
 			escaped = curl_easy_escape(NULL, key, 0);
@@ -565,7 +568,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 			!valid_token_text(json_string_value(content_type), 100))
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: \"content_type\" must be a short printable string");
+						   "malformed step request: \"content_type\" must be a short printable string");
 			return false;
 		}
 		req->content_type = pstrdup(json_string_value(content_type));
@@ -581,7 +584,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 		if (!json_is_array(ok_status))
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-						"malformed step request: \"ok_status\" must be an array of HTTP statuses");
+						   "malformed step request: \"ok_status\" must be an array of HTTP statuses");
 			return false;
 		}
 		running->n_ok_status = json_array_size(ok_status);
@@ -592,7 +595,7 @@ build_http_request(RunningStep *running, json_t *root, const Endpoint *endpoint,
 				json_integer_value(value) > 599)
 			{
 				StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-							"malformed step request: \"ok_status\" must be an array of HTTP statuses");
+							   "malformed step request: \"ok_status\" must be an array of HTTP statuses");
 				return false;
 			}
 			running->ok_status[i] = (int) json_integer_value(value);
@@ -684,8 +687,8 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 	if (request->error != NULL)
 	{
 		StepSetOutcome(outcome,
-					request->error_permanent ? STEP_OUTCOME_FAILED : STEP_OUTCOME_RETRY,
-					"%s %s: %s", request->method, path, request->error);
+					   request->error_permanent ? STEP_OUTCOME_FAILED : STEP_OUTCOME_RETRY,
+					   "%s %s: %s", request->method, path, request->error);
 		/* refused, reset, timed out: an outage to wait out, not an attempt */
 		outcome->unreachable = !request->error_permanent;
 		return;
@@ -714,17 +717,17 @@ StepOutcomeFromResponse(const HttpRequest *request, const int *ok_status,
 		if (why != NULL)
 		{
 			StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s %s returned HTTP 403: %s",
-						request->method, path, why);
+						   request->method, path, why);
 			outcome->http_status = status;
 			return;
 		}
 	}
 
 	StepSetOutcome(outcome,
-				(status == 408 || status == 409 || status == 429 || status >= 500)
-				? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
-				"%s %s returned HTTP %d: %s", request->method, path, status,
-				HttpResponseSummary(request));
+				   (status == 408 || status == 409 || status == 429 || status >= 500)
+				   ? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
+				   "%s %s returned HTTP %d: %s", request->method, path, status,
+				   HttpResponseSummary(request));
 	outcome->http_status = status;
 	outcome->retry_after_ms = request->retry_after_ms;
 	/* the service cannot serve it now: waited out like no answer at all */
@@ -761,13 +764,13 @@ StepHttpCall(const StepContext *context, const char *target, const char *method,
 	if (endpoint == NULL || endpoint->not_configured != NULL)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED, "%s",
-					endpoint ? endpoint->not_configured : "no endpoint configured");
+					   endpoint ? endpoint->not_configured : "no endpoint configured");
 		return;
 	}
 	if (endpoint->needs_token && endpoint->token == NULL)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_RETRY, "%s",
-					endpoint->token_error ? endpoint->token_error : "no token");
+					   endpoint->token_error ? endpoint->token_error : "no token");
 		return;
 	}
 	if (!valid_path(path))

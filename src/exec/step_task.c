@@ -79,7 +79,7 @@ struct StepTask
 
 static dlist_head live_tasks = DLIST_STATIC_INIT(live_tasks);
 static StepTask *current_task = NULL;
-static ucontext_t loop_context;	/* where a task gives control back to */
+static ucontext_t loop_context; /* where a task gives control back to */
 static TaskStack stack_pool[MAX_POOLED_STACKS];
 static int	n_pooled = 0;
 

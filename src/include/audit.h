@@ -27,9 +27,9 @@
 
 /* Severities, from worst to mildest (tenancy.audit_findings.severity) */
 #define AUDIT_CRITICAL	"critical"	/* isolation or access broken */
-#define AUDIT_HIGH		"high"		/* more access than planned, data at risk */
-#define AUDIT_WARNING	"warning"	/* drift that breaks or degrades the tenant */
-#define AUDIT_INFO		"info"		/* could not check, or worth knowing */
+#define AUDIT_HIGH		"high"	/* more access than planned, data at risk */
+#define AUDIT_WARNING	"warning"	/* drift that harms the tenant */
+#define AUDIT_INFO		"info"	/* could not check, or worth knowing */
 
 /* A run of tenancy.audit in progress */
 typedef struct AuditRun

@@ -56,6 +56,7 @@ extern void HandlerDeleteOwned(const StepContext *context, const char *path,
 extern void HandleAuditObject(const StepContext *context, StepOutcome *outcome);
 extern void HandleAuditVault(const StepContext *context, StepOutcome *outcome);
 extern void HandlePodRequests(const StepContext *context, StepOutcome *outcome);
+
 /* audit_remote.c */
 extern void HandleAuditRemote(const StepContext *context, StepOutcome *outcome);
 

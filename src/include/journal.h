@@ -30,10 +30,10 @@ typedef struct ClaimedStep
 	char	   *object;
 	char	   *request;		/* request (or compensation) jsonb, as text */
 	char	   *malformed;		/* why the row cannot run, or NULL */
-	bool		counted;		/* the attempt is counted (by the claim, or
-								 * by JournalStepStarted) */
-	int64		unreachable_ms; /* how long the platform has not answered
-								 * this step, -1 if it did last time */
+	bool		counted;		/* the attempt is counted (by the claim, or by
+								 * JournalStepStarted) */
+	int64		unreachable_ms; /* how long the platform has not answered this
+								 * step, -1 if it did last time */
 } ClaimedStep;
 
 /* How an attempt ended. */
@@ -57,10 +57,10 @@ typedef struct StepOutcome
 	bool		may_have_acted; /* FAILED, yet the step may have changed
 								 * something (the worker stopped before it
 								 * recorded a result) */
-	bool		unreachable;	/* RETRY: the service cannot serve it now:
-								 * no answer (refused, reset, timed out), or
-								 * 408, 429, 5xx; not an attempt until that
-								 * has lasted tenancy.unreachable_timeout */
+	bool		unreachable;	/* RETRY: the service cannot serve it now: no
+								 * answer (refused, reset, timed out), or 408,
+								 * 429, 5xx; not an attempt until that has
+								 * lasted tenancy.unreachable_timeout */
 } StepOutcome;
 
 /* An attempt that ended, with its outcome, waiting to be recorded. */

@@ -122,8 +122,8 @@ typedef struct RoleState
 	bool		privileged;		/* SUPERUSER, CREATEDB, CREATEROLE,
 								 * REPLICATION or BYPASSRLS */
 	int			connection_limit;
-	bool		is_member;		/* login roles: member of the writer role
-								 * (the backup role: of the reader role) */
+	bool		is_member;		/* login roles: member of the writer role (the
+								 * backup role: of the reader role) */
 	List	   *settings;		/* "name=value" strings of ALTER ROLE SET */
 } RoleState;
 
@@ -153,10 +153,11 @@ typedef struct TenantState
 	bool		pgaudit_loaded;
 	/* the platform side as last planned, NULL if there is none */
 	TenantModel *platform;
+
 	/*
-	 * The platform side may differ from platform (the last provision or
-	 * apply did not succeed, or has not ended): plan every object again,
-	 * not only those whose body changed.
+	 * The platform side may differ from platform (the last provision or apply
+	 * did not succeed, or has not ended): plan every object again, not only
+	 * those whose body changed.
 	 */
 	bool		platform_unknown;
 } TenantState;

@@ -90,8 +90,7 @@ typedef struct AuditTenant
 	TenantModel *model;
 	bool		audited;		/* picked by the name argument */
 	double		storage_gb;		/* resources.database.storage_gb, <0: none */
-	TimestampTz credentials_set;	/* last password set, 0: never or
-									 * unknown */
+	TimestampTz credentials_set;	/* last password set, 0: never or unknown */
 	bool		ready;			/* state ready: its platform side ran */
 	List	   *freshness;		/* of FreshnessCheck */
 } AuditTenant;
@@ -588,9 +587,9 @@ audit_credentials(AuditRun *run, const AuditTenant *t)
 	if (t->credentials_set == 0)
 	{
 		/*
-		 * Unknown: a ready tenant's credentials are set by its provision
-		 * when Vault is configured; without Vault they never are (the
-		 * platform checks report that).
+		 * Unknown: a ready tenant's credentials are set by its provision when
+		 * Vault is configured; without Vault they never are (the platform
+		 * checks report that).
 		 */
 		if (t->ready && tenancy_vault_url != NULL && tenancy_vault_url[0] != '\0')
 			AuditReport(run, t->name, "credential_age", AUDIT_WARNING, "database credentials",
@@ -885,6 +884,7 @@ lock_tenant(AuditRun *run, const AuditTenant *t, List *const *relations)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+
 		/*
 		 * A deadlock too: a tenant's session that locks one of its tables
 		 * while the audit waits for another it holds can pick the audit as
@@ -1353,7 +1353,7 @@ audit_relation_budgets(AuditRun *run, List *tenants)
 
 		foreach(lc, tenants)
 			if (strcmp(((AuditTenant *) lfirst(lc))->name, tenant) == 0)
-				tier = ((AuditTenant *) lfirst(lc))->model->tier;
+			tier = ((AuditTenant *) lfirst(lc))->model->tier;
 		budget = tier ? TenantRelationBudget(tier) : -1;
 		if (budget >= 0 && live > budget)
 			AuditReport(run, tenant, "relation_budget", AUDIT_HIGH, "relations",
@@ -1481,7 +1481,7 @@ audit_schema_exposure(AuditRun *run)
 			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
 			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
 			 "    AND e.classid = d.classid AND e.objid = d.objid)"
-			 /* share_table's policies and defaults, and tenancy's own tables' */
+	/* share_table's policies and defaults, and tenancy's own tables' */
 			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o"
 			 "   JOIN pg_catalog.pg_class c ON c.oid = o.refobjid"
 			 "   WHERE o.classid = d.classid AND o.objid = d.objid"

@@ -138,9 +138,9 @@ same_quantity(json_t *planned, json_t *live)
 	double		a;
 	double		b;
 	char	   *pa = json_is_string(planned) ? pstrdup(json_string_value(planned)) :
-		json_is_integer(planned) ? psprintf("%lld", (long long) json_integer_value(planned)) : NULL;
+	json_is_integer(planned) ? psprintf("%lld", (long long) json_integer_value(planned)) : NULL;
 	char	   *pb = json_is_string(live) ? pstrdup(json_string_value(live)) :
-		json_is_integer(live) ? psprintf("%lld", (long long) json_integer_value(live)) : NULL;
+	json_is_integer(live) ? psprintf("%lld", (long long) json_integer_value(live)) : NULL;
 
 	return pa && pb && SpecParseQuantity(pa, &a) && SpecParseQuantity(pb, &b) && a == b;
 }
@@ -251,9 +251,9 @@ static List *
 backup_freshness(List *findings, json_t *live)
 {
 	const char *last = json_string_value(json_object_get(json_object_get(live, "status"),
-														  "lastSuccessfulTime"));
+														 "lastSuccessfulTime"));
 	const char *created = json_string_value(json_object_get(json_object_get(live, "metadata"),
-															 "creationTimestamp"));
+															"creationTimestamp"));
 	int64		now = (int64) time(NULL);
 	int64		last_s = rfc3339_seconds(last);
 	int64		created_s = rfc3339_seconds(created);
@@ -418,7 +418,7 @@ HandlePodRequests(const StepContext *context, StepOutcome *outcome)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: invalid namespace")));
 	StepHttpCall(context, "kubernetes", "GET", psprintf("/api/v1/namespaces/%s/pods", ns),
-				NULL, NULL, NULL, &request, outcome);
+				 NULL, NULL, NULL, &request, outcome);
 	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
 		return;
 	PG_TRY();

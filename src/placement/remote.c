@@ -465,8 +465,8 @@ connect_to(const char *conninfo, const char *database, char **error)
 
 	/*
 	 * The warehouse's tenants can lock their own tables: the worker's
-	 * statements there wait at most tenancy.lock_timeout (the step is
-	 * retried later) instead of stalling every step behind them.
+	 * statements there wait at most tenancy.lock_timeout (the step is retried
+	 * later) instead of stalling every step behind them.
 	 */
 	for (PQconninfoOption *o = options; o->keyword; o++)
 		if (strcmp(o->keyword, "options") == 0)
@@ -920,11 +920,11 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 
 			/*
 			 * Two round trips: BEGIN and the claim of the step's key (a row
-			 * that exists already means the step ran), then the statement
-			 * and COMMIT.  A failed statement leaves the transaction
-			 * aborted, and the claim goes with it at ROLLBACK.  The journal
-			 * is checked before any statement, a step's or not: tenancy's
-			 * statements read its ledger (plan_ledger.c).
+			 * that exists already means the step ran), then the statement and
+			 * COMMIT.  A failed statement leaves the transaction aborted, and
+			 * the claim goes with it at ROLLBACK.  The journal is checked
+			 * before any statement, a step's or not: tenancy's statements
+			 * read its ledger (plan_ledger.c).
 			 */
 			if (!(flags & REMOTE_NO_JOURNAL) && !slot->journal_ready)
 				ok = slot->journal_ready =
@@ -1308,6 +1308,7 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 		 */
 		remote_run(server, database, json_string_value(sql), NULL, database,
 				   REMOTE_NO_TRANSACTION, outcome);
+
 		/*
 		 * created since the look (by another tenant's step, or by someone
 		 * else): the next attempt looks again and tells which

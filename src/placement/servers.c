@@ -280,7 +280,7 @@ tenancy_register_server(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nnames; i++)
 	{
 		const char *problem = nulls[i] ? "is NULL" :
-			SpecDatabaseProblem(TextDatumGetCString(names[i]), false);
+		SpecDatabaseProblem(TextDatumGetCString(names[i]), false);
 
 		if (problem)
 			ereport(ERROR,
@@ -655,7 +655,7 @@ conninfo_host_port(const char *conninfo, char **host, int *port)
 		if (o->val == NULL || o->val[0] == '\0')
 			continue;
 		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 &&
-												 *host == NULL))
+												*host == NULL))
 			*host = pstrdup(o->val);
 		else if (strcmp(o->keyword, "port") == 0)
 			*port = atoi(o->val);

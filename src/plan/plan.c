@@ -188,6 +188,7 @@ spec_int(Jsonb *spec, const char *path, int dflt, int min, int max)
 		invalid_spec(path, "must be a number");
 	text = DatumGetCString(DirectFunctionCall1(numeric_out,
 											   NumericGetDatum(v.val.numeric)));
+
 	errno = 0;
 	value = strtol(text, &end, 10);
 	if (*end != '\0' || errno != 0)
@@ -623,9 +624,9 @@ TenantStateFromCatalogs(const TenantModel *model, int64 tenant_id)
 				  tenant_id, recorded);
 
 	/*
-	 * The backup role: read when the spec wants it, or when tenancy
-	 * recorded it for the tenant (an apply turning backups off drops it:
-	 * see PlanSqlProvision).  A tenant that does not want it does not care
+	 * The backup role: read when the spec wants it, or when tenancy recorded
+	 * it for the tenant (an apply turning backups off drops it: see
+	 * PlanSqlProvision).  A tenant that does not want it does not care
 	 * whether a role of that name that is not its own exists.
 	 */
 	if (model->backup_enabled ||
@@ -974,7 +975,7 @@ sql_step(const TenantModel *m, List *actions, int first, int last)
 	StringInfoData json;
 	bool		remote = strcmp(head->target, PLAN_TARGET_REMOTE_DATABASE) == 0;
 	bool		ledger = remote &&
-		strcmp(head->phase, PLAN_PHASE_CREATE_DATABASE) != 0;
+	strcmp(head->phase, PLAN_PHASE_CREATE_DATABASE) != 0;
 
 	initStringInfo(&sql);
 	initStringInfo(&undo);

@@ -504,7 +504,7 @@ plan_namespace(PlatformPlan *pp, bool verify)
 	char	   *path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *body = K8sNamespace(m);
 	bool		unchanged = !pp->replan && pp->prev != NULL &&
-		strcmp(K8sNamespace(pp->prev), body) == 0;
+	strcmp(K8sNamespace(pp->prev), body) == 0;
 
 	int			ordinal;
 
@@ -717,7 +717,7 @@ credentials_request(const TenantModel *m)
 	JwBool(&w, "local", m->local);
 	if (m->local)
 	{
-		JwString(&w, "host", SpecText(spec, "warehouse.database.host", "") [0]
+		JwString(&w, "host", SpecText(spec, "warehouse.database.host", "")[0]
 				 ? SpecText(spec, "warehouse.database.host", "") : "localhost");
 		JwInt(&w, "port", PostPortNumber);
 		JwString(&w, "database", get_database_name(MyDatabaseId));

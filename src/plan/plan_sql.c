@@ -306,9 +306,9 @@ plan_audit_table(PlanContext *ctx)
 	}
 
 	/*
-	 * Its identity sequence, which pg_dump reads as the reader group's
-	 * backup role (planned with the backup role too: tenants provisioned
-	 * before backups lacked it).
+	 * Its identity sequence, which pg_dump reads as the reader group's backup
+	 * role (planned with the backup role too: tenants provisioned before
+	 * backups lacked it).
 	 */
 	if (!s->audit_table_exists || !s->reader.exists ||
 		(m->backup_enabled && !s->backup.exists))
@@ -377,9 +377,8 @@ PlanSqlProvision(PlanContext *ctx)
 		plan_login_role(ctx, &s->logins[i], m->login_roles[i]);
 
 	/*
-	 * The backup role when backups are on; dropped when they are turned
-	 * off, but only if the spec last applied had them on: then tenancy
-	 * created it.
+	 * The backup role when backups are on; dropped when they are turned off,
+	 * but only if the spec last applied had them on: then tenancy created it.
 	 */
 	if (m->backup_enabled)
 		plan_backup_role(ctx, &s->backup);
@@ -683,8 +682,8 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 
 	/*
 	 * On a warehouse server, the open sessions of the tenant's login roles
-	 * are ended in the transaction that disables them (in this database
-	 * the caller's COMMIT does it: see tenancy_deprovision).
+	 * are ended in the transaction that disables them (in this database the
+	 * caller's COMMIT does it: see tenancy_deprovision).
 	 */
 	if (!m->local && (s->logins[0].exists || s->logins[1].exists || s->backup.exists))
 		PlanAddSql(ctx, "end sessions", m->name,
@@ -703,10 +702,10 @@ PlanSqlDeprovision(PlanContext *ctx, bool drop_data)
 						   psprintf("DROP SCHEMA %s CASCADE", qi(m->schemas[i])));
 
 	/*
-	 * The roles, in the order they are dropped: login roles, groups, and
-	 * the owner with the data.  Those that hold something in another
-	 * database of this server are left to the worker (a local tenant's
-	 * only: a warehouse server's other databases are not looked at).
+	 * The roles, in the order they are dropped: login roles, groups, and the
+	 * owner with the data.  Those that hold something in another database of
+	 * this server are left to the worker (a local tenant's only: a warehouse
+	 * server's other databases are not looked at).
 	 */
 	ctx->phase = PLAN_PHASE_DROP_ROLES;
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
@@ -752,6 +751,7 @@ PlanSqlPasswords(int nroles, const char *const *roles,
 	for (int i = 0; i < nroles; i++)
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "",
 						 quote_literal_cstr(roles[i]));
+
 	/*
 	 * The groups a login role may be a member of: its tenant's writer and
 	 * reader (etl_<slug>, airflow_<slug>, backup_<slug>: tenant_<slug>_...).

@@ -315,8 +315,8 @@ AirflowValues(const TenantModel *m)
 	workers(&w, spec);
 
 	/*
-	 * The Celery broker keeps no volume: the namespace's storage quota is
-	 * for the backups (a claim of storage_gb), and a message lost with a
+	 * The Celery broker keeps no volume: the namespace's storage quota is for
+	 * the backups (a claim of storage_gb), and a message lost with a
 	 * restarted Redis is queued again by the scheduler (task_queued_timeout).
 	 */
 	JwObjectStart(&w, "redis");

@@ -94,7 +94,7 @@ vault_write_created(const StepContext *context, const char *path,
 	PG_TRY();
 	{
 		StepHttpCall(context, "vault", "POST", HandlerVaultDataPath(path), NULL,
-					body, "application/json", &request, outcome);
+					 body, "application/json", &request, outcome);
 	}
 	PG_FINALLY();
 	{
@@ -274,7 +274,9 @@ static json_t *
 new_credentials(const StepContext *context, const char *rotation)
 {
 	size_t		n = json_array_size(json_object_get(context->request, "roles"));
-	json_t	   *credentials = json_pack("{}");	/* not json_object(): the server exports a function of that name */
+	json_t	   *credentials = json_pack("{}");	/* not json_object(): the
+												 * server exports a function
+												 * of that name */
 
 	if (credentials == NULL)
 		elog(ERROR, "out of memory building credentials");
@@ -361,8 +363,8 @@ HandleDatabaseCredentials(const StepContext *context, StepOutcome *outcome)
 		{
 			/*
 			 * A login role added since the credentials were written (the
-			 * backup role of a tenant that turned backups on): a password
-			 * for it, written as the next version; the others are kept.
+			 * backup role of a tenant that turned backups on): a password for
+			 * it, written as the next version; the others are kept.
 			 */
 			add_missing_passwords(context, credentials);
 			vault_write_created(context, path, credentials, version, outcome);
@@ -408,7 +410,9 @@ HandleVaultSecret(const StepContext *context, StepOutcome *outcome)
 	const char *ns = HandlerArgString(context, "namespace");
 	const char *name = HandlerArgString(context, "secret");
 	json_t	   *spec_data = json_object_get(context->request, "data");
-	json_t	   *volatile data = json_pack("{}");	/* not json_object(): the server exports a function of that name */
+	json_t	   *volatile data = json_pack("{}");	/* not json_object(): the
+													 * server exports a
+													 * function of that name */
 	const char *key;
 	json_t	   *item;
 

@@ -132,7 +132,8 @@ write_kubeconfig(const char *path)
 	cluster = json_pack("{s:s}", "server", e->base_url);
 	if (e->ca_file)
 		json_object_set_new(cluster, "certificate-authority", json_string(e->ca_file));
-	user = json_pack("{}");	/* not json_object(): the server exports a function of that name */
+	user = json_pack("{}");		/* not json_object(): the server exports a
+								 * function of that name */
 	if (e->token_file)
 		json_object_set_new(user, "tokenFile", json_string(e->token_file));
 	if (e->client_cert)
@@ -253,7 +254,7 @@ HelmReapChildren(void)
 		if (!run->exited)
 		{
 			int64		deadline_ms = (int64) tenancy_release_ready_timeout_s * 1000 +
-				HELM_KILL_GRACE_MS;
+			HELM_KILL_GRACE_MS;
 
 			if (run->term_sent_at == 0 &&
 				TimestampDifferenceExceeds(run->started_at, now, (int) Min(deadline_ms, INT_MAX)))
@@ -453,8 +454,8 @@ HandleHelmRelease(const StepContext *context, StepOutcome *outcome)
 		}
 
 		/*
-		 * No blocking wait: SIGTERM now; HelmReapChildren sends SIGKILL
-		 * after the grace period, reaps it and frees the slot.
+		 * No blocking wait: SIGTERM now; HelmReapChildren sends SIGKILL after
+		 * the grace period, reaps it and frees the slot.
 		 */
 		(void) kill(run->pid, SIGTERM);
 		run->term_sent_at = GetCurrentTimestamp();

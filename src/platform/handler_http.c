@@ -161,7 +161,7 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 		return NULL;
 	}
 	StepHttpCall(context, "vault", "GET", HandlerVaultDataPath(path), NULL, NULL,
-				NULL, &request, outcome);
+				 NULL, &request, outcome);
 	if (request.status == 404)
 	{
 		memset(outcome, 0, sizeof(StepOutcome));
@@ -185,8 +185,8 @@ HandlerVaultRead(const StepContext *context, const char *path, int *version,
 	}
 	if (version)
 		*version = (int) json_integer_value(json_object_get(json_object_get(json_object_get(root, "data"),
-																			 "metadata"),
-															 "version"));
+																			"metadata"),
+															"version"));
 	json_incref(data);
 	json_decref(root);
 	return data;
@@ -241,9 +241,9 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 	PG_TRY();
 	{
 		StepHttpCall(context, "kubernetes", "PATCH",
-					psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
-					"fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", secret,
-					"application/apply-patch+yaml", &request, outcome);
+					 psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
+					 "fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", secret,
+					 "application/apply-patch+yaml", &request, outcome);
 	}
 	PG_FINALLY();
 	{

@@ -52,8 +52,8 @@ typedef struct Checks
 	bool		pending;
 	bool		failed;
 	bool		skipped;		/* no Kubernetes endpoint */
-	bool		transient;		/* a read got no usable answer (5xx, 429,
-								 * no answer): says nothing about readiness */
+	bool		transient;		/* a read got no usable answer (5xx, 429, no
+								 * answer): says nothing about readiness */
 	StepOutcome transient_outcome;	/* the first such read's outcome */
 } Checks;
 
@@ -311,7 +311,7 @@ finish_transient(const StepContext *context, Checks *c, StepOutcome *outcome)
 	int64		timeout_ms = (int64) tenancy_release_ready_timeout_s * 1000;
 	int64		age_ms = HandlerStepAgeMs(context);
 	const char *why = c->transient_outcome.message ? c->transient_outcome.message
-		: "no answer";
+	: "no answer";
 
 	*outcome = c->transient_outcome;
 	if (age_ms >= timeout_ms + (int64) tenancy_unreachable_timeout_s * 1000)

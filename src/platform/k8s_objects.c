@@ -60,7 +60,7 @@ K8sLabels(JsonWriter *w, const TenantModel *m)
  */
 void
 K8sObjectStart(JsonWriter *w, const TenantModel *m, const char *api_version,
-			 const char *kind, const char *name)
+			   const char *kind, const char *name)
 {
 	JwInit(w);
 	JwObjectStart(w, NULL);
@@ -201,7 +201,7 @@ K8sRoleBinding(const TenantModel *m)
 	JsonWriter	w;
 
 	K8sObjectStart(&w, m, "rbac.authorization.k8s.io/v1", "RoleBinding",
-				 PLATFORM_ROLE_BINDING);
+				   PLATFORM_ROLE_BINDING);
 	JwArrayStart(&w, "subjects");
 	JwObjectStart(&w, NULL);
 	JwString(&w, "kind", "ServiceAccount");

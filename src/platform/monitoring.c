@@ -162,10 +162,11 @@ MonitoringDashboard(const TenantModel *m)
 	JwObjectStart(&w, NULL);
 	JwObjectStart(&w, "dashboard");
 	JwString(&w, "uid", MonitoringDashboardUid(m));
+
 	/*
 	 * Grafana keys titles per folder: the name in parentheses at the end
-	 * makes the title the tenant's alone, whatever its display name (a
-	 * name has no "(" nor " ", so it is what follows the last " (").
+	 * makes the title the tenant's alone, whatever its display name (a name
+	 * has no "(" nor " ", so it is what follows the last " (").
 	 */
 	JwString(&w, "title", psprintf("Airflow - %s (%s)", m->display_name, m->name));
 	JwArrayStart(&w, "tags");

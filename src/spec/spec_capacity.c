@@ -52,7 +52,7 @@ component_amount(Jsonb *spec, const char *name, const char *section,
 {
 	char	   *replicas = SpecText(spec, psprintf("resources.airflow.%s.replicas", name), "1");
 	char	   *amount = SpecText(spec, psprintf("resources.airflow.%s.resources.%s.%s",
-											 name, section, resource), NULL);
+												 name, section, resource), NULL);
 	double		value;
 
 	if (amount == NULL || !SpecParseQuantity(amount, &value))
@@ -78,7 +78,7 @@ SpecWorkersThatFit(Jsonb *spec, char **limited_by)
 	{
 		const CapacityResource *r = &capacity_resources[i];
 		char	   *quota = SpecText(spec, psprintf("resources.kubernetes.quotas.%s.%s",
-												   r->section, r->resource), NULL);
+													r->section, r->resource), NULL);
 		double		quota_value;
 		double		per_worker;
 		double		room;

@@ -41,7 +41,7 @@ SpecPathPushKey(SpecValidator *v, const char *key)
 	int			mark = v->path.len;
 	int			len = strlen(key);
 	bool		plain = (isalpha((unsigned char) key[0]) || key[0] == '_') &&
-		len <= SPEC_QUOTE_MAX;
+	len <= SPEC_QUOTE_MAX;
 	int			i;
 
 	for (i = 0; i < len && plain; i++)
@@ -52,7 +52,7 @@ SpecPathPushKey(SpecValidator *v, const char *key)
 	else
 	{
 		int			shown = len <= SPEC_QUOTE_MAX ? len :
-			pg_mbcliplen(key, len, SPEC_QUOTE_MAX);
+		pg_mbcliplen(key, len, SPEC_QUOTE_MAX);
 
 		appendStringInfoString(&v->path, ".\"");
 		for (i = 0; i < shown; i++)
@@ -178,7 +178,7 @@ SpecQuote(const char *value)
 	StringInfoData buf;
 	int			len = strlen(value);
 	int			shown = len <= SPEC_QUOTE_MAX ? len :
-		pg_mbcliplen(value, len, SPEC_QUOTE_MAX);
+	pg_mbcliplen(value, len, SPEC_QUOTE_MAX);
 	int			i;
 
 	initStringInfo(&buf);
@@ -473,6 +473,7 @@ SpecString(SpecValidator *v, JsonbContainer *obj, const char *key,
 	if (!fetch(v, obj, key, required, &value))
 		return NULL;
 	text = SpecValueText(&value);
+
 	if (text == NULL)
 	{
 		SpecReportAt(v, key, "must be a string");
@@ -507,7 +508,8 @@ SpecEnum(SpecValidator *v, JsonbContainer *obj, const char *key,
 	if (!fetch(v, obj, key, required, &value))
 		return -1;
 	text = SpecValueText(&value);
-	for (i = 0; text && choices[i]; i++)
+
+	for (i = 0; text &&choices[i]; i++)
 		if (strcmp(choices[i], text) == 0)
 			return i;
 

@@ -68,6 +68,7 @@ SpecParseQuantity(const char *text, double *value)
 	if (*p == '+' || *p == '-')
 		p++;
 	number_start = text;
+
 	while (*p >= '0' && *p <= '9')
 		p++, digits++;
 	if (*p == '.')

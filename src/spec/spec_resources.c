@@ -272,6 +272,7 @@ check_toleration(SpecValidator *v, JsonbValue *element, int index)
 	if (SpecGet(toleration, "value", &value))
 	{
 		text = SpecValueText(&value);
+
 		if (op == 1)
 			SpecReportAt(v, "value", "must be absent when operator is Exists");
 		else if (text == NULL)
@@ -295,6 +296,7 @@ check_kubernetes(SpecValidator *v, JsonbContainer *kubernetes)
 	static const char *const known[] = {"namespace", "quotas", "node_selector",
 	"tolerations", NULL};
 	char	   *namespace;
+
 	SpecCheckKeys(v, kubernetes, known);
 	namespace = SpecString(v, kubernetes, "namespace", false, SPEC_MAX_STRING);
 	if (namespace && !SpecIsDnsLabel(namespace, 63))

@@ -165,6 +165,7 @@ check_reference_owners(SpecValidator *v, JsonbContainer *tenant, const char *nam
 		if (token != WJB_VALUE || value.type != jbvString)
 			continue;
 		text = SpecValueText(&value);
+
 		path = SpecVaultReference(text);
 		if (path && SpecVaultPathOfOtherTenant(path, name))
 			SpecReportAt(v, key, "%s names another tenant's Vault path: a spec may reference tenants/%s/ only",
@@ -188,11 +189,11 @@ check_auth_setting(SpecValidator *v, const char *key, JsonbValue *value)
 		SpecReport(v, "config keys must be lower-case identifiers");
 	else if (value->type == jbvBinary || value->type == jbvNull)
 		SpecReport(v, "must be a string, number or boolean");
-	else if (text && SpecMentionsVault(text) && SpecVaultReference(text) == NULL)
+	else if (text &&SpecMentionsVault(text) && SpecVaultReference(text) == NULL)
 		SpecReport(v, "malformed vault reference; expected {{ vault.get('path/to/secret') }}");
 	else if (SpecLooksSecret(key) && (text == NULL || SpecVaultReference(text) == NULL))
 		SpecReport(v, "must be a vault reference ({{ vault.get('path') }}): secrets are not stored in the spec");
-	else if (strcmp(key, "redirect_uri") == 0 && text && SpecVaultReference(text) == NULL &&
+	else if (strcmp(key, "redirect_uri") == 0 && text &&SpecVaultReference(text) == NULL &&
 			 !SpecIsHttpsUrl(text))
 		SpecReport(v, "%s is not an https URL", SpecQuote(text));
 }

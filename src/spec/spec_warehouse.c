@@ -89,7 +89,7 @@ check_database(SpecValidator *v, JsonbContainer *database)
 	else if (name)
 	{
 		bool		local = host == NULL &&
-			strcmp(name, get_database_name(MyDatabaseId)) == 0;
+		strcmp(name, get_database_name(MyDatabaseId)) == 0;
 		const char *problem = SpecDatabaseProblem(name, local);
 
 		if (problem)

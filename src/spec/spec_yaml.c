@@ -356,15 +356,15 @@ static bool
 set_number(Converter *conv, Node *node, bool negative, const char *digits,
 		   size_t len)
 {
-	char	   *text = malloc(len + 2);
+	char	   *number = malloc(len + 2);
 
-	if (text == NULL)
+	if (number == NULL)
 		return fail_oom(conv);
-	text[0] = '-';
-	memcpy(text + (negative ? 1 : 0), digits, len);
-	text[len + (negative ? 1 : 0)] = '\0';
+	number[0] = '-';
+	memcpy(number + (negative ? 1 : 0), digits, len);
+	number[len + (negative ? 1 : 0)] = '\0';
 	free(node->text);
-	node->text = text;
+	node->text = number;
 	node->length = len + (negative ? 1 : 0);
 	node->type = SCALAR_NUMBER;
 	return true;
@@ -392,7 +392,7 @@ radix_to_decimal(Converter *conv, Node *node, const char *digits, size_t len,
 	{
 		char		c = digits[i];
 		uint64_t	carry = (c >= '0' && c <= '9') ? (uint64_t) (c - '0') :
-			(uint64_t) ((c | 0x20) - 'a' + 10);
+		(uint64_t) ((c | 0x20) - 'a' + 10);
 		size_t		j;
 
 		for (j = 0; j < nlimbs; j++)
@@ -407,6 +407,7 @@ radix_to_decimal(Converter *conv, Node *node, const char *digits, size_t len,
 	}
 
 	text = malloc(nlimbs * 9 + 1);
+
 	if (text == NULL)
 	{
 		free(limbs);
@@ -414,10 +415,11 @@ radix_to_decimal(Converter *conv, Node *node, const char *digits, size_t len,
 	}
 	n = sprintf(text, "%u", limbs[nlimbs - 1]);
 	for (i = nlimbs - 1; i > 0; i--)
-		n += sprintf(text + n, "%09u", limbs[i - 1]);
+		n += sprintf(text +n, "%09u", limbs[i - 1]);
 	free(limbs);
 	free(node->text);
 	node->text = text;
+
 	node->length = (size_t) n;
 	node->type = SCALAR_NUMBER;
 	return true;
@@ -496,7 +498,7 @@ resolve_float(Converter *conv, Node *node, bool *is_float)
 				exp_len = 0;
 	bool		negative = false;
 	bool		exp_negative = false;
-	char	   *text;
+	char	   *number;
 	size_t		n = 0;
 
 	*is_float = false;
@@ -554,32 +556,32 @@ resolve_float(Converter *conv, Node *node, bool *is_float)
 					   "number \"%s\" has an exponent beyond %d",
 					   node->text, SPEC_YAML_MAX_EXPONENT);
 
-	text = malloc(len + 4);
-	if (text == NULL)
+	number = malloc(len + 4);
+	if (number == NULL)
 		return fail_oom(conv);
 	if (negative)
-		text[n++] = '-';
+		number[n++] = '-';
 	if (int_len == 0)
-		text[n++] = '0';
-	memcpy(text + n, s + int_start, int_len);
+		number[n++] = '0';
+	memcpy(number + n, s + int_start, int_len);
 	n += int_len;
 	if (frac_len > 0)
 	{
-		text[n++] = '.';
-		memcpy(text + n, s + frac_start, frac_len);
+		number[n++] = '.';
+		memcpy(number + n, s + frac_start, frac_len);
 		n += frac_len;
 	}
 	if (exp_len > 0)
 	{
-		text[n++] = 'e';
+		number[n++] = 'e';
 		if (exp_negative)
-			text[n++] = '-';
-		memcpy(text + n, s + exp_start, exp_len);
+			number[n++] = '-';
+		memcpy(number + n, s + exp_start, exp_len);
 		n += exp_len;
 	}
-	text[n] = '\0';
+	number[n] = '\0';
 	free(node->text);
-	node->text = text;
+	node->text = number;
 	node->length = n;
 	node->type = SCALAR_NUMBER;
 	return true;
@@ -695,7 +697,7 @@ static bool
 check_collection_tag(Converter *conv, Node *node, const char *tag)
 {
 	const char *expected = node->kind == NODE_MAPPING ?
-		YAML_TAG_PREFIX "map" : YAML_TAG_PREFIX "seq";
+	YAML_TAG_PREFIX "map" : YAML_TAG_PREFIX "seq";
 	char		buf[64];
 
 	if (tag == NULL || strcmp(tag, "!") == 0 || strcmp(tag, expected) == 0)
@@ -793,7 +795,7 @@ fail_libyaml(Converter *conv, yaml_parser_t *parser)
 		/* the reader knows a byte offset only: count lines up to it */
 		size_t		i;
 		size_t		offset = parser->problem_offset < conv->input_len ?
-			parser->problem_offset : conv->input_len;
+		parser->problem_offset : conv->input_len;
 
 		line = 1;
 		column = 1;

@@ -51,7 +51,11 @@ WorkerLockExtension(void)
 		if (!OidIsValid(current))
 			return false;
 		LockDatabaseObject(ExtensionRelationId, current, 0, AccessShareLock);
-		/* the re-check reads pg_extension as of now, after a DROP we waited for */
+
+		/*
+		 * the re-check reads pg_extension as of now, after a DROP we waited
+		 * for
+		 */
 		InvalidateCatalogSnapshot();
 		locked = current;
 	}

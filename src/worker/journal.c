@@ -293,18 +293,18 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	 * The outcomes of many attempts at once, one array element each: step,
 	 * attempt, new state, HTTP status, error, retry delay (NULL when the step
 	 * is done), whether the attempt is given back (a readiness poll that
-	 * found "not ready yet", or a platform that did not answer: neither
-	 * uses one of tenancy.max_attempts), and whether the platform did not
-	 * answer (unreachable_since starts, or goes on).
+	 * found "not ready yet", or a platform that did not answer: neither uses
+	 * one of tenancy.max_attempts), and whether the platform did not answer
+	 * (unreachable_since starts, or goes on).
 	 *
 	 * The operation may have failed while the attempt ran.  Then a forward
 	 * request or handler step with a compensation whose attempt may have
-	 * acted (outcome_may_have_acted) is compensated like a succeeded one; any other forward step that would
-	 * be retried is cancelled: no pass claims pending steps of a
-	 * compensating operation.  A retry of a step whose operation was
-	 * cancelled ends the step.  A step that is no longer running under
-	 * that attempt (its lease expired and it was requeued) is left alone:
-	 * it is missing from what the statement returns.
+	 * acted (outcome_may_have_acted) is compensated like a succeeded one; any
+	 * other forward step that would be retried is cancelled: no pass claims
+	 * pending steps of a compensating operation.  A retry of a step whose
+	 * operation was cancelled ends the step.  A step that is no longer
+	 * running under that attempt (its lease expired and it was requeued) is
+	 * left alone: it is missing from what the statement returns.
 	 */
 	[RECORD_OUTCOMES] = {
 		"WITH r AS ("
@@ -355,13 +355,12 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	},
 
 	/*
-	 * An operation fails: its steps not run yet are cancelled, and every
-	 * step with a compensation whose request may have acted is undone:
-	 * those that succeeded, the failed step $3 when its failure was no
-	 * refusal (no answer, a transient error, or the worker stopping each
-	 * time: the object may exist), and requests waiting to retry an
-	 * attempt that was sent.  SQL steps roll back when they fail: only
-	 * their successes are undone.
+	 * An operation fails: its steps not run yet are cancelled, and every step
+	 * with a compensation whose request may have acted is undone: those that
+	 * succeeded, the failed step $3 when its failure was no refusal (no
+	 * answer, a transient error, or the worker stopping each time: the object
+	 * may exist), and requests waiting to retry an attempt that was sent. SQL
+	 * steps roll back when they fail: only their successes are undone.
 	 */
 	[FAIL_OPERATION] = {
 		"WITH op AS ("
@@ -396,8 +395,8 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	/*
 	 * End the given operations that have nothing left to run; their tenants
 	 * follow the latest of them, unless a later provision, apply or
-	 * deprovision of the tenant exists (it decides the tenant's state when
-	 * it ends).
+	 * deprovision of the tenant exists (it decides the tenant's state when it
+	 * ends).
 	 */
 	[FINISH_OPERATIONS] = {
 		"WITH op AS ("
@@ -442,8 +441,8 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	},
 
 	/*
-	 * A step that waited for its turn starts: count its attempt (the
-	 * claim did not, COUNTED_AT_CLAIM) and renew its lease.
+	 * A step that waited for its turn starts: count its attempt (the claim
+	 * did not, COUNTED_AT_CLAIM) and renew its lease.
 	 */
 	[STEP_STARTED] = {
 		"UPDATE tenancy.steps"
@@ -457,9 +456,9 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 
 	/*
 	 * Steps left pending (or compensating) by operations that ended or
-	 * stopped running forward (by a writer other than the journal, or by
-	 * an earlier version): cancelled, so that every operation reaches a
-	 * final state; their operations are then finished.
+	 * stopped running forward (by a writer other than the journal, or by an
+	 * earlier version): cancelled, so that every operation reaches a final
+	 * state; their operations are then finished.
 	 */
 	[ORPHAN_OPERATIONS] = {
 		"SELECT DISTINCT s.operation_id FROM tenancy.steps s"
@@ -489,12 +488,12 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	},
 
 	/*
-	 * The lock order (doc/architecture.md, "The journal"): a transaction
-	 * that changes a tenant's operations or steps locks the tenant's row
-	 * first.  provision, apply, deprovision, retry, cancel and rotation
-	 * do; the worker does it with these two statements before it records
-	 * outcomes or settles steps, in tenant_id order.  (The claims take no
-	 * tenant lock: they skip the operations and steps others hold.)
+	 * The lock order (doc/architecture.md, "The journal"): a transaction that
+	 * changes a tenant's operations or steps locks the tenant's row first.
+	 * provision, apply, deprovision, retry, cancel and rotation do; the
+	 * worker does it with these two statements before it records outcomes or
+	 * settles steps, in tenant_id order.  (The claims take no tenant lock:
+	 * they skip the operations and steps others hold.)
 	 */
 	[LOCK_TENANTS_OF_STEPS] = {
 		"SELECT t.tenant_id FROM tenancy.tenants t"
@@ -909,9 +908,9 @@ JournalRunPass(JournalPass *pass)
 			claim_steps(pass);
 
 		/*
-		 * A retry recorded here is due at its own time, whatever kind of
-		 * pass comes next: the worker's timer must know it (else it would
-		 * wait for tenancy.poll_interval).
+		 * A retry recorded here is due at its own time, whatever kind of pass
+		 * comes next: the worker's timer must know it (else it would wait for
+		 * tenancy.poll_interval).
 		 */
 		if (min_retry_ms >= 0)
 		{
@@ -1421,7 +1420,10 @@ record_outcomes(List *finished, int64 *min_retry_ms)
 
 			if (state == NULL)
 			{
-				/* the lease expired and the step was requeued: the result is moot */
+				/*
+				 * the lease expired and the step was requeued: the result is
+				 * moot
+				 */
 				ereport(LOG,
 						(errmsg("tenancy worker dropped the result of step %d of operation " INT64_FORMAT ": its lease had expired",
 								step->ordinal, step->operation_id)));

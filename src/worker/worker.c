@@ -177,27 +177,26 @@ TenancyWorkerMain(Datum main_arg)
 	pgstat_report_appname("tenancy worker");
 
 	/*
-	 * The worker's own commits are asynchronous: it does not wait for the
-	 * WAL flush of a claim, a recorded outcome or a renewed lease.  A crash
-	 * of the server can lose the last few hundred milliseconds of them.
-	 * That is safe: a lost claim leaves the step pending (claimed again); a
-	 * lost outcome leaves it running, and the worker that starts after the
-	 * crash requeues every running step and runs it again, which steps
-	 * allow (idempotent, at least once).  Nothing outside the database
-	 * depends on one of these commits having survived, and each is still
-	 * its own short transaction, committed before the worker acts on it.
-	 * Commits of the callers (provision, apply, ...) keep the server's
-	 * setting.
+	 * The worker's own commits are asynchronous: it does not wait for the WAL
+	 * flush of a claim, a recorded outcome or a renewed lease.  A crash of
+	 * the server can lose the last few hundred milliseconds of them. That is
+	 * safe: a lost claim leaves the step pending (claimed again); a lost
+	 * outcome leaves it running, and the worker that starts after the crash
+	 * requeues every running step and runs it again, which steps allow
+	 * (idempotent, at least once).  Nothing outside the database depends on
+	 * one of these commits having survived, and each is still its own short
+	 * transaction, committed before the worker acts on it. Commits of the
+	 * callers (provision, apply, ...) keep the server's setting.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
 	 * When a transaction of the worker closes a deadlock cycle (with DROP
-	 * EXTENSION, or any session), the worker detects it first and gives
-	 * way: its step retries later (StepStart), a pass records again.  Most
-	 * cycles with DROP EXTENSION cannot form at all (WorkerLockExtension);
-	 * this covers the transactions of handlers that do not lock the
-	 * extension.  Keep it below the deadlock_timeout of DBA sessions.
+	 * EXTENSION, or any session), the worker detects it first and gives way:
+	 * its step retries later (StepStart), a pass records again.  Most cycles
+	 * with DROP EXTENSION cannot form at all (WorkerLockExtension); this
+	 * covers the transactions of handlers that do not lock the extension.
+	 * Keep it below the deadlock_timeout of DBA sessions.
 	 */
 	SetConfigOption("deadlock_timeout", WORKER_DEADLOCK_TIMEOUT, PGC_SUSET,
 					PGC_S_OVERRIDE);
@@ -318,6 +317,7 @@ wait_for_catalog(Engine *engine)
 				ereport(LOG,
 						(errmsg("tenancy worker resumes: extension tenancy is at version %s in database \"%s\"",
 								TENANCY_VERSION, tenancy_database)));
+
 			/*
 			 * Not installed: passes record nothing and claim nothing
 			 * (run_pass) until a look finds it installed; the next claim
@@ -421,8 +421,8 @@ worker_loop(Engine *engine)
 
 		/*
 		 * Requests that completed while steps started (remote SQL and helm
-		 * run to completion in their tasks, driving nothing): record them
-		 * now rather than after the next wait.
+		 * run to completion in their tasks, driving nothing): record them now
+		 * rather than after the next wait.
 		 */
 		if (engine->running != NIL || engine->waiting != NIL)
 		{
@@ -432,11 +432,11 @@ worker_loop(Engine *engine)
 		}
 
 		/*
-		 * Sleep until the earliest of: the next due step (retries recorded
-		 * by any pass lower next_claim_at, see run_pass), the next lease
-		 * check or renewal, the end of a pause; curl's own timers cut the
-		 * wait shorter (HttpWait).  A due claim with no free slot waits for
-		 * a request to complete instead of spinning.
+		 * Sleep until the earliest of: the next due step (retries recorded by
+		 * any pass lower next_claim_at, see run_pass), the next lease check
+		 * or renewal, the end of a pause; curl's own timers cut the wait
+		 * shorter (HttpWait).  A due claim with no free slot waits for a
+		 * request to complete instead of spinning.
 		 */
 		now = GetCurrentTimestamp();
 		room = tenancy_max_concurrent_requests - engine_busy(engine);
@@ -578,12 +578,12 @@ run_pass(Engine *engine, int room)
 		engine->claim_all = true;
 
 	/*
-	 * Plain requests first (their attempts were counted by the claim: they
-	 * go out now).  Then handlers, each in a task that runs until it waits
-	 * for a request and is resumed when the request completed
-	 * (resume_ready); local and remote SQL run to completion here.  Each
-	 * counts its attempt only when it starts; the leases of the steps
-	 * after a slow one are renewed if the wait grows long.
+	 * Plain requests first (their attempts were counted by the claim: they go
+	 * out now).  Then handlers, each in a task that runs until it waits for a
+	 * request and is resumed when the request completed (resume_ready); local
+	 * and remote SQL run to completion here.  Each counts its attempt only
+	 * when it starts; the leases of the steps after a slow one are renewed if
+	 * the wait grows long.
 	 */
 	foreach(lc, pass.claimed)
 	{

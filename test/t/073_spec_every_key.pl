@@ -230,6 +230,10 @@ for my $leaf (@leaves)
 	($rc, $out, $err) = $node->psql('postgres', qq{
 BEGIN;
 SELECT tenancy.provision('acme-corp', spec) AS prov FROM ref \\gset
+-- what the worker records once the provision succeeded (no worker runs
+-- here): an apply queued behind an unfinished one would plan every object
+UPDATE tenancy.steps SET state = 'succeeded', started_at = now(), finished_at = now() WHERE operation_id = :prov;
+UPDATE tenancy.operations SET state = 'succeeded', started_at = now(), finished_at = now() WHERE operation_id = :prov;
 SELECT md5(string_agg(i::text, '|' ORDER BY i.line)) AS invoice_before
   FROM tenancy.invoice('acme-corp', '2026-01-01', '2026-02-01') i \\gset
 SELECT coalesce(tenancy.apply('acme-corp', $spec_sql), 0) AS op FROM ref \\gset

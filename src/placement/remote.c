@@ -239,17 +239,6 @@ printable(const char *text)
 }
 
 /*
- * set_outcome
- *		Fill an outcome with a kind and a message.
- */
-static void
-set_outcome(StepOutcome *outcome, StepOutcomeKind kind, char *message)
-{
-	outcome->kind = kind;
-	outcome->message = message;
-}
-
-/*
  * lookup_server
  *		The registry's entry of a server, read again when the copy kept here
  *		is older than REMOTE_REGISTRY_TTL_MS (a registry read is a
@@ -754,15 +743,15 @@ set_error_outcome(StepOutcome *outcome, const char *server, const char *database
 
 	if (message == NULL)
 		message = PQerrorMessage(conn);
-	set_outcome(outcome, transient ? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
-				psprintf("server \"%s\", database \"%s\": %s%s%s%s%s%s",
-						 server, database,
-						 quiet && !transient ? "a statement holding a secret failed: " : "",
-						 printable(message),
-						 sqlstate ? " (SQLSTATE " : "",
-						 sqlstate ? psprintf("%s)", sqlstate) : "",
-						 explain ? error_field(res, PG_DIAG_MESSAGE_DETAIL, "DETAIL") : "",
-						 explain ? error_field(res, PG_DIAG_MESSAGE_HINT, "HINT") : ""));
+	StepSetOutcome(outcome, transient ? STEP_OUTCOME_RETRY : STEP_OUTCOME_FAILED,
+				   "server \"%s\", database \"%s\": %s%s%s%s%s%s",
+				   server, database,
+				   quiet && !transient ? "a statement holding a secret failed: " : "",
+				   printable(message),
+				   sqlstate ? " (SQLSTATE " : "",
+				   sqlstate ? psprintf("%s)", sqlstate) : "",
+				   explain ? error_field(res, PG_DIAG_MESSAGE_DETAIL, "DETAIL") : "",
+				   explain ? error_field(res, PG_DIAG_MESSAGE_HINT, "HINT") : "");
 }
 
 /*
@@ -963,24 +952,27 @@ run_statements(PGconn *conn, RemoteConnection *slot, const char *server,
 				ok = false;
 		}
 
-		if (ok)
-			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED,
-						done_before ? pstrdup(unless_database
-											  ? "the database exists already"
-											  : "already applied on the warehouse server")
-						: NULL);
+		if (ok && done_before)
+			StepSetOutcome(outcome, STEP_OUTCOME_SUCCEEDED, "%s",
+						   unless_database ? "the database exists already"
+						   : "already applied on the warehouse server");
+		else if (ok)
+		{
+			outcome->kind = STEP_OUTCOME_SUCCEEDED;
+			outcome->message = NULL;
+		}
 		else if (timed_out)
-			set_outcome(outcome, STEP_OUTCOME_RETRY,
-						psprintf("server \"%s\", database \"%s\": no answer within %d ms (tenancy.request_timeout)",
-								 server, database, tenancy_request_timeout_ms));
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "server \"%s\", database \"%s\": no answer within %d ms (tenancy.request_timeout)",
+						   server, database, tenancy_request_timeout_ms);
 		else if (unsafe && unless_database)
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
-						psprintf("server \"%s\": refused: %s.", server, unsafe));
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "server \"%s\": refused: %s.", server, unsafe);
 		else if (unsafe)
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
-						psprintf("server \"%s\", database \"%s\": refused: %s; nothing was run there. "
-								 "A superuser of that server must drop schema tenancy_remote (or what it names) and retry the operation (tenancy.retry).",
-								 server, database, unsafe));
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "server \"%s\", database \"%s\": refused: %s; nothing was run there. "
+						   "A superuser of that server must drop schema tenancy_remote (or what it names) and retry the operation (tenancy.retry).",
+						   server, database, unsafe);
 		else
 			set_error_outcome(outcome, server, database, res, conn, quiet);
 
@@ -1049,9 +1041,9 @@ open_server(const char *server, const char *database, bool maintenance_db,
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (!lookup_server(server, &entry))
 	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED,
-					psprintf("warehouse server \"%s\" is not registered (tenancy.register_server)",
-							 server));
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "warehouse server \"%s\" is not registered (tenancy.register_server)",
+					   server);
 		return NULL;
 	}
 	if (maintenance_db)
@@ -1060,10 +1052,10 @@ open_server(const char *server, const char *database, bool maintenance_db,
 	h = server_health(server, false);
 	if (h && h->down_until > GetCurrentTimestamp())
 	{
-		set_outcome(outcome, STEP_OUTCOME_RETRY,
-					psprintf("server \"%s\" is unreachable, not retried before %s: %s",
-							 server, timestamptz_to_str(h->down_until),
-							 h->last_error));
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "server \"%s\" is unreachable, not retried before %s: %s",
+					   server, timestamptz_to_str(h->down_until),
+					   h->last_error);
 		return NULL;
 	}
 
@@ -1071,9 +1063,9 @@ open_server(const char *server, const char *database, bool maintenance_db,
 	if (conn == NULL)
 	{
 		mark_down(server, error);
-		set_outcome(outcome, STEP_OUTCOME_RETRY,
-					psprintf("could not connect to server \"%s\", database \"%s\": %s",
-							 server, database, error));
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "could not connect to server \"%s\", database \"%s\": %s",
+					   server, database, error);
 		return NULL;
 	}
 	if (h)
@@ -1154,10 +1146,10 @@ RemoteQuery(const char *server, const char *database, const char *sql,
 			res = exec_wait(conn, sql, 0, NULL, &timed_out);
 		}
 		if (unsafe)
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
-						psprintf("server \"%s\", database \"%s\": refused: %s; nothing was run there. "
-								 "A superuser of that server must drop schema tenancy_remote (or what it names) and retry the operation (tenancy.retry).",
-								 server, database, unsafe));
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "server \"%s\", database \"%s\": refused: %s; nothing was run there. "
+						   "A superuser of that server must drop schema tenancy_remote (or what it names) and retry the operation (tenancy.retry).",
+						   server, database, unsafe);
 		else if (slot->journal_ready && res != NULL &&
 				 PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == ncols)
 		{
@@ -1169,17 +1161,18 @@ RemoteQuery(const char *server, const char *database, const char *sql,
 					row[c] = PQgetisnull(res, r, c) ? NULL : pstrdup(PQgetvalue(res, r, c));
 				*rows = lappend(*rows, row);
 			}
-			set_outcome(outcome, STEP_OUTCOME_SUCCEEDED, NULL);
+			outcome->kind = STEP_OUTCOME_SUCCEEDED;
+			outcome->message = NULL;
 		}
 		else if (slot->journal_ready && res != NULL &&
 				 PQresultStatus(res) == PGRES_TUPLES_OK)
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
-						psprintf("server \"%s\", database \"%s\": the query returned %d columns, not %d",
-								 server, database, PQnfields(res), ncols));
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "server \"%s\", database \"%s\": the query returned %d columns, not %d",
+						   server, database, PQnfields(res), ncols);
 		else if (timed_out)
-			set_outcome(outcome, STEP_OUTCOME_RETRY,
-						psprintf("server \"%s\", database \"%s\": the query ran past tenancy.request_timeout",
-								 server, database));
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "server \"%s\", database \"%s\": the query ran past tenancy.request_timeout",
+						   server, database);
 		else
 			set_error_outcome(outcome, server, database, res, conn, false);
 	}
@@ -1285,8 +1278,8 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
 		{
-			set_outcome(outcome, STEP_OUTCOME_FAILED,
-						psprintf("malformed step request: unknown key \"%.64s\"", key));
+			StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+						   "malformed step request: unknown key \"%.64s\"", key);
 			return;
 		}
 	}
@@ -1295,8 +1288,8 @@ HandleRemoteDatabase(const StepContext *context, StepOutcome *outcome)
 		(create != NULL && !json_is_boolean(create)) ||
 		(journal != NULL && !json_is_boolean(journal)))
 	{
-		set_outcome(outcome, STEP_OUTCOME_FAILED,
-					pstrdup("malformed step request: a remote_database step needs \"server\", \"database\" (names) and \"sql\" (a statement)"));
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "%s", pstrdup("malformed step request: a remote_database step needs \"server\", \"database\" (names) and \"sql\" (a statement)"));
 		return;
 	}
 

@@ -98,14 +98,6 @@ lock_tenant(const char *name)
 }
 
 /*
- * spi_exec
- *		Run a parameterised catalog statement; the caller is connected.
- *		Each call site keeps its own plan for the life of the backend
- *		(SPI_EXEC_KEPT), so a provision parses and plans none of them.
- */
-#define spi_exec SPI_EXEC_KEPT
-
-/*
  * spi_int64
  *		The first column of the first row the last statement returned.
  */
@@ -133,9 +125,9 @@ read_tenant(const char *name)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	SPI_connect();
-	spi_exec("SELECT tenant_id, state, generation, spec, server FROM tenancy.tenants "
-			 "WHERE name = $1 FOR UPDATE",
-			 1, types, values, NULL, SPI_OK_SELECT);
+	SPI_EXEC_KEPT("SELECT tenant_id, state, generation, spec, server FROM tenancy.tenants "
+				  "WHERE name = $1 FOR UPDATE",
+				  1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[0];
@@ -377,18 +369,18 @@ platform_history(int64 tenant_id)
 	CStringGetTextDatum(TENANCY_VERSION)};
 
 	SPI_connect();
-	spi_exec("SELECT coalesce(bool_or(o.state = 'succeeded' AND o.kind <> 'deprovision'), false), "
-			 "coalesce((array_agg(o.state IN ('failed', 'compensated', 'cancelled') "
-			 "                    ORDER BY o.operation_id DESC))[1], false), "
-			 "coalesce((array_agg(o.state IN ('pending', 'running', 'compensating') "
-			 "                    ORDER BY o.operation_id DESC))[1], false), "
-			 "coalesce((array_agg(o.planned_by IS DISTINCT FROM $2 ORDER BY o.operation_id DESC) "
-			 "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false), "
-			 "coalesce((array_agg(o.planned_by IS NULL ORDER BY o.operation_id DESC) "
-			 "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false) "
-			 "FROM tenancy.operations o WHERE o.tenant_id = $1 "
-			 "AND o.kind IN ('provision', 'apply', 'deprovision')",
-			 2, types, values, NULL, SPI_OK_SELECT);
+	SPI_EXEC_KEPT("SELECT coalesce(bool_or(o.state = 'succeeded' AND o.kind <> 'deprovision'), false), "
+				  "coalesce((array_agg(o.state IN ('failed', 'compensated', 'cancelled') "
+				  "                    ORDER BY o.operation_id DESC))[1], false), "
+				  "coalesce((array_agg(o.state IN ('pending', 'running', 'compensating') "
+				  "                    ORDER BY o.operation_id DESC))[1], false), "
+				  "coalesce((array_agg(o.planned_by IS DISTINCT FROM $2 ORDER BY o.operation_id DESC) "
+				  "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false), "
+				  "coalesce((array_agg(o.planned_by IS NULL ORDER BY o.operation_id DESC) "
+				  "          FILTER (WHERE o.state = 'succeeded' AND o.kind <> 'deprovision'))[1], false) "
+				  "FROM tenancy.operations o WHERE o.tenant_id = $1 "
+				  "AND o.kind IN ('provision', 'apply', 'deprovision')",
+				  2, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -452,15 +444,15 @@ sync_tenant_objects(const TenantModel *m, int64 tenant_id, bool record)
 	Datum		schemas[TENANT_SCHEMA_COUNT];
 
 	values[0] = Int64GetDatum(tenant_id);
-	spi_exec("DELETE FROM tenancy.created_objects o WHERE o.tenant_id = $1 "
-			 "AND NOT CASE o.kind "
-			 "WHEN 'role' THEN EXISTS (SELECT FROM pg_catalog.pg_roles r "
-			 "WHERE r.oid OPERATOR(pg_catalog.=) o.object_oid "
-			 "AND r.rolname OPERATOR(pg_catalog.=) o.name) "
-			 "ELSE EXISTS (SELECT FROM pg_catalog.pg_namespace n "
-			 "WHERE n.oid OPERATOR(pg_catalog.=) o.object_oid "
-			 "AND n.nspname OPERATOR(pg_catalog.=) o.name) END",
-			 1, types, values, NULL, SPI_OK_DELETE);
+	SPI_EXEC_KEPT("DELETE FROM tenancy.created_objects o WHERE o.tenant_id = $1 "
+				  "AND NOT CASE o.kind "
+				  "WHEN 'role' THEN EXISTS (SELECT FROM pg_catalog.pg_roles r "
+				  "WHERE r.oid OPERATOR(pg_catalog.=) o.object_oid "
+				  "AND r.rolname OPERATOR(pg_catalog.=) o.name) "
+				  "ELSE EXISTS (SELECT FROM pg_catalog.pg_namespace n "
+				  "WHERE n.oid OPERATOR(pg_catalog.=) o.object_oid "
+				  "AND n.nspname OPERATOR(pg_catalog.=) o.name) END",
+				  1, types, values, NULL, SPI_OK_DELETE);
 	if (!record || !m->local)
 		return;
 
@@ -478,16 +470,16 @@ sync_tenant_objects(const TenantModel *m, int64 tenant_id, bool record)
 												-1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(schemas, lengthof(schemas), TEXTOID,
 												-1, false, TYPALIGN_INT));
-	spi_exec("INSERT INTO tenancy.created_objects AS o (tenant_id, kind, name, object_oid) "
-			 "SELECT $1, 'role', r.rolname, r.oid FROM pg_catalog.pg_roles r "
-			 "WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) "
-			 "UNION ALL "
-			 "SELECT $1, 'schema', n.nspname, n.oid FROM pg_catalog.pg_namespace n "
-			 "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[]) "
-			 "ON CONFLICT (tenant_id, kind, name) DO UPDATE "
-			 "SET object_oid = excluded.object_oid, created_at = pg_catalog.now() "
-			 "WHERE o.object_oid OPERATOR(pg_catalog.<>) excluded.object_oid",
-			 3, types, values, NULL, SPI_OK_INSERT);
+	SPI_EXEC_KEPT("INSERT INTO tenancy.created_objects AS o (tenant_id, kind, name, object_oid) "
+				  "SELECT $1, 'role', r.rolname, r.oid FROM pg_catalog.pg_roles r "
+				  "WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) "
+				  "UNION ALL "
+				  "SELECT $1, 'schema', n.nspname, n.oid FROM pg_catalog.pg_namespace n "
+				  "WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[]) "
+				  "ON CONFLICT (tenant_id, kind, name) DO UPDATE "
+				  "SET object_oid = excluded.object_oid, created_at = pg_catalog.now() "
+				  "WHERE o.object_oid OPERATOR(pg_catalog.<>) excluded.object_oid",
+				  3, types, values, NULL, SPI_OK_INSERT);
 }
 
 /*
@@ -546,20 +538,20 @@ run_converge(Converge *c, Jsonb *spec, int64 *operation_id)
 			values[5] = CStringGetTextDatum(m->server);
 		else
 			nulls[5] = 'n';
-		spi_exec("INSERT INTO tenancy.tenants (name, slug, spec, state, server) "
-				 "VALUES ($1, $2, $3, $4, $6) RETURNING tenant_id",
-				 6, types, values, nulls, SPI_OK_INSERT_RETURNING);
+		SPI_EXEC_KEPT("INSERT INTO tenancy.tenants (name, slug, spec, state, server) "
+					  "VALUES ($1, $2, $3, $4, $6) RETURNING tenant_id",
+					  6, types, values, nulls, SPI_OK_INSERT_RETURNING);
 		tenant_id = spi_int64();
 		generation = 1;
 	}
 	else
 	{
 		values[4] = Int64GetDatum(tenant_id);
-		spi_exec("UPDATE tenancy.tenants SET spec = $3, state = $4, "
-				 "generation = generation + 1, updated_at = pg_catalog.now() "
-				 "WHERE tenant_id = $5 AND name = $1 AND slug = $2 "
-				 "RETURNING generation",
-				 5, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+		SPI_EXEC_KEPT("UPDATE tenancy.tenants SET spec = $3, state = $4, "
+					  "generation = generation + 1, updated_at = pg_catalog.now() "
+					  "WHERE tenant_id = $5 AND name = $1 AND slug = $2 "
+					  "RETURNING generation",
+					  5, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 		generation = spi_int64();
 	}
 	sync_tenant_objects(m, tenant_id, true);
@@ -878,9 +870,9 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	 * deprovision's steps wait for them (the journal's claims).
 	 */
 	JournalSupersede(row.tenant_id, "superseded by deprovision");
-	spi_exec("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
-			 "WHERE tenant_id = $1",
-			 2, types, values, NULL, SPI_OK_UPDATE);
+	SPI_EXEC_KEPT("UPDATE tenancy.tenants SET state = $2, updated_at = pg_catalog.now() "
+				  "WHERE tenant_id = $1",
+				  2, types, values, NULL, SPI_OK_UPDATE);
 	sync_tenant_objects(model, row.tenant_id, false);
 	operation_id = record_operation(model, row.tenant_id, "deprovision",
 									row.generation, actions);
@@ -960,8 +952,8 @@ plan_rows(FunctionCallInfo fcinfo, const char *name, Jsonb *spec)
 	/* the plan reads the row without locking it: nothing is changed */
 	SPI_connect();
 	args[0] = CStringGetTextDatum(name);
-	spi_exec("SELECT state, spec, server, tenant_id FROM tenancy.tenants WHERE name = $1",
-			 1, types, args, NULL, SPI_OK_SELECT);
+	SPI_EXEC_KEPT("SELECT state, spec, server, tenant_id FROM tenancy.tenants WHERE name = $1",
+				  1, types, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		bool		isnull;

@@ -134,11 +134,13 @@ static const DriftKind drift_kinds[] = {
 };
 
 /*
- * spi_exec
- *		Run a parameterised statement; the caller is connected.
+ * audit_query
+ *		Run a parameterised statement once (no kept plan: the audit runs
+ *		each about once per run, one of them built per table); the caller is
+ *		connected.
  */
 static void
-spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+audit_query(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 {
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
 										   false, 0);
@@ -218,9 +220,9 @@ load_tenants(AuditRun *run, const char *name)
 	bool		found = false;
 
 	AuditRolesInit(run);
-	spi_exec("SELECT tenant_id, name, spec, state, "
-			 "(spec #>> '{resources,database,storage_gb}')::float8, generation "
-			 "FROM tenancy.tenants ORDER BY name", 0, NULL, NULL, SPI_OK_SELECT);
+	audit_query("SELECT tenant_id, name, spec, state, "
+				"(spec #>> '{resources,database,storage_gb}')::float8, generation "
+				"FROM tenancy.tenants ORDER BY name", 0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -296,8 +298,8 @@ load_credentials_and_checks(List *tenants)
 	}
 
 	/* kept on the tenant: purge_history does not make the audit forget it */
-	spi_exec("SELECT t.tenant_id, t.credentials_set_at FROM tenancy.tenants t "
-			 "WHERE t.credentials_set_at IS NOT NULL", 0, NULL, NULL, SPI_OK_SELECT);
+	audit_query("SELECT t.tenant_id, t.credentials_set_at FROM tenancy.tenants t "
+				"WHERE t.credentials_set_at IS NOT NULL", 0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -311,16 +313,16 @@ load_credentials_and_checks(List *tenants)
 			entry->tenant->credentials_set = DatumGetTimestampTz(at);
 	}
 
-	spi_exec("SELECT t.tenant_id, p.pattern, (c.value ->> 'max_age_hours')::float8 "
-			 "FROM tenancy.tenants t, "
-			 "pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof("
-			 "t.spec #> '{warehouse,data_quality,checks}') = 'array' "
-			 "AND COALESCE(t.spec #>> '{warehouse,data_quality,enabled}', 'true') = 'true' "
-			 "THEN t.spec #> '{warehouse,data_quality,checks}' ELSE '[]' END) c, "
-			 "pg_catalog.jsonb_array_elements_text(c.value -> 'tables') p(pattern) "
-			 "WHERE c.value ->> 'type' = 'freshness' "
-			 "AND pg_catalog.jsonb_typeof(c.value -> 'max_age_hours') = 'number'",
-			 0, NULL, NULL, SPI_OK_SELECT);
+	audit_query("SELECT t.tenant_id, p.pattern, (c.value ->> 'max_age_hours')::float8 "
+				"FROM tenancy.tenants t, "
+				"pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof("
+				"t.spec #> '{warehouse,data_quality,checks}') = 'array' "
+				"AND COALESCE(t.spec #>> '{warehouse,data_quality,enabled}', 'true') = 'true' "
+				"THEN t.spec #> '{warehouse,data_quality,checks}' ELSE '[]' END) c, "
+				"pg_catalog.jsonb_array_elements_text(c.value -> 'tables') p(pattern) "
+				"WHERE c.value ->> 'type' = 'freshness' "
+				"AND pg_catalog.jsonb_typeof(c.value -> 'max_age_hours') = 'number'",
+				0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -386,19 +388,19 @@ load_relations(List *tenants)
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
 												true, TYPALIGN_INT));
 	/* sizes are read per tenant once its relations are locked (lock_tenant) */
-	spi_exec("SELECT c.relnamespace, c.oid, c.relname, c.relkind, c.relowner, c.relacl, "
-			 "0::pg_catalog.int8, "
-			 "(SELECT a.attname FROM pg_catalog.pg_attribute a "
-			 " WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-			 " AND a.attname = ANY ('" FRESHNESS_COLUMNS "'::name[]) "
-			 " AND a.atttypid IN ('pg_catalog.timestamptz'::pg_catalog.regtype, "
-			 "  'pg_catalog.timestamp'::pg_catalog.regtype, 'pg_catalog.date'::pg_catalog.regtype) "
-			 " ORDER BY pg_catalog.array_position('" FRESHNESS_COLUMNS "'::name[], a.attname) "
-			 " LIMIT 1) "
-			 "FROM pg_catalog.pg_class c "
-			 "WHERE c.relnamespace = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
-			 "ORDER BY c.relname",
-			 1, types, values, SPI_OK_SELECT);
+	audit_query("SELECT c.relnamespace, c.oid, c.relname, c.relkind, c.relowner, c.relacl, "
+				"0::pg_catalog.int8, "
+				"(SELECT a.attname FROM pg_catalog.pg_attribute a "
+				" WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+				" AND a.attname = ANY ('" FRESHNESS_COLUMNS "'::name[]) "
+				" AND a.atttypid IN ('pg_catalog.timestamptz'::pg_catalog.regtype, "
+				"  'pg_catalog.timestamp'::pg_catalog.regtype, 'pg_catalog.date'::pg_catalog.regtype) "
+				" ORDER BY pg_catalog.array_position('" FRESHNESS_COLUMNS "'::name[], a.attname) "
+				" LIMIT 1) "
+				"FROM pg_catalog.pg_class c "
+				"WHERE c.relnamespace = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
+				"ORDER BY c.relname",
+				1, types, values, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -621,11 +623,11 @@ audit_estimated_usage(AuditRun *run, const AuditTenant *t)
 	bool		isnull;
 	int64		estimated;
 
-	spi_exec("SELECT pg_catalog.count(*) FILTER (WHERE s.storage_estimated)"
-			 " FROM (SELECT u.storage_estimated FROM tenancy.usage_samples u"
-			 "  WHERE u.tenant_id = $1 ORDER BY u.sampled_at DESC"
-			 "  LIMIT " CppAsString2(ESTIMATED_SAMPLES) ") s",
-			 1, types, values, SPI_OK_SELECT);
+	audit_query("SELECT pg_catalog.count(*) FILTER (WHERE s.storage_estimated)"
+				" FROM (SELECT u.storage_estimated FROM tenancy.usage_samples u"
+				"  WHERE u.tenant_id = $1 ORDER BY u.sampled_at DESC"
+				"  LIMIT " CppAsString2(ESTIMATED_SAMPLES) ") s",
+				1, types, values, SPI_OK_SELECT);
 	estimated = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											&isnull));
 	SPI_freetuptable(SPI_tuptable);
@@ -658,12 +660,12 @@ large_object_bytes(const TenantModel *m)
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		roles[n++] = CStringGetTextDatum(m->login_roles[i]);
 	values[0] = PointerGetDatum(construct_array(roles, n, TEXTOID, -1, false, TYPALIGN_INT));
-	spi_exec("SELECT COALESCE(pg_catalog.sum(pg_catalog.octet_length(l.data)), 0)::pg_catalog.float8"
-			 " FROM pg_catalog.pg_largeobject_metadata m"
-			 " JOIN pg_catalog.pg_largeobject l ON l.loid = m.oid"
-			 " WHERE m.lomowner IN (SELECT r.oid FROM pg_catalog.pg_roles r"
-			 "  WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))",
-			 1, types, values, SPI_OK_SELECT);
+	audit_query("SELECT COALESCE(pg_catalog.sum(pg_catalog.octet_length(l.data)), 0)::pg_catalog.float8"
+				" FROM pg_catalog.pg_largeobject_metadata m"
+				" JOIN pg_catalog.pg_largeobject l ON l.loid = m.oid"
+				" WHERE m.lomowner IN (SELECT r.oid FROM pg_catalog.pg_roles r"
+				"  WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))",
+				1, types, values, SPI_OK_SELECT);
 	bytes = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										 &isnull));
 	SPI_freetuptable(SPI_tuptable);
@@ -725,13 +727,13 @@ audit_table_freshness(AuditRun *run, const AuditTenant *t, const char *schema,
 					check->pattern);
 		return;
 	}
-	spi_exec(psprintf("SELECT pg_catalog.max(%s)::pg_catalog.timestamptz < "
-					  "pg_catalog.now() - pg_catalog.make_interval(secs => $1 * 3600), "
-					  "pg_catalog.max(%s)::pg_catalog.text FROM %s",
-					  quote_identifier(rel->freshness_column),
-					  quote_identifier(rel->freshness_column),
-					  quote_qualified_identifier(schema, rel->relname)),
-			 1, types, values, SPI_OK_SELECT);
+	audit_query(psprintf("SELECT pg_catalog.max(%s)::pg_catalog.timestamptz < "
+						 "pg_catalog.now() - pg_catalog.make_interval(secs => $1 * 3600), "
+						 "pg_catalog.max(%s)::pg_catalog.text FROM %s",
+						 quote_identifier(rel->freshness_column),
+						 quote_identifier(rel->freshness_column),
+						 quote_qualified_identifier(schema, rel->relname)),
+				1, types, values, SPI_OK_SELECT);
 	stale = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 									   1, &isnull));
 	newest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -961,8 +963,8 @@ enqueue_remote_check(AuditRun *run, const AuditTenant *t)
 	int64		operation_id;
 
 	values[0] = Int64GetDatum(t->tenant_id);
-	spi_exec("SELECT server FROM tenancy.tenants WHERE tenant_id = $1",
-			 1, types, values, SPI_OK_SELECT);
+	audit_query("SELECT server FROM tenancy.tenants WHERE tenant_id = $1",
+				1, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 		server = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	ServerPlaceTenant(m, server, true, true);
@@ -1119,37 +1121,37 @@ audit_shared_tables(AuditRun *run)
 	SPITupleTable *tuptable;
 	uint64		n;
 
-	spi_exec("WITH shared AS ("
-			 " SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
-			 "  c.relrowsecurity, c.relforcerowsecurity, p.oid AS policy, p.polpermissive,"
-			 "  p.polcmd, p.polroles,"
-			 "  pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual,"
-			 "  pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS withcheck,"
-			 "  (SELECT a.attname FROM pg_catalog.pg_index i"
-			 "    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
-			 "   WHERE i.indrelid = c.oid AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = "
-			 "'" SHARED_INDEX_COMMENT "' LIMIT 1) AS marked_column"
-			 " FROM pg_catalog.pg_class c"
-			 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-			 " LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "'"
-			 " WHERE c.relkind IN ('r', 'p') AND (p.oid IS NOT NULL OR EXISTS ("
-			 "  SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
-			 "   AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "'))"
-			 "), checked AS ("
-			 " SELECT s.*, COALESCE(pg_catalog.substring(s.qual,"
-			 "  '^\\((\\S+) = \\( SELECT tenancy\\.current_tenant\\(\\) AS current_tenant\\)\\)$'),"
-			 "  s.marked_column) AS col FROM shared s"
-			 ")"
-			 " SELECT tbl, relrowsecurity, relforcerowsecurity, policy IS NOT NULL,"
-			 "  COALESCE(polpermissive AND polcmd = '*' AND polroles = '{0}'"
-			 "   AND qual IS NOT NULL AND withcheck = qual"
-			 "   AND qual = pg_catalog.format('(%s = ( SELECT tenancy.current_tenant() AS current_tenant))',"
-			 "    pg_catalog.quote_ident(col)), false),"
-			 "  col, col IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
-			 "   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
-			 "   WHERE i.indrelid = checked.oid AND a.attname = checked.col)"
-			 " FROM checked ORDER BY tbl",
-			 0, NULL, NULL, SPI_OK_SELECT);
+	audit_query("WITH shared AS ("
+				" SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
+				"  c.relrowsecurity, c.relforcerowsecurity, p.oid AS policy, p.polpermissive,"
+				"  p.polcmd, p.polroles,"
+				"  pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual,"
+				"  pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS withcheck,"
+				"  (SELECT a.attname FROM pg_catalog.pg_index i"
+				"    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+				"   WHERE i.indrelid = c.oid AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = "
+				"'" SHARED_INDEX_COMMENT "' LIMIT 1) AS marked_column"
+				" FROM pg_catalog.pg_class c"
+				" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+				" LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "'"
+				" WHERE c.relkind IN ('r', 'p') AND (p.oid IS NOT NULL OR EXISTS ("
+				"  SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
+				"   AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "'))"
+				"), checked AS ("
+				" SELECT s.*, COALESCE(pg_catalog.substring(s.qual,"
+				"  '^\\((\\S+) = \\( SELECT tenancy\\.current_tenant\\(\\) AS current_tenant\\)\\)$'),"
+				"  s.marked_column) AS col FROM shared s"
+				")"
+				" SELECT tbl, relrowsecurity, relforcerowsecurity, policy IS NOT NULL,"
+				"  COALESCE(polpermissive AND polcmd = '*' AND polroles = '{0}'"
+				"   AND qual IS NOT NULL AND withcheck = qual"
+				"   AND qual = pg_catalog.format('(%s = ( SELECT tenancy.current_tenant() AS current_tenant))',"
+				"    pg_catalog.quote_ident(col)), false),"
+				"  col, col IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
+				"   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+				"   WHERE i.indrelid = checked.oid AND a.attname = checked.col)"
+				" FROM checked ORDER BY tbl",
+				0, NULL, NULL, SPI_OK_SELECT);
 
 	/* AuditReport runs SPI: keep the result apart */
 	tuptable = SPI_tuptable;
@@ -1210,75 +1212,75 @@ audit_shared_tables(AuditRun *run)
 static void
 audit_shared_table_neighbours(AuditRun *run)
 {
-	spi_exec("WITH RECURSIVE shared AS ("
-			 " SELECT p.polrelid AS root, p.polrelid AS relid,"
-			 "  (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid"
-			 "    AND pg_catalog.quote_ident(a.attname) = pg_catalog.substring(pg_catalog.pg_get_expr(p.polqual, p.polrelid),"
-			 "     '^\\((.+) = \\( SELECT')) AS tenant_attnum"
-			 " FROM pg_catalog.pg_policy p WHERE p.polname = '" SHARED_POLICY_NAME "'"
-			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_policy q"
-			 "   ON q.polrelid = h.inhparent AND q.polname = p.polname WHERE h.inhrelid = p.polrelid)"
-			 " UNION"
-			 " SELECT s.root, h.inhrelid, s.tenant_attnum FROM shared s"
-			 "  JOIN pg_catalog.pg_inherits h ON h.inhparent = s.relid"
-			 "), tables AS ("
-			 " SELECT s.*, c.relname, c.relowner, c.relacl, c.relrowsecurity, c.relforcerowsecurity,"
-			 "  pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
-			 "  (SELECT pg_catalog.format('%I.%I', rn.nspname, r.relname) FROM pg_catalog.pg_class r"
-			 "    JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace WHERE r.oid = s.root) AS root_tbl,"
-			 "  (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.root"
-			 "    AND a.attnum = s.tenant_attnum) AS tenant_column"
-			 " FROM shared s JOIN pg_catalog.pg_class c ON c.oid = s.relid"
-			 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-			 ")"
-			 " SELECT 'shared_table_partition', 'critical', t.tbl,"
-			 "  pg_catalog.format('Partition %s of shared table %s %s: querying it directly shows every tenant''s rows. Run tenancy.share_table(%L, %L) again.',"
-			 "   t.tbl, t.root_tbl, CASE WHEN NOT t.relrowsecurity THEN 'has row-level security disabled'"
-			 "    WHEN NOT t.relforcerowsecurity THEN 'does not force row-level security'"
-			 "    ELSE 'has no policy " SHARED_POLICY_NAME "' END, t.root_tbl, t.tenant_column)"
-			 " FROM tables t WHERE t.relid <> t.root AND (NOT t.relrowsecurity OR NOT t.relforcerowsecurity"
-			 "  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = t.relid"
-			 "   AND p.polname = '" SHARED_POLICY_NAME "'))"
-			 " UNION ALL"
-			 " SELECT 'shared_table_extra_policy', 'critical', t.tbl,"
-			 "  pg_catalog.format('Permissive policy %I on %s widens what tenants see and write: permissive policies are combined with OR, so rows it allows are visible to every tenant it applies to.',"
-			 "   p.polname, t.tbl)"
-			 " FROM tables t JOIN pg_catalog.pg_policy p ON p.polrelid = t.relid"
-			 " WHERE p.polpermissive AND p.polname <> '" SHARED_POLICY_NAME "'"
-			 " UNION ALL"
-			 " SELECT 'shared_table_trigger',"
-			 "  CASE WHEN tenancy.tenant_of_role(f.proowner) IS NOT NULL THEN 'critical' ELSE 'high' END, t.tbl,"
-			 "  pg_catalog.format('Trigger %I on %s runs function %s of role %s on every tenant''s rows%s.',"
-			 "   g.tgname, t.tbl, f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner),"
-			 "   CASE WHEN tenancy.tenant_of_role(f.proowner) IS NOT NULL"
-			 "    THEN pg_catalog.format(', a role of tenant %s%s', tenancy.tenant_of_role(f.proowner),"
-			 "     CASE WHEN f.prosecdef THEN ' (SECURITY DEFINER: it can copy them where that tenant reads them)' ELSE '' END)"
-			 "    ELSE '' END)"
-			 " FROM tables t JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND NOT g.tgisinternal"
-			 " JOIN pg_catalog.pg_proc f ON f.oid = g.tgfoid"
-			 " JOIN pg_catalog.pg_roles o ON o.oid = f.proowner"
-			 " WHERE f.proowner <> t.relowner AND NOT o.rolsuper"
-			 " UNION ALL"
-			 " SELECT 'shared_table_privilege', 'high', t.tbl,"
-			 "  pg_catalog.format('%s holds %s on shared table %s: %s.',"
-			 "   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.format('Role %I of tenant %s',"
-			 "    pg_catalog.pg_get_userbyid(a.grantee), tenancy.tenant_of_role(a.grantee)) END,"
-			 "   a.privilege_type, t.tbl, CASE a.privilege_type"
-			 "    WHEN 'TRUNCATE' THEN 'TRUNCATE ignores row-level security and empties every tenant''s rows'"
-			 "    WHEN 'TRIGGER' THEN 'a trigger sees every tenant''s rows'"
-			 "    ELSE 'a foreign key on the table tells which keys other tenants hold' END)"
-			 " FROM tables t, pg_catalog.aclexplode(t.relacl) a"
-			 " WHERE a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES')"
-			 "  AND (a.grantee = 0 OR tenancy.tenant_of_role(a.grantee) IS NOT NULL)"
-			 " UNION ALL"
-			 " SELECT 'shared_table_unique_key', 'warning', t.tbl,"
-			 "  pg_catalog.format('Unique index %I of shared table %s does not include the tenant column %I: a tenant inserting a key another tenant holds learns that it exists (a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING).',"
-			 "   c.relname, t.tbl, t.tenant_column)"
-			 " FROM tables t JOIN pg_catalog.pg_index i ON i.indrelid = t.relid AND i.indisunique"
-			 " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-			 " WHERE t.relid = t.root AND NOT t.tenant_attnum = ANY (i.indkey::pg_catalog.int2[])"
-			 " ORDER BY 1, 3, 4",
-			 0, NULL, NULL, SPI_OK_SELECT);
+	audit_query("WITH RECURSIVE shared AS ("
+				" SELECT p.polrelid AS root, p.polrelid AS relid,"
+				"  (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid"
+				"    AND pg_catalog.quote_ident(a.attname) = pg_catalog.substring(pg_catalog.pg_get_expr(p.polqual, p.polrelid),"
+				"     '^\\((.+) = \\( SELECT')) AS tenant_attnum"
+				" FROM pg_catalog.pg_policy p WHERE p.polname = '" SHARED_POLICY_NAME "'"
+				"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_policy q"
+				"   ON q.polrelid = h.inhparent AND q.polname = p.polname WHERE h.inhrelid = p.polrelid)"
+				" UNION"
+				" SELECT s.root, h.inhrelid, s.tenant_attnum FROM shared s"
+				"  JOIN pg_catalog.pg_inherits h ON h.inhparent = s.relid"
+				"), tables AS ("
+				" SELECT s.*, c.relname, c.relowner, c.relacl, c.relrowsecurity, c.relforcerowsecurity,"
+				"  pg_catalog.format('%I.%I', n.nspname, c.relname) AS tbl,"
+				"  (SELECT pg_catalog.format('%I.%I', rn.nspname, r.relname) FROM pg_catalog.pg_class r"
+				"    JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace WHERE r.oid = s.root) AS root_tbl,"
+				"  (SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.root"
+				"    AND a.attnum = s.tenant_attnum) AS tenant_column"
+				" FROM shared s JOIN pg_catalog.pg_class c ON c.oid = s.relid"
+				" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+				")"
+				" SELECT 'shared_table_partition', 'critical', t.tbl,"
+				"  pg_catalog.format('Partition %s of shared table %s %s: querying it directly shows every tenant''s rows. Run tenancy.share_table(%L, %L) again.',"
+				"   t.tbl, t.root_tbl, CASE WHEN NOT t.relrowsecurity THEN 'has row-level security disabled'"
+				"    WHEN NOT t.relforcerowsecurity THEN 'does not force row-level security'"
+				"    ELSE 'has no policy " SHARED_POLICY_NAME "' END, t.root_tbl, t.tenant_column)"
+				" FROM tables t WHERE t.relid <> t.root AND (NOT t.relrowsecurity OR NOT t.relforcerowsecurity"
+				"  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = t.relid"
+				"   AND p.polname = '" SHARED_POLICY_NAME "'))"
+				" UNION ALL"
+				" SELECT 'shared_table_extra_policy', 'critical', t.tbl,"
+				"  pg_catalog.format('Permissive policy %I on %s widens what tenants see and write: permissive policies are combined with OR, so rows it allows are visible to every tenant it applies to.',"
+				"   p.polname, t.tbl)"
+				" FROM tables t JOIN pg_catalog.pg_policy p ON p.polrelid = t.relid"
+				" WHERE p.polpermissive AND p.polname <> '" SHARED_POLICY_NAME "'"
+				" UNION ALL"
+				" SELECT 'shared_table_trigger',"
+				"  CASE WHEN tenancy.tenant_of_role(f.proowner) IS NOT NULL THEN 'critical' ELSE 'high' END, t.tbl,"
+				"  pg_catalog.format('Trigger %I on %s runs function %s of role %s on every tenant''s rows%s.',"
+				"   g.tgname, t.tbl, f.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(f.proowner),"
+				"   CASE WHEN tenancy.tenant_of_role(f.proowner) IS NOT NULL"
+				"    THEN pg_catalog.format(', a role of tenant %s%s', tenancy.tenant_of_role(f.proowner),"
+				"     CASE WHEN f.prosecdef THEN ' (SECURITY DEFINER: it can copy them where that tenant reads them)' ELSE '' END)"
+				"    ELSE '' END)"
+				" FROM tables t JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND NOT g.tgisinternal"
+				" JOIN pg_catalog.pg_proc f ON f.oid = g.tgfoid"
+				" JOIN pg_catalog.pg_roles o ON o.oid = f.proowner"
+				" WHERE f.proowner <> t.relowner AND NOT o.rolsuper"
+				" UNION ALL"
+				" SELECT 'shared_table_privilege', 'high', t.tbl,"
+				"  pg_catalog.format('%s holds %s on shared table %s: %s.',"
+				"   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.format('Role %I of tenant %s',"
+				"    pg_catalog.pg_get_userbyid(a.grantee), tenancy.tenant_of_role(a.grantee)) END,"
+				"   a.privilege_type, t.tbl, CASE a.privilege_type"
+				"    WHEN 'TRUNCATE' THEN 'TRUNCATE ignores row-level security and empties every tenant''s rows'"
+				"    WHEN 'TRIGGER' THEN 'a trigger sees every tenant''s rows'"
+				"    ELSE 'a foreign key on the table tells which keys other tenants hold' END)"
+				" FROM tables t, pg_catalog.aclexplode(t.relacl) a"
+				" WHERE a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES')"
+				"  AND (a.grantee = 0 OR tenancy.tenant_of_role(a.grantee) IS NOT NULL)"
+				" UNION ALL"
+				" SELECT 'shared_table_unique_key', 'warning', t.tbl,"
+				"  pg_catalog.format('Unique index %I of shared table %s does not include the tenant column %I: a tenant inserting a key another tenant holds learns that it exists (a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING).',"
+				"   c.relname, t.tbl, t.tenant_column)"
+				" FROM tables t JOIN pg_catalog.pg_index i ON i.indrelid = t.relid AND i.indisunique"
+				" JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+				" WHERE t.relid = t.root AND NOT t.tenant_attnum = ANY (i.indkey::pg_catalog.int2[])"
+				" ORDER BY 1, 3, 4",
+				0, NULL, NULL, SPI_OK_SELECT);
 
 	/* AuditReport runs SPI: keep the result apart */
 	{
@@ -1327,19 +1329,19 @@ audit_relation_budgets(AuditRun *run, List *tenants)
 	if (n == 0)
 		return;
 	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
-	spi_exec("WITH o AS (SELECT * FROM tenancy.tenant_objects() o WHERE o.tenant = ANY ($1)),"
-			 " nsp AS (SELECT o.tenant, n.oid FROM o JOIN pg_catalog.pg_namespace n"
-			 "  ON n.nspname = o.object_name WHERE o.object_type = 'schema'),"
-			 " rol AS (SELECT o.tenant, r.oid FROM o JOIN pg_catalog.pg_roles r"
-			 "  ON r.rolname = o.object_name WHERE o.object_type = 'role'),"
-			 " c AS (SELECT c.relnamespace, c.relowner, pg_catalog.count(*) AS n"
-			 "  FROM pg_catalog.pg_class c GROUP BY 1, 2)"
-			 " SELECT g.tenant, pg_catalog.sum(g.n)::pg_catalog.int8 FROM ("
-			 "  SELECT nsp.tenant, c.relnamespace, c.relowner, c.n FROM c JOIN nsp ON nsp.oid = c.relnamespace"
-			 "  UNION"
-			 "  SELECT rol.tenant, c.relnamespace, c.relowner, c.n FROM c JOIN rol ON rol.oid = c.relowner) g"
-			 " GROUP BY g.tenant ORDER BY 1",
-			 1, types, values, SPI_OK_SELECT);
+	audit_query("WITH o AS (SELECT * FROM tenancy.tenant_objects() o WHERE o.tenant = ANY ($1)),"
+				" nsp AS (SELECT o.tenant, n.oid FROM o JOIN pg_catalog.pg_namespace n"
+				"  ON n.nspname = o.object_name WHERE o.object_type = 'schema'),"
+				" rol AS (SELECT o.tenant, r.oid FROM o JOIN pg_catalog.pg_roles r"
+				"  ON r.rolname = o.object_name WHERE o.object_type = 'role'),"
+				" c AS (SELECT c.relnamespace, c.relowner, pg_catalog.count(*) AS n"
+				"  FROM pg_catalog.pg_class c GROUP BY 1, 2)"
+				" SELECT g.tenant, pg_catalog.sum(g.n)::pg_catalog.int8 FROM ("
+				"  SELECT nsp.tenant, c.relnamespace, c.relowner, c.n FROM c JOIN nsp ON nsp.oid = c.relnamespace"
+				"  UNION"
+				"  SELECT rol.tenant, c.relnamespace, c.relowner, c.n FROM c JOIN rol ON rol.oid = c.relowner) g"
+				" GROUP BY g.tenant ORDER BY 1",
+				1, types, values, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
 	rows = SPI_processed;
 	for (uint64 i = 0; i < rows; i++)
@@ -1392,28 +1394,28 @@ audit_sessions(AuditRun *run, List *tenants)
 	if (n == 0)
 		return;
 	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
-	spi_exec("SELECT x.tenant, x.usename, x.pid, x.setting, s.ceiling,"
-			 "  pg_catalog.date_trunc('second', x.elapsed)::pg_catalog.text"
-			 " FROM (SELECT tenancy.tenant_of_role(a.usesysid) AS tenant, a.usename::pg_catalog.text,"
-			 "   a.pid, a.state, a.datid, a.usesysid,"
-			 "   CASE WHEN a.state = 'active' THEN 'statement_timeout'"
-			 "    ELSE 'idle_in_transaction_session_timeout' END AS setting,"
-			 "   pg_catalog.clock_timestamp() - CASE WHEN a.state = 'active' THEN a.query_start"
-			 "    ELSE a.state_change END AS elapsed"
-			 "  FROM pg_catalog.pg_stat_activity a"
-			 "  WHERE a.backend_type = 'client backend' AND a.pid <> pg_catalog.pg_backend_pid()"
-			 "   AND a.state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')) x"
-			 " CROSS JOIN LATERAL (SELECT pg_catalog.split_part(c, '=', 2) AS ceiling"
-			 "  FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) c"
-			 "  WHERE d.setrole = x.usesysid AND d.setdatabase IN (0, x.datid)"
-			 "   AND pg_catalog.split_part(c, '=', 1) = x.setting"
-			 "  ORDER BY d.setdatabase DESC LIMIT 1) s"
-			 " WHERE x.tenant = ANY ($1) AND s.ceiling !~ '^0+$'"
-			 "  AND x.elapsed > CASE WHEN s.ceiling ~ '^[0-9]+$'"
-			 "   THEN pg_catalog.make_interval(secs => s.ceiling::pg_catalog.float8 / 1000)"
-			 "   ELSE s.ceiling::pg_catalog.interval END"
-			 " ORDER BY 1, 3",
-			 1, types, values, SPI_OK_SELECT);
+	audit_query("SELECT x.tenant, x.usename, x.pid, x.setting, s.ceiling,"
+				"  pg_catalog.date_trunc('second', x.elapsed)::pg_catalog.text"
+				" FROM (SELECT tenancy.tenant_of_role(a.usesysid) AS tenant, a.usename::pg_catalog.text,"
+				"   a.pid, a.state, a.datid, a.usesysid,"
+				"   CASE WHEN a.state = 'active' THEN 'statement_timeout'"
+				"    ELSE 'idle_in_transaction_session_timeout' END AS setting,"
+				"   pg_catalog.clock_timestamp() - CASE WHEN a.state = 'active' THEN a.query_start"
+				"    ELSE a.state_change END AS elapsed"
+				"  FROM pg_catalog.pg_stat_activity a"
+				"  WHERE a.backend_type = 'client backend' AND a.pid <> pg_catalog.pg_backend_pid()"
+				"   AND a.state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')) x"
+				" CROSS JOIN LATERAL (SELECT pg_catalog.split_part(c, '=', 2) AS ceiling"
+				"  FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) c"
+				"  WHERE d.setrole = x.usesysid AND d.setdatabase IN (0, x.datid)"
+				"   AND pg_catalog.split_part(c, '=', 1) = x.setting"
+				"  ORDER BY d.setdatabase DESC LIMIT 1) s"
+				" WHERE x.tenant = ANY ($1) AND s.ceiling !~ '^0+$'"
+				"  AND x.elapsed > CASE WHEN s.ceiling ~ '^[0-9]+$'"
+				"   THEN pg_catalog.make_interval(secs => s.ceiling::pg_catalog.float8 / 1000)"
+				"   ELSE s.ceiling::pg_catalog.interval END"
+				" ORDER BY 1, 3",
+				1, types, values, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
 	rows = SPI_processed;
 	for (uint64 i = 0; i < rows; i++)
@@ -1449,50 +1451,50 @@ audit_schema_exposure(AuditRun *run)
 	SPITupleTable *tuptable;
 	uint64		n;
 
-	spi_exec("SELECT pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure)"
-			 " FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'tenancy'::pg_catalog.regnamespace"
-			 "  AND p.oid <> 'tenancy.current_tenant()'::pg_catalog.regprocedure"
-			 "  AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')"
-			 " UNION ALL"
-			 " SELECT pg_catalog.format('relation %s', c.oid::pg_catalog.regclass)"
-			 " FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
-			 " WHERE c.relnamespace = 'tenancy'::pg_catalog.regnamespace AND a.grantee = 0"
-			 " UNION ALL"
-			 " SELECT pg_catalog.format('type %s, used by %s', d.refobjid::pg_catalog.regtype,"
-			 "  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
-			 " FROM pg_catalog.pg_depend d"
-			 " JOIN pg_catalog.pg_type t ON t.oid = d.refobjid"
-			 "  AND t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
-			 " LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-			 "  AND r.oid = d.objid"
-			 " WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'n'"
-			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
-			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
-			 "    AND ((e.classid = d.classid AND e.objid = d.objid)"
-			 "     OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)))"
-			 " UNION ALL"
-			 " SELECT pg_catalog.format('function %s, used by %s', d.refobjid::pg_catalog.regprocedure,"
-			 "  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
-			 " FROM pg_catalog.pg_depend d"
-			 " JOIN pg_catalog.pg_depend m ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
-			 "  AND m.objid = d.refobjid AND m.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
-			 "  AND m.refobjid = (SELECT x.oid FROM pg_catalog.pg_extension x WHERE x.extname = 'tenancy')"
-			 " WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n'"
-			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
-			 "   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
-			 "    AND e.classid = d.classid AND e.objid = d.objid)"
+	audit_query("SELECT pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure)"
+				" FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'tenancy'::pg_catalog.regnamespace"
+				"  AND p.oid <> 'tenancy.current_tenant()'::pg_catalog.regprocedure"
+				"  AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')"
+				" UNION ALL"
+				" SELECT pg_catalog.format('relation %s', c.oid::pg_catalog.regclass)"
+				" FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a"
+				" WHERE c.relnamespace = 'tenancy'::pg_catalog.regnamespace AND a.grantee = 0"
+				" UNION ALL"
+				" SELECT pg_catalog.format('type %s, used by %s', d.refobjid::pg_catalog.regtype,"
+				"  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
+				" FROM pg_catalog.pg_depend d"
+				" JOIN pg_catalog.pg_type t ON t.oid = d.refobjid"
+				"  AND t.typnamespace = 'tenancy'::pg_catalog.regnamespace"
+				" LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"  AND r.oid = d.objid"
+				" WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'n'"
+				"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+				"   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+				"    AND ((e.classid = d.classid AND e.objid = d.objid)"
+				"     OR (e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND e.objid = r.ev_class)))"
+				" UNION ALL"
+				" SELECT pg_catalog.format('function %s, used by %s', d.refobjid::pg_catalog.regprocedure,"
+				"  pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid))"
+				" FROM pg_catalog.pg_depend d"
+				" JOIN pg_catalog.pg_depend m ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+				"  AND m.objid = d.refobjid AND m.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+				"  AND m.refobjid = (SELECT x.oid FROM pg_catalog.pg_extension x WHERE x.extname = 'tenancy')"
+				" WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n'"
+				"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"
+				"   WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+				"    AND e.classid = d.classid AND e.objid = d.objid)"
 	/* share_table's policies and defaults, and tenancy's own tables' */
-			 "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o"
-			 "   JOIN pg_catalog.pg_class c ON c.oid = o.refobjid"
-			 "   WHERE o.classid = d.classid AND o.objid = d.objid"
-			 "    AND o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.deptype IN ('a', 'i')"
-			 "    AND (c.relnamespace = 'tenancy'::pg_catalog.regnamespace"
-			 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p"
-			 "      WHERE p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "')"
-			 "     OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
-			 "      AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "')))"
-			 " ORDER BY 1",
-			 0, NULL, NULL, SPI_OK_SELECT);
+				"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o"
+				"   JOIN pg_catalog.pg_class c ON c.oid = o.refobjid"
+				"   WHERE o.classid = d.classid AND o.objid = d.objid"
+				"    AND o.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND o.deptype IN ('a', 'i')"
+				"    AND (c.relnamespace = 'tenancy'::pg_catalog.regnamespace"
+				"     OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p"
+				"      WHERE p.polrelid = c.oid AND p.polname = '" SHARED_POLICY_NAME "')"
+				"     OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid"
+				"      AND pg_catalog.obj_description(i.indexrelid, 'pg_class') = '" SHARED_INDEX_COMMENT "')))"
+				" ORDER BY 1",
+				0, NULL, NULL, SPI_OK_SELECT);
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
@@ -1521,9 +1523,9 @@ finish_run(AuditRun *run, int audited)
 	values[1] = Int32GetDatum(audited);
 	values[2] = Int32GetDatum(run->findings);
 	values[3] = Int32GetDatum(run->operations);
-	spi_exec("UPDATE tenancy.audit_runs SET finished_at = pg_catalog.clock_timestamp(), "
-			 "tenants_audited = $2, findings = $3, platform_operations = $4 WHERE run_id = $1",
-			 4, types, values, SPI_OK_UPDATE);
+	audit_query("UPDATE tenancy.audit_runs SET finished_at = pg_catalog.clock_timestamp(), "
+				"tenants_audited = $2, findings = $3, platform_operations = $4 WHERE run_id = $1",
+				4, types, values, SPI_OK_UPDATE);
 	if (run->operations > 0)
 		WorkerWakeAtCommit();
 }

@@ -53,7 +53,7 @@ OBJS = \
 	src/exec/step_exec.o \
 	src/placement/servers.o \
 	src/placement/remote.o \
-	src/worker/extension_lock_util.o \
+	src/worker/worker_xact_util.o \
 	src/worker/journal.o \
 	src/worker/journal_write.o \
 	src/worker/worker_wake.o \

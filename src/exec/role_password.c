@@ -14,6 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -170,16 +171,11 @@ alter_role_password(const char *role, const char *password)
 void
 RoleSetPasswordQuietly(const char *role, const char *password)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	set_quiet_settings();
 	check_tenant_login_role(role);
 	alter_role_password(role, password);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 }
 
 /*

@@ -18,7 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include <curl/curl.h>
@@ -641,11 +641,7 @@ run_local_sql(const char *sql)
 {
 	int			rc;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	if (!WorkerLockExtension())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -656,9 +652,7 @@ run_local_sql(const char *sql)
 	rc = SPI_execute(sql, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 }
 
 /*

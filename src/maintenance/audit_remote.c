@@ -20,7 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -144,9 +144,7 @@ record_remote_findings(int64 run_id, const char *tenant, List *rows)
 
 	if (rows == NIL)
 		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	/* two tables (findings and their run): queue behind DROP EXTENSION */
 	(void) WorkerLockExtension();
 	foreach(lc, rows)
@@ -156,8 +154,7 @@ record_remote_findings(int64 run_id, const char *tenant, List *rows)
 		AuditRecordFinding(run_id, tenant, "database", row[0], row[1],
 						   row[2] ? row[2] : "", row[3] ? row[3] : "");
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 }
 
 /*

@@ -23,7 +23,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -75,9 +75,7 @@ record_findings(int64 run_id, const char *tenant, const char *object,
 
 	if (findings == NIL)
 		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	/* two tables (findings and their run): queue behind DROP EXTENSION */
 	(void) WorkerLockExtension();
 	foreach(lc, findings)
@@ -87,8 +85,7 @@ record_findings(int64 run_id, const char *tenant, const char *object,
 		AuditRecordPlatformFinding(run_id, tenant, f->check_name, f->severity,
 								   object, f->detail);
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 }
 
 /*
@@ -447,13 +444,10 @@ HandlePodRequests(const StepContext *context, StepOutcome *outcome)
 	}
 	PG_END_TRY();
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	(void) WorkerLockExtension();
 	MeteringRecordPodRequests(sample_id, cpu, memory, running);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	outcome->message = psprintf("%d running pods: %.3f cores, %.0f bytes requested",
 								running, cpu, memory);
 }

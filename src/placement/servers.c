@@ -30,6 +30,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -435,11 +436,7 @@ ServerDatabaseRecord(const char *server, const char *database, Oid *database_oid
 	Datum		values[2] = {CStringGetTextDatum(server), CStringGetTextDatum(database)};
 	bool		found;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	WorkerXactBegin(NULL);
 	if (SPI_execute_with_args("SELECT database_oid FROM tenancy.databases "
 							  "WHERE server = $1 AND name = $2",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -453,9 +450,7 @@ ServerDatabaseRecord(const char *server, const char *database, Oid *database_oid
 													   SPI_tuptable->tupdesc, 1,
 													   &isnull));
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	return found;
 }
 
@@ -472,20 +467,14 @@ ServerRecordDatabase(const char *server, const char *database, Oid database_oid)
 	Datum		values[3] = {CStringGetTextDatum(server), CStringGetTextDatum(database),
 	ObjectIdGetDatum(database_oid)};
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	WorkerXactBegin(NULL);
 	if (SPI_execute_with_args("INSERT INTO tenancy.databases (server, name, database_oid) "
 							  "VALUES ($1, $2, $3) ON CONFLICT (server, name) DO UPDATE "
 							  "SET database_oid = excluded.database_oid, "
 							  "created_at = pg_catalog.now()",
 							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record database \"%s\" in tenancy.databases", database);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 }
 
 /*
@@ -539,9 +528,7 @@ ServerLookup(const char *server, ServerEntry *entry)
 	MemoryContext caller = CurrentMemoryContext;
 	bool		found = false;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	if (strcmp(server, SERVER_THIS_SERVER) == 0)
 	{
 		const char *sockets = GetConfigOption("unix_socket_directories", true, false);
@@ -593,8 +580,7 @@ ServerLookup(const char *server, ServerEntry *entry)
 		}
 		SPI_finish();
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	MemoryContextSwitchTo(caller);
 	return found;
 }
@@ -613,11 +599,7 @@ ServerOfTenant(const char *tenant, char **server)
 	Datum		values[1];
 	bool		found;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	WorkerXactBegin(NULL);
 	values[0] = CStringGetTextDatum(tenant);
 	if (SPI_execute_with_args("SELECT coalesce(server, '') FROM tenancy.tenants "
 							  "WHERE name = $1",
@@ -630,9 +612,7 @@ ServerOfTenant(const char *tenant, char **server)
 
 		*server = MemoryContextStrdup(caller, value);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	MemoryContextSwitchTo(caller);
 	return found;
 }

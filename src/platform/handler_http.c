@@ -8,7 +8,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -266,10 +266,7 @@ HandlerStepAgeMs(const StepContext *context)
 	int64		age = 0;
 	bool		isnull = true;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	if (WorkerLockExtension() &&
 		SPI_execute_with_args("SELECT (EXTRACT(epoch FROM "
 							  "pg_catalog.clock_timestamp() - started_at) * 1000)::bigint "
@@ -282,9 +279,7 @@ HandlerStepAgeMs(const StepContext *context)
 		if (!isnull)
 			age = DatumGetInt64(d);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	return age;
 }
 

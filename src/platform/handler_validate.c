@@ -24,6 +24,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -221,10 +222,7 @@ check_schemas(json_t *schemas, Checks *c)
 		strlcpy(NameStr(*(Name) DatumGetPointer(names[i])), name, NAMEDATALEN);
 	}
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	/* the names are a parameter: never part of the statement's text */
 	values[0] = PointerGetDatum(construct_array(names, (int) expected, NAMEOID,
 												NAMEDATALEN, false, TYPALIGN_CHAR));
@@ -232,9 +230,7 @@ check_schemas(json_t *schemas, Checks *c)
 							  "WHERE nspname OPERATOR(pg_catalog.=) ANY ($1)",
 							  1, types, values, NULL, true, 0) == SPI_OK_SELECT)
 		found = SPI_processed;
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 
 	if (found == expected)
 		record(c, "schemas present", CHECK_OK, NULL);

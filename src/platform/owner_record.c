@@ -11,7 +11,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -38,10 +38,7 @@ OwnerRecordRead(int64 operation_id, char **tenant, char **namespace_uid)
 	bool		found = false;
 
 	*tenant = *namespace_uid = NULL;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	if (WorkerLockExtension() &&
 		SPI_execute_with_args("SELECT t.name, t.namespace_uid "
 							  "FROM tenancy.operations o JOIN tenancy.tenants t "
@@ -57,9 +54,7 @@ OwnerRecordRead(int64 operation_id, char **tenant, char **namespace_uid)
 		MemoryContextSwitchTo(spi);
 		found = true;
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	MemoryContextSwitchTo(caller);
 	return found;
 }
@@ -76,10 +71,7 @@ OwnerRecordSetNamespaceUid(int64 operation_id, const char *uid)
 	Datum		values[2];
 	MemoryContext caller = CurrentMemoryContext;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerXactBegin(NULL);
 	values[0] = Int64GetDatum(operation_id);
 	values[1] = uid ? CStringGetTextDatum(uid) : (Datum) 0;
 	if (WorkerLockExtension() &&
@@ -89,8 +81,6 @@ OwnerRecordSetNamespaceUid(int64 operation_id, const char *uid)
 							  "AND t.tenant_id OPERATOR(pg_catalog.=) o.tenant_id",
 							  2, types, values, uid ? NULL : " n", false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the namespace uid");
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerXactCommit();
 	MemoryContextSwitchTo(caller);
 }

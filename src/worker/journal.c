@@ -32,7 +32,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include "access/xact.h"
@@ -594,12 +594,7 @@ static bool converge_ended = false;
 static void
 journal_begin(const char *activity)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
+	WorkerXactBegin(activity);
 }
 
 /*
@@ -609,11 +604,7 @@ journal_begin(const char *activity)
 static void
 journal_commit(void)
 {
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	WorkerXactCommit();
 }
 
 /*

@@ -52,7 +52,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "extension_lock.h"
+#include "worker_xact.h"
 #include "postgres.h"
 
 #include <limits.h>
@@ -247,9 +247,7 @@ installed_version(void)
 	SysScanDesc scan;
 	HeapTuple	tuple;
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "tenancy worker: reading the extension's version");
+	WorkerXactBegin("tenancy worker: reading the extension's version");
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
 				F_NAMEEQ, CStringGetDatum("tenancy"));
@@ -273,9 +271,7 @@ installed_version(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	WorkerXactCommit();
 	MemoryContextSwitchTo(cxt);
 	return version;
 }

@@ -1,20 +1,28 @@
 /*-------------------------------------------------------------------------
  *
- * extension_lock_util.c
- *	  The lock every worker transaction takes on the extension before it
- *	  touches one of its tables: a leaf that the journal, the step
- *	  executors and the handlers share.
+ * worker_xact_util.c
+ *	  The worker's short transactions, one way for every file that runs
+ *	  one (the journal, the step executors, the handlers, placement):
+ *	  WorkerXactBegin and WorkerXactCommit, and the lock each takes on the
+ *	  extension before it touches one of its tables (WorkerLockExtension).
+ *
+ * A transaction is begun with SPI connected and a snapshot pushed, and
+ * never held across a network call.  On an error, the worker's loop aborts
+ * it (AbortCurrentTransaction releases SPI, snapshot and locks).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
+#include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 
-#include "extension_lock.h"
+#include "worker_xact.h"
 
 /*
  * WorkerLockExtension
@@ -59,4 +67,36 @@ WorkerLockExtension(void)
 		InvalidateCatalogSnapshot();
 		locked = current;
 	}
+}
+
+/*
+ * WorkerXactBegin
+ *		Start a transaction of the worker: statement timestamp, transaction,
+ *		SPI connected, a snapshot; activity (if not NULL) is what
+ *		pg_stat_activity shows meanwhile.
+ */
+void
+WorkerXactBegin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (activity != NULL)
+		pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/*
+ * WorkerXactCommit
+ *		Commit what WorkerXactBegin started, and report statistics.
+ */
+void
+WorkerXactCommit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
 }

@@ -417,19 +417,23 @@ check_tenancy_members(void)
 	extension_members(extension, &types, &functions);
 	depend = table_open(DependRelationId, AccessShareLock);
 	foreach(lc, types)
+	{
 		if (new_dependent(depend, TypeRelationId, lfirst_oid(lc), false))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
-				 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for type %s", format_type_be(lfirst_oid(lc))),
+					 errdetail("Tenant roles may call tenancy.current_tenant() but not use the types of schema tenancy: an object depending on one would block DROP EXTENSION and upgrades of tenancy.")));
+	}
 	foreach(lc, functions)
+	{
 		if (new_dependent(depend, ProcedureRelationId, lfirst_oid(lc), true))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to store a call of function %s",
-						format_procedure(lfirst_oid(lc))),
-				 errdetail("Tenant roles may call tenancy.current_tenant() in queries, but no object of theirs (a column default, a view, a policy, a function's SQL body) may depend on a function of tenancy: it would block DROP EXTENSION and upgrades of tenancy."),
-				 errhint("Call it in the statements that need it, or in a PL/pgSQL function, whose body records no dependency.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to store a call of function %s",
+							format_procedure(lfirst_oid(lc))),
+					 errdetail("Tenant roles may call tenancy.current_tenant() in queries, but no object of theirs (a column default, a view, a policy, a function's SQL body) may depend on a function of tenancy: it would block DROP EXTENSION and upgrades of tenancy."),
+					 errhint("Call it in the statements that need it, or in a PL/pgSQL function, whose body records no dependency.")));
+	}
 	table_close(depend, AccessShareLock);
 }
 

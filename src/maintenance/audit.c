@@ -1302,6 +1302,31 @@ audit_shared_table_neighbours(AuditRun *run)
 }
 
 /*
+ * local_tenant_names
+ *		text[] of the audited tenants in this database, those with a
+ *		relation budget only when with_budget; NULL when there is none.
+ */
+static Datum
+local_tenant_names(List *tenants, bool with_budget)
+{
+	Datum	   *names = palloc(sizeof(Datum) * (list_length(tenants) + 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, tenants)
+	{
+		AuditTenant *t = lfirst(lc);
+
+		if (t->audited && t->model->local &&
+			(!with_budget || TenantRelationBudget(t->model->tier) >= 0))
+			names[n++] = CStringGetTextDatum(t->name);
+	}
+	if (n == 0)
+		return (Datum) 0;
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
  * audit_relation_budgets
  *		relation_budget: an audited tenant holds more live relations than
  *		its tier's tenancy.max_relations_per_tenant (created while tenancy
@@ -1311,24 +1336,13 @@ audit_shared_table_neighbours(AuditRun *run)
 static void
 audit_relation_budgets(AuditRun *run, List *tenants)
 {
-	Datum	   *names = palloc(sizeof(Datum) * (list_length(tenants) + 1));
-	int			n = 0;
-	ListCell   *lc;
 	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
+	Datum		values[1] = {local_tenant_names(tenants, true)};
 	SPITupleTable *tuptable;
 	uint64		rows;
 
-	foreach(lc, tenants)
-	{
-		AuditTenant *t = lfirst(lc);
-
-		if (t->audited && t->model->local && TenantRelationBudget(t->model->tier) >= 0)
-			names[n++] = CStringGetTextDatum(t->name);
-	}
-	if (n == 0)
+	if (values[0] == (Datum) 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 	audit_query("WITH o AS (SELECT * FROM tenancy.tenant_objects() o WHERE o.tenant = ANY ($1)),"
 				" nsp AS (SELECT o.tenant, n.oid FROM o JOIN pg_catalog.pg_namespace n"
 				"  ON n.nspname = o.object_name WHERE o.object_type = 'schema'),"
@@ -1352,10 +1366,13 @@ audit_relation_budgets(AuditRun *run, List *tenants)
 													   2, &isnull));
 		const char *tier = NULL;
 		int			budget;
+		ListCell   *lc;
 
 		foreach(lc, tenants)
+		{
 			if (strcmp(((AuditTenant *) lfirst(lc))->name, tenant) == 0)
-			tier = ((AuditTenant *) lfirst(lc))->model->tier;
+				tier = ((AuditTenant *) lfirst(lc))->model->tier;
+		}
 		budget = tier ? TenantRelationBudget(tier) : -1;
 		if (budget >= 0 && live > budget)
 			AuditReport(run, tenant, "relation_budget", AUDIT_HIGH, "relations",
@@ -1376,24 +1393,13 @@ audit_relation_budgets(AuditRun *run, List *tenants)
 static void
 audit_sessions(AuditRun *run, List *tenants)
 {
-	Datum	   *names = palloc(sizeof(Datum) * (list_length(tenants) + 1));
-	int			n = 0;
-	ListCell   *lc;
 	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
+	Datum		values[1] = {local_tenant_names(tenants, false)};
 	SPITupleTable *tuptable;
 	uint64		rows;
 
-	foreach(lc, tenants)
-	{
-		AuditTenant *t = lfirst(lc);
-
-		if (t->audited && t->model->local)
-			names[n++] = CStringGetTextDatum(t->name);
-	}
-	if (n == 0)
+	if (values[0] == (Datum) 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 	audit_query("SELECT x.tenant, x.usename, x.pid, x.setting, s.ceiling,"
 				"  pg_catalog.date_trunc('second', x.elapsed)::pg_catalog.text"
 				" FROM (SELECT tenancy.tenant_of_role(a.usesysid) AS tenant, a.usename::pg_catalog.text,"

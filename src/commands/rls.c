@@ -724,6 +724,7 @@ tables_holding_rows_of(const char *tenant)
 	Datum		args[1] = {CStringGetTextDatum(tenant)};
 	Oid			policy_type[1] = {NAMEOID};
 	Datum		policy_name[1] = {CStringGetDatum(POLICY_NAME)};
+	MemoryContext caller = CurrentMemoryContext;
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT p.polrelid FROM pg_catalog.pg_policy p "
@@ -776,7 +777,13 @@ tables_holding_rows_of(const char *tenant)
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read shared table %s", table);
 		if (SPI_processed > 0)
-			tables = lappend(tables, table);
+		{
+			/* SPI_finish frees what was allocated since SPI_connect */
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			tables = lappend(tables, pstrdup(table));
+			MemoryContextSwitchTo(spi);
+		}
 	}
 	SPI_finish();
 	return tables;

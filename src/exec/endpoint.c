@@ -509,32 +509,46 @@ EndpointTokenAccepted(const Endpoint *endpoint, uint64 serial)
 }
 
 /*
+ * built_slot
+ *		The slot of a target, its endpoint built from the settings on first
+ *		use; NULL for a target that has none.
+ */
+static EndpointSlot *
+built_slot(const char *target)
+{
+	for (size_t i = 0; i < lengthof(endpoint_slots); i++)
+	{
+		EndpointSlot *slot = &endpoint_slots[i];
+
+		if (strcmp(slot->target, target) == 0)
+		{
+			if (!slot->built)
+				build_endpoint(slot);
+			return slot;
+		}
+	}
+	return NULL;
+}
+
+/*
  * EndpointFor
  *		The connection parameters of a target, token refreshed.
  */
 Endpoint *
 EndpointFor(const char *target)
 {
-	size_t		i;
+	EndpointSlot *slot = built_slot(target);
 
-	for (i = 0; i < lengthof(endpoint_slots); i++)
+	if (slot == NULL)
+		return NULL;
+	if (slot->endpoint.base_url != NULL)
 	{
-		EndpointSlot *slot = &endpoint_slots[i];
-
-		if (strcmp(slot->target, target) != 0)
-			continue;
-		if (!slot->built)
-			build_endpoint(slot);
-		if (slot->endpoint.base_url != NULL)
-		{
-			if (slot->login.enabled)
-				refresh_login(slot);
-			else
-				refresh_token(slot);
-		}
-		return &slot->endpoint;
+		if (slot->login.enabled)
+			refresh_login(slot);
+		else
+			refresh_token(slot);
 	}
-	return NULL;
+	return &slot->endpoint;
 }
 
 /*
@@ -544,19 +558,9 @@ EndpointFor(const char *target)
 bool
 EndpointUsesLogin(const char *target)
 {
-	size_t		i;
+	EndpointSlot *slot = built_slot(target);
 
-	for (i = 0; i < lengthof(endpoint_slots); i++)
-	{
-		EndpointSlot *slot = &endpoint_slots[i];
-
-		if (strcmp(slot->target, target) != 0)
-			continue;
-		if (!slot->built)
-			build_endpoint(slot);
-		return slot->login.enabled;
-	}
-	return false;
+	return slot != NULL && slot->login.enabled;
 }
 
 /*

@@ -369,4 +369,27 @@ SELECT tenancy.deprovision(t, drop_data => true) IS NOT NULL AS dropped
   FROM unnest(ARRAY['red', 'blue']) AS t;
 -- (a new red after rows came back under its name: TAP 061)
 DROP TABLE public.orders;
+
+-- a role named like a tenant's group is not the tenant's: after a
+-- deprovision that kept the data (the groups are dropped), a role created
+-- as tenant_ghost_reader (from 16 a CREATEROLE holder may, and grant it to
+-- itself) sees none of the kept rows; only roles tenancy created count
+SELECT tenancy.provision('ghost', pg_temp.spec('ghost')) > 0 AS ghost;
+CREATE TABLE public.notes (tenant text NOT NULL, note text);
+SELECT tenancy.share_table('public.notes', 'tenant');
+INSERT INTO public.notes VALUES ('ghost', 'kept row of ghost');
+GRANT SELECT ON public.notes TO PUBLIC;
+SET ROLE etl_ghost;
+SELECT tenancy.current_tenant() AS etl_ghost_tenant, count(*) AS rows_seen FROM public.notes;
+RESET ROLE;
+SELECT tenancy.deprovision('ghost') IS NOT NULL AS kept_data;
+CREATE ROLE tenant_ghost_reader NOLOGIN;
+CREATE ROLE regress_mallory LOGIN IN ROLE tenant_ghost_reader;
+SET ROLE regress_mallory;
+SELECT tenancy.current_tenant() AS mallory_tenant, count(*) AS rows_seen FROM public.notes;
+RESET ROLE;
+DROP ROLE regress_mallory, tenant_ghost_reader;
+DELETE FROM public.notes;
+DROP TABLE public.notes;
+SELECT tenancy.deprovision('ghost', drop_data => true) IS NOT NULL AS dropped;
 DROP EXTENSION tenancy;

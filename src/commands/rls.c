@@ -39,6 +39,7 @@
 #include "catalog/pg_policy.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -134,6 +135,60 @@ tenant_of_group_role(Oid roleid)
 }
 
 /*
+ * group_created_by_tenancy
+ *		Whether tenancy.created_objects records roleid as a role tenancy
+ *		created.  A role merely named like a tenant's group is not that
+ *		tenant's: from PostgreSQL 16 a CREATEROLE holder may create
+ *		tenant_<slug>_reader once a deprovision dropped the real one, and
+ *		grant it to itself.  In a database without the extension there is
+ *		no record, and the name decides (the hooks' ceilings and budgets
+ *		there).
+ *
+ * Read directly, not through SPI: the caller is any role, one that may
+ * not read tenancy's tables, and the answer is cached (TenantOfRole).
+ */
+static bool
+group_created_by_tenancy(Oid roleid)
+{
+	Oid			extension = get_extension_oid("tenancy", true);
+	Oid			schema;
+	Oid			relid;
+	AttrNumber	oid_attnum;
+	AttrNumber	kind_attnum;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (!OidIsValid(extension))
+		return true;
+	schema = get_namespace_oid("tenancy", true);
+	relid = OidIsValid(schema) ? get_relname_relid("created_objects", schema) : InvalidOid;
+	if (!OidIsValid(relid))
+		return true;			/* before 0.2.0's update: names alone */
+	oid_attnum = get_attnum(relid, "object_oid");
+	kind_attnum = get_attnum(relid, "kind");
+	if (oid_attnum == InvalidAttrNumber || kind_attnum == InvalidAttrNumber)
+		return false;
+
+	rel = table_open(relid, AccessShareLock);
+	ScanKeyInit(&key, oid_attnum, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(roleid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		kind = heap_getattr(tuple, kind_attnum, RelationGetDescr(rel), &isnull);
+
+		found = !isnull && strcmp(TextDatumGetCString(kind), "role") == 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * find_tenant
  *		Walk the roles roleid is (transitively) a member of; the tenant is
  *		the one their tenant group roles agree on.  A role in the groups of
@@ -150,6 +205,8 @@ find_tenant(Oid roleid, char *tenant)
 		char	   *name = tenant_of_group_role(list_nth_oid(visited, i));
 		CatCList   *memberships;
 
+		if (name != NULL && !group_created_by_tenancy(list_nth_oid(visited, i)))
+			name = NULL;
 		if (name != NULL)
 		{
 			if (tenant[0] != '\0' && strcmp(tenant, name) != 0)

@@ -40,6 +40,7 @@ OBJS = \
 	src/platform/handler_http.o \
 	src/platform/owner_record.o \
 	src/platform/handler_owned.o \
+	src/platform/handler_apply.o \
 	src/platform/handler_credentials.o \
 	src/platform/handler_helm.o \
 	src/platform/handler_validate.o \

@@ -67,7 +67,7 @@ INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object, next_a
 INSERT INTO tenancy.steps (operation_id, ordinal, target, action, object)
 	SELECT operation_id, 1, 'kubernetes', 'create', 'again' FROM tenancy.operations;
 SELECT state, attempts, lease_until IS NULL AS no_lease FROM tenancy.steps;
-TRUNCATE tenancy.steps, tenancy.operations, tenancy.created_objects, tenancy.tenants;
+TRUNCATE tenancy.steps, tenancy.operations, tenancy.created_objects, tenancy.platform_objects, tenancy.tenants;
 \set VERBOSITY default
 
 -- PUBLIC reaches nothing in schema tenancy; tenancy_admin reaches the catalog

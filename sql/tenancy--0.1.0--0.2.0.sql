@@ -1203,3 +1203,35 @@ $fn$;
 
 COMMENT ON FUNCTION tenancy.cancel(bigint) IS
 	'Stop an operation: steps not yet started are cancelled, requests in flight finish; nothing is undone';
+
+-- issue 17, finding 4: Kubernetes objects are proven by metadata.uid
+
+/*
+ * Trust boundary in Kubernetes (issue 17, finding 4).  platform_objects
+ * records the metadata.uid of every object tenancy created in a tenant's
+ * namespace (a Secret, ConfigMap, quota, HelmRelease, ...), by API path.  An
+ * apply sends that uid with the object, so that the API server refuses it
+ * (422) when what has the name now is an object someone else created after
+ * tenancy's was deleted; an object with no record is created with POST, so
+ * that one someone else put there first answers 409 and is refused, never
+ * taken over by server-side apply.
+ */
+CREATE TABLE tenancy.platform_objects (
+	tenant_id	bigint NOT NULL REFERENCES tenancy.tenants (tenant_id)
+				ON DELETE CASCADE,
+	path		text NOT NULL CHECK (path ~ '^/apis?/' AND length(path) <= 512),
+	uid			text NOT NULL CHECK (uid ~ '^[-0-9A-Za-z]{1,128}$'),
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (tenant_id, path)
+);
+
+COMMENT ON TABLE tenancy.platform_objects IS
+	'Kubernetes objects tenancy created for each tenant, by API path and metadata.uid: the only ones it applies changes to';
+COMMENT ON COLUMN tenancy.platform_objects.path IS
+	'API path of the object (/api/v1/namespaces/<ns>/configmaps/<name>, ...)';
+COMMENT ON COLUMN tenancy.platform_objects.uid IS
+	'metadata.uid the API server gave the object when tenancy created it: an object created again under the name by someone else has another';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.platform_objects', '');
+
+GRANT SELECT ON tenancy.platform_objects TO tenancy_admin;

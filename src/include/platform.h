@@ -135,6 +135,9 @@ typedef struct DagFile
 /* owner_record.c: the tenant of an operation, its recorded namespace uid */
 extern bool OwnerRecordRead(int64 operation_id, char **tenant, char **namespace_uid);
 extern void OwnerRecordSetNamespaceUid(int64 operation_id, const char *uid);
+extern char *OwnerRecordObjectUid(int64 operation_id, const char *path);
+extern void OwnerRecordSetObjectUid(int64 operation_id, const char *path,
+									const char *uid);
 
 /* backup.c */
 extern const char *BackupScript(void);

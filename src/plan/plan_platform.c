@@ -352,7 +352,8 @@ grafana_request(const TenantModel *m, const char *body)
 
 /*
  * apply_request
- *		Server-side apply of body at path.
+ *		Server-side apply of body at path, by the k8s_apply handler: only to
+ *		an object tenancy created for the tenant (handler_apply.c).
  */
 static char *
 apply_request(const char *path, const char *body)
@@ -361,6 +362,7 @@ apply_request(const char *path, const char *body)
 
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
+	JwString(&w, "handler", "k8s_apply");
 	JwString(&w, "method", "PATCH");
 	JwString(&w, "path", path);
 	JwObjectStart(&w, "query");

@@ -46,6 +46,7 @@ RegisterPlatformStepHandlers(void)
 	RegisterStepHandler("validate", HandleValidate);
 	RegisterStepHandler("wait_absent", HandleWaitAbsent);
 	RegisterStepHandler("k8s_namespace", HandleK8sNamespace);
+	RegisterStepHandler("k8s_apply", HandleK8sApply);
 	RegisterStepHandler("k8s_delete", HandleK8sDelete);
 	RegisterStepHandler("dashboard", HandleDashboard);
 	RegisterStepHandler("audit_object", HandleAuditObject);
@@ -213,7 +214,8 @@ HandlerTenantLabel(const StepContext *context)
 /*
  * HandlerApplySecret
  *		Server-side apply of an Opaque Secret with string_data (borrowed),
- *		labelled as tenancy's and the step's tenant's (HandlerTenantLabel).
+ *		labelled as tenancy's and the step's tenant's (HandlerTenantLabel),
+ *		only to a Secret tenancy created (HandlerApplyOwned).
  */
 void
 HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
@@ -240,18 +242,14 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 							"tenancy.io/tenant", json_string(HandlerTenantLabel(context)));
 	PG_TRY();
 	{
-		StepHttpCall(context, "kubernetes", "PATCH",
-					 psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
-					 "fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", secret,
-					 "application/apply-patch+yaml", &request, outcome);
+		HandlerApplyOwned(context, psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
+						  secret, outcome);
 	}
 	PG_FINALLY();
 	{
 		json_decref(secret);
 	}
 	PG_END_TRY();
-	if (request.response)
-		explicit_bzero(request.response, request.response_len);
 }
 
 /*

@@ -19,8 +19,9 @@
  * k8s_delete: GET the object (a Secret, which the worker never reads, is
  * deleted by a deletecollection selecting its name and the tenant's
  * labels instead).  Absent: done.  Not labelled as the
- * tenant's, or (namespace_uid) not the namespace whose uid is recorded:
- * left alone, the step skipped with the reason.  Otherwise DELETE with
+ * tenant's, or not the object (tenancy.platform_objects) or namespace
+ * (namespace_uid) whose uid is recorded: left alone, the step skipped with
+ * the reason.  Deleted or absent: its recorded uid is forgotten.  Otherwise DELETE with
  * DeleteOptions preconditions.uid set to the uid just read, so that an
  * object recreated in between by someone else is never deleted (the API
  * server answers 409; the next attempt looks again).
@@ -388,6 +389,21 @@ HandleK8sDelete(const StepContext *context, StepOutcome *outcome)
 }
 
 /*
+ * forget_object_uid
+ *		Forget the recorded uid of an object tenancy deleted (or found
+ *		gone), so that one someone else creates under the name later is
+ *		refused as foreign (handler_apply.c), not as a replacement of
+ *		tenancy's.  Namespaces keep theirs in tenancy.tenants.
+ */
+static void
+forget_object_uid(const StepContext *context, const char *path, bool namespace_uid)
+{
+	if (!namespace_uid && strstr(path, "/namespaces/") != NULL &&
+		strchr(strstr(path, "/namespaces/") + strlen("/namespaces/"), '/') != NULL)
+		OwnerRecordSetObjectUid(context->step->operation_id, path, NULL);
+}
+
+/*
  * HandlerDeleteOwned
  *		Delete the Kubernetes object at path if it is the step's tenant's
  *		(k8s_delete; wait_absent with "delete"): SUCCEEDED when deleted, being
@@ -413,13 +429,30 @@ HandlerDeleteOwned(const StepContext *context, const char *path,
 	if (secret_path(path, &secret_ns, &secret_name))
 	{
 		delete_secret_if_labelled(context, secret_ns, secret_name, owner.tenant, outcome);
+		if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
+			forget_object_uid(context, path, namespace_uid);
 		return;
 	}
 	obj = get_object(context, "kubernetes", path, &absent, outcome);
 	if (obj == NULL)
-		return;					/* gone already, or the GET failed */
+	{
+		/* gone already, or the GET failed */
+		if (absent)
+			forget_object_uid(context, path, namespace_uid);
+		return;
+	}
 
 	problem = OwnershipProblem(obj, owner.tenant, namespace_uid ? owner.namespace_uid : NULL);
+	if (problem == NULL && !namespace_uid)
+	{
+		char	   *recorded = OwnerRecordObjectUid(context->step->operation_id, path);
+		const char *uid = object_uid(obj);
+
+		if (recorded != NULL && (uid == NULL || strcmp(uid, recorded) != 0))
+			problem = psprintf("its uid %.64s is not %.64s, the uid of the object tenancy created: "
+							   "it was deleted and created again by someone else",
+							   uid ? uid : "(none)", recorded);
+	}
 	if (problem != NULL)
 	{
 		json_decref(obj);
@@ -457,6 +490,8 @@ HandlerDeleteOwned(const StepContext *context, const char *path,
 		memset(outcome, 0, sizeof(StepOutcome));
 		outcome->kind = STEP_OUTCOME_SUCCEEDED;
 	}
+	if (outcome->kind == STEP_OUTCOME_SUCCEEDED)
+		forget_object_uid(context, path, namespace_uid);
 	else if (request.status == 409)
 		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
 					   "%s changed between reading and deleting it (409): looking again", path);

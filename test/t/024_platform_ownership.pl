@@ -13,6 +13,11 @@
 #   dashboard; a 32- and 37-hex-digit tenant name and the long name whose
 #   hash they spell get distinct dashboards; two tenants sharing a
 #   display_name both keep theirs.
+# - Objects inside the tenant's namespace: created with POST and their uids
+#   recorded (tenancy.platform_objects); applied only with that uid, so that
+#   one deleted and created again by someone else (labels forged) is
+#   refused and left unchanged, one deleted is created again, and a team's
+#   object under tenancy's name is refused, never taken over.
 # - resources.kubernetes.namespace is where the tenant goes; the namespace
 #   of another tenant, default and kube-* are refused (22023), and so is
 #   changing it on apply (0A000).
@@ -280,6 +285,70 @@ my (undef, $zeta_ns) = k8s('GET', '/api/v1/namespaces/airflow-zeta');
 is($state, 'succeeded', 'a namespace labelled for this tenant and no uid recorded is used');
 is($node->safe_psql('postgres', "SELECT namespace_uid FROM tenancy.tenants WHERE name = 'zeta'"),
 	$zeta_ns->{metadata}{uid}, 'and its uid recorded');
+
+# ---------------------------------------------------------------------------
+# 6. objects inside the tenant's namespace: created with POST, their uids
+# recorded, applied only with that uid; a foreign one is refused, unchanged
+($op, $state) = provision('omega');
+is($state, 'succeeded', 'omega provisioned');
+my $quota_path = '/api/v1/namespaces/airflow-omega/resourcequotas/tenant-quota';
+my (undef, $omega_quota) = k8s('GET', $quota_path);
+is($node->safe_psql('postgres', "SELECT p.uid FROM tenancy.platform_objects p JOIN tenancy.tenants t USING (tenant_id) "
+	  . "WHERE t.name = 'omega' AND p.path = '$quota_path'"),
+	$omega_quota->{metadata}{uid}, "the quota's uid is recorded in tenancy.platform_objects");
+my @unrecorded = grep { my $o = $_; ($o->{metadata}{namespace} // '') eq 'airflow-omega'
+						  && ($o->{metadata}{managedFields}[0]{manager} // '') eq 'tenancy'
+						  && $node->safe_psql('postgres', "SELECT count(*) FROM tenancy.platform_objects WHERE uid = '$o->{metadata}{uid}'") ne '1' }
+  values %{ TenancyTest::sim_state($sim)->{kubernetes}{objects} };
+is(scalar(@unrecorded), 0, 'every object tenancy created in the namespace has its uid recorded')
+  or diag(join ', ', map { "$_->{kind}/$_->{metadata}{name}" } @unrecorded);
+
+# someone deletes the quota and creates one of that name, with forged labels
+k8s('DELETE', $quota_path);
+k8s('POST', '/api/v1/namespaces/airflow-omega/resourcequotas', { apiVersion => 'v1', kind => 'ResourceQuota',
+	metadata => { name => 'tenant-quota', labels => tenancy_labels('omega') }, spec => { hard => { pods => '1' } } });
+my (undef, $forged) = k8s('GET', $quota_path);
+$apply = $node->safe_psql('postgres', "SELECT tenancy.apply('omega', "
+	  . spec('omega', resources => { kubernetes => { quotas => { requests => { cpu => '3' } } } }) . ")");
+isnt(TenancyTest::wait_operation($node, $apply), 'succeeded', 'an apply to a quota created again by someone else fails');
+like($node->safe_psql('postgres', "SELECT error FROM tenancy.operations WHERE operation_id = $apply"),
+	qr/\Q$quota_path\E is not the object tenancy created \(uid \Q$omega_quota->{metadata}{uid}\E\)/,
+	'naming the object and the uid tenancy recorded');
+my (undef, $forged_after) = k8s('GET', $quota_path);
+is($forged_after->{metadata}{resourceVersion}, $forged->{metadata}{resourceVersion}, 'the foreign quota is unchanged');
+
+# tenancy's object deleted (not replaced): the next apply creates it again
+k8s('DELETE', $quota_path);
+ok(TenancyTest::k8s_gone($sim, $quota_path), 'the foreign quota deleted');
+$apply = $node->safe_psql('postgres', "SELECT tenancy.retry($apply)");
+is(TenancyTest::wait_operation($node, $apply), 'succeeded', 'retried, the apply succeeds');
+my (undef, $recreated) = k8s('GET', $quota_path);
+is($recreated->{spec}{hard}{'requests.cpu'}, '3', 'the quota is created again, with the new spec');
+is($node->safe_psql('postgres', "SELECT p.uid FROM tenancy.platform_objects p JOIN tenancy.tenants t USING (tenant_id) "
+	  . "WHERE t.name = 'omega' AND p.path = '$quota_path'"),
+	$recreated->{metadata}{uid}, 'and its new uid recorded');
+
+# a team's ConfigMap under the name of one tenancy creates later (the backup
+# script, when backups are turned on): refused, never taken over
+my $script_path = '/api/v1/namespaces/airflow-omega/configmaps/tenant-backup-script';
+my $backups_off = spec('omega', resources => { kubernetes => { quotas => { requests => { cpu => '3' } } },
+											 database => { backup => { enabled => JSON::PP::false } } });
+is(TenancyTest::wait_operation($node, $node->safe_psql('postgres', "SELECT tenancy.apply('omega', $backups_off)")),
+	'succeeded', 'backups turned off');
+ok(TenancyTest::k8s_gone($sim, $script_path), 'which deletes the backup script');
+k8s('POST', '/api/v1/namespaces/airflow-omega/configmaps', { apiVersion => 'v1', kind => 'ConfigMap',
+	metadata => { name => 'tenant-backup-script', labels => { team => 'payments' } }, data => { 'backup.sh' => 'echo team' } });
+my (undef, $team_script) = k8s('GET', $script_path);
+$apply = $node->safe_psql('postgres', "SELECT tenancy.apply('omega', "
+	  . spec('omega', resources => { kubernetes => { quotas => { requests => { cpu => '3' } } },
+								   database => { storage_gb => 5, backup => { enabled => JSON::PP::true, retention_days => 7 } } }) . ")");
+isnt(TenancyTest::wait_operation($node, $apply), 'succeeded', "turning backups on over a team's ConfigMap of tenancy's name fails");
+like($node->safe_psql('postgres', "SELECT string_agg(last_error, ' ') FROM tenancy.steps WHERE operation_id = $apply"),
+	qr{\Q$script_path\E exists and was not created by tenancy for tenant "omega": it is not labelled app\.kubernetes\.io/managed-by=tenancy},
+	'the step names the object and why it is not tenancy\'s');
+my (undef, $script_after) = k8s('GET', $script_path);
+is($script_after->{metadata}{resourceVersion}, $team_script->{metadata}{resourceVersion},
+	"the team's ConfigMap is unchanged (not taken over by server-side apply, nor deleted by the compensation)");
 
 # ---------------------------------------------------------------------------
 # 5. upgrade from 0.1.0: stored specs get the namespace 0.1.0 really created

@@ -256,6 +256,28 @@ test('merge, JSON and strategic merge patches', async () =>
 
 const APPLY = 'application/apply-patch+yaml';
 
+test('server-side apply with metadata.uid updates that object only: 422 for another, 409 when none', async () =>
+{
+	await s.k8s('POST', '/api/v1/namespaces', ns('t-ssa-uid'));
+	const url = '/api/v1/namespaces/t-ssa-uid/configmaps/own';
+	const body = (uid, v) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'own', uid }, data: { v } });
+	const absent = await s.k8s('PATCH', `${url}?fieldManager=tenancy&force=true`, body('0b5d3ad8-0000-4000-8000-000000000001', '1'), { contentType: APPLY });
+	assert.equal(absent.status, 409);
+	assert.equal(absent.body.message, 'Operation cannot be fulfilled on configmaps "own": uid mismatch: the provided object specified uid 0b5d3ad8-0000-4000-8000-000000000001, and no existing object was found');
+	assert.equal((await s.k8s('GET', url)).status, 404);
+	const created = await s.k8s('POST', '/api/v1/namespaces/t-ssa-uid/configmaps?fieldManager=tenancy', body(undefined, '1'));
+	assert.equal(created.status, 201);
+	const uid = created.body.metadata.uid;
+	const same = await s.k8s('PATCH', `${url}?fieldManager=tenancy&force=true`, body(uid, '2'), { contentType: APPLY });
+	assert.equal(same.status, 200);
+	assert.equal(same.body.data.v, '2');
+	assert.equal(same.body.metadata.uid, uid);
+	const other = await s.k8s('PATCH', `${url}?fieldManager=tenancy&force=true`, body('0b5d3ad8-0000-4000-8000-000000000002', '3'), { contentType: APPLY });
+	assert.equal(other.status, 422);
+	assert.equal(other.body.message, 'ConfigMap "own" is invalid: metadata.uid: Invalid value: "0b5d3ad8-0000-4000-8000-000000000002": field is immutable');
+	assert.equal((await s.k8s('GET', url)).body.data.v, '2');
+});
+
 test('server-side apply: fieldManager required, create, conflicts, force, field removal', async () =>
 {
 	await s.k8s('POST', '/api/v1/namespaces', ns('t-ssa'));

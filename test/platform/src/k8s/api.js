@@ -677,6 +677,17 @@ export class KubernetesApi
 		if (md.managedFields !== undefined)
 			throw S.badRequest('metadata.managedFields must be nil');
 		const conflictError = (conflicts) => S.applyConflict(r.res, r.name, conflicts);
+		// A uid in the applied configuration names the object to update:
+		// none of that name answers 409, another one 422 (metadata.uid is
+		// immutable), as the API server's patch handler and update
+		// validation answer.
+		if (md.uid !== undefined && md.uid !== '')
+		{
+			if (!old)
+				throw new S.ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${r.res.plural} "${r.name}": uid mismatch: the provided object specified uid ${md.uid}, and no existing object was found`, { name: r.name, kind: r.res.plural });
+			if (md.uid !== old.metadata.uid)
+				throw S.invalid(r.res, r.name, [{ reason: 'FieldValueInvalid', message: `Invalid value: "${md.uid}": field is immutable`, field: 'metadata.uid' }]);
+		}
 		if (!old)
 		{
 			if (r.subresource)

@@ -1,0 +1,310 @@
+/*-------------------------------------------------------------------------
+ *
+ * handler_apply.c
+ *	  Applying an object in the tenant's namespace only if tenancy created
+ *	  it for that tenant, and can prove it (README "Security model").
+ *
+ * Server-side apply with force creates an object that is absent and takes
+ * over one that is present, whoever created it.  So an object is applied
+ * only with the metadata.uid tenancy recorded when it created it
+ * (tenancy.platform_objects): the API server then updates that object and
+ * no other, refusing with 422 ("metadata.uid: field is immutable") when
+ * what has the name now was created by someone else, and with 409 ("uid
+ * mismatch ... no existing object was found") when it is gone.
+ *
+ * An object with no recorded uid, or one that is gone, is created with
+ * POST, which answers 409 when an object of that name exists.  Such an
+ * object is refused, and left unchanged, unless it carries the labels
+ * tenancy puts on the tenant's objects (it was created by tenancy before
+ * its uid was recorded: by an attempt that ended before it could record
+ * it, or by a version that recorded no uids); then its uid is recorded
+ * and the apply goes on as above.
+ *
+ * The step's request keeps the method, path, query and body of a plain
+ * server-side apply (as tenancy.plan shows it and the audit reads it),
+ * plus "handler": "k8s_apply".
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "handler.h"
+#include "platform.h"
+#include "tenancy.h"
+
+/*
+ * collection_path
+ *		The path to POST an object at path to: path without its last
+ *		segment.
+ */
+static char *
+collection_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return pnstrdup(path, slash - path);
+}
+
+/*
+ * wipe_response
+ *		Zero a response body: a Secret's answer holds its data.
+ */
+static void
+wipe_response(HttpRequest *request)
+{
+	if (request->response)
+		explicit_bzero(request->response, request->response_len);
+}
+
+/*
+ * response_uid
+ *		metadata.uid of the object a request answered, palloc'd, or NULL.
+ */
+static char *
+response_uid(HttpRequest *request)
+{
+	json_t	   *obj = HandlerResponseJson(request);
+	const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"),
+														"uid"));
+	char	   *copy = uid ? pstrdup(uid) : NULL;
+
+	if (obj != NULL)
+		HandlerWipeJson(obj);
+	json_decref(obj);
+	wipe_response(request);
+	return copy;
+}
+
+/*
+ * apply_with_uid
+ *		Server-side apply of body at path, only to the object whose uid is
+ *		uid.  Returns false when the object is gone (the caller creates it);
+ *		otherwise *outcome says how it went.
+ */
+static bool
+apply_with_uid(const StepContext *context, const char *path, json_t *body,
+			   const char *uid, StepOutcome *outcome)
+{
+	HttpRequest request;
+	json_t	   *with_uid = json_deep_copy(body);
+	json_t	   *metadata;
+
+	if (with_uid == NULL)
+		elog(ERROR, "out of memory copying an object");
+	metadata = json_object_get(with_uid, "metadata");
+	if (!json_is_object(metadata) ||
+		json_object_set_new(metadata, "uid", json_string(uid)) != 0)
+	{
+		HandlerWipeJson(with_uid);
+		json_decref(with_uid);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: \"body\" must be a Kubernetes object with metadata")));
+	}
+	PG_TRY();
+	{
+		StepHttpCall(context, "kubernetes", "PATCH", path,
+					 "fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", with_uid,
+					 "application/apply-patch+yaml", &request, outcome);
+	}
+	PG_FINALLY();
+	{
+		HandlerWipeJson(with_uid);
+		json_decref(with_uid);
+	}
+	PG_END_TRY();
+	/* with force there is no field conflict: a 409 is the uid's */
+	if (request.status == 409)
+	{
+		wipe_response(&request);
+		return false;
+	}
+	if (request.status == 422 &&
+		strstr(HttpResponseSummary(&request), "metadata.uid") != NULL)
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "%s is not the object tenancy created (uid %s): it was deleted and "
+					   "created again by someone else, and was left unchanged. "
+					   "Delete it, then retry the operation",
+					   path, uid);
+	wipe_response(&request);
+	return true;
+}
+
+/*
+ * create_object
+ *		POST body to create the object at path and record its uid.  Returns
+ *		false when an object of that name exists already (409).
+ */
+static bool
+create_object(const StepContext *context, const char *path, json_t *body,
+			  StepOutcome *outcome)
+{
+	HttpRequest request;
+	char	   *uid;
+
+	StepHttpCall(context, "kubernetes", "POST", collection_path(path),
+				 "fieldManager=" PLATFORM_FIELD_MANAGER, body, "application/json",
+				 &request, outcome);
+	if (request.status == 409)
+	{
+		wipe_response(&request);
+		return false;
+	}
+	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
+	{
+		wipe_response(&request);
+		return true;
+	}
+	uid = response_uid(&request);
+	if (uid == NULL)
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "creating %s answered no metadata.uid", path);
+	else
+		OwnerRecordSetObjectUid(context->step->operation_id, path, uid);
+	return true;
+}
+
+/*
+ * labels_problem
+ *		NULL when obj carries app.kubernetes.io/managed-by=tenancy and no
+ *		tenancy.io/tenant label of another tenant (versions before 0.2.0 put
+ *		no tenant label on Secrets); else why not, as a phrase.
+ */
+static char *
+labels_problem(json_t *obj, const char *tenant)
+{
+	json_t	   *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+	const char *owner = json_string_value(json_object_get(labels, "tenancy.io/tenant"));
+
+	if (owner == NULL &&
+		json_string_value(json_object_get(labels, "app.kubernetes.io/managed-by")) != NULL &&
+		strcmp(json_string_value(json_object_get(labels, "app.kubernetes.io/managed-by")),
+			   PLATFORM_FIELD_MANAGER) == 0)
+		return NULL;
+	return OwnershipProblem(obj, tenant, NULL);
+}
+
+/*
+ * uid_of_labelled
+ *		The uid of the object at path if it carries the tenant's labels (it
+ *		was created by tenancy before its uid was recorded); NULL with a
+ *		failed (or retried) outcome otherwise.  A Secret is looked at with
+ *		an empty merge patch in dry-run mode, which answers the object as
+ *		it is: the worker may patch Secrets but not get them (it has no
+ *		business reading them), and the answer is wiped at once.
+ */
+static char *
+uid_of_labelled(const StepContext *context, const char *path,
+				StepOutcome *outcome)
+{
+	HttpRequest request;
+	json_t	   *obj;
+	char	   *tenant;
+	char	   *namespace_uid;
+	char	   *problem;
+	char	   *uid = NULL;
+
+	if (!OwnerRecordRead(context->step->operation_id, &tenant, &namespace_uid))
+	{
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "the step's operation or tenant is no longer in the catalog");
+		return NULL;
+	}
+	if (strstr(path, "/secrets/") != NULL)
+	{
+		json_t	   *empty = json_object();
+
+		StepHttpCall(context, "kubernetes", "PATCH", path, "dryRun=All", empty,
+					 "application/merge-patch+json", &request, outcome);
+		json_decref(empty);
+	}
+	else
+		StepHttpCall(context, "kubernetes", "GET", path, NULL, NULL, NULL,
+					 &request, outcome);
+	if (request.status == 404)
+	{
+		wipe_response(&request);
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "%s was deleted meanwhile: creating it again", path);
+		return NULL;
+	}
+	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
+	{
+		wipe_response(&request);
+		return NULL;
+	}
+	obj = HandlerResponseJson(&request);
+	wipe_response(&request);
+	problem = labels_problem(obj, tenant);
+	if (problem == NULL)
+	{
+		const char *found = json_string_value(json_object_get(json_object_get(obj, "metadata"),
+															  "uid"));
+
+		if (found == NULL)
+			problem = pstrdup("it has no metadata.uid");
+		else
+			uid = pstrdup(found);
+	}
+	if (obj != NULL)
+		HandlerWipeJson(obj);
+	json_decref(obj);
+	if (problem != NULL)
+		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+					   "%s exists and was not created by tenancy for tenant \"%s\": %s; "
+					   "it was left unchanged. Delete or rename it, then retry the operation",
+					   path, tenant, problem);
+	return uid;
+}
+
+/*
+ * HandlerApplyOwned
+ *		Server-side apply of body (a Kubernetes object) at path, to an
+ *		object tenancy created for the step's tenant or to a new one (see
+ *		the file header).
+ */
+void
+HandlerApplyOwned(const StepContext *context, const char *path, json_t *body,
+				  StepOutcome *outcome)
+{
+	int64		operation_id = context->step->operation_id;
+	char	   *uid = OwnerRecordObjectUid(operation_id, path);
+
+	memset(outcome, 0, sizeof(StepOutcome));
+	if (uid != NULL)
+	{
+		if (apply_with_uid(context, path, body, uid, outcome))
+			return;
+		/* tenancy's object is gone: create it again */
+		OwnerRecordSetObjectUid(operation_id, path, NULL);
+	}
+	if (create_object(context, path, body, outcome))
+		return;
+	uid = uid_of_labelled(context, path, outcome);
+	if (uid == NULL)
+		return;
+	OwnerRecordSetObjectUid(operation_id, path, uid);
+	if (!apply_with_uid(context, path, body, uid, outcome))
+		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+					   "%s was deleted meanwhile: creating it again", path);
+}
+
+/*
+ * HandleK8sApply
+ *		The k8s_apply handler: arguments path (an API path of plain name
+ *		segments) and body, the object.
+ */
+void
+HandleK8sApply(const StepContext *context, StepOutcome *outcome)
+{
+	const char *path = HandlerArgString(context, "path");
+	json_t	   *body = json_object_get(context->request, "body");
+
+	if ((strncmp(path, "/api/", 5) != 0 && strncmp(path, "/apis/", 6) != 0) ||
+		!HandlerValidName(path + 1) || strstr(path, "/namespaces/") == NULL ||
+		!json_is_object(body))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed step request: \"path\" must be the API path of a namespaced object and \"body\" that object")));
+	HandlerApplyOwned(context, path, body, outcome);
+}

@@ -212,7 +212,8 @@ uid_of_labelled(const StepContext *context, const char *path,
 	}
 	if (strstr(path, "/secrets/") != NULL)
 	{
-		json_t	   *empty = json_object();
+		json_t	   *empty = json_pack("{}");	/* not json_object(): the
+												 * server exports one */
 
 		StepHttpCall(context, "kubernetes", "PATCH", path, "dryRun=All", empty,
 					 "application/merge-patch+json", &request, outcome);

@@ -328,6 +328,20 @@ is($node->safe_psql('postgres', "SELECT p.uid FROM tenancy.platform_objects p JO
 	  . "WHERE t.name = 'omega' AND p.path = '$quota_path'"),
 	$recreated->{metadata}{uid}, 'and its new uid recorded');
 
+# objects tenancy created before it recorded uids (0.1.0, or an attempt that
+# ended between the POST and the record): labelled as the tenant's, they
+# are used, and their uids recorded
+$node->safe_psql('postgres', "DELETE FROM tenancy.platform_objects p USING tenancy.tenants t "
+	  . "WHERE t.tenant_id = p.tenant_id AND t.name = 'omega'");
+$apply = $node->safe_psql('postgres', "SELECT tenancy.apply('omega', "
+	  . spec('omega', resources => { kubernetes => { quotas => { requests => { cpu => '2' } } } }) . ")");
+is(TenancyTest::wait_operation($node, $apply), 'succeeded', 'an apply to labelled objects with no recorded uid succeeds');
+my (undef, $quota_now) = k8s('GET', $quota_path);
+is($quota_now->{spec}{hard}{'requests.cpu'}, '2', 'the quota changed');
+is($node->safe_psql('postgres', "SELECT p.uid FROM tenancy.platform_objects p JOIN tenancy.tenants t USING (tenant_id) "
+	  . "WHERE t.name = 'omega' AND p.path = '$quota_path'"),
+	$quota_now->{metadata}{uid}, 'and its uid is recorded again');
+
 # a team's ConfigMap under the name of one tenancy creates later (the backup
 # script, when backups are turned on): refused, never taken over
 my $script_path = '/api/v1/namespaces/airflow-omega/configmaps/tenant-backup-script';

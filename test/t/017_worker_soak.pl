@@ -158,8 +158,8 @@ sub run_phase
 	if ($with_faults)
 	{
 		@rules = (
-			{ service => 'kubernetes', method => 'PATCH', status => 403, name => 'permanent',
-			  path => "^/api/v1/namespaces/airflow-$permanent/resourcequotas/" },
+			{ service => 'kubernetes', status => 403, name => 'permanent',
+			  path => "^/api/v1/namespaces/airflow-$permanent/resourcequotas(/|\$)" },
 			transient_rules($rate));
 	}
 	TenancyTest::set_faults($sim, { seed => 17 + $first, rules => \@rules });

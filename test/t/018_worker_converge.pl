@@ -342,9 +342,9 @@ sub vault_version
 # apply re-creates every object, with the applied quota
 {
 	TenancyTest::set_faults($sim, { rules => [
-		{ service => 'kubernetes', kind => 'latency', ms => 1000, path => '^/api/v1/namespaces/airflow-queued/serviceaccounts/' },
+		{ service => 'kubernetes', kind => 'latency', ms => 1000, path => '^/api/v1/namespaces/airflow-queued/serviceaccounts(/|$)' },
 		{ service => 'kubernetes', kind => 'status', status => 403, count => 1,
-		  path => '^/api/v1/namespaces/airflow-queued/serviceaccounts/' } ] });
+		  path => '^/api/v1/namespaces/airflow-queued/serviceaccounts(/|$)' } ] });
 	my $prov = sql("SELECT tenancy.provision('queued', " . spec('queued') . ")");
 	my $apply = sql("SELECT tenancy.apply('queued', " . spec('queued', '{"resources": {"kubernetes": {"quotas": {"requests": {"cpu": "2"}, "limits": {"cpu": "3"}}}}}') . ")");
 	is(TenancyTest::wait_operation($node, $prov, 60), 'compensated', 'the provision in front failed and was compensated');

@@ -31,12 +31,14 @@ my $rule_path = "/apis/monitoring.coreos.com/v1/namespaces/$ns/prometheusrules/t
 
 sub spec
 {
-	my ($backup, $sla) = @_;
+	my ($backup, $sla, $retention, $uptime) = @_;
+	$retention //= 14;
+	$uptime //= 99.5;
 	return qq{'{"tenant": {"name": "bk", "tier": "standard",
 	   "contacts": {"technical": [{"name": "Ops", "email": "ops\@bk.example"}]}},
 	  "warehouse": {}, "features": {"advanced_monitoring": $sla},
-	  "resources": {"database": {"storage_gb": 7, "backup": {"enabled": $backup, "retention_days": 14}}}
-	  @{[ $sla eq 'true' ? ', "sla": {"uptime_percent": 99.5, "support_tier": "business-hours", "response_time": {"critical": "2 hours"}}' : '' ]}}'::jsonb};
+	  "resources": {"database": {"storage_gb": 7, "backup": {"enabled": $backup, "retention_days": $retention}}}
+	  @{[ $sla eq 'true' ? qq{, "sla": {"uptime_percent": $uptime, "support_tier": "business-hours", "response_time": {"critical": "2 hours"}}} : '' ]}}'::jsonb};
 }
 
 my $op = $node->safe_psql('postgres', "SELECT tenancy.provision('bk', @{[ spec('true', 'true') ]})");
@@ -92,8 +94,20 @@ set_last_success(3 * 86400);
 is(audit(), "backup_too_old high $cron_path", 'a last success 3 days ago is reported (high)');
 set_last_success(3600);
 is(audit(), '', 'one an hour ago is not');
-# backups, SLA and advanced monitoring off: deleted, the volume kept
+# a changed retention and uptime: the CronJob and the PrometheusRule are
+# patched in place, each apply carrying the uid recorded at its creation
 my $seq = (TenancyTest::journal($sim))->[-1]{seq} // 0;
+my %uid_before = map { $_ => TenancyTest::k8s_object($sim, $_)->{metadata}{uid} } ($cron_path, $rule_path);
+$op = $node->safe_psql('postgres', "SELECT tenancy.apply('bk', @{[ spec('true', 'true', 21, 99.9) ]})");
+is(TenancyTest::wait_operation($node, $op), 'succeeded', 'apply changing retention and uptime succeeded');
+is_deeply([ sort map { "$_->{method} $_->{path} uid=" . ($_->{body}{metadata}{uid} // 'none') }
+			grep { $_->{service} eq 'kubernetes' && $_->{method} ne 'GET' && ($_->{path} eq $cron_path || $_->{path} eq $rule_path) }
+			@{ TenancyTest::journal_since($sim, $seq) } ],
+	[ sort map { "PATCH $_ uid=$uid_before{$_}" } ($cron_path, $rule_path) ],
+	'one PATCH each, carrying the recorded uid');
+is(TenancyTest::k8s_object($sim, $cron_path)->{metadata}{uid}, $uid_before{$cron_path}, 'the same CronJob, patched');
+# backups, SLA and advanced monitoring off: deleted, the volume kept
+$seq = (TenancyTest::journal($sim))->[-1]{seq} // 0;
 $op = $node->safe_psql('postgres', "SELECT tenancy.apply('bk', @{[ spec('false', 'false') ]})");
 is(TenancyTest::wait_operation($node, $op), 'succeeded', 'apply turning them off succeeded');
 ok(!TenancyTest::k8s_object($sim, "$api/configmaps/tenant-backup-script"), 'script deleted');

@@ -47,7 +47,8 @@ extern void HandleWaitAbsent(const StepContext *context, StepOutcome *outcome);
 extern void HandleK8sNamespace(const StepContext *context, StepOutcome *outcome);
 extern void HandleK8sApply(const StepContext *context, StepOutcome *outcome);
 extern void HandlerApplyOwned(const StepContext *context, const char *path,
-							  json_t *body, StepOutcome *outcome);
+							  json_t *body, bool planned, const char *planned_uid,
+							  StepOutcome *outcome);
 extern void HandleK8sDelete(const StepContext *context, StepOutcome *outcome);
 extern void HandleDashboard(const StepContext *context, StepOutcome *outcome);
 extern char *OwnershipProblem(json_t *obj, const char *tenant, const char *recorded_uid);

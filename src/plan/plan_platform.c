@@ -71,6 +71,9 @@ typedef struct PlatformPlan
 	List	   *planned;		/* ordinals of the platform steps planned */
 	PlanAction *last;			/* the action added last */
 	int			after_sql;		/* last remote SQL step, or 0 */
+	bool		recorded_loaded;	/* recorded_paths/uids read */
+	List	   *recorded_paths; /* tenancy.platform_objects of the tenant */
+	List	   *recorded_uids;
 } PlatformPlan;
 
 static char *wait_absent_request(const TenantModel *m, const char *path, bool delete);
@@ -351,18 +354,71 @@ grafana_request(const TenantModel *m, const char *body)
 }
 
 /*
+ * recorded_uid
+ *		The metadata.uid recorded when tenancy created the object at path
+ *		for the tenant (tenancy.platform_objects), or NULL.  The tenant's
+ *		records are read once per plan.
+ */
+static const char *
+recorded_uid(PlatformPlan *pp, const char *path)
+{
+	ListCell   *p;
+	ListCell   *u;
+
+	if (!pp->recorded_loaded)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(pp->m->name)};
+		MemoryContext caller = CurrentMemoryContext;
+		uint64		i;
+
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT p.path, p.uid FROM tenancy.platform_objects p "
+								  "JOIN tenancy.tenants t "
+								  "ON t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id "
+								  "WHERE t.name OPERATOR(pg_catalog.=) $1",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read tenancy.platform_objects");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			pp->recorded_paths = lappend(pp->recorded_paths,
+										 SPI_getvalue(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 1));
+			pp->recorded_uids = lappend(pp->recorded_uids,
+										SPI_getvalue(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 2));
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		pp->recorded_loaded = true;
+	}
+	forboth(p, pp->recorded_paths, u, pp->recorded_uids)
+		if (strcmp(lfirst(p), path) == 0)
+		return lfirst(u);
+	return NULL;
+}
+
+/*
  * apply_request
  *		Server-side apply of body at path, by the k8s_apply handler: only to
- *		an object tenancy created for the tenant (handler_apply.c).
+ *		an object tenancy created for the tenant (handler_apply.c), whose
+ *		uid the plan carries when it is recorded.
  */
 static char *
-apply_request(const char *path, const char *body)
+apply_request(PlatformPlan *pp, const char *path, const char *body)
 {
 	JsonWriter	w;
+	const char *uid = recorded_uid(pp, path);
 
 	JwInit(&w);
 	JwObjectStart(&w, NULL);
 	JwString(&w, "handler", "k8s_apply");
+	if (uid != NULL)
+		JwString(&w, "recorded", uid);
+	else
+		JwRaw(&w, "recorded", "null");
 	JwString(&w, "method", "PATCH");
 	JwString(&w, "path", path);
 	JwObjectStart(&w, "query");
@@ -408,7 +464,7 @@ apply_object(PlatformPlan *pp, const char *kind, const char *path,
 	ordinal = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
 					   psprintf("%s %s/%s", kind, pp->m->namespace, name),
 					   psprintf("PATCH %s (server-side apply)", path),
-					   apply_request(path, body),
+					   apply_request(pp, path, body),
 					   compensate ? k8s_delete_request(pp->m, path, false) : NULL,
 					   depends_on);
 	set_object(pp, ordinal, kind, pp->m->namespace, name);
@@ -896,7 +952,7 @@ plan_backup(PlatformPlan *pp, int ns, int creds, int quota, int limits)
 		volume = add_step(pp, PLAN_TARGET_KUBERNETES, "apply",
 						  psprintf("persistentvolumeclaim %s/%s", m->namespace, PLATFORM_BACKUP_PVC),
 						  psprintf("PATCH %s (server-side apply)", pvc_path),
-						  apply_request(pvc_path, pvc), NULL, deps(ns, -1));
+						  apply_request(pp, pvc_path, pvc), NULL, deps(ns, -1));
 		set_object(pp, volume, "persistentvolumeclaim", m->namespace, PLATFORM_BACKUP_PVC);
 		note_changes(pp, volume, prev_pvc, pvc);
 	}
@@ -1111,7 +1167,7 @@ void
 PlanPlatformProvision(PlanContext *ctx)
 {
 	PlatformPlan pp = {ctx, ctx->model, ctx->state->platform,
-	ctx->state->platform_unknown, NIL, NULL, 0};
+	ctx->state->platform_unknown, NIL, NULL, 0, false, NIL, NIL};
 	int			ns;
 
 	check_namespace_free(pp.m);
@@ -1159,7 +1215,7 @@ wait_absent_request(const TenantModel *m, const char *path, bool delete)
 void
 PlanPlatformDeprovision(PlanContext *ctx)
 {
-	PlatformPlan pp = {ctx, ctx->model, NULL, false, NIL, NULL, 0};
+	PlatformPlan pp = {ctx, ctx->model, NULL, false, NIL, NULL, 0, false, NIL, NIL};
 	const TenantModel *m = ctx->model;
 	char	   *ns_path = psprintf("/api/v1/namespaces/%s", m->namespace);
 	char	   *release = namespaced_path(m, "/apis/helm.toolkit.fluxcd.io/v2",

@@ -22,7 +22,10 @@
  *
  * The step's request keeps the method, path, query and body of a plain
  * server-side apply (as tenancy.plan shows it and the audit reads it),
- * plus "handler": "k8s_apply".
+ * plus "handler": "k8s_apply" and "recorded", the uid the planner found in
+ * tenancy.platform_objects (null: none), so that the common case reads no
+ * record.  A recorded uid that a later operation replaced before this step
+ * ran answers 422 and is read again.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,59 +78,53 @@ response_uid(HttpRequest *request)
 	return copy;
 }
 
+/* What an apply carrying a uid found */
+typedef enum UidApply
+{
+	UID_APPLIED,				/* the object with that uid: *outcome says how
+								 * the apply went */
+	UID_GONE,					/* no object of that name */
+	UID_OTHER					/* an object of that name with another uid */
+} UidApply;
+
 /*
  * apply_with_uid
  *		Server-side apply of body at path, only to the object whose uid is
- *		uid.  Returns false when the object is gone (the caller creates it);
- *		otherwise *outcome says how it went.
+ *		uid (see the file header).
  */
-static bool
+static UidApply
 apply_with_uid(const StepContext *context, const char *path, json_t *body,
 			   const char *uid, StepOutcome *outcome)
 {
 	HttpRequest request;
-	json_t	   *with_uid = json_deep_copy(body);
-	json_t	   *metadata;
+	json_t	   *metadata = json_object_get(body, "metadata");
+	UidApply	result = UID_APPLIED;
 
-	if (with_uid == NULL)
-		elog(ERROR, "out of memory copying an object");
-	metadata = json_object_get(with_uid, "metadata");
+	/* the body is this attempt's copy of the request's: set, then remove */
 	if (!json_is_object(metadata) ||
 		json_object_set_new(metadata, "uid", json_string(uid)) != 0)
-	{
-		HandlerWipeJson(with_uid);
-		json_decref(with_uid);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: \"body\" must be a Kubernetes object with metadata")));
-	}
 	PG_TRY();
 	{
 		StepHttpCall(context, "kubernetes", "PATCH", path,
-					 "fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", with_uid,
+					 "fieldManager=" PLATFORM_FIELD_MANAGER "&force=true", body,
 					 "application/apply-patch+yaml", &request, outcome);
 	}
 	PG_FINALLY();
 	{
-		HandlerWipeJson(with_uid);
-		json_decref(with_uid);
+		json_object_del(metadata, "uid");
 	}
 	PG_END_TRY();
 	/* with force there is no field conflict: a 409 is the uid's */
 	if (request.status == 409)
-	{
-		wipe_response(&request);
-		return false;
-	}
-	if (request.status == 422 &&
-		strstr(HttpResponseSummary(&request), "metadata.uid") != NULL)
-		StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
-					   "%s is not the object tenancy created (uid %s): it was deleted and "
-					   "created again by someone else, and was left unchanged. "
-					   "Delete it, then retry the operation",
-					   path, uid);
+		result = UID_GONE;
+	else if (request.status == 422 &&
+			 strstr(HttpResponseSummary(&request), "metadata.uid") != NULL)
+		result = UID_OTHER;
 	wipe_response(&request);
-	return true;
+	return result;
 }
 
 /*
@@ -259,25 +256,58 @@ uid_of_labelled(const StepContext *context, const char *path,
 }
 
 /*
+ * refuse_other
+ *		The failed outcome of an apply that found, under the name, an object
+ *		other than the one tenancy created (uid).
+ */
+static void
+refuse_other(const char *path, const char *uid, StepOutcome *outcome)
+{
+	StepSetOutcome(outcome, STEP_OUTCOME_FAILED,
+				   "%s is not the object tenancy created (uid %s): it was deleted and "
+				   "created again by someone else, and was left unchanged. "
+				   "Delete it, then retry the operation",
+				   path, uid);
+}
+
+/*
  * HandlerApplyOwned
  *		Server-side apply of body (a Kubernetes object) at path, to an
  *		object tenancy created for the step's tenant or to a new one (see
- *		the file header).
+ *		the file header).  With planned, planned_uid is the uid the planner
+ *		found recorded (NULL: none), which spares reading the record; one
+ *		that a later operation replaced meanwhile is read again.
  */
 void
 HandlerApplyOwned(const StepContext *context, const char *path, json_t *body,
-				  StepOutcome *outcome)
+				  bool planned, const char *planned_uid, StepOutcome *outcome)
 {
 	int64		operation_id = context->step->operation_id;
-	char	   *uid = OwnerRecordObjectUid(operation_id, path);
+	char	   *uid = planned ? (char *) planned_uid : OwnerRecordObjectUid(operation_id, path);
 
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (uid != NULL)
 	{
-		if (apply_with_uid(context, path, body, uid, outcome))
+		UidApply	found = apply_with_uid(context, path, body, uid, outcome);
+
+		if (found == UID_OTHER && planned)
+		{
+			char	   *recorded = OwnerRecordObjectUid(operation_id, path);
+
+			if (recorded != NULL && strcmp(recorded, uid) != 0)
+			{
+				uid = recorded;
+				found = apply_with_uid(context, path, body, uid, outcome);
+			}
+		}
+		if (found == UID_APPLIED)
 			return;
+		if (found == UID_OTHER)
+		{
+			refuse_other(path, uid, outcome);
+			return;
+		}
 		/* tenancy's object is gone: create it again */
-		OwnerRecordSetObjectUid(operation_id, path, NULL);
 	}
 	if (create_object(context, path, body, outcome))
 		return;
@@ -285,15 +315,26 @@ HandlerApplyOwned(const StepContext *context, const char *path, json_t *body,
 	if (uid == NULL)
 		return;
 	OwnerRecordSetObjectUid(operation_id, path, uid);
-	if (!apply_with_uid(context, path, body, uid, outcome))
-		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
-					   "%s was deleted meanwhile: creating it again", path);
+	switch (apply_with_uid(context, path, body, uid, outcome))
+	{
+		case UID_APPLIED:
+			break;
+		case UID_GONE:
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "%s was deleted meanwhile: creating it again", path);
+			break;
+		case UID_OTHER:
+			refuse_other(path, uid, outcome);
+			break;
+	}
 }
 
 /*
  * HandleK8sApply
  *		The k8s_apply handler: arguments path (an API path of plain name
- *		segments) and body, the object.
+ *		segments), body, the object, and recorded, the uid the planner found
+ *		recorded for it (null: none; absent in requests planned before it
+ *		looked).
  */
 void
 HandleK8sApply(const StepContext *context, StepOutcome *outcome)
@@ -307,5 +348,8 @@ HandleK8sApply(const StepContext *context, StepOutcome *outcome)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: \"path\" must be the API path of a namespaced object and \"body\" that object")));
-	HandlerApplyOwned(context, path, body, outcome);
+	HandlerApplyOwned(context, path, body,
+					  json_object_get(context->request, "recorded") != NULL,
+					  json_string_value(json_object_get(context->request, "recorded")),
+					  outcome);
 }

@@ -221,7 +221,6 @@ void
 HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 				   json_t *string_data, StepOutcome *outcome)
 {
-	HttpRequest request;
 	json_t	   *secret;
 
 	if (!HandlerValidName(ns) || !HandlerValidName(name) || strchr(ns, '/') || strchr(name, '/'))
@@ -243,7 +242,7 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 	PG_TRY();
 	{
 		HandlerApplyOwned(context, psprintf("/api/v1/namespaces/%s/secrets/%s", ns, name),
-						  secret, outcome);
+						  secret, false, NULL, outcome);
 	}
 	PG_FINALLY();
 	{

@@ -50,7 +50,7 @@
 #define TASK_STACK_MARGIN (512 * 1024)
 
 /* Stacks kept for reuse; more are unmapped, their touched pages freed. */
-#define MAX_POOLED_STACKS 8
+#define MAX_POOLED_STACKS 16
 
 typedef struct TaskStack
 {

@@ -101,7 +101,7 @@ $node->safe_psql('otherdb', q{GRANT SELECT ON public.mine TO appowner; SET ROLE 
 is($rc, 0, 'deprovision dep2 with its data') or diag($err);
 $op = $node->safe_psql('postgres', q{SELECT max(operation_id) FROM tenancy.operations o
 	JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'dep2' AND o.kind = 'deprovision'});
-like(TenancyTest::wait_operation($node, $op, 60), qr/^(failed|compensated)$/, 'the clean-up of otherdb fails');
+is(TenancyTest::wait_operation($node, $op, 60), 'compensated', 'the clean-up of otherdb fails');
 like($node->safe_psql('postgres', qq{SELECT last_error FROM tenancy.steps WHERE operation_id = $op AND action = 'clean database'}),
 	qr/database "otherdb": cannot drop table public.mine because other objects depend on it \(SQLSTATE 2BP01\) DETAIL: view public.owners_view depends on table public.mine/,
 	'its error names the database and the object in the way');

@@ -409,6 +409,30 @@ sub wait_operation
 	return "timeout ($state)";
 }
 
+# poll_until(NODE, SQL, WHAT [, SECONDS [, DBNAME]]): run SQL every 0.1 s
+# until it returns something (a query written to return no row, or an
+# empty string, while its condition does not hold) and return that; after
+# SECONDS (60) the test fails loudly ("WHAT: timed out", with the last
+# output) and stops, rather than carry on to misleading assertions
+sub poll_until
+{
+	my ($node, $sql, $what, $seconds, $dbname) = @_;
+	$seconds //= 60;
+	$dbname //= 'postgres';
+	my $deadline = time() + $seconds;
+	my $out = '';
+	while (1)
+	{
+		$out = $node->safe_psql($dbname, $sql);
+		return $out if $out ne '';
+		last if time() > $deadline;
+		select(undef, undef, undef, 0.1);
+	}
+	Test::More::fail("$what: timed out after $seconds s");
+	Test::More::diag("query: $sql");
+	croak "$what: timed out after $seconds s";
+}
+
 # worker_pid(NODE): pid of the tenancy worker, or '' when none runs
 sub worker_pid
 {

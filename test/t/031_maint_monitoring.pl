@@ -25,12 +25,10 @@ $node->safe_psql('postgres', q{
 	SELECT tenancy.sample_usage();
 });
 # the steps end skipped (no endpoint): wait until the provisions are done
-for (1 .. 300)
-{
-	last if $node->safe_psql('postgres',
-		"SELECT count(*) FROM tenancy.operations WHERE finished_at IS NULL") eq '0';
-	select(undef, undef, undef, 0.1);
-}
+# (a timeout fails the test here, not later as a wrong count)
+TenancyTest::poll_until($node,
+	"SELECT 'done' WHERE NOT EXISTS (SELECT FROM tenancy.operations WHERE finished_at IS NULL)",
+	'the two provisions finish', 30);
 
 # the queries, parsed by the extension's own YAML reader
 my $q = $node->safe_psql('postgres',

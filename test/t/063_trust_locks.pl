@@ -56,15 +56,22 @@ for my $role ('mallory', 'admin1')
 	like($e, qr/permission denied/, "$role cannot lock the table");
 }
 
-# two provisions of one tenant still serialize
-my ($in2, $out2, $err2) = ('', '', '');
-my $first = IPC::Run::start(
-	[ 'psql', '-XAtq', '-d', $node->connstr('postgres') . ' user=admin1', '-c',
-	  'BEGIN; SELECT tenancy.provision(\'delta\', ' . spec('delta') . ') > 0; SELECT pg_sleep(2); COMMIT;' ],
-	'<', \$in2, '>', \$out2, '2>', \$err2);
-sleep(0.8);
-($rc, $o, $e) = $node->psql('postgres', "SET ROLE admin1; SELECT tenancy.provision('delta', " . spec('delta') . ')');
-$first->finish;
-like($e, qr/tenant "delta" already exists/, 'a second provision waits for the first, then sees it');
+# two provisions of one tenant still serialize: the first provisions in a
+# transaction it keeps open; the second is seen waiting for the first's
+# backend (pg_blocking_pids, not a sleep), and once the first commits it
+# sees the tenant
+my $first = $node->background_psql('postgres', extra_params => [ '-U', 'admin1' ]);
+my $first_pid = $first->query_safe('SELECT pg_backend_pid()');
+$first->query_safe("BEGIN; SELECT tenancy.provision('delta', " . spec('delta') . ') > 0');
+my $second = $node->background_psql('postgres', extra_params => [ '-U', 'admin1' ], on_error_stop => 0);
+$second->query_until(qr/started/, "\\echo started\nSELECT tenancy.provision('delta', " . spec('delta') . ");\n");
+is(TenancyTest::poll_until($node, qq{SELECT wait_event_type FROM pg_stat_activity
+	WHERE usename = 'admin1' AND state = 'active' AND $first_pid = ANY (pg_blocking_pids(pid))},
+	'the second provision of delta waits for the first', 30),
+	'Lock', 'the second provision waits on a lock the first holds');
+$first->query_safe('COMMIT');
+$first->quit;
+$second->quit;
+like($second->{stderr}, qr/tenant "delta" already exists/, 'a second provision waits for the first, then sees it');
 
 done_testing();

@@ -86,6 +86,16 @@ SELECT tenancy.set_password('airflow_acme_corp');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 REVOKE pg_read_all_data FROM airflow_acme_corp;
+-- a role re-created under the login role's name (another OID than the one
+-- tenancy.created_objects records): 42710
+ALTER ROLE airflow_acme_corp RENAME TO airflow_acme_corp_kept;
+CREATE ROLE airflow_acme_corp LOGIN;
+SET ROLE regress_dba;
+SELECT tenancy.set_password('airflow_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE airflow_acme_corp;
+ALTER ROLE airflow_acme_corp_kept RENAME TO airflow_acme_corp;
 SELECT rolpassword IS NULL AS airflow_no_password FROM pg_authid WHERE rolname = 'airflow_acme_corp';
 SET ROLE regress_dba;
 
@@ -123,6 +133,23 @@ SELECT count(*) AS wait_own_tenants FROM tenancy.tenants WHERE name = 'wait-own'
 -- the day-2 views and functions of the README, as tenancy_admin
 -- apply(name, yaml) with the spec unchanged: nothing to do (NULL)
 SELECT tenancy.apply('acme-corp', :'spec') IS NULL AS unchanged;
+-- apply(name, yaml) with a changed spec (connections.max 50 -> 60): an
+-- operation that alters the two login roles' connection limit, which the
+-- roles have at once (local SQL runs in the caller's transaction), and the
+-- stored spec follows
+SELECT replace(:'spec', 'max: 50', 'max: 60') AS changed \gset
+SELECT tenancy.apply('acme-corp', :'changed') AS apply_op \gset
+SELECT kind, state IN ('pending', 'running', 'succeeded') AS started FROM tenancy.operations WHERE operation_id = :apply_op;
+SELECT target, action, object FROM tenancy.steps
+ WHERE operation_id = :apply_op AND target = 'database' ORDER BY ordinal;
+SELECT rolname, rolconnlimit FROM pg_roles
+ WHERE rolname IN ('etl_acme_corp', 'airflow_acme_corp') ORDER BY 1;
+SELECT spec #>> '{resources,database,connections,max}' AS stored_max, generation
+  FROM tenancy.tenants WHERE name = 'acme-corp';
+SET client_min_messages = warning;
+SELECT tenancy.wait('acme-corp', '60 s') AS final_state;
+RESET client_min_messages;
+SELECT tenancy.apply('acme-corp', :'changed') IS NULL AS changed_is_now_unchanged;
 SELECT kind, operation_state, state, count(*) AS steps
   FROM tenancy.operation_steps WHERE tenant = 'acme-corp'
  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
@@ -154,6 +181,9 @@ SELECT tenancy.provision('stuck', jsonb_build_object(
 	'warehouse', jsonb_build_object('database', jsonb_build_object('name', 'stuck_db')),
 	'resources', '{}'::jsonb)) AS stuck_op \gset
 SELECT name, server, state FROM tenancy.tenants WHERE name = 'stuck';
+-- its login roles live on that server: set_password refuses (0A000)
+SELECT tenancy.set_password('etl_stuck');
+\echo :LAST_ERROR_SQLSTATE
 -- running_operations shows it until it is cancelled
 SELECT tenant, kind, state IN ('pending', 'running') AS unfinished,
        steps_total > 0 AS has_steps, steps_done

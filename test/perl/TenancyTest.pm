@@ -299,14 +299,15 @@ sub sql_literal
 	return "'$s'";
 }
 
-# enqueue_operation(NODE, TENANT, STEPS [, KIND]): insert a tenant (if new),
-# an operation and its steps in one transaction, and wake the worker at
-# commit: what provision does, without the planner.  STEPS: array of hashes
-# {target, action, object, request, compensation, depends_on}.  Returns the
-# operation id.
+# enqueue_operation(NODE, TENANT, STEPS [, KIND [, OPTIONS]]): insert a
+# tenant (if new), an operation and its steps in one transaction, and wake
+# the worker at commit: what provision does, without the planner.  STEPS:
+# array of hashes {target, action, object, request, compensation,
+# depends_on}.  OPTIONS: {wake => 0} commits without waking the worker.
+# Returns the operation id.
 sub enqueue_operation
 {
-	my ($node, $tenant, $steps, $kind) = @_;
+	my ($node, $tenant, $steps, $kind, $options) = @_;
 	$HANDWRITTEN_STEPS = 1;
 	$kind //= 'provision';
 	(my $slug = $tenant) =~ s/-/_/g;
@@ -332,8 +333,8 @@ sub enqueue_operation
 		  . ", " . sql_literal($request) . "::jsonb, $comp, '$deps'"
 		  . " FROM tenancy.operations;";
 	}
-	push @sql, "SELECT tenancy.wake_worker();",
-	  "SELECT max(operation_id) FROM tenancy.operations;", "COMMIT;";
+	push @sql, "SELECT tenancy.wake_worker();" if $options->{wake} // 1;
+	push @sql, "SELECT max(operation_id) FROM tenancy.operations;", "COMMIT;";
 	my $out = $node->safe_psql('postgres', join("\n", @sql));
 	my @lines = grep { /^\d+$/ } split /\n/, $out;
 	return $lines[-1];

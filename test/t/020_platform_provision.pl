@@ -44,6 +44,11 @@ $node->safe_psql('postgres', "CREATE TABLE spec AS SELECT $spec_sql AS spec");
 
 my $op = $node->safe_psql('postgres', "SELECT tenancy.provision('acme-corp', spec) FROM spec");
 is(TenancyTest::wait_operation($node, $op), 'succeeded', 'provision succeeded');
+# with Vault configured the worker owns the passwords: set_password refuses (55000)
+my ($rc_pw, $out_pw, $err_pw) = $node->psql('postgres', "SELECT tenancy.set_password('etl_acme_corp')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err_pw, qr/ERROR:  55000: tenant passwords are managed through Vault here.*HINT:  Use tenancy.rotate_credentials/s,
+	'set_password refuses with tenancy.vault_url set (55000)');
 is($node->safe_psql('postgres', "SELECT state FROM tenancy.tenants WHERE name = 'acme-corp'"),
 	'ready', 'tenant ready');
 is($node->safe_psql('postgres',

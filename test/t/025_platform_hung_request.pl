@@ -61,6 +61,15 @@ is($node->safe_psql('postgres',
 	"SELECT state || ' ' || (lease_until > clock_timestamp()) FROM tenancy.steps WHERE operation_id = $stuck AND ordinal = 3"),
 	'running true', 'the hung step is still running, under a live lease');
 
+# forget (superusers) refuses a tenant whose step is running (55006) and
+# deletes nothing
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT * FROM tenancy.forget('stuck')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  55006: tenant "stuck" has a step in progress.*HINT:  Cancel its operation/s,
+	'forget refuses while a step of the tenant runs (55006), saying what to do');
+is($node->safe_psql('postgres', "SELECT count(*) FROM tenancy.steps WHERE operation_id = $stuck"), '3',
+	'and deletes none of its steps');
+
 # one shared login: the worker logs in with its service account, slowly;
 # the stuck tenant's step, requeued at the restart, needs the token too
 TenancyTest::set_faults($sim, { rules => [

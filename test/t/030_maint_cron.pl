@@ -22,9 +22,10 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION tenancy');
 
 # without pg_cron: an error that says what to do, and nothing scheduled
-my ($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM tenancy.schedule_maintenance()');
+my ($rc, $out, $err) = $node->psql('postgres', 'SELECT * FROM tenancy.schedule_maintenance()',
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 isnt($rc, 0, 'schedule_maintenance fails without pg_cron');
-like($err, qr/pg_cron is not installed in database postgres/, 'error names what is missing');
+like($err, qr/ERROR:  42704: pg_cron is not installed in database postgres/, 'error names what is missing (42704)');
 like($err, qr/HINT:.*CREATE EXTENSION pg_cron/, 'hint says how to install it');
 is($node->safe_psql('postgres', 'SELECT tenancy.unschedule_maintenance()'), '0',
 	'unschedule without pg_cron is a no-op');

@@ -21,7 +21,8 @@ my $version = $node->safe_psql('postgres', 'SHOW server_version_num');
 
 sub create_extension
 {
-	my ($rc, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION tenancy');
+	my ($rc, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION tenancy',
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 	return $rc == 0 ? 'created' : $err;
 }
 
@@ -31,16 +32,16 @@ sub create_extension
 $node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN CREATEROLE');
 $node->safe_psql('postgres', 'SET ROLE mallory; CREATE ROLE tenancy_admin NOLOGIN');
 $node->safe_psql('postgres', 'GRANT tenancy_admin TO mallory WITH ADMIN OPTION') if $version < 160000;
-like(create_extension(), qr/role tenancy_admin exists and cannot be trusted as tenancy's.*DETAIL:  mallory holds it WITH ADMIN OPTION\..*HINT:  As a superuser, DROP ROLE tenancy_admin/s,
+like(create_extension(), qr/ERROR:  42710: role tenancy_admin exists and cannot be trusted as tenancy's.*DETAIL:  mallory holds it WITH ADMIN OPTION\..*HINT:  As a superuser, DROP ROLE tenancy_admin/s,
 	'CREATE EXTENSION refuses a tenancy_admin that mallory holds WITH ADMIN OPTION, saying who and what to do');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_extension WHERE extname = 'tenancy'}), '0',
 	'and creates nothing');
 
 # a role that can log in, or is a member of another role: refused too
 $node->safe_psql('postgres', 'RESET ROLE; DROP ROLE tenancy_admin; CREATE ROLE tenancy_admin LOGIN');
-like(create_extension(), qr/DETAIL:  it can log in or has attributes/, 'a tenancy_admin that can log in is refused');
+like(create_extension(), qr/ERROR:  42710: .*DETAIL:  it can log in or has attributes/s, 'a tenancy_admin that can log in is refused');
 $node->safe_psql('postgres', 'ALTER ROLE tenancy_admin NOLOGIN; GRANT mallory TO tenancy_admin');
-like(create_extension(), qr/DETAIL:  it is a member of mallory\./, 'a tenancy_admin that is a member of another role is refused');
+like(create_extension(), qr/ERROR:  42710: .*DETAIL:  it is a member of mallory\./s, 'a tenancy_admin that is a member of another role is refused');
 
 # the DBA's own role, granted to people without ADMIN OPTION: used as it is
 $node->safe_psql('postgres', 'REVOKE mallory FROM tenancy_admin; CREATE ROLE ops LOGIN IN ROLE tenancy_admin');

@@ -1,7 +1,8 @@
 # 023_platform_helm_real.pl: tenancy.helm_mode = 'cli' with the real helm 3
 # (test/tools/get-helm.sh) against a chart repository the simulator serves.
 # The chart (test/charts/airflow) has the Airflow chart's name, version and
-# value names and a values schema that refuses unknown keys and wrong types,
+# value names and a values schema that refuses unknown keys (at the top
+# level and under each component, dags, secret and redis) and wrong types,
 # so each release the worker installs shows that helm accepted the command
 # line, the kubeconfig, the repository and the values it generated from the
 # spec, for the three example specs (one per tier).
@@ -34,12 +35,31 @@ $out = `$helm repo index $charts 2>&1`;
 is($?, 0, 'and is indexed') or diag($out);
 
 # the schema refuses what the official chart's refuses: the checks below
-# mean something only if a wrong value fails
-for my $bad ('executor=Kubernetes', 'workers.replicas=two', 'shedulerTypo.replicas=1')
+# mean something only if a wrong value fails.  Unknown keys are refused at
+# the top level and under each component, dags, secret and redis (a
+# misspelt nested key the worker might send), and a secret item must name
+# its variable and Secret
+my @bad = (
+	[ 'executor=Kubernetes', qr/executor/ ],
+	[ 'workers.replicas=two', qr/workers\.replicas/ ],
+	[ 'shedulerTypo.replicas=1', qr/Additional property shedulerTypo is not allowed/ ],
+	[ 'scheduler.replcas=1', qr/scheduler: Additional property replcas is not allowed/ ],
+	[ 'webserver.resources.request.cpu=1', qr/webserver\.resources: Additional property request is not allowed/ ],
+	[ 'triggerer.replica=1', qr/triggerer: Additional property replica is not allowed/ ],
+	[ 'workers.persistance.enabled=false', qr/workers: Additional property persistance is not allowed/ ],
+	[ 'dags.gitSync.enabeld=true', qr/dags\.gitSync: Additional property enabeld is not allowed/ ],
+	[ 'redis.persistance.enabled=false', qr/redis: Additional property persistance is not allowed/ ],
+	[ 'secret[0].envName=A,secret[0].secretNam=b', qr/secret\.0: Additional property secretNam is not allowed/ ],
+	[ 'secret[0].envName=A', qr/secret\.0: secretName is required/ ]);
+for my $case (@bad)
 {
-	my $err = `$helm template t $src/test/charts/airflow --set $bad 2>&1`;
-	like($err, qr/values don't meet the specifications of the schema/, "the chart's schema refuses $bad");
+	my ($bad, $why) = @$case;
+	my $err = `$helm template t $src/test/charts/airflow --set '$bad' 2>&1`;
+	like($err, qr/values don't meet the specifications of the schema.*$why/s, "the chart's schema refuses $bad");
 }
+# and accepts the shapes the worker sends
+$out = `$helm template t $src/test/charts/airflow --set 'secret[0].envName=AIRFLOW_CONN_X,secret[0].secretName=s,secret[0].secretKey=k,redis.persistence.enabled=false,workers.persistence.enabled=false,workers.serviceAccount.create=false,workers.keda.enabled=true' 2>&1`;
+is($?, 0, "the chart's schema accepts a secret item, redis and workers as the worker writes them") or diag($out);
 
 my $sim = TenancyTest::start_simulator("$tmp/sim023", '--charts-dir', $charts);
 # client-go (helm) sends no credentials over plain HTTP: the worker, and so

@@ -18,8 +18,13 @@ my $pid = TenancyTest::worker_pid($node);
 TenancyTest::set_faults($sim, { rules => [ { kind => 'latency', ms => 300 } ] });
 
 TenancyTest::enqueue_operation($node, "drop$_", TenancyTest::namespace_steps("drop$_", 2)) for 1 .. 5;
-select(undef, undef, undef, 0.4);
+# the first DROP comes once a request is in flight (a step running: each
+# answer takes 300 ms), not after a guessed delay
+TenancyTest::poll_until($node, "SELECT 'in flight' FROM tenancy.steps WHERE state = 'running' LIMIT 1",
+	'a step of the first operations is running', 30);
 $node->safe_psql('postgres', 'DROP EXTENSION tenancy');
+# the delays from here on are deliberate: moments of the worker's passes at
+# which the extension disappears or comes back; any moment must do
 select(undef, undef, undef, 1.0);
 $node->safe_psql('postgres', 'CREATE EXTENSION tenancy');
 select(undef, undef, undef, 0.2);

@@ -434,6 +434,25 @@ sub poll_until
 	croak "$what: timed out after $seconds s";
 }
 
+# reload_worker(NODE, SQL): run SQL that reloads the configuration
+# (pg_reload_conf()), then wait until the worker logs that it reloaded it,
+# instead of sleeping and hoping it did; after 30 s the test fails loudly
+# and stops
+sub reload_worker
+{
+	my ($node, $sql) = @_;
+	my $count = sub { my @n = slurp_file($node->logfile) =~ /tenancy worker reloaded its configuration/g; scalar @n };
+	my $before = $count->();
+	$node->safe_psql('postgres', $sql);
+	for (1 .. 300)
+	{
+		return if $count->() > $before;
+		select(undef, undef, undef, 0.1);
+	}
+	Test::More::fail('the worker reloads its configuration: timed out after 30 s');
+	croak 'the worker did not reload its configuration within 30 s';
+}
+
 # worker_pid(NODE): pid of the tenancy worker, or '' when none runs
 sub worker_pid
 {

@@ -78,22 +78,8 @@ sub credentials
 		depends_on => [1] } ]);
 }
 
-# reload_and_wait(SQL): run SQL that reloads the configuration, then wait
-# (at most 30 s, failing loudly) until the worker says it reloaded, instead
-# of sleeping and hoping it did
-sub reload_and_wait
-{
-	my ($sql) = @_;
-	my $count = sub { my @n = slurp_file($node->logfile) =~ /tenancy worker reloaded its configuration/g; scalar @n };
-	my $before = $count->();
-	$node->safe_psql('postgres', $sql);
-	for (1 .. 300)
-	{
-		return if $count->() > $before;
-		select(undef, undef, undef, 0.1);
-	}
-	die 'the worker did not reload its configuration within 30 s';
-}
+# reload_and_wait(SQL): TenancyTest::reload_worker on this node
+sub reload_and_wait { TenancyTest::reload_worker($node, $_[0]); }
 sub logins { return grep { $_->{path} eq '/v1/auth/kubernetes/login' } @{ $_[0] }; }
 sub step_of { return $node->safe_psql('postgres', "SELECT state || ' ' || attempts || ' ' || coalesce(last_error, '') FROM tenancy.steps WHERE operation_id = $_[0]"); }
 

@@ -176,9 +176,7 @@ sub vault_version
 
 # ---- 4. connection refused is waited out, within tenancy.unreachable_timeout
 {
-	sql("ALTER SYSTEM SET tenancy.kubernetes_url = 'http://127.0.0.1:9'");
-	sql('SELECT pg_reload_conf()');
-	sleep 1;
+	TenancyTest::reload_worker($node, "ALTER SYSTEM SET tenancy.kubernetes_url = 'http://127.0.0.1:9'; SELECT pg_reload_conf()");
 	my $op = TenancyTest::enqueue_operation($node, 'outage', TenancyTest::namespace_steps('outage', 1));
 	sleep 5;
 	is(sql("SELECT state FROM tenancy.operations WHERE operation_id = $op"), 'running',
@@ -190,10 +188,8 @@ sub vault_version
 	is(TenancyTest::wait_operation($node, $op, 30), 'succeeded', 'succeeded once the platform answered');
 
 	# past the bound it fails, and says why
-	sql("ALTER SYSTEM SET tenancy.kubernetes_url = 'http://127.0.0.1:9'");
-	sql("ALTER SYSTEM SET tenancy.unreachable_timeout = '2s'");
-	sql('SELECT pg_reload_conf()');
-	sleep 1;
+	TenancyTest::reload_worker($node, "ALTER SYSTEM SET tenancy.kubernetes_url = 'http://127.0.0.1:9'; "
+		  . "ALTER SYSTEM SET tenancy.unreachable_timeout = '2s'; SELECT pg_reload_conf()");
 	my $down = TenancyTest::enqueue_operation($node, 'down', TenancyTest::namespace_steps('down', 0));
 	# the create may have acted (no answer is no refusal), so its DELETE is
 	# sent as compensation, and it meets the same outage: the operation ends
@@ -202,10 +198,8 @@ sub vault_version
 		'an outage past the bound fails the operation and its compensation');
 	like(sql("SELECT phase || ' ' || state || ' ' || last_error FROM tenancy.steps WHERE operation_id = $down AND ordinal = 1"),
 		qr/^compensation failed .*tenancy\.unreachable_timeout/, 'the undo of the namespace failed, naming tenancy.unreachable_timeout');
-	sql('ALTER SYSTEM RESET tenancy.kubernetes_url');
-	sql('ALTER SYSTEM RESET tenancy.unreachable_timeout');
-	sql('SELECT pg_reload_conf()');
-	sleep 1;
+	TenancyTest::reload_worker($node, 'ALTER SYSTEM RESET tenancy.kubernetes_url; '
+		  . 'ALTER SYSTEM RESET tenancy.unreachable_timeout; SELECT pg_reload_conf()');
 }
 
 # ---- 5. a handler's hung request does not hold up the requests in flight

@@ -92,6 +92,7 @@ REGRESS = \
 	tenant_hostile \
 	tenant_isolation \
 	tenant_neighbours \
+	tenant_maintain \
 	tenant_apply \
 	tenant_kept_data \
 	spec_parse \

@@ -37,12 +37,14 @@ $$;
 
 ------------------------------------------------------------------ shared table
 -- a partitioned table with a unique key that does not include the tenant,
--- and privileges granted wholesale, as DBAs do
+-- and privileges granted wholesale, as DBAs do (ALL as PostgreSQL 15 has it:
+-- 17's ALL adds MAINTAIN, which tenant_maintain covers on each version)
 CREATE TABLE public.orders (tenant text NOT NULL, order_no int NOT NULL, amount int,
                             UNIQUE (order_no)) PARTITION BY RANGE (order_no);
 CREATE TABLE public.orders_low PARTITION OF public.orders FOR VALUES FROM (0) TO (100);
 CREATE TABLE public.orders_default PARTITION OF public.orders DEFAULT;
-GRANT ALL ON ALL TABLES IN SCHEMA public TO tenant_red_writer, tenant_blue_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
+   ON ALL TABLES IN SCHEMA public TO tenant_red_writer, tenant_blue_writer;
 -- share_table: NOTICEs for the privileges it revokes, a WARNING for the key
 SELECT tenancy.share_table('public.orders', 'tenant');
 -- partitions created or attached later are protected at once
@@ -125,6 +127,24 @@ SELECT s.what, pg_temp.attempt('etl_blue', s.stmt) AS result
 DROP VIEW blue_bronze.orders_view;
 SET ROLE etl_blue;
 CREATE TRIGGER spy AFTER INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION blue_bronze.copy_rows();
+-- nor vacuum, analyze, cluster or reindex one (VACUUM FULL and CLUSTER
+-- lock every tenant out of the table, REINDEX out of writing it), nor
+-- reference one in a foreign key (that locks out every tenant's writes
+-- until the transaction ends), with the privileges or without
+VACUUM FULL public.orders;
+VACUUM public.orders_low;
+ANALYZE public.orders_default;
+CLUSTER public.orders_default USING orders_default_order_no_key;
+REINDEX TABLE public.orders;
+REINDEX INDEX public.orders_default_order_no_key;
+CREATE TABLE blue_bronze.refs (order_no int REFERENCES public.orders (order_no));
+CREATE TABLE blue_bronze.refs (order_no int);
+ALTER TABLE blue_bronze.refs ADD FOREIGN KEY (order_no) REFERENCES public.orders (order_no);
+ALTER TABLE blue_bronze.refs ADD COLUMN o2 int REFERENCES public.orders_low (order_no);
+DROP TABLE blue_bronze.refs;
+-- its own tables it may maintain
+VACUUM FULL blue_bronze.loot;
+CLUSTER;
 RESET ROLE;
 -- red's rows are all there, and blue copied none
 SELECT count(*) AS red_rows FROM public.orders WHERE tenant = 'red';

@@ -530,18 +530,34 @@ SharePartition(Oid relid)
 }
 
 /*
+ * Privileges no tenant role keeps on a shared table.  TRIGGER: a trigger
+ * runs the tenant's code on every tenant's rows.  TRUNCATE: it empties every
+ * tenant's rows (row-level security does not apply to it).  REFERENCES: a
+ * foreign key tells which keys exist, and creating one locks the table
+ * against every tenant's writes.  MAINTAIN (PostgreSQL 17 and later, part
+ * of GRANT ALL there): VACUUM FULL, CLUSTER and REINDEX lock every tenant
+ * out of the table.
+ */
+#define REVOKED_PRIVILEGES (ACL_TRIGGER | ACL_TRUNCATE | ACL_REFERENCES)
+#if PG_VERSION_NUM >= 170000
+#define REVOKED_MAINTAIN ACL_MAINTAIN
+#else
+#define REVOKED_MAINTAIN 0
+#endif
+
+/*
  * revoke_tenant_privileges
- *		TRIGGER, TRUNCATE and REFERENCES of tenant roles (and PUBLIC) on one
- *		table are revoked, each with a NOTICE: a trigger runs the tenant's
- *		code on every tenant's rows, TRUNCATE empties every tenant's rows
- *		(row-level security does not apply to it), a foreign key tells
- *		which keys exist.
+ *		TRIGGER, TRUNCATE and REFERENCES, and MAINTAIN on PostgreSQL 17 and
+ *		later, of tenant roles (and PUBLIC) on one table are revoked, each
+ *		with a NOTICE (MAINTAIN in one of its own, so that a table without
+ *		it reads the same on every version).
  */
 static void
 revoke_tenant_privileges(Oid relid, const char *table)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	List	   *grantees = NIL;
+	List	   *maintainers = NIL;
 	bool		isnull;
 	Datum		datum;
 	ListCell   *lc;
@@ -556,14 +572,15 @@ revoke_tenant_privileges(Oid relid, const char *table)
 
 		for (int i = 0; i < ACL_NUM(acl); i++)
 		{
-			AclMode		privs = ACLITEM_GET_PRIVS(items[i]) &
-			(ACL_TRIGGER | ACL_TRUNCATE | ACL_REFERENCES);
+			AclMode		privs = ACLITEM_GET_PRIVS(items[i]);
 			Oid			grantee = items[i].ai_grantee;
 
-			if (privs != 0 &&
-				(grantee == ACL_ID_PUBLIC || TenantOfRole(grantee) != NULL) &&
-				!list_member_oid(grantees, grantee))
+			if (grantee != ACL_ID_PUBLIC && TenantOfRole(grantee) == NULL)
+				continue;
+			if ((privs & REVOKED_PRIVILEGES) != 0 && !list_member_oid(grantees, grantee))
 				grantees = lappend_oid(grantees, grantee);
+			if ((privs & REVOKED_MAINTAIN) != 0 && !list_member_oid(maintainers, grantee))
+				maintainers = lappend_oid(maintainers, grantee);
 		}
 	}
 	ReleaseSysCache(tuple);
@@ -579,6 +596,17 @@ revoke_tenant_privileges(Oid relid, const char *table)
 		ereport(NOTICE,
 				(errmsg("revoked TRIGGER, TRUNCATE and REFERENCES on %s from %s", table, name),
 				 errdetail("A tenant role with these privileges on a shared table could copy other tenants' rows with a trigger, empty every tenant's rows, or probe their keys with a foreign key.")));
+	}
+	foreach(lc, maintainers)
+	{
+		Oid			grantee = lfirst_oid(lc);
+		const char *name = grantee == ACL_ID_PUBLIC ? "PUBLIC" :
+		quote_identifier(GetUserNameFromId(grantee, false));
+
+		spi_run(psprintf("REVOKE MAINTAIN ON %s FROM %s", table, name));
+		ereport(NOTICE,
+				(errmsg("revoked MAINTAIN on %s from %s", table, name),
+				 errdetail("A tenant role with MAINTAIN on a shared table could run VACUUM FULL, CLUSTER or REINDEX on it, which locks every tenant out of the table while it runs.")));
 	}
 }
 
@@ -613,8 +641,9 @@ warn_unique_keys(Oid relid, const char *table, AttrNumber attnum, const char *co
  *		row-level security with the one generic policy, on the table and
  *		every partition of it, an index on the tenant column unless an
  *		index already leads with it, and the column's default
- *		tenancy.current_tenant() when it has none.  TRIGGER, TRUNCATE and
- *		REFERENCES of tenant roles are revoked, and unique keys without the
+ *		tenancy.current_tenant() when it has none.  TRIGGER, TRUNCATE,
+ *		REFERENCES and MAINTAIN of tenant roles are revoked, and unique keys
+ *		(and exclusion constraints) without the
  *		tenant column are warned about.  Sharing a shared table again
  *		repairs what drifted (partitions, privileges) and changes nothing
  *		else.

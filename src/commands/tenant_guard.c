@@ -15,8 +15,10 @@
  *
  *	  Shared tables (current role a tenant role): TRUNCATE (row-level
  *	  security does not apply to it), CREATE TRIGGER (a trigger sees every
- *	  tenant's rows) and LOCK TABLE above ROW EXCLUSIVE (it would stall every
- *	  tenant) are refused with 42501, whatever was granted.
+ *	  tenant's rows), and what would stall every tenant: LOCK TABLE above
+ *	  ROW EXCLUSIVE, VACUUM (FULL), ANALYZE, CLUSTER, REINDEX, a foreign key
+ *	  referencing one, are refused with 42501, whatever was granted (on
+ *	  PostgreSQL 17 GRANT ALL includes MAINTAIN).
  *
  *	  Types and functions of tenancy (current role a tenant role): DDL
  *	  whose new objects depend on a row type of tenancy's tables, or on a
@@ -66,7 +68,11 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_depend.h"
+#include "catalog/index.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_policy.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -181,17 +187,25 @@ reaches_shared(Oid relid, List **visited)
 	return found;
 }
 
+/* the policy tenancy.share_table() creates (rls.c) */
+#define SHARED_POLICY_NAME "tenancy_tenant_isolation"
+
+#define SHARED_HINT "Tenant roles may not run TRUNCATE, CREATE TRIGGER, VACUUM, ANALYZE, CLUSTER, REINDEX, LOCK TABLE above ROW EXCLUSIVE or create a foreign key referencing a table shared with tenancy.share_table, whatever privileges they hold."
+
 /*
- * refuse_on_shared
- *		42501 when a tenant role runs what on a shared table (or a
- *		partition or child of one, or a view over one).
+ * refuse_on_shared_relid
+ *		42501 when a tenant role runs what on relid, when it is a shared
+ *		table (or a partition or child of one, or a view over one), or an
+ *		index of one.
  */
 static void
-refuse_on_shared(RangeVar *rv, const char *what, const char *why)
+refuse_on_shared_relid(Oid relid, const char *what, const char *why)
 {
-	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 	List	   *visited = NIL;
+	char		relkind = get_rel_relkind(relid);
 
+	if (relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX)
+		relid = IndexGetRelation(relid, true);
 	if (!OidIsValid(relid) || !reaches_shared(relid, &visited))
 		return;
 	ereport(ERROR,
@@ -200,12 +214,130 @@ refuse_on_shared(RangeVar *rv, const char *what, const char *why)
 					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											   get_rel_name(relid))),
 			 errdetail("%s", why),
-			 errhint("Tenant roles may not run TRUNCATE, CREATE TRIGGER or LOCK TABLE above ROW EXCLUSIVE on a table shared with tenancy.share_table, whatever privileges they hold.")));
+			 errhint(SHARED_HINT)));
+}
+
+/*
+ * refuse_on_shared
+ *		refuse_on_shared_relid for a relation named in a statement.
+ */
+static void
+refuse_on_shared(RangeVar *rv, const char *what, const char *why)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (OidIsValid(relid))
+		refuse_on_shared_relid(relid, what, why);
+}
+
+/*
+ * may_maintain
+ *		Whether the current role may VACUUM, ANALYZE, CLUSTER or REINDEX
+ *		relid: it owns it or the database, or (PostgreSQL 17 and later) holds
+ *		MAINTAIN on it, directly or through pg_maintain.
+ */
+static bool
+may_maintain(Oid relid)
+{
+	Oid			user = GetUserId();
+
+#if PG_VERSION_NUM >= 170000
+	return pg_class_aclcheck(relid, user, ACL_MAINTAIN) == ACLCHECK_OK ||
+		object_ownercheck(DatabaseRelationId, MyDatabaseId, user);
+#elif PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, user) ||
+		object_ownercheck(DatabaseRelationId, MyDatabaseId, user);
+#else
+	return pg_class_ownercheck(relid, user) || pg_database_ownercheck(MyDatabaseId, user);
+#endif
+}
+
+/*
+ * refuse_unlisted
+ *		VACUUM, ANALYZE or CLUSTER without a table, or REINDEX of a schema
+ *		or the database, by a tenant role: each processes every table the
+ *		role may maintain, so it is refused when that includes a shared
+ *		table (or a partition of one): a role that holds MAINTAIN on one (a
+ *		DBA granted it again after share_table, or pg_maintain).
+ */
+static void
+refuse_unlisted(const char *what)
+{
+	Relation	policies = table_open(PolicyRelationId, AccessShareLock);
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			found = InvalidOid;
+
+	scan = systable_beginscan(policies, InvalidOid, false, NULL, 0, NULL);
+	while (!OidIsValid(found) && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_policy policy = (Form_pg_policy) GETSTRUCT(tuple);
+		ListCell   *lc;
+
+		if (strcmp(NameStr(policy->polname), SHARED_POLICY_NAME) != 0)
+			continue;
+		foreach(lc, find_all_inheritors(policy->polrelid, NoLock, NULL))
+		{
+			if (may_maintain(lfirst_oid(lc)))
+			{
+				found = lfirst_oid(lc);
+				break;
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(policies, AccessShareLock);
+	if (!OidIsValid(found))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s shared table %s", what,
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(found)),
+											   get_rel_name(found))),
+			 errdetail("Without a table list the statement would process every table the role may maintain, shared table %s among them; it locks every tenant out of the table while it runs.",
+					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(found)),
+												  get_rel_name(found))),
+			 errhint("Name the tables to process, or revoke MAINTAIN on the shared table (tenancy.share_table() does).")));
+}
+
+/*
+ * refuse_foreign_keys
+ *		A foreign key referencing a shared table, in a list of table
+ *		elements or column constraints: creating it takes SHARE ROW
+ *		EXCLUSIVE on the shared table until the transaction ends (every
+ *		tenant's writes wait), and it tells which keys other tenants hold.
+ */
+static void
+refuse_foreign_keys(List *elements)
+{
+	ListCell   *lc;
+
+	foreach(lc, elements)
+	{
+		Node	   *element = lfirst(lc);
+
+		if (IsA(element, ColumnDef))
+			refuse_foreign_keys(((ColumnDef *) element)->constraints);
+		else if (IsA(element, Constraint) &&
+				 ((Constraint *) element)->contype == CONSTR_FOREIGN)
+			refuse_on_shared(((Constraint *) element)->pktable, "reference",
+							 "Creating a foreign key locks the referenced table against every tenant's writes until the transaction ends, and its checks tell which keys other tenants hold.");
+	}
 }
 
 /*
  * check_shared_tables
- *		TRUNCATE, CREATE TRIGGER and LOCK TABLE of a tenant role.
+ *		What a tenant role may not run on a shared table, whatever it was
+ *		granted: TRUNCATE, CREATE TRIGGER, LOCK TABLE above ROW EXCLUSIVE,
+ *		VACUUM, ANALYZE, CLUSTER, REINDEX (they take SHARE UPDATE EXCLUSIVE
+ *		or more: VACUUM FULL and CLUSTER an ACCESS EXCLUSIVE lock that
+ *		every tenant's reads wait for, REINDEX a SHARE lock that every
+ *		tenant's writes wait for; ANALYZE in a transaction keeps autovacuum
+ *		off every tenant's dead rows until it ends), and a foreign key
+ *		referencing one.
  */
 static void
 check_shared_tables(Node *parsetree)
@@ -228,6 +360,50 @@ check_shared_tables(Node *parsetree)
 				foreach(lc, ((LockStmt *) parsetree)->relations)
 					refuse_on_shared(lfirst(lc), "lock",
 									 "A lock above ROW EXCLUSIVE on a shared table stalls every tenant's writes.");
+			break;
+		case T_VacuumStmt:
+			{
+				VacuumStmt *stmt = (VacuumStmt *) parsetree;
+				const char *what = stmt->is_vacuumcmd ? "vacuum" : "analyze";
+
+				if (stmt->rels == NIL)
+					refuse_unlisted(what);
+				foreach(lc, stmt->rels)
+					refuse_on_shared(((VacuumRelation *) lfirst(lc))->relation, what,
+									 "VACUUM and ANALYZE lock a table against other maintenance (VACUUM FULL against every tenant's reads and writes); autovacuum maintains shared tables.");
+				break;
+			}
+		case T_ClusterStmt:
+			if (((ClusterStmt *) parsetree)->relation == NULL)
+				refuse_unlisted("cluster");
+			else
+				refuse_on_shared(((ClusterStmt *) parsetree)->relation, "cluster",
+								 "CLUSTER rewrites the table under an ACCESS EXCLUSIVE lock: every tenant's reads and writes wait until it ends.");
+			break;
+		case T_ReindexStmt:
+			{
+				ReindexStmt *stmt = (ReindexStmt *) parsetree;
+
+				if (stmt->kind == REINDEX_OBJECT_TABLE || stmt->kind == REINDEX_OBJECT_INDEX)
+					refuse_on_shared(stmt->relation, "reindex",
+									 "REINDEX locks the table against every tenant's writes (and the index against their reads) until it ends.");
+				else if (stmt->kind != REINDEX_OBJECT_SYSTEM)
+					refuse_unlisted("reindex");
+				break;
+			}
+		case T_CreateStmt:
+			refuse_foreign_keys(((CreateStmt *) parsetree)->tableElts);
+			refuse_foreign_keys(((CreateStmt *) parsetree)->constraints);
+			break;
+		case T_AlterTableStmt:
+			foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+			{
+				AlterTableCmd *cmd = lfirst(lc);
+
+				if ((cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddColumn) &&
+					cmd->def != NULL)
+					refuse_foreign_keys(list_make1(cmd->def));
+			}
 			break;
 		default:
 			break;

@@ -1204,8 +1204,9 @@ audit_shared_tables(AuditRun *run)
  *		- shared_table_trigger (critical when its function belongs to a
  *		  tenant role, high otherwise): a trigger whose function is not the
  *		  table owner's or a superuser's sees every tenant's rows;
- *		- shared_table_privilege (high): TRIGGER, TRUNCATE or REFERENCES
- *		  granted to a tenant role or PUBLIC;
+ *		- shared_table_privilege (high): TRIGGER, TRUNCATE, REFERENCES or
+ *		  MAINTAIN (PostgreSQL 17 and later) granted to a tenant role or
+ *		  PUBLIC;
  *		- shared_table_unique_key (warning): a unique key without the tenant
  *		  column, which reveals other tenants' keys.
  */
@@ -1268,9 +1269,10 @@ audit_shared_table_neighbours(AuditRun *run)
 				"   a.privilege_type, t.tbl, CASE a.privilege_type"
 				"    WHEN 'TRUNCATE' THEN 'TRUNCATE ignores row-level security and empties every tenant''s rows'"
 				"    WHEN 'TRIGGER' THEN 'a trigger sees every tenant''s rows'"
+				"    WHEN 'MAINTAIN' THEN 'VACUUM FULL, CLUSTER and REINDEX lock every tenant out of the table'"
 				"    ELSE 'a foreign key on the table tells which keys other tenants hold' END)"
 				" FROM tables t, pg_catalog.aclexplode(t.relacl) a"
-				" WHERE a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES')"
+				" WHERE a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES', 'MAINTAIN')"
 				"  AND (a.grantee = 0 OR tenancy.tenant_of_role(a.grantee) IS NOT NULL)"
 				" UNION ALL"
 				" SELECT 'shared_table_unique_key', 'warning', t.tbl,"

@@ -99,6 +99,9 @@ static const PrivilegeName privilege_names[] = {
 	{"execute", ACL_EXECUTE},
 	{"temporary", ACL_CREATE_TEMP},
 	{"connect", ACL_CONNECT},
+#if PG_VERSION_NUM >= 170000
+	{"maintain", ACL_MAINTAIN},
+#endif
 };
 
 /*

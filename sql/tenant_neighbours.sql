@@ -373,7 +373,48 @@ SELECT set_config('statement_timeout', '0', false) AS set_to;
 SHOW statement_timeout;
 SELECT set_config('work_mem', '4GB', false) AS set_to;
 SHOW work_mem;
+-- what multiplies one statement's memory or parallel workers has a ceiling
+-- too (tenancy.session_ceilings): hash_mem_multiplier 1000 would give each
+-- hash node 1000 x work_mem
+SET hash_mem_multiplier = 1000;
+SET maintenance_work_mem = '8GB';
+SET temp_buffers = '4GB';
+SET max_parallel_workers_per_gather = 64;
+SET max_parallel_maintenance_workers = 64;
+SET hash_mem_multiplier = 1.5;
+SET max_parallel_workers_per_gather = 0;
+SHOW hash_mem_multiplier;
+SHOW max_parallel_workers_per_gather;
+ALTER ROLE etl_red SET hash_mem_multiplier = 1000;
+SELECT set_config('hash_mem_multiplier', '1000', false) AS set_to;
+SHOW hash_mem_multiplier;
+SELECT set_config('maintenance_work_mem', '8GB', false) AS set_to;
+SHOW maintenance_work_mem;
+-- a function's SET clause is lowered for the statements it runs
+CREATE FUNCTION red_bronze.parallel_now() RETURNS text
+LANGUAGE sql SET max_parallel_workers_per_gather = 64
+AS $$ SELECT current_setting('max_parallel_workers_per_gather') $$;
+SELECT red_bronze.parallel_now();
+DROP FUNCTION red_bronze.parallel_now();
+-- RESET returns to the server's value, which the ceiling does not lower
+RESET max_parallel_workers_per_gather;
+SHOW max_parallel_workers_per_gather;
 RESET SESSION AUTHORIZATION;
+-- a DBA's role setting is that role's ceiling instead
+ALTER ROLE etl_red SET maintenance_work_mem = '1GB';
+SET SESSION AUTHORIZATION etl_red;
+SET maintenance_work_mem = '1GB';
+SET maintenance_work_mem = '2GB';
+RESET maintenance_work_mem;
+RESET SESSION AUTHORIZATION;
+ALTER ROLE etl_red RESET maintenance_work_mem;
+-- the setting itself is the superuser's, and checked
+SET SESSION AUTHORIZATION etl_red;
+SET tenancy.session_ceilings = '';
+RESET SESSION AUTHORIZATION;
+SET tenancy.session_ceilings = 'work_mem=1GB';
+SET tenancy.session_ceilings = 'hash_mem_multiplier=0.5';
+SET tenancy.session_ceilings = 'temp_buffers=lots';
 -- the superuser is not held to any ceiling
 SET statement_timeout = 0;
 SHOW statement_timeout;

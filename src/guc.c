@@ -25,6 +25,7 @@ int			tenancy_max_catalog_relations = 200000;
 int			tenancy_credential_max_age_days = 90;
 bool		tenancy_allow_drop_with_tenants = false;
 char	   *tenancy_max_relations_per_tenant = NULL;
+char	   *tenancy_session_ceilings = NULL;
 int			tenancy_lock_timeout_ms = 5000;
 
 char	   *tenancy_kubernetes_url = NULL;
@@ -410,6 +411,60 @@ check_relation_budgets(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * check_session_ceilings
+ *		tenancy.session_ceilings is a comma-separated list of name=value,
+ *		each name one of the settings below, each value one of that
+ *		setting's (units allowed).
+ */
+static bool
+check_session_ceilings(char **newval, void **extra, GucSource source)
+{
+	static const char *const names[] = {
+		"hash_mem_multiplier", "maintenance_work_mem", "temp_buffers",
+		"max_parallel_workers_per_gather", "max_parallel_maintenance_workers"
+	};
+	char	   *list = pstrdup(*newval);
+	char	   *save = NULL;
+
+	(void) extra;
+	(void) source;
+	for (char *item = strtok_r(list, ", ", &save); item != NULL;
+		 item = strtok_r(NULL, ", ", &save))
+	{
+		char	   *eq = strchr(item, '=');
+		bool		known = false;
+		bool		valid;
+		double		real;
+		int			integer;
+
+		if (eq == NULL)
+		{
+			GUC_check_errdetail("\"%s\" is not of the form setting=value.", item);
+			return false;
+		}
+		*eq = '\0';
+		for (size_t i = 0; i < lengthof(names); i++)
+			known |= strcmp(item, names[i]) == 0;
+		if (!known)
+		{
+			GUC_check_errdetail("\"%s\" is not one of hash_mem_multiplier, maintenance_work_mem, temp_buffers, max_parallel_workers_per_gather and max_parallel_maintenance_workers.", item);
+			return false;
+		}
+		if (strcmp(item, "hash_mem_multiplier") == 0)
+			valid = parse_real(eq + 1, &real, 0, NULL) && real >= 1;
+		else
+			valid = parse_int(eq + 1, &integer, GetConfigOptionFlags(item, false), NULL) &&
+				integer >= 0;
+		if (!valid)
+		{
+			GUC_check_errdetail("\"%s\" is not a valid value of %s.", eq + 1, item);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * DefineTenancySettings
  *		Register the tenancy.* settings; called once from _PG_init.
  */
@@ -477,6 +532,16 @@ DefineTenancySettings(void)
 							   PGC_SUSET,
 							   0,
 							   check_relation_budgets, NULL, NULL);
+
+	DefineCustomStringVariable("tenancy.session_ceilings",
+							   "Ceilings of tenant sessions' settings that multiply one statement's memory and parallel workers (setting=value, comma-separated).",
+							   "A tenant login role's session may not raise these settings above these values (SET refused with 42501; set_config(), startup options and function SET clauses lowered back), unless a DBA set the setting for the role, which is then its ceiling. A value from the server's configuration is left as it is.",
+							   &tenancy_session_ceilings,
+							   "hash_mem_multiplier=2,maintenance_work_mem=256MB,temp_buffers=64MB,"
+							   "max_parallel_workers_per_gather=2,max_parallel_maintenance_workers=2",
+							   PGC_SUSET,
+							   0,
+							   check_session_ceilings, NULL, NULL);
 
 	DefineCustomIntVariable("tenancy.lock_timeout",
 							"How long tenancy's maintenance waits for a lock on a tenant's objects.",

@@ -10,6 +10,7 @@
  *	                              TenantGuardBeforeUtility (tenant_guard.c)
  *	  utility statement, after:   TenantGuardAfterUtility (tenant_guard.c)
  *	  query, before and after:    TenantGuardAroundQuery (tenant_guard.c)
+ *	  query, before planning:     TenantGuardAroundQuery (tenant_guard.c)
  *
  * Installed from _PG_init, so they hold wherever the library is loaded;
  * with tenancy in shared_preload_libraries (the supported setup) that is
@@ -20,6 +21,7 @@
 #include "postgres.h"
 
 #include "executor/executor.h"
+#include "optimizer/planner.h"
 #include "tcop/utility.h"
 
 #include "tenancy.h"
@@ -27,6 +29,7 @@
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
+static planner_hook_type prev_planner_hook = NULL;
 
 /*
  * tenancy_utility
@@ -84,6 +87,23 @@ tenancy_executor_end(QueryDesc *queryDesc)
 }
 
 /*
+ * tenancy_planner
+ *		planner_hook: the ceilings hold before a query is planned too, since
+ *		the plan fixes its parallel workers (a function called after
+ *		set_config() in the same statement plans its queries before their
+ *		ExecutorStart).
+ */
+static PlannedStmt *
+tenancy_planner(Query *parse, const char *query_string, int cursorOptions,
+				ParamListInfo boundParams)
+{
+	TenantGuardAroundQuery();
+	if (prev_planner_hook)
+		return prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+/*
  * InstallHooks
  *		Chain tenancy's hooks to those installed before; from _PG_init.
  */
@@ -96,4 +116,6 @@ InstallHooks(void)
 	ExecutorStart_hook = tenancy_executor_start;
 	prev_executor_end_hook = ExecutorEnd_hook;
 	ExecutorEnd_hook = tenancy_executor_end;
+	prev_planner_hook = planner_hook;
+	planner_hook = tenancy_planner;
 }

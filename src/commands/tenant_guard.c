@@ -80,6 +80,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "optimizer/cost.h"
 #include "catalog/pg_rewrite.h"
 #include "rewrite/rewriteSupport.h"
 #include "storage/lmgr.h"
@@ -92,6 +93,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -101,10 +103,20 @@
 #include "plan.h"
 #include "tenancy.h"
 
-/* The settings of a tier that are ceilings for the tenant's sessions */
-#define CEILING_COUNT 3
+/*
+ * The settings that are ceilings for a tenant's sessions: first those its
+ * tier sets as role settings (TIER_CEILINGS), then those that multiply what
+ * one statement may take of the server's memory and parallel workers, whose
+ * ceilings come from tenancy.session_ceilings unless the role has a setting
+ * of its own (which a DBA set: tenant roles may not).
+ */
+#define TIER_CEILINGS 3
+#define CEILING_COUNT 8
+#define HASH_MEM_MULTIPLIER 3
 static const char *const ceiling_names[CEILING_COUNT] = {
-	"statement_timeout", "work_mem", "idle_in_transaction_session_timeout"
+	"statement_timeout", "work_mem", "idle_in_transaction_session_timeout",
+	"hash_mem_multiplier", "maintenance_work_mem", "temp_buffers",
+	"max_parallel_workers_per_gather", "max_parallel_maintenance_workers"
 };
 
 /*
@@ -119,7 +131,8 @@ typedef struct Ceilings
 	Oid			role;
 	TimestampTz read_at;
 	bool		set[CEILING_COUNT];
-	int			value[CEILING_COUNT];	/* in the setting's base unit */
+	bool		of_role[CEILING_COUNT]; /* a role setting, not the default */
+	double		value[CEILING_COUNT];	/* in the setting's base unit */
 	char		as_set[CEILING_COUNT][64];	/* as the role setting has it */
 } Ceilings;
 
@@ -938,10 +951,66 @@ is_backup_role(Oid role)
 }
 
 /*
+ * parse_ceiling
+ *		Set ceiling c from its text (a value of the setting, units allowed);
+ *		false when it is not a valid value.
+ */
+static bool
+parse_ceiling(int c, const char *text, bool of_role)
+{
+	int			flags = GetConfigOptionFlags(ceiling_names[c], false);
+	double		value;
+	int			ivalue;
+
+	if (c == HASH_MEM_MULTIPLIER)
+	{
+		if (!parse_real(text, &value, flags, NULL))
+			return false;
+	}
+	else
+	{
+		if (!parse_int(text, &ivalue, flags, NULL))
+			return false;
+		value = ivalue;
+	}
+	ceilings.set[c] = true;
+	ceilings.of_role[c] = of_role;
+	ceilings.value[c] = value;
+	strlcpy(ceilings.as_set[c], text, sizeof(ceilings.as_set[c]));
+	return true;
+}
+
+/*
+ * session_ceiling_defaults
+ *		The ceilings of tenancy.session_ceilings ("name=value,..."; its
+ *		check hook validated it) for the settings the role has none of.
+ */
+static void
+session_ceiling_defaults(void)
+{
+	char	   *list = pstrdup(tenancy_session_ceilings ? tenancy_session_ceilings : "");
+	char	   *save = NULL;
+
+	for (char *item = strtok_r(list, ", ", &save); item != NULL;
+		 item = strtok_r(NULL, ", ", &save))
+	{
+		char	   *eq = strchr(item, '=');
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		for (int c = TIER_CEILINGS; c < CEILING_COUNT; c++)
+			if (pg_strcasecmp(item, ceiling_names[c]) == 0 && !ceilings.set[c])
+				(void) parse_ceiling(c, eq + 1, false);
+	}
+}
+
+/*
  * load_ceilings
  *		The ceilings of a session role: its own settings (all databases,
- *		or this one) of the ceiling settings.  Read again at most once a
- *		second (a changed tier takes effect within a second).
+ *		or this one) of the ceiling settings, and tenancy.session_ceilings
+ *		for those of the settings it has none of.  Read again at most once
+ *		a second (a changed tier takes effect within a second).
  */
 static void
 load_ceilings(Oid role)
@@ -985,19 +1054,10 @@ load_ceilings(Oid role)
 				if (eq == NULL)
 					continue;
 				*eq = '\0';
+				/* a database-specific setting overrides the general one */
 				for (int c = 0; c < CEILING_COUNT; c++)
-				{
-					int			value;
-
-					if (strcmp(item, ceiling_names[c]) != 0 ||
-						!parse_int(eq + 1, &value, GetConfigOptionFlags(ceiling_names[c], false),
-								   NULL))
-						continue;
-					/* a database-specific setting overrides the general one */
-					ceilings.set[c] = true;
-					ceilings.value[c] = value;
-					strlcpy(ceilings.as_set[c], eq + 1, sizeof(ceilings.as_set[c]));
-				}
+					if (strcmp(item, ceiling_names[c]) == 0)
+						(void) parse_ceiling(c, eq + 1, true);
 			}
 		}
 		systable_endscan(scan);
@@ -1012,6 +1072,7 @@ load_ceilings(Oid role)
 	 */
 	if (is_backup_role(role))
 		ceilings.set[0] = ceilings.set[2] = false;
+	session_ceiling_defaults();
 	ceilings.role = role;
 	ceilings.read_at = now;
 }
@@ -1020,7 +1081,7 @@ load_ceilings(Oid role)
  * current_value
  *		The value in force of a ceiling setting, in its base unit.
  */
-static int
+static double
 current_value(int c)
 {
 	switch (c)
@@ -1029,26 +1090,71 @@ current_value(int c)
 			return StatementTimeout;
 		case 1:
 			return work_mem;
-		default:
+		case 2:
 			return IdleInTransactionSessionTimeout;
+		case HASH_MEM_MULTIPLIER:
+			return hash_mem_multiplier;
+		case 4:
+			return maintenance_work_mem;
+		case 5:
+			return num_temp_buffers;
+		case 6:
+			return max_parallel_workers_per_gather;
+		default:
+			return max_parallel_maintenance_workers;
 	}
+}
+
+/*
+ * set_by_session
+ *		Whether the value in force of a setting came from the session: a
+ *		startup option, SET, set_config(), a function's SET clause, or
+ *		RESET to one of those.  Not from the server's configuration, ALTER
+ *		SYSTEM, ALTER DATABASE or a role setting: those are the DBA's.
+ */
+static bool
+set_by_session(const char *name)
+{
+	struct config_generic *option = NULL;
+
+#if PG_VERSION_NUM >= 160000
+	option = find_option(name, false, true, ERROR);
+#else
+	struct config_generic **options = get_guc_variables();
+
+	for (int i = 0; i < GetNumConfigOptions(); i++)
+		if (strcmp(options[i]->name, name) == 0)
+		{
+			option = options[i];
+			break;
+		}
+#endif
+	return option != NULL && option->source >= PGC_S_CLIENT &&
+		option->source != PGC_S_OVERRIDE;
 }
 
 /*
  * above_ceiling
  *		Whether the value in force of ceiling setting c is above its ceiling
- *		(0 disables a timeout: above any ceiling).
+ *		(0 disables a timeout: above any ceiling).  A ceiling of
+ *		tenancy.session_ceilings holds only for a value the session set: a
+ *		server whose configuration gives more keeps it (RESET returns to it).
  */
 static bool
 above_ceiling(int c)
 {
-	int			value = current_value(c);
+	double		value = current_value(c);
+	bool		above;
 
 	if (!ceilings.set[c])
 		return false;
-	if (c != 1 && value == 0)
-		return ceilings.value[c] != 0;
-	return value > ceilings.value[c];
+	if ((c == 0 || c == 2) && value == 0)
+		above = ceilings.value[c] != 0;
+	else
+		above = value > ceilings.value[c];
+	if (above && !ceilings.of_role[c])
+		above = set_by_session(ceiling_names[c]);
+	return above;
 }
 
 /*
@@ -1077,7 +1183,13 @@ enforce_ceilings(void)
 									 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 c < TIER_CEILINGS ?
 					 errmsg("%s lowered to %s, the ceiling of the tenant's tier",
+							ceiling_names[c], ceilings.as_set[c]) :
+					 ceilings.of_role[c] ?
+					 errmsg("%s lowered to %s, the ceiling the role's own setting gives",
+							ceiling_names[c], ceilings.as_set[c]) :
+					 errmsg("%s lowered to %s, the ceiling of tenant sessions (tenancy.session_ceilings)",
 							ceiling_names[c], ceilings.as_set[c]),
 					 errdetail("It was set above the ceiling (by set_config(), a startup option, RESET or a function's SET clause); tenant sessions may lower these settings, not raise them.")));
 			if (c == 0 && StatementTimeout > 0 && !get_timeout_active(STATEMENT_TIMEOUT))
@@ -1125,6 +1237,12 @@ check_set(VariableSetStmt *stmt)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to set parameter \"%s\" above %s", stmt->name,
 						ceilings.as_set[c]),
+				 c >= TIER_CEILINGS && ceilings.of_role[c] ?
+				 errdetail("%s is the role's own setting of %s, which is its ceiling; tenant sessions may lower it, not raise it.",
+						   ceilings.as_set[c], stmt->name) :
+				 c >= TIER_CEILINGS ?
+				 errdetail("%s is the ceiling of tenant sessions for %s (tenancy.session_ceilings): it multiplies what one statement takes of the server's memory or parallel workers; tenant sessions may lower it, not raise it.",
+						   ceilings.as_set[c], stmt->name) :
 				 c == 1 ?
 				 errdetail("%s is the ceiling of the tenant's tier for %s; tenant sessions may lower it, not raise it.",
 						   ceilings.as_set[c], stmt->name) :
@@ -1149,7 +1267,7 @@ check_alter_role_set(AlterRoleSetStmt *stmt)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to change the role setting \"%s\"",
 					set->name ? set->name : "ALL"),
-			 errdetail("A tenant login role's statement_timeout, work_mem and idle_in_transaction_session_timeout are set by its tier and are its sessions' ceilings."),
+			 errdetail("A tenant login role's statement_timeout, work_mem and idle_in_transaction_session_timeout are set by its tier, its hash_mem_multiplier, maintenance_work_mem, temp_buffers, max_parallel_workers_per_gather and max_parallel_maintenance_workers by tenancy.session_ceilings unless a DBA set them for the role; all are its sessions' ceilings."),
 			 errhint("Ask the platform's administrators to change the tenant's tier.")));
 }
 
@@ -1194,6 +1312,9 @@ TenantGuardAfterUtility(Node *parsetree, Oid next_oid_before)
 
 	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt))
 		follow_partitions(parsetree);
+	/* this backend's ALTER ROLE ... SET takes effect at once (others': 1 s) */
+	if (IsA(parsetree, AlterRoleSetStmt))
+		ceilings.role = InvalidOid;
 	if (IsA(parsetree, VariableSetStmt))
 		check_set((VariableSetStmt *) parsetree);
 	else if ((tenant = tenant_role(GetUserId())) != NULL &&

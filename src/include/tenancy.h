@@ -27,6 +27,7 @@ extern int	tenancy_credential_max_age_days;
 extern bool tenancy_allow_drop_with_tenants;
 
 extern char *tenancy_max_relations_per_tenant;
+extern char *tenancy_session_ceilings;
 extern int	tenancy_lock_timeout_ms;
 
 /* guc.c: endpoints, credentials and limits of the worker's HTTP layer */

@@ -1391,6 +1391,12 @@ audit_relation_budgets(AuditRun *run, List *tenants)
  *		ceiling (the role's settings, which tenant_guard.c enforces at
  *		statement boundaries): a setting raised within a statement, or a
  *		ceiling changed.  The transaction start is also shown.
+ *		Also a session running with more parallel workers than its
+ *		max_parallel_workers_per_gather ceiling (the role's setting, else
+ *		tenancy.session_ceilings): a setting raised within a statement, a
+ *		lowered ceiling, or a plan with several Gather nodes.  The memory
+ *		settings' ceilings (hash_mem_multiplier, maintenance_work_mem,
+ *		temp_buffers) cannot be seen from another session.
  */
 static void
 audit_sessions(AuditRun *run, List *tenants)
@@ -1439,6 +1445,39 @@ audit_sessions(AuditRun *run, List *tenants)
 					strcmp(setting, "statement_timeout") == 0 ? "run its statement" :
 					"been idle in a transaction",
 					SPI_getvalue(tuple, desc, 6), setting, SPI_getvalue(tuple, desc, 5));
+	}
+
+	audit_query("SELECT x.tenant, x.usename, x.pid, x.workers, c.ceiling"
+				" FROM (SELECT tenancy.tenant_of_role(l.usesysid) AS tenant, l.usename::pg_catalog.text,"
+				"   l.pid, l.usesysid, l.datid,"
+				"   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity w"
+				"     WHERE w.leader_pid = l.pid AND w.pid <> l.pid) AS workers"
+				"  FROM pg_catalog.pg_stat_activity l"
+				"  WHERE l.backend_type = 'client backend' AND l.pid <> pg_catalog.pg_backend_pid()"
+				"   AND l.state = 'active') x"
+				" CROSS JOIN LATERAL (SELECT COALESCE("
+				"   (SELECT pg_catalog.split_part(c, '=', 2)"
+				"     FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) c"
+				"     WHERE d.setrole = x.usesysid AND d.setdatabase IN (0, x.datid)"
+				"      AND pg_catalog.split_part(c, '=', 1) = 'max_parallel_workers_per_gather'"
+				"     ORDER BY d.setdatabase DESC LIMIT 1),"
+				"   pg_catalog.substring(pg_catalog.current_setting('tenancy.session_ceilings'),"
+				"    'max_parallel_workers_per_gather=([0-9]+)'))::pg_catalog.int4 AS ceiling) c"
+				" WHERE x.tenant = ANY ($1) AND x.workers > 0 AND x.workers > c.ceiling"
+				" ORDER BY 1, 3",
+				1, types, values, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		HeapTuple	tuple = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+
+		AuditReport(run, SPI_getvalue(tuple, desc, 1), "session_ceiling", AUDIT_WARNING,
+					SPI_getvalue(tuple, desc, 2),
+					"Session %s of role %s runs with %s parallel workers, more than its ceiling of %s per Gather (max_parallel_workers_per_gather): a setting raised within a statement, a ceiling lowered since, or a plan with several Gather nodes.",
+					SPI_getvalue(tuple, desc, 3), SPI_getvalue(tuple, desc, 2),
+					SPI_getvalue(tuple, desc, 4), SPI_getvalue(tuple, desc, 5));
 	}
 }
 

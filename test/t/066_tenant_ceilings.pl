@@ -1,5 +1,6 @@
 # 066_tenant_ceilings.pl: a tenant's own logins against its tier's setting
-# ceilings (statement_timeout, work_mem, idle_in_transaction_session_timeout),
+# ceilings (statement_timeout, work_mem, idle_in_transaction_session_timeout)
+# and the session ceilings (hash_mem_multiplier, max_parallel_workers_per_gather, ...),
 # as a real second login: startup options above a ceiling are lowered before
 # the first statement, set_config() after its statement, an idle-in-
 # transaction session whose timeout was switched off with set_config() is
@@ -16,6 +17,7 @@ my $node = PostgreSQL::Test::Cluster->new('ceilings');
 $node->init;
 $node->append_conf('postgresql.conf', join("\n",
 	"shared_preload_libraries = 'tenancy'",
+	"maintenance_work_mem = '512MB'",
 	"tenancy.database = 'postgres'") . "\n");
 $node->start;
 $node->safe_psql('postgres', q{
@@ -33,6 +35,22 @@ is($out, "5min\n16MB", 'startup options above the ceilings are lowered to the ba
 like($err, qr/WARNING:  statement_timeout lowered to 5min, the ceiling of the tenant's tier/,
 	'a WARNING says statement_timeout was lowered');
 like($err, qr/WARNING:  work_mem lowered to 16MB/, 'a WARNING says work_mem was lowered');
+
+# the settings that multiply one statement's memory and workers have
+# ceilings of tenancy.session_ceilings; the server's own value above one
+# (maintenance_work_mem 512MB here) is kept
+($rc, $out, $err) = $node->psql('postgres',
+	'SHOW hash_mem_multiplier; SHOW max_parallel_workers_per_gather; SHOW maintenance_work_mem',
+	connstr => $node->connstr('postgres') . " user=etl_ceil options='-c hash_mem_multiplier=1000 -c max_parallel_workers_per_gather=64'");
+is($out, "2\n2\n512MB", 'startup options above the session ceilings are lowered, the server value is kept');
+like($err, qr/WARNING:  hash_mem_multiplier lowered to 2, the ceiling of tenant sessions/,
+	'a WARNING says hash_mem_multiplier was lowered');
+unlike($err, qr/maintenance_work_mem/, 'nothing said of the server value');
+($rc, $out, $err) = $node->psql('postgres',
+	"SET maintenance_work_mem = '512MB'",
+	connstr => $node->connstr('postgres') . ' user=etl_ceil');
+like($err, qr/permission denied to set parameter "maintenance_work_mem" above 256MB/,
+	'SET of maintenance_work_mem above the ceiling is refused, even to the server value');
 
 # SET above a ceiling is refused, below allowed
 ($rc, $out, $err) = $node->psql('postgres',
@@ -86,6 +104,42 @@ like($node->safe_psql('postgres',
 $node->safe_psql('postgres',
 	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = 'etl_ceil'");
 $long->quit;
+
+# parallel workers: the ceiling (2) holds when a query is planned, also a
+# query that a function runs after set_config() raised it earlier in the
+# same statement (the plan fixes the workers); a session running with more
+# workers than its ceiling (lowered here while it runs) is reported
+$node->safe_psql('postgres', q{
+	CREATE TABLE ceil_bronze.wide AS SELECT g AS id FROM generate_series(1, 200000) g;
+	ANALYZE ceil_bronze.wide;
+	GRANT SELECT ON ceil_bronze.wide TO etl_ceil;
+	CREATE FUNCTION ceil_bronze.slow_count() RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+	BEGIN
+		RETURN QUERY SELECT count(*) FROM ceil_bronze.wide WHERE pg_sleep(0.0002) IS NOT NULL;
+	END
+	$$;
+	GRANT EXECUTE ON FUNCTION ceil_bronze.slow_count() TO etl_ceil;
+});
+my $wide = $node->background_psql('postgres',
+	extra_params => [ '-U', 'etl_ceil' ], on_error_stop => 0);
+$wide->query_safe("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0");
+$wide->query_until(qr/started/, "\\echo started\nSELECT set_config('max_parallel_workers_per_gather', '6', false), (SELECT sum(n) FROM ceil_bronze.slow_count() n);\n");
+my $workers = "SELECT count(*) FROM pg_stat_activity w JOIN pg_stat_activity l ON l.pid = w.leader_pid"
+  . " WHERE l.usename = 'etl_ceil' AND w.backend_type = 'parallel worker'";
+$node->poll_query_until('postgres', "SELECT ($workers) > 0")
+  or die 'the parallel query did not start';
+is($node->safe_psql('postgres', $workers), '2',
+	'a query planned after set_config() raised max_parallel_workers_per_gather to 6 runs with the ceiling of 2 workers');
+$node->safe_psql('postgres', "ALTER ROLE etl_ceil SET max_parallel_workers_per_gather = 1");
+like($node->safe_psql('postgres',
+	"SELECT check_name || ' ' || severity || ' ' || object || ': ' || detail FROM tenancy.audit('ceil') WHERE check_name = 'session_ceiling'"),
+	qr/^session_ceiling warning etl_ceil: Session \d+ of role etl_ceil runs with 2 parallel workers, more than its ceiling of 1 per Gather/,
+	'the audit reports a session with more parallel workers than its ceiling');
+$node->safe_psql('postgres',
+	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = 'etl_ceil' AND backend_type = 'client backend'");
+$wide->quit;
+$node->safe_psql('postgres', "ALTER ROLE etl_ceil RESET max_parallel_workers_per_gather;"
+	. " DROP FUNCTION ceil_bronze.slow_count(); DROP TABLE ceil_bronze.wide");
 
 # the backup role (backup_<slug>) is a tenant role too: it has the tier's
 # settings, work_mem is a ceiling, temp_file_limit only a superuser can

@@ -108,6 +108,7 @@ REGRESS_OPTS = --temp-config=test/regress.conf --temp-instance=tmp_check
 ISOLATION = \
 	audit_deadlock \
 	namespace_race \
+	tenant_budget \
 	tenant_concurrency \
 	tenant_locks
 ISOLATION_OPTS = --temp-config=test/regress.conf

@@ -60,6 +60,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/transam.h"
+#include "common/hashfn.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
@@ -97,6 +98,8 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -790,8 +793,11 @@ load_budget_info(const char *tenant)
 	TenantModel *m;
 	int			n = 0;
 
+	/* a tenant deprovisioned and provisioned again has new schemas */
 	if (strcmp(budget_info.tenant, tenant) == 0 &&
-		!TimestampDifferenceExceeds(budget_info.read_at, now, BUDGET_INFO_MAX_AGE_MS))
+		!TimestampDifferenceExceeds(budget_info.read_at, now, BUDGET_INFO_MAX_AGE_MS) &&
+		(!budget_info.found ||
+		 SearchSysCacheExists1(NAMESPACEOID, budget_info.schemas[0])))
 		return;
 	memset(&budget_info, 0, sizeof(budget_info));
 	args[0] = CStringGetTextDatum(tenant);
@@ -820,12 +826,42 @@ load_budget_info(const char *tenant)
 }
 
 /*
+ * The key space of the per-tenant budget lock: an advisory lock tag whose
+ * fourth field no SQL function uses (pg_advisory_lock uses 1 and 2), so a
+ * tenant's own advisory locks can neither take nor block it.  It shows in
+ * pg_locks as an advisory lock with objsubid 7001.
+ */
+#define BUDGET_LOCK_SPACE 7001
+
+/*
+ * lock_tenant_budget
+ *		Take the tenant's budget lock until the transaction ends: counts of
+ *		the tenant's relations then follow one another, each seeing what the
+ *		transactions before it committed.  Without it, N sessions of one
+ *		tenant in open transactions could each fill the budget and all
+ *		commit (N times the budget).  Only the tenant's own statements that
+ *		create relations wait for it.
+ */
+static void
+lock_tenant_budget(const char *tenant)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
+						 hash_bytes((const unsigned char *) tenant, strlen(tenant)),
+						 0, BUDGET_LOCK_SPACE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
  * count_relations
  *		The tenant's budget and live relations.  Counted in pg_class (so
  *		rows of rolled-back creations, dead until VACUUM, do not count):
  *		relations in the tenant's schemas and relations its roles own
  *		anywhere (temporary tables too).  Nothing is counted when the
- *		tier has no budget.
+ *		tier has no budget.  Under the tenant's budget lock, with the latest
+ *		snapshot (a REPEATABLE READ transaction's own snapshot would not see
+ *		what another session of the tenant committed since it began).
  */
 static RelationCount
 count_relations(const char *tenant)
@@ -850,19 +886,28 @@ count_relations(const char *tenant)
 			Oid			types[2] = {OIDARRAYOID, OIDARRAYOID};
 			Datum		args[2];
 			bool		isnull;
+			SPIPlanPtr	plan;
 
 			args[0] = PointerGetDatum(construct_array(budget_info.schemas, TENANT_SCHEMA_COUNT,
 													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 			args[1] = PointerGetDatum(construct_array(budget_info.roles, BUDGET_ROLE_COUNT,
 													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
+			lock_tenant_budget(tenant);
+			plan = SPI_prepare("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
+							   "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
+							   2, types);
+			if (plan == NULL)
+				elog(ERROR, "could not prepare the count of relations: %s",
+					 SPI_result_code_string(SPI_result));
+
 			/*
-			 * Not read-only: SPI then starts the query with a new snapshot,
-			 * which sees the relations the statement that just ran created.
+			 * Not read-only: SPI advances the command counter, so the latest
+			 * snapshot sees the relations the statement that just ran
+			 * created, and those other transactions committed.
 			 */
-			if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
-									  "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
-									  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+									 false, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
 			result.live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 1, &isnull));

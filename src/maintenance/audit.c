@@ -673,15 +673,39 @@ large_object_bytes(const TenantModel *m)
 }
 
 /*
+ * report_storage
+ *		Bytes of the tenant's schemas (estimated: read from the sizes of
+ *		their files), and of the large objects its roles own, against
+ *		resources.database.storage_gb.
+ */
+static void
+report_storage(AuditRun *run, const AuditTenant *t, double bytes, bool estimated)
+{
+	double		limit;
+	const char *how = estimated ?
+		" (its tables' size read from their files: one was locked)" : "";
+
+	if (t->model->local)
+		bytes += large_object_bytes(t->model);
+	limit = t->storage_gb * 1024.0 * 1024.0 * 1024.0;
+	if (bytes > limit)
+		AuditReport(run, t->name, "storage", AUDIT_HIGH, "schemas",
+					"The tenant's schemas and large objects hold %.0f bytes%s, more than resources.database.storage_gb (%g GB).",
+					bytes, how, t->storage_gb);
+	else if (bytes > limit * STORAGE_WARNING_FRACTION)
+		AuditReport(run, t->name, "storage", AUDIT_WARNING, "schemas",
+					"The tenant's schemas and large objects hold %.0f bytes%s, %.0f%% of resources.database.storage_gb (%g GB).",
+					bytes, how, 100.0 * bytes / limit, t->storage_gb);
+}
+
+/*
  * audit_storage
- *		Bytes of the tenant's schemas, and of the large objects its roles
- *		own, against resources.database.storage_gb.
+ *		report_storage with the sizes lock_tenant read.
  */
 static void
 audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
 {
 	double		bytes = 0;
-	double		limit;
 
 	if (t->storage_gb <= 0)
 		return;
@@ -692,17 +716,59 @@ audit_storage(AuditRun *run, const AuditTenant *t, List *const *relations)
 		foreach(lc, relations[i])
 			bytes += ((AuditRelation *) lfirst(lc))->bytes;
 	}
-	if (t->model->local)
-		bytes += large_object_bytes(t->model);
-	limit = t->storage_gb * 1024.0 * 1024.0 * 1024.0;
-	if (bytes > limit)
-		AuditReport(run, t->name, "storage", AUDIT_HIGH, "schemas",
-					"The tenant's schemas and large objects hold %.0f bytes, more than resources.database.storage_gb (%g GB).",
-					bytes, t->storage_gb);
-	else if (bytes > limit * STORAGE_WARNING_FRACTION)
-		AuditReport(run, t->name, "storage", AUDIT_WARNING, "schemas",
-					"The tenant's schemas and large objects hold %.0f bytes, %.0f%% of resources.database.storage_gb (%g GB).",
-					bytes, 100.0 * bytes / limit, t->storage_gb);
+	report_storage(run, t, bytes, false);
+}
+
+/*
+ * audit_storage_estimated
+ *		When a table of the tenant could not be locked: its storage from the
+ *		sizes of the files of its tables, TOAST tables and their indexes,
+ *		read without a lock (as tenancy.sample_usage does), so that a tenant
+ *		cannot keep its storage finding away by holding a lock at audit
+ *		time.  Only for a tenant of this database (the files are this
+ *		server's).
+ */
+static void
+audit_storage_estimated(AuditRun *run, const AuditTenant *t)
+{
+	Datum		schemas[TENANT_SCHEMA_COUNT];
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	bool		isnull;
+	double		bytes;
+
+	if (t->storage_gb <= 0 || !t->model->local)
+		return;
+	for (int i = 0; i < TENANT_SCHEMA_COUNT; i++)
+		schemas[i] = CStringGetTextDatum(t->model->schemas[i]);
+	values[0] = PointerGetDatum(construct_array(schemas, TENANT_SCHEMA_COUNT, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	audit_query("WITH t AS ("
+				" SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class c"
+				"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+				"  WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])"
+				"   AND c.relkind IN ('r', 'm')),"
+				" rels AS (SELECT t.oid FROM t"
+				"  UNION ALL SELECT t.reltoastrelid FROM t WHERE t.reltoastrelid <> 0),"
+				" paths AS (SELECT pg_catalog.pg_relation_filepath(r.oid) AS path"
+				"  FROM (SELECT rels.oid FROM rels UNION ALL SELECT i.indexrelid"
+				"   FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT rels.oid FROM rels)) r),"
+				" nodes AS (SELECT pg_catalog.regexp_replace(p.path, '/[^/]*$', '') AS dir,"
+				"  pg_catalog.regexp_replace(p.path, '^.*/', '') AS node"
+				"  FROM paths p WHERE p.path IS NOT NULL),"
+				" files AS (SELECT d.dir, f.name,"
+				"  pg_catalog.regexp_replace(f.name, '(_[a-z]+)?([.][0-9]+)?$', '') AS node"
+				"  FROM (SELECT DISTINCT nodes.dir FROM nodes) d,"
+				"   pg_catalog.pg_ls_dir(d.dir, true, false) AS f(name))"
+				" SELECT COALESCE(pg_catalog.sum((pg_catalog.pg_stat_file(f.dir OPERATOR(pg_catalog.||) '/'"
+				"   OPERATOR(pg_catalog.||) f.name, true)).size), 0)::pg_catalog.float8"
+				" FROM nodes JOIN files f ON f.dir OPERATOR(pg_catalog.=) nodes.dir"
+				"  AND f.node OPERATOR(pg_catalog.=) nodes.node",
+				1, types, values, SPI_OK_SELECT);
+	bytes = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										 &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	report_storage(run, t, bytes, true);
 }
 
 /*
@@ -906,7 +972,7 @@ lock_tenant(AuditRun *run, const AuditTenant *t, List *const *relations)
 	{
 		AuditReport(run, t->name, "locked_objects", AUDIT_WARNING,
 					psprintf("%s.%s", schema, current->relname),
-					"Table %s.%s could not be locked within tenancy.lock_timeout (%d ms), or waiting for it deadlocked: a session holds a conflicting lock on it. The storage and freshness checks of the tenant were skipped; the other tenants were audited.",
+					"Table %s.%s could not be locked within tenancy.lock_timeout (%d ms), or waiting for it deadlocked: a session holds a conflicting lock on it. The freshness check of the tenant was skipped and its storage read from the sizes of its files; the other tenants were audited.",
 					quote_identifier(schema), quote_identifier(current->relname),
 					tenancy_lock_timeout_ms);
 		return false;
@@ -1106,6 +1172,8 @@ audit_tenant(AuditRun *run, const AuditTenant *t, HTAB *relations_by_nsp)
 		audit_freshness(run, t, relations);
 		audit_storage(run, t, relations);
 	}
+	else
+		audit_storage_estimated(run, t);
 }
 
 /*

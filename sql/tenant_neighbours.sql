@@ -156,6 +156,18 @@ SET ROLE etl_blue;
 INSERT INTO public.orders (order_no) VALUES (1), (7) ON CONFLICT DO NOTHING RETURNING order_no;
 RESET ROLE;
 
+-- so do a unique index of a single partition and an exclusion constraint:
+-- share_table warns about each
+CREATE TABLE public.bookings (tenant text NOT NULL, room int NOT NULL,
+                              EXCLUDE USING btree (room WITH =));
+SELECT tenancy.share_table('public.bookings', 'tenant');
+CREATE TABLE public.visits (tenant text NOT NULL, visit_no int NOT NULL) PARTITION BY RANGE (visit_no);
+CREATE TABLE public.visits_1 PARTITION OF public.visits FOR VALUES FROM (0) TO (100);
+CREATE UNIQUE INDEX visits_1_no ON public.visits_1 (visit_no);
+SELECT tenancy.share_table('public.visits', 'tenant');
+-- and one created on a partition after share_table is reported by the audit
+CREATE UNIQUE INDEX orders_mid_amount ON public.orders_mid (amount);
+
 -- the audit reports what a DBA left open on the shared table: the grants
 -- above, a trigger of a tenant's function (planted by a superuser here), a
 -- partition whose row-level security was switched off, an extra permissive
@@ -170,6 +182,8 @@ CREATE VIEW public.whoami AS SELECT tenancy.current_tenant() AS me;
 SELECT check_name, severity, object, detail FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object, detail;
+DROP TABLE public.bookings, public.visits;
+DROP INDEX public.orders_mid_amount;
 -- a policy altered to name no column still marks the table as shared
 ALTER POLICY tenancy_tenant_isolation ON public.orders_default USING (true) WITH CHECK (true);
 SELECT pg_temp.attempt('etl_blue', 'TRUNCATE public.orders_default') AS truncate_altered;

@@ -612,27 +612,69 @@ revoke_tenant_privileges(Oid relid, const char *table)
 
 /*
  * warn_unique_keys
- *		A unique index whose key does not include the tenant column tells a
- *		tenant which keys other tenants hold: its insert fails, or ON
- *		CONFLICT DO NOTHING inserts nothing.
+ *		A unique index, or an exclusion constraint, whose key does not
+ *		include the tenant column tells a tenant which keys other tenants
+ *		hold: its insert fails, or ON CONFLICT DO NOTHING inserts nothing.
+ *		On the table and on each partition (a partition may have unique
+ *		indexes of its own, which the table's do not show); an index a
+ *		partition has because the table's index is partitioned is the
+ *		table's, warned about once.
  */
 static void
-warn_unique_keys(Oid relid, const char *table, AttrNumber attnum, const char *column)
+warn_unique_keys(Oid relid, const char *table, const char *column)
 {
-	(void) spi_count("SELECT pg_catalog.format('%I', c.relname) FROM pg_catalog.pg_index i "
-					 "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
-					 "WHERE i.indrelid = $1 AND i.indisunique "
-					 "AND NOT $2 = ANY (i.indkey::pg_catalog.int2[]) ORDER BY c.relname",
-					 relid, attnum);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("unique index %s of shared table %s does not include the tenant column %s",
-						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-						table, quote_identifier(column)),
-				 errdetail("A tenant inserting a key another tenant holds gets a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING: the key's existence is revealed."),
-				 errhint("Make the key lead with the tenant column, as in UNIQUE (%s, ...).",
-						 quote_identifier(column))));
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		Oid			part = lfirst_oid(lc);
+		AttrNumber	attnum = get_attnum(part, column);
+		char	   *qpart = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+													   get_rel_name(part));
+
+		if (attnum == InvalidAttrNumber)
+			continue;
+		(void) spi_count("SELECT pg_catalog.format('%I', c.relname), i.indisexclusion"
+						 " FROM pg_catalog.pg_index i"
+						 " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+						 " WHERE i.indrelid = $1 AND (i.indisunique OR i.indisexclusion)"
+						 " AND NOT $2 = ANY (i.indkey::pg_catalog.int2[])"
+						 " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h"
+						 "  WHERE h.inhrelid = i.indexrelid)"
+						 " ORDER BY c.relname",
+						 part, attnum);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *index = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			bool		exclusion = strcmp(SPI_getvalue(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 2), "t") == 0;
+
+			if (part == relid && !exclusion)
+				ereport(WARNING,
+						(errcode(ERRCODE_WARNING),
+						 errmsg("unique index %s of shared table %s does not include the tenant column %s",
+								index, table, quote_identifier(column)),
+						 errdetail("A tenant inserting a key another tenant holds gets a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING: the key's existence is revealed."),
+						 errhint("Make the key lead with the tenant column, as in UNIQUE (%s, ...).",
+								 quote_identifier(column))));
+			else
+				ereport(WARNING,
+						(errcode(ERRCODE_WARNING),
+						 errmsg("%s %s of %s%s%s does not include the tenant column %s",
+								exclusion ? "exclusion constraint index" : "unique index",
+								index, part == relid ? "shared table " : "partition ",
+								qpart, part == relid ? "" : psprintf(" of shared table %s", table),
+								quote_identifier(column)),
+						 exclusion ?
+						 errdetail("A tenant inserting a row that conflicts with another tenant's gets a conflict error: the other row's existence is revealed.") :
+						 errdetail("A tenant inserting a key another tenant holds gets a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING: the key's existence is revealed."),
+						 exclusion ?
+						 errhint("Add the tenant column to the constraint with equality, as in EXCLUDE USING gist (%s WITH =, ...) (btree_gist).",
+								 quote_identifier(column)) :
+						 errhint("Make the key lead with the tenant column, as in UNIQUE (%s, ...).",
+								 quote_identifier(column))));
+		}
+	}
 }
 
 /*
@@ -722,7 +764,7 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
 															get_rel_name(part)));
 	}
-	warn_unique_keys(relid, table, attnum, column);
+	warn_unique_keys(relid, table, column);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -1275,8 +1275,9 @@ audit_shared_tables(AuditRun *run)
  *		- shared_table_privilege (high): TRIGGER, TRUNCATE, REFERENCES or
  *		  MAINTAIN (PostgreSQL 17 and later) granted to a tenant role or
  *		  PUBLIC;
- *		- shared_table_unique_key (warning): a unique key without the tenant
- *		  column, which reveals other tenants' keys.
+ *		- shared_table_unique_key (warning): a unique key or an exclusion
+ *		  constraint without the tenant column, on the table or a partition
+ *		  of its own, which reveals other tenants' keys.
  */
 static void
 audit_shared_table_neighbours(AuditRun *run)
@@ -1344,11 +1345,19 @@ audit_shared_table_neighbours(AuditRun *run)
 				"  AND (a.grantee = 0 OR tenancy.tenant_of_role(a.grantee) IS NOT NULL)"
 				" UNION ALL"
 				" SELECT 'shared_table_unique_key', 'warning', t.tbl,"
-				"  pg_catalog.format('Unique index %I of shared table %s does not include the tenant column %I: a tenant inserting a key another tenant holds learns that it exists (a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING).',"
-				"   c.relname, t.tbl, t.tenant_column)"
-				" FROM tables t JOIN pg_catalog.pg_index i ON i.indrelid = t.relid AND i.indisunique"
+				"  pg_catalog.format('%s %I of %s does not include the tenant column %I: %s.',"
+				"   CASE WHEN i.indisexclusion THEN 'Exclusion constraint index' ELSE 'Unique index' END,"
+				"   c.relname, CASE WHEN t.relid = t.root THEN 'shared table ' OPERATOR(pg_catalog.||) t.tbl"
+				"    ELSE pg_catalog.format('partition %s of shared table %s', t.tbl, t.root_tbl) END,"
+				"   t.tenant_column, CASE WHEN i.indisexclusion"
+				"    THEN 'a tenant inserting a row that conflicts with another tenant''s learns that it exists (a conflict error)'"
+				"    ELSE 'a tenant inserting a key another tenant holds learns that it exists (a duplicate-key error, or nothing inserted with ON CONFLICT DO NOTHING)' END)"
+				" FROM tables t JOIN pg_catalog.pg_index i ON i.indrelid = t.relid"
+				"  AND (i.indisunique OR i.indisexclusion)"
 				" JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-				" WHERE t.relid = t.root AND NOT t.tenant_attnum = ANY (i.indkey::pg_catalog.int2[])"
+				" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
+				"  AND NOT (SELECT a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.relid"
+				"   AND a.attname OPERATOR(pg_catalog.=) t.tenant_column) = ANY (i.indkey::pg_catalog.int2[])"
 				" ORDER BY 1, 3, 4",
 				0, NULL, NULL, SPI_OK_SELECT);
 

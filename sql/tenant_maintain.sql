@@ -32,6 +32,20 @@ VACUUM FULL public.ledger;
 CLUSTER public.ledger;
 REINDEX TABLE public.ledger;
 REINDEX INDEX public.ledger_pkey;
+-- nor its TOAST table, even with USAGE on schema pg_toast (statements named
+-- after the table's OID: not echoed)
+RESET ROLE;
+GRANT USAGE ON SCHEMA pg_toast TO tenant_mt_writer;
+SET ROLE etl_mt;
+\set ECHO none
+SELECT format('VACUUM FULL %s', reltoastrelid::regclass) FROM pg_class
+ WHERE oid = 'public.ledger'::regclass \gexec
+SELECT format('REINDEX TABLE %s', reltoastrelid::regclass) FROM pg_class
+ WHERE oid = 'public.ledger'::regclass \gexec
+\set ECHO all
+RESET ROLE;
+REVOKE USAGE ON SCHEMA pg_toast FROM tenant_mt_writer;
+SET ROLE etl_mt;
 -- and the forms without a table, which would reach it (17 and later; on 15
 -- the role may maintain only what it owns, nothing here, and the skipped
 -- tables' WARNINGs are kept out)

@@ -209,6 +209,33 @@ reaches_shared(Oid relid, List **visited)
 #define SHARED_HINT "Tenant roles may not run TRUNCATE, CREATE TRIGGER, VACUUM, ANALYZE, CLUSTER, REINDEX, LOCK TABLE above ROW EXCLUSIVE or create a foreign key referencing a table shared with tenancy.share_table, whatever privileges they hold."
 
 /*
+ * toast_owner
+ *		The table a TOAST table belongs to (VACUUM FULL or REINDEX of a
+ *		shared table's TOAST table locks every tenant out of its toasted
+ *		values), InvalidOid when none.  A TOAST table is named after its
+ *		table's OID, pg_toast_<oid>; that table's reltoastrelid confirms it.
+ */
+static Oid
+toast_owner(Oid toastid)
+{
+	const char *name = get_rel_name(toastid);
+	unsigned int owner;
+	HeapTuple	tuple;
+	Oid			result = InvalidOid;
+
+	if (name == NULL || sscanf(name, "pg_toast_%u", &owner) != 1)
+		return InvalidOid;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum((Oid) owner));
+	if (HeapTupleIsValid(tuple))
+	{
+		if (((Form_pg_class) GETSTRUCT(tuple))->reltoastrelid == toastid)
+			result = (Oid) owner;
+		ReleaseSysCache(tuple);
+	}
+	return result;
+}
+
+/*
  * refuse_on_shared_relid
  *		42501 when a tenant role runs what on relid, when it is a shared
  *		table (or a partition or child of one, or a view over one), or an
@@ -221,7 +248,12 @@ refuse_on_shared_relid(Oid relid, const char *what, const char *why)
 	char		relkind = get_rel_relkind(relid);
 
 	if (relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX)
+	{
 		relid = IndexGetRelation(relid, true);
+		relkind = get_rel_relkind(relid);
+	}
+	if (relkind == RELKIND_TOASTVALUE)
+		relid = toast_owner(relid);
 	if (!OidIsValid(relid) || !reaches_shared(relid, &visited))
 		return;
 	ereport(ERROR,

@@ -60,7 +60,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/transam.h"
-#include "common/hashfn.h"
+#include "lib/qunique.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
@@ -858,31 +858,62 @@ load_budget_info(const char *tenant)
 }
 
 /*
- * The key space of the per-tenant budget lock: an advisory lock tag whose
- * fourth field no SQL function uses (pg_advisory_lock uses 1 and 2), so a
- * tenant's own advisory locks can neither take nor block it.  It shows in
- * pg_locks as an advisory lock with objsubid 7001.
+ * count_live_relations
+ *		Relations in the tenant's schemas or owned by its roles, in pg_class
+ *		read with a dirty snapshot: committed rows, and those of
+ *		transactions still in progress (the tenant's other sessions' open
+ *		transactions; this one's, the statement that just ran included),
+ *		not those of transactions rolled back.  Whichever of two concurrent
+ *		statements counts last sees the other's new relations, so N
+ *		sessions of a tenant in open transactions cannot each fill the
+ *		budget and all commit, and none waits for another (a lock held to
+ *		the end of the transaction would have serialized every transaction
+ *		of the tenant that creates a relation, a temporary table
+ *		included).  A REPEATABLE READ transaction's snapshot plays no part.
+ *		A row another transaction is updating shows twice (the old
+ *		version and the new): relations are counted by OID, once.  A
+ *		relation another transaction is dropping still counts until it
+ *		commits.
  */
-#define BUDGET_LOCK_SPACE 7001
-
-/*
- * lock_tenant_budget
- *		Take the tenant's budget lock until the transaction ends: counts of
- *		the tenant's relations then follow one another, each seeing what the
- *		transactions before it committed.  Without it, N sessions of one
- *		tenant in open transactions could each fill the budget and all
- *		commit (N times the budget).  Only the tenant's own statements that
- *		create relations wait for it.
- */
-static void
-lock_tenant_budget(const char *tenant)
+static int64
+count_live_relations(void)
 {
-	LOCKTAG		tag;
+	Relation	rel = table_open(RelationRelationId, AccessShareLock);
+	SnapshotData dirty;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int			size = 64;
+	int			n = 0;
+	Oid		   *oids = palloc(sizeof(Oid) * size);
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
-						 hash_bytes((const unsigned char *) tenant, strlen(tenant)),
-						 0, BUDGET_LOCK_SPACE);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	InitDirtySnapshot(dirty);
+	scan = systable_beginscan(rel, InvalidOid, false, &dirty, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_class c = (Form_pg_class) GETSTRUCT(tuple);
+		bool		match = false;
+
+		for (int i = 0; !match && i < TENANT_SCHEMA_COUNT; i++)
+			match = OidIsValid(DatumGetObjectId(budget_info.schemas[i])) &&
+				c->relnamespace == DatumGetObjectId(budget_info.schemas[i]);
+		for (int i = 0; !match && i < BUDGET_ROLE_COUNT; i++)
+			match = OidIsValid(DatumGetObjectId(budget_info.roles[i])) &&
+				c->relowner == DatumGetObjectId(budget_info.roles[i]);
+		if (!match)
+			continue;
+		if (n == size)
+		{
+			size *= 2;
+			oids = repalloc(oids, sizeof(Oid) * size);
+		}
+		oids[n++] = c->oid;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	qsort(oids, n, sizeof(Oid), oid_cmp);
+	n = (int) qunique(oids, n, sizeof(Oid), oid_cmp);
+	pfree(oids);
+	return n;
 }
 
 /*
@@ -891,9 +922,8 @@ lock_tenant_budget(const char *tenant)
  *		rows of rolled-back creations, dead until VACUUM, do not count):
  *		relations in the tenant's schemas and relations its roles own
  *		anywhere (temporary tables too).  Nothing is counted when the
- *		tier has no budget.  Under the tenant's budget lock, with the latest
- *		snapshot (a REPEATABLE READ transaction's own snapshot would not see
- *		what another session of the tenant committed since it began).
+ *		tier has no budget.  Also the relations of the tenant's
+ *		transactions in progress (count_live_relations).
  */
 static RelationCount
 count_relations(const char *tenant)
@@ -914,36 +944,7 @@ count_relations(const char *tenant)
 			result.budget = TenantRelationBudget(budget_info.tier);
 		}
 		if (result.budget >= 0)
-		{
-			Oid			types[2] = {OIDARRAYOID, OIDARRAYOID};
-			Datum		args[2];
-			bool		isnull;
-			SPIPlanPtr	plan;
-
-			args[0] = PointerGetDatum(construct_array(budget_info.schemas, TENANT_SCHEMA_COUNT,
-													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-			args[1] = PointerGetDatum(construct_array(budget_info.roles, BUDGET_ROLE_COUNT,
-													  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-
-			lock_tenant_budget(tenant);
-			plan = SPI_prepare("SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c "
-							   "WHERE c.relnamespace = ANY ($1) OR c.relowner = ANY ($2)",
-							   2, types);
-			if (plan == NULL)
-				elog(ERROR, "could not prepare the count of relations: %s",
-					 SPI_result_code_string(SPI_result));
-
-			/*
-			 * Not read-only: SPI advances the command counter, so the latest
-			 * snapshot sees the relations the statement that just ran
-			 * created, and those other transactions committed.
-			 */
-			if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-									 false, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not count the relations of tenant \"%s\"", tenant);
-			result.live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-		}
+			result.live = count_live_relations();
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
 	}

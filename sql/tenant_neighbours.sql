@@ -395,6 +395,7 @@ SET maintenance_work_mem = '8GB';
 SET temp_buffers = '4GB';
 SET max_parallel_workers_per_gather = 64;
 SET max_parallel_maintenance_workers = 64;
+SET max_parallel_workers = 64;
 SET hash_mem_multiplier = 1.5;
 SET max_parallel_workers_per_gather = 0;
 SHOW hash_mem_multiplier;

@@ -421,7 +421,8 @@ check_session_ceilings(char **newval, void **extra, GucSource source)
 {
 	static const char *const names[] = {
 		"hash_mem_multiplier", "maintenance_work_mem", "temp_buffers",
-		"max_parallel_workers_per_gather", "max_parallel_maintenance_workers"
+		"max_parallel_workers_per_gather", "max_parallel_maintenance_workers",
+		"max_parallel_workers"
 	};
 	char	   *list = pstrdup(*newval);
 	char	   *save = NULL;
@@ -447,7 +448,7 @@ check_session_ceilings(char **newval, void **extra, GucSource source)
 			known |= strcmp(item, names[i]) == 0;
 		if (!known)
 		{
-			GUC_check_errdetail("\"%s\" is not one of hash_mem_multiplier, maintenance_work_mem, temp_buffers, max_parallel_workers_per_gather and max_parallel_maintenance_workers.", item);
+			GUC_check_errdetail("\"%s\" is not one of hash_mem_multiplier, maintenance_work_mem, temp_buffers, max_parallel_workers_per_gather, max_parallel_maintenance_workers and max_parallel_workers.", item);
 			return false;
 		}
 		if (strcmp(item, "hash_mem_multiplier") == 0)
@@ -538,7 +539,8 @@ DefineTenancySettings(void)
 							   "A tenant login role's session may not raise these settings above these values (SET refused with 42501; set_config(), startup options and function SET clauses lowered back), unless a DBA set the setting for the role, which is then its ceiling. A value from the server's configuration is left as it is.",
 							   &tenancy_session_ceilings,
 							   "hash_mem_multiplier=2,maintenance_work_mem=256MB,temp_buffers=64MB,"
-							   "max_parallel_workers_per_gather=2,max_parallel_maintenance_workers=2",
+							   "max_parallel_workers_per_gather=2,max_parallel_maintenance_workers=2,"
+							   "max_parallel_workers=8",
 							   PGC_SUSET,
 							   0,
 							   check_session_ceilings, NULL, NULL);

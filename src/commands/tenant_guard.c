@@ -114,12 +114,13 @@
  * of its own (which a DBA set: tenant roles may not).
  */
 #define TIER_CEILINGS 3
-#define CEILING_COUNT 8
+#define CEILING_COUNT 9
 #define HASH_MEM_MULTIPLIER 3
 static const char *const ceiling_names[CEILING_COUNT] = {
 	"statement_timeout", "work_mem", "idle_in_transaction_session_timeout",
 	"hash_mem_multiplier", "maintenance_work_mem", "temp_buffers",
-	"max_parallel_workers_per_gather", "max_parallel_maintenance_workers"
+	"max_parallel_workers_per_gather", "max_parallel_maintenance_workers",
+	"max_parallel_workers"
 };
 
 /*
@@ -1178,8 +1179,10 @@ current_value(int c)
 			return num_temp_buffers;
 		case 6:
 			return max_parallel_workers_per_gather;
-		default:
+		case 7:
 			return max_parallel_maintenance_workers;
+		default:
+			return max_parallel_workers;
 	}
 }
 
@@ -1345,7 +1348,7 @@ check_alter_role_set(AlterRoleSetStmt *stmt)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to change the role setting \"%s\"",
 					set->name ? set->name : "ALL"),
-			 errdetail("A tenant login role's statement_timeout, work_mem and idle_in_transaction_session_timeout are set by its tier, its hash_mem_multiplier, maintenance_work_mem, temp_buffers, max_parallel_workers_per_gather and max_parallel_maintenance_workers by tenancy.session_ceilings unless a DBA set them for the role; all are its sessions' ceilings."),
+			 errdetail("A tenant login role's statement_timeout, work_mem and idle_in_transaction_session_timeout are set by its tier, its hash_mem_multiplier, maintenance_work_mem, temp_buffers and parallel workers by tenancy.session_ceilings unless a DBA set them for the role; all are its sessions' ceilings."),
 			 errhint("Ask the platform's administrators to change the tenant's tier.")));
 }
 

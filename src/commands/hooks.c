@@ -2,9 +2,9 @@
  *
  * hooks.c
  *	  Every hook tenancy installs in a backend, in one place: the utility
- *	  hook and the executor's start and end hooks.  Each calls the checks
- *	  of the files that own them, then the previous hook (another
- *	  extension's) or the standard function.
+ *	  hook, the planner hook and the executor's start and end hooks.  Each
+ *	  calls the checks of the files that own them, then the previous hook
+ *	  (another extension's) or the standard function.
  *
  *	  utility statement, before:  RefuseDropWithTenants (setup.c),
  *	                              TenantGuardBeforeUtility (tenant_guard.c)

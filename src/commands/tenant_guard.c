@@ -48,7 +48,17 @@
  *	  refused with 42501, as is ALTER ROLE ... SET or RESET of them.  A
  *	  value that got above its ceiling another way (set_config(), a startup
  *	  option, RESET back to one, a function's SET clause) is lowered back
- *	  to the ceiling, with a WARNING, before and after every statement.
+ *	  to the ceiling, with a WARNING, before and after every statement and
+ *	  before a query is planned.  The settings that multiply one
+ *	  statement's memory or parallel workers (hash_mem_multiplier,
+ *	  maintenance_work_mem, temp_buffers, the parallel workers) have
+ *	  ceilings too, from tenancy.session_ceilings unless the role has a
+ *	  setting of its own; they hold against values the session set, not
+ *	  the server's configuration.
+ *
+ *	  The relation budget counts, with a dirty snapshot, the relations of
+ *	  the tenant's transactions in progress too: concurrent sessions of a
+ *	  tenant cannot each fill it.
  *
  *-------------------------------------------------------------------------
  */

@@ -682,9 +682,10 @@ static void
 report_storage(AuditRun *run, const AuditTenant *t, double bytes, bool estimated)
 {
 	double		limit;
-	const char *how = estimated ?
-		" (its tables' size read from their files: one was locked)" : "";
+	const char *how = "";
 
+	if (estimated)
+		how = " (its tables' size read from their files: one was locked)";
 	if (t->model->local)
 		bytes += large_object_bytes(t->model);
 	limit = t->storage_gb * 1024.0 * 1024.0 * 1024.0;

@@ -167,6 +167,10 @@ CREATE UNIQUE INDEX visits_1_no ON public.visits_1 (visit_no);
 SELECT tenancy.share_table('public.visits', 'tenant');
 -- and one created on a partition after share_table is reported by the audit
 CREATE UNIQUE INDEX orders_mid_amount ON public.orders_mid (amount);
+-- as is a foreign key of a tenant's table referencing a shared table (made
+-- by a superuser: the hook refuses it to tenant roles)
+CREATE TABLE blue_bronze.probe (order_no int REFERENCES public.orders (order_no));
+ALTER TABLE blue_bronze.probe OWNER TO etl_blue;
 
 -- the audit reports what a DBA left open on the shared table: the grants
 -- above, a trigger of a tenant's function (planted by a superuser here), a
@@ -182,7 +186,7 @@ CREATE VIEW public.whoami AS SELECT tenancy.current_tenant() AS me;
 SELECT check_name, severity, object, detail FROM tenancy.audit()
  WHERE check_name LIKE 'shared%' OR check_name = 'schema_exposure'
  ORDER BY check_name, object, detail;
-DROP TABLE public.bookings, public.visits;
+DROP TABLE public.bookings, public.visits, blue_bronze.probe;
 DROP INDEX public.orders_mid_amount;
 -- a policy altered to name no column still marks the table as shared
 ALTER POLICY tenancy_tenant_isolation ON public.orders_default USING (true) WITH CHECK (true);

@@ -1276,6 +1276,9 @@ audit_shared_tables(AuditRun *run)
  *		- shared_table_privilege (high): TRIGGER, TRUNCATE, REFERENCES or
  *		  MAINTAIN (PostgreSQL 17 and later) granted to a tenant role or
  *		  PUBLIC;
+ *		- shared_table_foreign_key (high): a foreign key of a table a
+ *		  tenant role owns referencing a shared table: its checks tell
+ *		  which keys other tenants hold, and they lock the referenced rows;
  *		- shared_table_unique_key (warning): a unique key or an exclusion
  *		  constraint without the tenant column, on the table or a partition
  *		  of its own, which reveals other tenants' keys.
@@ -1344,6 +1347,15 @@ audit_shared_table_neighbours(AuditRun *run)
 				" FROM tables t, pg_catalog.aclexplode(t.relacl) a"
 				" WHERE a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES', 'MAINTAIN')"
 				"  AND (a.grantee = 0 OR tenancy.tenant_of_role(a.grantee) IS NOT NULL)"
+				" UNION ALL"
+				" SELECT 'shared_table_foreign_key', 'high', t.tbl,"
+				"  pg_catalog.format('Foreign key %I of table %s, owned by role %I of tenant %s, references shared table %s: its checks tell which keys other tenants hold.',"
+				"   k.conname, k.conrelid::pg_catalog.regclass, pg_catalog.pg_get_userbyid(r.relowner),"
+				"   tenancy.tenant_of_role(r.relowner), t.tbl)"
+				" FROM tables t JOIN pg_catalog.pg_constraint k ON k.confrelid = t.relid AND k.contype = 'f'"
+				" JOIN pg_catalog.pg_class r ON r.oid = k.conrelid"
+				" WHERE tenancy.tenant_of_role(r.relowner) IS NOT NULL"
+				"  AND k.conparentid = 0"
 				" UNION ALL"
 				" SELECT 'shared_table_unique_key', 'warning', t.tbl,"
 				"  pg_catalog.format('%s %I of %s does not include the tenant column %I: %s.',"

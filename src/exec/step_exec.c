@@ -645,7 +645,8 @@ run_local_sql(const char *sql)
 	if (!WorkerLockExtension())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"tenancy\" is not installed: the step's SQL was not run")));
+				 errmsg("extension \"tenancy\" is not installed at version %s: the step's SQL was not run",
+						TENANCY_VERSION)));
 	/* a tenant's lock on its objects fails the attempt, retried later */
 	(void) set_config_option("lock_timeout", psprintf("%d", tenancy_lock_timeout_ms),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);

@@ -19,7 +19,8 @@ extern void WorkerXactCommit(void);
 /*
  * In a worker transaction, before touching the extension's tables: lock
  * the extension (DROP EXTENSION and the worker queue on it, never a
- * deadlock between them); false when it is not installed.
+ * deadlock between them); false when it is not installed, or installed
+ * at another version than the library's (the worker then waits).
  */
 extern bool WorkerLockExtension(void);
 

@@ -112,6 +112,8 @@ typedef struct Engine
 	TimestampTz renew_leases_at;	/* half of the oldest lease we hold is
 									 * gone; 0 when we hold none */
 	bool		catalog_checked;	/* the installed version is ours */
+	bool		catalog_was_ours;	/* it was, at some pass: a change since
+									 * then was made under the running worker */
 } Engine;
 
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
@@ -288,7 +290,11 @@ installed_version(void)
  * states and functions the tables do not have yet; one older than the
  * catalog would not know the newer ones.  Either could leave steps half
  * recorded.  Waiting costs nothing: the steps stay pending and run once
- * the versions match.
+ * the versions match.  The worker comes here at start, and from any pass
+ * whose transaction found the extension gone or at another version
+ * (WorkerLockExtension checks it in every transaction, so an ALTER
+ * EXTENSION UPDATE made while this library runs stops it too: outcomes not
+ * recorded yet are dropped, and the steps' leases bring them back).
  */
 static void
 wait_for_catalog(Engine *engine)
@@ -321,10 +327,25 @@ wait_for_catalog(Engine *engine)
 			 */
 			engine->catalog_checked = (version != NULL);
 			if (version != NULL)
+			{
 				engine->claim_all = true;
+				engine->catalog_was_ours = true;
+			}
 			return;
 		}
-		if (!logged)
+		if (!logged && engine->catalog_was_ours)
+		{
+			/* changed under the running worker: this library is the old one */
+			ereport(LOG,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tenancy worker is waiting: extension tenancy was changed to version %s in database \"%s\" while the library of version %s runs",
+							version, tenancy_database, TENANCY_VERSION),
+					 errdetail("The worker runs no step against the catalog of another version; steps stay pending until the versions match."),
+					 errhint("Install the library of version %s and restart the server.",
+							 version)));
+			logged = true;
+		}
+		else if (!logged)
 		{
 			ereport(LOG,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -14,22 +14,95 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "storage/itemptr.h"
 #include "storage/lmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "tenancy.h"
 #include "worker_xact.h"
+
+/*
+ * The version of pg_extension's row for tenancy last compared with the
+ * library's (TENANCY_VERSION): the row is known by its xmin and ctid, which
+ * every UPDATE of it (ALTER EXTENSION UPDATE) changes; the verdict is
+ * kept until then, so that a transaction of the worker compares no text.
+ */
+static TransactionId compared_xmin = InvalidTransactionId;
+static ItemPointerData compared_tid;
+static bool compared_ours = false;
+
+static Oid	look_up_extension(bool *ours);
+
+/*
+ * look_up_extension
+ *		The OID of extension tenancy (InvalidOid when not installed), from
+ *		one index scan of pg_extension, and in *ours whether it is installed
+ *		at the library's version.  What get_extension_oid reads, and the
+ *		version with it at no extra scan; the version is decoded only when
+ *		the row is not the one last compared.
+ */
+static Oid
+look_up_extension(bool *ours)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			oid = InvalidOid;
+
+	*ours = false;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("tenancy"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		TransactionId xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
+
+		oid = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
+		if (!TransactionIdEquals(xmin, compared_xmin) ||
+			!ItemPointerEquals(&tuple->t_self, &compared_tid))
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+										 RelationGetDescr(rel), &isnull);
+			bool		same = false;
+
+			if (!isnull)
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				same = VARSIZE_ANY_EXHDR(t) == strlen(TENANCY_VERSION) &&
+					memcmp(VARDATA_ANY(t), TENANCY_VERSION, VARSIZE_ANY_EXHDR(t)) == 0;
+			}
+			compared_xmin = xmin;
+			compared_tid = tuple->t_self;
+			compared_ours = same;
+		}
+		*ours = compared_ours;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return oid;
+}
 
 /*
  * WorkerLockExtension
  *		In a transaction of the worker, before it touches a table of the
  *		extension: lock the extension itself (AccessShareLock on the
  *		pg_extension object, until the transaction ends), and say whether it
- *		is installed.
+ *		is installed at the library's version.
  *
  * DROP EXTENSION locks the extension (AccessExclusiveLock) before any of
  * its members, then the members one after another in an order of its own,
@@ -42,6 +115,16 @@
  * waits for the worker's short transaction, or the worker waits for the
  * DROP and then finds the extension gone.  The lock taken is re-checked
  * after the wait (a DROP and a CREATE may have come in between).
+ *
+ * Installed at another version (ALTER EXTENSION UPDATE while this library
+ * runs, or UPDATE pg_extension), the extension counts as not installed:
+ * the statements of this library were written for its own version's
+ * tables, columns and states, and a transaction that ran them against
+ * another's could leave steps half recorded.  The worker then waits in
+ * wait_for_catalog until the versions match again (a restart with the
+ * library of the catalog's version).  The check costs nothing: the
+ * version comes from the scan that finds the extension's OID, and is
+ * compared only when the row changed (look_up_extension).
  */
 bool
 WorkerLockExtension(void)
@@ -50,10 +133,11 @@ WorkerLockExtension(void)
 
 	for (;;)
 	{
-		Oid			current = get_extension_oid("tenancy", true);
+		bool		ours;
+		Oid			current = look_up_extension(&ours);
 
 		if (current == locked)
-			return OidIsValid(current);
+			return OidIsValid(current) && ours;
 		if (OidIsValid(locked))
 			UnlockDatabaseObject(ExtensionRelationId, locked, 0, AccessShareLock);
 		if (!OidIsValid(current))

@@ -29,9 +29,16 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use TenancyTest;
 
+# without them the test fails (a skip would let a shallow CI clone pass
+# without ever testing the upgrade)
 my $release_src = $ENV{TENANCY_RELEASE_SRC};
-plan skip_all => 'no 0.1.0 sources: run through test/run-tests.sh in a git checkout'
-  unless $release_src && -f "$release_src/Makefile";
+unless ($release_src && -f "$release_src/Makefile")
+{
+	fail('the sources of 0.1.0 are there: run through test/run-tests.sh in a git checkout that has, '
+		  . 'or can fetch from origin, commit 8d35af887237a0a7203fcdc51bd4ba2a3515f190');
+	done_testing();
+	exit;
+}
 
 my $tmp = $PostgreSQL::Test::Utils::tmp_check;
 
@@ -154,6 +161,19 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE bac
 my @waits = (substr(slurp_file($node->logfile), $log_offset) =~ /tenancy worker is waiting/g);
 is(scalar(@waits), 1, 'the wait is logged once');
 
+# in that window tenants keep working: the new library's hooks (the
+# relation guard, the shared table's tenant) run against 0.1.0's catalog,
+# which has no record of the roles tenancy created (names decide there)
+is($node->safe_psql('postgres', q{
+	SET ROLE etl_up_local;
+	CREATE TABLE up_local_bronze.in_window (i int);
+	INSERT INTO up_local_bronze.in_window VALUES (1);
+	SELECT (SELECT count(*) FROM up_local_bronze.in_window) || ' ' || string_agg(tenant, ',' ORDER BY tenant) FROM public.runs}),
+	'1 up-local', 'before the update, a tenant creates a table and the shared table shows it its rows alone');
+is($node->safe_psql('postgres', q{SET ROLE etl_up_local; SELECT count(*) FROM public.runs WHERE tenant <> 'up-local'}),
+	'0', 'and no other tenant\'s row');
+is($node->safe_psql('postgres', $steps_sql), $steps_before, 'the worker still waits');
+
 $node->safe_psql('postgres', 'ALTER EXTENSION tenancy UPDATE');
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'tenancy'"),
 	$new_version, "ALTER EXTENSION UPDATE reaches $new_version");
@@ -161,6 +181,33 @@ is($node->safe_psql('postgres', 'SELECT tenancy.version()'), $new_version, 'with
 $node->wait_for_log(qr/tenancy worker resumes/, $log_offset);
 is(TenancyTest::wait_operation($node, $late, 120), 'succeeded',
 	'the worker resumes: the pending tenant converges');
+
+# The catalog changed under the running worker (as an ALTER EXTENSION
+# UPDATE to a later version, run before the restart with its library,
+# would): the worker notices in its next transaction, runs nothing, logs
+# once, and resumes when the versions match again
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{UPDATE pg_extension SET extversion = '9.9.9' WHERE extname = 'tenancy'});
+my $moved = $node->safe_psql('postgres', "SELECT tenancy.provision('up-moved', " . spec('up-moved', 'basic') . ')');
+my $moved_sql = "SELECT string_agg(ordinal || ':' || state || ':' || attempts, ' ' ORDER BY ordinal)
+                   FROM tenancy.steps WHERE operation_id = $moved";
+my $moved_before = $node->safe_psql('postgres', $moved_sql);
+$waiting = 0;
+for (1 .. 30)
+{
+	last if $waiting = (substr(slurp_file($node->logfile), $log_offset)
+		=~ /tenancy worker is waiting: extension tenancy was changed to version 9\.9\.9 in database "postgres" while the library of version \Q$new_version\E runs/);
+	sleep 1;
+}
+ok($waiting, 'the running worker notices the catalog changed, and says so');
+sleep 2;
+is($node->safe_psql('postgres', $moved_sql), $moved_before,
+	'a catalog of another version under the running worker: no step is claimed');
+like($moved_before, qr/^[0-9:a-z ]*pending:0[0-9:a-z ]*$/, 'the steps are pending, no attempt made');
+$node->safe_psql('postgres', qq{UPDATE pg_extension SET extversion = '$new_version' WHERE extname = 'tenancy'});
+is(TenancyTest::wait_operation($node, $moved, 120), 'succeeded', 'the versions match again: the worker resumes');
+@waits = (substr(slurp_file($node->logfile), $log_offset) =~ /tenancy worker is waiting/g);
+is(scalar(@waits), 1, 'that wait was logged once');
 
 # 4. Everything keeps working on the upgraded catalog
 is($node->safe_psql('postgres', q{
@@ -190,8 +237,26 @@ $node->safe_psql('postgres', q{DELETE FROM public.runs WHERE tenant = 'up-gone'}
 run_op("SELECT tenancy.deprovision('up-gone', true)", 'deprovision removes a tenant');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname ~ '_up_gone'"), '0',
 	'its roles are gone');
-($rc, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM tenancy.audit()');
+run_op("SELECT tenancy.deprovision('up-placed', true)", 'deprovision removes the placed tenant of 0.1.0');
+is($warehouse->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname ~ '_up_placed'")
+	. ' ' . $warehouse->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname ~ '^up_placed_'"),
+	'0 0', 'on the warehouse, its roles and schemas are gone');
+# the audit: the tenants applied since the upgrade are clean; up-late,
+# planned by 0.1.0 and not applied since, lacks what 0.2.0 plans and 0.1.0
+# did not (the backup role, the audit table's billing guard, the sequence
+# grant of the backup role), until its first apply
+my $audit_sql = q{SELECT tenant || ' | ' || check_name || ' | ' || severity || ' | ' || object
+                    FROM tenancy.audit() ORDER BY 1};
+($rc, $out, $err) = $node->psql('postgres', $audit_sql);
 is($rc, 0, 'audit runs') or diag($err);
+is($out, join("\n",
+		'up-late | billing_guard | high | up_late_audit.pipeline_runs',
+		'up-late | drift | warning | up_late_audit.pipeline_runs_run_id_seq',
+		'up-late | role_missing | critical | backup_up_late'),
+	'the audit after the upgrade: only what 0.1.0 did not build, for the tenant not applied since');
+run_op(q{SELECT tenancy.apply(name, spec) FROM tenancy.tenants WHERE name = 'up-late'},
+	'apply with its stored spec');
+is($node->safe_psql('postgres', $audit_sql), '', 'after it, the audit finds nothing');
 run_op("SELECT tenancy.rotate_credentials('up-local')", 'rotation gives a new password end to end');
 $node->safe_psql('postgres', 'SELECT tenancy.sample_usage()');
 like($node->safe_psql('postgres',

@@ -59,15 +59,30 @@ ALTER DEFAULT PRIVILEGES FOR ROLE etl_audit_a GRANT SELECT ON TABLES TO PUBLIC;
 ALTER SCHEMA audit_b_gold_mart OWNER TO regress_outsider;
 ALTER POLICY tenancy_tenant_isolation ON public.shared_notes USING (true);
 ALTER TABLE public.shared_notes NO FORCE ROW LEVEL SECURITY;
+-- revoked planned grants on the audit table, its sequence and in default
+-- privileges; and two the roles still hold through PUBLIC (granted above),
+-- which the audit counts as missing all the same
+REVOKE UPDATE ON audit_a_audit.pipeline_runs FROM tenant_audit_a_writer;
+REVOKE SELECT ON audit_a_audit.pipeline_runs FROM tenant_audit_a_reader;
+REVOKE SELECT ON SEQUENCE audit_a_audit.pipeline_runs_run_id_seq FROM tenant_audit_a_reader;
+REVOKE USAGE ON SCHEMA audit_a_silver FROM tenant_audit_a_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE etl_audit_a REVOKE SELECT ON TABLES FROM tenant_audit_a_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE tenant_audit_a_owner REVOKE USAGE ON SEQUENCES FROM tenant_audit_a_writer;
 SELECT tenant, check_name, severity, object, detail FROM tenancy.audit()
  ORDER BY tenant NULLS FIRST, check_name, object, detail;
 -- and what the previous run had that this one does not
 SELECT tenant, check_name, object FROM tenancy.audit_resolved ORDER BY 1, 2, 3;
 
--- apply with the stored spec repairs what it plans, the revoked schema
--- grant included (not what it never revokes); the tenant-role membership
--- and PUBLIC grants remain findings
+-- apply with the stored spec repairs what it plans, every revoked planned
+-- grant included (schemas, the audit table and its sequence, default
+-- privileges; those held through PUBLIC too), but not what it never
+-- revokes: the tenant-role membership and PUBLIC grants remain findings,
+-- and no missing_privileges
 ALTER SCHEMA audit_b_gold_mart OWNER TO tenant_audit_b_owner;
+SELECT t.name AS tenant, p.detail FROM tenancy.tenants t,
+       LATERAL tenancy.plan(t.name, t.spec) p
+ WHERE p.action LIKE 'grant %' OR p.action = 'alter default privileges'
+ ORDER BY 1, 2;
 SELECT tenancy.apply(name, spec) IS NOT NULL AS applied
   FROM tenancy.tenants ORDER BY name;
 SELECT tenant, check_name, severity, object FROM tenancy.audit()

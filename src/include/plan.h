@@ -125,6 +125,9 @@ typedef struct RoleState
 	bool		is_member;		/* login roles: member of the writer role (the
 								 * backup role: of the reader role) */
 	List	   *settings;		/* "name=value" strings of ALTER ROLE SET */
+	bool		default_privileges_missing; /* a default privilege the plan
+											 * gives the groups on what this
+											 * role creates is gone */
 } RoleState;
 
 /* Triggers that keep a local tenant's pipeline_runs append-only (billing) */
@@ -145,11 +148,20 @@ typedef struct TenantState
 	RoleState	logins[TENANT_LOGIN_ROLE_COUNT];
 	RoleState	backup;			/* is_member: of the reader group */
 	bool		schema_exists[TENANT_SCHEMA_COUNT];
-	/* an existing schema whose planned grant to the writer / reader is gone */
+	/*
+	 * an existing schema whose planned grant to the writer / reader is gone.
+	 * Here and below, "gone" means the role's own ACL entries lack it, as the
+	 * audit counts (audit_acl.c): what it holds through PUBLIC or another
+	 * role does not count.
+	 */
 	bool		schema_writer_grant_missing[TENANT_SCHEMA_COUNT];
 	bool		schema_reader_grant_missing[TENANT_SCHEMA_COUNT];
 	bool		audit_table_exists;
 	bool		audit_table_guarded;	/* its append-only triggers, enabled */
+	/* a planned grant on it, or on its identity sequence, is gone */
+	bool		audit_table_writer_grant_missing;
+	bool		audit_table_reader_grant_missing;
+	bool		audit_sequence_grant_missing;
 	bool		pgaudit_loaded;
 	/* the platform side as last planned, NULL if there is none */
 	TenantModel *platform;

@@ -27,7 +27,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_default_acl.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "commands/dbcommands.h"
@@ -548,26 +550,111 @@ pgaudit_is_loaded(void)
 }
 
 /*
- * namespace_grants
- *		Does role hold every privilege of mode on the schema (directly, or
- *		through PUBLIC or a role it belongs to)?  apply plans a grant again
- *		when one of the planned grants was revoked.
+ * The privileges plan_sql.c grants the groups, as ACL bits: on the tables
+ * and sequences a tenant's roles create (WRITER_TABLE_PRIVILEGES and
+ * WRITER_SEQUENCE_PRIVILEGES there), and on the audit table.
+ */
+#define WRITER_TABLE_ACL (ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE | \
+						  ACL_TRUNCATE | ACL_REFERENCES | ACL_TRIGGER)
+#define WRITER_SEQUENCE_ACL (ACL_USAGE | ACL_SELECT | ACL_UPDATE)
+#define AUDIT_TABLE_WRITER_ACL (ACL_SELECT | ACL_INSERT | ACL_UPDATE)
+
+/*
+ * acl_lacks
+ *		Whether acl lacks a privilege of mode granted to role itself (by
+ *		any grantor).  Only the role's own entries count, as in the audit
+ *		(audit_acl.c compare_acl): a privilege the role holds only through
+ *		PUBLIC or a role it belongs to is one the audit reports missing, and
+ *		apply grants it again; the next REVOKE from PUBLIC would otherwise
+ *		take it away.  A NULL acl is the default, which grants role nothing
+ *		(it is never the owner here).
  */
 static bool
-namespace_grants(Oid nsp, Oid role, AclMode mode)
+acl_lacks(const Acl *acl, Oid role, AclMode mode)
 {
-#if PG_VERSION_NUM >= 160000
-	/* 16 does not export object_aclmask: one check per privilege */
-	for (AclMode bit = 1; bit != 0 && bit <= mode; bit <<= 1)
+	AclMode		held = 0;
+
+	if (acl != NULL)
 	{
-		if ((mode & bit) != 0 &&
-			object_aclcheck(NamespaceRelationId, nsp, role, bit) != ACLCHECK_OK)
-			return false;
+		const AclItem *items = ACL_DAT(acl);
+
+		for (int i = 0; i < ACL_NUM(acl); i++)
+			if (items[i].ai_grantee == role)
+				held |= ACLITEM_GET_PRIVS(items[i]);
 	}
-	return true;
-#else
-	return pg_namespace_aclmask(nsp, role, mode, ACLMASK_ALL) == mode;
-#endif
+	return (mode & ~held) != 0;
+}
+
+/*
+ * catalog_acl
+ *		The ACL column attnum of the row of cache cacheid with that OID
+ *		(NULL: the default, or no such row).
+ */
+static Acl *
+catalog_acl(int cacheid, Oid oid, AttrNumber attnum)
+{
+	HeapTuple	tuple = SearchSysCache1(cacheid, ObjectIdGetDatum(oid));
+	Acl		   *acl = NULL;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(cacheid, tuple, attnum, &isnull);
+
+		if (!isnull)
+			acl = DatumGetAclPCopy(d);
+		ReleaseSysCache(tuple);
+	}
+	return acl;
+}
+
+/*
+ * default_acl
+ *		The default ACL role set for the objects of objtype it creates in
+ *		any schema (ALTER DEFAULT PRIVILEGES FOR ROLE without IN SCHEMA);
+ *		NULL when it set none.
+ */
+static Acl *
+default_acl(Oid role, char objtype)
+{
+	HeapTuple	tuple = SearchSysCache3(DEFACLROLENSPOBJ, ObjectIdGetDatum(role),
+										ObjectIdGetDatum(InvalidOid),
+										CharGetDatum(objtype));
+	Acl		   *acl = NULL;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(DEFACLROLENSPOBJ, tuple,
+										Anum_pg_default_acl_defaclacl, &isnull);
+
+		if (!isnull)
+			acl = DatumGetAclPCopy(d);
+		ReleaseSysCache(tuple);
+	}
+	return acl;
+}
+
+/*
+ * default_privileges_missing
+ *		Whether a default privilege plan_default_privileges gives the groups
+ *		on the tables and sequences rolename creates is gone.
+ */
+static bool
+default_privileges_missing(const char *rolename, Oid writer, Oid reader)
+{
+	Oid			role = get_role_oid(rolename, true);
+	Acl		   *tables;
+	Acl		   *sequences;
+
+	if (!OidIsValid(role) || !OidIsValid(writer) || !OidIsValid(reader))
+		return false;			/* planned anyway: see plan_default_privileges */
+	tables = default_acl(role, DEFACLOBJ_RELATION);
+	sequences = default_acl(role, DEFACLOBJ_SEQUENCE);
+	return acl_lacks(tables, writer, WRITER_TABLE_ACL) ||
+		acl_lacks(tables, reader, ACL_SELECT) ||
+		acl_lacks(sequences, writer, WRITER_SEQUENCE_ACL) ||
+		acl_lacks(sequences, reader, ACL_SELECT);
 }
 
 /*
@@ -658,18 +745,41 @@ TenantStateFromCatalogs(const TenantModel *model, int64 tenant_id)
 		if (i == TENANT_AUDIT_SCHEMA_INDEX)
 		{
 			Oid			table = get_relname_relid("pipeline_runs", nsp);
+			Oid			sequence = get_relname_relid("pipeline_runs_run_id_seq", nsp);
 
 			state->audit_table_exists = OidIsValid(table);
 			state->audit_table_guarded = OidIsValid(table) &&
 				trigger_enabled(table, AUDIT_TABLE_GUARD_TRIGGER) &&
 				trigger_enabled(table, AUDIT_TABLE_TRUNCATE_TRIGGER);
+			if (OidIsValid(table))
+			{
+				Acl		   *acl = catalog_acl(RELOID, table, Anum_pg_class_relacl);
+
+				state->audit_table_writer_grant_missing = OidIsValid(writer) &&
+					acl_lacks(acl, writer, AUDIT_TABLE_WRITER_ACL);
+				state->audit_table_reader_grant_missing = OidIsValid(reader) &&
+					acl_lacks(acl, reader, ACL_SELECT);
+			}
+			state->audit_sequence_grant_missing = OidIsValid(sequence) &&
+				OidIsValid(reader) &&
+				acl_lacks(catalog_acl(RELOID, sequence, Anum_pg_class_relacl),
+						  reader, ACL_SELECT);
 		}
-		state->schema_writer_grant_missing[i] = OidIsValid(writer) &&
-			!namespace_grants(nsp, writer,
-							  i == TENANT_AUDIT_SCHEMA_INDEX ? ACL_USAGE : ACL_USAGE | ACL_CREATE);
-		state->schema_reader_grant_missing[i] = OidIsValid(reader) &&
-			!namespace_grants(nsp, reader, ACL_USAGE);
+		{
+			Acl		   *acl = catalog_acl(NAMESPACEOID, nsp, Anum_pg_namespace_nspacl);
+
+			state->schema_writer_grant_missing[i] = OidIsValid(writer) &&
+				acl_lacks(acl, writer,
+						  i == TENANT_AUDIT_SCHEMA_INDEX ? ACL_USAGE : ACL_USAGE | ACL_CREATE);
+			state->schema_reader_grant_missing[i] = OidIsValid(reader) &&
+				acl_lacks(acl, reader, ACL_USAGE);
+		}
 	}
+	state->owner.default_privileges_missing =
+		default_privileges_missing(model->owner_role, writer, reader);
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		state->logins[i].default_privileges_missing =
+			default_privileges_missing(model->login_roles[i], writer, reader);
 	state->pgaudit_loaded = pgaudit_is_loaded();
 	return state;
 }

@@ -159,7 +159,8 @@ plan_backup_role(PlanContext *ctx, const RoleState *state)
  * plan_default_privileges
  *		Tables and sequences that role creates later are reachable by the
  *		writer and reader groups.  Planned when the role or a group role is
- *		(re)created: dropping a group role drops it from default privileges.
+ *		(re)created (dropping a group role drops it from default
+ *		privileges), or when one of them was revoked.
  */
 static void
 plan_default_privileges(PlanContext *ctx, const RoleState *state, const char *role)
@@ -167,7 +168,8 @@ plan_default_privileges(PlanContext *ctx, const RoleState *state, const char *ro
 	const TenantModel *m = ctx->model;
 	const TenantState *s = ctx->state;
 
-	if (state->exists && s->writer.exists && s->reader.exists)
+	if (state->exists && s->writer.exists && s->reader.exists &&
+		!state->default_privileges_missing)
 		return;
 	PlanAddSql(ctx, "alter default privileges", role,
 			   psprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT " WRITER_TABLE_PRIVILEGES " ON TABLES TO %s",
@@ -273,11 +275,13 @@ plan_audit_table(PlanContext *ctx)
 		PlanAddSql(ctx, "alter table owner", table,
 				   psprintf("ALTER TABLE %s OWNER TO %s", table, qi(m->owner_role)));
 	}
-	if (!s->audit_table_exists || !s->writer.exists)
+	if (!s->audit_table_exists || !s->writer.exists ||
+		s->audit_table_writer_grant_missing)
 		PlanAddSql(ctx, "grant table privileges", table,
 				   psprintf("GRANT SELECT, INSERT, UPDATE ON %s TO %s", table,
 							qi(m->writer_role)));
-	if (!s->audit_table_exists || !s->reader.exists)
+	if (!s->audit_table_exists || !s->reader.exists ||
+		s->audit_table_reader_grant_missing)
 		PlanAddSql(ctx, "grant table privileges", table,
 				   psprintf("GRANT SELECT ON %s TO %s", table, qi(m->reader_role)));
 
@@ -308,10 +312,11 @@ plan_audit_table(PlanContext *ctx)
 	/*
 	 * Its identity sequence, which pg_dump reads as the reader group's backup
 	 * role (planned with the backup role too: tenants provisioned before
-	 * backups lacked it).
+	 * backups lacked it; and when it was revoked).
 	 */
 	if (!s->audit_table_exists || !s->reader.exists ||
-		(m->backup_enabled && !s->backup.exists))
+		(m->backup_enabled && !s->backup.exists) ||
+		s->audit_sequence_grant_missing)
 		PlanAddSql(ctx, "grant sequence privileges",
 				   psprintf("%s.%s", qi(m->schemas[TENANT_AUDIT_SCHEMA_INDEX]),
 							qi("pipeline_runs_run_id_seq")),

@@ -142,7 +142,8 @@ SELECT nspname, pg_get_userbyid(nspowner) AS owner, nspacl
 
 -- PostgreSQL 17 gives an owner MAINTAIN (m) on what it owns: a role's grant
 -- to itself shows without it, so that one output holds for every version
--- (version_roles tests MAINTAIN; a grant of m to anyone else still shows)
+-- (the owner's own m is PostgreSQL's doing, not tenancy's; an m granted to
+-- any other role is not removed here and would show, failing the test)
 CREATE FUNCTION pg_temp.acl(a aclitem[]) RETURNS text LANGUAGE sql AS
 $$SELECT regexp_replace(a::text, '([a-z_]+)=([a-zA-Z]*)m/\1([,}])', '\1=\2/\1\3', 'g')$$;
 -- default privileges: what owner, etl and airflow create later follows

@@ -22,12 +22,14 @@
 # read-only root file system, the pod's volumes and probes).
 #
 # Prints ok / not ok lines, then 'N passed, M failed'.  Needs root.
-# Environment: IMAGE (default localhost/tenancy/postgres:test), KEEP=1.
+# Environment: IMAGE (default localhost/tenancy/postgres:test), IMAGE_BUILD
+# (its first stage, default localhost/tenancy/postgres-build:test), KEEP=1.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/test/pgmatrix
 image=${IMAGE:-localhost/tenancy/postgres:test}
+build_image=${IMAGE_BUILD:-localhost/tenancy/postgres-build:test}
 base=docker.io/library/debian:bookworm-slim
 pass=0
 fail=0
@@ -60,14 +62,31 @@ ok "base image $base ($((SECONDS - start)) s)"
 
 # build
 start=$SECONDS
+built_after=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# prune_older: remove the untagged images no other image builds on that
+# were made before this build: the image this tag named before, the final
+# image of an earlier build's first stage (1.6 GB each, one per run that
+# changed src/).  This build's own layers stay (the cache of the next:
+# the first stage is built and tagged $build_image first, so that its
+# final image is never untagged), and so does whatever a build in
+# progress uses (no --external).
+prune_older() {
+	local n
+	n=$("${podman[@]}" image prune -f --filter dangling=true --filter "until=$built_after" 2>/dev/null | grep -c .)
+	echo "image: pruned $n untagged image(s) older than this build"
+}
 log=$(mktemp /tmp/tenancy-image-build.XXXXXX)
 if "${podman[@]}" build --isolation=chroot --pull=never -f "$top/deploy/docker/Dockerfile" \
-	-t "$image" "$top" >"$log" 2>&1; then
+	--target build -t "$build_image" "$top" >"$log" 2>&1 &&
+	"${podman[@]}" build --isolation=chroot --pull=never -f "$top/deploy/docker/Dockerfile" \
+		-t "$image" "$top" >>"$log" 2>&1; then
 	ok "podman build of deploy/docker/Dockerfile ($((SECONDS - start)) s)"
 	rm -f "$log"
+	prune_older
 else
 	tail -40 "$log"
 	not_ok "podman build of deploy/docker/Dockerfile (log: $log)"
+	prune_older
 	finish
 fi
 

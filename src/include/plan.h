@@ -148,6 +148,7 @@ typedef struct TenantState
 	RoleState	logins[TENANT_LOGIN_ROLE_COUNT];
 	RoleState	backup;			/* is_member: of the reader group */
 	bool		schema_exists[TENANT_SCHEMA_COUNT];
+
 	/*
 	 * an existing schema whose planned grant to the writer / reader is gone.
 	 * Here and below, "gone" means the role's own ACL entries lack it, as the

@@ -24,4 +24,7 @@ extern void WorkerXactCommit(void);
  */
 extern bool WorkerLockExtension(void);
 
+/* The version of tenancy installed in this database (NULL: none) */
+extern char *WorkerInstalledVersion(void);
+
 #endif							/* TENANCY_WORKER_XACT_H */

@@ -57,12 +57,7 @@
 
 #include <limits.h>
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
-#include "catalog/pg_extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -72,10 +67,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
-#include "utils/fmgroids.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -136,7 +128,6 @@ static void maintain_guarded(Engine *engine, bool all_running,
 							 const int64 *in_flight, int n_in_flight);
 static void pause_after_error(Engine *engine, const char *what);
 static ClaimedStep *copy_claimed_step(const ClaimedStep *step);
-static char *installed_version(void);
 static void wait_for_catalog(Engine *engine);
 static long ms_until(TimestampTz when, TimestampTz now);
 
@@ -235,50 +226,6 @@ TenancyWorkerMain(Datum main_arg)
 }
 
 /*
- * installed_version
- *		The version of extension tenancy installed in this database, in a
- *		short transaction of its own; NULL when it is not installed.
- */
-static char *
-installed_version(void)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *version = NULL;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-
-	WorkerXactBegin("tenancy worker: reading the extension's version");
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum("tenancy"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			text	   *t = DatumGetTextPP(d);
-
-			/* not TextDatumGetCString: builtins.h clashes with jansson */
-			version = MemoryContextAlloc(cxt, VARSIZE_ANY_EXHDR(t) + 1);
-			memcpy(version, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			version[VARSIZE_ANY_EXHDR(t)] = '\0';
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	WorkerXactCommit();
-	MemoryContextSwitchTo(cxt);
-	return version;
-}
-
-/*
  * wait_for_catalog
  *		Return once the extension installed in the database is of this
  *		library's version, or not installed (nothing to touch then; a pass
@@ -312,7 +259,7 @@ wait_for_catalog(Engine *engine)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		version = installed_version();
+		version = WorkerInstalledVersion();
 		if (version == NULL || strcmp(version, TENANCY_VERSION) == 0)
 		{
 			if (logged)

@@ -41,7 +41,7 @@ static TransactionId compared_xmin = InvalidTransactionId;
 static ItemPointerData compared_tid;
 static bool compared_ours = false;
 
-static Oid	look_up_extension(bool *ours);
+static Oid	look_up_extension(bool *ours, char **version);
 
 /*
  * look_up_extension
@@ -49,10 +49,11 @@ static Oid	look_up_extension(bool *ours);
  *		one index scan of pg_extension, and in *ours whether it is installed
  *		at the library's version.  What get_extension_oid reads, and the
  *		version with it at no extra scan; the version is decoded only when
- *		the row is not the one last compared.
+ *		the row is not the one last compared, or when version is not NULL
+ *		(then *version is it, palloc'd, or NULL when not installed).
  */
 static Oid
-look_up_extension(bool *ours)
+look_up_extension(bool *ours, char **version)
 {
 	Relation	rel;
 	ScanKeyData key;
@@ -61,6 +62,8 @@ look_up_extension(bool *ours)
 	Oid			oid = InvalidOid;
 
 	*ours = false;
+	if (version != NULL)
+		*version = NULL;
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
 				F_NAMEEQ, CStringGetDatum("tenancy"));
@@ -71,7 +74,7 @@ look_up_extension(bool *ours)
 		TransactionId xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
 
 		oid = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
-		if (!TransactionIdEquals(xmin, compared_xmin) ||
+		if (version != NULL || !TransactionIdEquals(xmin, compared_xmin) ||
 			!ItemPointerEquals(&tuple->t_self, &compared_tid))
 		{
 			bool		isnull;
@@ -82,9 +85,17 @@ look_up_extension(bool *ours)
 			if (!isnull)
 			{
 				text	   *t = DatumGetTextPP(d);
+				size_t		len = VARSIZE_ANY_EXHDR(t);
 
-				same = VARSIZE_ANY_EXHDR(t) == strlen(TENANCY_VERSION) &&
-					memcmp(VARDATA_ANY(t), TENANCY_VERSION, VARSIZE_ANY_EXHDR(t)) == 0;
+				same = len == strlen(TENANCY_VERSION) &&
+					memcmp(VARDATA_ANY(t), TENANCY_VERSION, len) == 0;
+				/* not TextDatumGetCString: builtins.h clashes with jansson */
+				if (version != NULL)
+				{
+					*version = palloc(len + 1);
+					memcpy(*version, VARDATA_ANY(t), len);
+					(*version)[len] = '\0';
+				}
 			}
 			compared_xmin = xmin;
 			compared_tid = tuple->t_self;
@@ -95,6 +106,29 @@ look_up_extension(bool *ours)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return oid;
+}
+
+/*
+ * WorkerInstalledVersion
+ *		The version of extension tenancy installed in this database, in a
+ *		short transaction of its own; NULL when it is not installed.
+ *		Allocated in the caller's memory context.
+ */
+char *
+WorkerInstalledVersion(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *version;
+	char	   *copy = NULL;
+	bool		ours;
+
+	WorkerXactBegin("tenancy worker: reading the extension's version");
+	(void) look_up_extension(&ours, &version);
+	if (version != NULL)
+		copy = MemoryContextStrdup(cxt, version);
+	WorkerXactCommit();
+	MemoryContextSwitchTo(cxt);
+	return copy;
 }
 
 /*
@@ -134,7 +168,7 @@ WorkerLockExtension(void)
 	for (;;)
 	{
 		bool		ours;
-		Oid			current = look_up_extension(&ours);
+		Oid			current = look_up_extension(&ours, NULL);
 
 		if (current == locked)
 			return OidIsValid(current) && ours;

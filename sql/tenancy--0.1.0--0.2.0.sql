@@ -1235,3 +1235,64 @@ COMMENT ON COLUMN tenancy.platform_objects.uid IS
 SELECT pg_catalog.pg_extension_config_dump('tenancy.platform_objects', '');
 
 GRANT SELECT ON tenancy.platform_objects TO tenancy_admin;
+-- ---------------------------------------------------------------------
+-- Issue 21, second pass (dba3): forget refuses while shared tables hold
+-- rows of the tenant (a new tenant of the name would see them).
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION tenancy.refuse_shared_rows(tenant text)
+RETURNS void
+LANGUAGE c STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_refuse_shared_rows';
+
+COMMENT ON FUNCTION tenancy.refuse_shared_rows(text) IS
+	'Internal (tenancy.forget, superusers): refuse (55000) while shared tables hold rows of the tenant, which a new tenant of that name would see';
+
+CREATE OR REPLACE FUNCTION tenancy.forget(name text)
+RETURNS TABLE (object_type text, purpose text, object_name text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_tenant bigint;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'permission denied to forget tenant "%"', left(forget.name, 64)
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only superusers may remove a tenant''s record without deprovisioning it.';
+	END IF;
+	SELECT t.tenant_id INTO v_tenant FROM tenancy.tenants t
+	 WHERE t.name = forget.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tenant "%" does not exist', left(forget.name, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF EXISTS (SELECT FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+				WHERE o.tenant_id = v_tenant AND s.state IN ('running', 'compensating')) THEN
+		RAISE EXCEPTION 'tenant "%" has a step in progress', forget.name
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Cancel its operation (tenancy.cancel) and wait until no step is running, then forget it.';
+	END IF;
+	-- current_tenant() knows tenants by name: once the record is gone,
+	-- nothing would stop a new tenant of that name from seeing these rows
+	PERFORM tenancy.refuse_shared_rows(forget.name);
+
+	-- what the planner derives for it: what may be left to remove by hand
+	RETURN QUERY
+	SELECT o.object_type, o.purpose, o.object_name
+	  FROM tenancy.tenant_objects(forget.name) o;
+	DELETE FROM tenancy.steps s USING tenancy.operations o
+	 WHERE s.operation_id = o.operation_id AND o.tenant_id = v_tenant;
+	DELETE FROM tenancy.operations o WHERE o.tenant_id = v_tenant;
+	DELETE FROM tenancy.tenants t WHERE t.tenant_id = v_tenant;
+	RAISE NOTICE 'tenant "%" forgotten', forget.name
+		USING DETAIL = 'Its record, operations and steps are deleted; its roles, schemas and platform objects (listed) were not touched.',
+			  HINT = 'Drop what remains by hand (DROP OWNED BY, DROP ROLE, DROP SCHEMA) once its data is safe.';
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.forget(text) IS
+	'Superusers: delete a stuck tenant''s record, operations and steps without touching anything it created (returned: what may remain); frees its warehouse server for drop_server';
+
+REVOKE ALL ON FUNCTION tenancy.refuse_shared_rows(text) FROM PUBLIC;

@@ -51,4 +51,54 @@ SELECT r.rolname AS reader,
 
 SELECT tenancy.deprovision('kept', drop_data => true) IS NOT NULL AS dropped;
 SELECT tenancy.wait('kept', '60 s') AS drop;
+-- forget, then a new tenant of the same name: rows of the forgotten tenant
+-- in a shared table must not become the new tenant's (current_tenant()
+-- knows tenants by name).  forget refuses while such rows exist, and a new
+-- provision refuses rows of its name whether or not a record is left.
+CREATE TABLE public.kept_shared (tenant text NOT NULL, note text);
+SELECT tenancy.share_table('public.kept_shared', 'tenant') IS NULL AS shared;
+GRANT SELECT, INSERT ON public.kept_shared TO PUBLIC;
+SELECT tenancy.provision('fgt', pg_temp.spec('fgt')) IS NOT NULL AS provisioned;
+SELECT tenancy.wait('fgt', '60 s') AS provision;
+SET ROLE etl_fgt;
+INSERT INTO public.kept_shared (note) VALUES ('secret of the first fgt');
+RESET ROLE;
+SELECT count(*) FROM tenancy.forget('fgt');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS still_recorded FROM tenancy.tenants WHERE name = 'fgt';
+-- deleted as the HINT says, forget goes through; the roles are dropped by hand
+DELETE FROM public.kept_shared WHERE tenant = 'fgt';
+SELECT count(*) AS listed FROM tenancy.forget('fgt');
+DO $$
+DECLARE
+	r text;
+BEGIN
+	-- the list names no backup role (backup_fgt): every role of the name
+	FOR r IN SELECT rolname FROM pg_roles WHERE rolname ~ '(^|_)fgt(_|$)'
+			  ORDER BY rolname = 'tenant_fgt_owner', rolname LOOP
+		EXECUTE format('DROP OWNED BY %I CASCADE', r);
+		EXECUTE format('DROP ROLE %I', r);
+	END LOOP;
+END
+$$;
+-- a row of that name arrives (a loader with BYPASSRLS, or the first fgt's
+-- session committing after the check): the new fgt is refused
+INSERT INTO public.kept_shared VALUES ('fgt', 'left behind');
+SELECT tenancy.provision('fgt', pg_temp.spec('fgt'));
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS fgt_roles FROM pg_roles WHERE rolname LIKE '%fgt%';
+DELETE FROM public.kept_shared WHERE tenant = 'fgt';
+SELECT tenancy.provision('fgt', pg_temp.spec('fgt')) IS NOT NULL AS provisioned_again;
+SELECT tenancy.wait('fgt', '60 s') AS provision;
+SET ROLE etl_fgt;
+SELECT count(*) AS rows_seen FROM public.kept_shared;
+RESET ROLE;
+-- not for tenancy_admin, whose policies hide rows
+SET ROLE tenancy_admin;
+SELECT tenancy.refuse_shared_rows('fgt');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT tenancy.deprovision('fgt', drop_data => true) IS NOT NULL AS dropped;
+SELECT tenancy.wait('fgt', '60 s') AS drop;
+DROP TABLE public.kept_shared;
 DROP EXTENSION tenancy;

@@ -34,6 +34,15 @@ AS 'MODULE_PATHNAME', 'tenancy_worker_problem';
 COMMENT ON FUNCTION tenancy.worker_problem(boolean) IS
 	'Why no background worker serves this database (not preloaded, tenancy.database names another database, or, with running_now, not running at the moment); NULL when one does';
 
+CREATE FUNCTION tenancy.refuse_shared_rows(tenant text)
+RETURNS void
+LANGUAGE c STRICT VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'tenancy_refuse_shared_rows';
+
+COMMENT ON FUNCTION tenancy.refuse_shared_rows(text) IS
+	'Internal (tenancy.forget, superusers): refuse (55000) while shared tables hold rows of the tenant, which a new tenant of that name would see';
+
 CREATE FUNCTION tenancy.forget(name text)
 RETURNS TABLE (object_type text, purpose text, object_name text)
 LANGUAGE plpgsql VOLATILE
@@ -59,6 +68,9 @@ BEGIN
 			USING ERRCODE = 'object_in_use',
 				  HINT = 'Cancel its operation (tenancy.cancel) and wait until no step is running, then forget it.';
 	END IF;
+	-- current_tenant() knows tenants by name: once the record is gone,
+	-- nothing would stop a new tenant of that name from seeing these rows
+	PERFORM tenancy.refuse_shared_rows(forget.name);
 
 	-- what the planner derives for it: what may be left to remove by hand
 	RETURN QUERY

@@ -27,7 +27,8 @@ REVOKE EXECUTE ON FUNCTION tenancy.journal_add_operation(bigint, text, bigint),
 
 -- Forgetting a tenant leaves its roles and schemas with no record: superusers
 -- only (the function checks it too).
-REVOKE EXECUTE ON FUNCTION tenancy.forget(text) FROM tenancy_admin;
+REVOKE EXECUTE ON FUNCTION tenancy.forget(text),
+	tenancy.refuse_shared_rows(text) FROM tenancy_admin;
 
 -- Row-level security policies and the tenant column's default of shared
 -- tables call it as the tenant's roles, and tenants call it themselves: USAGE

@@ -294,12 +294,15 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	c.state->platform = c.creating ? NULL : previous;
 
 	/*
-	 * A tenant whose data was dropped comes back: rows its roles committed
-	 * into shared tables while the deprovision ran would be the new tenant's
-	 * to see (the deprovision itself refused to leave any).
+	 * A new tenant of this database, or one whose data was dropped, comes
+	 * (back) with no data of its own: rows of its name in shared tables would
+	 * be its to see.  They are rows its roles committed while a drop_data
+	 * deprovision ran, rows of a forgotten tenant of that name (forget
+	 * deleted the record, so this must not depend on row.found), or rows
+	 * loaded by hand for it.  One query per shared table.
 	 */
-	if (c.creating && row.found && c.model->local && !c.state->owner.exists && !dry_run)
-		RefuseSharedRowsOf(name, true);
+	if (c.creating && c.model->local && !c.state->owner.exists && !dry_run)
+		RefuseSharedRowsOf(name, SHARED_ROWS_PROVISION);
 	if (!c.creating)
 	{
 		PlatformHistory history = platform_history(row.tenant_id);
@@ -850,7 +853,7 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	}
 	/* drop_data drops every row of the tenant, or nothing */
 	if (drop_data)
-		RefuseSharedRowsOf(name, false);
+		RefuseSharedRowsOf(name, SHARED_ROWS_DROP_DATA);
 	actions = PlanTenant(model, state, drop_data ? PLAN_DEPROVISION_DROP_DATA :
 						 PLAN_DEPROVISION);
 	if (model->local)

@@ -62,6 +62,7 @@ PG_FUNCTION_INFO_V1(tenancy_current_tenant);
 PG_FUNCTION_INFO_V1(tenancy_tenant_of_role);
 PG_FUNCTION_INFO_V1(tenancy_share_table);
 PG_FUNCTION_INFO_V1(tenancy_unshare_table);
+PG_FUNCTION_INFO_V1(tenancy_refuse_shared_rows);
 
 /* Name of the one policy share_table puts on a table */
 #define POLICY_NAME "tenancy_tenant_isolation"
@@ -921,12 +922,14 @@ tables_holding_rows_of(const char *tenant)
  * RefuseSharedRowsOf
  *		Refuse (55000) what would leave a tenant's rows in a shared table
  *		where the next tenant of the same name would see them: deprovision
- *		with drop_data, and a new provision of a name whose data was
- *		dropped (rows a tenant committed while its deprovision ran).
- *		tenancy.current_tenant() knows tenants by name only.
+ *		with drop_data, forget (the record goes, so nothing would stop a new
+ *		provision of the name), and a new provision of a name that shared
+ *		tables hold rows of (rows a tenant committed while its deprovision
+ *		ran, rows of a forgotten tenant, rows loaded by hand before the
+ *		tenant existed).  tenancy.current_tenant() knows tenants by name.
  */
 void
-RefuseSharedRowsOf(const char *tenant, bool provisioning)
+RefuseSharedRowsOf(const char *tenant, SharedRowsCheck why)
 {
 	List	   *tables = tables_holding_rows_of(tenant);
 	StringInfoData list;
@@ -940,11 +943,34 @@ RefuseSharedRowsOf(const char *tenant, bool provisioning)
 						 (char *) lfirst(lc));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 provisioning ?
+			 why == SHARED_ROWS_PROVISION ?
 			 errmsg("shared tables still hold rows of a former tenant \"%s\"", tenant) :
+			 why == SHARED_ROWS_FORGET ?
+			 errmsg("cannot forget tenant \"%s\": shared tables hold its rows", tenant) :
 			 errmsg("cannot drop the data of tenant \"%s\": shared tables hold its rows", tenant),
 			 errdetail("Rows of tenant \"%s\" are in %s; a new tenant of that name would see them.",
 					   tenant, list.data),
 			 errhint("Delete them as the tables' owner with row-level security off, or as a role with BYPASSRLS (DELETE FROM <table> WHERE <tenant column> = '%s'), then try again.",
 					 tenant)));
+}
+
+/*
+ * tenancy_refuse_shared_rows
+ *		SQL entry of RefuseSharedRowsOf for tenancy.forget (plpgsql), which
+ *		only superusers run: shared tables are read as the caller, and only
+ *		a superuser reads every row whatever the policies say.  Granted to
+ *		no role.
+ */
+Datum
+tenancy_refuse_shared_rows(PG_FUNCTION_ARGS)
+{
+	char	   *tenant = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to look for rows of tenant \"%s\" in shared tables", tenant),
+				 errdetail("Only superusers read every row of a shared table.")));
+	RefuseSharedRowsOf(tenant, SHARED_ROWS_FORGET);
+	PG_RETURN_VOID();
 }

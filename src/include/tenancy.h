@@ -80,7 +80,13 @@ extern const char *TenantOfRole(Oid roleid);
 extern char *SharedTenantColumn(Oid relid);
 extern Oid	SharedTableOf(Oid relid, char **column);
 extern void SharePartition(Oid relid);
-extern void RefuseSharedRowsOf(const char *tenant, bool provisioning);
+typedef enum SharedRowsCheck
+{
+	SHARED_ROWS_PROVISION,		/* a new tenant of that name */
+	SHARED_ROWS_DROP_DATA,		/* deprovision with drop_data */
+	SHARED_ROWS_FORGET			/* tenancy.forget: the record goes */
+} SharedRowsCheck;
+extern void RefuseSharedRowsOf(const char *tenant, SharedRowsCheck why);
 
 /* commands/hooks.c: every hook, calling the checks below and above */
 extern void InstallHooks(void);

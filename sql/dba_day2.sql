@@ -52,9 +52,24 @@ SELECT role, purpose, port = current_setting('port')::int AS real_port, database
 SELECT tenancy.connection_info('nobody');
 \echo :LAST_ERROR_SQLSTATE
 
+-- set_password lets its caller log in as any tenant: off until a superuser
+-- turns it on (tenancy.allow_set_password), which tenancy_admin cannot
+SELECT tenancy.set_password('etl_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+SET tenancy.allow_set_password = on;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET tenancy.allow_set_password = on;
+
 -- set_password: a generated password, returned once, set as a SCRAM
--- verifier; the statement and the password reach no table or log setting
+-- verifier; the statement and the password reach no table or log setting.
+-- The server log says whose password was set and by whom (session user).
+SET client_min_messages = log;
+SET SESSION AUTHORIZATION regress_dba;
 SELECT tenancy.set_password('etl_acme_corp') AS first \gset
+RESET SESSION AUTHORIZATION;
+RESET client_min_messages;
+SET ROLE regress_dba;
 SELECT tenancy.set_password('etl_acme_corp') AS second \gset
 SELECT length(:'first') AS length, :'first' ~ '^[A-Za-z0-9_-]+$' AS url_safe,
        :'first' <> :'second' AS new_each_time;
@@ -96,7 +111,32 @@ SELECT tenancy.set_password('airflow_acme_corp');
 RESET ROLE;
 DROP ROLE airflow_acme_corp;
 ALTER ROLE airflow_acme_corp_kept RENAME TO airflow_acme_corp;
+-- nor a login role given another tenant's group: acme-corp's password
+-- would reach that tenant's data
+SELECT tenancy.provision('other', '{"tenant": {"name": "other", "tier": "basic"}, "warehouse": {}, "resources": {}}'::jsonb) > 0 AS other_provisioned;
+GRANT tenant_other_reader TO airflow_acme_corp;
+SET ROLE regress_dba;
+SELECT tenancy.set_password('airflow_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE tenant_other_reader FROM airflow_acme_corp;
 SELECT rolpassword IS NULL AS airflow_no_password FROM pg_authid WHERE rolname = 'airflow_acme_corp';
+SET client_min_messages = warning;
+SELECT tenancy.deprovision('other', drop_data => true) > 0 AS other_dropped;
+SELECT tenancy.wait('other', '60 s') AS other_state;
+RESET client_min_messages;
+-- when set_password set each role is kept on the tenant, and the audit's
+-- credential_age check reads it (a password set 200 days ago)
+SELECT jsonb_object_keys(passwords_set_at) AS role_set,
+       (passwords_set_at ->> 'etl_acme_corp')::timestamptz > now() - interval '1 minute' AS just_now
+  FROM tenancy.tenants WHERE name = 'acme-corp';
+UPDATE tenancy.tenants SET passwords_set_at = jsonb_build_object('etl_acme_corp', now() - interval '200 days')
+ WHERE name = 'acme-corp';
+SELECT check_name, severity, object,
+       regexp_replace(detail, 'on [^,]+,', 'on <date>,') AS detail
+  FROM tenancy.audit('acme-corp') WHERE check_name = 'credential_age';
+UPDATE tenancy.tenants SET passwords_set_at = jsonb_build_object('etl_acme_corp', now())
+ WHERE name = 'acme-corp';
 SET ROLE regress_dba;
 
 -- a worker serves this database (tenancy.database = contrib_regression)

@@ -1296,3 +1296,15 @@ COMMENT ON FUNCTION tenancy.forget(text) IS
 	'Superusers: delete a stuck tenant''s record, operations and steps without touching anything it created (returned: what may remain); frees its warehouse server for drop_server';
 
 REVOKE ALL ON FUNCTION tenancy.refuse_shared_rows(text) FROM PUBLIC;
+
+-- issue 21, second pass (dba3): set_password records when it set each login
+-- role's password (the audit's credential_age reads it) and is off unless a
+-- superuser turns tenancy.allow_set_password on.
+ALTER TABLE tenancy.tenants ADD COLUMN passwords_set_at jsonb NOT NULL DEFAULT '{}'
+	CHECK (jsonb_typeof(passwords_set_at) = 'object');
+
+COMMENT ON COLUMN tenancy.tenants.passwords_set_at IS
+	'When tenancy.set_password last set the password of each login role of the tenant ({"role": timestamptz}); never the password';
+
+COMMENT ON FUNCTION tenancy.set_password(text) IS
+	'Set a generated password on a login role of a tenant of this database and return it; stored nowhere, shown once, logged (role and caller). Installations without Vault, with tenancy.allow_set_password on (superusers decide)';

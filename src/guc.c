@@ -24,6 +24,7 @@ int			tenancy_max_attempts = 8;
 int			tenancy_max_catalog_relations = 200000;
 int			tenancy_credential_max_age_days = 90;
 bool		tenancy_allow_drop_with_tenants = false;
+bool		tenancy_allow_set_password = false;
 char	   *tenancy_max_relations_per_tenant = NULL;
 char	   *tenancy_session_ceilings = NULL;
 int			tenancy_lock_timeout_ms = 5000;
@@ -572,6 +573,21 @@ DefineTenancySettings(void)
 							 "Let DROP EXTENSION tenancy run while tenants are not deprovisioned.",
 							 "Off: DROP EXTENSION tenancy (and DROP SCHEMA tenancy) is refused while tenants exist, because it would leave their roles, schemas and platform objects behind with no record of them.",
 							 &tenancy_allow_drop_with_tenants,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/*
+	 * Off by default: set_password lets every tenancy_admin log in as any
+	 * local tenant's login role, that is read and write its data.  That is
+	 * a superuser's decision (postgresql.conf, or ALTER ROLE admin SET for
+	 * one administrator), not a side effect of CREATE EXTENSION.
+	 */
+	DefineCustomBoolVariable("tenancy.allow_set_password",
+							 "Let tenancy.set_password set passwords on tenants' login roles (installations without Vault).",
+							 "Whoever may call tenancy.set_password (tenancy_admin) can then log in as any login role of a tenant of this database. Off: it is refused.",
+							 &tenancy_allow_set_password,
 							 false,
 							 PGC_SUSET,
 							 0,

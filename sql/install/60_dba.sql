@@ -6,6 +6,14 @@
  * (src/commands/setup.c), and the exit for a tenant stuck for good.
  */
 
+-- When set_password last set each login role's password: the audit's
+-- credential_age check reads it (credentials_set_at is the worker's).
+ALTER TABLE tenancy.tenants ADD COLUMN passwords_set_at jsonb NOT NULL DEFAULT '{}'
+	CHECK (jsonb_typeof(passwords_set_at) = 'object');
+
+COMMENT ON COLUMN tenancy.tenants.passwords_set_at IS
+	'When tenancy.set_password last set the password of each login role of the tenant ({"role": timestamptz}); never the password';
+
 CREATE FUNCTION tenancy.set_password(role text)
 RETURNS text
 LANGUAGE c STRICT VOLATILE
@@ -13,7 +21,7 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_set_password';
 
 COMMENT ON FUNCTION tenancy.set_password(text) IS
-	'Set a generated password on a login role of a tenant of this database and return it; stored nowhere, shown once. Installations without Vault only';
+	'Set a generated password on a login role of a tenant of this database and return it; stored nowhere, shown once, logged (role and caller). Installations without Vault, with tenancy.allow_set_password on (superusers decide)';
 
 CREATE FUNCTION tenancy.connection_info(tenant text)
 RETURNS TABLE (role text, purpose text, host text, port integer, database text,

@@ -164,6 +164,30 @@ generate_password(void)
 }
 
 /*
+ * record_password_set
+ *		Keep on the tenant when set_password last set this login role's
+ *		password (tenancy.tenants.passwords_set_at): the audit's
+ *		credential_age check reads it, as it reads credentials_set_at for
+ *		the passwords the worker sets.
+ */
+static void
+record_password_set(const char *tenant, const char *role)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(tenant), CStringGetTextDatum(role)};
+
+	SPI_connect();
+	if (SPI_execute_with_args("UPDATE tenancy.tenants t "
+							  "SET passwords_set_at = t.passwords_set_at "
+							  "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($2, pg_catalog.now()) "
+							  "WHERE t.name OPERATOR(pg_catalog.=) $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_processed != 1)
+		elog(ERROR, "could not record the password of role \"%s\" on tenant \"%s\"", role, tenant);
+	SPI_finish();
+}
+
+/*
  * tenancy_set_password
  *		SQL: tenancy.set_password(role text) returns text: set a generated
  *		password on a tenant's login role and return it.  It is stored
@@ -185,6 +209,13 @@ tenancy_set_password(PG_FUNCTION_ARGS)
 				 errmsg("tenant passwords are managed through Vault here"),
 				 errdetail("tenancy.vault_url is set: the worker generates the login roles' passwords and keeps them in Vault, which a password set here would contradict."),
 				 errhint("Use tenancy.rotate_credentials(tenant) for a new password, and read it from Vault.")));
+
+	if (!tenancy_allow_set_password)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenancy.set_password is turned off"),
+				 errdetail("It lets whoever may call it (tenancy_admin) log in as any login role of a tenant of this database; tenancy.allow_set_password is off."),
+				 errhint("A superuser turns it on: tenancy.allow_set_password = on in postgresql.conf, or ALTER ROLE <administrator> SET tenancy.allow_set_password = on for one administrator. Or configure Vault (tenancy.vault_url).")));
 
 	tenant = tenant_of_login_role(role);
 	if (tenant == NULL)
@@ -210,6 +241,17 @@ tenancy_set_password(PG_FUNCTION_ARGS)
 	RoleSetPasswordHere(role, password);
 	result = cstring_to_text(password);
 	explicit_bzero(password, strlen(password));
+	record_password_set(tenant, role);
+
+	/*
+	 * Whoever calls it can log in as the tenant: the server log says who
+	 * did (never the password).  session_user: the login that is
+	 * accountable, whatever role it has SET.
+	 */
+	ereport(LOG,
+			(errmsg("tenancy.set_password: password of login role \"%s\" of tenant \"%s\" set by \"%s\"",
+					role, tenant, GetUserNameFromId(GetSessionUserId(), false)),
+			 errhidestmt(true)));
 	PG_RETURN_TEXT_P(result);
 }
 

@@ -71,7 +71,10 @@ set_quiet_settings(void)
  * check_tenant_login_role
  *		Refuse (ERROR) a role that is missing, cannot log in, has a
  *		privileged attribute, is not one tenancy.created_objects records (by
- *		name and OID), or is a member of a role that tenancy did not create.
+ *		name and OID), is a member of a role that tenancy did not create, or
+ *		of a role tenancy created for another tenant (a login role of tenant
+ *		A granted tenant B's group would hand B's data to whoever reads A's
+ *		credentials: through set_password, A's administrator path).
  *		The caller is connected to SPI.
  */
 static void
@@ -89,7 +92,15 @@ check_tenant_login_role(const char *role)
 							  "NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
 							  "WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS "
 							  "(SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' "
-							  "AND o.object_oid OPERATOR(pg_catalog.=) m.roleid)) "
+							  "AND o.object_oid OPERATOR(pg_catalog.=) m.roleid)), "
+							  "(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m "
+							  "JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) m.roleid "
+							  "WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS "
+							  "(SELECT FROM tenancy.created_objects o, tenancy.created_objects l "
+							  "WHERE o.kind = 'role' AND o.object_oid OPERATOR(pg_catalog.=) m.roleid "
+							  "AND l.kind = 'role' AND l.object_oid OPERATOR(pg_catalog.=) a.oid "
+							  "AND o.tenant_id OPERATOR(pg_catalog.=) l.tenant_id) "
+							  "ORDER BY 1 LIMIT 1) "
 							  "FROM pg_catalog.pg_authid a WHERE a.rolname OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up role \"%s\"", role);
@@ -114,6 +125,19 @@ check_tenant_login_role(const char *role)
 				 errmsg("login role \"%s\" is a member of a role tenancy did not create", role),
 				 errdetail("Setting its password would hand out that role's privileges to whoever reads the tenant's credentials."),
 				 errhint("Revoke the membership (see \\du %s), then retry the operation.", role)));
+	/* another tenant's group: its credentials would reach that tenant */
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+	if (!isnull)
+	{
+		char	   *group = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("login role \"%s\" is a member of role \"%s\" of another tenant", role, group),
+				 errdetail("Setting its password would give whoever reads this tenant's credentials the other tenant's privileges."),
+				 errhint("Revoke the membership (REVOKE %s FROM %s), then retry the operation.",
+						 quote_identifier(group), quote_identifier(role))));
+	}
 }
 
 /*

@@ -91,6 +91,7 @@ typedef struct AuditTenant
 	bool		audited;		/* picked by the name argument */
 	double		storage_gb;		/* resources.database.storage_gb, <0: none */
 	TimestampTz credentials_set;	/* last password set, 0: never or unknown */
+	char	   *credentials_role;	/* set_password's oldest role, or NULL */
 	bool		ready;			/* state ready: its platform side ran */
 	List	   *freshness;		/* of FreshnessCheck */
 } AuditTenant;
@@ -297,9 +298,24 @@ load_credentials_and_checks(List *tenants)
 		entry->tenant = t;
 	}
 
-	/* kept on the tenant: purge_history does not make the audit forget it */
-	audit_query("SELECT t.tenant_id, t.credentials_set_at FROM tenancy.tenants t "
-				"WHERE t.credentials_set_at IS NOT NULL", 0, NULL, NULL, SPI_OK_SELECT);
+	/*
+	 * Kept on the tenant: purge_history does not make the audit forget it.
+	 * Each login role's password was last set by the worker
+	 * (credentials_set_at, all roles at once) or by set_password
+	 * (passwords_set_at, per role), whichever is later; the tenant's age is
+	 * that of its least recently set role.  A role set by neither has no
+	 * password to age.
+	 */
+	audit_query("SELECT t.tenant_id, c.at, c.role FROM tenancy.tenants t, "
+				"LATERAL (SELECT GREATEST(t.credentials_set_at, "
+				"(t.passwords_set_at OPERATOR(pg_catalog.->>) r)::pg_catalog.timestamptz) AS at, "
+				"CASE WHEN t.passwords_set_at OPERATOR(pg_catalog.?) r "
+				"AND (t.credentials_set_at IS NULL OR (t.passwords_set_at OPERATOR(pg_catalog.->>) r)::pg_catalog.timestamptz "
+				"OPERATOR(pg_catalog.>) t.credentials_set_at) THEN r END AS role "
+				"FROM pg_catalog.unnest(ARRAY['etl_' OPERATOR(pg_catalog.||) t.slug, "
+				"'airflow_' OPERATOR(pg_catalog.||) t.slug]) AS r "
+				"ORDER BY 1 NULLS LAST LIMIT 1) c "
+				"WHERE c.at IS NOT NULL", 0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -310,7 +326,12 @@ load_credentials_and_checks(List *tenants)
 									   2, &isnull);
 
 		if (entry && !isnull)
+		{
+			char	   *role = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
 			entry->tenant->credentials_set = DatumGetTimestampTz(at);
+			entry->tenant->credentials_role = role ? pstrdup(role) : NULL;
+		}
 	}
 
 	audit_query("SELECT t.tenant_id, p.pattern, (c.value ->> 'max_age_hours')::float8 "
@@ -600,7 +621,13 @@ audit_credentials(AuditRun *run, const AuditTenant *t)
 		return;
 	}
 	age_days = (now - t->credentials_set) / USECS_PER_DAY;
-	if (age_days > tenancy_credential_max_age_days)
+	if (age_days > tenancy_credential_max_age_days && t->credentials_role != NULL)
+		AuditReport(run, t->name, "credential_age", AUDIT_WARNING, t->credentials_role,
+					"The password of login role %s was last set by tenancy.set_password on %s, %lld days ago; tenancy.credential_max_age is %d days. Run tenancy.set_password('%s') and hand the new password over.",
+					t->credentials_role, timestamptz_to_str(t->credentials_set),
+					(long long) age_days, tenancy_credential_max_age_days,
+					t->credentials_role);
+	else if (age_days > tenancy_credential_max_age_days)
 		AuditReport(run, t->name, "credential_age", AUDIT_WARNING, "database credentials",
 					"The database password was last set on %s, %lld days ago; tenancy.credential_max_age is %d days. Run tenancy.rotate_credentials('%s').",
 					timestamptz_to_str(t->credentials_set), (long long) age_days,

@@ -63,6 +63,9 @@ my ($password) = $out =~ /^\s*([A-Za-z0-9_-]{32})\s*$/m;
 ok($password, 'set_password returned a 32-character password');
 unlike(slurp_file($node->logfile), qr/\Q$password\E/, 'the password is not in the server log')
   if $password;
+like(slurp_file($node->logfile),
+	qr/LOG:  tenancy\.set_password: password of login role "etl_acme_corp" of tenant "acme-corp" set by "dba"/,
+	'the server log says whose password set_password set, and who called it');
 is($node->safe_psql('platform', q{SELECT skipped_targets FROM tenancy.tenant_summary WHERE name = 'acme-corp'}),
 	'{grafana,kubernetes,vault}', 'tenant_summary lists the skipped targets');
 

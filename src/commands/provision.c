@@ -290,7 +290,12 @@ prepare_converge(const char *name, Jsonb *spec, TenantRow row, bool dry_run)
 	if (c.model->local)
 		c.state = TenantStateFromCatalogs(c.model, row.found ? row.tenant_id : 0);
 	else
+	{
 		c.state = TenantStateFromModel(c.creating ? NULL : previous);
+		/* another database of this server: its pgaudit is this server's */
+		if (c.model->server == NULL || c.model->server[0] == '\0')
+			c.state->pgaudit_loaded = PgauditLoadedHere();
+	}
 	c.state->platform = c.creating ? NULL : previous;
 
 	/*

@@ -245,6 +245,7 @@ extern TenantState *TenantStateFromCatalogs(const TenantModel *model,
 											int64 tenant_id);
 extern List *TenantForeignObjects(const TenantModel *model, int64 tenant_id);
 extern TenantState *TenantStateFromModel(const TenantModel *previous);
+extern bool PgauditLoadedHere(void);
 extern List *PlanTenant(const TenantModel *model, const TenantState *state,
 						PlanKind kind);
 extern PlanAction *PlanAddSql(PlanContext *ctx, const char *action,

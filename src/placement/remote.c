@@ -729,7 +729,9 @@ error_field(PGresult *res, int field, const char *label)
  *		when it is the ledger's refusal of a foreign role or schema
  *		(42710, raised by tenancy's guard before anything else ran: they
  *		name the object and its OIDs and say what the DBA does), or a role
- *		or object that others depend on (2BP01: DETAIL names them).
+ *		or object that others depend on (2BP01: DETAIL names them), or a
+ *		server that lacks what the tenant needs (55000: pgaudit, HINT says
+ *		what to do).
  */
 static void
 set_error_outcome(StepOutcome *outcome, const char *server, const char *database,
@@ -739,7 +741,8 @@ set_error_outcome(StepOutcome *outcome, const char *server, const char *database
 	const char *message = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	bool		transient = sqlstate_is_transient(sqlstate);
 	bool		explain = sqlstate && (strcmp(sqlstate, "42710") == 0 ||
-									   strcmp(sqlstate, "2BP01") == 0);
+									   strcmp(sqlstate, "2BP01") == 0 ||
+									   strcmp(sqlstate, "55000") == 0);
 
 	if (message == NULL)
 		message = PQerrorMessage(conn);

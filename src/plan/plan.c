@@ -537,12 +537,14 @@ TenantForeignObjects(const TenantModel *model, int64 tenant_id)
 }
 
 /*
- * pgaudit_is_loaded
+ * PgauditLoadedHere
  *		Whether pgaudit is loaded here, i.e. pgaudit.log is a real setting
- *		rather than a placeholder that anyone could create with SET.
+ *		rather than a placeholder that anyone could create with SET.  Also
+ *		true of a tenant placed in another database of this server
+ *		(shared_preload_libraries is the server's).
  */
-static bool
-pgaudit_is_loaded(void)
+bool
+PgauditLoadedHere(void)
 {
 	int			flags = GetConfigOptionFlags("pgaudit.log", true);
 
@@ -780,7 +782,7 @@ TenantStateFromCatalogs(const TenantModel *model, int64 tenant_id)
 	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
 		state->logins[i].default_privileges_missing =
 			default_privileges_missing(model->login_roles[i], writer, reader);
-	state->pgaudit_loaded = pgaudit_is_loaded();
+	state->pgaudit_loaded = PgauditLoadedHere();
 	return state;
 }
 
@@ -821,7 +823,12 @@ TenantStateFromModel(const TenantModel *previous)
 {
 	TenantState *state = palloc0(sizeof(TenantState));
 
-	state->pgaudit_loaded = true;	/* assume it on the warehouse server */
+	/*
+	 * Not known here: a tenant in another database of this server is
+	 * checked by the caller (PgauditLoadedHere), one on a registered server
+	 * by the remote step itself (plan_pgaudit_check).
+	 */
+	state->pgaudit_loaded = true;
 	if (previous == NULL)
 		return state;
 

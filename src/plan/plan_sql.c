@@ -130,6 +130,42 @@ plan_login_role(PlanContext *ctx, const RoleState *state, const char *role)
 }
 
 /*
+ * plan_pgaudit_check
+ *		On another server, before pgaudit.log is first set on the login
+ *		roles: fail the step (55000, with the HINT) unless pgaudit is loaded
+ *		there.  The planner cannot see that server, and there a superuser's
+ *		ALTER ROLE ... SET pgaudit.log succeeds as a placeholder that logs
+ *		nothing: features.audit_logging would pass silently.  A real
+ *		pgaudit.log is superuser-context; a placeholder is user-context (or
+ *		absent from pg_settings).
+ */
+static void
+plan_pgaudit_check(PlanContext *ctx)
+{
+	const TenantModel *m = ctx->model;
+	const TenantState *s = ctx->state;
+	bool		needed = false;
+
+	if (m->local || !m->audit_logging)
+		return;
+	for (int i = 0; i < TENANT_LOGIN_ROLE_COUNT; i++)
+		needed |= !has_setting(s->logins[i].settings, "pgaudit.log", TENANT_PGAUDIT_LOG);
+	if (!needed)
+		return;
+	PlanAddSql(ctx, "check pgaudit", m->remote_database,
+			   psprintf("DO $tenancy$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_settings s "
+						"WHERE s.name OPERATOR(pg_catalog.=) 'pgaudit.log' "
+						"AND s.context OPERATOR(pg_catalog.=) 'superuser') THEN "
+						"RAISE EXCEPTION 'features.audit_logging needs pgaudit, which is not loaded on this server' "
+						"USING ERRCODE = '55000', "
+						"DETAIL = %s, "
+						"HINT = 'Add pgaudit to shared_preload_libraries of the warehouse server and restart it, then tenancy.retry the operation; or set features.audit_logging to false and apply the spec.'; "
+						"END IF; END $tenancy$",
+						quote_literal_cstr(psprintf("Tenant \"%s\" asks for audit logging of its login roles (pgaudit.log = '%s'): without pgaudit the setting would be a placeholder that logs nothing.",
+													m->name, TENANT_PGAUDIT_LOG))));
+}
+
+/*
  * plan_backup_role
  *		The role the backup CronJob logs in as: LOGIN, member of the reader
  *		group only (it reads the tenant's schemas and nothing it could
@@ -375,6 +411,7 @@ PlanSqlProvision(PlanContext *ctx)
 				 errhint("Add pgaudit to shared_preload_libraries and restart the server, or set features.audit_logging to false.")));
 
 	ctx->phase = PLAN_PHASE_ROLES;
+	plan_pgaudit_check(ctx);
 	plan_role(ctx, &s->owner, m->owner_role, false, -1);
 	plan_role(ctx, &s->writer, m->writer_role, false, -1);
 	plan_role(ctx, &s->reader, m->reader_role, false, -1);

@@ -49,5 +49,63 @@ is($node->safe_psql('postgres',
 ($rc, $out, $err) = $node->psql('postgres', "SELECT tenancy.apply('acme-corp', spec) FROM spec");
 like($err, qr/features.audit_logging needs pgaudit/, 'apply turning it on is refused');
 
+# --- placed tenants (issue 18, gap 1): the planner cannot see a registered
+# server, and there a superuser's ALTER ROLE ... SET pgaudit.log succeeds as
+# a placeholder that logs nothing.  Another database of this server has
+# this server's pgaudit: refused at once, like a local tenant.
+sub small_spec
+{
+	my ($tenant, $database) = @_;
+	return qq('{"tenant": {"name": "$tenant", "tier": "standard"}, "features": {"audit_logging": true},)
+	  . qq( "warehouse": {"database": $database}, "resources": {}}'::jsonb);
+}
+($rc, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT tenancy.provision('samesrv', " . small_spec('samesrv', '{"name": "samesrv_db"}') . ")");
+like($err, qr/ERROR:  55000: features.audit_logging needs pgaudit, which is not loaded/,
+	'a tenant in another database of this server: refused with 55000 at provision');
+
+# a registered server without pgaudit: the remote step fails (55000), its
+# error says why and what to do, and no login role keeps a placeholder
+my %wh;
+for my $kind ('bare', 'audited')
+{
+	my $w = PostgreSQL::Test::Cluster->new("wh_$kind");
+	$w->init;
+	$w->append_conf('postgresql.conf', "shared_preload_libraries = 'pgaudit'") if $kind eq 'audited';
+	$w->start;
+	$wh{$kind} = $w;
+	$node->safe_psql('postgres',
+		sprintf("SELECT tenancy.register_server('%s', 'host=%s port=%d dbname=postgres')",
+			$kind, $w->host, $w->port));
+}
+is($wh{audited}->safe_psql('postgres', "SELECT context FROM pg_settings WHERE name = 'pgaudit.log'"),
+	'superuser', 'the second warehouse server has pgaudit loaded');
+
+my $op = $node->safe_psql('postgres',
+	"SELECT tenancy.provision('onbare', " . small_spec('onbare', '{"host": "bare", "name": "wh"}') . ")");
+like(TenancyTest::wait_operation($node, $op, 120), qr/^(failed|compensated)$/,
+	'provision on a server without pgaudit does not succeed');
+my $error = $node->safe_psql('postgres',
+	"SELECT string_agg(last_error, ' | ') FROM tenancy.steps WHERE operation_id = $op AND state = 'failed'");
+like($error, qr/features.audit_logging needs pgaudit, which is not loaded on this server \(SQLSTATE 55000\)/,
+	'the failed step says pgaudit is missing there, with its SQLSTATE');
+like($error, qr/HINT: Add pgaudit to shared_preload_libraries of the warehouse server/,
+	'and what to do');
+is($wh{bare}->safe_psql('wh',
+	"SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+	  . " WHERE array_to_string(setconfig, ',') LIKE '%pgaudit%'"),
+	'0', 'no pgaudit.log placeholder on that server');
+
+# with pgaudit there, the same spec provisions and the login roles log
+$op = $node->safe_psql('postgres',
+	"SELECT tenancy.provision('onaudited', " . small_spec('onaudited', '{"host": "audited", "name": "wh"}') . ")");
+is(TenancyTest::wait_operation($node, $op, 120), 'succeeded', 'provision on a server with pgaudit succeeds');
+is($wh{audited}->safe_psql('wh',
+	"SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+	  . " WHERE r.rolname IN ('etl_onaudited', 'airflow_onaudited')"
+	  . " AND 'pgaudit.log=write,ddl,role' = ANY (s.setconfig)"),
+	'2', 'its login roles have pgaudit.log set');
+
+$_->stop for values %wh;
 $node->stop;
 done_testing();

@@ -114,6 +114,9 @@ ALTER ROLE airflow_acme_corp_kept RENAME TO airflow_acme_corp;
 -- nor a login role given another tenant's group: acme-corp's password
 -- would reach that tenant's data
 SELECT tenancy.provision('other', '{"tenant": {"name": "other", "tier": "basic"}, "warehouse": {}, "resources": {}}'::jsonb) > 0 AS other_provisioned;
+SET client_min_messages = warning;
+SELECT tenancy.wait('other', '60 s') AS other_state;
+RESET client_min_messages;
 GRANT tenant_other_reader TO airflow_acme_corp;
 SET ROLE regress_dba;
 SELECT tenancy.set_password('airflow_acme_corp');

@@ -20,7 +20,7 @@ SELECT tenancy.parse_spec(:'seed_yaml') AS remote,
 SELECT target, count(*) AS actions FROM seed, tenancy.plan('acme-corp', remote)
  GROUP BY target ORDER BY target;
 SELECT ordinal, target, detail FROM seed, tenancy.plan('acme-corp', remote)
- WHERE ordinal IN (1, 2, 52) OR action LIKE '% database access' ORDER BY ordinal;
+ WHERE ordinal IN (1, 2, 3, 53) OR action LIKE '% database access' ORDER BY ordinal;
 
 -- placed here: every action in order, SQL with its exact statement, then
 -- the platform steps for the worker

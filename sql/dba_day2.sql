@@ -142,6 +142,13 @@ UPDATE tenancy.tenants SET passwords_set_at = jsonb_build_object('etl_acme_corp'
  WHERE name = 'acme-corp';
 SET ROLE regress_dba;
 
+-- the ingress controller's namespace (tenancy.ingress_namespace), which
+-- every tenant's network policy admits, is no tenant's namespace (22023)
+SELECT count(*) FROM tenancy.plan('ns-ingress', jsonb_build_object(
+	'tenant', jsonb_build_object('name', 'ns-ingress', 'tier', 'basic'), 'warehouse', '{}'::jsonb,
+	'resources', jsonb_build_object('kubernetes', jsonb_build_object('namespace', current_setting('tenancy.ingress_namespace')))));
+\echo :LAST_ERROR_SQLSTATE
+
 -- a worker serves this database (tenancy.database = contrib_regression)
 SELECT tenancy.worker_problem(false) IS NULL AS served;
 -- skipped platform targets are visible (no endpoints here), and wait says so

@@ -255,7 +255,7 @@ my ($ok, $out, $err) = $node->psql('postgres',
 	"SELECT tenancy.provision('epsilon', " . spec('epsilon', resources => { kubernetes => { namespace => 'data-delta' } }) . ")",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/22023: namespace "data-delta" belongs to tenant "delta"/, "another tenant's namespace: 22023 naming the owner");
-for my $ns ('default', 'kube-system', 'kube-flannel')
+for my $ns ('default', 'kube-system', 'kube-flannel', 'ingress-nginx')
 {
 	($ok, $out, $err) = $node->psql('postgres',
 		"SELECT tenancy.provision('epsilon', " . spec('epsilon', resources => { kubernetes => { namespace => $ns } }) . ")",

@@ -25,6 +25,7 @@ int			tenancy_max_catalog_relations = 200000;
 int			tenancy_credential_max_age_days = 90;
 bool		tenancy_allow_drop_with_tenants = false;
 bool		tenancy_allow_set_password = false;
+int			tenancy_max_tenant_transaction_s = 6 * 3600;
 char	   *tenancy_max_relations_per_tenant = NULL;
 char	   *tenancy_session_ceilings = NULL;
 int			tenancy_lock_timeout_ms = 5000;
@@ -513,6 +514,24 @@ DefineTenancySettings(void)
 							INT_MAX,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * A tenant role's open transaction holds back VACUUM's cleanup horizon
+	 * for the whole database (every tenant's tables).  The backup role may
+	 * switch its timeouts off (pg_dump does): this bounds it, as a
+	 * transaction_timeout ceiling from PostgreSQL 17 and as the audit's
+	 * long_transaction check.
+	 */
+	DefineCustomIntVariable("tenancy.max_tenant_transaction",
+							"Longest a tenant role's transaction may stay open (the audit reports longer ones; from PostgreSQL 17 the backup role's transaction_timeout ceiling).",
+							"An open transaction holds back the cleanup of dead rows in every table of the database, other tenants' included. A backup (pg_dump) holds one for the whole dump.",
+							&tenancy_max_tenant_transaction_s,
+							6 * 3600,
+							1,
+							7 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tenancy.credential_max_age",

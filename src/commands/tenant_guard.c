@@ -1249,6 +1249,48 @@ above_ceiling(int c)
 }
 
 /*
+ * enforce_backup_transaction_timeout
+ *		From PostgreSQL 17: the backup role's transaction_timeout is lowered
+ *		to tenancy.max_tenant_transaction (0, no timeout, counts as above),
+ *		with a WARNING.  Its other timeouts are not ceilings (pg_dump sets
+ *		them to 0), so without this whoever has its password (the tenant's
+ *		workload can: see README "Backups") could hold a snapshot, and with
+ *		it the cleanup horizon of every tenant's tables, for ever.  pg_dump
+ *		sets transaction_timeout to 0 too: not refused (that would fail every
+ *		backup), lowered at its next statement, so a dump longer than the
+ *		setting fails.  Which role is the backup role is remembered per
+ *		session role.
+ */
+static void
+enforce_backup_transaction_timeout(Oid session)
+{
+#if PG_VERSION_NUM >= 170000
+	static Oid	checked_role = InvalidOid;
+	static bool checked_is_backup = false;
+	int			limit_ms = tenancy_max_tenant_transaction_s * 1000;
+
+	if (TransactionTimeout > 0 && TransactionTimeout <= limit_ms)
+		return;
+	if (checked_role != session)
+	{
+		checked_is_backup = is_backup_role(session);
+		checked_role = session;
+	}
+	if (!checked_is_backup)
+		return;
+	(void) set_config_option("transaction_timeout", psprintf("%d", limit_ms), PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+	ereport(WARNING,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("transaction_timeout lowered to %d s, tenancy.max_tenant_transaction",
+					tenancy_max_tenant_transaction_s),
+			 errdetail("The backup role's transactions may not stay open longer: an open transaction holds back the cleanup of dead rows in every table of the database.")));
+#else
+	(void) session;
+#endif
+}
+
+/*
  * enforce_ceilings
  *		Lower every ceiling setting of a tenant session that is above its
  *		ceiling back to it, with a WARNING.  A statement timeout lowered
@@ -1292,6 +1334,7 @@ enforce_ceilings(void)
 		clamping = false;
 	}
 	PG_END_TRY();
+	enforce_backup_transaction_timeout(session);
 }
 
 /*

@@ -26,6 +26,7 @@ extern int	tenancy_max_catalog_relations;
 extern int	tenancy_credential_max_age_days;
 extern bool tenancy_allow_drop_with_tenants;
 extern bool tenancy_allow_set_password;
+extern int	tenancy_max_tenant_transaction_s;
 
 extern char *tenancy_max_relations_per_tenant;
 extern char *tenancy_session_ceilings;

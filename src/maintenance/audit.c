@@ -1501,6 +1501,57 @@ audit_relation_budgets(AuditRun *run, List *tenants)
 }
 
 /*
+ * audit_long_transactions
+ *		long_transaction: a session of an audited tenant's role (its login
+ *		roles and backup_<slug>, which may switch its timeouts off as
+ *		pg_dump does) has had a transaction open longer than
+ *		tenancy.max_tenant_transaction.  Its snapshot holds back VACUUM's
+ *		cleanup horizon in its database: dead rows of every tenant's tables
+ *		there stay, and grow.  High: neighbours pay for it.
+ */
+static void
+audit_long_transactions(AuditRun *run, List *tenants)
+{
+	Oid			types[2] = {TEXTARRAYOID, INT4OID};
+	Datum		values[2] = {local_tenant_names(tenants, false),
+	Int32GetDatum(tenancy_max_tenant_transaction_s)};
+	SPITupleTable *tuptable;
+	uint64		rows;
+
+	if (values[0] == (Datum) 0)
+		return;
+	audit_query("SELECT x.tenant, x.usename, x.pid,"
+				"  pg_catalog.date_trunc('second', x.open_for)::pg_catalog.text,"
+				"  COALESCE(pg_catalog.age(x.backend_xmin)::pg_catalog.text, 'no snapshot'),"
+				"  COALESCE(x.datname::pg_catalog.text, '')"
+				" FROM (SELECT tenancy.tenant_of_role(a.usesysid) AS tenant, a.usename::pg_catalog.text,"
+				"   a.pid, a.backend_xmin, a.datname,"
+				"   pg_catalog.clock_timestamp() - a.xact_start AS open_for"
+				"  FROM pg_catalog.pg_stat_activity a"
+				"  WHERE a.backend_type = 'client backend' AND a.pid <> pg_catalog.pg_backend_pid()"
+				"   AND a.xact_start IS NOT NULL) x"
+				" WHERE x.tenant = ANY ($1)"
+				"  AND x.open_for > pg_catalog.make_interval(secs => $2)"
+				" ORDER BY 1, 3",
+				2, types, values, SPI_OK_SELECT);
+	tuptable = SPI_tuptable;
+	rows = SPI_processed;
+	for (uint64 i = 0; i < rows; i++)
+	{
+		HeapTuple	tuple = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+
+		AuditReport(run, SPI_getvalue(tuple, desc, 1), "long_transaction", AUDIT_HIGH,
+					SPI_getvalue(tuple, desc, 2),
+					"Session %s of role %s in database %s has had a transaction open for %s (its snapshot is %s transactions old), longer than tenancy.max_tenant_transaction (%d s): it holds back the cleanup of dead rows in every table of that database, other tenants' included. End it with SELECT pg_terminate_backend(%s) unless it is a backup that must finish.",
+					SPI_getvalue(tuple, desc, 3), SPI_getvalue(tuple, desc, 2),
+					SPI_getvalue(tuple, desc, 6), SPI_getvalue(tuple, desc, 4),
+					SPI_getvalue(tuple, desc, 5), tenancy_max_tenant_transaction_s,
+					SPI_getvalue(tuple, desc, 3));
+	}
+}
+
+/*
  * audit_sessions
  *		session_ceiling: a session of an audited tenant's role has run one
  *		statement longer than its statement_timeout ceiling, or sat idle in
@@ -1747,6 +1798,7 @@ tenancy_audit(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	audit_sessions(&run, tenants);
+	audit_long_transactions(&run, tenants);
 	audit_relation_budgets(&run, tenants);
 	if (name == NULL)
 	{

@@ -41,6 +41,13 @@ RESET ROLE;
 SELECT tenancy.drop_server('warehouse-db');
 SET ROLE regress_dba;
 
+-- a tenant in another database of this server: plan's detail names this
+-- server's real port (not 5432), reached over the Unix socket
+SELECT count(*) AS remote_rows,
+       bool_and(detail LIKE 'on this server (port ' || current_setting('port') || ', Unix socket)/portcheck_db through the worker: %') AS real_port
+  FROM tenancy.plan('portcheck', '{"tenant": {"name": "portcheck", "tier": "basic"}, "warehouse": {"database": {"name": "portcheck_db"}}, "resources": {}}'::jsonb)
+ WHERE target = 'remote_database';
+
 -- the example as shipped provisions here
 SELECT tenancy.provision('acme-corp', :'spec') > 0 AS provisioned;
 SELECT name, state, placement FROM tenancy.tenant_summary;
@@ -259,6 +266,16 @@ SET ROLE regress_dba;
 SELECT tenancy.forget('stuck');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+-- while one of its steps runs (the worker's claim, made here by hand),
+-- forget refuses: 55006, and nothing is deleted
+BEGIN;
+UPDATE tenancy.steps SET state = 'running', lease_until = now() + interval '1 minute'
+ WHERE step_id = (SELECT min(s.step_id) FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id)
+                   JOIN tenancy.tenants t USING (tenant_id) WHERE t.name = 'stuck');
+SELECT count(*) FROM tenancy.forget('stuck');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) AS stuck_still_recorded FROM tenancy.tenants WHERE name = 'stuck';
 SELECT object_type, purpose, object_name FROM tenancy.forget('stuck') ORDER BY 1, 2, 3;
 SELECT count(*) AS stuck_rows FROM tenancy.tenants WHERE name = 'stuck';
 SELECT tenancy.drop_server('nowhere');

@@ -1308,3 +1308,127 @@ COMMENT ON COLUMN tenancy.tenants.passwords_set_at IS
 
 COMMENT ON FUNCTION tenancy.set_password(text) IS
 	'Set a generated password on a login role of a tenant of this database and return it; stored nowhere, shown once, logged (role and caller). Installations without Vault, with tenancy.allow_set_password on (superusers decide)';
+
+-- issue 21, second pass (dba3): when schedule_maintenance registered each
+-- pg_cron job (the audit reports one that never ran); its clean-up of
+-- same-named jobs, and unschedule_maintenance, keep to this database.
+/*
+ * When schedule_maintenance registered each job with its schedule: pg_cron
+ * records no such time, and the audit needs it to report a job that never
+ * ran (the launcher not running in this database, a job stuck running).
+ */
+CREATE TABLE tenancy.scheduled_jobs (
+	job_name	text PRIMARY KEY,
+	jobid		bigint NOT NULL,
+	schedule	text NOT NULL,
+	scheduled_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE tenancy.scheduled_jobs IS
+	'The pg_cron jobs tenancy.schedule_maintenance registered in this database, and since when with that schedule (the audit''s scheduled_job_overdue for a job that never ran)';
+COMMENT ON COLUMN tenancy.scheduled_jobs.scheduled_at IS
+	'When the job was registered with this schedule (unchanged when schedule_maintenance runs again with the same one)';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.scheduled_jobs', '');
+GRANT SELECT ON tenancy.scheduled_jobs TO tenancy_admin;
+
+CREATE OR REPLACE FUNCTION tenancy.schedule_maintenance(
+	audit_schedule text DEFAULT '17 3 * * *',
+	usage_schedule text DEFAULT '7 * * * *',
+	rotation_schedule text DEFAULT '37 4 * * *',
+	purge_schedule text DEFAULT '47 5 * * 0',
+	history_retention interval DEFAULT '90 days')
+RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_job record;
+	v_other bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+			USING ERRCODE = 'undefined_object',
+				  DETAIL = 'tenancy.schedule_maintenance registers its jobs with pg_cron; nothing was scheduled.',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart and run CREATE EXTENSION pg_cron; or run the commands the README lists under "Maintenance" from another scheduler.';
+	END IF;
+	IF history_retention IS NULL OR history_retention < interval '1 day' THEN
+		RAISE EXCEPTION 'history_retention must be at least 1 day'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on' THEN
+		RAISE WARNING 'pg_cron will connect to run each job'
+			USING DETAIL = pg_catalog.format('With cron.use_background_workers off, every run opens a connection to cron.host (%s) as role %s; unless pg_hba.conf (or a password file of the server''s OS user) lets that role in without a prompt, every run fails. tenancy.audit() reports a failed or overdue run.',
+											 coalesce(pg_catalog.current_setting('cron.host', true), 'localhost'), current_user),
+				  HINT = 'Set cron.use_background_workers = on (and max_worker_processes high enough) in postgresql.conf and restart.';
+	END IF;
+
+	FOR v_job IN
+		SELECT * FROM (VALUES
+			(1, 'tenancy-audit', audit_schedule, 'SELECT pg_catalog.count(*) FROM tenancy.audit()'),
+			(2, 'tenancy-usage', usage_schedule, 'SELECT tenancy.sample_usage()'),
+			(3, 'tenancy-rotation', rotation_schedule, 'SELECT tenancy.rotate_due_credentials()'),
+			(4, 'tenancy-purge', purge_schedule,
+			 pg_catalog.format('SELECT pg_catalog.count(*) FROM tenancy.purge_history(%L)', history_retention))
+		) AS j(ord, job_name, schedule, command) ORDER BY j.ord
+	LOOP
+		IF v_job.schedule IS NULL THEN
+			RAISE EXCEPTION 'the schedule of job % is NULL', v_job.job_name
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		-- one job per name in this database, whoever scheduled it before:
+		-- jobs of that name that other roles scheduled (0.1.0 let any
+		-- caller) are removed, this one is replaced
+		FOR v_other IN EXECUTE
+			'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.username <> current_user'
+			' AND j.database = pg_catalog.current_database()'
+			USING v_job.job_name
+		LOOP
+			EXECUTE 'SELECT cron.unschedule($1)' USING v_other;
+		END LOOP;
+		job_name := v_job.job_name;
+		schedule := v_job.schedule;
+		command := v_job.command;
+		-- cron.schedule with a job name replaces the job of that name
+		EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
+		  USING v_job.job_name, v_job.schedule, v_job.command;
+		INSERT INTO tenancy.scheduled_jobs AS s (job_name, jobid, schedule)
+		VALUES (v_job.job_name, jobid, v_job.schedule)
+		ON CONFLICT ON CONSTRAINT scheduled_jobs_pkey DO UPDATE
+		   SET jobid = EXCLUDED.jobid, schedule = EXCLUDED.schedule,
+			   scheduled_at = CASE WHEN s.jobid = EXCLUDED.jobid AND s.schedule = EXCLUDED.schedule
+								   THEN s.scheduled_at ELSE pg_catalog.now() END;
+		RETURN NEXT;
+	END LOOP;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.schedule_maintenance(text, text, text, text, interval) IS
+	'Register tenancy''s periodic jobs with pg_cron (audit daily, usage hourly, credential rotation check daily, history purge weekly) as the extension''s owner, one job per name whoever calls it; idempotent, schedules overridable';
+
+CREATE OR REPLACE FUNCTION tenancy.unschedule_maintenance()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	v_count integer := 0;
+	v_job bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+		RETURN 0;
+	END IF;
+	FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
+		' AND database = pg_catalog.current_database()'
+		USING ARRAY['tenancy-audit', 'tenancy-usage', 'tenancy-rotation', 'tenancy-purge']
+	LOOP
+		EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
+		v_count := v_count + 1;
+	END LOOP;
+	DELETE FROM tenancy.scheduled_jobs;
+	RETURN v_count;
+END
+$fn$;
+
+COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
+	'Remove the pg_cron jobs tenancy.schedule_maintenance registered in this database, whoever scheduled them; returns how many';

@@ -1,14 +1,16 @@
 -- deploy/sql/schedule-maintenance.sql: schedule tenancy's periodic work
--- with pg_cron.  Run once, as a superuser, in the platform database (the
--- one named by tenancy.database and cron.database_name):
+-- with pg_cron.  Run once, as a member of tenancy_admin or a superuser, in
+-- the platform database (the one named by tenancy.database and
+-- cron.database_name):
 --
 --   psql -d platform -v ON_ERROR_STOP=1 -f deploy/sql/schedule-maintenance.sql
 --
--- tenancy.schedule_maintenance() is implemented by the Maintenance issue
--- (audit, credential age, usage metering); until that release is installed
--- this script stops with "function tenancy.schedule_maintenance() does not
--- exist" and schedules nothing.  It is idempotent: run it again after an
--- upgrade and the jobs are replaced, not duplicated.
+-- tenancy.schedule_maintenance() registers the jobs as the extension's
+-- owner (SECURITY DEFINER), so the caller needs no grant on schema cron.
+-- It is idempotent: run it again after an upgrade and the jobs of its four
+-- names in this database are replaced, not duplicated.  See "Scheduling
+-- with pg_cron" in the README for what pg_cron needs to run them
+-- (cron.use_background_workers = on, or a connection it can open).
 
 \set ON_ERROR_STOP on
 

@@ -692,6 +692,26 @@ $fn$;
 COMMENT ON FUNCTION tenancy.purge_history(interval) IS
 	'Delete finished operations (with their steps) and audit runs (with their findings) older than the interval, keeping each tenant''s latest operation and the latest audit; usage samples are billing records and are kept';
 
+/*
+ * When schedule_maintenance registered each job with its schedule: pg_cron
+ * records no such time, and the audit needs it to report a job that never
+ * ran (the launcher not running in this database, a job stuck running).
+ */
+CREATE TABLE tenancy.scheduled_jobs (
+	job_name	text PRIMARY KEY,
+	jobid		bigint NOT NULL,
+	schedule	text NOT NULL,
+	scheduled_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE tenancy.scheduled_jobs IS
+	'The pg_cron jobs tenancy.schedule_maintenance registered in this database, and since when with that schedule (the audit''s scheduled_job_overdue for a job that never ran)';
+COMMENT ON COLUMN tenancy.scheduled_jobs.scheduled_at IS
+	'When the job was registered with this schedule (unchanged when schedule_maintenance runs again with the same one)';
+
+SELECT pg_catalog.pg_extension_config_dump('tenancy.scheduled_jobs', '');
+GRANT SELECT ON tenancy.scheduled_jobs TO tenancy_admin;
+
 CREATE FUNCTION tenancy.schedule_maintenance(
 	audit_schedule text DEFAULT '17 3 * * *',
 	usage_schedule text DEFAULT '7 * * * *',
@@ -741,6 +761,7 @@ BEGIN
 		-- caller) are removed, this one is replaced
 		FOR v_other IN EXECUTE
 			'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.username <> current_user'
+			' AND j.database = pg_catalog.current_database()'
 			USING v_job.job_name
 		LOOP
 			EXECUTE 'SELECT cron.unschedule($1)' USING v_other;
@@ -751,6 +772,12 @@ BEGIN
 		-- cron.schedule with a job name replaces the job of that name
 		EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
 		  USING v_job.job_name, v_job.schedule, v_job.command;
+		INSERT INTO tenancy.scheduled_jobs AS s (job_name, jobid, schedule)
+		VALUES (v_job.job_name, jobid, v_job.schedule)
+		ON CONFLICT ON CONSTRAINT scheduled_jobs_pkey DO UPDATE
+		   SET jobid = EXCLUDED.jobid, schedule = EXCLUDED.schedule,
+			   scheduled_at = CASE WHEN s.jobid = EXCLUDED.jobid AND s.schedule = EXCLUDED.schedule
+								   THEN s.scheduled_at ELSE pg_catalog.now() END;
 		RETURN NEXT;
 	END LOOP;
 END
@@ -772,14 +799,16 @@ BEGIN
 		RETURN 0;
 	END IF;
 	FOR v_job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = ANY ($1)'
+		' AND database = pg_catalog.current_database()'
 		USING ARRAY['tenancy-audit', 'tenancy-usage', 'tenancy-rotation', 'tenancy-purge']
 	LOOP
 		EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
 		v_count := v_count + 1;
 	END LOOP;
+	DELETE FROM tenancy.scheduled_jobs;
 	RETURN v_count;
 END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
-	'Remove the pg_cron jobs tenancy.schedule_maintenance registered, whoever scheduled them; returns how many';
+	'Remove the pg_cron jobs tenancy.schedule_maintenance registered in this database, whoever scheduled them; returns how many';

@@ -34,8 +34,10 @@
 /*
  * AuditScheduledJobs
  *		Findings scheduled_job_failed (high) and scheduled_job_overdue
- *		(warning) for tenancy's pg_cron jobs; nothing when pg_cron is not
- *		installed in this database.  The caller is connected to SPI.
+ *		(warning: no finished run within its schedule's period, or none
+ *		at all since schedule_maintenance registered it) for tenancy's
+ *		pg_cron jobs; nothing when pg_cron is not installed in this
+ *		database.  The caller is connected to SPI.
  */
 void
 AuditScheduledJobs(AuditRun *run)
@@ -47,17 +49,33 @@ AuditScheduledJobs(AuditRun *run)
 		return;
 
 	/*
-	 * Per job: its latest finished run, and whether its schedule runs at
-	 * least daily (day of month, month and day of week all '*').
+	 * Per job: its latest finished run, how long its schedule may go
+	 * between runs (the period of its five cron fields, with slack:
+	 * hourly 2 hours, daily 25 hours, weekly 8 days, else 32 days), and
+	 * when schedule_maintenance registered it with that schedule (NULL:
+	 * registered otherwise, or before tenancy.scheduled_jobs existed).  A
+	 * job with no finished run that was registered longer than its period
+	 * ago never ran: the launcher does not run in this database
+	 * (cron.database_name), or its runs never end.
 	 */
 	if (SPI_execute("SELECT j.jobname, j.schedule, l.status, l.start_time::text,"
 					"       pg_catalog.left(l.return_message, 300),"
-					"       l.start_time < pg_catalog.now() - interval '" CRON_DAILY_OVERDUE "'"
-					"       AND pg_catalog.split_part(j.schedule, ' ', 3) = '*'"
-					"       AND pg_catalog.split_part(j.schedule, ' ', 4) = '*'"
-					"       AND pg_catalog.split_part(j.schedule, ' ', 5) = '*' AS overdue,"
-					"       j.username"
+					"       CASE WHEN l.start_time IS NOT NULL"
+					"            THEN l.start_time < pg_catalog.now() - p.period"
+					"            ELSE s.scheduled_at < pg_catalog.now() - p.period END AS overdue,"
+					"       j.username, s.scheduled_at::text, p.period::text"
 					"  FROM cron.job j"
+					"  LEFT JOIN tenancy.scheduled_jobs s"
+					"         ON s.job_name = j.jobname AND s.jobid = j.jobid AND s.schedule = j.schedule"
+					"  CROSS JOIN LATERAL (SELECT pg_catalog.regexp_split_to_array("
+					"                        pg_catalog.btrim(j.schedule), '\\s+') AS f) c"
+					"  CROSS JOIN LATERAL (SELECT CASE"
+					"       WHEN pg_catalog.array_length(c.f, 1) <> 5 THEN interval '32 days'"
+					"       WHEN c.f[3] = '*' AND c.f[4] = '*' AND c.f[5] = '*' AND c.f[2] = '*'"
+					"            THEN interval '2 hours'"
+					"       WHEN c.f[3] = '*' AND c.f[4] = '*' AND c.f[5] = '*' THEN interval '" CRON_DAILY_OVERDUE "'"
+					"       WHEN c.f[3] = '*' AND c.f[4] = '*' THEN interval '8 days'"
+					"       ELSE interval '32 days' END AS period) p"
 					"  LEFT JOIN LATERAL (SELECT d.status, d.start_time, d.return_message"
 					"                       FROM cron.job_run_details d"
 					"                      WHERE d.jobid = j.jobid"
@@ -78,11 +96,14 @@ AuditScheduledJobs(AuditRun *run)
 			HeapTuple	tuple = jobs->vals[i];
 			TupleDesc	desc = jobs->tupdesc;
 			char	   *jobname = SPI_getvalue(tuple, desc, 1);
+			char	   *schedule = SPI_getvalue(tuple, desc, 2);
 			char	   *status = SPI_getvalue(tuple, desc, 3);
 			char	   *started = SPI_getvalue(tuple, desc, 4);
 			char	   *message = SPI_getvalue(tuple, desc, 5);
 			char	   *overdue = SPI_getvalue(tuple, desc, 6);
 			char	   *username = SPI_getvalue(tuple, desc, 7);
+			char	   *scheduled_at = SPI_getvalue(tuple, desc, 8);
+			char	   *period = SPI_getvalue(tuple, desc, 9);
 
 			if (status != NULL && strcmp(status, "failed") == 0)
 				AuditReport(run, NULL, "scheduled_job_failed", AUDIT_HIGH, jobname,
@@ -90,11 +111,16 @@ AuditScheduledJobs(AuditRun *run)
 							"Until it runs, what it does (audit, usage sampling, rotation, purge) does not happen; see \"Scheduling with pg_cron\" in the README.",
 							jobname, username, started,
 							message ? message : "no message");
+			else if (overdue != NULL && strcmp(overdue, "t") == 0 && started != NULL)
+				AuditReport(run, NULL, "scheduled_job_overdue", AUDIT_WARNING, jobname,
+							"pg_cron job %s (schedule \"%s\") should run at least every %s, but its latest finished run started %s. "
+							"Is pg_cron running in this database (cron.database_name)?",
+							jobname, schedule, period, started);
 			else if (overdue != NULL && strcmp(overdue, "t") == 0)
 				AuditReport(run, NULL, "scheduled_job_overdue", AUDIT_WARNING, jobname,
-							"pg_cron job %s runs at least daily, but its latest finished run started %s. "
-							"Is pg_cron running in this database (cron.database_name)?",
-							jobname, started);
+							"pg_cron job %s (schedule \"%s\") was scheduled at %s and has never finished a run, although it should run at least every %s. "
+							"Is pg_cron's launcher running in this database (cron.database_name, shared_preload_libraries)? SELECT * FROM cron.job_run_details WHERE jobid = (SELECT jobid FROM cron.job WHERE jobname = '%s') shows its runs.",
+							jobname, schedule, scheduled_at, period, jobname);
 		}
 	}
 }

@@ -158,6 +158,31 @@ $node->safe_psql('platform', q{
 	extra_params => [ '-U', 'dba' ]);
 is($out, 'scheduled_job_failed|high|tenancy-usage', 'the audit reports the failed scheduled run');
 
+# a job that has not finished a run within its schedule's period since it
+# was scheduled (pg_cron's launcher not running here, a run that never
+# ends) is overdue: weekly tenancy-purge, registered nine days ago
+is($node->safe_psql('platform', q{SELECT string_agg(job_name, ',' ORDER BY job_name) FROM tenancy.scheduled_jobs}),
+	'tenancy-audit,tenancy-purge,tenancy-rotation,tenancy-usage',
+	'schedule_maintenance records when it registered each job');
+$node->safe_psql('platform',
+	q{UPDATE tenancy.scheduled_jobs SET scheduled_at = now() - interval '9 days' WHERE job_name = 'tenancy-purge'});
+($rc, $out, $err) = $node->psql('platform',
+	q{SELECT check_name, severity, object, detail FROM tenancy.audit() WHERE check_name = 'scheduled_job_overdue'},
+	extra_params => [ '-U', 'dba' ]);
+like($out, qr/^scheduled_job_overdue\|warning\|tenancy-purge\|pg_cron job tenancy-purge \(schedule "47 5 \* \* 0"\) was scheduled at [^|]+ and has never finished a run, although it should run at least every 8 days\. Is pg_cron's launcher running in this database/,
+	'the audit reports the weekly job that never ran since it was scheduled') or diag($err);
+unlike($out, qr/tenancy-(audit|usage|rotation)/, 'and not the jobs scheduled just now or run');
+
+# schedule_maintenance replaces other roles' jobs of its names in this
+# database only: a job of that name in another database stays
+$node->safe_psql('platform', q{
+	SELECT cron.schedule_in_database('tenancy-purge', '0 0 1 1 *', 'SELECT 1', 'postgres', 'dba');
+	SELECT count(*) FROM tenancy.schedule_maintenance();
+});
+is($node->safe_psql('platform', q{SELECT count(*) FROM cron.job WHERE jobname = 'tenancy-purge' AND database = 'postgres'}),
+	'1', 'a job of the same name in another database is left alone');
+$node->safe_psql('platform', q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'tenancy-purge' AND database = 'postgres'});
+
 # --- a tenant in another database of this server: the audit reaches it
 # through the worker's connection, and prints the real port
 $node->safe_psql('platform',

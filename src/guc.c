@@ -599,9 +599,9 @@ DefineTenancySettings(void)
 
 	/*
 	 * Off by default: set_password lets every tenancy_admin log in as any
-	 * local tenant's login role, that is read and write its data.  That is
-	 * a superuser's decision (postgresql.conf, or ALTER ROLE admin SET for
-	 * one administrator), not a side effect of CREATE EXTENSION.
+	 * local tenant's login role, that is read and write its data.  That is a
+	 * superuser's decision (postgresql.conf, or ALTER ROLE admin SET for one
+	 * administrator), not a side effect of CREATE EXTENSION.
 	 */
 	DefineCustomBoolVariable("tenancy.allow_set_password",
 							 "Let tenancy.set_password set passwords on tenants' login roles (installations without Vault).",

@@ -244,9 +244,9 @@ tenancy_set_password(PG_FUNCTION_ARGS)
 	record_password_set(tenant, role);
 
 	/*
-	 * Whoever calls it can log in as the tenant: the server log says who
-	 * did (never the password).  session_user: the login that is
-	 * accountable, whatever role it has SET.
+	 * Whoever calls it can log in as the tenant: the server log says who did
+	 * (never the password).  session_user: the login that is accountable,
+	 * whatever role it has SET.
 	 */
 	ereport(LOG,
 			(errmsg("tenancy.set_password: password of login role \"%s\" of tenant \"%s\" set by \"%s\"",

@@ -49,14 +49,14 @@ AuditScheduledJobs(AuditRun *run)
 		return;
 
 	/*
-	 * Per job: its latest finished run, how long its schedule may go
-	 * between runs (the period of its five cron fields, with slack:
-	 * hourly 2 hours, daily 25 hours, weekly 8 days, else 32 days), and
-	 * when schedule_maintenance registered it with that schedule (NULL:
-	 * registered otherwise, or before tenancy.scheduled_jobs existed).  A
-	 * job with no finished run that was registered longer than its period
-	 * ago never ran: the launcher does not run in this database
-	 * (cron.database_name), or its runs never end.
+	 * Per job: its latest finished run, how long its schedule may go between
+	 * runs (the period of its five cron fields, with slack: hourly 2 hours,
+	 * daily 25 hours, weekly 8 days, else 32 days), and when
+	 * schedule_maintenance registered it with that schedule (NULL: registered
+	 * otherwise, or before tenancy.scheduled_jobs existed).  A job with no
+	 * finished run that was registered longer than its period ago never ran:
+	 * the launcher does not run in this database (cron.database_name), or its
+	 * runs never end.
 	 */
 	if (SPI_execute("SELECT j.jobname, j.schedule, l.status, l.start_time::text,"
 					"       pg_catalog.left(l.return_message, 300),"

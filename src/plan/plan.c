@@ -322,9 +322,9 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 							  m->namespace));
 
 	/*
-	 * Every tenant's network policy admits the ingress controller's
-	 * namespace on the webserver port: a tenant's pods there would reach
-	 * every other tenant (with the chart's admission policy off).
+	 * Every tenant's network policy admits the ingress controller's namespace
+	 * on the webserver port: a tenant's pods there would reach every other
+	 * tenant (with the chart's admission policy off).
 	 */
 	if (strcmp(m->namespace, tenancy_ingress_namespace ? tenancy_ingress_namespace : "ingress-nginx") == 0)
 		ereport(ERROR,
@@ -837,9 +837,9 @@ TenantStateFromModel(const TenantModel *previous)
 	TenantState *state = palloc0(sizeof(TenantState));
 
 	/*
-	 * Not known here: a tenant in another database of this server is
-	 * checked by the caller (PgauditLoadedHere), one on a registered server
-	 * by the remote step itself (plan_pgaudit_check).
+	 * Not known here: a tenant in another database of this server is checked
+	 * by the caller (PgauditLoadedHere), one on a registered server by the
+	 * remote step itself (plan_pgaudit_check).
 	 */
 	state->pgaudit_loaded = true;
 	if (previous == NULL)

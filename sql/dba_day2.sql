@@ -162,7 +162,7 @@ SELECT tenancy.worker_problem(false) IS NULL AS served;
 SET client_min_messages = warning;
 SELECT tenancy.wait('acme-corp', '60 s') AS final_state;
 RESET client_min_messages;
-SELECT name, state, skipped_targets FROM tenancy.tenant_summary;
+SELECT name, state, skipped_targets FROM tenancy.tenant_summary ORDER BY name;
 SELECT count(*) FILTER (WHERE state = 'skipped' AND last_error LIKE 'no endpoint configured%') > 0 AS skipped_with_reason,
        count(*) FILTER (WHERE next_attempt_at IS NOT NULL) AS pending_with_next_attempt
   FROM tenancy.status('acme-corp');

@@ -296,9 +296,30 @@ SET tenancy.allow_drop_with_tenants = on;
 DROP EXTENSION tenancy;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT tenancy.deprovision('acme-corp', drop_data => true) > 0 AS deprovisioning;
+
+-- the other two examples, as shipped, provision on a bare server too: no
+-- placement row in their plan, and their provision succeeds
+\set globex_file :abs_srcdir '/deploy/examples/basic-globex.yaml'
+\set initech_file :abs_srcdir '/deploy/examples/standard-initech.yaml'
+SELECT pg_read_file(:'globex_file') AS globex_spec, pg_read_file(:'initech_file') AS initech_spec \gset
+SET ROLE regress_dba;
+SELECT e.name, count(*) FILTER (WHERE p.ordinal = 0) AS placement_rows,
+       count(*) FILTER (WHERE p.target = 'remote_database') AS remote_rows,
+       count(*) > 0 AS planned
+  FROM (VALUES ('globex', :'globex_spec'), ('initech', :'initech_spec')) AS e(name, spec),
+       LATERAL tenancy.plan(e.name, e.spec) p
+ GROUP BY e.name ORDER BY e.name;
+SELECT tenancy.provision('globex', :'globex_spec') > 0 AS globex_provisioned,
+       tenancy.provision('initech', :'initech_spec') > 0 AS initech_provisioned;
 SET client_min_messages = warning;
-SELECT tenancy.wait('acme-corp', '60 s');
+SELECT tenancy.wait('globex', '60 s') AS globex, tenancy.wait('initech', '60 s') AS initech;
+RESET client_min_messages;
+RESET ROLE;
+
+SELECT tenancy.deprovision(n, drop_data => true) > 0 AS deprovisioning
+  FROM unnest(ARRAY['acme-corp', 'globex', 'initech']) n;
+SET client_min_messages = warning;
+SELECT tenancy.wait(n, '60 s') FROM unnest(ARRAY['acme-corp', 'globex', 'initech']) n;
 RESET client_min_messages;
 DROP EXTENSION tenancy;
 DROP ROLE regress_dba;

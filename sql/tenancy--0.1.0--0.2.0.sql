@@ -1432,3 +1432,7 @@ $fn$;
 
 COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
 	'Remove the pg_cron jobs tenancy.schedule_maintenance registered in this database, whoever scheduled them; returns how many';
+
+-- tenant_objects names the backup role too (forget's list of what remains)
+COMMENT ON FUNCTION tenancy.tenant_objects(text) IS
+	'Schemas (purpose: layer), roles (owner, writer, reader, login, backup) and namespace the planner derives for each tenant, or one; local is false for tenants on another server';

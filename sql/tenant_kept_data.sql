@@ -73,7 +73,7 @@ DO $$
 DECLARE
 	r text;
 BEGIN
-	-- the list names no backup role (backup_fgt): every role of the name
+	-- the roles forget listed, dropped as its HINT says
 	FOR r IN SELECT rolname FROM pg_roles WHERE rolname ~ '(^|_)fgt(_|$)'
 			  ORDER BY rolname = 'tenant_fgt_owner', rolname LOOP
 		EXECUTE format('DROP OWNED BY %I CASCADE', r);

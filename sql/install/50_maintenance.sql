@@ -187,7 +187,7 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_tenant_objects';
 
 COMMENT ON FUNCTION tenancy.tenant_objects(text) IS
-	'Schemas (purpose: layer), roles (owner, writer, reader, login) and namespace the planner derives for each tenant, or one; local is false for tenants on another server';
+	'Schemas (purpose: layer), roles (owner, writer, reader, login, backup) and namespace the planner derives for each tenant, or one; local is false for tenants on another server';
 
 CREATE FUNCTION tenancy.parse_quantity(quantity text)
 RETURNS double precision

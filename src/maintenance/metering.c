@@ -75,7 +75,8 @@ put_object(ReturnSetInfo *rsinfo, const TenantModel *m, const char *type,
  * tenancy_tenant_objects
  *		SQL: tenancy.tenant_objects(name text DEFAULT NULL) returns
  *		table(tenant, object_type, purpose, object_name, local): the schemas
- *		(purpose: their layer), roles (owner, writer, reader, login) and
+ *		(purpose: their layer), roles (owner, writer, reader, login, backup
+ *		when backups are on) and
  *		namespace of each tenant that is not deprovisioned, or of the one
  *		named.  local is false for tenants on another server.
  */
@@ -118,6 +119,9 @@ tenancy_tenant_objects(PG_FUNCTION_ARGS)
 		put_object(rsinfo, m, "role", "reader", m->reader_role);
 		for (int r = 0; r < TENANT_LOGIN_ROLE_COUNT; r++)
 			put_object(rsinfo, m, "role", "login", m->login_roles[r]);
+		/* a login role too: forget's list of what remains must name it */
+		if (m->backup_enabled)
+			put_object(rsinfo, m, "role", "backup", m->backup_role);
 		put_object(rsinfo, m, "namespace", "airflow", m->namespace);
 		MemoryContextSwitchTo(spi);
 	}

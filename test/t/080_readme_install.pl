@@ -249,7 +249,7 @@ like($err, qr/42501/, 'forget is for superusers');
 ok(poll_until(sub { $node->safe_psql('platform', q{SELECT count(*) FROM tenancy.steps WHERE state = 'running'}) eq '0' }),
 	'no step of it is running');
 $out = $node->safe_psql('platform', q{SELECT count(*) FROM tenancy.forget('stuck')});
-is($out, '12', 'forget returns what may remain (6 schemas, 5 roles, 1 namespace)');
+is($out, '13', 'forget returns what may remain (6 schemas, 6 roles with the backup role, 1 namespace)');
 $node->safe_psql('platform', q{SELECT tenancy.drop_server('nowhere')});
 is($node->safe_psql('platform', q{SELECT count(*) FROM tenancy.tenants WHERE name = 'stuck'}), '0',
 	'the stuck tenant is gone and its server dropped');

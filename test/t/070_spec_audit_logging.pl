@@ -91,6 +91,13 @@ like($error, qr/features.audit_logging needs pgaudit, which is not loaded on thi
 	'the failed step says pgaudit is missing there, with its SQLSTATE');
 like($error, qr/HINT: Add pgaudit to shared_preload_libraries of the warehouse server/,
 	'and what to do');
+# the worker's WARNING lines (issue 21 item 9): the step failed for good,
+# and the operation's end
+my $log = slurp_file($node->logfile);
+like($log, qr/WARNING:  tenancy step \d+ of operation $op \(remote_database [^)]*\) failed at attempt 1: server "bare", database "wh": features.audit_logging needs pgaudit/,
+	'the server log has a WARNING for the step that failed for good');
+like($log, qr/WARNING:  tenancy operation $op \(provision of tenant "onbare"\) (compensated|failed)/,
+	'and one for the operation that did not succeed');
 is($wh{bare}->safe_psql('wh',
 	"SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
 	  . " WHERE array_to_string(setconfig, ',') LIKE '%pgaudit%'"),

@@ -202,4 +202,84 @@ SELECT ordinal, object, changes
  ORDER BY ordinal;
 ROLLBACK;
 
+-- what a real cluster needs (issue 18's follow-up): settings changed with
+-- ALTER SYSTEM, reset at the end
+CREATE FUNCTION pg_temp.reload() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_reload_conf();
+  PERFORM pg_sleep(0.3);
+END $$;
+CREATE FUNCTION pg_temp.object(spec jsonb, pattern text) RETURNS jsonb
+LANGUAGE sql AS $$
+  SELECT request FROM tenancy.plan('acme-corp', spec) WHERE object LIKE pattern $$;
+
+-- the backup runs the pg_dump of its server's major version (an older one
+-- refuses the server): tenancy.backup_image, %s standing for the major
+SELECT pg_temp.object(spec, 'cronjob %') #>> '{body,spec,jobTemplate,spec,template,spec,containers,0,image}'
+       = 'postgres:' || current_setting('server_version_num')::int / 10000 AS image_of_this_major
+  FROM seed;
+ALTER SYSTEM SET tenancy.backup_image = 'registry.example/postgres:%s-alpine';
+SELECT pg_temp.reload();
+SELECT pg_temp.object(spec, 'cronjob %') #>> '{body,spec,jobTemplate,spec,template,spec,containers,0,image}'
+       = 'registry.example/postgres:' || current_setting('server_version_num')::int / 10000 || '-alpine' AS image_of_the_setting
+  FROM seed;
+ALTER SYSTEM SET tenancy.backup_image = 'postgres:%d';
+ALTER SYSTEM SET tenancy.backup_image = 'postgres:%s-%s';
+ALTER SYSTEM SET tenancy.backup_image = 'postgres:15;rm';
+ALTER SYSTEM RESET tenancy.backup_image;
+-- a tenant on a registered server: the major tenancy.server_major_versions
+-- gives that server
+SELECT tenancy.register_server('wh-17', 'host=wh17.internal port=5432 dbname=postgres', accepting_tenants => false);
+SELECT tenancy.register_server('wh-18', 'host=wh18.internal port=5432 dbname=postgres', accepting_tenants => false);
+ALTER SYSTEM SET tenancy.server_major_versions = 'wh-17=17, wh-18=18';
+SELECT pg_temp.reload();
+SELECT host, pg_temp.object(jsonb_set(jsonb_set(spec, '{warehouse,database,host}', to_jsonb(host)),
+                                      '{warehouse,database,name}', '"acme"'), 'cronjob %')
+              #>> '{body,spec,jobTemplate,spec,template,spec,containers,0,image}' AS image
+  FROM seed, unnest(ARRAY['wh17.internal', 'wh18.internal']) host;
+ALTER SYSTEM SET tenancy.server_major_versions = 'wh-17=seventeen';
+ALTER SYSTEM SET tenancy.server_major_versions = 'WH=17';
+ALTER SYSTEM RESET tenancy.server_major_versions;
+
+-- pods reach a database on this server at tenancy.database_host and this
+-- server's port (never localhost, which in a pod is the pod): in the
+-- credentials, and in the network policy's egress rule on that port
+SELECT r ->> 'host' AS host, (r ->> 'port')::int = current_setting('port')::int AS port_of_this_server
+  FROM seed, pg_temp.object(spec, 'secret %/database-credentials') r;
+SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == $p).to[*].ipBlock.cidr',
+                              jsonb_build_object('p', current_setting('port')::int)) AS database_egress
+  FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
+-- unset: refused, naming the setting, nothing created
+ALTER SYSTEM SET tenancy.database_host = '';
+SELECT pg_temp.reload();
+SELECT pg_temp.try(spec) FROM seed;
+SELECT count(*) AS tenants FROM tenancy.tenants;
+ALTER SYSTEM SET tenancy.database_host = 'localhost; rm -rf /';
+ALTER SYSTEM RESET tenancy.database_host;
+SELECT pg_temp.reload();
+-- a warehouse named by the spec: its address and its port, not 5432 only
+SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.to[*].ipBlock.cidr == "10.1.2.3/32")') AS warehouse_egress
+  FROM seed, pg_temp.object(jsonb_set(jsonb_set(jsonb_set(spec, '{warehouse,database,host}', '"10.1.2.3"'),
+                                      '{warehouse,database,port}', '5433'), '{warehouse,database,name}', '"acme"'),
+                            'networkpolicy %/tenant-isolation') r;
+
+-- Prometheus can scrape: the ServiceMonitor names the official chart's
+-- statsd port, and the network policy admits Prometheus pods of
+-- tenancy.monitoring_namespace on it
+SELECT pg_temp.object(spec, 'servicemonitor %') #> '{body,spec,endpoints}' AS endpoints FROM seed;
+SELECT jsonb_pretty(r #> '{body,spec,ingress,2}') AS prometheus_ingress
+  FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
+ALTER SYSTEM SET tenancy.monitoring_namespace = 'Not A Namespace';
+
+-- data_lineage to an in-cluster endpoint: egress to the URL's port; none
+-- without data_lineage
+ALTER SYSTEM SET tenancy.openlineage_url = 'http://marquez.lineage.svc:5000/api/v1/lineage';
+SELECT pg_temp.reload();
+SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == 5000)') AS lineage_egress
+  FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
+SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == 5000)') AS no_lineage_egress
+  FROM seed, pg_temp.object(jsonb_set(spec, '{features,data_lineage}', 'false'), 'networkpolicy %/tenant-isolation') r;
+ALTER SYSTEM RESET tenancy.openlineage_url;
+SELECT pg_temp.reload();
+
 DROP EXTENSION tenancy;

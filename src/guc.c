@@ -63,6 +63,10 @@ char	   *tenancy_warehouse_cidr = NULL;
 char	   *tenancy_tenant_cluster_role = NULL;
 char	   *tenancy_image_registry = NULL;
 char	   *tenancy_openlineage_url = NULL;
+char	   *tenancy_backup_image = NULL;
+char	   *tenancy_server_major_versions = NULL;
+char	   *tenancy_database_host = NULL;
+char	   *tenancy_monitoring_namespace = NULL;
 int			tenancy_release_ready_timeout_s = 600;
 int			tenancy_unreachable_timeout_s = 1800;
 
@@ -276,6 +280,120 @@ check_cluster_role_name(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * check_backup_image
+ *		tenancy.backup_image is an image reference (letters, digits and
+ *		"._-/:@") in which %s, at most once, stands for the major version of
+ *		the server the tenant's data lives on; no other "%".
+ */
+static bool
+check_backup_image(char **newval, void **extra, GucSource source)
+{
+	const char *image = *newval;
+	const char *pct;
+	size_t		len = image ? strlen(image) : 0;
+
+	(void) extra;
+	(void) source;
+	if (len == 0 || len > 255 ||
+		strspn(image, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@%") != len)
+	{
+		GUC_check_errdetail("An image reference is 1 to 255 letters, digits, \".\", \"_\", \"-\", \"/\", \":\", \"@\" and at most one %%s.");
+		return false;
+	}
+	pct = strchr(image, '%');
+	if (pct != NULL && (pct[1] != 's' || strchr(pct + 1, '%') != NULL))
+	{
+		GUC_check_errdetail("The only \"%%\" allowed is one %%s, which stands for the server's major version.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * check_server_major_versions
+ *		tenancy.server_major_versions is a comma-separated list of
+ *		server=major: a registered server's name and its PostgreSQL major
+ *		version (10 to 99).
+ */
+static bool
+check_server_major_versions(char **newval, void **extra, GucSource source)
+{
+	char	   *list = pstrdup(*newval);
+	char	   *save = NULL;
+
+	(void) extra;
+	(void) source;
+	for (char *item = strtok_r(list, ", ", &save); item != NULL;
+		 item = strtok_r(NULL, ", ", &save))
+	{
+		char	   *eq = strchr(item, '=');
+		char	   *end;
+		long		major;
+
+		if (eq == NULL || eq == item ||
+			strspn(item, "abcdefghijklmnopqrstuvwxyz0123456789-") != (size_t) (eq - item))
+		{
+			GUC_check_errdetail("\"%s\" is not of the form server=major (a registered server's name).", item);
+			return false;
+		}
+		errno = 0;
+		major = strtol(eq + 1, &end, 10);
+		if (eq[1] == '\0' || *end != '\0' || errno != 0 || major < 10 || major > 99)
+		{
+			GUC_check_errdetail("The major version in \"%s\" must be an integer from 10 to 99.", item);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * check_host_name
+ *		tenancy.database_host: empty, or a DNS name or IP address (letters,
+ *		digits, ".", "-", and ":" for IPv6), at most 253 characters.
+ */
+static bool
+check_host_name(char **newval, void **extra, GucSource source)
+{
+	const char *host = *newval;
+	size_t		len = host ? strlen(host) : 0;
+
+	(void) extra;
+	(void) source;
+	if (len > 253 ||
+		strspn(host ? host : "", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != len)
+	{
+		GUC_check_errdetail("A host is a DNS name or an IP address of at most 253 characters.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * check_namespace_name
+ *		tenancy.monitoring_namespace must be a Kubernetes namespace name (a
+ *		DNS label: 1 to 63 lower-case letters, digits and "-", starting and
+ *		ending with a letter or digit).
+ */
+static bool
+check_namespace_name(char **newval, void **extra, GucSource source)
+{
+	const char *name = *newval;
+	size_t		len = name ? strlen(name) : 0;
+
+	(void) extra;
+	(void) source;
+	if (len == 0 || len > 63 ||
+		strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != len ||
+		name[0] == '-' || name[len - 1] == '-')
+	{
+		GUC_check_errdetail("A namespace name is 1 to 63 lower-case letters, digits and \"-\", starting and ending with a letter or digit.");
+		return false;
+	}
+	return true;
+}
+
+/*
  * define_platform_settings
  *		Settings of the platform steps (plan_platform.c and the handlers):
  *		how the Airflow release is installed, where it is reached, and the
@@ -336,6 +454,38 @@ define_platform_settings(void)
 						   "OpenLineage endpoint (HTTP transport) of tenants with features.data_lineage.",
 						   "Empty: their lineage events go to the console transport, i.e. to the task logs.",
 						   &tenancy_openlineage_url, "");
+	DefineCustomStringVariable("tenancy.backup_image",
+							   "Image of the tenants' backup CronJob; %s stands for the PostgreSQL major version of the server the tenant's data lives on.",
+							   "pg_dump refuses a server of a newer major version, and pg_restore an archive of a newer one: the backup runs in the image of the server's own major (tenancy.server_major_versions for registered servers).",
+							   &tenancy_backup_image,
+							   "postgres:%s",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_backup_image, NULL, NULL);
+	DefineCustomStringVariable("tenancy.server_major_versions",
+							   "PostgreSQL major versions of registered warehouse servers, as server=major, comma-separated.",
+							   "A server not listed is taken to run this server's major version. It chooses the image of the backups of the tenants placed there (tenancy.backup_image).",
+							   &tenancy_server_major_versions,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_server_major_versions, NULL, NULL);
+	DefineCustomStringVariable("tenancy.database_host",
+							   "Host name (or address) at which the tenants' pods reach this PostgreSQL server.",
+							   "The host of the credentials (and of the backups) of tenants whose data is on this server; Kubernetes pods cannot use localhost for it. Empty: provisioning such a tenant is refused.",
+							   &tenancy_database_host,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_host_name, NULL, NULL);
+	DefineCustomStringVariable("tenancy.monitoring_namespace",
+							   "Namespace of Prometheus, allowed by the tenants' network policy to scrape their Airflow metrics.",
+							   NULL,
+							   &tenancy_monitoring_namespace,
+							   "monitoring",
+							   PGC_SIGHUP,
+							   0,
+							   check_namespace_name, NULL, NULL);
 	DefineCustomStringVariable("tenancy.tenant_cluster_role",
 							   "ClusterRole bound to the Airflow service account in each new tenant namespace.",
 							   "The Helm chart installs it (rbac.tenantRole.name); the worker holds only \"bind\" on it. A RoleBinding's roleRef is immutable: existing tenants keep the role they were bound to.",

@@ -49,6 +49,13 @@
 #define PLATFORM_LIMIT_RANGE "tenant-limits"
 #define PLATFORM_POLICY_DENY "default-deny"
 #define PLATFORM_POLICY_ALLOW "tenant-isolation"
+
+/*
+ * The official Airflow chart's statsd exporter: its Service names the
+ * scrape port "statsd-scrape" (ports.statsdScrape, 9102).
+ */
+#define AIRFLOW_STATSD_SCRAPE_PORT_NAME "statsd-scrape"
+#define AIRFLOW_STATSD_SCRAPE_PORT 9102
 #define PLATFORM_DB_SECRET "database-credentials"
 #define PLATFORM_METADATA_SECRET "airflow-metadata"
 #define PLATFORM_RESULT_BACKEND_SECRET "airflow-result-backend"
@@ -107,6 +114,7 @@ extern char *K8sResourceQuota(const TenantModel *m);
 extern char *K8sLimitRange(const TenantModel *m);
 extern char *K8sDefaultDenyPolicy(const TenantModel *m);
 extern char *K8sIsolationPolicy(const TenantModel *m);
+extern void K8sDatabaseEndpoint(const TenantModel *m, char **host, int *port);
 extern void K8sLabels(JsonWriter *w, const TenantModel *m);
 extern void K8sObjectStart(JsonWriter *w, const TenantModel *m,
 						   const char *api_version, const char *kind,
@@ -146,6 +154,7 @@ extern char *BackupVolumeSize(const TenantModel *m);
 extern char *BackupVolumeClaim(const TenantModel *m);
 extern char *BackupSchedule(const TenantModel *m);
 extern char *BackupCronJob(const TenantModel *m);
+extern char *BackupImage(const TenantModel *m);
 
 /* role_password.c */
 extern void RoleSetPasswordQuietly(const char *role, const char *password);

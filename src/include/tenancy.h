@@ -65,6 +65,10 @@ extern char *tenancy_warehouse_cidr;
 extern char *tenancy_tenant_cluster_role;
 extern char *tenancy_image_registry;
 extern char *tenancy_openlineage_url;
+extern char *tenancy_backup_image;
+extern char *tenancy_server_major_versions;
+extern char *tenancy_database_host;
+extern char *tenancy_monitoring_namespace;
 extern int	tenancy_release_ready_timeout_s;
 extern int	tenancy_unreachable_timeout_s;
 

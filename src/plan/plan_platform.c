@@ -752,12 +752,14 @@ api_secret_request(const TenantModel *m, const char *source)
  * credentials_request
  *		The database_credentials handler's request: where the credentials
  *		live in Vault, which login roles get them, how pods reach the
- *		warehouse.  No password: the worker generates it.
+ *		warehouse (K8sDatabaseEndpoint).  No password: the worker generates
+ *		it.
  */
 static char *
 credentials_request(const TenantModel *m)
 {
-	Jsonb	   *spec = PlatformSpec(m);
+	char	   *host;
+	int			port;
 	JsonWriter	w;
 
 	JwInit(&w);
@@ -773,19 +775,10 @@ credentials_request(const TenantModel *m)
 		JwString(&w, NULL, m->backup_role);
 	JwArrayEnd(&w);
 	JwBool(&w, "local", m->local);
-	if (m->local)
-	{
-		JwString(&w, "host", SpecText(spec, "warehouse.database.host", "")[0]
-				 ? SpecText(spec, "warehouse.database.host", "") : "localhost");
-		JwInt(&w, "port", PostPortNumber);
-		JwString(&w, "database", get_database_name(MyDatabaseId));
-	}
-	else
-	{
-		JwString(&w, "host", m->remote_host[0] ? m->remote_host : "localhost");
-		JwInt(&w, "port", m->remote_port);
-		JwString(&w, "database", m->remote_database);
-	}
+	K8sDatabaseEndpoint(m, &host, &port);
+	JwString(&w, "host", host);
+	JwInt(&w, "port", port);
+	JwString(&w, "database", m->local ? get_database_name(MyDatabaseId) : m->remote_database);
 	JwObjectEnd(&w);
 	return JwFinish(&w);
 }

@@ -5,7 +5,8 @@
  *	  volume and the CronJob that runs it, in the tenant's namespace.
  *
  * With backup.enabled, every night the CronJob tenant-backup runs the
- * script of ConfigMap tenant-backup-script in the PostgreSQL image: a
+ * script of ConfigMap tenant-backup-script in the PostgreSQL image of the
+ * server's major version (BackupImage, tenancy.backup_image): a
  * logical backup of exactly the tenant's six schemas (pg_dump
  * --format=directory --strict-names, one --schema each), logged in as the
  * tenant's backup role backup_<slug> (LOGIN, member of the reader group
@@ -29,14 +30,12 @@
 
 #include "platform.h"
 #include "spec.h"
+#include "tenancy.h"
 
 /* Where the volume and the script are mounted in the backup pod */
 #define BACKUP_DIR "/backups"
 #define SCRIPT_DIR "/scripts"
 #define SCRIPT_KEY "backup.sh"
-
-/* The image the backup runs in: pg_dump of the platform's major version */
-#define BACKUP_IMAGE "postgres:15"
 
 /* The official image's postgres user */
 #define BACKUP_UID 999
@@ -187,6 +186,61 @@ BackupSchedule(const TenantModel *m)
 }
 
 /*
+ * server_major
+ *		The PostgreSQL major version of the server the tenant's data lives
+ *		on: this server's, or for a registered server the one
+ *		tenancy.server_major_versions gives it (this server's when it is not
+ *		listed: the planner cannot see another server).
+ */
+static int
+server_major(const TenantModel *m)
+{
+	int			major = PG_VERSION_NUM / 10000;
+	char	   *list;
+	char	   *save = NULL;
+
+	if (m->local || m->server == NULL || m->server[0] == '\0' ||
+		tenancy_server_major_versions == NULL)
+		return major;
+	list = pstrdup(tenancy_server_major_versions);
+	for (char *item = strtok_r(list, ", ", &save); item != NULL;
+		 item = strtok_r(NULL, ", ", &save))
+	{
+		char	   *eq = strchr(item, '=');
+
+		if (eq != NULL && (size_t) (eq - item) == strlen(m->server) &&
+			strncmp(item, m->server, eq - item) == 0)
+			major = atoi(eq + 1);
+	}
+	return major;
+}
+
+/*
+ * BackupImage
+ *		The image of the backup: tenancy.backup_image with %s replaced by the
+ *		major version of the tenant's server.  pg_dump refuses a server of a
+ *		newer major version ("server version mismatch"), and pg_restore an
+ *		archive written by a newer pg_dump, so the backup runs the client of
+ *		the server's own major.
+ */
+char *
+BackupImage(const TenantModel *m)
+{
+	const char *format = tenancy_backup_image && tenancy_backup_image[0]
+		? tenancy_backup_image : "postgres:%s";
+	const char *pct = strstr(format, "%s");
+	StringInfoData image;
+
+	if (pct == NULL)
+		return pstrdup(format);
+	initStringInfo(&image);
+	appendBinaryStringInfo(&image, format, pct - format);
+	appendStringInfo(&image, "%d", server_major(m));
+	appendStringInfoString(&image, pct + 2);
+	return image.data;
+}
+
+/*
  * env
  *		One {"name": ..., "value": ...} of a container's env.
  */
@@ -255,7 +309,7 @@ BackupCronJob(const TenantModel *m)
 	JwArrayStart(&w, "containers");
 	JwObjectStart(&w, NULL);
 	JwString(&w, "name", "backup");
-	JwString(&w, "image", BACKUP_IMAGE);
+	JwString(&w, "image", BackupImage(m));
 	JwArrayStart(&w, "command");
 	JwString(&w, NULL, "/bin/sh");
 	JwString(&w, NULL, SCRIPT_DIR "/" SCRIPT_KEY);

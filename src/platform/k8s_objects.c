@@ -21,6 +21,8 @@
 
 #include <arpa/inet.h>
 
+#include "postmaster/postmaster.h"
+
 #include "platform.h"
 #include "spec.h"
 #include "tenancy.h"
@@ -415,14 +417,55 @@ ports(JsonWriter *w, int port, const char *const *protocols)
 }
 
 /*
- * warehouse_cidr
- *		Where the warehouse is: its address as a /32 (or /128) when the spec
- *		names it by IP address, else tenancy.warehouse_cidr.
+ * on_this_server
+ *		Whether the tenant's data lives on this PostgreSQL server without the
+ *		spec naming a host: locally, or in another database of this server.
+ */
+static bool
+on_this_server(const TenantModel *m)
+{
+	return m->local ||
+		(m->remote_host[0] == '\0' && (m->server == NULL || m->server[0] == '\0'));
+}
+
+/*
+ * K8sDatabaseEndpoint
+ *		The host and port the tenant's pods (Airflow, the DAGs' tasks, the
+ *		backup) reach its database at: the spec's warehouse.database.host and
+ *		port; for data on this server, tenancy.database_host and this
+ *		server's port.  "localhost" in a pod is the pod itself, so without
+ *		tenancy.database_host such a tenant is refused (55000), before
+ *		anything is created.  A tenant placed on a registered server without
+ *		a host in its spec keeps "localhost" (see README "Placement").
+ */
+void
+K8sDatabaseEndpoint(const TenantModel *m, char **host, int *port)
+{
+	if (!on_this_server(m))
+	{
+		*host = pstrdup(m->remote_host[0] ? m->remote_host : "localhost");
+		*port = m->remote_port;
+		return;
+	}
+	if (tenancy_database_host == NULL || tenancy_database_host[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenancy.database_host is not set"),
+				 errdetail("Tenant \"%s\" keeps its data on this PostgreSQL server, and its pods (Airflow, the DAGs' tasks, the backups) need a host name that reaches this server from inside the cluster; localhost in a pod is the pod itself.",
+						   m->name),
+				 errhint("As a superuser, set tenancy.database_host to the server's in-cluster name (e.g. ALTER SYSTEM SET tenancy.database_host = 'tenancy-db.tenancy.svc'; SELECT pg_reload_conf();), or set warehouse.database.host in the spec.")));
+	*host = pstrdup(tenancy_database_host);
+	*port = PostPortNumber;
+}
+
+/*
+ * host_cidr
+ *		Where a host the pods reach is: its address as a /32 (or /128) when
+ *		it is an IP address, else tenancy.warehouse_cidr.
  */
 static char *
-warehouse_cidr(Jsonb *spec)
+host_cidr(const char *host)
 {
-	char	   *host = SpecText(spec, "warehouse.database.host", "");
 	unsigned char addr[16];
 
 	if (inet_pton(AF_INET, host, addr) == 1)
@@ -433,11 +476,73 @@ warehouse_cidr(Jsonb *spec)
 }
 
 /*
+ * lineage_port
+ *		The port of tenancy.openlineage_url (http://host[:port]/...,
+ *		https://...), for a tenant with features.data_lineage; 0 when the
+ *		tenant sends no lineage over HTTP or the URL has no port to read.
+ *		*host receives the URL's host.
+ */
+static int
+lineage_port(const TenantModel *m, char **host)
+{
+	const char *url = tenancy_openlineage_url;
+	const char *rest;
+	size_t		len;
+	int			port;
+
+	if (!SpecFlag(PlatformSpec(m), "features.data_lineage", false) ||
+		url == NULL || url[0] == '\0')
+		return 0;
+	if (strncmp(url, "http://", 7) == 0)
+	{
+		rest = url + 7;
+		port = 80;
+	}
+	else if (strncmp(url, "https://", 8) == 0)
+	{
+		rest = url + 8;
+		port = 443;
+	}
+	else
+		return 0;
+	if (rest[0] == '[')
+	{
+		const char *close = strchr(rest, ']');
+
+		if (close == NULL)
+			return 0;
+		*host = pnstrdup(rest + 1, close - rest - 1);
+		rest = close + 1;
+	}
+	else
+	{
+		len = strcspn(rest, ":/?#");
+		*host = pnstrdup(rest, len);
+		rest += len;
+	}
+	if (rest[0] == ':')
+	{
+		char	   *end;
+		long		p = strtol(rest + 1, &end, 10);
+
+		if (end == rest + 1 || p < 1 || p > 65535 || (*end != '\0' && *end != '/' && *end != '?' && *end != '#'))
+			return 0;
+		port = (int) p;
+	}
+	return port;
+}
+
+/*
  * K8sIsolationPolicy
  *		What the tenant's pods may do under the default deny: talk to each
- *		other, be reached by the ingress controller on 8080, resolve names
- *		(kube-dns, UDP and TCP 53), reach the warehouse on 5432, and reach
- *		HTTPS (443) anywhere except private ranges.
+ *		other, be reached by the ingress controller on 8080 and by Prometheus
+ *		(pods of tenancy.monitoring_namespace) on the statsd exporter's
+ *		scrape port, resolve names (kube-dns, UDP and TCP 53), reach their
+ *		database on its port (K8sDatabaseEndpoint), reach HTTPS (443)
+ *		anywhere except private ranges, and, with features.data_lineage and
+ *		tenancy.openlineage_url, reach the lineage endpoint's port (at its
+ *		address when the URL gives one, anywhere when it gives a name: a
+ *		network policy cannot name hosts).
  */
 char *
 K8sIsolationPolicy(const TenantModel *m)
@@ -446,9 +551,13 @@ K8sIsolationPolicy(const TenantModel *m)
 	static const char *const dns[] = {"UDP", "TCP", NULL};
 	static const char *const private_ranges[] = {"10.0.0.0/8", "172.16.0.0/12",
 	"192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", NULL};
-	Jsonb	   *spec = PlatformSpec(m);
+	char	   *db_host;
+	int			db_port;
+	char	   *lineage_host = NULL;
+	int			lineage = lineage_port(m, &lineage_host);
 	JsonWriter	w;
 
+	K8sDatabaseEndpoint(m, &db_host, &db_port);
 	K8sObjectStart(&w, m, "networking.k8s.io/v1", "NetworkPolicy", PLATFORM_POLICY_ALLOW);
 	JwObjectStart(&w, "spec");
 	JwObjectStart(&w, "podSelector");
@@ -471,6 +580,13 @@ K8sIsolationPolicy(const TenantModel *m)
 	JwArrayEnd(&w);
 	ports(&w, 8080, tcp);
 	JwObjectEnd(&w);
+	JwObjectStart(&w, NULL);
+	JwArrayStart(&w, "from");
+	pods_in_namespace_peer(&w, tenancy_monitoring_namespace ? tenancy_monitoring_namespace : "monitoring",
+						   "app.kubernetes.io/name", "prometheus");
+	JwArrayEnd(&w);
+	ports(&w, AIRFLOW_STATSD_SCRAPE_PORT, tcp);
+	JwObjectEnd(&w);
 	JwArrayEnd(&w);
 
 	JwArrayStart(&w, "egress");
@@ -491,11 +607,11 @@ K8sIsolationPolicy(const TenantModel *m)
 	JwArrayStart(&w, "to");
 	JwObjectStart(&w, NULL);
 	JwObjectStart(&w, "ipBlock");
-	JwString(&w, "cidr", warehouse_cidr(spec));
+	JwString(&w, "cidr", host_cidr(db_host));
 	JwObjectEnd(&w);
 	JwObjectEnd(&w);
 	JwArrayEnd(&w);
-	ports(&w, 5432, tcp);
+	ports(&w, db_port, tcp);
 	JwObjectEnd(&w);
 
 	JwObjectStart(&w, NULL);
@@ -512,6 +628,24 @@ K8sIsolationPolicy(const TenantModel *m)
 	JwArrayEnd(&w);
 	ports(&w, 443, tcp);
 	JwObjectEnd(&w);
+
+	if (lineage > 0)
+	{
+		unsigned char addr[16];
+		bool		is_ip = inet_pton(AF_INET, lineage_host, addr) == 1 ||
+			inet_pton(AF_INET6, lineage_host, addr) == 1;
+
+		JwObjectStart(&w, NULL);
+		JwArrayStart(&w, "to");
+		JwObjectStart(&w, NULL);
+		JwObjectStart(&w, "ipBlock");
+		JwString(&w, "cidr", is_ip ? host_cidr(lineage_host) : "0.0.0.0/0");
+		JwObjectEnd(&w);
+		JwObjectEnd(&w);
+		JwArrayEnd(&w);
+		ports(&w, lineage, tcp);
+		JwObjectEnd(&w);
+	}
 	JwArrayEnd(&w);
 
 	JwObjectEnd(&w);

@@ -40,7 +40,9 @@
 
 /*
  * MonitoringServiceMonitor
- *		Scrape the metrics port of the release's services every 30 s.
+ *		Scrape the release's statsd exporter every 30 s: the official
+ *		chart's statsd Service names its port "statsd-scrape" (9102, which
+ *		the tenant's network policy opens to Prometheus).
  */
 char *
 MonitoringServiceMonitor(const TenantModel *m)
@@ -62,7 +64,7 @@ MonitoringServiceMonitor(const TenantModel *m)
 	JwObjectEnd(&w);
 	JwArrayStart(&w, "endpoints");
 	JwObjectStart(&w, NULL);
-	JwString(&w, "port", "metrics");
+	JwString(&w, "port", AIRFLOW_STATSD_SCRAPE_PORT_NAME);
 	JwString(&w, "interval", "30s");
 	JwString(&w, "path", "/metrics");
 	JwObjectEnd(&w);

@@ -258,6 +258,7 @@ sub node_conf
 		"tenancy.request_timeout = '2s'",
 		"tenancy.connect_timeout = '1s'",
 		"tenancy.lease_duration = '30s'",
+		"tenancy.database_host = 'platform-db.test'",
 		"max_worker_processes = 16",
 		# the suites drop the extension with tenants in it; 060 tests the refusal
 		"tenancy.allow_drop_with_tenants = on");

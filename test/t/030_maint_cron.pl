@@ -14,6 +14,7 @@ $node->init;
 $node->append_conf('postgresql.conf', join("\n",
 	"shared_preload_libraries = 'tenancy,pg_cron'",
 	"tenancy.database = 'postgres'",
+	"tenancy.database_host = 'platform-db.test'",
 	"cron.database_name = 'postgres'",
 	# pg_cron connects with libpq: through this node's socket directory
 	"cron.host = '" . $node->host . "'",

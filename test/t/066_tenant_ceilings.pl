@@ -18,7 +18,8 @@ $node->init;
 $node->append_conf('postgresql.conf', join("\n",
 	"shared_preload_libraries = 'tenancy'",
 	"maintenance_work_mem = '512MB'",
-	"tenancy.database = 'postgres'") . "\n");
+	"tenancy.database = 'postgres'",
+	"tenancy.database_host = 'platform-db.test'") . "\n");
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION tenancy;

@@ -86,6 +86,7 @@ ones (two sources for one setting would be a trap).
   "vault_auth_role" $v.vault.authRole
   "grafana_url" $v.grafana.url
   "tenant_cluster_role" .Values.rbac.tenantRole.name
+  "database_host" (printf "%s.%s.svc" (include "tenancy.fullname" .) .Release.Namespace)
 -}}
 {{- if $v.vault.caConfigMap -}}
 {{- $_ := set $s "vault_ca_file" (printf "%s/ca.crt" (include "tenancy.vaultCADir" .)) -}}

@@ -178,6 +178,55 @@ is($node->safe_psql('restored', q{SELECT count(*) FROM pg_class WHERE relname IN
 is($node->safe_psql('restored', q{SELECT nextval('shop_bronze.orders_id_seq')}), '502',
 	'the sequence continues where it was');
 
+# in place, as README "Restoring a backup" step 5 says: drop the six
+# schemas, restore into the tenant's database as its owner role, reconcile
+# (the schemas have new OIDs), apply with the stored spec, audit
+my @schemas = split / /, $env{BACKUP_SCHEMAS};
+$node->safe_psql('postgres', join('', map { "DROP SCHEMA $_ CASCADE; " } @schemas)
+	. 'GRANT CREATE ON DATABASE postgres TO tenant_shop_owner');
+$restore = `$bindir/pg_restore --use-list=$dir/restore.list --role=tenant_shop_owner --no-owner --no-privileges --exit-on-error -h @{[ $node->host ]} -p @{[ $node->port ]} -d postgres $backups/@{[ stamp($now) ]} 2>&1`;
+is($?, 0, 'in place: pg_restore into the tenant\'s database succeeded') or diag($restore);
+$node->safe_psql('postgres', 'REVOKE CREATE ON DATABASE postgres FROM tenant_shop_owner');
+my $apply = q{SELECT tenancy.apply('shop', spec) FROM tenancy.tenants WHERE name = 'shop'};
+($rc, $out, $err) = $node->psql('postgres', $apply);
+like($err, qr/schema "shop_bronze" was not created by tenancy/,
+	'in place: apply before reconcile_created_objects is refused (the restored schemas have new OIDs)');
+is($node->safe_psql('postgres', 'SELECT tenancy.reconcile_created_objects() > 0'), 't',
+	'in place: reconcile_created_objects records the restored schemas');
+($rc, $out, $err) = $node->psql('postgres', $apply);
+is($rc, 0, 'in place: then apply with the stored spec succeeds') or diag($err);
+is_deeply(digests('postgres'), $source, 'in place: every table back with the same rows');
+# the restored run log got the writer's default privileges on new tables;
+# it is append-only (README step 5 says to revoke them)
+$node->safe_psql('postgres', 'REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON shop_audit.pipeline_runs FROM tenant_shop_writer');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop_audit.pipeline_runs'::regclass
+	AND tgname IN ('tenancy_append_only', 'tenancy_append_only_truncate')}), '2',
+	'in place: apply put the audit guard back');
+is($node->safe_psql('postgres', q{SET ROLE backup_shop; SELECT count(*) FROM shop_bronze.orders}), '501',
+	'in place: the tenant\'s groups read the restored tables again (the backup role does)');
+$node->safe_psql('postgres', q{SELECT count(*) FROM tenancy.audit('shop')});
+is($node->safe_psql('postgres', q{SELECT coalesce(string_agg(check_name || ' ' || object, ', ' ORDER BY check_name, object), '')
+	FROM tenancy.audit_findings WHERE run_id = (SELECT max(run_id) FROM tenancy.audit_runs)
+	AND tenant = 'shop' AND severity IN ('critical', 'high')}), '',
+	'in place: the audit finds nothing high or critical afterwards')
+  or diag($node->safe_psql('postgres', q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM tenancy.audit_findings
+	WHERE run_id = (SELECT max(run_id) FROM tenancy.audit_runs) AND tenant = 'shop'}));
+
+# README step 1's pod: what the "restricted" Pod Security level requires,
+# as the CronJob's pod has it, in the image of the server's major version
+my $readme = slurp_file(TenancyTest::src_dir() . "/README.md");
+my ($overrides) = $readme =~ /--overrides='(\{.*?\})'/s;
+ok($overrides, 'README step 1 has the restore pod\'s overrides');
+my $restore_pod = $json->decode($overrides // '{}')->{spec};
+my $cron_pod = $cron->{spec}{jobTemplate}{spec}{template}{spec};
+is_deeply($restore_pod->{securityContext}, $cron_pod->{securityContext},
+	'README step 1: the pod\'s securityContext is the backup pod\'s (non-root, seccomp RuntimeDefault)');
+my $rc_sc = $restore_pod->{containers}[0]{securityContext} // {};
+is_deeply([ $rc_sc->{allowPrivilegeEscalation}, $rc_sc->{capabilities} ],
+	[ JSON::PP::false, { drop => ['ALL'] } ], 'README step 1: no privilege escalation, every capability dropped');
+is($container->{image}, 'postgres:' . int($node->safe_psql('postgres', 'SHOW server_version_num') / 10000),
+	'the backup runs in the image of the server\'s major version');
+
 # backups off: the role goes, the CronJob and its script and Secret are deleted, the volume stays
 $node->safe_psql('postgres', q{SELECT tenancy.apply('shop', '{"tenant": {"name": "shop", "tier": "basic"}, "warehouse": {},
 	"resources": {"database": {"storage_gb": 5, "backup": {"enabled": false, "retention_days": 30}}}}'::jsonb)});

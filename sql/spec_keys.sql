@@ -80,6 +80,13 @@ SELECT v #> '{workers,replicas}' AS replicas, v #> '{workers,keda}' AS keda,
   FROM seed, pg_temp.values(jsonb_set(spec, '{resources,airflow,workers}',
                                       '{"min": 3, "max": 3, "autoscaling": false}')) v;
 ROLLBACK;
+-- without autoscaling min workers run: the parallelism is theirs (3 x 16),
+-- whatever max says
+BEGIN;
+SELECT v #> '{workers,replicas}' AS replicas, v #> '{config,core,parallelism}' AS parallelism
+  FROM seed, pg_temp.values(jsonb_set(spec, '{resources,airflow,workers}',
+                                      '{"min": 3, "max": 8, "autoscaling": false}')) v;
+ROLLBACK;
 -- no worker and no autoscaling would run no task: refused
 SELECT path, message FROM seed,
        tenancy.validate(jsonb_set(spec, '{resources,airflow,workers}', '{"min": 0, "autoscaling": false}'));
@@ -103,6 +110,23 @@ SELECT path, message FROM seed,
 SELECT count(*) AS problems FROM seed,
        tenancy.validate(jsonb_set(jsonb_set(spec, '{resources,kubernetes,quotas,limits,cpu}', '"10"'),
                                   '{resources,airflow,workers}', '{"min": 2, "max": 4, "autoscaling": true}'));
+
+-- the backup volume (storage_gb GiB) must pass the namespace's LimitRange
+-- (1Gi to quotas.limits.storage) and storage quota (quotas.requests.storage,
+-- 100Gi in the reference): refused at validation, not by Kubernetes
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(spec, '{resources,database,storage_gb}', '150'));
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(jsonb_set(spec, '{resources,database,storage_gb}', '150'),
+                                  '{resources,kubernetes,quotas,limits,storage}', '"120Gi"'));
+SELECT path, message FROM seed,
+       tenancy.validate(jsonb_set(spec, '{resources,database,storage_gb}', '0.5'));
+SELECT pg_temp.try(jsonb_set(spec, '{resources,database,storage_gb}', '150')) FROM seed;
+SELECT count(*) AS tenants FROM tenancy.tenants;
+-- without backups there is no claim
+SELECT count(*) AS problems FROM seed,
+       tenancy.validate(jsonb_set(jsonb_set(spec, '{resources,database,storage_gb}', '150'),
+                                  '{resources,database,backup,enabled}', 'false'));
 
 -- connections: min is the SQLAlchemy pool, overflow up to max; max stays
 -- the login roles' CONNECTION LIMIT
@@ -128,6 +152,10 @@ SELECT v -> 'secret' AS secret
   FROM seed, pg_temp.values(jsonb_set(spec, '{warehouse,name}', '"acme_dwh"')) v;
 ROLLBACK;
 
+-- warehouse.name may not take a connection id Airflow already uses
+SELECT n, path, message FROM seed, unnest(ARRAY['airflow_db', 'kubernetes_default']) n,
+       tenancy.validate(jsonb_set(spec, '{warehouse,name}', to_jsonb(n)));
+
 -- contacts: every contact in the namespace's annotations
 BEGIN;
 SELECT jsonb_pretty(r.request #> '{body,metadata,annotations}') AS annotations
@@ -152,6 +180,13 @@ BEGIN;
 SELECT r ->> 'expr' AS expr, jsonb_pretty(r -> 'labels') AS labels
   FROM seed, pg_temp.rule(spec) b, jsonb_array_elements(b #> '{spec,groups,0,rules}') r LIMIT 1;
 ROLLBACK;
+-- uptime_percent for which the burn-rate alerts degenerate: 100 (no budget,
+-- any failed scrape pages) and below 93.06 (the fastest alert would need
+-- more than every request to fail); 93.06 itself is the lowest accepted
+SELECT u, path, message FROM seed, unnest(ARRAY[100, 99.999, 93.06, 93.05, 50]::numeric[]) u,
+       tenancy.validate(jsonb_set(spec, '{sla,uptime_percent}', to_jsonb(u)));
+SELECT pg_temp.try(jsonb_set(spec, '{sla,uptime_percent}', '100')) FROM seed;
+
 -- a changed uptime changes the thresholds, a changed response time the label
 BEGIN;
 SELECT substring(b #>> '{spec,groups,0,rules,0,expr}' from '14.4 \* \(1 - [0-9.]+ / 100\)') AS threshold,

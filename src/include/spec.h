@@ -62,11 +62,20 @@ extern Jsonb *SpecNormalize(Jsonb *spec);
  * spec_capacity.c: each Celery worker's resources (the release sets them),
  * and how many workers fit in the namespace's quota.
  */
+/*
+ * The fastest burn rate of the SLA's availability alerts (monitoring.c):
+ * the alert fires when errors exceed this many times the error budget
+ * (1 - uptime_percent / 100), so the budget must stay below 1/14.4 for the
+ * alert to be able to fire at all (validated in spec_tenant.c).
+ */
+#define SPEC_SLA_FASTEST_BURN_RATE 14.4
+
 #define SPEC_WORKER_REQUEST_CPU "500m"
 #define SPEC_WORKER_REQUEST_MEMORY "1Gi"
 #define SPEC_WORKER_LIMIT_CPU "1"
 #define SPEC_WORKER_LIMIT_MEMORY "2Gi"
 extern int	SpecWorkersThatFit(Jsonb *spec, char **limited_by);
+extern char *SpecBackupVolumeProblem(Jsonb *spec);
 
 /* Limits of derived names (doc/design.md, "Derived names"). */
 #define SPEC_TENANT_NAME_MAX 40

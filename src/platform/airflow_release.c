@@ -10,8 +10,9 @@
  * the tenant's airflow-worker service account, min replicas and KEDA
  * scaling up to max (resources.airflow.workers); scheduler and webserver
  * replicas and resources from resources.airflow; node selector and
- * tolerations from resources.kubernetes; parallelism from workers.max and
- * the tier's worker concurrency; the metadata
+ * tolerations from resources.kubernetes; parallelism from the workers that
+ * can run (max with autoscaling, else min) and the tier's worker
+ * concurrency; the metadata
  * database reached through the airflow-metadata secret (no bundled
  * PostgreSQL subchart, no password in the values), its SQLAlchemy pool
  * sized from resources.database.connections; the warehouse as the Airflow
@@ -30,8 +31,9 @@
 
 /*
  * Tasks one Celery worker runs at once, and tasks per DAG, by tier.  The
- * release's parallelism is workers.max times the worker concurrency: the
- * most the largest pool KEDA may scale to can run.
+ * release's parallelism is the worker concurrency times the workers that
+ * can run: workers.max with autoscaling (the largest pool KEDA may scale
+ * to), else workers.min (max then changes nothing that runs).
  */
 typedef struct TierParallelism
 {
@@ -157,7 +159,7 @@ AirflowWarehouseConnId(const TenantModel *m)
  *		service account.  resources.airflow.workers.min is the StatefulSet's
  *		replicas; with autoscaling, KEDA scales it between min and max on
  *		the queued and running tasks (the chart's ScaledObject); without, min
- *		workers run and max only sizes the parallelism (config.core).  The
+ *		workers run, and the parallelism (config.core) is theirs.  The
  *		validator refuses workers that do not fit in the quota
  *		(spec_capacity.c).  No
  *		persistent volume per worker:
@@ -280,7 +282,11 @@ AirflowValues(const TenantModel *m)
 	bool		lineage = SpecFlag(spec, "features.data_lineage", false);
 	char	   *pool_min = SpecText(spec, "resources.database.connections.min", "1");
 	int			pool_overflow = m->connection_limit - atoi(pool_min);
-	int			workers_max = atoi(SpecText(spec, "resources.airflow.workers.max", "1"));
+	bool		autoscaling = SpecFlag(spec, "resources.airflow.workers.autoscaling", false);
+	char	   *workers_min = SpecText(spec, "resources.airflow.workers.min", "1");
+	int			workers_most = atoi(autoscaling
+									? SpecText(spec, "resources.airflow.workers.max", workers_min)
+									: workers_min);
 	JsonWriter	w;
 
 	for (int i = 0; i < (int) lengthof(tier_parallelism); i++)
@@ -331,7 +337,7 @@ AirflowValues(const TenantModel *m)
 
 	JwObjectStart(&w, "config");
 	JwObjectStart(&w, "core");
-	JwString(&w, "parallelism", psprintf("%d", workers_max * tp->worker_concurrency));
+	JwString(&w, "parallelism", psprintf("%d", workers_most * tp->worker_concurrency));
 	JwString(&w, "max_active_tasks_per_dag", tp->max_active_tasks_per_dag);
 	JwString(&w, "load_examples", "False");
 	if (plugins)

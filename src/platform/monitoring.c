@@ -223,7 +223,7 @@ typedef struct BurnRate
 
 /* 2% and 5% of a 30-day budget in 1 h and 6 h, 10% in 1 and 3 days */
 static const BurnRate burn_rates[] = {
-	{"critical", "critical", 14.4, "1h", "5m", "2m"},
+	{"critical", "critical", SPEC_SLA_FASTEST_BURN_RATE, "1h", "5m", "2m"},
 	{"high", "critical", 6, "6h", "30m", "15m"},
 	{"medium", "warning", 3, "1d", "2h", "1h"},
 	{"low", "warning", 1, "3d", "6h", "3h"},

@@ -405,8 +405,27 @@ SpecValidateSla(SpecValidator *v, JsonbContainer *sla)
 	"response_time", NULL};
 	static const SpecRange percent = {false, 0, false, 100};
 
+	double		uptime;
+	double		lowest = 100.0 * (1.0 - 1.0 / SPEC_SLA_FASTEST_BURN_RATE);
+
 	SpecCheckKeys(v, sla, known);
-	SpecNumber(v, sla, "uptime_percent", false, &percent, NULL);
+
+	/*
+	 * The availability alerts burn the error budget 1 - uptime/100: at 100
+	 * it is 0 and any failed scrape pages; at or below 100 x (1 - 1/14.4)
+	 * (93.06) the fastest alert would need more than every request to fail
+	 * and never fires.
+	 */
+	if (SpecNumber(v, sla, "uptime_percent", false, &percent, &uptime) &&
+		(uptime >= 100 || uptime <= lowest))
+		SpecReportAt(v, "uptime_percent",
+					 "%g %s; use a value from %.2f to below 100 (e.g. 99.9)",
+					 uptime,
+					 uptime >= 100
+					 ? "leaves no error budget: every failed scrape of the availability alerts would page"
+					 : psprintf("leaves an error budget so large that the fastest availability alert (errors at %g times the budget) could never fire",
+								SPEC_SLA_FASTEST_BURN_RATE),
+					 ceil(lowest * 100) / 100);
 	SpecString(v, sla, "support_tier", false, 64);
 	SpecVisitObject(v, sla, "response_time", false, check_response_time);
 }

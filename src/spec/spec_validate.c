@@ -67,6 +67,26 @@ check_workers_fit(SpecValidator *v, Jsonb *given)
 }
 
 /*
+ * check_backup_volume_fits
+ *		With backups, the volume of storage_gb GiB must pass the namespace's
+ *		LimitRange and storage quota (spec_capacity.c); reported at
+ *		resources.database.storage_gb.
+ */
+static void
+check_backup_volume_fits(SpecValidator *v, Jsonb *given)
+{
+	char	   *problem = SpecBackupVolumeProblem(SpecNormalize(given));
+	int			mark;
+
+	if (problem == NULL)
+		return;
+	mark = SpecPathPushKey(v, "resources");
+	SpecPathPushKey(v, "database");
+	SpecReportAt(v, "storage_gb", "%s: Kubernetes would refuse the claim", problem);
+	SpecPathPop(v, mark);
+}
+
+/*
  * SpecValidate
  *		Every problem of a spec (see spec.h).
  */
@@ -95,7 +115,10 @@ SpecValidate(Jsonb *spec)
 	SpecVisitObject(&v, root, "sla", false, SpecValidateSla);
 	SpecVisitObject(&v, root, "billing", false, SpecValidateBilling);
 	if (v.problems == NIL)
+	{
 		check_workers_fit(&v, spec);
+		check_backup_volume_fits(&v, spec);
+	}
 	return v.problems;
 }
 

@@ -487,6 +487,14 @@ SpecValidateWarehouse(SpecValidator *v, JsonbContainer *warehouse)
 	if (name && !SpecIsIdentifier(name))
 		SpecReportAt(v, "name", "%s is not a lower-case identifier ([a-z_][a-z0-9_]*)",
 					 SpecQuote(name));
+	else if (name && (strcmp(name, "airflow_db") == 0 ||
+					  strcmp(name, "kubernetes_default") == 0))
+		SpecReportAt(v, "name",
+					 "%s is a connection id Airflow already uses (%s); the warehouse connection would replace it",
+					 SpecQuote(name),
+					 strcmp(name, "airflow_db") == 0
+					 ? "the chart's metadata database, AIRFLOW_CONN_AIRFLOW_DB"
+					 : "the Kubernetes connection of every generated task's KubernetesPodOperator");
 	SpecVisitObject(v, warehouse, "database", false, check_database);
 	SpecVisitArray(v, warehouse, "bronze_jobs", false, check_bronze_job);
 	check_unique_job_names(v, warehouse);

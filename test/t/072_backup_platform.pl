@@ -58,6 +58,38 @@ my $secret = TenancyTest::k8s_object($sim, "$api/secrets/backup-credentials");
 is(decode_base64($secret->{data}{PGUSER}), 'backup_bk', 'backup-credentials logs in as backup_bk');
 my $password = decode_base64($secret->{data}{PGPASSWORD});
 is(length($password), 32, 'with a generated password');
+# where the backup pod connects: tenancy.database_host (not localhost, the
+# pod itself) and this server's port and database
+is_deeply([ map { decode_base64($secret->{data}{$_}) } qw(PGHOST PGPORT PGDATABASE) ],
+	[ 'platform-db.test', $node->port, 'postgres' ],
+	'backup-credentials: PGHOST is tenancy.database_host, with this server\'s port and database');
+is($pod->{containers}[0]{image}, 'postgres:' . int($node->safe_psql('postgres', 'SHOW server_version_num') / 10000),
+	'the backup runs in the image of the server\'s major version');
+# the backup role logs in with the Secret's password (scram-sha-256), reads
+# the tenant's data and writes nothing
+{
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $rules = slurp_file($hba);
+	open my $fh, '>', $hba or die;
+	print $fh "local all backup_bk scram-sha-256\n$rules";
+	close $fh;
+	$node->reload;
+	my $psql = $node->config_data('--bindir') . '/psql';
+	my @conn = ('-X', '-At', '-h', $node->host, '-p', $node->port, '-U', 'backup_bk', '-d', 'postgres');
+	local $ENV{PGPASSWORD} = $password;
+	my $out = `$psql @conn -c 'SELECT current_user, count(*) FROM bk_audit.pipeline_runs' 2>&1`;
+	chomp $out;
+	is($out, 'backup_bk|0', 'backup_bk logs in with the Secret\'s password and reads the tenant\'s tables');
+	$out = `$psql @conn -c "INSERT INTO bk_audit.pipeline_runs (dag_id) VALUES ('x')" 2>&1`;
+	like($out, qr/permission denied/, 'and cannot write them');
+	$ENV{PGPASSWORD} = 'not-the-password';
+	$out = `$psql @conn -c 'SELECT 1' 2>&1`;
+	like($out, qr/password authentication failed/, 'a wrong password is refused');
+	open $fh, '>', $hba or die;
+	print $fh $rules;
+	close $fh;
+	$node->reload;
+}
 my $rule = TenancyTest::k8s_object($sim, $rule_path);
 is($rule->{spec}{groups}[0]{rules}[0]{labels}{support_tier}, 'business-hours', 'the PrometheusRule carries the support tier');
 is($rule->{spec}{groups}[0]{rules}[0]{labels}{response_time}, '2 hours', 'and the response time of its priority');

@@ -174,6 +174,11 @@ my %apply_refused = map { ($_ => 1) } qw(warehouse.database.host warehouse.datab
 # apply of these removes objects, so DELETEs are expected
 my %deletes_expected = ('resources.database.backup.enabled' => 'backups off: CronJob, script, Secret',
 	'tenant.authentication.type' => 'oauth2 off: the oauth-credentials Secret');
+# a lower value of these changes what provision records, but apply leaves
+# the object as it is: a claim cannot shrink, and the reference's backup
+# volume (100 GiB) already fills its storage quota (requests.storage 100Gi),
+# so a larger one is refused at validation
+my %apply_leaves = ('resources.database.storage_gb' => 'the backup claim cannot shrink');
 # keys whose effect is on the invoice only: apply records the spec, invoice changes
 my %billing = map { ($_ => 1) } grep { /^billing\.(model|metrics)/ } @leaves;
 
@@ -261,6 +266,10 @@ ROLLBACK;});
 	if ($billing{$leaf})
 	{
 		is($invoice_changed, 'true', "$leaf: after apply, invoice returns something else");
+	}
+	elsif ($apply_leaves{$leaf})
+	{
+		is($steps, '0', "$leaf: apply of a lower value plans nothing ($apply_leaves{$leaf})");
 	}
 	else
 	{

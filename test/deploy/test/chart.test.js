@@ -101,6 +101,8 @@ test('postgresql.conf preloads tenancy and pg_cron and carries the tenancy setti
 	assert.equal(s['tenancy.poll_interval'], '10s');
 	assert.equal(s['tenancy.vault_ca_file'], undefined);
 	assert.equal(s['tenancy.tenant_cluster_role'], 'tenancy-tenant-workload');
+	assert.equal(s['tenancy.database_host'], 'tenancy.platform.svc',
+		"tenants' pods reach the server at the chart's Service, not localhost");
 	assert.equal(settings(conf(render({ rbac: { tenantRole: { name: 'acme-airflow', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] } } })))['tenancy.tenant_cluster_role'],
 		'acme-airflow', 'the worker binds the ClusterRole the chart installs');
 	const all = settings(conf(render(scenarios.everything)));

@@ -284,11 +284,28 @@ SELECT r ->> 'host' AS host, (r ->> 'port')::int = current_setting('port')::int 
 SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == $p).to[*].ipBlock.cidr',
                               jsonb_build_object('p', current_setting('port')::int)) AS database_egress
   FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
--- unset: refused, naming the setting, nothing created
+-- unset: provision and apply are refused, naming the setting, nothing
+-- created; the dry run shows the host as null; the audit still runs
+SELECT tenancy.provision('keys-audit', '{"tenant": {"name": "keys-audit", "tier": "basic"},
+                                         "warehouse": {}, "resources": {}}') > 0 AS provisioned;
 ALTER SYSTEM SET tenancy.database_host = '';
 SELECT pg_temp.reload();
 SELECT pg_temp.try(spec) FROM seed;
-SELECT count(*) AS tenants FROM tenancy.tenants;
+SELECT name FROM tenancy.tenants;
+SELECT r -> 'host' AS host_in_the_dry_run FROM seed, pg_temp.object(spec, 'secret %/database-credentials') r;
+SELECT count(*) >= 0 AS audited FROM tenancy.audit('keys-audit');
+CREATE FUNCTION pg_temp.try_apply(spec jsonb, tenant text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE s text; m text;
+BEGIN
+  PERFORM tenancy.apply(tenant, spec);
+  RETURN 'applied';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT;
+  RETURN s || ': ' || m;
+END $$;
+SELECT pg_temp.try_apply('{"tenant": {"name": "keys-audit", "tier": "standard"}, "warehouse": {}, "resources": {}}', 'keys-audit');
+SELECT tenancy.deprovision('keys-audit', true) > 0 AS deprovisioned;
 ALTER SYSTEM SET tenancy.database_host = 'localhost; rm -rf /';
 ALTER SYSTEM RESET tenancy.database_host;
 SELECT pg_temp.reload();

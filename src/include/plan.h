@@ -274,6 +274,7 @@ extern char *PlanLedgerRecord(const TenantModel *m, const char *kind,
 extern char *PlanLedgerForget(const TenantModel *m);
 
 /* plan_platform.c */
+extern void PlanPlatformCheckSteps(const TenantModel *model, List *actions);
 extern void PlanPlatformProvision(PlanContext *ctx);
 extern void PlanPlatformDeprovision(PlanContext *ctx);
 

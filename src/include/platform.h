@@ -115,6 +115,7 @@ extern char *K8sLimitRange(const TenantModel *m);
 extern char *K8sDefaultDenyPolicy(const TenantModel *m);
 extern char *K8sIsolationPolicy(const TenantModel *m);
 extern void K8sDatabaseEndpoint(const TenantModel *m, char **host, int *port);
+extern void K8sCheckDatabaseHost(const TenantModel *m);
 extern void K8sLabels(JsonWriter *w, const TenantModel *m);
 extern void K8sObjectStart(JsonWriter *w, const TenantModel *m,
 						   const char *api_version, const char *kind,

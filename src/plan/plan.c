@@ -1185,6 +1185,7 @@ PlanSteps(const TenantModel *model, List *actions)
 	int			previous_remote = 0;
 	ListCell   *lc;
 
+	PlanPlatformCheckSteps(model, actions);
 	for (int i = 0; i < n; i++)
 	{
 		PlanAction *a = list_nth(actions, i);

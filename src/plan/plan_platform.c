@@ -776,7 +776,10 @@ credentials_request(const TenantModel *m)
 	JwArrayEnd(&w);
 	JwBool(&w, "local", m->local);
 	K8sDatabaseEndpoint(m, &host, &port);
-	JwString(&w, "host", host);
+	if (host != NULL)
+		JwString(&w, "host", host);
+	else
+		JwRaw(&w, "host", "null");	/* refused when sent: see PlanPlatformCheckSteps */
 	JwInt(&w, "port", port);
 	JwString(&w, "database", m->local ? get_database_name(MyDatabaseId) : m->remote_database);
 	JwObjectEnd(&w);
@@ -1243,4 +1246,27 @@ PlanPlatformDeprovision(PlanContext *ctx)
 			 psprintf("DELETE /api/dashboards/uid/%s (if tenant %s's)",
 					  MonitoringDashboardUid(m), m->name),
 			 grafana_request(m, NULL), NULL, NIL);
+}
+
+/*
+ * PlanPlatformCheckSteps
+ *		What must hold before a plan's steps are recorded (provision and
+ *		apply, not the dry run or the audit): credentials for pods that
+ *		would reach this server need tenancy.database_host.
+ */
+void
+PlanPlatformCheckSteps(const TenantModel *m, List *actions)
+{
+	ListCell   *lc;
+
+	foreach(lc, actions)
+	{
+		PlanAction *a = lfirst(lc);
+
+		if (a->request != NULL && strcmp(a->action, "database credentials") == 0)
+		{
+			K8sCheckDatabaseHost(m);
+			return;
+		}
+	}
 }

@@ -433,10 +433,11 @@ on_this_server(const TenantModel *m)
  *		The host and port the tenant's pods (Airflow, the DAGs' tasks, the
  *		backup) reach its database at: the spec's warehouse.database.host and
  *		port; for data on this server, tenancy.database_host and this
- *		server's port.  "localhost" in a pod is the pod itself, so without
- *		tenancy.database_host such a tenant is refused (55000), before
- *		anything is created.  A tenant placed on a registered server without
- *		a host in its spec keeps "localhost" (see README "Placement").
+ *		server's port, the host NULL while that setting is empty
+ *		("localhost" in a pod is the pod itself: K8sCheckDatabaseHost
+ *		refuses to send such credentials).  A tenant placed on a registered
+ *		server without a host in its spec keeps "localhost" (see README
+ *		"Placement").
  */
 void
 K8sDatabaseEndpoint(const TenantModel *m, char **host, int *port)
@@ -447,27 +448,43 @@ K8sDatabaseEndpoint(const TenantModel *m, char **host, int *port)
 		*port = m->remote_port;
 		return;
 	}
-	if (tenancy_database_host == NULL || tenancy_database_host[0] == '\0')
+	*host = tenancy_database_host && tenancy_database_host[0]
+		? pstrdup(tenancy_database_host) : NULL;
+	*port = PostPortNumber;
+}
+
+/*
+ * K8sCheckDatabaseHost
+ *		Refuse (55000) to record credentials for pods of a tenant whose data
+ *		is on this server while tenancy.database_host is empty: provision
+ *		and apply fail before anything is created.  Dry runs (tenancy.plan)
+ *		and the audit show the host as null instead.
+ */
+void
+K8sCheckDatabaseHost(const TenantModel *m)
+{
+	if (on_this_server(m) &&
+		(tenancy_database_host == NULL || tenancy_database_host[0] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenancy.database_host is not set"),
 				 errdetail("Tenant \"%s\" keeps its data on this PostgreSQL server, and its pods (Airflow, the DAGs' tasks, the backups) need a host name that reaches this server from inside the cluster; localhost in a pod is the pod itself.",
 						   m->name),
 				 errhint("As a superuser, set tenancy.database_host to the server's in-cluster name (e.g. ALTER SYSTEM SET tenancy.database_host = 'tenancy-db.tenancy.svc'; SELECT pg_reload_conf();), or set warehouse.database.host in the spec.")));
-	*host = pstrdup(tenancy_database_host);
-	*port = PostPortNumber;
 }
 
 /*
  * host_cidr
  *		Where a host the pods reach is: its address as a /32 (or /128) when
- *		it is an IP address, else tenancy.warehouse_cidr.
+ *		it is an IP address, else (a name, or not known) tenancy.warehouse_cidr.
  */
 static char *
 host_cidr(const char *host)
 {
 	unsigned char addr[16];
 
+	if (host == NULL)
+		return pstrdup(tenancy_warehouse_cidr ? tenancy_warehouse_cidr : "10.0.0.0/8");
 	if (inet_pton(AF_INET, host, addr) == 1)
 		return psprintf("%s/32", host);
 	if (inet_pton(AF_INET6, host, addr) == 1)

@@ -41,6 +41,7 @@ cluster_start() {
 		echo "shared_preload_libraries = 'tenancy,pg_cron'"
 		echo "cron.database_name = 'postgres'"
 		echo "tenancy.database = 'postgres'"
+		echo "tenancy.database_host = 'platform-db.test'"
 		echo "fsync = off"
 		for line in "$@"; do echo "$line"; done
 	} | cluster_as_owner tee -a "$CLUSTER_DIR/data/postgresql.conf" >/dev/null

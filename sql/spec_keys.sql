@@ -33,6 +33,11 @@ EXCEPTION WHEN OTHERS THEN
   RETURN s || ': ' || m || E'\nDETAIL: ' || coalesce(d, '') || E'\nHINT: ' || coalesce(h, '');
 END $$;
 
+-- the request tenancy.plan shows for an object (a dry run)
+CREATE FUNCTION pg_temp.object(spec jsonb, pattern text) RETURNS jsonb
+LANGUAGE sql AS $$
+  SELECT request FROM tenancy.plan('acme-corp', spec) WHERE object LIKE pattern $$;
+
 -- tenant.name must be the tenant provision is called for (22023), with a
 -- DETAIL and a HINT, nothing created
 SELECT pg_temp.try(spec, 'globex') FROM seed;
@@ -112,15 +117,16 @@ SELECT count(*) AS problems FROM seed,
                                   '{resources,airflow,workers}', '{"min": 2, "max": 4, "autoscaling": true}'));
 
 -- the backup volume (storage_gb GiB) must pass the namespace's LimitRange
--- (1Gi to quotas.limits.storage) and storage quota (quotas.requests.storage,
+-- (up to quotas.limits.storage) and storage quota (quotas.requests.storage,
 -- 100Gi in the reference): refused at validation, not by Kubernetes
 SELECT path, message FROM seed,
        tenancy.validate(jsonb_set(spec, '{resources,database,storage_gb}', '150'));
 SELECT path, message FROM seed,
        tenancy.validate(jsonb_set(jsonb_set(spec, '{resources,database,storage_gb}', '150'),
                                   '{resources,kubernetes,quotas,limits,storage}', '"120Gi"'));
-SELECT path, message FROM seed,
-       tenancy.validate(jsonb_set(spec, '{resources,database,storage_gb}', '0.5'));
+-- a volume below the LimitRange's 1Gi minimum is claimed at 1Gi
+SELECT r #>> '{body,spec,resources,requests,storage}' AS claim
+  FROM seed, pg_temp.object(jsonb_set(spec, '{resources,database,storage_gb}', '0.5'), 'persistentvolumeclaim %') r;
 SELECT pg_temp.try(jsonb_set(spec, '{resources,database,storage_gb}', '150')) FROM seed;
 SELECT count(*) AS tenants FROM tenancy.tenants;
 -- without backups there is no claim
@@ -239,14 +245,17 @@ ROLLBACK;
 
 -- what a real cluster needs (issue 18's follow-up): settings changed with
 -- ALTER SYSTEM, reset at the end
-CREATE FUNCTION pg_temp.reload() RETURNS void LANGUAGE plpgsql AS $$
+-- a backend applies a reload between statements: pg_temp.settle, run as
+-- separate statements (\gexec, not echoed) until the setting has the value
+CREATE FUNCTION pg_temp.settle(name text, value text) RETURNS boolean
+LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_reload_conf();
-  PERFORM pg_sleep(0.3);
+  IF current_setting(name) IS DISTINCT FROM value THEN
+    PERFORM pg_sleep(0.1);
+    RETURN false;
+  END IF;
+  RETURN true;
 END $$;
-CREATE FUNCTION pg_temp.object(spec jsonb, pattern text) RETURNS jsonb
-LANGUAGE sql AS $$
-  SELECT request FROM tenancy.plan('acme-corp', spec) WHERE object LIKE pattern $$;
 
 -- the backup runs the pg_dump of its server's major version (an older one
 -- refuses the server): tenancy.backup_image, %s standing for the major
@@ -254,7 +263,13 @@ SELECT pg_temp.object(spec, 'cronjob %') #>> '{body,spec,jobTemplate,spec,templa
        = 'postgres:' || current_setting('server_version_num')::int / 10000 AS image_of_this_major
   FROM seed;
 ALTER SYSTEM SET tenancy.backup_image = 'registry.example/postgres:%s-alpine';
-SELECT pg_temp.reload();
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.backup_image', 'registry.example/postgres:%s-alpine') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.backup_image') AS "tenancy.backup_image";
 SELECT pg_temp.object(spec, 'cronjob %') #>> '{body,spec,jobTemplate,spec,template,spec,containers,0,image}'
        = 'registry.example/postgres:' || current_setting('server_version_num')::int / 10000 || '-alpine' AS image_of_the_setting
   FROM seed;
@@ -267,7 +282,13 @@ ALTER SYSTEM RESET tenancy.backup_image;
 SELECT tenancy.register_server('wh-17', 'host=wh17.internal port=5432 dbname=postgres', accepting_tenants => false);
 SELECT tenancy.register_server('wh-18', 'host=wh18.internal port=5432 dbname=postgres', accepting_tenants => false);
 ALTER SYSTEM SET tenancy.server_major_versions = 'wh-17=17, wh-18=18';
-SELECT pg_temp.reload();
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.server_major_versions', 'wh-17=17, wh-18=18') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.server_major_versions') AS "tenancy.server_major_versions";
 SELECT host, pg_temp.object(jsonb_set(jsonb_set(spec, '{warehouse,database,host}', to_jsonb(host)),
                                       '{warehouse,database,name}', '"acme"'), 'cronjob %')
               #>> '{body,spec,jobTemplate,spec,template,spec,containers,0,image}' AS image
@@ -289,7 +310,13 @@ SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == $p
 SELECT tenancy.provision('keys-audit', '{"tenant": {"name": "keys-audit", "tier": "basic"},
                                          "warehouse": {}, "resources": {}}') > 0 AS provisioned;
 ALTER SYSTEM SET tenancy.database_host = '';
-SELECT pg_temp.reload();
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.database_host', '') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.database_host') AS "tenancy.database_host";
 SELECT pg_temp.try(spec) FROM seed;
 SELECT name FROM tenancy.tenants;
 SELECT r -> 'host' AS host_in_the_dry_run FROM seed, pg_temp.object(spec, 'secret %/database-credentials') r;
@@ -308,7 +335,13 @@ SELECT pg_temp.try_apply('{"tenant": {"name": "keys-audit", "tier": "standard"},
 SELECT tenancy.deprovision('keys-audit', true) > 0 AS deprovisioned;
 ALTER SYSTEM SET tenancy.database_host = 'localhost; rm -rf /';
 ALTER SYSTEM RESET tenancy.database_host;
-SELECT pg_temp.reload();
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.database_host', 'platform-db.test') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.database_host') AS "tenancy.database_host";
 -- a warehouse named by the spec: its address and its port, not 5432 only
 SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.to[*].ipBlock.cidr == "10.1.2.3/32")') AS warehouse_egress
   FROM seed, pg_temp.object(jsonb_set(jsonb_set(jsonb_set(spec, '{warehouse,database,host}', '"10.1.2.3"'),
@@ -326,12 +359,36 @@ ALTER SYSTEM SET tenancy.monitoring_namespace = 'Not A Namespace';
 -- data_lineage to an in-cluster endpoint: egress to the URL's port; none
 -- without data_lineage
 ALTER SYSTEM SET tenancy.openlineage_url = 'http://marquez.lineage.svc:5000/api/v1/lineage';
-SELECT pg_temp.reload();
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.openlineage_url', 'http://marquez.lineage.svc:5000/api/v1/lineage') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.openlineage_url') AS "tenancy.openlineage_url";
 SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == 5000)') AS lineage_egress
   FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
 SELECT jsonb_path_query_array(r, '$.body.spec.egress[*] ? (@.ports[*].port == 5000)') AS no_lineage_egress
   FROM seed, pg_temp.object(jsonb_set(spec, '{features,data_lineage}', 'false'), 'networkpolicy %/tenant-isolation') r;
+-- a host name on 443: no rule opening 443 to private addresses (the
+-- cluster's API server); the public HTTPS rule reaches it
+ALTER SYSTEM SET tenancy.openlineage_url = 'https://lineage.example.com/api/v1/lineage';
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.openlineage_url', 'https://lineage.example.com/api/v1/lineage') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.openlineage_url') AS "tenancy.openlineage_url";
+SELECT jsonb_path_query_array(r, '$.body.spec.egress[*].to[*].ipBlock ? (@.cidr == "0.0.0.0/0" && !exists(@.except))') AS open_to_private_addresses
+  FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
 ALTER SYSTEM RESET tenancy.openlineage_url;
-SELECT pg_temp.reload();
+\set ECHO none
+\o /dev/null
+SELECT pg_reload_conf();
+SELECT format('SELECT pg_temp.settle(%L, %L)', 'tenancy.openlineage_url', '') FROM generate_series(1, 100) \gexec
+\o
+\set ECHO all
+SELECT current_setting('tenancy.openlineage_url') AS "tenancy.openlineage_url";
 
 DROP EXTENSION tenancy;

@@ -135,12 +135,19 @@ BackupScriptConfigMap(const TenantModel *m)
  * BackupVolumeSize
  *		The claim's size: resources.database.storage_gb in GiB (the
  *		database's size; compressed dumps of retention_days days fit in it
- *		unless the data changes completely every day).
+ *		unless the data changes completely every day), at least the 1Gi the
+ *		namespace's LimitRange requires of a claim (K8sLimitRange).
  */
 char *
 BackupVolumeSize(const TenantModel *m)
 {
-	return psprintf("%sGi", SpecText(PlatformSpec(m), "resources.database.storage_gb", "20"));
+	char	   *size = SpecText(PlatformSpec(m), "resources.database.storage_gb", "20");
+	double		bytes;
+
+	if (SpecParseQuantity(psprintf("%sGi", size), &bytes) &&
+		bytes < 1024.0 * 1024 * 1024)
+		return pstrdup("1Gi");
+	return psprintf("%sGi", size);
 }
 
 /*

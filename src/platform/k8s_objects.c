@@ -290,7 +290,8 @@ capped(Jsonb *spec, const char *path, const char *dflt)
  *		to quotas.limits.storage (Kubernetes has no quota of that name: the
  *		largest single claim is what it can mean), else up to the
  *		namespace's storage quota (quotas.requests.storage, which caps the
- *		claims' total either way).
+ *		claims' total either way), else up to 100Gi or the backup volume,
+ *		whichever is larger.
  */
 char *
 K8sLimitRange(const TenantModel *m)
@@ -300,8 +301,19 @@ K8sLimitRange(const TenantModel *m)
 	const char *max_memory = capped(spec, "resources.kubernetes.quotas.limits.memory", "8Gi");
 	const char *max_storage = SpecText(spec, "resources.kubernetes.quotas.limits.storage",
 									   SpecText(spec, "resources.kubernetes.quotas.requests.storage",
-												"100Gi"));
+												NULL));
+	double		backup_bytes;
 	JsonWriter	w;
+
+	/*
+	 * No storage quota: claims up to 100Gi, or up to the backup volume when
+	 * that is larger (tenancy must not refuse its own claim).
+	 */
+	if (max_storage == NULL)
+		max_storage = m->backup_enabled &&
+			SpecParseQuantity(BackupVolumeSize(m), &backup_bytes) &&
+			backup_bytes > 100.0 * 1024 * 1024 * 1024
+			? BackupVolumeSize(m) : "100Gi";
 
 	K8sObjectStart(&w, m, "v1", "LimitRange", PLATFORM_LIMIT_RANGE);
 	JwObjectStart(&w, "spec");
@@ -559,7 +571,8 @@ lineage_port(const TenantModel *m, char **host)
  *		anywhere except private ranges, and, with features.data_lineage and
  *		tenancy.openlineage_url, reach the lineage endpoint's port (at its
  *		address when the URL gives one, anywhere when it gives a name: a
- *		network policy cannot name hosts).
+ *		network policy cannot name hosts; a name on 443 only through the
+ *		public HTTPS rule).
  */
 char *
 K8sIsolationPolicy(const TenantModel *m)
@@ -646,6 +659,20 @@ K8sIsolationPolicy(const TenantModel *m)
 	ports(&w, 443, tcp);
 	JwObjectEnd(&w);
 
+	if (lineage > 0)
+	{
+		unsigned char addr[16];
+		bool		is_ip = inet_pton(AF_INET, lineage_host, addr) == 1 ||
+			inet_pton(AF_INET6, lineage_host, addr) == 1;
+
+		/*
+		 * A name on 443 is reached by the rule above when it is public;
+		 * opening 443 to every address would open the cluster's own HTTPS
+		 * services (the API server) too.
+		 */
+		if (lineage == 443 && !is_ip)
+			lineage = 0;
+	}
 	if (lineage > 0)
 	{
 		unsigned char addr[16];

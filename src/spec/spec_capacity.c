@@ -17,12 +17,13 @@
  * The validator refuses a spec whose workers do not fit: workers.max with
  * autoscaling (KEDA would scale to it), else workers.min (what runs).
  *
- * The backup volume (PersistentVolumeClaim tenant-backups, storage_gb GiB)
- * must pass the namespace's LimitRange (1Gi up to quotas.limits.storage,
- * else quotas.requests.storage, else 100Gi: see K8sLimitRange) and its
- * storage quota (quotas.requests.storage, the claims' total): a claim past
- * either is refused by Kubernetes, and the provision would fail in the
- * worker instead of at validation.
+ * The backup volume (PersistentVolumeClaim tenant-backups, storage_gb GiB,
+ * at least 1Gi) must pass the namespace's LimitRange (its largest claim is
+ * quotas.limits.storage when given: see K8sLimitRange) and its storage
+ * quota (quotas.requests.storage, the claims' total): a claim past either
+ * is refused by Kubernetes, and the provision would fail in the worker
+ * instead of at validation.  Without a storage quota the LimitRange admits
+ * the backup volume whatever its size.
  *
  *-------------------------------------------------------------------------
  */
@@ -120,25 +121,15 @@ SpecBackupVolumeProblem(Jsonb *spec)
 	char	   *size = SpecText(spec, "resources.database.storage_gb", "20");
 	char	   *quota = SpecText(spec, "resources.kubernetes.quotas.requests.storage", NULL);
 	char	   *largest = SpecText(spec, "resources.kubernetes.quotas.limits.storage", NULL);
-	const char *largest_key = "quotas.limits.storage";
-	double		gb;
 	double		bytes;
 	double		value;
 
 	if (!SpecFlag(spec, "resources.database.backup.enabled", true) ||
 		!SpecParseQuantity(psprintf("%sGi", size), &bytes))
 		return NULL;
-	gb = bytes / (1024.0 * 1024 * 1024);
-	if (gb < 1)
-		return psprintf("the backup volume of %s GiB is below the 1Gi the namespace's LimitRange requires of a claim", size);
-	if (largest == NULL)
-	{
-		largest = quota ? quota : "100Gi";
-		largest_key = quota ? "quotas.requests.storage" : "the default largest claim";
-	}
-	if (SpecParseQuantity(largest, &value) && bytes > value)
-		return psprintf("the backup volume of %s GiB exceeds the largest claim the namespace's LimitRange allows, resources.kubernetes.%s (%s)",
-						size, largest_key, largest);
+	if (largest != NULL && SpecParseQuantity(largest, &value) && bytes > value)
+		return psprintf("the backup volume of %s GiB exceeds the largest claim the namespace's LimitRange allows, resources.kubernetes.quotas.limits.storage (%s)",
+						size, largest);
 	if (quota != NULL && SpecParseQuantity(quota, &value) && bytes > value)
 		return psprintf("the backup volume of %s GiB exceeds the namespace's storage quota, resources.kubernetes.quotas.requests.storage (%s)",
 						size, quota);

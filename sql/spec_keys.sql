@@ -331,7 +331,10 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT;
   RETURN s || ': ' || m;
 END $$;
-SELECT pg_temp.try_apply('{"tenant": {"name": "keys-audit", "tier": "standard"}, "warehouse": {}, "resources": {}}', 'keys-audit');
+-- (an apply that changes the credentials: backups off takes the backup
+-- role out of them)
+SELECT pg_temp.try_apply('{"tenant": {"name": "keys-audit", "tier": "basic"}, "warehouse": {},
+                           "resources": {"database": {"backup": {"enabled": false}}}}', 'keys-audit');
 SELECT tenancy.deprovision('keys-audit', true) > 0 AS deprovisioned;
 ALTER SYSTEM SET tenancy.database_host = 'localhost; rm -rf /';
 ALTER SYSTEM RESET tenancy.database_host;

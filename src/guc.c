@@ -460,7 +460,7 @@ define_platform_settings(void)
 							   &tenancy_backup_image,
 							   "postgres:%s",
 							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
+							   0,
 							   check_backup_image, NULL, NULL);
 	DefineCustomStringVariable("tenancy.server_major_versions",
 							   "PostgreSQL major versions of registered warehouse servers, as server=major, comma-separated.",
@@ -468,7 +468,7 @@ define_platform_settings(void)
 							   &tenancy_server_major_versions,
 							   "",
 							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
+							   0,
 							   check_server_major_versions, NULL, NULL);
 	DefineCustomStringVariable("tenancy.database_host",
 							   "Host name (or address) at which the tenants' pods reach this PostgreSQL server.",
@@ -476,7 +476,7 @@ define_platform_settings(void)
 							   &tenancy_database_host,
 							   "",
 							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
+							   0,
 							   check_host_name, NULL, NULL);
 	DefineCustomStringVariable("tenancy.monitoring_namespace",
 							   "Namespace of Prometheus, allowed by the tenants' network policy to scrape their Airflow metrics.",

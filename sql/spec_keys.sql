@@ -293,6 +293,16 @@ SELECT host, pg_temp.object(jsonb_set(jsonb_set(spec, '{warehouse,database,host}
                                       '{warehouse,database,name}', '"acme"'), 'cronjob %')
               #>> '{body,spec,jobTemplate,spec,template,spec,containers,0,image}' AS image
   FROM seed, unnest(ARRAY['wh17.internal', 'wh18.internal']) host;
+-- its pods reach the server at its connection string's host and port,
+-- also when the spec names the server by its registry name only
+SELECT tenancy.register_server('wh-label', 'host=db-7.internal.example port=6432 dbname=postgres', accepting_tenants => false);
+SELECT host, c ->> 'host' AS pod_host, c -> 'port' AS pod_port,
+       jsonb_path_query_array(n, '$.body.spec.egress[*] ? (@.ports[*].port == 6432 || @.ports[*].port == 5432).ports[*].port') AS egress_ports
+  FROM seed, unnest(ARRAY['wh17.internal', 'wh-label']) host,
+       LATERAL (SELECT jsonb_set(jsonb_set(spec, '{warehouse,database,host}', to_jsonb(host)),
+                                 '{warehouse,database,name}', '"acme"') AS placed) p,
+       pg_temp.object(placed, 'secret %/database-credentials') c,
+       pg_temp.object(placed, 'networkpolicy %/tenant-isolation') n;
 ALTER SYSTEM SET tenancy.server_major_versions = 'wh-17=seventeen';
 ALTER SYSTEM SET tenancy.server_major_versions = 'WH=17';
 ALTER SYSTEM RESET tenancy.server_major_versions;

@@ -21,7 +21,11 @@
 
 #include <arpa/inet.h>
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
 #include "postmaster/postmaster.h"
+#include "utils/builtins.h"
 
 #include "platform.h"
 #include "spec.h"
@@ -441,21 +445,83 @@ on_this_server(const TenantModel *m)
 }
 
 /*
+ * registered_server_address
+ *		The TCP host and port of registered server's connection string (its
+ *		first host, host before hostaddr), read from tenancy.servers; false
+ *		when it is not registered or is reached over a Unix socket.
+ */
+static bool
+registered_server_address(const char *server, char **host, int *port)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(server)};
+	char	   *conninfo = NULL;
+	PQconninfoOption *options;
+	const char *h = NULL;
+	const char *addr = NULL;
+	const char *p = NULL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT conninfo FROM tenancy.servers WHERE name = $1",
+							  1, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			conninfo = MemoryContextStrdup(caller, v);
+	}
+	SPI_finish();
+	if (conninfo == NULL || (options = PQconninfoParse(conninfo, NULL)) == NULL)
+		return false;
+	for (PQconninfoOption *o = options; o->keyword; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			h = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			addr = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			p = o->val;
+	}
+	if (h == NULL)
+		h = addr;
+	if (h != NULL && h[0] != '/' && h[0] != '@')
+	{
+		*host = pnstrdup(h, strcspn(h, ","));
+		*port = p ? atoi(pnstrdup(p, strcspn(p, ","))) : 5432;
+		if (*port <= 0 || *port > 65535)
+			*port = 5432;
+	}
+	else
+		h = NULL;
+	PQconninfoFree(options);
+	return h != NULL;
+}
+
+/*
  * K8sDatabaseEndpoint
  *		The host and port the tenant's pods (Airflow, the DAGs' tasks, the
- *		backup) reach its database at: the spec's warehouse.database.host and
- *		port; for data on this server, tenancy.database_host and this
- *		server's port, the host NULL while that setting is empty
- *		("localhost" in a pod is the pod itself: K8sCheckDatabaseHost
- *		refuses to send such credentials).  A tenant placed on a registered
- *		server without a host in its spec keeps "localhost" (see README
- *		"Placement").
+ *		backup) reach its database at: for a registered warehouse server,
+ *		the host and port of its connection string (warehouse.database.host
+ *		may be only the server's name); else the spec's
+ *		warehouse.database.host and port; for data on this server,
+ *		tenancy.database_host and this server's port, the host NULL while
+ *		that setting is empty ("localhost" in a pod is the pod itself:
+ *		K8sCheckDatabaseHost refuses to send such credentials).  A server
+ *		registered over a Unix socket cannot be reached from a pod: its
+ *		tenants keep the spec's host, or "localhost" (README "Placement").
  */
 void
 K8sDatabaseEndpoint(const TenantModel *m, char **host, int *port)
 {
 	if (!on_this_server(m))
 	{
+		if (m->server != NULL && m->server[0] != '\0' &&
+			registered_server_address(m->server, host, port))
+			return;
 		*host = pstrdup(m->remote_host[0] ? m->remote_host : "localhost");
 		*port = m->remote_port;
 		return;

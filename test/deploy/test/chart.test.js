@@ -103,6 +103,9 @@ test('postgresql.conf preloads tenancy and pg_cron and carries the tenancy setti
 	assert.equal(s['tenancy.tenant_cluster_role'], 'tenancy-tenant-workload');
 	assert.equal(s['tenancy.database_host'], 'tenancy.platform.svc',
 		"tenants' pods reach the server at the chart's Service, not localhost");
+	const policy = render().find((m) => m.kind === 'NetworkPolicy');
+	assert.deepEqual(policy.spec.ingress[0].from.map((f) => f.namespaceSelector?.matchExpressions?.[0]?.key).filter(Boolean),
+		['tenancy.io/tenant'], "and the chart's network policy admits tenant namespaces' pods");
 	assert.equal(settings(conf(render({ rbac: { tenantRole: { name: 'acme-airflow', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] } } })))['tenancy.tenant_cluster_role'],
 		'acme-airflow', 'the worker binds the ClusterRole the chart installs');
 	const all = settings(conf(render(scenarios.everything)));

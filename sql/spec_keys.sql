@@ -368,6 +368,8 @@ SELECT pg_temp.object(spec, 'servicemonitor %') #> '{body,spec,endpoints}' AS en
 SELECT jsonb_pretty(r #> '{body,spec,ingress,2}') AS prometheus_ingress
   FROM seed, pg_temp.object(spec, 'networkpolicy %/tenant-isolation') r;
 ALTER SYSTEM SET tenancy.monitoring_namespace = 'Not A Namespace';
+-- and the monitoring namespace is no tenant's (22023)
+SELECT pg_temp.try(jsonb_set(spec, '{resources,kubernetes,namespace}', '"monitoring"')) FROM seed;
 
 -- data_lineage to an in-cluster endpoint: egress to the URL's port; none
 -- without data_lineage

@@ -1252,7 +1252,8 @@ PlanPlatformDeprovision(PlanContext *ctx)
  * PlanPlatformCheckSteps
  *		What must hold before a plan's steps are recorded (provision and
  *		apply, not the dry run or the audit): credentials for pods that
- *		would reach this server need tenancy.database_host.
+ *		would reach this server need tenancy.database_host, and the
+ *		tenant's namespace may not be tenancy.monitoring_namespace.
  */
 void
 PlanPlatformCheckSteps(const TenantModel *m, List *actions)
@@ -1264,9 +1265,23 @@ PlanPlatformCheckSteps(const TenantModel *m, List *actions)
 		PlanAction *a = lfirst(lc);
 
 		if (a->request != NULL && strcmp(a->action, "database credentials") == 0)
-		{
 			K8sCheckDatabaseHost(m);
-			return;
-		}
+
+		/*
+		 * Every tenant's network policy admits the Prometheus pods of
+		 * tenancy.monitoring_namespace to its pods' metrics port: a tenant
+		 * whose namespace that is could scrape every other tenant.  Not
+		 * when its namespace is only deleted (deprovision).
+		 */
+		if (a->object_kind != NULL && strcmp(a->object_kind, "namespace") == 0 &&
+			strcmp(a->action, "delete") != 0 &&
+			tenancy_monitoring_namespace != NULL &&
+			strcmp(m->namespace, tenancy_monitoring_namespace) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("namespace \"%s\" is the monitoring namespace", m->namespace),
+					 errdetail("tenancy.monitoring_namespace names it, and every tenant's network policy lets its Prometheus pods scrape the tenant's metrics port; a tenant there would reach every other tenant's."),
+					 errhint("Choose another resources.kubernetes.namespace, or leave it out for \"airflow-%s\".",
+							 m->name)));
 	}
 }

@@ -19,6 +19,7 @@ $node->init;
 $node->append_conf('postgresql.conf', join("\n",
 	"shared_preload_libraries = 'tenancy'",
 	"tenancy.database = 'postgres'",
+	"tenancy.database_host = 'platform-db.test'",
 	"tenancy.max_tenant_transaction = '2s'") . "\n");
 $node->start;
 $node->safe_psql('postgres', q{

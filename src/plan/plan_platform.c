@@ -779,7 +779,8 @@ credentials_request(const TenantModel *m)
 	if (host != NULL)
 		JwString(&w, "host", host);
 	else
-		JwRaw(&w, "host", "null");	/* refused when sent: see PlanPlatformCheckSteps */
+		JwRaw(&w, "host", "null");	/* refused when sent: see
+									 * PlanPlatformCheckSteps */
 	JwInt(&w, "port", port);
 	JwString(&w, "database", m->local ? get_database_name(MyDatabaseId) : m->remote_database);
 	JwObjectEnd(&w);
@@ -1270,8 +1271,8 @@ PlanPlatformCheckSteps(const TenantModel *m, List *actions)
 		/*
 		 * Every tenant's network policy admits the Prometheus pods of
 		 * tenancy.monitoring_namespace to its pods' metrics port: a tenant
-		 * whose namespace that is could scrape every other tenant.  Not
-		 * when its namespace is only deleted (deprovision).
+		 * whose namespace that is could scrape every other tenant.  Not when
+		 * its namespace is only deleted (deprovision).
 		 */
 		if (a->object_kind != NULL && strcmp(a->object_kind, "namespace") == 0 &&
 			strcmp(a->action, "delete") != 0 &&

@@ -234,7 +234,7 @@ char *
 BackupImage(const TenantModel *m)
 {
 	const char *format = tenancy_backup_image && tenancy_backup_image[0]
-		? tenancy_backup_image : "postgres:%s";
+	? tenancy_backup_image : "postgres:%s";
 	const char *pct = strstr(format, "%s");
 	StringInfoData image;
 

@@ -729,7 +729,7 @@ K8sIsolationPolicy(const TenantModel *m)
 	{
 		unsigned char addr[16];
 		bool		is_ip = inet_pton(AF_INET, lineage_host, addr) == 1 ||
-			inet_pton(AF_INET6, lineage_host, addr) == 1;
+		inet_pton(AF_INET6, lineage_host, addr) == 1;
 
 		/*
 		 * A name on 443 is reached by the rule above when it is public;
@@ -743,7 +743,7 @@ K8sIsolationPolicy(const TenantModel *m)
 	{
 		unsigned char addr[16];
 		bool		is_ip = inet_pton(AF_INET, lineage_host, addr) == 1 ||
-			inet_pton(AF_INET6, lineage_host, addr) == 1;
+		inet_pton(AF_INET6, lineage_host, addr) == 1;
 
 		JwObjectStart(&w, NULL);
 		JwArrayStart(&w, "to");

@@ -411,8 +411,8 @@ SpecValidateSla(SpecValidator *v, JsonbContainer *sla)
 	SpecCheckKeys(v, sla, known);
 
 	/*
-	 * The availability alerts burn the error budget 1 - uptime/100: at 100
-	 * it is 0 and any failed scrape pages; at or below 100 x (1 - 1/14.4)
+	 * The availability alerts burn the error budget 1 - uptime/100: at 100 it
+	 * is 0 and any failed scrape pages; at or below 100 x (1 - 1/14.4)
 	 * (93.06) the fastest alert would need more than every request to fail
 	 * and never fires.
 	 */

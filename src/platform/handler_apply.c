@@ -165,7 +165,8 @@ create_object(const StepContext *context, const char *path, json_t *body,
  * labels_problem
  *		NULL when obj carries app.kubernetes.io/managed-by=tenancy and no
  *		tenancy.io/tenant label of another tenant (versions before 0.2.0 put
- *		no tenant label on Secrets); else why not, as a phrase.
+ *		no tenant label on Secrets; the object is in the tenant's namespace,
+ *		whose uid is recorded); else why not, as a phrase.
  */
 static char *
 labels_problem(json_t *obj, const char *tenant)

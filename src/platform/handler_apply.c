@@ -163,21 +163,19 @@ create_object(const StepContext *context, const char *path, json_t *body,
 
 /*
  * labels_problem
- *		NULL when obj carries app.kubernetes.io/managed-by=tenancy and no
- *		tenancy.io/tenant label of another tenant (versions before 0.2.0 put
- *		no tenant label on Secrets; the object is in the tenant's namespace,
- *		whose uid is recorded); else why not, as a phrase.
+ *		NULL when obj carries the labels tenancy puts on the tenant's
+ *		objects; else why not, as a phrase.  A Secret may lack the
+ *		tenancy.io/tenant label: versions before 0.2.0 put none on Secrets
+ *		(and it is in the tenant's namespace, whose uid is recorded).
  */
 static char *
-labels_problem(json_t *obj, const char *tenant)
+labels_problem(json_t *obj, const char *tenant, bool secret)
 {
 	json_t	   *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
-	const char *owner = json_string_value(json_object_get(labels, "tenancy.io/tenant"));
+	const char *manager = json_string_value(json_object_get(labels, "app.kubernetes.io/managed-by"));
 
-	if (owner == NULL &&
-		json_string_value(json_object_get(labels, "app.kubernetes.io/managed-by")) != NULL &&
-		strcmp(json_string_value(json_object_get(labels, "app.kubernetes.io/managed-by")),
-			   PLATFORM_FIELD_MANAGER) == 0)
+	if (secret && json_object_get(labels, "tenancy.io/tenant") == NULL &&
+		manager != NULL && strcmp(manager, PLATFORM_FIELD_MANAGER) == 0)
 		return NULL;
 	return OwnershipProblem(obj, tenant, NULL);
 }
@@ -234,7 +232,7 @@ uid_of_labelled(const StepContext *context, const char *path,
 	}
 	obj = HandlerResponseJson(&request);
 	wipe_response(&request);
-	problem = labels_problem(obj, tenant);
+	problem = labels_problem(obj, tenant, strstr(path, "/secrets/") != NULL);
 	if (problem == NULL)
 	{
 		const char *found = json_string_value(json_object_get(json_object_get(obj, "metadata"),

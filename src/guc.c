@@ -443,7 +443,7 @@ define_platform_settings(void)
 						   NULL,
 						   &tenancy_ingress_namespace, "ingress-nginx");
 	define_platform_string("tenancy.warehouse_cidr",
-						   "Network (CIDR) of the warehouse servers that tenant pods may reach on port 5432.",
+						   "Network (CIDR) of the warehouse servers that tenant pods may reach on the database port.",
 						   "Used when warehouse.database.host is a name rather than an IP address.",
 						   &tenancy_warehouse_cidr, "10.0.0.0/8");
 	define_platform_string("tenancy.image_registry",

@@ -1252,7 +1252,7 @@ above_ceiling(int c)
  * enforce_backup_transaction_timeout
  *		From PostgreSQL 17: the backup role's transaction_timeout is lowered
  *		to tenancy.max_tenant_transaction (0, no timeout, counts as above),
- *		with a WARNING.  Its other timeouts are not ceilings (pg_dump sets
+ *		with a WARNING when the session had set it.  Its other timeouts are not ceilings (pg_dump sets
  *		them to 0), so without this whoever has its password (the tenant's
  *		workload can: see README "Backups") could hold a snapshot, and with
  *		it the cleanup horizon of every tenant's tables, for ever.  pg_dump
@@ -1268,6 +1268,7 @@ enforce_backup_transaction_timeout(Oid session)
 	static Oid	checked_role = InvalidOid;
 	static bool checked_is_backup = false;
 	int			limit_ms = tenancy_max_tenant_transaction_s * 1000;
+	bool		session_set;
 
 	if (TransactionTimeout > 0 && TransactionTimeout <= limit_ms)
 		return;
@@ -1278,13 +1279,16 @@ enforce_backup_transaction_timeout(Oid session)
 	}
 	if (!checked_is_backup)
 		return;
+	/* the server's value (none, usually) is lowered quietly; a SET, loudly */
+	session_set = set_by_session("transaction_timeout");
 	(void) set_config_option("transaction_timeout", psprintf("%d", limit_ms), PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
-	ereport(WARNING,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("transaction_timeout lowered to %d s, tenancy.max_tenant_transaction",
-					tenancy_max_tenant_transaction_s),
-			 errdetail("The backup role's transactions may not stay open longer: an open transaction holds back the cleanup of dead rows in every table of the database.")));
+	if (session_set)
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("transaction_timeout lowered to %d s, tenancy.max_tenant_transaction",
+						tenancy_max_tenant_transaction_s),
+				 errdetail("The backup role's transactions may not stay open longer: an open transaction holds back the cleanup of dead rows in every table of the database.")));
 #else
 	(void) session;
 #endif
@@ -1312,8 +1316,15 @@ enforce_ceilings(void)
 		{
 			if (!above_ceiling(c))
 				continue;
-			(void) set_config_option(ceiling_names[c], ceilings.as_set[c], PGC_USERSET,
-									 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+
+			/*
+			 * WARNING, not ERROR, when the value cannot change now
+			 * (temp_buffers once the session used temporary tables): the
+			 * session's every statement would fail until it reconnects.
+			 */
+			if (set_config_option(ceiling_names[c], ceilings.as_set[c], PGC_USERSET,
+								  PGC_S_SESSION, GUC_ACTION_SET, true, WARNING, false) <= 0)
+				continue;
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 c < TIER_CEILINGS ?

@@ -13,7 +13,9 @@
  * mismatch ... no existing object was found") when it is gone.
  *
  * An object with no recorded uid, or one that is gone, is created with
- * POST, which answers 409 when an object of that name exists.  Such an
+ * POST, which answers 409 when an object of that name exists, and then
+ * applied once with its new uid (so that its fields belong to the apply's
+ * field manager entry, which removes what a later spec drops).  Such an
  * object is refused, and left unchanged, unless it carries the labels
  * tenancy puts on the tenant's objects (it was created by tenancy before
  * its uid was recorded: by an attempt that ended before it could record
@@ -129,28 +131,31 @@ apply_with_uid(const StepContext *context, const char *path, json_t *body,
 
 /*
  * create_object
- *		POST body to create the object at path and record its uid.  Returns
- *		false when an object of that name exists already (409).
+ *		POST body to create the object at path, and record its uid.  Returns
+ *		that uid; NULL with *exists when an object of that name exists
+ *		already (409), NULL with the outcome otherwise.
  */
-static bool
+static char *
 create_object(const StepContext *context, const char *path, json_t *body,
-			  StepOutcome *outcome)
+			  bool *exists, StepOutcome *outcome)
 {
 	HttpRequest request;
 	char	   *uid;
 
+	*exists = false;
 	StepHttpCall(context, "kubernetes", "POST", collection_path(path),
 				 "fieldManager=" PLATFORM_FIELD_MANAGER, body, "application/json",
 				 &request, outcome);
 	if (request.status == 409)
 	{
 		wipe_response(&request);
-		return false;
+		*exists = true;
+		return NULL;
 	}
 	if (outcome->kind != STEP_OUTCOME_SUCCEEDED)
 	{
 		wipe_response(&request);
-		return true;
+		return NULL;
 	}
 	uid = response_uid(&request);
 	if (uid == NULL)
@@ -158,7 +163,7 @@ create_object(const StepContext *context, const char *path, json_t *body,
 					   "creating %s answered no metadata.uid", path);
 	else
 		OwnerRecordSetObjectUid(context->step->operation_id, path, uid);
-	return true;
+	return uid;
 }
 
 /*
@@ -178,6 +183,30 @@ labels_problem(json_t *obj, const char *tenant, bool secret)
 		manager != NULL && strcmp(manager, PLATFORM_FIELD_MANAGER) == 0)
 		return NULL;
 	return OwnershipProblem(obj, tenant, NULL);
+}
+
+/*
+ * read_secret_as_is
+ *		The Secret at path as it is, answered by an empty merge patch in
+ *		dry-run mode (see uid_of_labelled).
+ */
+static void
+read_secret_as_is(const StepContext *context, const char *path,
+				  HttpRequest *request, StepOutcome *outcome)
+{
+	/* not json_object(): the server exports a function of that name */
+	json_t	   *empty = json_pack("{}");
+
+	PG_TRY();
+	{
+		StepHttpCall(context, "kubernetes", "PATCH", path, "dryRun=All", empty,
+					 "application/merge-patch+json", request, outcome);
+	}
+	PG_FINALLY();
+	{
+		json_decref(empty);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -207,14 +236,7 @@ uid_of_labelled(const StepContext *context, const char *path,
 		return NULL;
 	}
 	if (strstr(path, "/secrets/") != NULL)
-	{
-		json_t	   *empty = json_pack("{}");	/* not json_object(): the
-												 * server exports one */
-
-		StepHttpCall(context, "kubernetes", "PATCH", path, "dryRun=All", empty,
-					 "application/merge-patch+json", &request, outcome);
-		json_decref(empty);
-	}
+		read_secret_as_is(context, path, &request, outcome);
 	else
 		StepHttpCall(context, "kubernetes", "GET", path, NULL, NULL, NULL,
 					 &request, outcome);
@@ -270,6 +292,29 @@ refuse_other(const char *path, const char *uid, StepOutcome *outcome)
 }
 
 /*
+ * apply_to_recorded
+ *		apply_with_uid to the object tenancy created (uid), with the outcome
+ *		of each case.
+ */
+static void
+apply_to_recorded(const StepContext *context, const char *path, json_t *body,
+				  const char *uid, StepOutcome *outcome)
+{
+	switch (apply_with_uid(context, path, body, uid, outcome))
+	{
+		case UID_APPLIED:
+			break;
+		case UID_GONE:
+			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
+						   "%s was deleted meanwhile: creating it again", path);
+			break;
+		case UID_OTHER:
+			refuse_other(path, uid, outcome);
+			break;
+	}
+}
+
+/*
  * HandlerApplyOwned
  *		Server-side apply of body (a Kubernetes object) at path, to an
  *		object tenancy created for the step's tenant or to a new one (see
@@ -283,6 +328,7 @@ HandlerApplyOwned(const StepContext *context, const char *path, json_t *body,
 {
 	int64		operation_id = context->step->operation_id;
 	char	   *uid = planned ? (char *) planned_uid : OwnerRecordObjectUid(operation_id, path);
+	bool		exists;
 
 	memset(outcome, 0, sizeof(StepOutcome));
 	if (uid != NULL)
@@ -308,24 +354,35 @@ HandlerApplyOwned(const StepContext *context, const char *path, json_t *body,
 		}
 		/* tenancy's object is gone: create it again */
 	}
-	if (create_object(context, path, body, outcome))
-		return;
-	uid = uid_of_labelled(context, path, outcome);
-	if (uid == NULL)
-		return;
-	OwnerRecordSetObjectUid(operation_id, path, uid);
-	switch (apply_with_uid(context, path, body, uid, outcome))
+	uid = create_object(context, path, body, &exists, outcome);
+	if (uid != NULL)
 	{
-		case UID_APPLIED:
-			break;
-		case UID_GONE:
-			StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
-						   "%s was deleted meanwhile: creating it again", path);
-			break;
-		case UID_OTHER:
-			refuse_other(path, uid, outcome);
-			break;
+		/*
+		 * The POST's fields belong to the field manager's "Update" entry,
+		 * which later applies never remove a field from: apply the same body
+		 * once, so that they belong to its "Apply" entry like every later
+		 * change (a DAG or a value dropped from the spec is then removed).
+		 */
+		apply_to_recorded(context, path, body, uid, outcome);
+		return;
 	}
+	if (!exists)
+		return;
+
+	/*
+	 * An object of that name exists.  Recorded by another attempt since the
+	 * plan was made: it is tenancy's.  Else it is used only if it carries the
+	 * tenant's labels (uid_of_labelled), and its uid recorded.
+	 */
+	uid = OwnerRecordObjectUid(operation_id, path);
+	if (uid == NULL)
+	{
+		uid = uid_of_labelled(context, path, outcome);
+		if (uid == NULL)
+			return;
+		OwnerRecordSetObjectUid(operation_id, path, uid);
+	}
+	apply_to_recorded(context, path, body, uid, outcome);
 }
 
 /*

@@ -463,7 +463,7 @@ registered_server_address(const char *server, char **host, int *port)
 	const char *p = NULL;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT conninfo FROM tenancy.servers WHERE name = $1",
+	if (SPI_execute_with_args("SELECT conninfo FROM tenancy.servers WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
@@ -732,29 +732,33 @@ K8sIsolationPolicy(const TenantModel *m)
 		inet_pton(AF_INET6, lineage_host, addr) == 1;
 
 		/*
-		 * A name on 443 is reached by the rule above when it is public;
-		 * opening 443 to every address would open the cluster's own HTTPS
-		 * services (the API server) too.
+		 * The OpenLineage endpoint: its address when the URL gives one; a
+		 * name, whose address a policy cannot know, is reached on its port at
+		 * public addresses only, like HTTPS above, so that the port is not
+		 * opened to the cluster's own services or the cloud's metadata
+		 * endpoint (an endpoint inside the cluster needs a URL with its
+		 * address).  A name on 443 is covered by the HTTPS rule.
 		 */
-		if (lineage == 443 && !is_ip)
-			lineage = 0;
-	}
-	if (lineage > 0)
-	{
-		unsigned char addr[16];
-		bool		is_ip = inet_pton(AF_INET, lineage_host, addr) == 1 ||
-		inet_pton(AF_INET6, lineage_host, addr) == 1;
-
-		JwObjectStart(&w, NULL);
-		JwArrayStart(&w, "to");
-		JwObjectStart(&w, NULL);
-		JwObjectStart(&w, "ipBlock");
-		JwString(&w, "cidr", is_ip ? host_cidr(lineage_host) : "0.0.0.0/0");
-		JwObjectEnd(&w);
-		JwObjectEnd(&w);
-		JwArrayEnd(&w);
-		ports(&w, lineage, tcp);
-		JwObjectEnd(&w);
+		if (is_ip || lineage != 443)
+		{
+			JwObjectStart(&w, NULL);
+			JwArrayStart(&w, "to");
+			JwObjectStart(&w, NULL);
+			JwObjectStart(&w, "ipBlock");
+			JwString(&w, "cidr", is_ip ? host_cidr(lineage_host) : "0.0.0.0/0");
+			if (!is_ip)
+			{
+				JwArrayStart(&w, "except");
+				for (const char *const *r = private_ranges; *r; r++)
+					JwString(&w, NULL, *r);
+				JwArrayEnd(&w);
+			}
+			JwObjectEnd(&w);
+			JwObjectEnd(&w);
+			JwArrayEnd(&w);
+			ports(&w, lineage, tcp);
+			JwObjectEnd(&w);
+		}
 	}
 	JwArrayEnd(&w);
 

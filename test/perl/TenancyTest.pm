@@ -414,8 +414,8 @@ sub wait_operation
 # poll_until(NODE, SQL, WHAT [, SECONDS [, DBNAME]]): run SQL every 0.1 s
 # until it returns something (a query written to return no row, or an
 # empty string, while its condition does not hold) and return that; after
-# SECONDS (60) the test fails loudly ("WHAT: timed out", with the last
-# output) and stops, rather than carry on to misleading assertions
+# SECONDS (60) the test fails loudly ("WHAT: timed out", with the query)
+# and stops, rather than carry on to misleading assertions
 sub poll_until
 {
 	my ($node, $sql, $what, $seconds, $dbname) = @_;

@@ -310,7 +310,7 @@ k8s('POST', '/api/v1/namespaces/airflow-omega/resourcequotas', { apiVersion => '
 my (undef, $forged) = k8s('GET', $quota_path);
 $apply = $node->safe_psql('postgres', "SELECT tenancy.apply('omega', "
 	  . spec('omega', resources => { kubernetes => { quotas => { requests => { cpu => '3' } } } }) . ")");
-isnt(TenancyTest::wait_operation($node, $apply), 'succeeded', 'an apply to a quota created again by someone else fails');
+is(TenancyTest::wait_operation($node, $apply), 'compensated', 'an apply to a quota created again by someone else fails and is compensated');
 like($node->safe_psql('postgres', "SELECT error FROM tenancy.operations WHERE operation_id = $apply"),
 	qr/\Q$quota_path\E is not the object tenancy created \(uid \Q$omega_quota->{metadata}{uid}\E\)/,
 	'naming the object and the uid tenancy recorded');
@@ -356,7 +356,7 @@ my (undef, $team_script) = k8s('GET', $script_path);
 $apply = $node->safe_psql('postgres', "SELECT tenancy.apply('omega', "
 	  . spec('omega', resources => { kubernetes => { quotas => { requests => { cpu => '3' } } },
 								   database => { storage_gb => 5, backup => { enabled => JSON::PP::true, retention_days => 7 } } }) . ")");
-isnt(TenancyTest::wait_operation($node, $apply), 'succeeded', "turning backups on over a team's ConfigMap of tenancy's name fails");
+is(TenancyTest::wait_operation($node, $apply), 'compensated', "turning backups on over a team's ConfigMap of tenancy's name fails and is compensated");
 like($node->safe_psql('postgres', "SELECT string_agg(last_error, ' ') FROM tenancy.steps WHERE operation_id = $apply"),
 	qr{\Q$script_path\E exists and was not created by tenancy for tenant "omega": it is not labelled app\.kubernetes\.io/managed-by=tenancy},
 	'the step names the object and why it is not tenancy\'s');

@@ -371,7 +371,7 @@ ALTER SYSTEM SET tenancy.monitoring_namespace = 'Not A Namespace';
 -- and the monitoring namespace is no tenant's (22023)
 SELECT pg_temp.try(jsonb_set(spec, '{resources,kubernetes,namespace}', '"monitoring"')) FROM seed;
 
--- data_lineage to an in-cluster endpoint: egress to the URL's port; none
+-- data_lineage to a host name: egress to the URL's port, public addresses only; none
 -- without data_lineage
 ALTER SYSTEM SET tenancy.openlineage_url = 'http://marquez.lineage.svc:5000/api/v1/lineage';
 \set ECHO none

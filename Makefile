@@ -47,6 +47,7 @@ OBJS = \
 	src/exec/spi_util.o \
 	src/exec/sql_exec.o \
 	src/exec/role_password.o \
+	src/exec/scram_secret.o \
 	src/exec/endpoint.o \
 	src/exec/http.o \
 	src/exec/step_outcome.o \
@@ -115,7 +116,7 @@ ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config
-EXTERNAL_LIBS = libcurl jansson yaml-0.1
+EXTERNAL_LIBS = libcurl jansson yaml-0.1 libcrypto
 
 # The server headers are system headers to us: -Wextra stays meaningful for
 # our own code without tripping over unused parameters in inline functions.

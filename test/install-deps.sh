@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgaudit
-	libcurl4-openssl-dev libjansson-dev libyaml-dev libpq-dev
+	libcurl4-openssl-dev libjansson-dev libyaml-dev libpq-dev libssl-dev
 	libipc-run-perl
 	python3 python3-kubernetes python3-hvac
 	openssl unzip nodejs npm

@@ -27,13 +27,6 @@
 #include "platform.h"
 
 /*
- * From libpq/scram.h, declared here because that header pulls in
- * libpq-be.h and with it the GSSAPI headers, which the server headers
- * package does not depend on.
- */
-extern char *pg_be_scram_build_secret(const char *password);
-
-/*
  * set_quietly
  *		SET LOCAL of a setting, if it exists here (a module's setting exists
  *		only where the module is loaded).  Not GetConfigOptionFlags() == 0
@@ -166,7 +159,7 @@ alter_role_password(const char *role, const char *password)
 
 	PG_TRY();
 	{
-		verifier = pg_be_scram_build_secret(password);
+		verifier = ScramVerifier(password);
 		literal = quote_literal_cstr(verifier);
 		sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
 					   literal);

@@ -161,6 +161,9 @@ extern char *BackupImage(const TenantModel *m);
 extern void RoleSetPasswordQuietly(const char *role, const char *password);
 extern void RoleSetPasswordHere(const char *role, const char *password);
 
+/* scram_secret.c */
+extern char *ScramVerifier(const char *password);
+
 /* monitoring.c */
 extern char *MonitoringServiceMonitor(const TenantModel *m);
 extern char *MonitoringDashboardUid(const TenantModel *m);

@@ -50,6 +50,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "platform.h"
 #include "remote.h"
 #include "servers.h"
 #include "tenancy.h"
@@ -58,12 +59,6 @@
 #define REMOTE_CACHE_SIZE 64
 /* Servers whose health is remembered */
 #define REMOTE_HEALTH_SIZE 64
-/*
- * From libpq/scram.h, which pulls in libpq-be.h and the GSSAPI headers (see
- * role_password.c)
- */
-extern char *pg_be_scram_build_secret(const char *password);
-
 /* Longest error text kept in an outcome */
 #define REMOTE_MAX_MESSAGE 300
 
@@ -1203,26 +1198,16 @@ RemoteSetPasswords(const char *server, const char *database, int nroles,
 {
 	char	  **verifiers = palloc0(sizeof(char *) * Max(nroles, 1));
 	char	   *volatile sql = NULL;
-	ResourceOwner saved_owner = CurrentResourceOwner;
-	ResourceOwner hmac_owner = ResourceOwnerCreate(NULL, "tenancy password verifiers");
 
 	PG_TRY();
 	{
-		/* the HMACs of the SCRAM computation belong to a resource owner */
-		CurrentResourceOwner = hmac_owner;
 		for (int i = 0; i < nroles; i++)
-			verifiers[i] = pg_be_scram_build_secret(passwords[i]);
-		CurrentResourceOwner = saved_owner;
+			verifiers[i] = ScramVerifier(passwords[i]);
 		sql = PlanSqlPasswords(nroles, roles, (const char *const *) verifiers);
 		RemoteExecute(server, database, sql, NULL, REMOTE_QUIET, outcome);
 	}
 	PG_FINALLY();
 	{
-		CurrentResourceOwner = saved_owner;
-		ResourceOwnerRelease(hmac_owner, RESOURCE_RELEASE_BEFORE_LOCKS, false, false);
-		ResourceOwnerRelease(hmac_owner, RESOURCE_RELEASE_LOCKS, false, false);
-		ResourceOwnerRelease(hmac_owner, RESOURCE_RELEASE_AFTER_LOCKS, false, false);
-		ResourceOwnerDelete(hmac_owner);
 		for (int i = 0; i < nroles; i++)
 			if (verifiers[i])
 				explicit_bzero(verifiers[i], strlen(verifiers[i]));

@@ -5,16 +5,17 @@
  *	  look at what the other steps made, without blocking the worker.
  *
  * validate checks, and reports each by name in the step's last_error
- * (tenancy.status): the namespace is Active; the HelmRelease is Ready for
- * its current generation (Ready=False there fails at once); the pods in
- * the namespace are Running; the warehouse schemas exist (tenants in this
- * database); Airflow answers /health when tenancy.airflow_url_template is
- * set.  While something is not there yet the step returns a poll (RETRY
- * that uses no attempt), at growing intervals, and fails once
- * tenancy.release_ready_timeout has passed since it first started.  A read
- * that gets no usable answer (5xx, 429, no answer) says nothing about
- * readiness: the attempt is retried as any failed request is (backoff, or
- * an outage waited out), and never decides the outcome.
+ * (tenancy.status): the HelmRelease is Ready for its current generation
+ * (Ready=False there fails at once); then, once it is, the namespace is
+ * Active, the pods in the namespace are Running, the warehouse schemas
+ * exist (tenants in this database), and Airflow answers /health when
+ * tenancy.airflow_url_template is set.  While something is not there yet
+ * the step returns a poll (RETRY that uses no attempt), at growing
+ * intervals, and fails once tenancy.release_ready_timeout has passed since
+ * it first started.  A read that gets no usable answer (5xx, 429, no
+ * answer) says nothing about readiness: the attempt is retried as any
+ * failed request is (backoff, or an outage waited out), and never decides
+ * the outcome.
  *
  * wait_absent succeeds once GET of its path returns 404 (a namespace being
  * deleted), under the same timeout; with "delete" it deletes the path
@@ -348,19 +349,27 @@ HandleValidate(const StepContext *context, StepOutcome *outcome)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed step request: invalid namespace or release name")));
 
-	check_namespace(context, ns, &c);
+	/*
+	 * The release first: until it is Ready the other checks could not pass
+	 * (its pods are not there) and polling them would triple the requests of
+	 * every poll.
+	 */
+	if (release != NULL)
+		check_release(context, ns, json_string_value(release), &c);
+	if (!c.skipped && !c.pending && !c.failed && !c.transient)
+	{
+		check_namespace(context, ns, &c);
+		check_pods(context, ns, &c);
+		check_schemas(json_object_get(context->request, "schemas"), &c);
+		if (json_is_string(url))
+			check_airflow(json_string_value(url), &c);
+	}
 	if (c.skipped)
 	{
 		StepSetOutcome(outcome, STEP_OUTCOME_SKIPPED,
 					   "no endpoint configured for kubernetes: nothing to validate");
 		return;
 	}
-	if (release != NULL)
-		check_release(context, ns, json_string_value(release), &c);
-	check_pods(context, ns, &c);
-	check_schemas(json_object_get(context->request, "schemas"), &c);
-	if (json_is_string(url))
-		check_airflow(json_string_value(url), &c);
 
 	if (c.failed)
 		StepSetOutcome(outcome, STEP_OUTCOME_FAILED, "validation failed: %s", c.report.data);

@@ -115,13 +115,15 @@ cluster_psql -Atc "SELECT json_object_agg(name, reqs) FROM (
 	 WHERE t.name LIKE 'e%' AND s.request ? 'method' GROUP BY t.name) x" > "$work/steps.json"
 # the longest chain of dependent requests of one tenant: a plain step is one
 # request; a handler's requests one after another: the namespace (GET,
-# POST), the dashboard (GET, POST), the database credentials (Vault GET and
-# POST, then its four Secrets), validation once Ready (namespace, release,
-# pods)
+# POST), an object of the tenant's namespace (POST, then the apply that
+# carries its uid: issue 17), the dashboard (GET, POST), the database
+# credentials (Vault GET and POST, then its four Secrets, each POST and
+# apply), validation once Ready (release, namespace, pods)
 chain=$(cluster_psql -Atc "WITH RECURSIVE s AS (
 	SELECT s.ordinal, s.depends_on,
 		   CASE s.request->>'handler' WHEN 'k8s_namespace' THEN 2 WHEN 'dashboard' THEN 2
-			   WHEN 'database_credentials' THEN 6 WHEN 'validate' THEN 3 WHEN 'vault_secret' THEN 2
+			   WHEN 'k8s_apply' THEN 2 WHEN 'database_credentials' THEN 10
+			   WHEN 'validate' THEN 3 WHEN 'vault_secret' THEN 3
 			   ELSE CASE WHEN s.request ? 'method' THEN 1 ELSE 0 END END AS w
 	  FROM tenancy.steps s JOIN tenancy.operations o USING (operation_id) JOIN tenancy.tenants t USING (tenant_id)
 	 WHERE t.name = 'e0001' AND s.phase = 'forward'),

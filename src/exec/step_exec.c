@@ -741,6 +741,28 @@ StepFinishHttp(RunningStep *running, StepOutcome *outcome)
 }
 
 /*
+ * StepRecordCreated
+ *		For handlers: remember that this attempt created the object at path,
+ *		with that uid.  The journal records it in the transaction that
+ *		records the attempt's outcome (record_outcomes in journal.c), so
+ *		creating an object costs no transaction of its own; an attempt that
+ *		ends before that is covered by the object's labels (handler_apply.c).
+ *		The step is the handler's to add to here, and only here.
+ */
+void
+StepRecordCreated(const StepContext *context, const char *path, const char *uid)
+{
+	ClaimedStep *step = unconstify(ClaimedStep *, context->step);
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(step));
+	CreatedObject *created = palloc(sizeof(CreatedObject));
+
+	created->path = pstrdup(path);
+	created->uid = pstrdup(uid);
+	step->created = lappend(step->created, created);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * StepHttpCall
  *		For handlers: one request to a target's endpoint, run to completion.
  *		path is relative to the endpoint's base URL; query is a query string

@@ -32,9 +32,23 @@ typedef struct ClaimedStep
 	char	   *malformed;		/* why the row cannot run, or NULL */
 	bool		counted;		/* the attempt is counted (by the claim, or by
 								 * JournalStepStarted) */
+	bool		handler;		/* the request names a handler */
+	List	   *created;		/* CreatedObject *: what this attempt created,
+								 * recorded with its outcome */
 	int64		unreachable_ms; /* how long the platform has not answered this
 								 * step, -1 if it did last time */
 } ClaimedStep;
+
+/*
+ * A Kubernetes object an attempt created in the tenant's namespace
+ * (StepRecordCreated): its uid is recorded in tenancy.platform_objects in
+ * the transaction that records the attempt's outcome.
+ */
+typedef struct CreatedObject
+{
+	char	   *path;
+	char	   *uid;
+} CreatedObject;
 
 /* How an attempt ended. */
 typedef enum StepOutcomeKind

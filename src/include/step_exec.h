@@ -135,6 +135,13 @@ extern void StepHttpCall(const StepContext *context, const char *target,
 						 const char *content_type, HttpRequest *request,
 						 StepOutcome *outcome);
 
+/*
+ * For handlers: the step created the object at path, whose metadata.uid is
+ * uid; recorded (tenancy.platform_objects) with the attempt's outcome.
+ */
+extern void StepRecordCreated(const StepContext *context, const char *path,
+							  const char *uid);
+
 /* Set an outcome's kind and formatted message (step_outcome.c). */
 extern void StepSetOutcome(StepOutcome *outcome, StepOutcomeKind kind,
 						   const char *fmt,...) pg_attribute_printf(3, 4);

@@ -20,7 +20,10 @@
  * tenancy puts on the tenant's objects (it was created by tenancy before
  * its uid was recorded: by an attempt that ended before it could record
  * it, or by a version that recorded no uids); then its uid is recorded
- * and the apply goes on as above.
+ * and the apply goes on as above.  The uid of an object created here is
+ * recorded with the attempt's outcome, in the same transaction
+ * (StepRecordCreated): an attempt that ends before that is the case of
+ * the labels.
  *
  * The step's request keeps the method, path, query and body of a plain
  * server-side apply (as tenancy.plan shows it and the audit reads it),
@@ -131,9 +134,10 @@ apply_with_uid(const StepContext *context, const char *path, json_t *body,
 
 /*
  * create_object
- *		POST body to create the object at path, and record its uid.  Returns
- *		that uid; NULL with *exists when an object of that name exists
- *		already (409), NULL with the outcome otherwise.
+ *		POST body to create the object at path, and record its uid (with the
+ *		attempt's outcome: StepRecordCreated).  Returns that uid; NULL with
+ *		*exists when an object of that name exists already (409), NULL with
+ *		the outcome otherwise.
  */
 static char *
 create_object(const StepContext *context, const char *path, json_t *body,
@@ -162,7 +166,7 @@ create_object(const StepContext *context, const char *path, json_t *body,
 		StepSetOutcome(outcome, STEP_OUTCOME_RETRY,
 					   "creating %s answered no metadata.uid", path);
 	else
-		OwnerRecordSetObjectUid(context->step->operation_id, path, uid);
+		StepRecordCreated(context, path, uid);
 	return uid;
 }
 

@@ -76,6 +76,7 @@ typedef enum JournalStatement
 	EXPIRED_STEPS,
 	LOCK_TENANTS_OF_STEPS,
 	LOCK_TENANTS_OF_OPERATIONS,
+	RECORD_CREATED,
 	N_JOURNAL_STATEMENTS
 } JournalStatement;
 
@@ -99,19 +100,30 @@ typedef struct JournalSql
 	"                                 AND d.ordinal = u.o)), " \
 	"          " COUNTED_AT_CLAIM("s") ", " \
 	"          (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() " \
-	"                                - s.unreachable_since) * 1000)::bigint"
+	"                                - s.unreachable_since) * 1000)::bigint, " \
+	"          " STEP_HANDLER("s") " IS NOT NULL"
+
+/* The handler a step's request (or compensation) names, NULL for none. */
+#define STEP_HANDLER(s) \
+	"((CASE " s ".phase WHEN 'compensation' THEN " s ".compensation" \
+	"        ELSE " s ".request END) OPERATOR(pg_catalog.->>) 'handler')"
 
 /*
- * Whether a claim counts an attempt of the step: only a plain request,
- * which the worker sends right after the claim commits.  A handler, local
- * SQL, remote SQL or helm step may wait behind other handlers first; its
- * attempt is counted when it starts (JournalStepStarted), so that a worker
- * killed before it got there uses none of its attempts.
+ * Whether a claim counts an attempt of the step: a plain request, and the
+ * two handlers that do no more than a few requests of their own (k8s_apply,
+ * validate), which the worker starts right after the claim commits, before
+ * any other step.  The other handlers, local SQL, remote SQL and helm steps
+ * may wait behind other steps first; their attempt is counted when they
+ * start (JournalStepStarted), so that a worker killed before it got there
+ * uses none of their attempts.  k8s_apply and validate are most of a
+ * provision's steps (18 and the polls of 22): counting them here saves a
+ * transaction, and a synchronous commit, per step (JournalRunPass flushes
+ * once for the whole claim instead).
  */
 #define COUNTED_AT_CLAIM(s) \
 	"(" s ".target NOT IN ('database', 'remote_database', 'helm')" \
-	" AND NOT (CASE " s ".phase WHEN 'compensation' THEN " s ".compensation" \
-	"          ELSE " s ".request END) OPERATOR(pg_catalog.?) 'handler')"
+	" AND COALESCE(" STEP_HANDLER(s) ", '')" \
+	"     IN ('', 'k8s_apply', 'validate'))"
 
 /*
  * The tenant's converge operations (provision, apply, deprovision) run one
@@ -541,6 +553,23 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 		" WHERE s.operation_id = $1 AND s.state = 'pending'",
 		2, {INT8OID, TEXTOID}
 	},
+
+	/*
+	 * The uids of the objects attempts created (StepRecordCreated), for the
+	 * tenants of their operations; the last one of a path wins.
+	 */
+	[RECORD_CREATED] = {
+		"INSERT INTO tenancy.platform_objects AS p (tenant_id, path, uid)"
+		" SELECT DISTINCT ON (o.tenant_id, c.path) o.tenant_id, c.path, c.uid"
+		"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		"                   pg_catalog.unnest($3)) WITH ORDINALITY"
+		"        AS c(operation_id, path, uid, n)"
+		"   JOIN tenancy.operations o ON o.operation_id = c.operation_id"
+		"  ORDER BY o.tenant_id, c.path, c.n DESC"
+		" ON CONFLICT (tenant_id, path) DO UPDATE"
+		"   SET uid = EXCLUDED.uid, created_at = pg_catalog.now()",
+		3, {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
+	},
 };
 
 static SPIPlanPtr journal_plans[N_JOURNAL_STATEMENTS];
@@ -573,6 +602,7 @@ static const char *outcome_state(const ClaimedStep *step,
 								 bool *given_back);
 static bool outcome_may_have_acted(const StepOutcome *outcome);
 static void record_outcomes(List *finished, int64 *min_retry_ms);
+static void record_created(List *finished);
 static void fail_stuck_operations(void);
 static void finish_operations(const int64 *ops, int n_ops);
 static void log_attempt(const ClaimedStep *step, const StepOutcome *outcome,
@@ -773,6 +803,7 @@ claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc)
 	step->counted = DatumGetBool(SPI_getbinval(tuple, desc, 11, &isnull));
 	d = SPI_getbinval(tuple, desc, 12, &isnull);
 	step->unreachable_ms = isnull ? -1 : DatumGetInt64(d);
+	step->handler = DatumGetBool(SPI_getbinval(tuple, desc, 13, &isnull));
 	if (missing != NULL)
 		step->malformed = psprintf("depends on step %s, which the operation does not have",
 								   missing);
@@ -881,6 +912,8 @@ claim_steps(JournalPass *pass)
 void
 JournalRunPass(JournalPass *pass)
 {
+	ListCell   *lc;
+
 	pass->claimed = NIL;
 	pass->next_due = 0;
 	pass->more_due = false;
@@ -917,12 +950,30 @@ JournalRunPass(JournalPass *pass)
 	journal_commit();
 	pass->converge_ended = converge_ended;
 	converge_ended = false;
+
+	/*
+	 * The worker's commits are asynchronous; a handler whose attempt this
+	 * claim counted must not start before that count is on disk, or a handler
+	 * that kills the worker would be retried without end (see
+	 * JournalStepStarted).  One flush for all of them.
+	 */
+	foreach(lc, pass->claimed)
+	{
+		ClaimedStep *step = (ClaimedStep *) lfirst(lc);
+
+		if (step->counted && step->handler)
+		{
+			XLogFlush(XactLastCommitEnd);
+			break;
+		}
+	}
 }
 
 /*
  * JournalStepStarted
- *		A claimed step whose attempt the claim did not count (a handler,
- *		local or remote SQL: it may have waited behind other handlers) is
+ *		A claimed step whose attempt the claim did not count (a handler
+ *		other than k8s_apply and validate, local or remote SQL: it may have
+ *		waited behind other steps, COUNTED_AT_CLAIM) is
  *		about to start: count the attempt and renew the lease, committed
  *		(synchronously: a step that kills the worker must use its attempts
  *		up even when the server restarts) before the step does anything.
@@ -1446,8 +1497,54 @@ record_outcomes(List *finished, int64 *min_retry_ms)
 		}
 	}
 
+	record_created(finished);
 	if (n_ops > 0)
 		finish_operations(ops, n_ops);
+}
+
+/*
+ * record_created
+ *		RECORD_CREATED for the objects the finished attempts created, whatever
+ *		their outcomes (an object exists once created; even the outcome of a
+ *		step whose lease expired is about an object tenancy made).
+ */
+static void
+record_created(List *finished)
+{
+	int			n = 0;
+	Datum	   *ops;
+	Datum	   *paths;
+	Datum	   *uids;
+	Datum		values[3];
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	foreach(lc, finished)
+		n += list_length(((FinishedStep *) lfirst(lc))->step->created);
+	if (n == 0)
+		return;
+	ops = palloc(sizeof(Datum) * n);
+	paths = palloc(sizeof(Datum) * n);
+	uids = palloc(sizeof(Datum) * n);
+	n = 0;
+	foreach(lc, finished)
+	{
+		const ClaimedStep *step = ((FinishedStep *) lfirst(lc))->step;
+
+		foreach(lc2, step->created)
+		{
+			CreatedObject *created = (CreatedObject *) lfirst(lc2);
+
+			ops[n] = Int64GetDatum(step->operation_id);
+			paths[n] = CStringGetTextDatum(created->path);
+			uids[n] = CStringGetTextDatum(created->uid);
+			n++;
+		}
+	}
+	values[0] = JournalArrayDatum(ops, NULL, n, INT8OID);
+	values[1] = JournalArrayDatum(paths, NULL, n, TEXTOID);
+	values[2] = JournalArrayDatum(uids, NULL, n, TEXTOID);
+	journal_execute(RECORD_CREATED, values, NULL, 0);
 }
 
 /*

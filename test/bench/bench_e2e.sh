@@ -17,7 +17,8 @@
 # Settings: BENCH_TENANTS (100), BENCH_BASELINE_TENANTS (N, at most 100: the
 # baseline's per-tenant time is scaled to N), BENCH_LATENCY_MS (20),
 # BENCH_READY_MS (1500), BENCH_CONCURRENCY (64: tenancy.max_concurrent_requests
-# and max_requests_per_host).
+# and max_requests_per_host), BENCH_EXTRA_CONF (one more postgresql.conf
+# line, e.g. "fsync = on": the test clusters run with fsync off).
 # Not a timed test: prints figures and ratios.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,7 +67,7 @@ cluster_start "$work/pg" \
 	"tenancy.max_concurrent_requests = $conc" \
 	"tenancy.max_requests_per_host = $conc" \
 	"tenancy.release_ready_timeout = '120s'" \
-	"max_connections = 50" >/dev/null
+	"max_connections = 50" ${BENCH_EXTRA_CONF:+"$BENCH_EXTRA_CONF"} >/dev/null
 cluster_psql -q -c 'CREATE EXTENSION tenancy'
 worker_pid() { cluster_psql -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy worker'"; }
 rss_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }

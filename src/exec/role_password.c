@@ -61,6 +61,32 @@ set_quiet_settings(void)
 }
 
 /*
+ * What check_tenant_login_role reads of a role: whether it is a plain
+ * login role, whether tenancy created it (name and OID), whether it is a
+ * member only of roles tenancy created, and the first role of another
+ * tenant it is a member of (NULL: none).
+ */
+#define LOGIN_ROLE_CHECK \
+	"SELECT a.rolcanlogin AND NOT a.rolsuper AND NOT a.rolcreaterole " \
+	"AND NOT a.rolcreatedb AND NOT a.rolreplication AND NOT a.rolbypassrls, " \
+	"EXISTS (SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' " \
+	"AND o.name OPERATOR(pg_catalog.=) a.rolname::pg_catalog.text " \
+	"AND o.object_oid OPERATOR(pg_catalog.=) a.oid), " \
+	"NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members m " \
+	"WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS " \
+	"(SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' " \
+	"AND o.object_oid OPERATOR(pg_catalog.=) m.roleid)), " \
+	"(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m " \
+	"JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) m.roleid " \
+	"WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS " \
+	"(SELECT FROM tenancy.created_objects o, tenancy.created_objects l " \
+	"WHERE o.kind = 'role' AND o.object_oid OPERATOR(pg_catalog.=) m.roleid " \
+	"AND l.kind = 'role' AND l.object_oid OPERATOR(pg_catalog.=) a.oid " \
+	"AND o.tenant_id OPERATOR(pg_catalog.=) l.tenant_id) " \
+	"ORDER BY 1 LIMIT 1) " \
+	"FROM pg_catalog.pg_authid a WHERE a.rolname OPERATOR(pg_catalog.=) $1"
+
+/*
  * check_tenant_login_role
  *		Refuse (ERROR) a role that is missing, cannot log in, has a
  *		privileged attribute, is not one tenancy.created_objects records (by
@@ -73,29 +99,22 @@ set_quiet_settings(void)
 static void
 check_tenant_login_role(const char *role)
 {
-	Oid			types[1] = {TEXTOID};
+	static SPIPlanPtr plan = NULL;
 	Datum		values[1] = {CStringGetTextDatum(role)};
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT a.rolcanlogin AND NOT a.rolsuper AND NOT a.rolcreaterole "
-							  "AND NOT a.rolcreatedb AND NOT a.rolreplication AND NOT a.rolbypassrls, "
-							  "EXISTS (SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' "
-							  "AND o.name OPERATOR(pg_catalog.=) a.rolname::pg_catalog.text "
-							  "AND o.object_oid OPERATOR(pg_catalog.=) a.oid), "
-							  "NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
-							  "WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS "
-							  "(SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' "
-							  "AND o.object_oid OPERATOR(pg_catalog.=) m.roleid)), "
-							  "(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m "
-							  "JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) m.roleid "
-							  "WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS "
-							  "(SELECT FROM tenancy.created_objects o, tenancy.created_objects l "
-							  "WHERE o.kind = 'role' AND o.object_oid OPERATOR(pg_catalog.=) m.roleid "
-							  "AND l.kind = 'role' AND l.object_oid OPERATOR(pg_catalog.=) a.oid "
-							  "AND o.tenant_id OPERATOR(pg_catalog.=) l.tenant_id) "
-							  "ORDER BY 1 LIMIT 1) "
-							  "FROM pg_catalog.pg_authid a WHERE a.rolname OPERATOR(pg_catalog.=) $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+	/* kept for the life of the process: the worker checks three per tenant */
+	if (plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	prepared = SPI_prepare(LOGIN_ROLE_CHECK, 1, types);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare the login role check: %s",
+				 SPI_result_code_string(SPI_result));
+		plan = prepared;
+	}
+	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up role \"%s\"", role);
 	if (SPI_processed != 1)
 		ereport(ERROR,

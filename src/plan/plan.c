@@ -320,19 +320,6 @@ TenantModelFromSpec(const char *name, Jsonb *spec)
 		invalid_spec("resources.kubernetes.namespace",
 					 psprintf("\"%s\" is reserved by Kubernetes (default and kube-*)",
 							  m->namespace));
-
-	/*
-	 * Every tenant's network policy admits the ingress controller's namespace
-	 * on the webserver port: a tenant's pods there would reach every other
-	 * tenant (with the chart's admission policy off).
-	 */
-	if (strcmp(m->namespace, tenancy_ingress_namespace ? tenancy_ingress_namespace : "ingress-nginx") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid tenant spec"),
-				 errdetail("The value at resources.kubernetes.namespace \"%s\" is the ingress controller's namespace (tenancy.ingress_namespace), which every tenant's network policy admits.",
-						   m->namespace),
-				 errhint("Choose another namespace (the default is airflow-<tenant name>).")));
 	m->spec = spec;
 
 	return m;

@@ -1254,7 +1254,12 @@ PlanPlatformDeprovision(PlanContext *ctx)
  *		What must hold before a plan's steps are recorded (provision and
  *		apply, not the dry run or the audit): credentials for pods that
  *		would reach this server need tenancy.database_host, and the
- *		tenant's namespace may not be tenancy.monitoring_namespace.
+ *		tenant's namespace may be neither tenancy.monitoring_namespace nor
+ *		tenancy.ingress_namespace.  Checked here and not when the spec is
+ *		read: these are settings, and a reload that names an existing
+ *		tenant's namespace must not break every command that reads that
+ *		tenant's spec (its deprovision, the audit of all tenants, the guard
+ *		of its sessions).
  */
 void
 PlanPlatformCheckSteps(const TenantModel *m, List *actions)
@@ -1282,6 +1287,20 @@ PlanPlatformCheckSteps(const TenantModel *m, List *actions)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("namespace \"%s\" is the monitoring namespace", m->namespace),
 					 errdetail("tenancy.monitoring_namespace names it, and every tenant's network policy lets its Prometheus pods scrape the tenant's metrics port; a tenant there would reach every other tenant's."),
+					 errhint("Choose another resources.kubernetes.namespace, or leave it out for \"airflow-%s\".",
+							 m->name)));
+
+		/*
+		 * Likewise the ingress controller's namespace, admitted to every
+		 * tenant's webserver port (with the chart's admission policy off).
+		 */
+		if (a->object_kind != NULL && strcmp(a->object_kind, "namespace") == 0 &&
+			strcmp(a->action, "delete") != 0 &&
+			strcmp(m->namespace, tenancy_ingress_namespace ? tenancy_ingress_namespace : "ingress-nginx") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("namespace \"%s\" is the ingress controller's namespace", m->namespace),
+					 errdetail("tenancy.ingress_namespace names it, and every tenant's network policy admits its pods to the tenant's webserver port; a tenant there would reach every other tenant's."),
 					 errhint("Choose another resources.kubernetes.namespace, or leave it out for \"airflow-%s\".",
 							 m->name)));
 	}

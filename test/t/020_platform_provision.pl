@@ -26,6 +26,12 @@ my $node = TenancyTest::new_node('platform', $sim,
 	"tenancy.max_attempts = 30",
 	"tenancy.release_ready_timeout = '20s'");
 my $port = $node->port;
+# from 16 on, the worker's SCRAM verifiers take the server's scram_iterations
+if ($node->safe_psql('postgres', "SELECT current_setting('server_version_num')::int >= 160000") eq 't')
+{
+	TenancyTest::reload_worker($node,
+		"ALTER SYSTEM SET scram_iterations = 4321; SELECT pg_reload_conf()");
+}
 
 # the spec's {{ vault.get(...) }} references and API credentials
 TenancyTest::vault_put($sim, $_, { value => "v-$_" })
@@ -190,8 +196,13 @@ my $psql = $node->config_data('--bindir') . '/psql';
 	my $bad = `$psql -X -At -h 127.0.0.1 -p $port -U etl_acme_corp -d postgres -c 'SELECT 1' 2>&1`;
 	like($bad, qr/password authentication failed/, 'a wrong password is refused (scram-sha-256)');
 }
+# the worker computes the verifier itself (scram_secret.c): the server's
+# format, its iteration count (scram_iterations from 16 on), a 16-byte salt
+my $iterations = $node->safe_psql('postgres',
+	"SELECT coalesce(current_setting('scram_iterations', true), '4096')");
 like($node->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'etl_acme_corp'"),
-	qr/^SCRAM-SHA-256\$/, 'stored as a SCRAM verifier');
+	qr{^SCRAM-SHA-256\$$iterations:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$},
+	"stored as a SCRAM verifier with the server's $iterations iterations");
 my $dump = `@{[ $node->config_data('--bindir') ]}/pg_dump -h @{[ $node->host ]} -p $port postgres`;
 ok(length($dump) > 1000, 'pg_dump ran');
 is(scalar(() = $dump =~ /\Q$password\E/g), 0, 'the password is not in a pg_dump');

@@ -559,7 +559,7 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	 * tenants of their operations; the last one of a path wins.
 	 */
 	[RECORD_CREATED] = {
-		"INSERT INTO tenancy.platform_objects AS p (tenant_id, path, uid)"
+		"INSERT INTO tenancy.platform_objects (tenant_id, path, uid)"
 		" SELECT DISTINCT ON (o.tenant_id, c.path) o.tenant_id, c.path, c.uid"
 		"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 		"                   pg_catalog.unnest($3)) WITH ORDINALITY"

@@ -13,6 +13,7 @@ import { mergePatch, jsonPatch, strategicMergePatch, serverSideApply, trackUpdat
 import { discovery, openapi, wantsTable, toTable } from './discovery.js';
 import { maskValues, MASK } from '../journal.js';
 import { decodeProtobuf } from './protobuf.js';
+import { clone } from '../clone.js';
 
 const PATCH_TYPES = {
 	'application/json-patch+json': 'json',
@@ -139,28 +140,19 @@ function withType(res, obj)
 	return { apiVersion: res.apiVersion, kind: res.kind, ...obj };
 }
 
+// The keys the comparisons below leave out (canonicalJson's omit), rather
+// than copies of the objects with those keys deleted.
+const OMIT_RV = new Map([['metadata', new Map([['resourceVersion', true], ['managedFields', true]])]]);
+const OMIT_METADATA_STATUS = new Map([['metadata', true], ['status', true]]);
+
 function sameIgnoringRV(a, b)
 {
-	const strip = (o) =>
-	{
-		const c = structuredClone(o);
-		delete c.metadata.resourceVersion;
-		delete c.metadata.managedFields;
-		return canonicalJson(c);
-	};
-	return strip(a) === strip(b);
+	return canonicalJson(a, OMIT_RV) === canonicalJson(b, OMIT_RV);
 }
 
 function specChanged(a, b)
 {
-	const strip = (o) =>
-	{
-		const c = structuredClone(o);
-		delete c.metadata;
-		delete c.status;
-		return canonicalJson(c);
-	};
-	return strip(a) !== strip(b);
+	return canonicalJson(a, OMIT_METADATA_STATUS) !== canonicalJson(b, OMIT_METADATA_STATUS);
 }
 
 export class KubernetesApi
@@ -346,7 +338,7 @@ export class KubernetesApi
 
 	get(ctx, r)
 	{
-		const obj = this.store.get(r.res, r.namespace, r.name);
+		const obj = this.store.peek(r.res, r.namespace, r.name);
 		if (!obj)
 			throw S.notFound(r.res, r.name);
 		return this.respondObject(ctx, r.res, obj);
@@ -463,7 +455,7 @@ export class KubernetesApi
 		}
 		if (b === null || typeof b !== 'object' || Array.isArray(b))
 			throw S.badRequest(`Object 'Kind' is missing in '${JSON.stringify(b)}'`);
-		return structuredClone(b);
+		return clone(b);
 	}
 
 	checkTypeMeta(res, obj)
@@ -479,7 +471,7 @@ export class KubernetesApi
 	{
 		if (!res.namespaced)
 			return;
-		const ns = this.store.get(RESOURCES[0], undefined, namespace);
+		const ns = this.store.peek(RESOURCES[0], undefined, namespace);
 		if (!ns)
 			throw S.namespaceNotFound(namespace);
 		if (ns.status?.phase === 'Terminating')
@@ -571,12 +563,12 @@ export class KubernetesApi
 		if (subresource === 'status')
 		{
 			const status = obj.status;
-			obj = { ...structuredClone(old), status };
+			obj = { ...clone(old), status };
 			if (managedAlready)
 				obj.metadata.managedFields = managedAlready;
 		}
 		else if (res.status)
-			obj.status = structuredClone(old.status);
+			obj.status = clone(old.status);
 		applyDefaults(res, obj, old);
 		this.validate(res, obj, old);
 		if (res.generation && specChanged(old, obj))

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { RESOURCES, findByKind } from './resources.js';
 import { timestamp } from './store.js';
+import { clone } from '../clone.js';
 import { trackUpdate } from './patch.js';
 
 const R = (kind, apiVersion = 'v1') => findByKind(apiVersion, kind);
@@ -50,10 +51,10 @@ export class Controllers
 	// Write status as a controller would (status subresource, own manager).
 	writeStatus(res, ns, name, manager, mutate)
 	{
-		const old = this.store.get(res, ns, name);
+		const old = this.store.peek(res, ns, name);
 		if (!old)
 			return null;
-		const obj = structuredClone(old);
+		const obj = clone(old);
 		mutate(obj);
 		trackUpdate(res, old, obj, manager, 'status');
 		return this.store.update(res, obj);
@@ -64,7 +65,7 @@ export class Controllers
 		const md = obj.metadata;
 		if (this.store.has(res, md.namespace, md.name))
 			return;
-		const ns = md.namespace ? this.store.get(R('Namespace'), undefined, md.namespace) : null;
+		const ns = md.namespace ? this.store.peek(R('Namespace'), undefined, md.namespace) : null;
 		if (md.namespace && (!ns || ns.status?.phase === 'Terminating'))
 			return;
 		const manager = md.manager || 'kube-controller-manager';
@@ -181,7 +182,7 @@ export class Controllers
 					annotations: { ...(template.metadata?.annotations || {}) },
 					ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid: digest(ns + '/' + rs).slice(0, 32), controller: true, blockOwnerDeletion: true }],
 				},
-				spec: { ...structuredClone(template.spec || {}), restartPolicy: template.spec?.restartPolicy || 'Always' },
+				spec: { ...clone(template.spec || {}), restartPolicy: template.spec?.restartPolicy || 'Always' },
 				status: { phase: 'Pending' },
 			});
 		const now = timestamp();
@@ -317,7 +318,7 @@ export class Controllers
 			// component's container, as the Airflow chart does
 			const resources = hr.spec?.values?.[comp]?.resources;
 			if (resources && typeof resources === 'object')
-				container.resources = structuredClone(resources);
+				container.resources = clone(resources);
 			this.createIfMissing(dep, {
 				metadata: { name: depName, namespace: ns, labels, manager: 'helm-controller' },
 				spec: { replicas: 1, selector: { matchLabels: selector }, template: { metadata: { labels }, spec: { containers: [container] } }, revisionHistoryLimit: 10, progressDeadlineSeconds: 600, strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } } },

@@ -9,6 +9,7 @@
 
 import { badRequest, ApiError } from './status.js';
 import { timestamp } from './store.js';
+import { clone } from '../clone.js';
 
 // Field name -> merge key(s) for associative lists (core types).
 const MERGE_KEYS = {
@@ -63,8 +64,8 @@ function itemKey(item, keys)
 export function mergePatch(target, patch)
 {
 	if (!isMap(patch))
-		return structuredClone(patch);
-	const out = isMap(target) ? structuredClone(target) : {};
+		return clone(patch);
+	const out = isMap(target) ? clone(target) : {};
 	for (const [k, v] of Object.entries(patch))
 	{
 		if (v === null)
@@ -90,7 +91,7 @@ export function jsonPatch(target, ops)
 {
 	if (!Array.isArray(ops))
 		throw badRequest('the server rejected our request due to an error in our request');
-	let doc = structuredClone(target);
+	let doc = clone(target);
 	for (const op of ops)
 	{
 		const parts = pointer(op.path ?? '');
@@ -124,7 +125,7 @@ export function jsonPatch(target, ops)
 				{
 					if (parts.length === 0)
 					{
-						doc = structuredClone(op.value);
+						doc = clone(op.value);
 						break;
 					}
 					const parent = parentOf(doc, parts);
@@ -134,12 +135,12 @@ export function jsonPatch(target, ops)
 					{
 						const idx = last === '-' ? parent.length : Number(last);
 						if (op.op === 'add')
-							parent.splice(idx, 0, structuredClone(op.value));
+							parent.splice(idx, 0, clone(op.value));
 						else
-							parent[idx] = structuredClone(op.value);
+							parent[idx] = clone(op.value);
 					}
 					else
-						parent[last] = structuredClone(op.value);
+						parent[last] = clone(op.value);
 					break;
 				}
 			case 'remove':
@@ -179,14 +180,14 @@ export function jsonPatch(target, ops)
 export function strategicMergePatch(target, patch, field)
 {
 	if (!isMap(patch))
-		return structuredClone(patch);
+		return clone(patch);
 	if (patch.$patch === 'replace')
 	{
-		const p = structuredClone(patch);
+		const p = clone(patch);
 		delete p.$patch;
 		return p;
 	}
-	const out = isMap(target) ? structuredClone(target) : {};
+	const out = isMap(target) ? clone(target) : {};
 	const retain = Array.isArray(patch.$retainKeys) ? patch.$retainKeys : null;
 	for (const [k, v] of Object.entries(patch))
 	{
@@ -235,10 +236,10 @@ function mergeList(cur, patch, field)
 	}
 	const keys = mergeKeysFor(field, patch.filter((i) => !(isMap(i) && i.$patch === 'replace')));
 	if (!keys || !Array.isArray(cur))
-		return patch.filter((i) => !(isMap(i) && i.$patch)).map((i) => structuredClone(i));
+		return patch.filter((i) => !(isMap(i) && i.$patch)).map((i) => clone(i));
 	if (patch.some((i) => isMap(i) && i.$patch === 'replace'))
-		return patch.filter((i) => !(isMap(i) && i.$patch)).map((i) => structuredClone(i));
-	const out = cur.map((i) => structuredClone(i));
+		return patch.filter((i) => !(isMap(i) && i.$patch)).map((i) => clone(i));
+	const out = cur.map((i) => clone(i));
 	for (const item of patch)
 	{
 		const key = itemKey(item, keys);
@@ -252,7 +253,7 @@ function mergeList(cur, patch, field)
 		if (idx >= 0)
 			out[idx] = strategicMergePatch(out[idx], item, field);
 		else
-			out.push(structuredClone(item));
+			out.push(clone(item));
 	}
 	return out;
 }
@@ -373,7 +374,7 @@ function applyMerge(live, applied, field)
 {
 	if (isMap(applied))
 	{
-		const out = isMap(live) ? structuredClone(live) : {};
+		const out = isMap(live) ? clone(live) : {};
 		for (const [k, v] of Object.entries(applied))
 		{
 			if (v === null)
@@ -390,19 +391,19 @@ function applyMerge(live, applied, field)
 		const keys = applied.length ? mergeKeysFor(field, applied) : null;
 		if (keys && mergeKeysFor(field, live))
 		{
-			const out = live.map((i) => structuredClone(i));
+			const out = live.map((i) => clone(i));
 			for (const item of applied)
 			{
 				const idx = out.findIndex((i) => itemKey(i, keys) === itemKey(item, keys));
 				if (idx >= 0)
 					out[idx] = applyMerge(out[idx], item, field);
 				else
-					out.push(structuredClone(item));
+					out.push(clone(item));
 			}
 			return out;
 		}
 	}
-	return structuredClone(applied);
+	return clone(applied);
 }
 
 const pathKey = (p) => JSON.stringify(p);
@@ -528,14 +529,24 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 // JSON text of a value with every object's keys sorted: two objects that
 // hold the same data compare equal whatever order their keys came in (the
 // real server compares decoded objects, never their serialization).
-export function canonicalJson(v)
+// `omit`, a Map, leaves keys out: key -> true drops the key, key -> Map
+// applies that Map to the key's value; the text is the same as that of a
+// copy with those keys deleted.
+export function canonicalJson(v, omit)
 {
 	if (Array.isArray(v))
-		return '[' + v.map(canonicalJson).join(',') + ']';
+		return '[' + v.map((x) => canonicalJson(x)).join(',') + ']';
 	if (v !== null && typeof v === 'object')
-		return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + canonicalJson(v[k])).join(',') + '}';
+	{
+		let keys = Object.keys(v).sort();
+		if (omit)
+			keys = keys.filter((k) => omit.get(k) !== true);
+		return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(v[k], omit?.get(k) || undefined)).join(',') + '}';
+	}
 	return JSON.stringify(v) ?? 'null';
 }
+
+const OMIT_RV = new Map([['metadata', new Map([['resourceVersion', true], ['managedFields', true]])]]);
 
 // Server-side apply of `applied` over `live` (undefined when creating).
 // Returns the new object, or throws an ApiError listing conflicts.
@@ -545,7 +556,7 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 	const entries = readManaged(live);
 	const appliedPaths = fieldPaths(applied, withStatus || !res.status);
 	const appliedKeys = new Set(appliedPaths.map(pathKey));
-	const base = live ? structuredClone(live) : { metadata: {} };
+	const base = live ? clone(live) : { metadata: {} };
 
 	// Conflicts: another manager owns a field we set to a different value.
 	const conflicts = [];
@@ -581,7 +592,7 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 			deleteAtPath(obj, p);
 		}
 	}
-	const toMerge = structuredClone(applied);
+	const toMerge = clone(applied);
 	if (!withStatus && res.status)
 		delete toMerge.status;
 	if (withStatus)
@@ -603,13 +614,7 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 	// An apply that changes neither the object nor what this manager owns
 	// is a no-op: its entry keeps its time, so that the caller sees an
 	// unchanged object (no new resourceVersion, no generation bump).
-	const strip = (o) =>
-	{
-		const c = structuredClone(o);
-		delete c.metadata.managedFields;
-		delete c.metadata.resourceVersion;
-		return canonicalJson(c);
-	};
+	const strip = (o) => canonicalJson(o, OMIT_RV);
 	const noop = live && mine.time && before.size === mine.paths.size &&
 		[...mine.paths.keys()].every((k) => before.has(k)) && strip(obj) === strip(live);
 	if (!noop)

@@ -3,15 +3,15 @@
 // One global resourceVersion counter (as etcd's revision), every write
 // bumps it. A bounded history of events lets a watch resume from a
 // resourceVersion; older ones get 410 Gone like a compacted etcd.
+//
+// A stored object is never changed in place: a write stores a new copy.
+// So the history and the watchers share the stored copy (they only read
+// it), and get() and list() hand out copies that callers may change.
 
 import { randomUUID } from 'node:crypto';
+import { clone } from '../clone.js';
 
 const HISTORY = 10000;
-
-function clone(o)
-{
-	return o === undefined ? undefined : structuredClone(o);
-}
 
 export function timestamp(d = new Date())
 {
@@ -50,6 +50,12 @@ export class Store
 		return clone(this.objects.get(Store.key(res, ns, name)));
 	}
 
+	// The stored object itself, for callers that only read it.
+	peek(res, ns, name)
+	{
+		return this.objects.get(Store.key(res, ns, name));
+	}
+
 	has(res, ns, name)
 	{
 		return this.objects.has(Store.key(res, ns, name));
@@ -68,7 +74,8 @@ export class Store
 		return out.map(([, v]) => clone(v));
 	}
 
-	// Stamp server-set metadata and store a new object.
+	// Stamp server-set metadata and store a new object. Returns `obj`
+	// itself, stamped: the store keeps its own copy.
 	create(res, obj)
 	{
 		const md = obj.metadata;
@@ -77,19 +84,22 @@ export class Store
 		md.resourceVersion = this.nextRV();
 		if (res.generation)
 			md.generation = 1;
-		this.objects.set(Store.key(res, md.namespace, md.name), clone(obj));
-		this.emit('ADDED', res, obj);
-		return clone(obj);
+		const stored = clone(obj);
+		this.objects.set(Store.key(res, md.namespace, md.name), stored);
+		this.emit('ADDED', res, stored);
+		return obj;
 	}
 
 	// Replace an existing object (the caller checked preconditions).
+	// Returns `obj`, with its new resourceVersion.
 	update(res, obj)
 	{
 		const md = obj.metadata;
 		md.resourceVersion = this.nextRV();
-		this.objects.set(Store.key(res, md.namespace, md.name), clone(obj));
-		this.emit('MODIFIED', res, obj);
-		return clone(obj);
+		const stored = clone(obj);
+		this.objects.set(Store.key(res, md.namespace, md.name), stored);
+		this.emit('MODIFIED', res, stored);
+		return obj;
 	}
 
 	remove(res, ns, name)
@@ -99,14 +109,17 @@ export class Store
 		if (!obj)
 			return undefined;
 		this.objects.delete(key);
-		obj.metadata.resourceVersion = this.nextRV();
-		this.emit('DELETED', res, obj);
-		return clone(obj);
+		// A copy: the stored object is in the history as it was.
+		const gone = clone(obj);
+		gone.metadata.resourceVersion = this.nextRV();
+		this.emit('DELETED', res, gone);
+		return clone(gone);
 	}
 
+	// `obj` is the stored copy (or the removed one): shared, read only.
 	emit(type, res, obj)
 	{
-		const ev = { rv: Number(obj.metadata.resourceVersion), type, res, object: clone(obj) };
+		const ev = { rv: Number(obj.metadata.resourceVersion), type, res, object: obj };
 		this.history.push(ev);
 		if (this.history.length > HISTORY)
 			this.history.splice(0, this.history.length - HISTORY);

@@ -50,10 +50,11 @@ function copy(v, seen)
 	return out;
 }
 
-export function clone(v)
+// The copy of object `v` if it is such a tree, else undefined. Nothing in
+// the copy is shared, with `v` or within itself: a caller may change it in
+// place, part by part.
+export function cloneTree(v)
 {
-	if (typeof v !== 'object' || v === null)
-		return typeof v === 'function' || typeof v === 'symbol' ? structuredClone(v) : v;
 	try
 	{
 		return copy(v, new Set());
@@ -61,7 +62,14 @@ export function clone(v)
 	catch (e)
 	{
 		if (e === NOT_A_TREE || e instanceof RangeError)
-			return structuredClone(v);
+			return undefined;
 		throw e;
 	}
+}
+
+export function clone(v)
+{
+	if (typeof v !== 'object' || v === null)
+		return typeof v === 'function' || typeof v === 'symbol' ? structuredClone(v) : v;
+	return cloneTree(v) ?? structuredClone(v);
 }

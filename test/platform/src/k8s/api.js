@@ -598,7 +598,7 @@ export class KubernetesApi
 			throw S.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${r.name})`);
 		if (r.res.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== r.namespace)
 			throw S.badRequest('the namespace of the provided object does not match the namespace sent on the request');
-		const old = this.store.get(r.res, r.namespace, r.name);
+		const old = this.store.peek(r.res, r.namespace, r.name);
 		if (!old)
 			throw S.notFound(r.res, r.name);
 		const rv = obj.metadata?.resourceVersion;
@@ -629,7 +629,7 @@ export class KubernetesApi
 			parseBody(ctx);
 			throw S.badRequest('the body of the request was empty');
 		}
-		const old = this.store.get(r.res, r.namespace, r.name);
+		const old = this.store.peek(r.res, r.namespace, r.name);
 		if (type === 'apply')
 			return this.apply(ctx, r, identity, old, patch, manager, force === 'true', dryRun);
 		if (!old)

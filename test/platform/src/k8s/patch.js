@@ -9,7 +9,7 @@
 
 import { badRequest, ApiError } from './status.js';
 import { timestamp } from './store.js';
-import { clone } from '../clone.js';
+import { clone, cloneTree } from '../clone.js';
 
 // Field name -> merge key(s) for associative lists (core types).
 const MERGE_KEYS = {
@@ -268,15 +268,48 @@ const IGNORED_METADATA = new Set(['name', 'namespace', 'uid', 'resourceVersion',
 // 'v:value' elements, as in the FieldsV1 format.
 export function fieldPaths(obj, withStatus)
 {
-	const out = [];
-	const walk = (v, path, field) =>
+	return leafPaths(obj, withStatus).paths;
+}
+
+// pathKey of a path one element longer than the path of key `key`
+// (pathKey of [] is '[]'): the text JSON.stringify would give, built as the
+// walks go instead of once per path and use.
+function extendKey(key, el)
+{
+	return (key.length === 2 ? '[' : key.slice(0, -1) + ',') + JSON.stringify(el) + ']';
+}
+
+// fieldPaths' walk, with each path's pathKey. With `old` (trackUpdate),
+// also which leaves have another value in `old` than in `obj`, each value
+// looked up as valueAtPath looks it up, one childOf per element along the
+// walk rather than from the root for each leaf.
+function leafPaths(obj, withStatus, old)
+{
+	const paths = [];
+	const keys = [];
+	const changed = old === undefined ? null : [];
+	const changedKeys = [];
+	const push = (path, key, inNew, inOld) =>
+	{
+		if (path.length === 0)
+			return;
+		paths.push(path);
+		keys.push(key);
+		if (changed && inNew !== inOld && JSON.stringify(inOld) !== JSON.stringify(inNew))
+		{
+			changed.push(path);
+			changedKeys.push(key);
+		}
+	};
+	// v: the node walked; inNew/inOld: the value valueAtPath(obj|old, path) gives
+	const walk = (v, path, key, field, inNew, inOld) =>
 	{
 		if (isMap(v))
 		{
 			const entries = Object.entries(v);
 			if (entries.length === 0)
 			{
-				out.push(path);
+				push(path, key, inNew, inOld);
 				return;
 			}
 			for (const [k, child] of entries)
@@ -285,7 +318,8 @@ export function fieldPaths(obj, withStatus)
 					continue;
 				if (path.length === 1 && path[0] === 'f:metadata' && IGNORED_METADATA.has(k))
 					continue;
-				walk(child, path.concat('f:' + k), k);
+				const el = 'f:' + k;
+				walk(child, path.concat(el), extendKey(key, el), k, childOf(inNew, el), changed && childOf(inOld, el));
 			}
 			return;
 		}
@@ -294,25 +328,50 @@ export function fieldPaths(obj, withStatus)
 			if (SET_LISTS.has(field) && v.every((x) => !isMap(x)))
 			{
 				for (const x of v)
-					out.push(path.concat('v:' + JSON.stringify(x)));
+				{
+					const el = 'v:' + JSON.stringify(x);
+					push(path.concat(el), extendKey(key, el), childOf(inNew, el), changed && childOf(inOld, el));
+				}
 				return;
 			}
-			const keys = v.length ? mergeKeysFor(field, v) : null;
-			if (keys)
+			const mkeys = v.length ? mergeKeysFor(field, v) : null;
+			if (mkeys)
 			{
 				for (const item of v)
 				{
-					const p = path.concat('k:' + itemKey(item, keys));
-					out.push(p.concat('.'));
-					walk(item, p, undefined);
+					const el = 'k:' + itemKey(item, mkeys);
+					const p = path.concat(el);
+					const pk = extendKey(key, el);
+					const itemNew = childOf(inNew, el);
+					const itemOld = changed && childOf(inOld, el);
+					push(p.concat('.'), extendKey(pk, '.'), itemNew, itemOld);
+					walk(item, p, pk, undefined, itemNew, itemOld);
 				}
 				return;
 			}
 		}
-		out.push(path);
+		push(path, key, inNew, inOld);
 	};
-	walk(obj, [], undefined);
-	return out.filter((p) => p.length > 0);
+	walk(obj, [], '[]', undefined, obj, changed && old);
+	return { paths, keys, changed, changedKeys };
+}
+
+// The parsed JSON of 'k:' and 'v:' elements, parsed once: the same
+// elements come back with every write of an object.
+const parsedElements = new Map();
+
+function parsedElement(el)
+{
+	let p = parsedElements.get(el);
+	if (p === undefined)
+	{
+		if (parsedElements.size >= 100000)
+			parsedElements.clear();
+		const want = JSON.parse(el.slice(2));
+		p = el.startsWith('k:') ? Object.entries(want) : { want };
+		parsedElements.set(el, p);
+	}
+	return p;
 }
 
 function childOf(container, el)
@@ -323,12 +382,12 @@ function childOf(container, el)
 		return isMap(container) ? container[el.slice(2)] : undefined;
 	if (el.startsWith('k:') && Array.isArray(container))
 	{
-		const want = JSON.parse(el.slice(2));
-		return container.find((i) => isMap(i) && Object.entries(want).every(([k, v]) => i[k] === v));
+		const want = parsedElement(el);
+		return container.find((i) => isMap(i) && want.every(([k, v]) => i[k] === v));
 	}
 	if (el.startsWith('v:') && Array.isArray(container))
 	{
-		const want = JSON.parse(el.slice(2));
+		const { want } = parsedElement(el);
 		return container.includes(want) ? want : undefined;
 	}
 	return undefined;
@@ -369,18 +428,30 @@ function deleteAtPath(obj, path)
 		deleteAtPath(obj, elems.slice(0, -1));
 }
 
-// Deep-merge an applied configuration into the live object.
-function applyMerge(live, applied, field)
+// Deep-merge an applied configuration into the live object. `owned`: live
+// is a copy of ours in which nothing is shared (cloneTree), merged into in
+// place rather than copied again at each level (the result is the same).
+function applyMerge(live, applied, field, owned = false)
 {
 	if (isMap(applied))
 	{
-		const out = isMap(live) ? clone(live) : {};
+		let out = {};
+		let ownedOut = true;
+		if (isMap(live))
+		{
+			out = owned ? live : cloneTree(live);
+			if (out === undefined)
+			{
+				out = clone(live);
+				ownedOut = false;
+			}
+		}
 		for (const [k, v] of Object.entries(applied))
 		{
 			if (v === null)
 				delete out[k];
 			else
-				out[k] = applyMerge(out[k], v, k);
+				out[k] = applyMerge(out[k], v, k, ownedOut);
 		}
 		return out;
 	}
@@ -391,12 +462,12 @@ function applyMerge(live, applied, field)
 		const keys = applied.length ? mergeKeysFor(field, applied) : null;
 		if (keys && mergeKeysFor(field, live))
 		{
-			const out = live.map((i) => clone(i));
+			const out = owned ? live : live.map((i) => clone(i));
 			for (const item of applied)
 			{
 				const idx = out.findIndex((i) => itemKey(i, keys) === itemKey(item, keys));
 				if (idx >= 0)
-					out[idx] = applyMerge(out[idx], item, field);
+					out[idx] = applyMerge(out[idx], item, field, owned);
 				else
 					out.push(clone(item));
 			}
@@ -406,30 +477,46 @@ function applyMerge(live, applied, field)
 	return clone(applied);
 }
 
-const pathKey = (p) => JSON.stringify(p);
-
 function fieldsToPaths(fieldsV1)
 {
 	const out = [];
-	const walk = (node, path) =>
+	const walk = (node, path, key) =>
 	{
 		const keys = Object.keys(node || {});
 		if (keys.length === 0)
 		{
 			if (path.length)
-				out.push(path);
+				out.push([key, path]);
 			return;
 		}
 		for (const k of keys)
 		{
 			if (k === '.')
-				out.push(path.concat('.'));
+				out.push([extendKey(key, '.'), path.concat('.')]);
 			else
-				walk(node[k], path.concat(k));
+				walk(node[k], path.concat(k), extendKey(key, k));
 		}
 	};
-	walk(fieldsV1, []);
+	walk(fieldsV1, [], '[]');
 	return out;
+}
+
+// fieldsToPaths of the managedFields of stored objects, which never
+// change: a status write or an apply reads the same ones again. (Paths are
+// never changed in place, so the entries may share them.)
+const fieldsPathsCache = new WeakMap();
+
+function cachedFieldsToPaths(fieldsV1)
+{
+	if (fieldsV1 === null || typeof fieldsV1 !== 'object')
+		return fieldsToPaths(fieldsV1);
+	let pairs = fieldsPathsCache.get(fieldsV1);
+	if (!pairs)
+	{
+		pairs = fieldsToPaths(fieldsV1);
+		fieldsPathsCache.set(fieldsV1, pairs);
+	}
+	return pairs;
 }
 
 function pathsToFields(paths)
@@ -464,7 +551,7 @@ function readManaged(obj)
 		apiVersion: m.apiVersion,
 		subresource: m.subresource,
 		time: m.time,
-		paths: new Map(fieldsToPaths(m.fieldsV1).map((p) => [pathKey(p), p])),
+		paths: new Map(cachedFieldsToPaths(m.fieldsV1)),
 	}));
 }
 
@@ -500,16 +587,15 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 {
 	const entries = readManaged(oldObj);
 	const withStatus = subresource === 'status' || !res.status;
-	const newPaths = fieldPaths(newObj, withStatus);
-	const present = new Set(newPaths.map(pathKey));
-	const changed = newPaths.filter((p) => JSON.stringify(valueAtPath(oldObj || {}, p)) !== JSON.stringify(valueAtPath(newObj, p)));
+	const { keys: newKeys, changed, changedKeys } = leafPaths(newObj, withStatus, oldObj || {});
+	const present = new Set(newKeys);
 	for (const e of entries)
 	{
 		for (const k of [...e.paths.keys()])
 			if (!present.has(k) && !(subresource !== 'status' && k.startsWith('["f:status"')))
 				e.paths.delete(k);
-		for (const p of changed)
-			e.paths.delete(pathKey(p));
+		for (const k of changedKeys)
+			e.paths.delete(k);
 	}
 	let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && (e.subresource || '') === (subresource || ''));
 	if (!mine && changed.length)
@@ -519,8 +605,8 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 	}
 	if (mine && changed.length)
 	{
-		for (const p of changed)
-			mine.paths.set(pathKey(p), p);
+		for (let i = 0; i < changed.length; i++)
+			mine.paths.set(changedKeys[i], changed[i]);
 		mine.time = timestamp();
 	}
 	writeManaged(newObj, entries);
@@ -534,14 +620,35 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 // copy with those keys deleted.
 export function canonicalJson(v, omit)
 {
+	if (typeof v === 'string')
+		return JSON.stringify(v);
 	if (Array.isArray(v))
-		return '[' + v.map((x) => canonicalJson(x)).join(',') + ']';
+	{
+		// as '[' + v.map(canonicalJson).join(',') + ']' (a hole gives '')
+		let s = '[';
+		for (let i = 0; i < v.length; i++)
+		{
+			if (i > 0)
+				s += ',';
+			if (i in v)
+				s += canonicalJson(v[i]);
+		}
+		return s + ']';
+	}
 	if (v !== null && typeof v === 'object')
 	{
-		let keys = Object.keys(v).sort();
-		if (omit)
-			keys = keys.filter((k) => omit.get(k) !== true);
-		return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(v[k], omit?.get(k) || undefined)).join(',') + '}';
+		const keys = Object.keys(v).sort();
+		let s = '{';
+		let first = true;
+		for (const k of keys)
+		{
+			const o = omit?.get(k);
+			if (o === true)
+				continue;
+			s += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v[k], o || undefined);
+			first = false;
+		}
+		return s + '}';
 	}
 	return JSON.stringify(v) ?? 'null';
 }
@@ -554,9 +661,12 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 {
 	const withStatus = subresource === 'status';
 	const entries = readManaged(live);
-	const appliedPaths = fieldPaths(applied, withStatus || !res.status);
-	const appliedKeys = new Set(appliedPaths.map(pathKey));
-	const base = live ? clone(live) : { metadata: {} };
+	const { paths: appliedPaths, keys: appliedPathKeys } = leafPaths(applied, withStatus || !res.status);
+	const appliedKeys = new Set(appliedPathKeys);
+	let base = live ? cloneTree(live) : { metadata: {} };
+	const owned = base !== undefined;
+	if (!owned)
+		base = clone(live);
 
 	// Conflicts: another manager owns a field we set to a different value.
 	const conflicts = [];
@@ -564,12 +674,13 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 	{
 		if (e.manager === manager && e.operation === 'Apply')
 			continue;
-		for (const p of appliedPaths)
+		for (let i = 0; i < appliedPaths.length; i++)
 		{
-			if (!e.paths.has(pathKey(p)) || p[p.length - 1] === '.')
+			const p = appliedPaths[i];
+			if (!e.paths.has(appliedPathKeys[i]) || p[p.length - 1] === '.')
 				continue;
 			if (JSON.stringify(valueAtPath(base, p)) !== JSON.stringify(valueAtPath(applied, p)))
-				conflicts.push({ manager: e.manager, field: displayPath(p), entry: e, key: pathKey(p) });
+				conflicts.push({ manager: e.manager, field: displayPath(p), entry: e, key: appliedPathKeys[i] });
 		}
 	}
 	if (conflicts.length && !force)
@@ -592,17 +703,23 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 			deleteAtPath(obj, p);
 		}
 	}
-	const toMerge = clone(applied);
-	if (!withStatus && res.status)
-		delete toMerge.status;
 	if (withStatus)
 	{
-		obj.status = applyMerge(obj.status, applied.status ?? {}, 'status');
+		obj.status = applyMerge(obj.status, applied.status ?? {}, 'status', owned);
 	}
 	else
 	{
-		delete toMerge.metadata?.managedFields;
-		obj = applyMerge(obj, toMerge, undefined);
+		// applyMerge copies what it takes from `applied` and never changes
+		// it: a shallow copy is enough to leave keys out.
+		const toMerge = { ...applied };
+		if (res.status)
+			delete toMerge.status;
+		if (toMerge.metadata !== null && typeof toMerge.metadata === 'object' && Object.hasOwn(toMerge.metadata, 'managedFields'))
+		{
+			toMerge.metadata = clone(toMerge.metadata);
+			delete toMerge.metadata.managedFields;
+		}
+		obj = applyMerge(obj, toMerge, undefined, owned);
 	}
 	if (!mine)
 	{
@@ -610,7 +727,7 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 		entries.push(mine);
 	}
 	const before = new Set(mine.paths.keys());
-	mine.paths = new Map(appliedPaths.map((p) => [pathKey(p), p]));
+	mine.paths = new Map(appliedPaths.map((p, i) => [appliedPathKeys[i], p]));
 	// An apply that changes neither the object nor what this manager owns
 	// is a no-op: its entry keeps its time, so that the caller sees an
 	// unchanged object (no new resourceVersion, no generation bump).

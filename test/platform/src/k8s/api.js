@@ -9,7 +9,7 @@ import * as S from './status.js';
 import { validateObject } from './validation.js';
 import { applyDefaults, typeChecks } from './defaults.js';
 import { parseLabelSelector, matchLabels, parseFieldSelector, matchFields } from './selectors.js';
-import { mergePatch, jsonPatch, strategicMergePatch, serverSideApply, trackUpdate, defaultManager, canonicalJson } from './patch.js';
+import { mergePatch, jsonPatch, strategicMergePatch, serverSideApply, trackUpdate, defaultManager, sameData } from './patch.js';
 import { discovery, openapi, wantsTable, toTable } from './discovery.js';
 import { maskValues, MASK } from '../journal.js';
 import { decodeProtobuf } from './protobuf.js';
@@ -140,19 +140,19 @@ function withType(res, obj)
 	return { apiVersion: res.apiVersion, kind: res.kind, ...obj };
 }
 
-// The keys the comparisons below leave out (canonicalJson's omit), rather
-// than copies of the objects with those keys deleted.
+// The keys the comparisons below leave out (canonicalJson's omit): the
+// objects compare as data, whatever the order of their keys.
 const OMIT_RV = new Map([['metadata', new Map([['resourceVersion', true], ['managedFields', true]])]]);
 const OMIT_METADATA_STATUS = new Map([['metadata', true], ['status', true]]);
 
 function sameIgnoringRV(a, b)
 {
-	return canonicalJson(a, OMIT_RV) === canonicalJson(b, OMIT_RV);
+	return sameData(a, b, OMIT_RV);
 }
 
 function specChanged(a, b)
 {
-	return canonicalJson(a, OMIT_METADATA_STATUS) !== canonicalJson(b, OMIT_METADATA_STATUS);
+	return !sameData(a, b, OMIT_METADATA_STATUS);
 }
 
 export class KubernetesApi
@@ -576,7 +576,7 @@ export class KubernetesApi
 		if (!managedAlready)
 			trackUpdate(res, old, obj, manager, subresource);
 		obj.metadata.resourceVersion = old.metadata.resourceVersion;
-		if (sameIgnoringRV(old, obj) && canonicalJson(old.metadata.managedFields) === canonicalJson(obj.metadata.managedFields))
+		if (sameIgnoringRV(old, obj) && sameData(old.metadata.managedFields, obj.metadata.managedFields))
 			return this.respondObject(ctx, res, old);
 		if (dryRun)
 			return this.respondObject(ctx, res, obj);

@@ -4,9 +4,11 @@
 // bumps it. A bounded history of events lets a watch resume from a
 // resourceVersion; older ones get 410 Gone like a compacted etcd.
 //
-// A stored object is never changed in place: a write stores a new copy.
-// So the history and the watchers share the stored copy (they only read
-// it), and get() and list() hand out copies that callers may change.
+// A stored object is never changed in place: a write stores a new
+// object. So the history and the watchers share the stored object (they
+// only read it), get() and list() hand out copies that callers may change,
+// and create() and update() keep the object they are given, which the
+// caller must not change afterwards (it may still read and answer it).
 
 import { randomUUID } from 'node:crypto';
 import { clone } from '../clone.js';
@@ -74,8 +76,8 @@ export class Store
 		return out.map(([, v]) => clone(v));
 	}
 
-	// Stamp server-set metadata and store a new object. Returns `obj`
-	// itself, stamped: the store keeps its own copy.
+	// Stamp server-set metadata and store a new object: `obj` itself, which
+	// is returned.
 	create(res, obj)
 	{
 		const md = obj.metadata;
@@ -84,21 +86,19 @@ export class Store
 		md.resourceVersion = this.nextRV();
 		if (res.generation)
 			md.generation = 1;
-		const stored = clone(obj);
-		this.objects.set(Store.key(res, md.namespace, md.name), stored);
-		this.emit('ADDED', res, stored);
+		this.objects.set(Store.key(res, md.namespace, md.name), obj);
+		this.emit('ADDED', res, obj);
 		return obj;
 	}
 
-	// Replace an existing object (the caller checked preconditions).
-	// Returns `obj`, with its new resourceVersion.
+	// Replace an existing object (the caller checked preconditions) by
+	// `obj`, with its new resourceVersion; returns it.
 	update(res, obj)
 	{
 		const md = obj.metadata;
 		md.resourceVersion = this.nextRV();
-		const stored = clone(obj);
-		this.objects.set(Store.key(res, md.namespace, md.name), stored);
-		this.emit('MODIFIED', res, stored);
+		this.objects.set(Store.key(res, md.namespace, md.name), obj);
+		this.emit('MODIFIED', res, obj);
 		return obj;
 	}
 

@@ -282,44 +282,50 @@ function extendKey(key, el)
 // fieldPaths' walk, with each path's pathKey. With `old` (trackUpdate),
 // also which leaves have another value in `old` than in `obj`, each value
 // looked up as valueAtPath looks it up, one childOf per element along the
-// walk rather than from the root for each leaf.
+// walk rather than from the root for each leaf. The elements are kept on
+// one stack: a path's array is made only for the leaves returned (with
+// `old`, only the changed ones: trackUpdate needs no other).
 function leafPaths(obj, withStatus, old)
 {
-	const paths = [];
+	const paths = old === undefined ? [] : null;
 	const keys = [];
 	const changed = old === undefined ? null : [];
 	const changedKeys = [];
-	const push = (path, key, inNew, inOld) =>
+	const els = [];
+	const push = (depth, key, inNew, inOld) =>
 	{
-		if (path.length === 0)
+		if (depth === 0)
 			return;
-		paths.push(path);
 		keys.push(key);
-		if (changed && inNew !== inOld && JSON.stringify(inOld) !== JSON.stringify(inNew))
+		if (paths)
+			paths.push(els.slice(0, depth));
+		else if (inNew !== inOld && JSON.stringify(inOld) !== JSON.stringify(inNew))
 		{
-			changed.push(path);
+			changed.push(els.slice(0, depth));
 			changedKeys.push(key);
 		}
 	};
-	// v: the node walked; inNew/inOld: the value valueAtPath(obj|old, path) gives
-	const walk = (v, path, key, field, inNew, inOld) =>
+	// v: the node walked, at els[0..depth); inNew/inOld: the value
+	// valueAtPath(obj|old, path) gives
+	const walk = (v, depth, key, field, inNew, inOld) =>
 	{
 		if (isMap(v))
 		{
-			const entries = Object.entries(v);
-			if (entries.length === 0)
+			const ks = Object.keys(v);
+			if (ks.length === 0)
 			{
-				push(path, key, inNew, inOld);
+				push(depth, key, inNew, inOld);
 				return;
 			}
-			for (const [k, child] of entries)
+			for (const k of ks)
 			{
-				if (path.length === 0 && (IGNORED.has(k) || (k === 'status' && !withStatus)))
+				if (depth === 0 && (IGNORED.has(k) || (k === 'status' && !withStatus)))
 					continue;
-				if (path.length === 1 && path[0] === 'f:metadata' && IGNORED_METADATA.has(k))
+				if (depth === 1 && els[0] === 'f:metadata' && IGNORED_METADATA.has(k))
 					continue;
 				const el = 'f:' + k;
-				walk(child, path.concat(el), extendKey(key, el), k, childOf(inNew, el), changed && childOf(inOld, el));
+				els[depth] = el;
+				walk(v[k], depth + 1, extendKey(key, el), k, childOf(inNew, el), changed && childOf(inOld, el));
 			}
 			return;
 		}
@@ -330,7 +336,8 @@ function leafPaths(obj, withStatus, old)
 				for (const x of v)
 				{
 					const el = 'v:' + JSON.stringify(x);
-					push(path.concat(el), extendKey(key, el), childOf(inNew, el), changed && childOf(inOld, el));
+					els[depth] = el;
+					push(depth + 1, extendKey(key, el), childOf(inNew, el), changed && childOf(inOld, el));
 				}
 				return;
 			}
@@ -340,19 +347,20 @@ function leafPaths(obj, withStatus, old)
 				for (const item of v)
 				{
 					const el = 'k:' + itemKey(item, mkeys);
-					const p = path.concat(el);
 					const pk = extendKey(key, el);
 					const itemNew = childOf(inNew, el);
 					const itemOld = changed && childOf(inOld, el);
-					push(p.concat('.'), extendKey(pk, '.'), itemNew, itemOld);
-					walk(item, p, pk, undefined, itemNew, itemOld);
+					els[depth] = el;
+					els[depth + 1] = '.';
+					push(depth + 2, extendKey(pk, '.'), itemNew, itemOld);
+					walk(item, depth + 1, pk, undefined, itemNew, itemOld);
 				}
 				return;
 			}
 		}
-		push(path, key, inNew, inOld);
+		push(depth, key, inNew, inOld);
 	};
-	walk(obj, [], '[]', undefined, obj, changed && old);
+	walk(obj, 0, '[]', undefined, obj, changed && old);
 	return { paths, keys, changed, changedKeys };
 }
 

@@ -25,6 +25,7 @@ export class Store
 	constructor()
 	{
 		this.objects = new Map();	/* key -> object */
+		this.byType = new Map();	/* prefix(res) -> Map key -> object: list() reads one type */
 		this.rv = 1000;
 		this.history = [];			/* {rv, type, res, object} */
 		this.watchers = new Set();
@@ -69,11 +70,20 @@ export class Store
 	{
 		const prefix = `${Store.prefix(res)}${ns === undefined ? '' : ns + '/'}`;
 		const out = [];
-		for (const [k, v] of this.objects)
+		for (const [k, v] of this.byType.get(Store.prefix(res)) || [])
 			if (k.startsWith(prefix))
 				out.push([k, v]);
 		out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 		return out.map(([, v]) => clone(v));
+	}
+
+	put(res, key, obj)
+	{
+		this.objects.set(key, obj);
+		const prefix = Store.prefix(res);
+		if (!this.byType.has(prefix))
+			this.byType.set(prefix, new Map());
+		this.byType.get(prefix).set(key, obj);
 	}
 
 	// Stamp server-set metadata and store a new object: `obj` itself, which
@@ -86,7 +96,7 @@ export class Store
 		md.resourceVersion = this.nextRV();
 		if (res.generation)
 			md.generation = 1;
-		this.objects.set(Store.key(res, md.namespace, md.name), obj);
+		this.put(res, Store.key(res, md.namespace, md.name), obj);
 		this.emit('ADDED', res, obj);
 		return obj;
 	}
@@ -97,7 +107,7 @@ export class Store
 	{
 		const md = obj.metadata;
 		md.resourceVersion = this.nextRV();
-		this.objects.set(Store.key(res, md.namespace, md.name), obj);
+		this.put(res, Store.key(res, md.namespace, md.name), obj);
 		this.emit('MODIFIED', res, obj);
 		return obj;
 	}
@@ -109,6 +119,7 @@ export class Store
 		if (!obj)
 			return undefined;
 		this.objects.delete(key);
+		this.byType.get(Store.prefix(res)).delete(key);
 		// A copy: the stored object is in the history as it was.
 		const gone = clone(obj);
 		gone.metadata.resourceVersion = this.nextRV();
@@ -153,6 +164,7 @@ export class Store
 	clear()
 	{
 		this.objects.clear();
+		this.byType.clear();
 		this.history = [];
 	}
 }

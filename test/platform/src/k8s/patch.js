@@ -527,9 +527,16 @@ function cachedFieldsToPaths(fieldsV1)
 	return pairs;
 }
 
+// The FieldsV1 trees pathsToFields made. Read back (fieldsToPaths) and
+// rebuilt, such a tree comes out the same, key order included: an entry
+// whose paths did not change since readManaged keeps it (stored objects
+// never change, so sharing it is safe) instead of building it again.
+const generatedFields = new WeakSet();
+
 function pathsToFields(paths)
 {
 	const root = {};
+	generatedFields.add(root);
 	for (const p of paths)
 	{
 		let cur = root;
@@ -560,6 +567,8 @@ function readManaged(obj)
 		subresource: m.subresource,
 		time: m.time,
 		paths: new Map(cachedFieldsToPaths(m.fieldsV1)),
+		source: generatedFields.has(m.fieldsV1) ? m.fieldsV1 : undefined,
+		dirty: false,			/* paths changed since read */
 	}));
 }
 
@@ -576,7 +585,7 @@ function writeManaged(obj, entries)
 			apiVersion: e.apiVersion,
 			time: e.time,
 			fieldsType: 'FieldsV1',
-			fieldsV1: pathsToFields([...e.paths.values()]),
+			fieldsV1: e.source && !e.dirty ? e.source : pathsToFields([...e.paths.values()]),
 		};
 		if (e.subresource)
 			m.subresource = e.subresource;
@@ -600,10 +609,11 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 	for (const e of entries)
 	{
 		for (const k of [...e.paths.keys()])
-			if (!present.has(k) && !(subresource !== 'status' && k.startsWith('["f:status"')))
-				e.paths.delete(k);
+			if (!present.has(k) && !(subresource !== 'status' && k.startsWith('["f:status"')) && e.paths.delete(k))
+				e.dirty = true;
 		for (const k of changedKeys)
-			e.paths.delete(k);
+			if (e.paths.delete(k))
+				e.dirty = true;
 	}
 	let mine = entries.find((e) => e.manager === manager && e.operation === 'Update' && (e.subresource || '') === (subresource || ''));
 	if (!mine && changed.length)
@@ -615,6 +625,7 @@ export function trackUpdate(res, oldObj, newObj, manager, subresource)
 	{
 		for (let i = 0; i < changed.length; i++)
 			mine.paths.set(changedKeys[i], changed[i]);
+		mine.dirty = true;
 		mine.time = timestamp();
 	}
 	writeManaged(newObj, entries);
@@ -661,6 +672,14 @@ export function canonicalJson(v, omit)
 	return JSON.stringify(v) ?? 'null';
 }
 
+function hasHoles(a)
+{
+	for (let i = 0; i < a.length; i++)
+		if (!(i in a))
+			return true;
+	return false;
+}
+
 // canonicalJson(a, omit) === canonicalJson(b, omit), without building the
 // texts: it stops at the first difference and copies nothing.
 export function sameData(a, b, omit)
@@ -680,8 +699,10 @@ export function sameData(a, b, omit)
 		return false;
 	if (arr)
 	{
+		// Of different lengths, only arrays with holes can read the same
+		// ([] and [,] do)
 		if (a.length !== b.length)
-			return canonicalJson(a) === canonicalJson(b);		/* holes: [] and [,] read the same */
+			return (hasHoles(a) || hasHoles(b)) && canonicalJson(a) === canonicalJson(b);
 		for (let i = 0; i < a.length; i++)
 		{
 			if (!(i in a) || !(i in b))
@@ -741,7 +762,10 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 	if (conflicts.length && !force)
 		throw conflictError(conflicts);
 	for (const c of conflicts)
+	{
 		c.entry.paths.delete(c.key);
+		c.entry.dirty = true;
+	}
 
 	// Fields this manager applied before but no longer does: remove them
 	// from the object unless someone else still owns them.
@@ -783,6 +807,7 @@ export function serverSideApply(res, live, applied, manager, force, conflictErro
 	}
 	const before = new Set(mine.paths.keys());
 	mine.paths = new Map(appliedPaths.map((p, i) => [appliedPathKeys[i], p]));
+	mine.dirty = true;
 	// An apply that changes neither the object nor what this manager owns
 	// is a no-op: its entry keeps its time, so that the caller sees an
 	// unchanged object (no new resourceVersion, no generation bump).

@@ -14,10 +14,24 @@ import { randomUUID } from 'node:crypto';
 import { clone } from '../clone.js';
 
 const HISTORY = 10000;
+const prefixes = new WeakMap();	/* res -> Store.prefix(res) */
 
-export function timestamp(d = new Date())
+// The time to the second, as the API server writes it. The text of the
+// current second is kept: every write asks for it, often several times.
+let lastSecond = -1;
+let lastText = '';
+
+export function timestamp(d)
 {
-	return d.toISOString().replace(/\.\d+Z$/, 'Z');
+	if (d !== undefined)
+		return d.toISOString().replace(/\.\d+Z$/, 'Z');
+	const second = Math.floor(Date.now() / 1000);
+	if (second !== lastSecond)
+	{
+		lastText = new Date(second * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+		lastSecond = second;
+	}
+	return lastText;
 }
 
 export class Store
@@ -34,7 +48,13 @@ export class Store
 	// "configmaps/ns/name", "namespaces/name", "helmreleases.helm.toolkit.fluxcd.io/ns/name"
 	static prefix(res)
 	{
-		return `${res.plural}${res.group ? '.' + res.group : ''}/`;
+		let p = prefixes.get(res);
+		if (p === undefined)
+		{
+			p = `${res.plural}${res.group ? '.' + res.group : ''}/`;
+			prefixes.set(res, p);
+		}
+		return p;
 	}
 
 	static key(res, ns, name)

@@ -108,6 +108,14 @@ SELECT tenancy.set_password('airflow_acme_corp');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 REVOKE pg_read_all_data FROM airflow_acme_corp;
+-- the same through the tenant's own group, of which the login role is a
+-- member
+GRANT pg_read_all_data TO tenant_acme_corp_writer;
+SET ROLE regress_dba;
+SELECT tenancy.set_password('airflow_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE pg_read_all_data FROM tenant_acme_corp_writer;
 -- a role re-created under the login role's name (another OID than the one
 -- tenancy.created_objects records): 42710
 ALTER ROLE airflow_acme_corp RENAME TO airflow_acme_corp_kept;
@@ -130,6 +138,12 @@ SELECT tenancy.set_password('airflow_acme_corp');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 REVOKE tenant_other_reader FROM airflow_acme_corp;
+GRANT tenant_other_reader TO tenant_acme_corp_writer;
+SET ROLE regress_dba;
+SELECT tenancy.set_password('airflow_acme_corp');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE tenant_other_reader FROM tenant_acme_corp_writer;
 SELECT rolpassword IS NULL AS airflow_no_password FROM pg_authid WHERE rolname = 'airflow_acme_corp';
 SET client_min_messages = warning;
 SELECT tenancy.deprovision('other', drop_data => true) > 0 AS other_dropped;

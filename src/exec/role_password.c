@@ -62,36 +62,45 @@ set_quiet_settings(void)
 
 /*
  * What check_tenant_login_role reads of a role: whether it is a plain
- * login role, whether tenancy created it (name and OID), whether it is a
- * member only of roles tenancy created, and the first role of another
- * tenant it is a member of (NULL: none).
+ * login role, whether tenancy created it (name and OID), whether every
+ * role it is a member of, directly or through other roles, is one tenancy
+ * created, and the first of those that tenancy created for another tenant
+ * (NULL: none).  Through other roles too: a role granted to the tenant's
+ * group reaches the login role as surely as one granted to it directly.
  */
 #define LOGIN_ROLE_CHECK \
+	"WITH RECURSIVE a AS (SELECT * FROM pg_catalog.pg_authid " \
+	"                      WHERE rolname OPERATOR(pg_catalog.=) $1), " \
+	"granted(roleid) AS ( " \
+	"  SELECT m.roleid FROM pg_catalog.pg_auth_members m, a " \
+	"   WHERE m.member OPERATOR(pg_catalog.=) a.oid " \
+	"  UNION " \
+	"  SELECT m.roleid FROM pg_catalog.pg_auth_members m, granted g " \
+	"   WHERE m.member OPERATOR(pg_catalog.=) g.roleid) " \
 	"SELECT a.rolcanlogin AND NOT a.rolsuper AND NOT a.rolcreaterole " \
 	"AND NOT a.rolcreatedb AND NOT a.rolreplication AND NOT a.rolbypassrls, " \
 	"EXISTS (SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' " \
 	"AND o.name OPERATOR(pg_catalog.=) a.rolname::pg_catalog.text " \
 	"AND o.object_oid OPERATOR(pg_catalog.=) a.oid), " \
-	"NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members m " \
-	"WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS " \
+	"NOT EXISTS (SELECT FROM granted g WHERE NOT EXISTS " \
 	"(SELECT FROM tenancy.created_objects o WHERE o.kind = 'role' " \
-	"AND o.object_oid OPERATOR(pg_catalog.=) m.roleid)), " \
-	"(SELECT g.rolname::pg_catalog.text FROM pg_catalog.pg_auth_members m " \
-	"JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) m.roleid " \
-	"WHERE m.member OPERATOR(pg_catalog.=) a.oid AND NOT EXISTS " \
+	"AND o.object_oid OPERATOR(pg_catalog.=) g.roleid)), " \
+	"(SELECT r.rolname::pg_catalog.text FROM granted g " \
+	"JOIN pg_catalog.pg_authid r ON r.oid OPERATOR(pg_catalog.=) g.roleid " \
+	"WHERE NOT EXISTS " \
 	"(SELECT FROM tenancy.created_objects o, tenancy.created_objects l " \
-	"WHERE o.kind = 'role' AND o.object_oid OPERATOR(pg_catalog.=) m.roleid " \
+	"WHERE o.kind = 'role' AND o.object_oid OPERATOR(pg_catalog.=) g.roleid " \
 	"AND l.kind = 'role' AND l.object_oid OPERATOR(pg_catalog.=) a.oid " \
 	"AND o.tenant_id OPERATOR(pg_catalog.=) l.tenant_id) " \
 	"ORDER BY 1 LIMIT 1) " \
-	"FROM pg_catalog.pg_authid a WHERE a.rolname OPERATOR(pg_catalog.=) $1"
+	"FROM a"
 
 /*
  * check_tenant_login_role
  *		Refuse (ERROR) a role that is missing, cannot log in, has a
  *		privileged attribute, is not one tenancy.created_objects records (by
- *		name and OID), is a member of a role that tenancy did not create, or
- *		of a role tenancy created for another tenant (a login role of tenant
+ *		name and OID), is a member (directly or not) of a role that tenancy
+ *		did not create, or of a role tenancy created for another tenant (a login role of tenant
  *		A granted tenant B's group would hand B's data to whoever reads A's
  *		credentials: through set_password, A's administrator path).
  *		The caller is connected to SPI.
@@ -136,7 +145,7 @@ check_tenant_login_role(const char *role)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("login role \"%s\" is a member of a role tenancy did not create", role),
 				 errdetail("Setting its password would hand out that role's privileges to whoever reads the tenant's credentials."),
-				 errhint("Revoke the membership (see \\du %s), then retry the operation.", role)));
+				 errhint("Revoke the membership, granted to the role or to one of the tenant's roles it is a member of (see \\du), then retry the operation.")));
 	/* another tenant's group: its credentials would reach that tenant */
 	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
 	if (!isnull)
@@ -147,7 +156,7 @@ check_tenant_login_role(const char *role)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("login role \"%s\" is a member of role \"%s\" of another tenant", role, group),
 				 errdetail("Setting its password would give whoever reads this tenant's credentials the other tenant's privileges."),
-				 errhint("Revoke the membership (REVOKE %s FROM %s), then retry the operation.",
+				 errhint("Revoke %s from %s, or from the tenant's role it was granted to (see \\du), then retry the operation.",
 						 quote_identifier(group), quote_identifier(role))));
 	}
 }

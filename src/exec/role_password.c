@@ -100,9 +100,10 @@ set_quiet_settings(void)
  *		Refuse (ERROR) a role that is missing, cannot log in, has a
  *		privileged attribute, is not one tenancy.created_objects records (by
  *		name and OID), is a member (directly or not) of a role that tenancy
- *		did not create, or of a role tenancy created for another tenant (a login role of tenant
- *		A granted tenant B's group would hand B's data to whoever reads A's
- *		credentials: through set_password, A's administrator path).
+ *		did not create, or of a role tenancy created for another tenant (a
+ *		login role of tenant A granted tenant B's group would hand B's data
+ *		to whoever reads A's credentials: through set_password, A's
+ *		administrator path).
  *		The caller is connected to SPI.
  */
 static void

@@ -9,7 +9,7 @@
  * OpenSSL 3 fetches the SHA-256 implementation again for every iteration
  * (a lookup under a read-write lock): about 2.5 ms per verifier here,
  * where PKCS5_PBKDF2_HMAC() needs about 0.8 ms.  The worker sets three
- * passwords per tenant it provisions, so this was a tenth of its CPU time
+ * passwords per tenant it provisions, so this was a fifth of its CPU time
  * (test/bench/README.md, end to end).
  *
  * The verifier is built as RFC 5802 and 7677 define it and as the server

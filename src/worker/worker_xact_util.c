@@ -32,18 +32,18 @@
 #include "worker_xact.h"
 
 /*
- * The version of pg_extension's row for tenancy last compared with the
- * library's (TENANCY_VERSION): the row is known by its xmin and ctid, which
- * every UPDATE of it (ALTER EXTENSION UPDATE) changes; the verdict is
- * kept until then, so that a transaction of the worker compares no text.
- */
-/*
  * The memory context current when WorkerXactBegin was called, current again
  * after WorkerXactCommit.  The worker's transactions do not nest, and none
  * spans a request (a task switch).
  */
 static MemoryContext caller_context = NULL;
 
+/*
+ * The version of pg_extension's row for tenancy last compared with the
+ * library's (TENANCY_VERSION): the row is known by its xmin and ctid, which
+ * every UPDATE of it (ALTER EXTENSION UPDATE) changes; the verdict is
+ * kept until then, so that a transaction of the worker compares no text.
+ */
 static TransactionId compared_xmin = InvalidTransactionId;
 static ItemPointerData compared_tid;
 static bool compared_ours = false;

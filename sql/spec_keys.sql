@@ -330,7 +330,8 @@ SELECT current_setting('tenancy.database_host') AS "tenancy.database_host";
 SELECT pg_temp.try(spec) FROM seed;
 SELECT name FROM tenancy.tenants;
 SELECT r -> 'host' AS host_in_the_dry_run FROM seed, pg_temp.object(spec, 'secret %/database-credentials') r;
-SELECT count(*) >= 0 AS audited FROM tenancy.audit('keys-audit');
+-- the audit still runs for it, and finds nothing wrong (no row)
+SELECT check_name, severity, count(*) FROM tenancy.audit('keys-audit') GROUP BY 1, 2 ORDER BY 1, 2;
 CREATE FUNCTION pg_temp.try_apply(spec jsonb, tenant text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE s text; m text;

@@ -1252,14 +1252,14 @@ above_ceiling(int c)
  * enforce_backup_transaction_timeout
  *		From PostgreSQL 17: the backup role's transaction_timeout is lowered
  *		to tenancy.max_tenant_transaction (0, no timeout, counts as above),
- *		with a WARNING when the session had set it.  Its other timeouts are not ceilings (pg_dump sets
- *		them to 0), so without this whoever has its password (the tenant's
- *		workload can: see README "Backups") could hold a snapshot, and with
- *		it the cleanup horizon of every tenant's tables, for ever.  pg_dump
- *		sets transaction_timeout to 0 too: not refused (that would fail every
- *		backup), lowered at its next statement, so a dump longer than the
- *		setting fails.  Which role is the backup role is remembered per
- *		session role.
+ *		with a WARNING when the session had set it.  Its other timeouts are
+ *		not ceilings (pg_dump sets them to 0), so without this whoever has
+ *		its password (the tenant's workload can: see README "Backups") could
+ *		hold a snapshot, and with it the cleanup horizon of every tenant's
+ *		tables, for ever.  pg_dump sets transaction_timeout to 0 too: not
+ *		refused (that would fail every backup), lowered at its next
+ *		statement, so a dump longer than the setting fails.  Which role is
+ *		the backup role is remembered per session role.
  */
 static void
 enforce_backup_transaction_timeout(Oid session)

@@ -1269,19 +1269,25 @@ PlanPlatformCheckSteps(const TenantModel *m, List *actions)
 	foreach(lc, actions)
 	{
 		PlanAction *a = lfirst(lc);
+		bool		namespace_kept;
 
 		if (a->request != NULL && strcmp(a->action, "database credentials") == 0)
 			K8sCheckDatabaseHost(m);
 
 		/*
+		 * The namespace checks below hold for a plan that creates or keeps
+		 * the tenant's namespace, not one that only deletes it (deprovision).
+		 */
+		namespace_kept = a->object_kind != NULL &&
+			strcmp(a->object_kind, "namespace") == 0 &&
+			strcmp(a->action, "delete") != 0;
+
+		/*
 		 * Every tenant's network policy admits the Prometheus pods of
 		 * tenancy.monitoring_namespace to its pods' metrics port: a tenant
-		 * whose namespace that is could scrape every other tenant.  Not when
-		 * its namespace is only deleted (deprovision).
+		 * whose namespace that is could scrape every other tenant.
 		 */
-		if (a->object_kind != NULL && strcmp(a->object_kind, "namespace") == 0 &&
-			strcmp(a->action, "delete") != 0 &&
-			tenancy_monitoring_namespace != NULL &&
+		if (namespace_kept && tenancy_monitoring_namespace != NULL &&
 			strcmp(m->namespace, tenancy_monitoring_namespace) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1294,8 +1300,7 @@ PlanPlatformCheckSteps(const TenantModel *m, List *actions)
 		 * Likewise the ingress controller's namespace, admitted to every
 		 * tenant's webserver port (with the chart's admission policy off).
 		 */
-		if (a->object_kind != NULL && strcmp(a->object_kind, "namespace") == 0 &&
-			strcmp(a->action, "delete") != 0 &&
+		if (namespace_kept &&
 			strcmp(m->namespace, tenancy_ingress_namespace ? tenancy_ingress_namespace : "ingress-nginx") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -433,6 +433,34 @@ ports(JsonWriter *w, int port, const char *const *protocols)
 }
 
 /*
+ * ip_block_rule
+ *		An egress rule: to the addresses of cidr, less those of except
+ *		(NULL-terminated; NULL: none), on port over the protocols.
+ */
+static void
+ip_block_rule(JsonWriter *w, const char *cidr, const char *const *except,
+			  int port, const char *const *protocols)
+{
+	JwObjectStart(w, NULL);
+	JwArrayStart(w, "to");
+	JwObjectStart(w, NULL);
+	JwObjectStart(w, "ipBlock");
+	JwString(w, "cidr", cidr);
+	if (except != NULL)
+	{
+		JwArrayStart(w, "except");
+		for (; *except; except++)
+			JwString(w, NULL, *except);
+		JwArrayEnd(w);
+	}
+	JwObjectEnd(w);
+	JwObjectEnd(w);
+	JwArrayEnd(w);
+	ports(w, port, protocols);
+	JwObjectEnd(w);
+}
+
+/*
  * on_this_server
  *		Whether the tenant's data lives on this PostgreSQL server without the
  *		spec naming a host: locally, or in another database of this server.
@@ -699,31 +727,8 @@ K8sIsolationPolicy(const TenantModel *m)
 	ports(&w, 53, dns);
 	JwObjectEnd(&w);
 
-	JwObjectStart(&w, NULL);
-	JwArrayStart(&w, "to");
-	JwObjectStart(&w, NULL);
-	JwObjectStart(&w, "ipBlock");
-	JwString(&w, "cidr", host_cidr(db_host));
-	JwObjectEnd(&w);
-	JwObjectEnd(&w);
-	JwArrayEnd(&w);
-	ports(&w, db_port, tcp);
-	JwObjectEnd(&w);
-
-	JwObjectStart(&w, NULL);
-	JwArrayStart(&w, "to");
-	JwObjectStart(&w, NULL);
-	JwObjectStart(&w, "ipBlock");
-	JwString(&w, "cidr", "0.0.0.0/0");
-	JwArrayStart(&w, "except");
-	for (const char *const *r = private_ranges; *r; r++)
-		JwString(&w, NULL, *r);
-	JwArrayEnd(&w);
-	JwObjectEnd(&w);
-	JwObjectEnd(&w);
-	JwArrayEnd(&w);
-	ports(&w, 443, tcp);
-	JwObjectEnd(&w);
+	ip_block_rule(&w, host_cidr(db_host), NULL, db_port, tcp);
+	ip_block_rule(&w, "0.0.0.0/0", private_ranges, 443, tcp);
 
 	if (lineage > 0)
 	{
@@ -739,26 +744,10 @@ K8sIsolationPolicy(const TenantModel *m)
 		 * endpoint (an endpoint inside the cluster needs a URL with its
 		 * address).  A name on 443 is covered by the HTTPS rule.
 		 */
-		if (is_ip || lineage != 443)
-		{
-			JwObjectStart(&w, NULL);
-			JwArrayStart(&w, "to");
-			JwObjectStart(&w, NULL);
-			JwObjectStart(&w, "ipBlock");
-			JwString(&w, "cidr", is_ip ? host_cidr(lineage_host) : "0.0.0.0/0");
-			if (!is_ip)
-			{
-				JwArrayStart(&w, "except");
-				for (const char *const *r = private_ranges; *r; r++)
-					JwString(&w, NULL, *r);
-				JwArrayEnd(&w);
-			}
-			JwObjectEnd(&w);
-			JwObjectEnd(&w);
-			JwArrayEnd(&w);
-			ports(&w, lineage, tcp);
-			JwObjectEnd(&w);
-		}
+		if (is_ip)
+			ip_block_rule(&w, host_cidr(lineage_host), NULL, lineage, tcp);
+		else if (lineage != 443)
+			ip_block_rule(&w, "0.0.0.0/0", private_ranges, lineage, tcp);
 	}
 	JwArrayEnd(&w);
 

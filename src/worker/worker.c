@@ -88,6 +88,9 @@
 /* The worker's deadlock_timeout: well below the default of 1 s. */
 #define WORKER_DEADLOCK_TIMEOUT "100ms"
 
+/* Steps held per request the worker may keep in flight (engine_room). */
+#define STEPS_HELD_PER_REQUEST 2
+
 typedef struct Engine
 {
 	HttpClient *client;
@@ -112,6 +115,7 @@ PG_FUNCTION_INFO_V1(tenancy_wake_worker);
 
 static void worker_loop(Engine *engine);
 static int	engine_busy(Engine *engine);
+static int	engine_room(Engine *engine);
 static bool pass_wanted(Engine *engine, int room, TimestampTz now);
 static void run_pass(Engine *engine, int room);
 static void record_one_by_one(Engine *engine);
@@ -336,12 +340,35 @@ ms_until(TimestampTz when, TimestampTz now)
 
 /*
  * engine_busy
- *		How many request slots the steps the worker holds take.
+ *		How many steps the worker holds: in flight, or in a task that waits.
  */
 static int
 engine_busy(Engine *engine)
 {
 	return list_length(engine->running) + list_length(engine->waiting);
+}
+
+/*
+ * engine_room
+ *		How many more steps the worker may claim now.
+ *
+ * It holds up to STEPS_HELD_PER_REQUEST steps per request it may keep in
+ * flight.  A step holds its place from its claim until its outcome is
+ * recorded, but has a request in flight for only part of that time: it
+ * also waits for the loop to resume its handler between two requests, to
+ * set a password, or to record it.  Holding one step per request, 64
+ * places kept 23 requests in flight on average in bench_e2e, which was
+ * bound by that.  The limits themselves are libcurl's to keep
+ * (CURLMOPT_MAX_TOTAL_CONNECTIONS and CURLMOPT_MAX_HOST_CONNECTIONS, from
+ * tenancy.max_concurrent_requests and max_requests_per_host): a request
+ * beyond them waits in its queue, and that wait counts in its
+ * tenancy.request_timeout.  Four steps per request ran no faster than two:
+ * more readiness polls, and more steps waiting in that queue.
+ */
+static int
+engine_room(Engine *engine)
+{
+	return STEPS_HELD_PER_REQUEST * tenancy_max_concurrent_requests - engine_busy(engine);
 }
 
 /*
@@ -386,7 +413,7 @@ worker_loop(Engine *engine)
 
 		if (now >= engine->next_claim_at)
 			engine->claim_all = true;
-		room = tenancy_max_concurrent_requests - engine_busy(engine);
+		room = engine_room(engine);
 		if (pass_wanted(engine, room, now))
 		{
 			run_pass(engine, room);
@@ -414,7 +441,7 @@ worker_loop(Engine *engine)
 		 * request to complete instead of spinning.
 		 */
 		now = GetCurrentTimestamp();
-		room = tenancy_max_concurrent_requests - engine_busy(engine);
+		room = engine_room(engine);
 		timeout = room > 0 ? ms_until(engine->next_claim_at, now) : LONG_MAX;
 		timeout = Min(timeout, ms_until(engine->next_lease_check, now));
 		if (engine->renew_leases_at != 0)

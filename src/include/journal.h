@@ -37,6 +37,8 @@ typedef struct ClaimedStep
 								 * recorded with its outcome */
 	int64		unreachable_ms; /* how long the platform has not answered this
 								 * step, -1 if it did last time */
+	TimestampTz started_at;		/* when its first attempt started (its
+								 * started_at), 0 if unknown */
 } ClaimedStep;
 
 /*

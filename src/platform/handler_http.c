@@ -15,6 +15,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "endpoint.h"
 #include "handler.h"
@@ -253,7 +254,9 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 
 /*
  * HandlerStepAgeMs
- *		How long ago the step first started (its started_at), in ms.
+ *		How long ago the step first started (its started_at), in ms: as the
+ *		claim returned it, which spares each readiness poll a transaction;
+ *		read from tenancy.steps for a step that was not claimed.
  */
 int64
 HandlerStepAgeMs(const StepContext *context)
@@ -262,6 +265,9 @@ HandlerStepAgeMs(const StepContext *context)
 	Datum		values[1] = {Int64GetDatum(context->step->step_id)};
 	int64		age = 0;
 	bool		isnull = true;
+
+	if (context->step->started_at != 0)
+		return Max((GetCurrentTimestamp() - context->step->started_at) / 1000, 0);
 
 	WorkerXactBegin(NULL);
 	if (WorkerLockExtension() &&

@@ -101,7 +101,7 @@ typedef struct JournalSql
 	"          " COUNTED_AT_CLAIM("s") ", " \
 	"          (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() " \
 	"                                - s.unreachable_since) * 1000)::bigint, " \
-	"          " STEP_HANDLER("s") " IS NOT NULL"
+	"          " STEP_HANDLER("s") " IS NOT NULL, s.started_at"
 
 /* The handler a step's request (or compensation) names, NULL for none. */
 #define STEP_HANDLER(s) \
@@ -291,7 +291,7 @@ static const JournalSql journal_sql[N_JOURNAL_STATEMENTS] = {
 	[EXPIRED_EXHAUSTED] = {
 		"SELECT s.step_id, s.operation_id, s.ordinal, s.attempts,"
 		"       s.phase = 'compensation', s.target, s.action, s.object,"
-		"       NULL::text, NULL::text, true, NULL::bigint"
+		"       NULL::text, NULL::text, true, NULL::bigint, false, s.started_at"
 		"  FROM tenancy.steps s"
 		" WHERE s.state = 'running'"
 		"   AND ($1 OR s.lease_until < pg_catalog.clock_timestamp())"
@@ -804,6 +804,8 @@ claimed_step_from_tuple(HeapTuple tuple, TupleDesc desc)
 	d = SPI_getbinval(tuple, desc, 12, &isnull);
 	step->unreachable_ms = isnull ? -1 : DatumGetInt64(d);
 	step->handler = DatumGetBool(SPI_getbinval(tuple, desc, 13, &isnull));
+	d = SPI_getbinval(tuple, desc, 14, &isnull);
+	step->started_at = isnull ? 0 : DatumGetTimestampTz(d);
 	if (missing != NULL)
 		step->malformed = psprintf("depends on step %s, which the operation does not have",
 								   missing);

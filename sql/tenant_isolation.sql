@@ -197,6 +197,34 @@ SET ROLE regress_stranger;
 SELECT tenancy.share_table('public.int_tenant', 'tenant');
 RESET ROLE;
 
+-- ... and a table with a partition the caller does not own: a member of
+-- the group that owns the table made it, and share_table (or unshare_table)
+-- would change it as tenancy's superuser
+CREATE ROLE regress_owners;
+CREATE ROLE regress_neighbour IN ROLE regress_owners;
+GRANT regress_owners TO regress_stranger;
+GRANT CREATE ON SCHEMA public TO regress_owners;
+SET ROLE regress_owners;
+CREATE TABLE public.group_tree (tenant text, v int) PARTITION BY LIST (tenant);
+SET ROLE regress_neighbour;
+CREATE TABLE public.group_tree_rest PARTITION OF public.group_tree DEFAULT;
+GRANT SELECT, TRUNCATE ON public.group_tree_rest TO PUBLIC;
+SET ROLE regress_stranger;
+SELECT tenancy.share_table('public.group_tree', 'tenant');
+RESET ROLE;
+SELECT relname, relrowsecurity, relacl
+  FROM pg_class WHERE oid = 'public.group_tree_rest'::regclass;
+SELECT tenancy.share_table('public.group_tree', 'tenant');
+SET ROLE regress_stranger;
+SELECT tenancy.unshare_table('public.group_tree');
+RESET ROLE;
+SELECT relname, relrowsecurity,
+       (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid) AS policies
+  FROM pg_class c WHERE oid = 'public.group_tree_rest'::regclass;
+DROP TABLE public.group_tree;
+REVOKE CREATE ON SCHEMA public FROM regress_owners;
+DROP ROLE regress_neighbour, regress_owners;
+
 -- unshare: policy and its index gone, row-level security off
 SELECT tenancy.unshare_table('public.shared_runs');
 SELECT tenancy.unshare_table('public.shared_runs');

@@ -6,8 +6,9 @@
  * One worker, started by the postmaster when the library is preloaded,
  * connected to tenancy.database.  Each pass of its loop:
  *	 1. in one short transaction (journal.c), records the outcomes of the
- *		attempts that ended since the last pass, and claims as many due
- *		steps as there are free request slots; commits;
+ *		attempts that ended since the last pass, and claims due steps, up
+ *		to twice as many as it may have requests in flight (engine_room);
+ *		commits;
  *	 2. starts the claimed steps (step_exec.c): HTTP requests go to
  *		libcurl's multi handle; handlers run in tasks (step_task.c) until
  *		they wait for a request of their own, which goes to the same
@@ -49,6 +50,11 @@
  * claims pause for a second, and leases bring back any step whose result
  * was lost.  Steps left running by a previous incarnation of the worker
  * (kill -9, crash) are requeued at startup.
+ *
+ * Settings: the worker's session takes a few settings of its own over those
+ * of its database, whose owner need not be a superuser
+ * (override_database_settings): it acts as the superuser it connected as,
+ * in read-write transactions that no timeout of theirs cuts short.
  *
  *-------------------------------------------------------------------------
  */
@@ -113,6 +119,7 @@ typedef struct Engine
 
 PG_FUNCTION_INFO_V1(tenancy_wake_worker);
 
+static void override_database_settings(void);
 static void worker_loop(Engine *engine);
 static int	engine_busy(Engine *engine);
 static int	engine_room(Engine *engine);
@@ -157,6 +164,52 @@ RegisterTenancyWorker(void)
 }
 
 /*
+ * Settings of the worker's session that its database's may not change.
+ * ALTER DATABASE ... SET applies to every session of the database, the
+ * worker's too, and the database's owner may run it without being a
+ * superuser: with role set there, the worker ran every statement as that
+ * role (and failed, silently, on tenancy's tables); read-only or
+ * serializable transactions, timeouts or non-standard string literals would
+ * fail or change what its SQL means.  search_path is pinned below.
+ */
+static const struct
+{
+	const char *name;
+	const char *value;
+}			worker_settings[] = {
+	{"role", "none"},			/* act as the superuser it connected as */
+	{"default_transaction_read_only", "off"},
+	{"default_transaction_isolation", "read committed"},
+	{"statement_timeout", "0"},
+	{"lock_timeout", "0"},		/* SQL steps set their own, per transaction */
+	{"idle_in_transaction_session_timeout", "0"},
+	{"transaction_timeout", "0"},	/* PostgreSQL 17 and later */
+	{"standard_conforming_strings", "on"},
+};
+
+/*
+ * override_database_settings
+ *		The worker's settings over those of its database (and of its role
+ *		in it).  Set as the session's own (PGC_S_SESSION), which comes
+ *		before the database's, and not as an override, which would also
+ *		silently ignore the worker's own SET LOCAL (lock_timeout).
+ */
+static void
+override_database_settings(void)
+{
+	for (size_t i = 0; i < lengthof(worker_settings); i++)
+	{
+		if (GetConfigOption(worker_settings[i].name, true, false) != NULL)
+			SetConfigOption(worker_settings[i].name, worker_settings[i].value,
+							PGC_SUSET, PGC_S_SESSION);
+	}
+	if (GetUserId() != GetSessionUserId())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenancy worker is not running as the superuser it connected as")));
+}
+
+/*
  * TenancyWorkerMain
  *		Entry point of the worker process.
  */
@@ -172,6 +225,7 @@ TenancyWorkerMain(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(tenancy_database, NULL, 0);
 	pgstat_report_appname("tenancy worker");
+	override_database_settings();
 
 	/*
 	 * The worker's own commits are asynchronous: it does not wait for the WAL

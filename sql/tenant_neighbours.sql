@@ -228,6 +228,29 @@ SET ROLE etl_red;
 CREATE VIEW red_bronze.me AS SELECT tenancy.current_tenant() AS me;
 RESET ROLE;
 
+-- 6. a policy may name only PUBLIC and the tenant's own roles: dropping a
+-- role locks the tables of the policies naming it, so red, with a policy
+-- naming blue's role on a table of its own that it kept locked, held up
+-- blue's deprovision (and the worker behind it)
+SET ROLE etl_red;
+CREATE TABLE red_bronze.trap (id int);
+RESET ROLE;
+SELECT s.what, pg_temp.attempt('etl_red', s.stmt) AS result
+  FROM (VALUES
+	('to a neighbour''s login role', 'CREATE POLICY p ON red_bronze.trap TO etl_blue USING (true)'),
+	('to a neighbour''s group', 'CREATE POLICY p ON red_bronze.trap TO tenant_blue_writer USING (true)'),
+	('to a platform role', 'CREATE POLICY p ON red_bronze.trap TO tenancy_admin USING (true)'),
+	('to PUBLIC', 'CREATE POLICY p ON red_bronze.trap USING (true)'),
+	('to its own roles', 'CREATE POLICY p ON red_bronze.trap TO etl_red, tenant_red_writer USING (true)'),
+	('to itself', 'CREATE POLICY p ON red_bronze.trap TO CURRENT_USER USING (true)')
+  ) AS s(what, stmt);
+-- with its message; nor can ALTER POLICY add one
+SET ROLE etl_red;
+CREATE POLICY p ON red_bronze.trap TO etl_red USING (true);
+ALTER POLICY p ON red_bronze.trap TO etl_red, etl_blue;
+DROP TABLE red_bronze.trap;
+RESET ROLE;
+
 ------------------------------------------------------------------ billing inputs
 -- 9. red's runs: two completed, one running; then red's code tries to
 -- un-bill them

@@ -56,6 +56,10 @@
  *	  setting of its own; they hold against values the session set, not
  *	  the server's configuration.
  *
+ *	  Policies (current role a tenant role): CREATE and ALTER POLICY may
+ *	  name only PUBLIC and the tenant's own roles (42501): a policy naming
+ *	  another tenant's role would let the tenant hold up that role's drop.
+ *
  *	  The relation budget counts, with a dirty snapshot, the relations of
  *	  the tenant's transactions in progress too: concurrent sessions of a
  *	  tenant cannot each fill it.
@@ -1416,6 +1420,56 @@ check_alter_role_set(AlterRoleSetStmt *stmt)
 			 errhint("Ask the platform's administrators to change the tenant's tier.")));
 }
 
+/* --------------------------------------------------- policies' roles */
+
+/*
+ * check_policy_roles
+ *		CREATE or ALTER POLICY by a tenant role may name only PUBLIC and the
+ *		tenant's own roles.  A policy that names a role depends on it, and
+ *		dropping that dependency (DROP OWNED BY, which deprovision runs for
+ *		each of a tenant's roles, or DROP ROLE) takes the policy's table in
+ *		ACCESS EXCLUSIVE mode: with a policy naming a neighbour's role on a
+ *		table of its own, which it keeps locked, a tenant held up the
+ *		neighbour's deprovision for as long as it liked, and with it every
+ *		step the worker records for that neighbour.
+ */
+static void
+check_policy_roles(Node *parsetree, const char *tenant)
+{
+	char		own[NAMEDATALEN];
+	List	   *roles;
+	ListCell   *lc;
+
+	if (IsA(parsetree, CreatePolicyStmt))
+		roles = ((CreatePolicyStmt *) parsetree)->roles;
+	else if (IsA(parsetree, AlterPolicyStmt))
+		roles = ((AlterPolicyStmt *) parsetree)->roles;
+	else
+		return;
+	/* TenantOfRole's cache may reuse the entry tenant points into */
+	strlcpy(own, tenant, sizeof(own));
+	foreach(lc, roles)
+	{
+		RoleSpec   *spec = lfirst_node(RoleSpec, lc);
+		Oid			roleid;
+		const char *of;
+
+		if (spec->roletype == ROLESPEC_PUBLIC)
+			continue;
+		roleid = get_rolespec_oid(spec, true);
+		if (!OidIsValid(roleid))
+			continue;			/* the statement reports it */
+		of = TenantOfRole(roleid);
+		if (of == NULL || strcmp(of, own) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a policy of tenant \"%s\" may name only PUBLIC and the tenant's own roles",
+							own),
+					 errdetail("Role \"%s\" is not a role of the tenant: dropping a role locks the tables of the policies that name it, so the tenant could hold up that role's removal.",
+							   GetUserNameFromId(roleid, false))));
+	}
+}
+
 /* ------------------------------------------------- called by hooks.c */
 
 /*
@@ -1439,6 +1493,8 @@ TenantGuardBeforeUtility(Node *parsetree)
 			check_alter_role_set((AlterRoleSetStmt *) parsetree);
 		if (may_create_relations(parsetree))
 			next = next_oid();
+		/* last: it may evict the cache entry tenant points into */
+		check_policy_roles(parsetree, tenant);
 	}
 	enforce_ceilings();
 	return next;

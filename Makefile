@@ -111,6 +111,7 @@ ISOLATION = \
 	namespace_race \
 	tenant_budget \
 	tenant_concurrency \
+	tenant_deprovision_lock \
 	tenant_locks
 ISOLATION_OPTS = --temp-config=test/regress.conf
 

@@ -716,8 +716,8 @@ DefineTenancySettings(void)
 							   check_session_ceilings, NULL, NULL);
 
 	DefineCustomIntVariable("tenancy.lock_timeout",
-							"How long tenancy's maintenance waits for a lock on a tenant's objects.",
-							"tenancy.audit and tenancy.sample_usage skip a tenant whose objects they cannot lock in this time (a tenant holding a lock must not stall the others) and report it.",
+							"How long tenancy's maintenance, and the statements of provision, apply and deprovision, wait for a lock on a tenant's objects.",
+							"tenancy.audit and tenancy.sample_usage skip a tenant whose objects they cannot lock in this time (a tenant holding a lock must not stall the others) and report it; a statement of provision, apply or deprovision fails (55P03), or leaves the role it drops behind.",
 							&tenancy_lock_timeout_ms,
 							5000,
 							1,

@@ -19,6 +19,15 @@
  * NOLOGIN, and reported, instead of rolling back the deprovision and with
  * it the NOLOGIN that ends the tenant's access.
  *
+ * Locks: every statement waits at most tenancy.lock_timeout for one (or
+ * the caller's lock_timeout, when shorter).  The caller holds the tenant's
+ * row, which the worker waits for before it records the outcomes of a pass;
+ * a session that kept one of the tenant's tables locked (the tenant's own,
+ * or a neighbour's through a dependency) would otherwise hold up the
+ * provision, apply or deprovision, and every tenant's steps behind it, for
+ * as long as it liked.  A role whose drop times out is left behind as
+ * above; any other statement fails with 55P03, naming its action.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -26,12 +35,15 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "plan.h"
+#include "tenancy.h"
 
 /*
  * plan_error_context
@@ -152,9 +164,14 @@ ExecutePlanSql(List *actions)
 	ErrorContextCallback callback;
 	List	   *leftovers = NIL;
 	int			n = list_length(actions);
+	int			nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	nest = NewGUCNestLevel();
+	if (LockTimeout == 0 || LockTimeout > tenancy_lock_timeout_ms)
+		(void) set_config_option("lock_timeout", psprintf("%d", tenancy_lock_timeout_ms),
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	callback.callback = plan_error_context;
 	callback.previous = error_context_stack;
@@ -194,6 +211,7 @@ ExecutePlanSql(List *actions)
 				 action->ordinal, SPI_result_code_string(rc));
 	}
 	error_context_stack = callback.previous;
+	AtEOXact_GUC(true, nest);
 	SPI_finish();
 	return leftovers;
 }

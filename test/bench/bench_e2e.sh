@@ -168,11 +168,13 @@ def ts(e):
     return datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc).timestamp()
 # in flight: each request for its duration, up to the time the simulator
-# journals it (when it answers)
+# journals it (when it answers); that time is truncated to the millisecond,
+# so the start is taken 1 ms later, lest the next request on a connection
+# seem to overlap the one it followed
 events = []
 for e in journal:
     t1 = ts(e)
-    events += [(t1 - (e.get("durationMs") or 0) / 1000.0, 1), (t1, -1)]
+    events += [(t1 - (e.get("durationMs") or 0) / 1000.0 + 0.001, 1), (t1, -1)]
 events.sort()
 cur = peak = 0
 area = 0.0

@@ -164,8 +164,8 @@ RegisterTenancyWorker(void)
 }
 
 /*
- * Settings of the worker's session that its database's may not change.
- * ALTER DATABASE ... SET applies to every session of the database, the
+ * Settings of the worker's session that the settings of its database may
+ * not change.  ALTER DATABASE ... SET applies to every session of the database, the
  * worker's too, and the database's owner may run it without being a
  * superuser: with role set there, the worker ran every statement as that
  * role (and failed, silently, on tenancy's tables); read-only or

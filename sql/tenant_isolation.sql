@@ -212,7 +212,9 @@ GRANT SELECT, TRUNCATE ON public.group_tree_rest TO PUBLIC;
 SET ROLE regress_stranger;
 SELECT tenancy.share_table('public.group_tree', 'tenant');
 RESET ROLE;
-SELECT relname, relrowsecurity, relacl
+SELECT relname, relrowsecurity,
+       (SELECT string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type)
+          FROM aclexplode(relacl) a WHERE a.grantee = 0) AS public_privileges
   FROM pg_class WHERE oid = 'public.group_tree_rest'::regclass;
 SELECT tenancy.share_table('public.group_tree', 'tenant');
 SET ROLE regress_stranger;

@@ -65,6 +65,21 @@ SELECT added FROM (
 	 WHERE t.name = 'meter-fixed') d
  ORDER BY sample_id DESC LIMIT 1;
 
+-- so do the temporary tables its roles' sessions hold (in pg_temp_N, no
+-- schema of theirs): 2 MiB in one adds its exact size to the next sample
+SET ROLE etl_meter_fixed;
+CREATE TEMP TABLE stash AS
+SELECT i, repeat('y', 1000) AS pad FROM generate_series(1, 2048) i;
+RESET ROLE;
+SELECT tenancy.sample_usage() AS tenants_sampled;
+SELECT added = pg_total_relation_size('pg_temp.stash') AS temp_table_counted,
+       added >= 2 * 1024 * 1024 AS at_least_2_mib
+  FROM (SELECT s.sample_id, s.storage_bytes - lag(s.storage_bytes) OVER (ORDER BY s.sample_id) AS added
+		  FROM tenancy.usage_samples s JOIN tenancy.tenants t USING (tenant_id)
+		 WHERE t.name = 'meter-fixed') d
+ ORDER BY sample_id DESC LIMIT 1;
+DROP TABLE pg_temp.stash;
+
 -- synthetic samples for January 2026 (30 days), the same for every tenant:
 --   Dec 31  10 GiB, 999 runs  (before the period: its runs are not counted,
 --                               its storage level holds until the next sample)

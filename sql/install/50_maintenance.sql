@@ -247,11 +247,17 @@ BEGIN
 		RETURNING sample_id INTO v_sample;
 		IF v_tenant.local THEN
 		  BEGIN
+			-- its schemas' tables, and the temporary tables its roles' sessions
+			-- hold (in pg_temp_N, no schema of the tenant's)
 			SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_total_relation_size(c.oid)), 0)
 			  INTO v_storage
 			  FROM pg_catalog.pg_class c
 			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			 WHERE n.nspname = ANY (v_tenant.schemas::name[]) AND c.relkind IN ('r', 'm');
+			 WHERE c.relkind IN ('r', 'm')
+			   AND (n.nspname = ANY (v_tenant.schemas::name[])
+					OR (c.relpersistence = 't' AND c.relowner IN (
+						SELECT r.oid FROM pg_catalog.pg_roles r
+						 WHERE r.rolname = ANY (v_tenant.roles::name[]))));
 		  EXCEPTION WHEN lock_not_available THEN
 			-- a table of the tenant is locked (skipping it would freeze its
 			-- storage at the last level): the sizes of the files of its
@@ -260,7 +266,11 @@ BEGIN
 			WITH t AS (
 				SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class c
 				  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				 WHERE n.nspname = ANY (v_tenant.schemas::name[]) AND c.relkind IN ('r', 'm')),
+				 WHERE c.relkind IN ('r', 'm')
+				   AND (n.nspname = ANY (v_tenant.schemas::name[])
+						OR (c.relpersistence = 't' AND c.relowner IN (
+							SELECT r.oid FROM pg_catalog.pg_roles r
+							 WHERE r.rolname = ANY (v_tenant.roles::name[]))))),
 			rels AS (
 				SELECT t.oid FROM t
 				UNION ALL SELECT t.reltoastrelid FROM t WHERE t.reltoastrelid <> 0),
@@ -344,7 +354,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION tenancy.sample_usage() IS
-	'Record a usage sample per tenant: storage of its schemas and of the large objects its roles own, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout gets its storage from the sizes of its files, read without a lock (storage_estimated)';
+	'Record a usage sample per tenant: storage of its schemas, of the temporary tables and the large objects its roles own, pipeline runs completed and their compute since the previous sample; pod requests through the worker. A tenant with a table locked beyond tenancy.lock_timeout gets its storage from the sizes of its files, read without a lock (storage_estimated)';
 
 CREATE FUNCTION tenancy.usage(name text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (metric text, quantity numeric, unit text)

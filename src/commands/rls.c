@@ -310,10 +310,40 @@ tenancy_tenant_of_role(PG_FUNCTION_ARGS)
 }
 
 /*
+ * check_owns_tree
+ *		The caller owns every partition (and inheritance child) below relid
+ *		too: share_table and unshare_table change all of them as tenancy's
+ *		superuser, and a partition may have an owner of its own (a member
+ *		of the group that owns the parent may create one).  The tree is
+ *		locked against partitions being attached or detached meanwhile.
+ */
+static void
+check_owns_tree(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, ShareUpdateExclusiveLock, NULL))
+	{
+		Oid			part = lfirst_oid(lc);
+
+		if (!pg_class_ownercheck(part, GetOuterUserId()))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of table %s", get_rel_name(part)),
+					 errdetail("Table %s is a partition or child of table %s, and sharing or unsharing a table changes all of them.",
+							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+														  get_rel_name(part)),
+							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														  get_rel_name(relid)))));
+	}
+}
+
+/*
  * check_shareable
  *		The table may be shared by the caller: an ordinary or partitioned
  *		table, not a system or tenancy table, owned by the calling role
- *		(these functions are SECURITY DEFINER: the caller is the outer user).
+ *		(these functions are SECURITY DEFINER: the caller is the outer user)
+ *		with every partition and child below it.
  */
 static void
 check_shareable(Oid relid)
@@ -342,35 +372,7 @@ check_shareable(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid))));
-}
-
-/*
- * check_owns_tree
- *		The caller owns every partition (and inheritance child) below relid
- *		too: share_table and unshare_table change all of them as tenancy's
- *		superuser, and a partition may have an owner of its own (a member
- *		of the group that owns the parent may create one).  The tree is
- *		locked against partitions being attached or detached meanwhile.
- */
-static void
-check_owns_tree(Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, find_all_inheritors(relid, ShareUpdateExclusiveLock, NULL))
-	{
-		Oid			part = lfirst_oid(lc);
-
-		if (!pg_class_ownercheck(part, GetOuterUserId()))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("must be owner of table %s", get_rel_name(part)),
-					 errdetail("Table %s is a partition or child of table %s, and sharing or unsharing a table changes all of them.",
-							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
-														  get_rel_name(part)),
-							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-														  get_rel_name(relid)))));
-	}
+	check_owns_tree(relid);
 }
 
 /*
@@ -734,7 +736,6 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	check_shareable(relid);
-	check_owns_tree(relid);
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber || attnum < 0)
 		ereport(ERROR,
@@ -815,7 +816,6 @@ tenancy_unshare_table(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	check_shareable(relid);
-	check_owns_tree(relid);
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									   get_rel_name(relid));
 

@@ -8,13 +8,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "worker_xact.h"
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "endpoint.h"
@@ -254,36 +249,16 @@ HandlerApplySecret(const StepContext *context, const char *ns, const char *name,
 
 /*
  * HandlerStepAgeMs
- *		How long ago the step first started (its started_at), in ms: as the
- *		claim returned it, which spares each readiness poll a transaction;
- *		read from tenancy.steps for a step that was not claimed.
+ *		How long ago the step first started (its started_at), in ms, as
+ *		the claim returned it: every step a handler runs was claimed.  0
+ *		when it has no start (a compensation whose step never ran).
  */
 int64
 HandlerStepAgeMs(const StepContext *context)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(context->step->step_id)};
-	int64		age = 0;
-	bool		isnull = true;
-
-	if (context->step->started_at != 0)
-		return Max((GetCurrentTimestamp() - context->step->started_at) / 1000, 0);
-
-	WorkerXactBegin(NULL);
-	if (WorkerLockExtension() &&
-		SPI_execute_with_args("SELECT (EXTRACT(epoch FROM "
-							  "pg_catalog.clock_timestamp() - started_at) * 1000)::bigint "
-							  "FROM tenancy.steps WHERE step_id = $1",
-							  1, types, values, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			age = DatumGetInt64(d);
-	}
-	WorkerXactCommit();
-	return age;
+	if (context->step->started_at == 0)
+		return 0;
+	return Max((GetCurrentTimestamp() - context->step->started_at) / 1000, 0);
 }
 
 /*

@@ -204,9 +204,7 @@ override_database_settings(void)
 							PGC_SUSET, PGC_S_SESSION);
 	}
 	if (GetUserId() != GetSessionUserId())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("tenancy worker is not running as the superuser it connected as")));
+		elog(ERROR, "tenancy worker is not running as the superuser it connected as");
 }
 
 /*

@@ -59,6 +59,7 @@ OBJS = \
 	src/worker/journal.o \
 	src/worker/journal_write.o \
 	src/worker/worker_wake.o \
+	src/worker/password_helper.o \
 	src/worker/worker.o \
 	src/maintenance/audit_run.o \
 	src/maintenance/audit.o \

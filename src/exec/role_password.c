@@ -24,7 +24,9 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "password_helper.h"
 #include "platform.h"
+#include "tenancy.h"
 
 /*
  * set_quietly
@@ -174,21 +176,19 @@ wipe(char *s)
 }
 
 /*
- * alter_role_password
- *		ALTER ROLE ... PASSWORD '<SCRAM verifier computed here>'; the
- *		verifier and the statement are wiped whatever happens.  The caller
- *		is connected to SPI and has made the transaction quiet.
+ * alter_role_verifier
+ *		ALTER ROLE ... PASSWORD '<verifier>'; the statement is wiped
+ *		whatever happens (the caller wipes the verifier).  The caller is
+ *		connected to SPI and has made the transaction quiet.
  */
 static void
-alter_role_password(const char *role, const char *password)
+alter_role_verifier(const char *role, const char *verifier)
 {
-	char	   *volatile verifier = NULL;
 	char	   *volatile literal = NULL;
 	char	   *volatile sql = NULL;
 
 	PG_TRY();
 	{
-		verifier = ScramVerifier(password);
 		literal = quote_literal_cstr(verifier);
 		sql = psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(role),
 					   literal);
@@ -197,31 +197,63 @@ alter_role_password(const char *role, const char *password)
 	}
 	PG_CATCH();
 	{
-		wipe(verifier);
 		wipe(literal);
 		wipe(sql);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	wipe(verifier);
 	wipe(literal);
 	wipe(sql);
 }
 
 /*
+ * RoleSetVerifierQuietly
+ *		ALTER ROLE ... PASSWORD '<verifier>' for a tenant login role, in a
+ *		transaction of its own with statement logging and auditing off.
+ *		Refuses what check_tenant_login_role refuses; waits at most
+ *		tenancy.lock_timeout for a lock.  Run by the worker's password
+ *		helper, or by the worker itself when it has none.
+ */
+void
+RoleSetVerifierQuietly(const char *role, const char *verifier)
+{
+	WorkerXactBegin(NULL);
+	set_quiet_settings();
+
+	/*
+	 * A session holding the role's row (an ALTER ROLE in a transaction left
+	 * open) fails the attempt, retried later, instead of holding up the
+	 * passwords of every tenant queued behind this one.
+	 */
+	(void) set_config_option("lock_timeout", psprintf("%d", tenancy_lock_timeout_ms),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	check_tenant_login_role(role);
+	alter_role_verifier(role, verifier);
+	WorkerXactCommit();
+}
+
+/*
  * RoleSetPasswordQuietly
- *		ALTER ROLE ... PASSWORD '<SCRAM verifier>' for a tenant login role,
- *		in a transaction of its own with statement logging and auditing off.
- *		Refuses what check_tenant_login_role refuses.
+ *		Set a tenant login role's password to the SCRAM verifier of
+ *		password, computed here: by the worker's password helper when the
+ *		caller is a step's task and the helper runs, else in a transaction
+ *		of the caller's own (RoleSetVerifierQuietly).
  */
 void
 RoleSetPasswordQuietly(const char *role, const char *password)
 {
-	WorkerXactBegin(NULL);
-	set_quiet_settings();
-	check_tenant_login_role(role);
-	alter_role_password(role, password);
-	WorkerXactCommit();
+	char	   *volatile verifier = ScramVerifier(password);
+
+	PG_TRY();
+	{
+		if (!PasswordHelperSet(role, verifier))
+			RoleSetVerifierQuietly(role, verifier);
+	}
+	PG_FINALLY();
+	{
+		wipe(verifier);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -236,11 +268,20 @@ void
 RoleSetPasswordHere(const char *role, const char *password)
 {
 	int			nestlevel = NewGUCNestLevel();
+	char	   *volatile verifier = ScramVerifier(password);
 
-	set_quiet_settings();
-	SPI_connect();
-	check_tenant_login_role(role);
-	alter_role_password(role, password);
-	SPI_finish();
+	PG_TRY();
+	{
+		set_quiet_settings();
+		SPI_connect();
+		check_tenant_login_role(role);
+		alter_role_verifier(role, verifier);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		wipe(verifier);
+	}
+	PG_END_TRY();
 	AtEOXact_GUC(false, nestlevel);
 }

@@ -159,6 +159,7 @@ extern char *BackupImage(const TenantModel *m);
 
 /* role_password.c */
 extern void RoleSetPasswordQuietly(const char *role, const char *password);
+extern void RoleSetVerifierQuietly(const char *role, const char *verifier);
 extern void RoleSetPasswordHere(const char *role, const char *password);
 
 /* scram_secret.c */

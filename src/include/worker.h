@@ -47,6 +47,8 @@ extern uint64 WorkerWakeups(void);
 /*
  * worker.c: registration and the main loop.
  */
+extern void WorkerSessionSettings(void);
+
 extern void RegisterTenancyWorker(void);
 extern PGDLLEXPORT void TenancyWorkerMain(Datum main_arg);
 

@@ -80,6 +80,7 @@
 #include "endpoint.h"
 #include "http.h"
 #include "journal.h"
+#include "password_helper.h"
 #include "step_exec.h"
 #include "step_task.h"
 #include "tenancy.h"
@@ -107,6 +108,7 @@ typedef struct Engine
 	List	   *finished;		/* FinishedStep * not yet recorded */
 	bool		requeued_at_start;
 	bool		claim_all;		/* look at every due step at the next pass */
+	uint64		wakeups_seen;	/* WorkerWakeups() when last looked at */
 	TimestampTz next_claim_at;	/* poll, retry or lease expiry */
 	TimestampTz next_lease_check;
 	TimestampTz paused_until;	/* after an error */
@@ -208,21 +210,13 @@ override_database_settings(void)
 }
 
 /*
- * TenancyWorkerMain
- *		Entry point of the worker process.
+ * WorkerSessionSettings
+ *		The settings of the worker's session, and of its password helper's
+ *		(password_helper.c), once connected.
  */
 void
-TenancyWorkerMain(Datum main_arg)
+WorkerSessionSettings(void)
 {
-	Engine		engine;
-
-	(void) main_arg;
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnection(tenancy_database, NULL, 0);
-	pgstat_report_appname("tenancy worker");
 	override_database_settings();
 
 	/*
@@ -269,9 +263,29 @@ TenancyWorkerMain(Datum main_arg)
 	 * statements are lookups by key and ordered scans that stop early.
 	 */
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * TenancyWorkerMain
+ *		Entry point of the worker process.
+ */
+void
+TenancyWorkerMain(Datum main_arg)
+{
+	Engine		engine;
+
+	(void) main_arg;
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(tenancy_database, NULL, 0);
+	pgstat_report_appname("tenancy worker");
+	WorkerSessionSettings();
 
 	WorkerAdvertise(MyLatch);
 	RegisterBuiltinStepHandlers();
+	PasswordHelperLaunch();
 
 	memset(&engine, 0, sizeof(engine));
 	engine.pass_cxt = AllocSetContextCreate(TopMemoryContext,
@@ -436,6 +450,7 @@ worker_loop(Engine *engine)
 		long		timeout;
 		bool		latch_set = false;
 		int			room;
+		uint64		wakeups;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -515,12 +530,22 @@ worker_loop(Engine *engine)
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 Max(timeout, 1),
 							 PG_WAIT_EXTENSION);
-			latch_set = true;	/* a timeout is a reason to look, too */
 			ResetLatch(MyLatch);
-		}
-		/* a commit that enqueued steps, or tenancy.retry, woke us */
-		if (latch_set)
+			/* a timeout is a reason to look, too */
 			engine->claim_all = true;
+			/* the password helper may have exited, or be due to relaunch */
+			PasswordHelperCollect();
+		}
+
+		/*
+		 * A commit that enqueued steps, or tenancy.retry, woke us (read after
+		 * ResetLatch: a wake-up counts before it sets the latch); not the
+		 * password helper's answers, which set the latch too.
+		 */
+		wakeups = WorkerWakeups();
+		if (latch_set && wakeups != engine->wakeups_seen)
+			engine->claim_all = true;
+		engine->wakeups_seen = wakeups;
 	}
 }
 
@@ -975,7 +1000,8 @@ resume_ready(Engine *engine)
 /*
  * finish_completed
  *		Move every step whose request completed to the finished list, and
- *		resume the tasks whose requests completed.
+ *		resume the tasks whose requests (or passwords, password_helper.c)
+ *		completed.
  */
 static void
 finish_completed(Engine *engine)
@@ -983,6 +1009,7 @@ finish_completed(Engine *engine)
 	List	   *completed = HttpTakeCompleted(engine->client);
 	ListCell   *lc;
 
+	PasswordHelperCollect();
 	resume_ready(engine);
 
 	foreach(lc, completed)

@@ -98,6 +98,37 @@ set_quiet_settings(void)
 	"FROM a"
 
 /*
+ * lock_role_row
+ *		Lock the role's pg_authid row, waiting (at most lock_timeout) for a
+ *		session that changed it and has not committed yet.  ALTER ROLE
+ *		alone waits as well, but then fails with "tuple concurrently
+ *		updated" once that session commits; with the row locked first, the
+ *		check reads its latest version and ALTER ROLE updates that one.
+ *		The caller is connected to SPI.
+ */
+static void
+lock_role_row(const char *role)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		values[1] = {CStringGetTextDatum(role)};
+
+	if (plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	prepared = SPI_prepare("SELECT FROM pg_catalog.pg_authid"
+										   " WHERE rolname OPERATOR(pg_catalog.=) $1"
+										   " FOR UPDATE", 1, types);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare the role lock: %s",
+				 SPI_result_code_string(SPI_result));
+		plan = prepared;
+	}
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock role \"%s\"", role);
+}
+
+/*
  * check_tenant_login_role
  *		Refuse (ERROR) a role that is missing, cannot log in, has a
  *		privileged attribute, is not one tenancy.created_objects records (by
@@ -227,6 +258,7 @@ RoleSetVerifierQuietly(const char *role, const char *verifier)
 	 */
 	(void) set_config_option("lock_timeout", psprintf("%d", tenancy_lock_timeout_ms),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	lock_role_row(role);
 	check_tenant_login_role(role);
 	alter_role_verifier(role, verifier);
 	WorkerXactCommit();
@@ -274,6 +306,7 @@ RoleSetPasswordHere(const char *role, const char *password)
 	{
 		set_quiet_settings();
 		SPI_connect();
+		lock_role_row(role);
 		check_tenant_login_role(role);
 		alter_role_verifier(role, verifier);
 		SPI_finish();

@@ -14,8 +14,9 @@
  *		they wait for a request of their own, which goes to the same
  *		handle; local SQL runs to completion at once;
  *	 3. waits on the requests' sockets and on its latch (http.c), with no
- *		transaction open, resuming the tasks whose requests completed;
- *		what ended is recorded by the next pass.
+ *		transaction open, resuming the tasks whose requests completed (or
+ *		whose passwords its password helper set, password_helper.c); what
+ *		ended is recorded by the next pass.
  * Recording many outcomes in one transaction, and claiming in the same one,
  * is what makes the worker fast: a transaction per pass, not two per step.
  * Every state change is still committed before it is acted on: a step runs

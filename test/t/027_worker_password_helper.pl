@@ -12,7 +12,9 @@
 #   4. A session holding a login role's row (an ALTER ROLE in an open
 #      transaction) holds up no one: the helper's attempt gives up after
 #      tenancy.lock_timeout and is retried; another tenant's passwords are
-#      set meanwhile.
+#      set meanwhile; once the session commits, the password is set (the
+#      role's row is locked before ALTER ROLE, which alone would fail with
+#      "tuple concurrently updated").
 #   5. The helper exits with the worker that launched it.
 use strict;
 use warnings;
@@ -175,7 +177,8 @@ is(TenancyTest::wait_operation($node, $op_g, 12), 'succeeded',
 	'another tenant provisions meanwhile (within 12 s; the holder sleeps 15)');
 ok($holder->pumpable, 'while the holder still holds the row');
 $holder->finish;
-is(TenancyTest::wait_operation($node, $op_f), 'succeeded', 'pwf succeeded once the row was released');
+is(TenancyTest::wait_operation($node, $op_f), 'succeeded',
+	'pwf succeeded once the row was released (its ALTER ROLE did not meet "tuple concurrently updated")');
 ok(etl_logs_in('pwf'), 'pwf: the etl role logs in with the password of its Secret');
 
 # ---- 5. the helper exits with its worker; the next worker has its own

@@ -46,7 +46,7 @@ node=""
 command -v node >/dev/null && node=$(readlink -f "$(command -v node)")
 [ -e "$root/usr/local/bin/node" ] || touch "$root/usr/local/bin/node"
 
-tap_default=$(cd "$top" && ls test/t/01*_worker_*.pl test/t/04*_placement_*.pl test/t/051_dump_restore.pl \
+tap_default=$(cd "$top" && ls test/t/0[12]*_worker_*.pl test/t/04*_placement_*.pl test/t/051_dump_restore.pl \
 	test/t/06*_*.pl test/t/071_*.pl test/t/072_*.pl test/t/074_*.pl 2>/dev/null | tr '\n' ' ')
 
 # In a mount namespace of its own: /proc, /dev/shm and the host's node are

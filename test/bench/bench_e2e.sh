@@ -9,7 +9,8 @@
 #     urllib), one tenant after the other, each release's readiness polled
 #     every 100 ms (goal >= 50x at 100 tenants);
 #   - vs. the platform floor: ready delay + the longest chain of dependent
-#     requests x latency + N x the provision call's own time (goal <= 1.5x);
+#     requests x latency + N x the provision call's own time, measured alone
+#     before the run (goal <= 1.5x), and with the calls' time in the run;
 #   - commit -> succeeded per tenant (p50, p99); requests in flight
 #     (max, mean) from the simulator's journal;
 #   - with BENCH_TENANTS=1000: the per-tenant cost, to compare with 100's
@@ -78,6 +79,23 @@ spec() { echo "{\"tenant\": {\"name\": \"$1\", \"tier\": \"basic\", \"environmen
 latency_faults
 cluster_psql -Atq -c "SELECT tenancy.provision('warm', '$(spec warm)'::jsonb)" >/dev/null
 until [ "$(cluster_psql -Atc "SELECT count(*) FROM tenancy.operations WHERE state IN ('pending', 'running')")" = 0 ]; do sleep 0.1; done
+# The provision call's own time, for the floor: 50 provisions measured alone,
+# each committed, in a database of their own that no worker serves (their
+# steps wait there; nothing of them reaches this run).  The calls of the
+# run itself share the 2 cores with the worker, its password helper and the
+# simulator, and take longer.
+cluster_psql -q -c 'CREATE DATABASE alone' -d postgres
+cluster_psql -q -c 'CREATE EXTENSION tenancy' -d alone 2>/dev/null
+alone_ms=$({
+	echo '\o /dev/null'
+	echo 'SELECT clock_timestamp() AS t0 \gset'
+	for i in $(seq 1 50); do
+		t=$(printf 'a%04d' "$i")
+		echo "SELECT tenancy.provision('$t', '$(spec "$t")'::jsonb);"
+	done
+	echo '\o'
+	echo "SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000 / 50, 2);"
+} | cluster_psql -Atq -d alone 2>/dev/null)
 curl -sf -XDELETE "$control/__sim/journal" >/dev/null
 pid=$(worker_pid)
 sim_pid=$(cat "$sim/sim.pid")
@@ -154,11 +172,12 @@ base_tenants=$(for i in $(seq 1 "$n_base"); do printf 'e%04d ' "$i"; done)
 base_s=$($py "$top/test/bench/e2e_baseline.py" "$sim/endpoints.json" "$sim" "$work/journal.json" \
 	"$work/steps.json" $base_tenants)
 
-$py - "$work" "$n" "$n_base" "$start" "$committed" "$end" "$base_s" "$chain" "$latency" "$ready" "$rss0" "$rss1" <<'PY'
+$py - "$work" "$n" "$n_base" "$start" "$committed" "$end" "$base_s" "$chain" "$latency" "$ready" "$rss0" "$rss1" "$alone_ms" <<'PY'
 import datetime, json, sys
 work, n, n_base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 start, committed, end, base_s = (float(x) for x in sys.argv[4:8])
 chain, latency, ready, rss0, rss1 = (int(x) for x in sys.argv[8:13])
+alone_s = float(sys.argv[13]) / 1000.0
 total = end - start
 per = sorted(int(x) for x in open(f"{work}/per_tenant_ms.txt").read().split())
 def pct(p):
@@ -194,7 +213,10 @@ print(f"commit -> succeeded per tenant: p50 {pct(0.5)} ms, p99 {pct(0.99)} ms")
 print(f"requests in flight at the simulator: max {peak}, mean {area / span:.1f} (over {span:.2f} s)")
 scaled = "" if n_base == n else f" ({n_base} tenants took {base_s:.2f} s, scaled to {n})"
 print(f"sequential baseline: {baseline:.1f} s{scaled}; tenancy is {baseline / total:.1f}x faster (goal >= 50x at 100 tenants)")
-print(f"platform floor: {floor:.2f} s (ready {ready} ms + chain of {chain} requests x {latency} ms + {n} x {call_s * 1000:.1f} ms); "
-      f"tenancy / floor = {total / floor:.2f} (goal <= 1.5)")
+floor_alone = ready / 1000.0 + chain * latency / 1000.0 + n * alone_s
+print(f"platform floor: {floor_alone:.2f} s (ready {ready} ms + chain of {chain} requests x {latency} ms + {n} x {alone_s * 1000:.1f} ms, "
+      f"the provision call measured alone); tenancy / floor = {total / floor_alone:.2f} (goal <= 1.5)")
+print(f"  with the calls' time in this run instead ({call_s * 1000:.1f} ms each, sharing the cores): floor {floor:.2f} s, "
+      f"tenancy / floor = {total / floor:.2f}")
 print(f"worker private memory (RssAnon): {rss0} kB before, {rss1} kB after: growth {(rss1 - rss0) / 1024.0:.1f} MB (goal < 10 MB at 1,000 tenants)")
 PY

@@ -44,7 +44,7 @@ SELECT tenancy.register_server('d-', 'host=h');
 SELECT tenancy.register_server('d_1', 'host=h');
 SELECT tenancy.register_server('d;drop table x', 'host=h');
 SELECT tenancy.register_server(repeat('d', 64), 'host=h');
-SELECT tenancy.register_server('d', NULL) IS NULL AS strict_null;
+SELECT tenancy.register_server('d', NULL);
 -- an injection string is a value like any other (stored verbatim, never run)
 SELECT tenancy.register_server('e', 'host=''x\''); DROP TABLE tenancy.tenants; --''');
 SELECT conninfo FROM tenancy.servers WHERE name = 'e';

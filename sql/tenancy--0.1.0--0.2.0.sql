@@ -14,7 +14,7 @@
 CREATE FUNCTION tenancy.plan(name text, spec text)
 RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
                request jsonb, changes jsonb)
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan_text';
 
@@ -195,7 +195,7 @@ COMMENT ON VIEW tenancy.tenant_summary IS
 
 CREATE FUNCTION tenancy.set_password(role text)
 RETURNS text
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_set_password';
 
@@ -710,7 +710,7 @@ DROP FUNCTION tenancy.plan(text, jsonb);
 CREATE FUNCTION tenancy.plan(name text, spec jsonb)
 RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
                request jsonb, changes jsonb)
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan';
 
@@ -955,7 +955,7 @@ CREATE FUNCTION tenancy.register_server(name text, conninfo text,
 										accepting_tenants boolean DEFAULT true,
 										existing_databases text[] DEFAULT '{}')
 RETURNS void
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_register_server';
 
@@ -1446,3 +1446,14 @@ COMMENT ON FUNCTION tenancy.unschedule_maintenance() IS
 -- tenant_objects names the backup role too (forget's list of what remains)
 COMMENT ON FUNCTION tenancy.tenant_objects(text) IS
 	'Schemas (purpose: layer), roles (owner, writer, reader, login, backup) and namespace the planner derives for each tenant, or one; local is false for tenants on another server';
+
+-- The commands raise 22004 on a NULL argument instead of returning NULL,
+-- having done nothing, as STRICT made them (RequireArguments)
+ALTER FUNCTION tenancy.provision(text, jsonb) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.provision(text, text) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.apply(text, jsonb) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.apply(text, text) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.deprovision(text, boolean) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.share_table(regclass, name) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.unshare_table(regclass) CALLED ON NULL INPUT;
+ALTER FUNCTION tenancy.drop_server(text) CALLED ON NULL INPUT;

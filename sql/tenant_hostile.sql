@@ -113,6 +113,34 @@ SELECT tenancy.provision('big', pg_temp.spec('big'));
 RESET tenancy.max_catalog_relations;
 SELECT * FROM footprint;
 
+-- a NULL argument of a command is an error naming it (22004), not a NULL
+-- result with nothing done: a spec looked up by a subquery that finds none
+CREATE FUNCTION pg_temp.null_arg(call text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'SELECT ' || call;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT c AS call, pg_temp.null_arg(c) AS says FROM (VALUES
+	('tenancy.provision(''acme'', (SELECT pg_temp.spec(''acme'') WHERE false))'),
+	('tenancy.provision(NULL, pg_temp.spec(''acme''))'),
+	('tenancy.provision(''acme'', NULL::text)'),
+	('tenancy.apply(''acme'', NULL::jsonb)'),
+	('tenancy.apply(NULL, ''{}''::text)'),
+	('tenancy.deprovision(NULL)'),
+	('tenancy.deprovision(''acme'', NULL)'),
+	('* FROM tenancy.plan(''acme'', NULL::jsonb)'),
+	('* FROM tenancy.plan(NULL, ''{}''::text)'),
+	('tenancy.share_table(NULL, ''tenant'')'),
+	('tenancy.unshare_table(NULL)'),
+	('tenancy.register_server(''w1'', ''host=w1'', NULL)'),
+	('tenancy.drop_server(NULL)'),
+	('tenancy.set_password(NULL)')) AS v(c);
+SELECT roles, schemas, tenants FROM footprint;
+
 -- only tenancy_admin may call the administrative functions
 CREATE ROLE regress_nobody;
 CREATE ROLE regress_operator IN ROLE tenancy_admin;

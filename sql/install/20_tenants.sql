@@ -13,7 +13,7 @@
 CREATE FUNCTION tenancy.plan(name text, spec jsonb)
 RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
                request jsonb, changes jsonb)
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan';
 
@@ -23,7 +23,7 @@ COMMENT ON FUNCTION tenancy.plan(text, jsonb) IS
 CREATE FUNCTION tenancy.plan(name text, spec text)
 RETURNS TABLE (ordinal integer, target text, action text, object text, detail text,
                request jsonb, changes jsonb)
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_plan_text';
 
@@ -32,7 +32,7 @@ COMMENT ON FUNCTION tenancy.plan(text, text) IS
 
 CREATE FUNCTION tenancy.provision(name text, spec jsonb)
 RETURNS bigint
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_provision';
 
@@ -41,7 +41,7 @@ COMMENT ON FUNCTION tenancy.provision(text, jsonb) IS
 
 CREATE FUNCTION tenancy.provision(name text, spec text)
 RETURNS bigint
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_provision_text';
 
@@ -50,7 +50,7 @@ COMMENT ON FUNCTION tenancy.provision(text, text) IS
 
 CREATE FUNCTION tenancy.apply(name text, spec jsonb)
 RETURNS bigint
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_apply';
 
@@ -59,7 +59,7 @@ COMMENT ON FUNCTION tenancy.apply(text, jsonb) IS
 
 CREATE FUNCTION tenancy.apply(name text, spec text)
 RETURNS bigint
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_apply_text';
 
@@ -68,7 +68,7 @@ COMMENT ON FUNCTION tenancy.apply(text, text) IS
 
 CREATE FUNCTION tenancy.deprovision(name text, drop_data boolean DEFAULT false)
 RETURNS bigint
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
 AS 'MODULE_PATHNAME', 'tenancy_deprovision';
 
@@ -93,7 +93,7 @@ COMMENT ON FUNCTION tenancy.tenant_of_role(oid) IS
 
 CREATE FUNCTION tenancy.share_table(tbl regclass, tenant_column name)
 RETURNS void
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_share_table';
 
@@ -102,7 +102,7 @@ COMMENT ON FUNCTION tenancy.share_table(regclass, name) IS
 
 CREATE FUNCTION tenancy.unshare_table(tbl regclass)
 RETURNS void
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_unshare_table';
 

@@ -39,7 +39,7 @@ CREATE FUNCTION tenancy.register_server(name text, conninfo text,
 										accepting_tenants boolean DEFAULT true,
 										existing_databases text[] DEFAULT '{}')
 RETURNS void
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_register_server';
 
@@ -48,7 +48,7 @@ COMMENT ON FUNCTION tenancy.register_server(text, text, integer, boolean, text[]
 
 CREATE FUNCTION tenancy.drop_server(name text)
 RETURNS void
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_drop_server';
 

@@ -16,7 +16,7 @@ COMMENT ON COLUMN tenancy.tenants.passwords_set_at IS
 
 CREATE FUNCTION tenancy.set_password(role text)
 RETURNS text
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c CALLED ON NULL INPUT VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tenancy_set_password';
 

@@ -197,12 +197,14 @@ record_password_set(const char *tenant, const char *role)
 Datum
 tenancy_set_password(PG_FUNCTION_ARGS)
 {
-	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *role;
 	char	   *tenant;
 	TenantEntry entry;
 	char	   *password;
 	text	   *result;
 
+	RequireArguments(fcinfo);
+	role = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (tenancy_vault_url != NULL && tenancy_vault_url[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

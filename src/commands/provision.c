@@ -664,6 +664,7 @@ spec_from_text(text *t)
 Datum
 tenancy_provision(PG_FUNCTION_ARGS)
 {
+	RequireArguments(fcinfo);
 	PG_RETURN_INT64(provision(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 							  PG_GETARG_JSONB_P(1)));
 }
@@ -676,6 +677,7 @@ tenancy_provision(PG_FUNCTION_ARGS)
 Datum
 tenancy_provision_text(PG_FUNCTION_ARGS)
 {
+	RequireArguments(fcinfo);
 	PG_RETURN_INT64(provision(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 							  spec_from_text(PG_GETARG_TEXT_PP(1))));
 }
@@ -690,6 +692,7 @@ tenancy_apply(PG_FUNCTION_ARGS)
 {
 	int64		operation_id;
 
+	RequireArguments(fcinfo);
 	if (!apply(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_JSONB_P(1),
 			   &operation_id))
 		PG_RETURN_NULL();
@@ -705,6 +708,7 @@ tenancy_apply_text(PG_FUNCTION_ARGS)
 {
 	int64		operation_id;
 
+	RequireArguments(fcinfo);
 	if (!apply(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 			   spec_from_text(PG_GETARG_TEXT_PP(1)), &operation_id))
 		PG_RETURN_NULL();
@@ -804,8 +808,8 @@ terminate_at_commit_of(const TenantModel *m)
 Datum
 tenancy_deprovision(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	bool		drop_data = PG_GETARG_BOOL(1);
+	char	   *name;
+	bool		drop_data;
 	TenantRow	row;
 	TenantModel *model;
 	TenantState *state;
@@ -817,6 +821,9 @@ tenancy_deprovision(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	int64		operation_id;
 
+	RequireArguments(fcinfo);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	drop_data = PG_GETARG_BOOL(1);
 	TenantCheckName(name);
 	lock_tenant(name);
 	row = read_tenant(name);
@@ -1007,6 +1014,7 @@ plan_rows(FunctionCallInfo fcinfo, const char *name, Jsonb *spec)
 Datum
 tenancy_plan(PG_FUNCTION_ARGS)
 {
+	RequireArguments(fcinfo);
 	plan_rows(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)),
 			  PG_GETARG_JSONB_P(1));
 	PG_RETURN_VOID();
@@ -1020,6 +1028,7 @@ tenancy_plan(PG_FUNCTION_ARGS)
 Datum
 tenancy_plan_text(PG_FUNCTION_ARGS)
 {
+	RequireArguments(fcinfo);
 	plan_rows(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)),
 			  spec_from_text(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();

@@ -725,16 +725,20 @@ warn_unique_keys(Oid relid, const char *table, const char *column)
 Datum
 tenancy_share_table(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *column = NameStr(*PG_GETARG_NAME(1));
+	Oid			relid;
+	char	   *column;
 	AttrNumber	attnum;
 	Oid			atttype;
 	char	   *table;
-	char	   *qcolumn = (char *) quote_identifier(column);
+	char	   *qcolumn;
 	char	   *shared_column;
 	List	   *tables;
 	ListCell   *lc;
 
+	RequireArguments(fcinfo);
+	relid = PG_GETARG_OID(0);
+	column = NameStr(*PG_GETARG_NAME(1));
+	qcolumn = (char *) quote_identifier(column);
 	check_shareable(relid);
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber || attnum < 0)
@@ -811,10 +815,12 @@ tenancy_share_table(PG_FUNCTION_ARGS)
 Datum
 tenancy_unshare_table(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
+	Oid			relid;
 	char	   *table;
 	ListCell   *lc;
 
+	RequireArguments(fcinfo);
+	relid = PG_GETARG_OID(0);
 	check_shareable(relid);
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									   get_rel_name(relid));

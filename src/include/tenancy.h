@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 #ifndef TENANCY_VERSION
 #define TENANCY_VERSION "unknown"
 #endif
@@ -76,6 +78,9 @@ extern int	tenancy_unreachable_timeout_s;
 extern char *tenancy_remote_passfile;
 
 extern void DefineTenancySettings(void);
+
+/* tenancy.c: a command's arguments must not be NULL */
+extern void RequireArguments(FunctionCallInfo fcinfo);
 
 /* commands/setup.c: the worker's absence said; DROP EXTENSION refused */
 extern char *WorkerProblem(bool running_now);

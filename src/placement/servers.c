@@ -49,6 +49,7 @@
 
 #include "servers.h"
 #include "spec.h"
+#include "tenancy.h"
 
 PG_FUNCTION_INFO_V1(tenancy_register_server);
 PG_FUNCTION_INFO_V1(tenancy_drop_server);
@@ -252,17 +253,23 @@ lock_placement(void)
 Datum
 tenancy_register_server(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	int32		max_connections = PG_GETARG_INT32(2);
-	bool		accepting = PG_GETARG_BOOL(3);
-	ArrayType  *existing = PG_GETARG_ARRAYTYPE_P(4);
+	char	   *name;
+	char	   *conninfo;
+	int32		max_connections;
+	bool		accepting;
+	ArrayType  *existing;
 	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, BOOLOID, TEXTARRAYOID};
 	Datum		values[5];
 	Datum	   *names;
 	bool	   *nulls;
 	int			nnames;
 
+	RequireArguments(fcinfo);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	max_connections = PG_GETARG_INT32(2);
+	accepting = PG_GETARG_BOOL(3);
+	existing = PG_GETARG_ARRAYTYPE_P(4);
 	check_superuser("register");
 	check_server_name(name);
 	check_conninfo(conninfo);
@@ -318,12 +325,15 @@ tenancy_register_server(PG_FUNCTION_ARGS)
 Datum
 tenancy_drop_server(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
+	Datum		values[1];
 	bool		isnull;
 	int64		tenants;
 
+	RequireArguments(fcinfo);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	values[0] = CStringGetTextDatum(name);
 	check_superuser("drop");
 	lock_placement();
 	SPI_connect();

@@ -44,6 +44,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -224,12 +225,21 @@ helper_usable(void)
 
 /*
  * copy_cut
- *		strlcpy that accepts NULL (an empty string).
+ *		Copy an error text into a slot's buffer of size bytes, cut at a
+ *		character boundary if it is longer (it becomes the step's
+ *		last_error, which must stay valid in the server encoding); NULL is
+ *		an empty string.
  */
 static void
 copy_cut(char *dest, const char *src, size_t size)
 {
-	strlcpy(dest, src ? src : "", size);
+	int			len;
+
+	if (src == NULL)
+		src = "";
+	len = pg_mbcliplen(src, (int) strlen(src), (int) size - 1);
+	memcpy(dest, src, len);
+	dest[len] = '\0';
 }
 
 /*

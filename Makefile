@@ -47,6 +47,7 @@ OBJS = \
 	src/exec/spi_util.o \
 	src/exec/sql_exec.o \
 	src/exec/role_password.o \
+	src/exec/password_slots.o \
 	src/exec/scram_secret.o \
 	src/exec/endpoint.o \
 	src/exec/http.o \
@@ -69,6 +70,7 @@ OBJS = \
 	src/maintenance/metering.o \
 	src/maintenance/maintenance_record.o \
 	src/maintenance/handler_audit.o \
+	src/commands/argument_util.o \
 	src/commands/provision.o \
 	src/commands/rls.o \
 	src/commands/credentials.o \

@@ -12,14 +12,10 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_proc.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/syscache.h"
 
 #include "tenancy.h"
 #include "worker.h"
@@ -83,43 +79,4 @@ tenancy_is_own_transaction(PG_FUNCTION_ARGS)
 	TransactionId xid = DatumGetTransactionId(PG_GETARG_DATUM(0));
 
 	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(xid));
-}
-
-/*
- * RequireArguments
- *		ERROR (22004) when an argument of the calling SQL function is NULL,
- *		naming it.  For the commands (provision, apply, deprovision, plan,
- *		share_table, register_server, set_password ...): declared STRICT,
- *		a NULL (a subquery that found no spec, a misspelled variable) made
- *		the call return NULL having done nothing, which a script takes for
- *		success.  They are declared CALLED ON NULL INPUT and call this
- *		first.
- */
-void
-RequireArguments(FunctionCallInfo fcinfo)
-{
-	for (int i = 0; i < PG_NARGS(); i++)
-	{
-		HeapTuple	tuple;
-		char	  **names = NULL;
-		Oid		   *types;
-		char	   *modes;
-		int			n;
-		char	   *proname;
-
-		if (!PG_ARGISNULL(i))
-			continue;
-		tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-		proname = pstrdup(NameStr(((Form_pg_proc) GETSTRUCT(tuple))->proname));
-		n = get_func_arg_info(tuple, &types, &names, &modes);
-		ReleaseSysCache(tuple);
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" of tenancy.%s must not be NULL",
-						names != NULL && i < n && names[i][0] != '\0'
-						? names[i] : psprintf("$%d", i + 1),
-						proname)));
-	}
 }

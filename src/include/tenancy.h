@@ -79,7 +79,7 @@ extern char *tenancy_remote_passfile;
 
 extern void DefineTenancySettings(void);
 
-/* tenancy.c: a command's arguments must not be NULL */
+/* commands/argument_util.c: a command's arguments must not be NULL */
 extern void RequireArguments(FunctionCallInfo fcinfo);
 
 /* commands/setup.c: the worker's absence said; DROP EXTENSION refused */

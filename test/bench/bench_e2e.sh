@@ -71,6 +71,7 @@ cluster_start "$work/pg" \
 	"max_connections = 50" ${BENCH_EXTRA_CONF:+"$BENCH_EXTRA_CONF"} >/dev/null
 cluster_psql -q -c 'CREATE EXTENSION tenancy'
 worker_pid() { cluster_psql -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy worker'"; }
+helper_pid() { cluster_psql -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy password helper'"; }
 rss_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 spec() { echo "{\"tenant\": {\"name\": \"$1\", \"tier\": \"basic\", \"environment\": \"dev\"}, \"warehouse\": {}, \"resources\": {}}"; }
@@ -102,6 +103,8 @@ sim_pid=$(cat "$sim/sim.pid")
 rss0=$(rss_kb "$pid")
 wcpu0=$(cpu_s "$pid")
 scpu0=$(cpu_s "$sim_pid")
+hpid=$(helper_pid)
+hcpu0=$( [ -n "$hpid" ] && cpu_s "$hpid" || echo 0)
 
 echo "-- tenancy: $n provisions committed one after another from one session, $latency ms per request, Ready after $ready ms"
 {
@@ -133,7 +136,8 @@ exec {watch_in}>&-
 rss1=$(rss_kb "$pid")
 wcpu1=$(cpu_s "$pid")
 scpu1=$(cpu_s "$sim_pid")
-echo "CPU during the run: worker $(echo "$wcpu1 - $wcpu0" | bc) s, simulator $(echo "$scpu1 - $scpu0" | bc) s"
+hcpu1=$( [ -n "$hpid" ] && [ -e "/proc/$hpid" ] && cpu_s "$hpid" || echo "$hcpu0")
+echo "CPU during the run: worker $(echo "$wcpu1 - $wcpu0" | bc) s, its password helper $(echo "$hcpu1 - $hcpu0" | bc) s, simulator $(echo "$scpu1 - $scpu0" | bc) s"
 curl -sf "$control/__sim/journal" > "$work/journal.json"
 cluster_psql -Atc "SELECT o.state, count(*) FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name LIKE 'e%' GROUP BY 1" > "$work/states.txt"
 cluster_psql -Atc "SELECT round(extract(epoch FROM o.finished_at - o.created_at) * 1000) FROM tenancy.operations o JOIN tenancy.tenants t USING (tenant_id) WHERE t.name LIKE 'e%' AND o.state = 'succeeded' ORDER BY 1" > "$work/per_tenant_ms.txt"

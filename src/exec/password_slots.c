@@ -171,47 +171,34 @@ wipe_slot(PasswordSlot *slot)
 static PasswordSlot *
 ask_helper(const char *role, const char *verifier)
 {
-	PasswordSlot *volatile slot = NULL;
+	PasswordSlot *slot = NULL;
+	Latch	   *helper_latch;
 
-	PG_TRY();
+	while (slot == NULL && helper_usable())
 	{
-		while (slot == NULL && helper_usable())
-		{
-			for (int i = 0; i < HELPER_SLOTS && slot == NULL; i++)
-				if (pg_atomic_read_u32(&shared->slots[i].state) == SLOT_FREE &&
-					!shared->slots[i].abandoned)
-					slot = &shared->slots[i];
-			if (slot == NULL)
-				StepTaskWaitFor(&slot_freed);
-		}
-		if (slot != NULL)
-		{
-			Latch	   *helper_latch;
+		for (int i = 0; i < HELPER_SLOTS && slot == NULL; i++)
+			if (pg_atomic_read_u32(&shared->slots[i].state) == SLOT_FREE)
+				slot = &shared->slots[i];
+		if (slot == NULL)
+			StepTaskWaitFor(&slot_freed);
+	}
+	if (slot == NULL)
+		return NULL;
 
-			strlcpy(slot->role, role, sizeof(slot->role));
-			strlcpy(slot->verifier, verifier, sizeof(slot->verifier));
-			pg_write_barrier();
-			pg_atomic_write_u32(&slot->state, SLOT_ASKED);
-			slots_asked++;
-			SpinLockAcquire(&shared->mutex);
-			helper_latch = shared->helper_latch;
-			SpinLockRelease(&shared->mutex);
-			/* not attached yet: it looks at every slot once it has */
-			if (helper_latch != NULL)
-				SetLatch(helper_latch);
-			while (pg_atomic_read_u32(&slot->state) != SLOT_ANSWERED)
-				StepTaskWaitFor(slot);
-			pg_read_barrier();
-		}
-	}
-	PG_CATCH();
-	{
-		/* the task is unwound while it waits: the loop frees the slot */
-		if (slot != NULL)
-			slot->abandoned = true;
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	strlcpy(slot->role, role, sizeof(slot->role));
+	strlcpy(slot->verifier, verifier, sizeof(slot->verifier));
+	pg_write_barrier();
+	pg_atomic_write_u32(&slot->state, SLOT_ASKED);
+	slots_asked++;
+	SpinLockAcquire(&shared->mutex);
+	helper_latch = shared->helper_latch;
+	SpinLockRelease(&shared->mutex);
+	/* not attached yet: it looks at every slot once it has */
+	if (helper_latch != NULL)
+		SetLatch(helper_latch);
+	while (pg_atomic_read_u32(&slot->state) != SLOT_ANSWERED)
+		StepTaskWaitFor(slot);
+	pg_read_barrier();
 	return slot;
 }
 
@@ -283,7 +270,7 @@ answer_all_gone(void)
 /*
  * PasswordHelperCollect
  *		In the worker's loop: wake the tasks whose requests were answered,
- *		free the slots of tasks that ended meanwhile, and notice a helper
+ *		and notice a helper
  *		that exited (answering its requests "gone", and launching another
  *		once HELPER_RELAUNCH_MS have passed).
  */
@@ -313,17 +300,7 @@ PasswordHelperCollect(void)
 	{
 		PasswordSlot *slot = &shared->slots[i];
 
-		if (pg_atomic_read_u32(&slot->state) != SLOT_ANSWERED)
-			continue;
-		if (slot->abandoned)
-		{
-			wipe_slot(slot);
-			slot->abandoned = false;
-			pg_atomic_write_u32(&slot->state, SLOT_FREE);
-			slots_asked--;
-			StepTaskWake(&slot_freed);
-		}
-		else
+		if (pg_atomic_read_u32(&slot->state) == SLOT_ANSWERED)
 			StepTaskWake(slot);
 	}
 }

@@ -25,6 +25,7 @@
 #include "utils/snapmgr.h"
 
 #include "password_helper.h"
+#include "plan.h"
 #include "platform.h"
 #include "tenancy.h"
 
@@ -109,23 +110,12 @@ set_quiet_settings(void)
 static void
 lock_role_row(const char *role)
 {
-	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(role)};
 
-	if (plan == NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-		SPIPlanPtr	prepared = SPI_prepare("SELECT FROM pg_catalog.pg_authid"
-										   " WHERE rolname OPERATOR(pg_catalog.=) $1"
-										   " FOR UPDATE", 1, types);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare the role lock: %s",
-				 SPI_result_code_string(SPI_result));
-		plan = prepared;
-	}
-	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock role \"%s\"", role);
+	SPI_EXEC_KEPT("SELECT FROM pg_catalog.pg_authid"
+				  " WHERE rolname OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				  1, types, values, NULL, SPI_OK_SELECT);
 }
 
 /*

@@ -40,7 +40,6 @@ typedef enum SlotState
 typedef struct PasswordSlot
 {
 	pg_atomic_uint32 state;		/* SlotState */
-	bool		abandoned;		/* worker side only: its task ended */
 	char		role[NAMEDATALEN];
 	char		verifier[HELPER_VERIFIER_SIZE];
 	int			sqlerrcode;		/* 0: set; ANSWER_GONE; else the error's */

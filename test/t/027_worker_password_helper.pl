@@ -16,6 +16,8 @@
 #      role's row is locked before ALTER ROLE, which alone would fail with
 #      "tuple concurrently updated").
 #   5. The helper exits with the worker that launched it.
+#   6. Without a background worker slot for it, the worker says so once
+#      and sets passwords itself.
 use strict;
 use warnings;
 
@@ -139,9 +141,14 @@ like($node->safe_psql('postgres',
 is($node->safe_psql('postgres', "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'etl_pwc'"),
 	't', 'and the role got no password');
 
-# ---- 3. without a helper the worker sets passwords itself, then launches another
-$node->safe_psql('postgres', "SELECT pg_terminate_backend($helper)");
+# ---- 3. without a helper the worker sets passwords itself, then launches
+# another; a request the helper took with it is set by the worker
+kill 'STOP', $helper or die;
 my $op_d = provision('pwd');
+vault_has('tenants/pwd/database');
+select(undef, undef, undef, 0.5);	# the handler computes the verifier and asks
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($helper)");
+kill 'CONT', $helper;
 is(TenancyTest::wait_operation($node, $op_d), 'succeeded', 'pwd succeeded with the helper gone');
 ok(etl_logs_in('pwd'), 'pwd: the etl role logs in with the password of its Secret');
 TenancyTest::poll_until($node,
@@ -187,7 +194,7 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
 TenancyTest::poll_until($node,
 	"SELECT 1 WHERE NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $relaunched)",
 	'the helper exits with the worker');
-my $next = TenancyTest::poll_until($node,
+TenancyTest::poll_until($node,
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'tenancy password helper'",
 	'the restarted worker launches a helper', 60);
 is($node->safe_psql('postgres',
@@ -195,5 +202,23 @@ is($node->safe_psql('postgres',
 	'1', 'one helper, the new worker\'s');
 
 $node->stop;
+
+# ---- 6. no background worker slot for a helper: logged once, and the
+# worker sets passwords itself (its own worker and the logical replication
+# launcher take both slots)
+my $small = TenancyTest::new_node('pwnoslot', $sim, "max_worker_processes = 2");
+TenancyTest::poll_until($small,
+	"SELECT 1 WHERE pg_read_file('" . $small->logfile . "') LIKE '%could not start its password helper%'",
+	'the worker logs that it has no helper');
+my $op_n = $small->safe_psql('postgres',
+	"SELECT tenancy.provision('pwn', '{\"tenant\": {\"name\": \"pwn\", \"tier\": \"basic\","
+	  . " \"environment\": \"dev\"}, \"warehouse\": {}, \"resources\": {}}')");
+is(TenancyTest::wait_operation($small, $op_n), 'succeeded', 'pwn succeeded without a helper');
+like($small->safe_psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'etl_pwn'"),
+	qr/^SCRAM-SHA-256\$/, 'the worker set its password itself');
+is($small->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tenancy password helper'"),
+	'0', 'no helper runs');
+$small->stop;
 TenancyTest::stop_simulator($sim);
 done_testing();
